@@ -1,0 +1,49 @@
+/**
+ * @module errors
+ * The closed set of error codes Airlock puts on the wire. The server maps each to an HTTP status in
+ * exactly one place (server/src/api/error-status.ts); the SDK turns each back into a typed error.
+ * This module has no dependencies so that the SDK can load it without pulling in schemas.
+ */
+
+export const ErrorCode = {
+  /** The request body, query or path failed validation; the message names the field. */
+  InvalidRequest: 'invalid_request',
+  /** No or malformed credentials. */
+  Unauthenticated: 'unauthenticated',
+  /** The sandbox (or other resource) does not exist, or is not visible to this key. */
+  NotFound: 'not_found',
+  /** The resource exists but is in a state that does not allow the operation (e.g. exec into a stopped sandbox). */
+  InvalidState: 'invalid_state',
+  /** The requested isolation runtime is not available on this server. */
+  RuntimeUnavailable: 'runtime_unavailable',
+  /** The requested image is unknown to this server. */
+  ImageNotFound: 'image_not_found',
+  /** A file operation inside the sandbox failed (missing path, permission, not a directory…). */
+  FileError: 'file_error',
+  /** The command could not be started inside the sandbox (missing binary, bad user or cwd…). */
+  ExecFailed: 'exec_failed',
+  /** A request or payload exceeds a server limit. */
+  PayloadTooLarge: 'payload_too_large',
+  /** The server is at a configured capacity limit. */
+  Capacity: 'capacity',
+  /** The sandbox's runtime failed while doing what was asked; the sandbox may have been cleaned up. */
+  RuntimeError: 'runtime_error',
+  /** A bug or an unexpected failure; details are in the server log, never in the response. */
+  Internal: 'internal',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
+
+/** The body of every non-2xx response. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** Present when validation failed: the path of each offending field. */
+  issues?: { path: string; message: string }[];
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}

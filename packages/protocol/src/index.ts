@@ -1,0 +1,12 @@
+/**
+ * @module @airlock/protocol
+ * The wire contract between Airlock's server and its clients: schemas, types, error codes and
+ * states. No logic and no I/O live here.
+ */
+export * from './errors.js';
+export * from './states.js';
+export * from './sandbox.js';
+export * from './exec.js';
+export * from './files.js';
+
+export * from './health.js';

@@ -1,0 +1,25 @@
+/**
+ * @module states
+ * Sandbox states as a closed union. The transition table lives with the lifecycle in the server;
+ * here is only what the wire carries.
+ *
+ *   creating ──▶ running ──▶ stopped ──▶ destroyed
+ *       │           │  ▲
+ *       │           ▼  │ (server restart, runtime answers again)
+ *       │         unknown ──▶ stopped
+ *       └──────────────────▶ destroyed (create failed: nothing is left)
+ */
+
+export const SANDBOX_STATES = ['creating', 'running', 'stopped', 'unknown', 'destroyed'] as const;
+export type SandboxState = (typeof SANDBOX_STATES)[number];
+
+/** Why a sandbox stopped. */
+export const STOP_REASONS = ['destroyed', 'timeout', 'oom', 'exited', 'lost', 'error'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+export const RUNTIMES = ['gvisor', 'runc'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+/** How an exec ended. */
+export const EXIT_REASONS = ['exit', 'signal', 'timeout', 'oom', 'sandbox_stopped'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
