@@ -1,0 +1,13 @@
+/**
+ * @module @airlock/agent
+ * Host side of the agent protocol: framing and payload codecs. The native agent and shim live in
+ * ../native and are built by `make -C packages/agent/native`.
+ */
+import { fileURLToPath } from 'node:url';
+
+export * from './frame.js';
+export * from './messages.js';
+
+/** Where the build puts the static binaries. */
+export const AGENT_BINARY = fileURLToPath(new URL('../build/airlock-agent', import.meta.url));
+export const SHIM_BINARY = fileURLToPath(new URL('../build/airlock-shim', import.meta.url));
