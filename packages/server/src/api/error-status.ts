@@ -1,0 +1,21 @@
+/**
+ * @module error-status
+ * The one mapping from error codes to HTTP statuses. The Record type makes the compiler refuse a
+ * code without a status.
+ */
+import type { ErrorCode } from '@airlock/protocol/errors';
+
+export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 404 | 409 | 413 | 422 | 429 | 500 | 502> = {
+  invalid_request: 400,
+  unauthenticated: 401,
+  not_found: 404,
+  invalid_state: 409,
+  exec_failed: 422,
+  file_error: 422,
+  runtime_unavailable: 422,
+  image_not_found: 422,
+  payload_too_large: 413,
+  capacity: 429,
+  runtime_error: 502,
+  internal: 500,
+};

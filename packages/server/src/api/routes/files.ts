@@ -1,0 +1,100 @@
+/**
+ * @module routes/files
+ * File transfer as raw bodies. Paths are checked for shape here (absolute, no NUL) and resolved by
+ * the agent inside the sandbox.
+ */
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { FILE_LIMITS, FileList, FilePathQuery, WriteFileQuery, WriteFileResult } from '@airlock/protocol';
+import { ErrorCode } from '@airlock/protocol/errors';
+import { z } from 'zod';
+import { AirlockError } from '../../errors.js';
+import type { SandboxService } from '../../sandbox/sandbox-service.js';
+import { IdParams, errorResponses } from '../schemas.js';
+
+const write = createRoute({
+  method: 'put',
+  path: '/v1/sandboxes/{id}/files',
+  summary: 'Write a file (atomically; parents are created)',
+  request: {
+    params: IdParams,
+    query: WriteFileQuery,
+    body: { content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } }, required: false },
+  },
+  responses: { 200: { description: 'Written', content: { 'application/json': { schema: WriteFileResult } } }, ...errorResponses },
+});
+
+const read = createRoute({
+  method: 'get',
+  path: '/v1/sandboxes/{id}/files',
+  summary: 'Read a file',
+  request: { params: IdParams, query: FilePathQuery },
+  responses: {
+    200: { description: 'The file bytes', content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } } },
+    ...errorResponses,
+  },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/sandboxes/{id}/files/list',
+  summary: 'List a directory',
+  request: { params: IdParams, query: FilePathQuery },
+  responses: { 200: { description: 'Directory entries', content: { 'application/json': { schema: FileList } } }, ...errorResponses },
+});
+
+export function fileRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
+  app.openapi(write, async (c) => {
+    const { id } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const bytes = await sandboxes.writeFile(id, q.path, limited(c.req.raw.body), {
+      ...(q.mode !== undefined ? { mode: parseInt(q.mode, 8) } : {}),
+      ...(q.user !== undefined ? { user: q.user } : {}),
+    });
+    return c.json({ path: q.path, bytes }, 200);
+  });
+
+  app.openapi(read, async (c) => {
+    const { id } = c.req.valid('param');
+    const chunks = (await sandboxes.readFile(id, c.req.valid('query').path))[Symbol.asyncIterator]();
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          const { value, done } = await chunks.next();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        async cancel() {
+          await chunks.return?.(undefined);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/octet-stream' } }) as never;
+  });
+
+  app.openapi(list, async (c) => {
+    const { id } = c.req.valid('param');
+    const path = c.req.valid('query').path;
+    const entries = await sandboxes.listDir(id, path);
+    return c.json(
+      {
+        path,
+        entries: entries.map((e) => ({ name: e.name, type: e.kind, size: e.size, mode: e.mode & 0o7777, mtime: new Date(e.mtime * 1000).toISOString() })),
+      },
+      200,
+    );
+  });
+}
+
+/** The request body as chunks, failing once it passes the write limit. */
+async function* limited(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
+  if (body === null) return;
+  let total = 0;
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > FILE_LIMITS.maxWriteBytes) {
+      throw new AirlockError(ErrorCode.PayloadTooLarge, `files are limited to ${FILE_LIMITS.maxWriteBytes} bytes per write`);
+    }
+    yield chunk;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * @module schemas
+ * API-only schemas (path and query parameters, the error body) next to the protocol's.
+ */
+import { z } from 'zod';
+import { ERROR_CODES } from '@airlock/protocol/errors';
+
+export const IdParams = z.object({ id: z.string().min(1).max(128).describe('Sandbox id') });
+
+export const ErrorBodySchema = z
+  .object({
+    code: z.enum(ERROR_CODES as [string, ...string[]]),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Error' });
+
+export const errorResponses = {
+  400: { description: 'Invalid request', content: { 'application/json': { schema: ErrorBodySchema } } },
+  401: { description: 'Missing or invalid API key', content: { 'application/json': { schema: ErrorBodySchema } } },
+  404: { description: 'No such sandbox', content: { 'application/json': { schema: ErrorBodySchema } } },
+  409: { description: 'The sandbox is not in a state that allows this', content: { 'application/json': { schema: ErrorBodySchema } } },
+  422: { description: 'Could not be done (see code)', content: { 'application/json': { schema: ErrorBodySchema } } },
+} as const;

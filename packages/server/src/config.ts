@@ -1,0 +1,73 @@
+/**
+ * @module config
+ * The one place that reads the environment. Flags > environment > defaults, resolved once into a
+ * typed, validated Config that is passed down explicitly.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+import { RUNTIMES, type RuntimeName } from '@airlock/protocol';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** A fixed admin key (AIRLOCK_API_KEY); otherwise one is generated on first start. */
+  apiKey: string | undefined;
+  /** Runtimes to offer, in order of preference for sandboxes that do not name one. */
+  runtimes: RuntimeName[];
+  defaults: { cpu: number; memoryMiB: number; timeout: number | null; pidsLimit: number };
+  limits: { maxSandboxes: number; maxCpu: number; maxMemoryMiB: number; maxBodyBytes: number };
+  /** How long create waits for the agent's HELLO before giving up. */
+  agentReadyTimeoutMs: number;
+  /** Directory that holds runc/runsc state; private to the server (0700). */
+  runtimeStateDir: string;
+}
+
+export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' | 'logLevel' | 'apiKey' | 'runtimes'>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = resolve(overrides.dataDir ?? env.AIRLOCK_DATA_DIR ?? '/var/lib/airlock');
+  const port = overrides.port ?? intFrom(env.AIRLOCK_PORT, 'AIRLOCK_PORT') ?? 7070;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`port ${port} is not a TCP port (0-65535)`);
+  const logLevel = overrides.logLevel ?? env.AIRLOCK_LOG_LEVEL ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`log level "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const runtimes = overrides.runtimes ?? listFrom(env.AIRLOCK_RUNTIMES) ?? [...RUNTIMES];
+  for (const r of runtimes) {
+    if (!(RUNTIMES as readonly string[]).includes(r)) throw new ConfigError(`runtime "${r}" is not one of ${RUNTIMES.join(', ')}`);
+  }
+  const apiKey = overrides.apiKey ?? (env.AIRLOCK_API_KEY || undefined);
+  if (apiKey !== undefined && apiKey.length < 16) throw new ConfigError('AIRLOCK_API_KEY must be at least 16 characters');
+  if (!isAbsolute(dataDir)) throw new ConfigError(`data dir ${dataDir} must be absolute`);
+  return {
+    host: overrides.host ?? env.AIRLOCK_HOST ?? '127.0.0.1',
+    port,
+    dataDir,
+    logLevel: logLevel as Config['logLevel'],
+    apiKey,
+    runtimes: runtimes as RuntimeName[],
+    defaults: { cpu: 1, memoryMiB: 512, timeout: 3600, pidsLimit: 512 },
+    limits: { maxSandboxes: 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxBodyBytes: 64 * 1024 * 1024 },
+    agentReadyTimeoutMs: 10_000,
+    runtimeStateDir: join(dataDir, 'runtime'),
+  };
+}
+
+function intFrom(v: string | undefined, name: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new ConfigError(`${name}=${v} is not an integer`);
+  return n;
+}
+
+function listFrom(v: string | undefined): string[] | undefined {
+  if (v === undefined || v === '') return undefined;
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}

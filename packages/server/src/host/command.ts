@@ -1,0 +1,52 @@
+/**
+ * @module command
+ * Running host programs (runc, runsc, …). This folder is the only place that spawns processes; the
+ * rest of the server asks for effects through these functions.
+ */
+import { spawn } from 'node:child_process';
+
+export interface CommandResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+  constructor(
+    readonly argv: string[],
+    readonly result: CommandResult,
+  ) {
+    super(`${argv.slice(0, 4).join(' ')} failed (${result.signal ?? `exit ${result.code}`}): ${result.stderr.trim().slice(-2000)}`);
+  }
+}
+
+const MAX_CAPTURE = 1024 * 1024;
+
+/** Runs a command to completion, capturing bounded output. Never throws for a non-zero exit. */
+export function runCommand(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new Error('runCommand: empty argv');
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      if (stdout.length < MAX_CAPTURE) stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < MAX_CAPTURE) stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs a command and throws CommandError unless it exits 0. */
+export async function checkCommand(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+  const result = await runCommand(argv, options);
+  if (result.code !== 0) throw new CommandError(argv, result);
+  return result;
+}

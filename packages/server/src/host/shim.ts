@@ -1,0 +1,82 @@
+/**
+ * @module shim
+ * Starting and stopping `airlock-shim`, the per-sandbox relay that owns the container's stdio pipes
+ * (see packages/agent/PROTOCOL.md). It runs in its own session so that it outlives a crash of the
+ * server; a restarted server reconnects to its socket.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { SHIM_BINARY } from '@airlock/agent';
+
+export class ShimStartError extends Error {
+  override readonly name = 'ShimStartError';
+}
+
+/**
+ * Starts the shim, which starts `argv` (a runtime's `create`) with the agent's pipes. Resolves with
+ * the shim's pid once `argv` has succeeded; rejects with its stderr otherwise.
+ */
+export function startShim(socketPath: string, argv: string[], timeoutMs = 30_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SHIM_BINARY, ['--socket', socketPath, '--', ...argv], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const pid = child.pid;
+    let out = '';
+    let settled = false;
+    const settle = (err: Error | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.stdout?.destroy();
+      child.unref();
+      if (err) reject(err);
+      else resolve(pid!);
+    };
+    const timer = setTimeout(() => {
+      if (pid !== undefined) killQuietly(pid, 'SIGKILL');
+      settle(new ShimStartError(`${argv.slice(0, 3).join(' ')} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('error', (e) => settle(new ShimStartError(`cannot start ${SHIM_BINARY}: ${e.message}`)));
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      out += d;
+      if (out.length > 70_000) out = out.slice(0, 70_000);
+    });
+    child.stdout!.on('end', () => {
+      const [first, ...rest] = out.split('\n');
+      if (first === 'ok') settle(undefined);
+      else settle(new ShimStartError(`${argv.slice(0, 3).join(' ')} failed (${first ?? 'no status'}): ${rest.join('\n').trim().slice(-2000)}`));
+    });
+  });
+}
+
+/** True if `pid` is an airlock-shim serving `socketPath` (guards against pid reuse before a kill). */
+export function isShim(pid: number, socketPath: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv[0] === SHIM_BINARY && argv.includes(socketPath);
+  } catch {
+    return false;
+  }
+}
+
+export function killQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Finds the shim serving `socketPath` by scanning /proc (after a server restart the pid is not in memory). */
+export function findShim(socketPath: string): number | undefined {
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (isShim(pid, socketPath)) return pid;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,101 @@
+/**
+ * @module default-image
+ * The image every server has without a registry: a read-only root assembled from the host's /usr
+ * (Debian's merged-/usr: sh, python3 and the usual tools) and a generated /etc. Nothing of the host's
+ * /etc, home directories, /usr/local or the server's data is visible. Writable places are tmpfs
+ * (/tmp, /home/user, /root, /run, /var/tmp), whose pages count against the sandbox's memory limit.
+ */
+import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ImageProvider, OciMount, PreparedRootfs } from './image.js';
+
+export const DEFAULT_IMAGE = 'default';
+
+const ETC_FILES: Record<string, string> = {
+  passwd: 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:Airlock user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+  group: 'root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n',
+  hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tsandbox\n',
+  hostname: 'sandbox\n',
+  'resolv.conf': '# no network in this sandbox\n',
+  'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
+  'os-release': 'NAME="Airlock default image"\nID=airlock\nPRETTY_NAME="Airlock default image (host /usr, read-only)"\n',
+};
+
+const SKELETON_DIRS = ['usr', 'etc', 'tmp', 'proc', 'dev', 'sys', 'home/user', 'root', 'run', 'var/tmp', 'mnt', 'opt', 'srv', '.airlock'];
+const SKELETON_LINKS: [string, string][] = [
+  ['bin', 'usr/bin'],
+  ['sbin', 'usr/sbin'],
+  ['lib', 'usr/lib'],
+  ['lib64', 'usr/lib64'],
+];
+
+export class DefaultImage implements ImageProvider {
+  readonly #rootfs: string;
+  readonly #etc: string;
+
+  constructor(imagesDir: string) {
+    const base = join(imagesDir, DEFAULT_IMAGE);
+    this.#rootfs = join(base, 'rootfs');
+    this.#etc = join(base, 'etc');
+    this.#build();
+  }
+
+  has(ref: string): boolean {
+    return ref === DEFAULT_IMAGE;
+  }
+
+  async prepare(_ref: string, _sandboxId: string, limits: { memoryMiB: number }): Promise<PreparedRootfs> {
+    const size = `size=${limits.memoryMiB}m`;
+    const tmpfs = (destination: string, mode: string, extra: string[] = []): OciMount => ({
+      destination,
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'nodev', `mode=${mode}`, size, ...extra],
+    });
+    return {
+      rootfs: this.#rootfs,
+      readonly: true,
+      mounts: [
+        { destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro', 'nosuid', 'nodev'] },
+        // /usr/local holds what the host's admin installed by hand; the sandbox gets an empty one.
+        { destination: '/usr/local', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'mode=755', 'size=4k'] },
+        { destination: '/etc', type: 'bind', source: this.#etc, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+        tmpfs('/tmp', '1777'),
+        tmpfs('/var/tmp', '1777'),
+        tmpfs('/root', '700'),
+        tmpfs('/run', '755'),
+        tmpfs('/home/user', '755', ['uid=1000', 'gid=1000']),
+      ],
+      defaults: {
+        env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8'],
+        user: 'user',
+        cwd: '/home/user',
+      },
+    };
+  }
+
+  async release(): Promise<void> {
+    // Nothing per sandbox: the root is shared and read-only, and its tmpfs mounts die with the sandbox.
+  }
+
+  /** Builds the shared skeleton once; every mount point exists so runtimes never write into it. */
+  #build(): void {
+    mkdirSync(join(this.#rootfs, '..'), { recursive: true, mode: 0o755 });
+    for (const d of SKELETON_DIRS) mkdirSync(join(this.#rootfs, d), { recursive: true });
+    chmodSync(join(this.#rootfs, 'tmp'), 0o1777);
+    for (const [name, target] of SKELETON_LINKS) {
+      const p = join(this.#rootfs, name);
+      try {
+        if (lstatSync(p).isSymbolicLink() && readlinkSync(p) === target) continue;
+        rmSync(p, { recursive: true });
+      } catch {
+        // absent: create it below
+      }
+      symlinkSync(target, p);
+    }
+    const agent = join(this.#rootfs, '.airlock', 'agent');
+    if (!existsSync(agent)) writeFileSync(agent, '', { mode: 0o755 });
+    mkdirSync(this.#etc, { recursive: true });
+    for (const [name, content] of Object.entries(ETC_FILES)) writeFileSync(join(this.#etc, name), content, { mode: 0o644 });
+  }
+}

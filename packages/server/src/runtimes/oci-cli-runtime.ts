@@ -1,0 +1,148 @@
+/**
+ * @module oci-cli-runtime
+ * A runtime driven through an OCI runtime CLI (runc, runsc). `create` runs under the sandbox's shim,
+ * which keeps the container's stdio pipes, so the agent channel exists before the sandbox has any
+ * network and survives a restart of the server. Execs never pay for a `runc exec`.
+ */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SHIM_BINARY } from '@airlock/agent';
+import type { RuntimeName } from '@airlock/protocol';
+import { AgentConnection } from '../agent-channel/agent-connection.js';
+import { runtimeError } from '../errors.js';
+import { cgroupsPath, oomKills, removeSandboxCgroups } from '../host/cgroups.js';
+import { checkCommand, runCommand } from '../host/command.js';
+import { findShim, killQuietly, startShim } from '../host/shim.js';
+import type { Logger } from '../log.js';
+import { buildSpec } from './oci-spec.js';
+import type { Availability, Runtime, RuntimeCapabilities, RuntimeSpec, RuntimeStatus } from './runtime.js';
+
+export interface OciCliRuntimeOptions {
+  name: RuntimeName;
+  binary: string;
+  /** Flags placed before the verb (`--root` is added here). */
+  globalArgs: string[];
+  capabilities: RuntimeCapabilities;
+  /** Directory for this runtime's state, bundles and sockets. */
+  stateDir: string;
+  /** The agent binary, at a path every sandbox can reach. */
+  agentBinary: string;
+  agentReadyTimeoutMs: number;
+  log: Logger;
+}
+
+export class OciCliRuntime implements Runtime {
+  readonly name: RuntimeName;
+  readonly capabilities: RuntimeCapabilities;
+  readonly #o: OciCliRuntimeOptions;
+  readonly #root: string;
+
+  constructor(options: OciCliRuntimeOptions) {
+    this.#o = options;
+    this.name = options.name;
+    this.capabilities = options.capabilities;
+    this.#root = join(options.stateDir, 'state');
+  }
+
+  async availability(): Promise<Availability> {
+    if (process.getuid?.() !== 0) return { available: false, reason: `${this.#o.binary} needs the server to run as root` };
+    for (const bin of [this.#o.agentBinary, SHIM_BINARY]) {
+      if (!existsSync(bin)) return { available: false, reason: `${bin} is missing: run \`make -C packages/agent/native\`` };
+    }
+    try {
+      await checkCommand([this.#o.binary, '--version'], { timeoutMs: 10_000 });
+      return { available: true };
+    } catch (e) {
+      return { available: false, reason: `${this.#o.binary} is not usable (${e instanceof Error ? e.message : String(e)}); install it with apt-get` };
+    }
+  }
+
+  async start(spec: RuntimeSpec): Promise<AgentConnection> {
+    const bundle = this.#bundleDir(spec.id);
+    try {
+      mkdirSync(this.#root, { recursive: true, mode: 0o700 });
+      mkdirSync(bundle, { recursive: true, mode: 0o700 });
+      mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
+      const config = buildSpec({
+        id: spec.id,
+        rootfs: spec.rootfs,
+        agentBinary: this.#o.agentBinary,
+        cgroupsPath: cgroupsPath(spec.id),
+        cpu: spec.cpu,
+        memoryMiB: spec.memoryMiB,
+        pids: spec.pids,
+        userNamespaceSlot: this.capabilities.userNamespace ? spec.slot : undefined,
+      });
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+      const pidFile = join(bundle, 'init.pid');
+      await startShim(this.#socket(spec.id), [...this.#cli(), 'create', '--bundle', bundle, '--pid-file', pidFile, spec.id]);
+      await checkCommand([...this.#cli(), 'start', spec.id]);
+      return await AgentConnection.connect(this.#socket(spec.id), this.#o.agentReadyTimeoutMs);
+    } catch (e) {
+      await this.destroy(spec.id).catch((cleanupError: unknown) =>
+        this.#o.log.error({ sandbox: spec.id, err: cleanupError }, 'cleanup after a failed start failed'),
+      );
+      throw runtimeError(`${this.name} could not start sandbox ${spec.id}: ${e instanceof Error ? e.message : String(e)}`, e);
+    }
+  }
+
+  async adopt(id: string): Promise<AgentConnection | undefined> {
+    if ((await this.status(id)) !== 'running') return undefined;
+    try {
+      return await AgentConnection.connect(this.#socket(id), 3000);
+    } catch (e) {
+      this.#o.log.warn({ sandbox: id, err: e }, 'sandbox runs but its agent does not answer');
+      return undefined;
+    }
+  }
+
+  async status(id: string): Promise<RuntimeStatus> {
+    const r = await runCommand([...this.#cli(), 'state', id], { timeoutMs: 30_000 });
+    if (r.code !== 0) return 'absent';
+    try {
+      const state = (JSON.parse(r.stdout) as { status?: string }).status;
+      return state === 'running' || state === 'created' || state === 'paused' ? 'running' : 'stopped';
+    } catch {
+      return 'absent';
+    }
+  }
+
+  oomKills(id: string): number | undefined {
+    return oomKills(id);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000 });
+    const del = await runCommand([...this.#cli(), 'delete', '--force', id], { timeoutMs: 60_000 });
+    const socket = this.#socket(id);
+    const shim = findShim(socket);
+    if (shim !== undefined) killQuietly(shim, 'SIGKILL');
+    rmSync(socket, { force: true });
+    rmSync(this.#bundleDir(id), { recursive: true, force: true });
+    const leftover = removeSandboxCgroups(id);
+    if (del.code !== 0 && !/does not exist|not exist|no such/i.test(del.stderr)) {
+      throw runtimeError(`${this.name} delete of ${id} failed: ${del.stderr.trim().slice(-500)}`);
+    }
+    if (leftover.length > 0) throw runtimeError(`cgroups of ${id} could not be removed: ${leftover.join(', ')}`);
+  }
+
+  async list(): Promise<string[]> {
+    if (!existsSync(this.#root)) return [];
+    const r = await runCommand([...this.#cli(), 'list', '--format', 'json'], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw runtimeError(`${this.#o.binary} list failed: ${r.stderr.trim()}`);
+    const parsed = JSON.parse(r.stdout || 'null') as { id: string }[] | null;
+    return (parsed ?? []).map((c) => c.id);
+  }
+
+  #cli(): string[] {
+    return [this.#o.binary, '--root', this.#root, ...this.#o.globalArgs];
+  }
+
+  #bundleDir(id: string): string {
+    return join(this.#o.stateDir, 'bundles', id);
+  }
+
+  #socket(id: string): string {
+    return join(this.#o.stateDir, 'sockets', `${id}.sock`);
+  }
+}

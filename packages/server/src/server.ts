@@ -1,0 +1,102 @@
+/**
+ * @module server
+ * Composition root: config → data dir → store → keys → runtimes → images → sandbox service →
+ * reconciliation → HTTP. Returns a handle whose close() stops serving and leaves sandboxes running
+ * for the next start to adopt.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './api/app.js';
+import { CREDENTIALS_FILE, ensureAdminKey, writeCredentials } from './auth/api-keys.js';
+import { loadConfig, type Config, type ConfigOverrides } from './config.js';
+import { claimDataDir, installAgent, privateDir } from './host/data-dir.js';
+import { AGENT_BINARY } from '@airlock/agent';
+import { DefaultImage } from './images/default-image.js';
+import { createLogger, type Logger } from './log.js';
+import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
+import { SandboxService } from './sandbox/sandbox-service.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { VERSION } from './version.js';
+
+export interface RunningServer {
+  url: string;
+  /** The admin key when this start created it or it was fixed by config; undefined otherwise. */
+  apiKey: string | undefined;
+  config: Config;
+  sandboxes: SandboxService;
+  close(): Promise<void>;
+}
+
+export async function startServer(overrides: ConfigOverrides = {}, options: { print?: (line: string) => void } = {}): Promise<RunningServer> {
+  const config = loadConfig(overrides);
+  const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = createLogger(config.logLevel);
+  const releaseLock = claimDataDir(config.dataDir);
+  const store = new SqliteStore(join(privateDir(join(config.dataDir, 'db')), 'airlock.db'));
+  try {
+    const { key, created } = ensureAdminKey(store, config.apiKey);
+    privateDir(config.runtimeStateDir);
+    const agentBinary = existsSync(AGENT_BINARY) ? installAgent(config.dataDir, AGENT_BINARY) : AGENT_BINARY;
+    const runtimes = new RuntimeRegistry(config.runtimes.map((name) => createRuntime(name, config, agentBinary, log)));
+    await runtimes.probe();
+    for (const r of runtimes.all()) {
+      const a = runtimes.availability(r.name);
+      if (!a.available) print(`airlock: runtime ${r.name} is unavailable: ${a.reason}`);
+    }
+    if (runtimes.preferred() === undefined) print('airlock: no isolation runtime is available; sandboxes cannot be created until one is installed');
+    const images = [new DefaultImage(join(config.dataDir, 'images'))];
+    const sandboxes = new SandboxService({ config, store, runtimes, images, log });
+    const reconciled = await sandboxes.reconcile();
+    log.info(reconciled, 'reconciled sandboxes with the runtimes');
+    sandboxes.startTimeoutSweeper();
+
+    const app = createApp({ sandboxes, runtimes, store, log, version: VERSION, maxJsonBytes: 16 * 1024 * 1024 });
+    const server = await listen(app.fetch, config.host, config.port);
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const credentials = join(config.dataDir, CREDENTIALS_FILE);
+    const knownKey = key ?? readStoredKey(credentials);
+    if (knownKey !== undefined) writeCredentials(config.dataDir, url, knownKey);
+    if (created) print(`airlock: admin API key (shown once; also in ${credentials}): ${key}`);
+    print(`airlock: listening on ${url} (runtimes: ${runtimes.all().filter((r) => runtimes.availability(r.name).available).map((r) => r.name).join(', ') || 'none'})`);
+    log.info({ url, dataDir: config.dataDir }, 'server started');
+
+    return {
+      url,
+      apiKey: key,
+      config,
+      sandboxes,
+      close: async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        sandboxes.close();
+        store.close();
+        releaseLock();
+      },
+    };
+  } catch (e) {
+    store.close();
+    releaseLock();
+    throw e;
+  }
+}
+
+function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+function readStoredKey(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { apiKey?: unknown };
+    return typeof parsed.apiKey === 'string' ? parsed.apiKey : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export type { Logger };

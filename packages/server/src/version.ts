@@ -1,0 +1,2 @@
+/** @module version */
+export const VERSION = '0.1.0';
