@@ -1,0 +1,55 @@
+/**
+ * @module commands/serve
+ * `airlock serve`: start the server in this process. The server package is loaded only here, so
+ * the other verbs never pay for it (nor need its native dependencies).
+ */
+import { Command } from 'commander';
+import { parseInteger } from '../options.js';
+
+export interface ServeOverrides {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+  logLevel?: string;
+}
+
+/** The part of `@airlock/server` this command uses. */
+interface ServerModule {
+  startServer(overrides: ServeOverrides): Promise<{ url: string; close(): Promise<void> }>;
+}
+
+/** Only the options the user gave; the server has its own defaults and environment. */
+export function serveOverrides(options: ServeOverrides): ServeOverrides {
+  const out: ServeOverrides = {};
+  if (options.host !== undefined) out.host = options.host;
+  if (options.port !== undefined) out.port = options.port;
+  if (options.dataDir !== undefined) out.dataDir = options.dataDir;
+  if (options.logLevel !== undefined) out.logLevel = options.logLevel;
+  return out;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('start the Airlock server')
+    .option('--host <host>', 'address to listen on (default: 127.0.0.1)')
+    .option('--port <port>', 'TCP port (default: 7070)', parseInteger)
+    .option('--data-dir <dir>', 'state directory (default: AIRLOCK_DATA_DIR, then /var/lib/airlock)')
+    .option('--log-level <level>', 'trace, debug, info, warn or error (default: info)')
+    .action(async (options: ServeOverrides) => {
+      // A variable specifier keeps tsc from needing the server's types to build the CLI.
+      const specifier = '@airlock/server';
+      const server = (await import(specifier)) as ServerModule;
+      const running = await server.startServer(serveOverrides(options));
+      await new Promise<void>((resolve) => {
+        let closing = false;
+        const stop = () => {
+          if (closing) process.exit(1);
+          closing = true;
+          resolve();
+        };
+        process.on('SIGINT', stop).on('SIGTERM', stop);
+      });
+      await running.close();
+      process.exit(0);
+    });
+}

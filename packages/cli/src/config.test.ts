@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveConnection, type ReadFile } from './config.js';
+
+const creds = (text: string): ReadFile => (path) => {
+  assert.equal(path, '/data/credentials.json');
+  return text;
+};
+const missing: ReadFile = () => {
+  throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+};
+const env = { AIRLOCK_DATA_DIR: '/data' };
+const file = creds('{"url":"http://127.0.0.1:7070","apiKey":"filekey"}');
+
+describe('resolveConnection', () => {
+  it('prefers flags, then the environment', () => {
+    const full = { ...env, AIRLOCK_URL: 'http://env', AIRLOCK_API_KEY: 'envkey' };
+    assert.deepEqual(
+      [resolveConnection({ url: 'http://flag', apiKey: 'flagkey' }, full, missing)].map((c) => [c.url, c.apiKey]),
+      [['http://flag', 'flagkey']],
+    );
+    const fromEnv = resolveConnection({}, full, missing);
+    assert.equal(fromEnv.url, 'http://env');
+    assert.equal(fromEnv.apiKey, 'envkey');
+  });
+
+  it('falls back to the local credentials file', () => {
+    const c = resolveConnection({}, env, file);
+    assert.equal(c.url, 'http://127.0.0.1:7070');
+    assert.equal(c.apiKey, 'filekey');
+    assert.equal(resolveConnection({}, {}, () => '{}').credentialsPath, '/var/lib/airlock/credentials.json');
+  });
+
+  it('never sends the local key to another server', () => {
+    const c = resolveConnection({ url: 'https://elsewhere.example' }, env, file);
+    assert.equal(c.url, 'https://elsewhere.example');
+    assert.equal(c.apiKey, undefined);
+    assert.equal(resolveConnection({ url: 'http://127.0.0.1:7070/' }, env, file).apiKey, 'filekey');
+  });
+
+  it('explains an unreadable or broken file', () => {
+    const denied: ReadFile = () => {
+      throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+    };
+    assert.match(resolveConnection({}, env, denied).credentialsProblem ?? '', /not readable/);
+    assert.match(resolveConnection({}, env, creds('{oops')).credentialsProblem ?? '', /not valid JSON/);
+    assert.equal(resolveConnection({}, env, missing).credentialsProblem, undefined);
+  });
+});

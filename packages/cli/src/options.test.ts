@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InvalidArgumentError } from 'commander';
+import { collectKeyValue, createParams, parseInteger, parseKeyValue, parsePositive } from './options.js';
+
+describe('K=V flags', () => {
+  it('splits at the first =, keeping = and empty values', () => {
+    assert.deepEqual(parseKeyValue('A=1'), ['A', '1']);
+    assert.deepEqual(parseKeyValue('URL=a=b'), ['URL', 'a=b']);
+    assert.deepEqual(parseKeyValue('EMPTY='), ['EMPTY', '']);
+  });
+
+  it('rejects a missing key or =', () => {
+    assert.throws(() => parseKeyValue('=1'), InvalidArgumentError);
+    assert.throws(() => parseKeyValue('NOVALUE'), InvalidArgumentError);
+  });
+
+  it('collects repeats, the last value of a key winning', () => {
+    let acc = collectKeyValue('A=1', undefined);
+    acc = collectKeyValue('B=2', acc);
+    acc = collectKeyValue('A=3', acc);
+    assert.deepEqual(acc, { A: '3', B: '2' });
+  });
+});
+
+describe('number flags', () => {
+  it('parses whole and positive numbers', () => {
+    assert.equal(parseInteger('512'), 512);
+    assert.throws(() => parseInteger('1.5'), InvalidArgumentError);
+    assert.throws(() => parseInteger('-1'), InvalidArgumentError);
+    assert.throws(() => parseInteger('abc'), InvalidArgumentError);
+    assert.equal(parsePositive('0.5'), 0.5);
+    assert.throws(() => parsePositive('0'), InvalidArgumentError);
+    assert.throws(() => parsePositive(''), InvalidArgumentError);
+  });
+});
+
+describe('createParams', () => {
+  it('maps only the flags given', () => {
+    assert.deepEqual(createParams({}), {});
+    assert.deepEqual(createParams({ runtime: 'runc', memory: 256, cpus: 0.5, env: { A: '1' } }, 60, { team: 'ml' }), {
+      runtime: 'runc',
+      memoryMiB: 256,
+      cpu: 0.5,
+      env: { A: '1' },
+      timeout: 60,
+      metadata: { team: 'ml' },
+    });
+  });
+});

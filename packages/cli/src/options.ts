@@ -1,0 +1,66 @@
+/**
+ * @module options
+ * Parsers for flag values (`K=V`, numbers) and the resource flags shared by `run` and `create`.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import type { SandboxCreateParams } from '@airlock/sdk';
+
+/** Splits `K=V` at the first `=`; the value may be empty or contain `=`. */
+export function parseKeyValue(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(text)}`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+/** A commander collector for repeatable `--flag K=V`: later values of a key win. */
+export function collectKeyValue(text: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const [key, value] = parseKeyValue(text);
+  return { ...previous, [key]: value };
+}
+
+export function parseInteger(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new InvalidArgumentError('expected a whole number');
+  return value;
+}
+
+export function parsePositive(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new InvalidArgumentError('expected a positive number');
+  return value;
+}
+
+export interface ResourceOptions {
+  runtime?: 'gvisor' | 'runc';
+  image?: string;
+  memory?: number;
+  cpus?: number;
+  env?: Record<string, string>;
+}
+
+export function addResourceOptions(command: Command): Command {
+  return command
+    .option('--runtime <runtime>', 'isolation runtime: gvisor or runc (default: the best available)', parseRuntime)
+    .option('--image <image>', 'image to start from (default: "default")')
+    .option('--memory <MiB>', 'memory limit in MiB', parseInteger)
+    .option('--cpus <n>', 'CPU cores, fractions allowed', parsePositive)
+    .option('--env <K=V>', 'environment variable for the sandbox (repeatable)', collectKeyValue);
+}
+
+/** The create body for the resource flags; `timeout` is the sandbox's lifetime in seconds. */
+export function createParams(options: ResourceOptions, timeout?: number, labels?: Record<string, string>): SandboxCreateParams {
+  const params: SandboxCreateParams = {};
+  if (options.runtime !== undefined) params.runtime = options.runtime;
+  if (options.image !== undefined) params.image = options.image;
+  if (options.memory !== undefined) params.memoryMiB = options.memory;
+  if (options.cpus !== undefined) params.cpu = options.cpus;
+  if (options.env !== undefined) params.env = options.env;
+  if (timeout !== undefined) params.timeout = timeout;
+  if (labels !== undefined) params.metadata = labels;
+  return params;
+}
+
+export function parseRuntime(text: string): 'gvisor' | 'runc' {
+  if (text !== 'gvisor' && text !== 'runc') throw new InvalidArgumentError('expected gvisor or runc');
+  return text;
+}

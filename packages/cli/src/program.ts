@@ -1,0 +1,49 @@
+/**
+ * @module program
+ * The `airlock` command tree. Parsing errors go through `exitOverride`, so `main` decides the
+ * exit status (2 for usage) and nothing calls `process.exit` from inside commander.
+ */
+import { Command } from 'commander';
+import { cpCommand } from './commands/cp.js';
+import { createCommand } from './commands/create.js';
+import { execCommand } from './commands/exec.js';
+import { inspectCommand } from './commands/inspect.js';
+import { lsCommand } from './commands/ls.js';
+import { rmCommand } from './commands/rm.js';
+import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
+import { addConnectionOptions } from './commands/shared.js';
+
+export const VERSION = '0.1.0';
+
+export interface ProgramOutput {
+  writeOut(text: string): void;
+  writeErr(text: string): void;
+}
+
+export function buildProgram(output?: ProgramOutput): Command {
+  const program = new Command('airlock')
+    .description('Run untrusted code in gVisor/runc sandboxes')
+    .version(VERSION, '-V, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError('(see airlock --help)')
+    .exitOverride()
+    .configureOutput({
+      ...(output ?? {}),
+      // commander says "error: unknown option '--x'"; the CLI's one error format is "airlock: ...".
+      outputError: (text, write) => write(text.replace(/^error: /, 'airlock: ')),
+    });
+  addConnectionOptions(program);
+  const commands = [
+    serveCommand(),
+    runCommand(),
+    createCommand(),
+    execCommand(),
+    lsCommand(),
+    rmCommand(),
+    cpCommand(),
+    inspectCommand(),
+  ];
+  for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
+  return program;
+}

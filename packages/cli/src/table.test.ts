@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SandboxInfo } from '@airlock/sdk';
+import { formatAge, formatSandboxTable, formatTable } from './table.js';
+
+describe('formatTable', () => {
+  it('aligns columns and trims trailing space', () => {
+    assert.equal(formatTable(['A', 'BB', 'C'], [['xxx', 'y', ''], ['z', 'yyyy', 'q']]), 'A     BB     C\nxxx   y\nz     yyyy   q\n');
+  });
+
+  it('prints only the header for no rows', () => {
+    assert.equal(formatTable(['ID', 'STATE'], []), 'ID   STATE\n');
+  });
+});
+
+describe('formatAge', () => {
+  it('uses the largest whole unit', () => {
+    assert.equal(formatAge(-5), '0s');
+    assert.equal(formatAge(59_999), '59s');
+    assert.equal(formatAge(60_000), '1m');
+    assert.equal(formatAge(2 * 3600_000 + 5), '2h');
+    assert.equal(formatAge(3 * 86400_000), '3d');
+  });
+});
+
+describe('formatSandboxTable', () => {
+  it('renders the ls columns', () => {
+    const info: SandboxInfo = {
+      id: 'sb-aaaaaaaaaaaaaaaaaaaa',
+      state: 'running',
+      runtime: 'gvisor',
+      image: 'default',
+      cpu: 0.5,
+      memoryMiB: 512,
+      pids: 256,
+      timeout: null,
+      metadata: { team: 'ml', env: 'dev' },
+      envKeys: [],
+      createdAt: '2025-01-01T00:00:00Z',
+      startedAt: null,
+      stoppedAt: null,
+      expiresAt: null,
+      stopReason: null,
+    };
+    const text = formatSandboxTable([info], Date.parse('2025-01-01T00:05:00Z'));
+    const [header, row] = text.split('\n');
+    assert.match(header ?? '', /^ID\s+RUNTIME\s+STATE\s+IMAGE\s+CPU\s+MEM\s+AGE\s+LABELS$/);
+    assert.deepEqual(row?.split(/\s{3,}/), ['sb-aaaaaaaaaaaaaaaaaaaa', 'gvisor', 'running', 'default', '0.5', '512Mi', '5m', 'team=ml,env=dev']);
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * @module client
+ * `Airlock`: the explicit client. It resolves its config once and owns the resource services;
+ * there is no global client.
+ *
+ * ```ts
+ * const airlock = new Airlock(); // AIRLOCK_URL, AIRLOCK_API_KEY
+ * const sb = await airlock.sandboxes.create({ memoryMiB: 512 });
+ * try {
+ *   const { stdout } = await sb.exec(['python3', '-c', 'print(6*7)']);
+ * } finally {
+ *   await sb.destroy();
+ * }
+ * ```
+ */
+import { resolveConfig, type AirlockParams } from './config.js';
+import { HttpClient } from './http.js';
+import { SandboxService } from './sandboxes.js';
+
+export class Airlock {
+  readonly sandboxes: SandboxService;
+  readonly #http: HttpClient;
+
+  /** Throws `AuthenticationError` when no API key is given or set in `AIRLOCK_API_KEY`. */
+  constructor(params: AirlockParams = {}) {
+    this.#http = new HttpClient(resolveConfig(params));
+    this.sandboxes = new SandboxService(this.#http);
+  }
+
+  /** The server's base URL, as resolved. */
+  get url(): string {
+    return this.#http.baseUrl;
+  }
+}

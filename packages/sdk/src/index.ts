@@ -1,0 +1,45 @@
+/**
+ * @module @airlock/sdk
+ * TypeScript client for the Airlock sandbox API. Everything public is named here.
+ */
+export { Airlock } from './client.js';
+export { DEFAULT_URL, type AirlockParams, type FetchLike } from './config.js';
+export { SandboxService, type SandboxCreateParams, type SandboxListParams } from './sandboxes.js';
+export { Sandbox } from './sandbox.js';
+export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
+export {
+  ExecStream,
+  type ExecExit,
+  type ExecStreamEvent,
+  type ExecStreamCallbacks,
+} from './exec-stream.js';
+export {
+  type Command,
+  type SandboxExecParams,
+  type SandboxExecBufferedParams,
+  type SandboxExecStreamParams,
+} from './exec-request.js';
+export {
+  AirlockError,
+  NotFoundError,
+  InvalidRequestError,
+  InvalidStateError,
+  ExecFailedError,
+  AuthenticationError,
+  ConnectionError,
+  errorFromBody,
+  type AirlockErrorCode,
+  type AirlockErrorOptions,
+  type ErrorIssue,
+} from './errors.js';
+export type {
+  Sandbox as SandboxInfo,
+  SandboxState,
+  ExecResult,
+  ExitReason,
+  FileEntry,
+  WriteFileResult,
+  RuntimeName,
+  StopReason,
+} from '@airlock/protocol';
+export { ErrorCode } from '@airlock/protocol/errors';

@@ -1,0 +1,82 @@
+/**
+ * @module sandbox
+ * `Sandbox`: a handle on one sandbox, holding its last known wire info, with exec and files.
+ */
+import type { ExecResult, Sandbox as SandboxInfo, SandboxState } from '@airlock/protocol';
+import {
+  buildExecRequest,
+  type Command,
+  type SandboxExecBufferedParams,
+  type SandboxExecStreamParams,
+} from './exec-request.js';
+import { ExecStream } from './exec-stream.js';
+import { SandboxFiles } from './files.js';
+import type { HttpClient } from './http.js';
+
+export class Sandbox {
+  readonly id: string;
+  readonly files: SandboxFiles;
+  readonly #http: HttpClient;
+  #info: SandboxInfo;
+
+  constructor(http: HttpClient, info: SandboxInfo) {
+    this.#http = http;
+    this.#info = info;
+    this.id = info.id;
+    this.files = new SandboxFiles(http, info.id);
+  }
+
+  /** The wire description as of the last call that returned it. */
+  get info(): SandboxInfo {
+    return this.#info;
+  }
+
+  get state(): SandboxState {
+    return this.#info.state;
+  }
+
+  get #path(): string {
+    return `/v1/sandboxes/${encodeURIComponent(this.id)}`;
+  }
+
+  /** Fetches the current info from the server. */
+  async refresh(params: { signal?: AbortSignal } = {}): Promise<this> {
+    this.#info = await this.#http.json<SandboxInfo>('GET', this.#path, { signal: params.signal });
+    return this;
+  }
+
+  /** Destroys the sandbox; destroying it again is not an error. */
+  async destroy(params: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#info = await this.#http.json<SandboxInfo>('DELETE', this.#path, { signal: params.signal });
+  }
+
+  /**
+   * Runs a command and answers once it has ended, with its output buffered. A command that cannot
+   * start throws `ExecFailedError`; one that starts and fails resolves with its exit code.
+   */
+  async exec(cmd: Command, params: SandboxExecBufferedParams = {}): Promise<ExecResult> {
+    return this.#http.json<ExecResult>('POST', `${this.#path}/exec`, {
+      json: buildExecRequest(cmd, params),
+      signal: params.signal,
+      extraTimeoutMs: (params.timeout ?? 0) * 1000,
+    });
+  }
+
+  /**
+   * Starts a command and answers as soon as the server has accepted it; its output then arrives
+   * through the returned `ExecStream`. Errors found before the start (not found, exec failed)
+   * throw here.
+   */
+  async execStream(cmd: Command, params: SandboxExecStreamParams = {}): Promise<ExecStream> {
+    const what = `POST ${this.#path}/exec/stream`;
+    const response = await this.#http.send('POST', `${this.#path}/exec/stream`, {
+      json: buildExecRequest(cmd, params),
+      signal: params.signal,
+      timeoutMs: null,
+    });
+    const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    return new ExecStream(body, { onStdout: params.onStdout, onStderr: params.onStderr }, (error) =>
+      this.#http.networkError(error, what, params.signal),
+    );
+  }
+}
