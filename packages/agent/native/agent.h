@@ -1,0 +1,126 @@
+/*
+ * airlock-agent: PID 1 of every Airlock sandbox. One thread, one poll()
+ * loop; the host talks to it over stdin/stdout frames (../PROTOCOL.md).
+ */
+#ifndef AIRLOCK_AGENT_H
+#define AIRLOCK_AGENT_H
+
+#include "frame.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define AGENT_VERSION "airlock-agent 0.1.0"
+
+/*
+ * Output budget. The queue to the host is a fixed 256 KiB. Data producers
+ * (process pipes, file reads, listings) only run below OUT_HIGH and add at
+ * most one CHUNK frame each, host frames are only handled below
+ * OUT_STOP_INPUT (each one answers with a small frame at most) and EXITED
+ * waits below OUT_EXITED_MAX, so the queue can never overflow.
+ */
+#define OUT_CAP (256u * 1024u)
+#define OUT_HIGH (64u * 1024u)
+#define OUT_STOP_INPUT (128u * 1024u)
+#define OUT_EXITED_MAX (192u * 1024u)
+#define CHUNK (32u * 1024u)
+/* Host frames up to the protocol maximum must fit whole. */
+#define IN_CAP (FRAME_MAX_TOTAL + 64u * 1024u)
+/* Per-process stdin backlog before host frames stop being read. */
+#define STDIN_QUEUE_MAX (256u * 1024u)
+/* After the reap, how long descendants may keep the output pipes. */
+#define EXIT_GRACE_MS 100
+/* ...and how much they may still write through them after that. */
+#define EXIT_DRAIN_MAX (1024u * 1024u)
+
+struct user {
+	uid_t uid;
+	gid_t gid;
+	int has_entry;          /* found in /etc/passwd */
+	char name[256];
+	char home[PATH_MAX];
+};
+
+struct proc {
+	struct proc *next;
+	uint32_t chan;
+	pid_t pid;              /* also the process group id (setsid) */
+	int in_fd, out_fd, err_fd;
+	int in_close_pending;   /* STDIN_CLOSE seen while input was queued */
+	uint8_t *inq;           /* stdin bytes the pipe did not take yet */
+	size_t inq_off, inq_len;
+	int reaped, status;
+	int64_t deadline;       /* reap time + EXIT_GRACE_MS */
+	size_t drained;         /* bytes read after the deadline */
+	int ix_in, ix_out, ix_err; /* slots in this round's pollfd array */
+};
+
+enum fop_kind { FOP_WRITE, FOP_READ, FOP_LIST };
+
+struct fop {
+	struct fop *next;
+	uint32_t chan;
+	enum fop_kind kind;
+	int fd;
+	void *dir;              /* DIR * for FOP_LIST */
+	char *tmp, *path;       /* FOP_WRITE: temp file and target */
+	uint64_t bytes;
+	uint8_t pending[320];   /* FOP_LIST: an entry that did not fit */
+	size_t pending_len;
+};
+
+struct agent {
+	struct buf in, out;
+	struct proc *procs;
+	struct fop *fops;
+	int out_dead;           /* stdout broke: discard output */
+	int in_broken;          /* framing lost: ignore input until EOF */
+};
+extern struct agent A;
+
+/* agent.c: output queue */
+uint8_t *out_begin(size_t max_payload);
+void out_end(uint8_t type, uint32_t chan, size_t payload);
+void send_frame(uint8_t type, uint32_t chan, const void *p, size_t n);
+void send_error(uint32_t chan, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int chan_in_use(uint32_t chan);
+
+/* Bounds-checked reader over a frame payload. */
+struct rd {
+	const uint8_t *p;
+	size_t left;
+};
+int rd_u32(struct rd *r, uint32_t *v);
+const char *rd_str(struct rd *r);
+
+/* user.c */
+int user_resolve(const char *spec, struct user *u);
+
+/* proc.c */
+void proc_exec(uint32_t chan, const uint8_t *p, size_t n);
+struct proc *proc_find(uint32_t chan);
+int proc_stdin(struct proc *p, const uint8_t *d, size_t n);
+void proc_stdin_close(struct proc *p);
+void proc_signal(struct proc *p, const uint8_t *d, size_t n);
+void procs_reap(void);
+int64_t procs_service(int64_t now);
+size_t procs_pollfds(struct pollfd *pfd, size_t i);
+void procs_events(struct pollfd *pfd);
+size_t procs_count(void);
+void procs_kill_all(void);
+
+/* files.c */
+void file_write(uint32_t chan, const uint8_t *p, size_t n);
+void file_data(struct fop *f, const uint8_t *d, size_t n);
+void file_end(struct fop *f);
+void file_read(uint32_t chan, const uint8_t *p, size_t n);
+void list_dir(uint32_t chan, const uint8_t *p, size_t n);
+void fop_cancel(struct fop *f);
+struct fop *fop_find(uint32_t chan);
+int fops_service(void);
+void fops_abort_all(void);
+
+#endif

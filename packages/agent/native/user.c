@@ -1,0 +1,119 @@
+/*
+ * User resolution for EXEC and FILE_WRITE. The agent is a static binary, so
+ * it reads the sandbox's /etc/passwd itself instead of going through NSS.
+ * Accepted forms: "" (root), "name", "uid", and either followed by ":gid".
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parses a decimal id; (uid_t)-1 is refused since it means "unchanged". */
+static int parse_id(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 10)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v >= 0xffffffffu)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Splits a passwd line into its 7 fields in place; -1 if malformed. */
+static int split_passwd(char *line, char *f[7])
+{
+	int i = 0;
+
+	line[strcspn(line, "\n")] = 0;
+	f[i++] = line;
+	for (char *p = line; *p && i < 7; p++) {
+		if (*p == ':') {
+			*p = 0;
+			f[i++] = p + 1;
+		}
+	}
+	return i == 7 ? 0 : -1;
+}
+
+/* Finds an entry by name (when name != NULL) or by uid. */
+static int passwd_lookup(const char *name, uint32_t uid, struct user *u)
+{
+	FILE *fp = fopen("/etc/passwd", "re");
+	char *line = NULL, *f[7];
+	size_t cap = 0;
+	int found = 0;
+
+	if (!fp)
+		return 0;
+	while (!found && getline(&line, &cap, fp) >= 0) {
+		uint32_t id, gid;
+
+		if (split_passwd(line, f) < 0 || f[0][0] == '+' || f[0][0] == '-')
+			continue;
+		if (parse_id(f[2], strlen(f[2]), &id) < 0 ||
+		    parse_id(f[3], strlen(f[3]), &gid) < 0)
+			continue;
+		if (name ? strcmp(f[0], name) != 0 : id != uid)
+			continue;
+		if (strlen(f[0]) >= sizeof u->name || strlen(f[5]) >= sizeof u->home)
+			continue;
+		u->uid = id;
+		u->gid = gid;
+		strcpy(u->name, f[0]);
+		strcpy(u->home, f[5]);
+		u->has_entry = 1;
+		found = 1;
+	}
+	free(line);
+	fclose(fp);
+	return found;
+}
+
+/* Returns 0, or an errno value (EINVAL for an unknown or malformed user). */
+int user_resolve(const char *spec, struct user *u)
+{
+	const char *colon = strchr(spec, ':');
+	size_t ulen = colon ? (size_t)(colon - spec) : strlen(spec);
+	uint32_t id, gid;
+	char name[256];
+
+	memset(u, 0, sizeof *u);
+	if (ulen >= sizeof name)
+		return EINVAL;
+	memcpy(name, spec, ulen);
+	name[ulen] = 0;
+
+	if (ulen == 0) {
+		if (colon)
+			return EINVAL;
+		/* Default: root, with home and name from passwd when listed. */
+		if (!passwd_lookup(NULL, 0, u)) {
+			strcpy(u->name, "root");
+			strcpy(u->home, "/root");
+			u->has_entry = 1;
+		}
+		u->uid = 0;
+	} else if (parse_id(name, ulen, &id) == 0) {
+		/* A bare uid need not be listed; its group then is the uid. */
+		if (!passwd_lookup(NULL, id, u))
+			u->gid = id;
+		u->uid = id;
+	} else if (!passwd_lookup(name, 0, u)) {
+		return EINVAL;
+	}
+	if (colon) {
+		if (parse_id(colon + 1, strlen(colon + 1), &gid) < 0)
+			return EINVAL;
+		u->gid = gid;
+	}
+	return 0;
+}
