@@ -11,8 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './api/app.js';
 import { CREDENTIALS_FILE, ensureAdminKey, writeCredentials } from './auth/api-keys.js';
 import { loadConfig, type Config, type ConfigOverrides } from './config.js';
-import { claimDataDir, installAgent, privateDir } from './host/data-dir.js';
-import { AGENT_BINARY } from '@airlock/agent';
+import { claimDataDir, installNative, privateDir, type NativeFiles } from './host/data-dir.js';
+import { AGENT_BINARY, STATX_COMPAT_LIBRARY } from '@airlock/agent';
+import { STATX_COMPAT_IN_SANDBOX } from './runtimes/oci-spec.js';
 import { DefaultImage } from './images/default-image.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
@@ -38,8 +39,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
   try {
     const { key, created } = ensureAdminKey(store, config.apiKey);
     privateDir(config.runtimeStateDir);
-    const agentBinary = existsSync(AGENT_BINARY) ? installAgent(config.dataDir, AGENT_BINARY) : AGENT_BINARY;
-    const runtimes = new RuntimeRegistry(config.runtimes.map((name) => createRuntime(name, config, agentBinary, log)));
+    const native: NativeFiles =
+      existsSync(AGENT_BINARY) && existsSync(STATX_COMPAT_LIBRARY)
+        ? installNative(config.dataDir, { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY }, STATX_COMPAT_IN_SANDBOX)
+        : { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY, ldPreload: '/nonexistent' };
+    const runtimes = new RuntimeRegistry(config.runtimes.map((name) => createRuntime(name, config, native, log)));
     await runtimes.probe();
     for (const r of runtimes.all()) {
       const a = runtimes.availability(r.name);

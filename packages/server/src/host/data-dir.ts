@@ -54,16 +54,29 @@ function assertTraversable(dir: string): void {
   }
 }
 
-/** Copies the agent into the data dir (a path every sandbox can reach) and returns its path. */
-export function installAgent(dataDir: string, source: string): string {
+/** Host files bind-mounted into sandboxes, at paths every sandbox can reach. */
+export interface NativeFiles {
+  agent: string;
+  /** gVisor only: the statx compatibility library and an ld.so.preload that names it. */
+  statxCompat: string;
+  ldPreload: string;
+}
+
+/** Copies the native files into `<data-dir>/images/agent` (0755) and returns their paths. */
+export function installNative(dataDir: string, sources: { agent: string; statxCompat: string }, preloadPath: string): NativeFiles {
   const dir = join(dataDir, 'images', 'agent');
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const target = join(dir, 'airlock-agent');
-  const tmp = `${target}.${process.pid}.tmp`;
-  copyFileSync(source, tmp);
-  chmodSync(tmp, 0o755);
-  renameSync(tmp, target);
-  return target;
+  const install = (source: string, name: string) => {
+    const target = join(dir, name);
+    const tmp = `${target}.${process.pid}.tmp`;
+    copyFileSync(source, tmp);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, target);
+    return target;
+  };
+  const ldPreload = join(dir, 'ld.so.preload');
+  writeFileSync(ldPreload, `${preloadPath}\n`, { mode: 0o644 });
+  return { agent: install(sources.agent, 'airlock-agent'), statxCompat: install(sources.statxCompat, 'airlock-statx-compat.so'), ldPreload };
 }
 
 export function privateDir(path: string): string {

@@ -19,6 +19,8 @@ const ETC_FILES: Record<string, string> = {
   'resolv.conf': '# no network in this sandbox\n',
   'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
   'os-release': 'NAME="Airlock default image"\nID=airlock\nPRETTY_NAME="Airlock default image (host /usr, read-only)"\n',
+  // Empty here; a runtime may mount its own over it (gVisor: the statx compatibility library).
+  'ld.so.preload': '',
 };
 
 const SKELETON_DIRS = ['usr', 'etc', 'tmp', 'proc', 'dev', 'sys', 'home/user', 'root', 'run', 'var/tmp', 'mnt', 'opt', 'srv', '.airlock'];
@@ -93,8 +95,11 @@ export class DefaultImage implements ImageProvider {
       }
       symlinkSync(target, p);
     }
-    const agent = join(this.#rootfs, '.airlock', 'agent');
-    if (!existsSync(agent)) writeFileSync(agent, '', { mode: 0o755 });
+    // Mount points for files the runtimes bind in (the agent, gVisor's statx compatibility library).
+    for (const name of ['agent', 'statx-compat.so']) {
+      const p = join(this.#rootfs, '.airlock', name);
+      if (!existsSync(p)) writeFileSync(p, '', { mode: 0o755 });
+    }
     mkdirSync(this.#etc, { recursive: true });
     for (const [name, content] of Object.entries(ETC_FILES)) writeFileSync(join(this.#etc, name), content, { mode: 0o644 });
   }

@@ -14,6 +14,7 @@ import { cgroupsPath, oomKills, removeSandboxCgroups } from '../host/cgroups.js'
 import { checkCommand, runCommand } from '../host/command.js';
 import { findShim, killQuietly, startShim } from '../host/shim.js';
 import type { Logger } from '../log.js';
+import type { OciMount } from '../images/image.js';
 import { buildSpec } from './oci-spec.js';
 import type { Availability, Runtime, RuntimeCapabilities, RuntimeSpec, RuntimeStatus } from './runtime.js';
 
@@ -27,6 +28,8 @@ export interface OciCliRuntimeOptions {
   stateDir: string;
   /** The agent binary, at a path every sandbox can reach. */
   agentBinary: string;
+  /** Mounts this runtime adds to every sandbox, after the image's. */
+  extraMounts: OciMount[];
   agentReadyTimeoutMs: number;
   log: Logger;
 }
@@ -67,6 +70,7 @@ export class OciCliRuntime implements Runtime {
         id: spec.id,
         rootfs: spec.rootfs,
         agentBinary: this.#o.agentBinary,
+        extraMounts: this.#o.extraMounts,
         cgroupsPath: cgroupsPath(spec.id),
         cpu: spec.cpu,
         memoryMiB: spec.memoryMiB,

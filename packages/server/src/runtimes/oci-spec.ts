@@ -4,9 +4,10 @@
  * no new privileges, a small capability set, masked /proc paths and the sandbox's cgroup limits.
  * runc additionally gets a user namespace whose host uid range belongs to this sandbox alone.
  */
-import type { PreparedRootfs } from '../images/image.js';
+import type { OciMount, PreparedRootfs } from '../images/image.js';
 
 export const AGENT_PATH_IN_SANDBOX = '/.airlock/agent';
+export const STATX_COMPAT_IN_SANDBOX = '/.airlock/statx-compat.so';
 
 /** Host uids/gids given to sandbox slot n: [BASE + n·SIZE, BASE + (n+1)·SIZE). Root inside is never root outside. */
 export const ID_RANGE_BASE = 1_000_000;
@@ -16,6 +17,8 @@ export interface SpecInput {
   id: string;
   rootfs: PreparedRootfs;
   agentBinary: string;
+  /** Mounts the runtime adds (after the image's). */
+  extraMounts: OciMount[];
   cgroupsPath: string;
   cpu: number;
   memoryMiB: number;
@@ -99,6 +102,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ...input.rootfs.mounts,
       { destination: AGENT_PATH_IN_SANDBOX, type: 'bind', source: input.agentBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+      ...input.extraMounts,
     ],
     linux,
   };

@@ -5,12 +5,14 @@
 import { join } from 'node:path';
 import type { RuntimeName } from '@airlock/protocol';
 import type { Config } from '../config.js';
+import type { NativeFiles } from '../host/data-dir.js';
+import { STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
 import type { Availability, Runtime } from './runtime.js';
 
-export function createRuntime(name: RuntimeName, config: Config, agentBinary: string, log: Logger): Runtime {
-  const common = { stateDir: join(config.runtimeStateDir, name), agentReadyTimeoutMs: config.agentReadyTimeoutMs, agentBinary, log };
+export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, log: Logger): Runtime {
+  const common = { stateDir: join(config.runtimeStateDir, name), agentReadyTimeoutMs: config.agentReadyTimeoutMs, agentBinary: native.agent, log };
   switch (name) {
     case 'runc':
       return new OciCliRuntime({
@@ -18,6 +20,7 @@ export function createRuntime(name: RuntimeName, config: Config, agentBinary: st
         name,
         binary: 'runc',
         globalArgs: [],
+        extraMounts: [],
         capabilities: { ownKernel: false, userNamespace: true, oomKillsSandbox: false },
       });
     case 'gvisor':
@@ -28,6 +31,12 @@ export function createRuntime(name: RuntimeName, config: Config, agentBinary: st
         // ptrace: the platform that works on these hosts (KVM guests hang); no network until egress
         // policies exist.
         globalArgs: ['--platform=ptrace', '--network=none'],
+        // Debian's 2022 runsc rejects statx with AT_NO_AUTOMOUNT, which coreutils' ls -l and stat
+        // pass; a preloaded library clears the flag (packages/agent/native/statx-compat.c).
+        extraMounts: [
+          { destination: STATX_COMPAT_IN_SANDBOX, type: 'bind', source: native.statxCompat, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+          { destination: '/etc/ld.so.preload', type: 'bind', source: native.ldPreload, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+        ],
         capabilities: { ownKernel: true, userNamespace: false, oomKillsSandbox: true },
       });
   }

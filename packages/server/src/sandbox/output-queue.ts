@@ -20,6 +20,7 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
   #bytes = 0;
   #holding = false;
   #ended = false;
+  #abandoned = false;
   #wake: (() => void) | undefined;
 
   constructor(conn: AgentConnection, onAbandon: () => void, highWater = 1024 * 1024) {
@@ -43,12 +44,28 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
     this.#wake = undefined;
   }
 
+  /**
+   * The consumer is gone (client disconnected): stop the process and wake a pending read. Needed
+   * beside the iterator's return(), which an async generator defers while a next() is pending.
+   */
+  abandon(): void {
+    if (this.#abandoned) return;
+    this.#abandoned = true;
+    this.#ended = true;
+    this.#items = [];
+    this.#releaseHold();
+    this.#onAbandon();
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<OutputEvent> {
     let finished = false;
     try {
       for (;;) {
         const ev = this.#items.shift();
         if (ev === undefined) {
+          if (this.#ended) return;
           await new Promise<void>((r) => (this.#wake = r));
           continue;
         }
@@ -64,12 +81,8 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
       }
     } finally {
       this.#releaseHold();
-      if (!finished) {
-        // The consumer went away before the end (client disconnected): stop the process.
-        this.#ended = true;
-        this.#items = [];
-        this.#onAbandon();
-      }
+      // The consumer stopped before the end (e.g. the client disconnected): stop the process.
+      if (!finished) this.abandon();
     }
   }
 

@@ -79,8 +79,8 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
           }
           controller.enqueue(line(toWire(value)));
         },
-        async cancel() {
-          await events.return?.();
+        cancel() {
+          started.events.abandon();
         },
       },
       { highWaterMark: 0 },

@@ -1,0 +1,3 @@
+import { runtimeConformance } from '../test/conformance.js';
+
+runtimeConformance({ runtime: 'runc' });

@@ -1,0 +1,67 @@
+/**
+ * @module host-probe
+ * What the host can see of a sandbox: its containers, cgroups, shim, mounts and processes. Used to
+ * check effects on the host rather than trusting what the sandbox says about itself.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { cgroupVersion, sandboxCgroupDirs } from '../host/cgroups.js';
+
+export interface Remains {
+  cgroups: string[];
+  processes: { pid: number; cmd: string }[];
+  mounts: string[];
+  paths: string[];
+}
+
+/** Everything of sandbox `id` (served from `dataDir`) still present on the host. */
+export function remainsOf(id: string, dataDir: string): Remains {
+  const processes = processesMatching((cmd) => cmd.includes(id));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(id));
+  const paths = ['runc', 'gvisor']
+    .flatMap((r) => [`${dataDir}/runtime/${r}/bundles/${id}`, `${dataDir}/runtime/${r}/sockets/${id}.sock`, `${dataDir}/runtime/${r}/state/${id}`])
+    .filter((p) => existsSync(p));
+  return { cgroups: sandboxCgroupDirs(id), processes, mounts, paths };
+}
+
+export function isClean(r: Remains): boolean {
+  return r.cgroups.length === 0 && r.processes.length === 0 && r.mounts.length === 0 && r.paths.length === 0;
+}
+
+export function processesMatching(pred: (cmdline: string) => boolean): { pid: number; cmd: string }[] {
+  const out: { pid: number; cmd: string }[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      if (cmd && pred(cmd)) out.push({ pid: Number(e), cmd });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** Host uid of a process, from /proc/<pid>/status. */
+export function hostUid(pid: number): number {
+  const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no Uid line for ${pid}`);
+  return Number(m[1]);
+}
+
+/** The limits the kernel holds for a sandbox, read from its cgroups (v1 or v2). */
+export function cgroupLimits(id: string): { memoryBytes: number; cpuQuotaPerPeriod: number; pids: number } {
+  const read = (path: string) => readFileSync(path, 'utf8').trim();
+  if (cgroupVersion() === 2) {
+    const dir = `/sys/fs/cgroup/airlock/${id}`;
+    const [quota, period] = read(`${dir}/cpu.max`).split(' ').map(Number) as [number, number];
+    return { memoryBytes: Number(read(`${dir}/memory.max`)), cpuQuotaPerPeriod: quota / period, pids: Number(read(`${dir}/pids.max`)) };
+  }
+  const at = (ctl: string, file: string) => read(`/sys/fs/cgroup/${ctl}/airlock/${id}/${file}`);
+  return {
+    memoryBytes: Number(at('memory', 'memory.limit_in_bytes')),
+    cpuQuotaPerPeriod: Number(at('cpu', 'cpu.cfs_quota_us')) / Number(at('cpu', 'cpu.cfs_period_us')),
+    pids: Number(at('pids', 'pids.max')),
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * Run after the suite (scripts/test.sh): fails if anything of ours is left on the host — a runtime
+ * container, a cgroup, a shim or sandbox process, a mount — for any sandbox a test created. With
+ * --clean it then removes what it found (by pid and by id, never by name pattern) so that the
+ * machine is usable for the next run, and still fails.
+ */
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeSandboxCgroups, sandboxCgroupDirs } from '../host/cgroups.js';
+import { runCommand } from '../host/command.js';
+import { processesMatching } from './host-probe.js';
+
+const root = process.env.AIRLOCK_TEST_ROOT ?? '/tmp/airlock-test';
+const clean = process.argv.includes('--clean');
+const problems: string[] = [];
+
+const ledger = existsSync(join(root, 'ledger')) ? readFileSync(join(root, 'ledger'), 'utf8').split('\n').filter(Boolean) : [];
+const ids = [...new Set(ledger)];
+
+const stateDirs: [string, string][] = [];
+if (existsSync(root)) {
+  for (const d of readdirSync(root)) {
+    for (const [bin, name] of [['runc', 'runc'], ['runsc', 'gvisor']] as const) {
+      const state = join(root, d, 'runtime', name, 'state');
+      if (existsSync(state)) stateDirs.push([bin, state]);
+    }
+  }
+}
+
+for (const [bin, state] of stateDirs) {
+  const r = await runCommand([bin, '--root', state, 'list', '--format', 'json']);
+  const containers = (JSON.parse(r.stdout || 'null') as { id: string }[] | null) ?? [];
+  for (const c of containers) {
+    problems.push(`${bin} container ${c.id} left in ${state}`);
+    if (clean) await runCommand([bin, '--root', state, 'delete', '--force', c.id]);
+  }
+}
+
+for (const p of processesMatching((cmd) => cmd.includes(root) || ids.some((id) => cmd.includes(id)))) {
+  problems.push(`process ${p.pid} left: ${p.cmd.slice(0, 200)}`);
+  if (clean) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+  if (line.includes(root)) problems.push(`mount left: ${line}`);
+}
+
+if (clean) await new Promise((r) => setTimeout(r, 500));
+for (const id of ids) {
+  for (const dir of sandboxCgroupDirs(id)) {
+    problems.push(`cgroup left: ${dir}`);
+  }
+  if (clean) removeSandboxCgroups(id);
+}
+
+if (problems.length > 0) {
+  process.stderr.write(`leak check: ${problems.length} thing(s) left behind by the suite:\n  ${problems.join('\n  ')}\n`);
+  process.exitCode = 1;
+} else {
+  process.stdout.write(`leak check: nothing left of ${ids.length} sandboxes created by the suite\n`);
+  if (clean || process.argv.includes('--remove-root')) rmSync(root, { recursive: true, force: true });
+}
