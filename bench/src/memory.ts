@@ -1,0 +1,48 @@
+/**
+ * @module memory
+ * Host memory of a sandbox: the proportional set size (PSS) of every host process that belongs to
+ * it — the processes in its memory cgroup (the agent for runc; runsc's sandbox and gofer for gVisor)
+ * and its shim.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+function pssKiB(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return Number(m?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function cgroupPids(id: string): number[] {
+  try {
+    return readFileSync(`/sys/fs/cgroup/memory/airlock/${id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    try {
+      return readFileSync(`/sys/fs/cgroup/airlock/${id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+}
+
+function pidsMentioning(id: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(id)) out.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+export function sandboxPssKiB(id: string): { pss: number; processes: number } {
+  const pids = new Set([...cgroupPids(id), ...pidsMentioning(id)]);
+  let pss = 0;
+  for (const p of pids) pss += pssKiB(p);
+  return { pss, processes: pids.size };
+}

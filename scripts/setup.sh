@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything Airlock needs on Debian 12, idempotently: Debian packages (the runtimes and a C
+# toolchain for the agent), npm dependencies, the static in-sandbox agent and the TypeScript build.
+# Both README commands (`./airlock serve` and `npm test`) run it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'airlock setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  say "must run as root: sandboxes are created with runc/runsc, cgroups and user namespaces, which need root."
+  say "re-run with sudo (or as root)."
+  exit 1
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))."
+  exit 1
+fi
+
+# runc and runsc are the isolation runtimes; gcc + libc6-dev build the static agent; g++/make/python3
+# build better-sqlite3 if no prebuilt binary is reachable; python3 is also in the default image.
+packages=(runc runsc gcc libc6-dev make g++ python3 procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  if ! command -v apt-get >/dev/null; then
+    say "apt-get not found: install these packages by hand: ${missing[*]}"
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+make -s -C packages/agent/native
+npx tsc -b

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole suite: unit tests, the runtime conformance suite on every runtime, API, SDK and CLI
+# end to end, crash recovery; then a leak check that fails the run if any container, cgroup, mount
+# or process of the sandboxes the tests created is left on the host.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export AIRLOCK_TEST_ROOT
+AIRLOCK_TEST_ROOT="$(mktemp -d /tmp/airlock-test-XXXXXX)"
+chmod 711 "$AIRLOCK_TEST_ROOT"
+
+mapfile -t files < <(find packages/*/dist packages/agent/test -name '*.test.js' -o -name '*.test.mjs' | sort)
+# One file at a time: the suites create real sandboxes and this machine has two cores.
+node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+status=$?
+
+if ! node packages/server/dist/test/leak-check.js --clean; then
+  status=1
+fi
+exit $status
