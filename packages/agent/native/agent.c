@@ -168,6 +168,12 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 		if ((f = fop_find(chan)))
 			fop_cancel(f);
 		return 0;
+	case T_CREDIT:
+		if ((pr = proc_find(chan)))
+			add_credit(&pr->credit, p, n);
+		else if ((f = fop_find(chan)) && f->kind == FOP_READ)
+			add_credit(&f->credit, p, n);
+		return 0;
 	default:
 		send_error(chan, EPROTO, "unknown frame type 0x%02x", type);
 		return 0;

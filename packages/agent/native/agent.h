@@ -26,6 +26,12 @@
 #define OUT_STOP_INPUT (128u * 1024u)
 #define OUT_EXITED_MAX (192u * 1024u)
 #define CHUNK (32u * 1024u)
+/*
+ * Per-operation flow control: an exec's output and a file read may run this
+ * many bytes ahead of the host; CREDIT frames grant more as the host's
+ * consumer takes data. One slow consumer then stalls only its own process.
+ */
+#define INITIAL_CREDIT (256u * 1024u)
 /* Host frames up to the protocol maximum must fit whole. */
 #define IN_CAP (FRAME_MAX_TOTAL + 64u * 1024u)
 /* Per-process stdin backlog before host frames stop being read. */
@@ -55,6 +61,7 @@ struct proc {
 	int64_t deadline;       /* reap time + EXIT_GRACE_MS */
 	size_t drained;         /* bytes read after the deadline */
 	int ix_in, ix_out, ix_err; /* slots in this round's pollfd array */
+	uint64_t credit;        /* output bytes the host will still accept */
 };
 
 enum fop_kind { FOP_WRITE, FOP_READ, FOP_LIST };
@@ -68,6 +75,7 @@ struct fop {
 	char *tmp, *path;       /* FOP_WRITE: temp file and target */
 	uint64_t bytes;
 	uint8_t pending[320];   /* FOP_LIST: an entry that did not fit */
+	uint64_t credit;        /* FOP_READ: bytes the host will still accept */
 	size_t pending_len;
 };
 
@@ -105,6 +113,7 @@ struct proc *proc_find(uint32_t chan);
 int proc_stdin(struct proc *p, const uint8_t *d, size_t n);
 void proc_stdin_close(struct proc *p);
 void proc_signal(struct proc *p, const uint8_t *d, size_t n);
+void add_credit(uint64_t *credit, const uint8_t *d, size_t n);
 void procs_reap(void);
 int64_t procs_service(int64_t now);
 size_t procs_pollfds(struct pollfd *pfd, size_t i);

@@ -252,6 +252,7 @@ void file_read(uint32_t chan, const uint8_t *payload, size_t n)
 		return;
 	}
 	f->fd = fd;
+	f->credit = INITIAL_CREDIT;
 }
 
 void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
@@ -281,15 +282,17 @@ void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
 
 static void read_chunk(struct fop *f)
 {
-	uint8_t *d = out_begin(CHUNK);
+	size_t want = f->credit < CHUNK ? (size_t)f->credit : CHUNK;
+	uint8_t *d;
 	ssize_t n;
 
-	if (!d)
+	if (want == 0 || !(d = out_begin(CHUNK)))
 		return;
 	do
-		n = read(f->fd, d, CHUNK);
+		n = read(f->fd, d, want);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
+		f->credit -= (uint64_t)n;
 		out_end(T_RFILE_DATA, f->chan, (size_t)n);
 	} else if (n == 0) {
 		send_frame(T_RFILE_END, f->chan, NULL, 0);
@@ -370,10 +373,13 @@ int fops_service(void)
 			continue;
 		if (buf_len(&A.out) >= OUT_HIGH)
 			return 1;
-		if (f->kind == FOP_READ)
+		if (f->kind == FOP_READ) {
+			if (!f->credit)
+				continue; /* waits for CREDIT; not busy */
 			read_chunk(f);
-		else
+		} else {
 			list_chunk(f);
+		}
 		busy = 1;
 	}
 	return busy;

@@ -25,6 +25,7 @@ enum {
 	T_STDIN_CLOSE = 0x03,
 	T_SIGNAL = 0x04,
 	T_PING = 0x05,
+	T_CREDIT = 0x06,
 	T_FILE_WRITE = 0x10,
 	T_FILE_DATA = 0x11,
 	T_FILE_END = 0x12,

@@ -211,6 +211,7 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 		goto nomem;
 	}
 	p->chan = chan;
+	p->credit = INITIAL_CREDIT;
 	p->pid = pid;
 	p->in_fd = in[1];
 	p->out_fd = out[0];
@@ -346,15 +347,17 @@ void proc_signal(struct proc *p, const uint8_t *d, size_t n)
 /* One read of at most CHUNK bytes; `drain` closes an empty pipe. */
 static void pipe_read(struct proc *p, int *fd, uint8_t type, int drain)
 {
-	uint8_t *d = out_begin(CHUNK);
+	size_t want = p->credit < CHUNK ? (size_t)p->credit : CHUNK;
+	uint8_t *d;
 	ssize_t n;
 
-	if (!d)
+	if (want == 0 || !(d = out_begin(CHUNK)))
 		return;
 	do
-		n = read(*fd, d, CHUNK);
+		n = read(*fd, d, want);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
+		p->credit -= (uint64_t)n;
 		out_end(type, p->chan, (size_t)n);
 		if (drain)
 			p->drained += (size_t)n;
@@ -453,9 +456,12 @@ size_t procs_pollfds(struct pollfd *pfd, size_t i)
 	short rd = buf_len(&A.out) < OUT_HIGH ? POLLIN : 0;
 
 	for (struct proc *p = A.procs; p; p = p->next) {
+		/* Without credit its pipes are not read either: only this process waits. */
+		short prd = p->credit ? rd : 0;
+
 		i = add_pfd(pfd, i, p->in_fd, p->inq_len > p->inq_off ? POLLOUT : 0, &p->ix_in);
-		i = add_pfd(pfd, i, p->out_fd, rd, &p->ix_out);
-		i = add_pfd(pfd, i, p->err_fd, rd, &p->ix_err);
+		i = add_pfd(pfd, i, p->out_fd, prd, &p->ix_out);
+		i = add_pfd(pfd, i, p->err_fd, prd, &p->ix_err);
 	}
 	return i;
 }
@@ -485,4 +491,12 @@ void procs_kill_all(void)
 		if (!p->reaped)
 			kill(p->pid, SIGKILL);
 	}
+}
+
+/* CREDIT: the host's consumer took data; let this much more through. */
+void add_credit(uint64_t *credit, const uint8_t *d, size_t n)
+{
+	if (n < 4)
+		return;
+	*credit += get_u32(d); /* u64: cannot overflow from u32 grants in practice */
 }

@@ -11,6 +11,7 @@ export const HostFrame = {
   StdinClose: 0x03,
   Signal: 0x04,
   Ping: 0x05,
+  Credit: 0x06,
   FileWrite: 0x10,
   FileData: 0x11,
   FileEnd: 0x12,
@@ -62,6 +63,13 @@ export function encodePath(path: string): Buffer {
 
 export function encodeSignal(signo: number): Buffer {
   return u32(signo);
+}
+
+/** Flow control: the consumer took `bytes`; the agent may send that much more on the channel. */
+export const INITIAL_CREDIT = 256 * 1024;
+
+export function encodeCredit(bytes: number): Buffer {
+  return u32(Math.min(bytes, 0xffffffff));
 }
 
 export function decodeStarted(p: Buffer): { pid: number } {

@@ -17,7 +17,7 @@ const AGENT = path.resolve(here, '../build/airlock-agent');
 const SHIM = path.resolve(here, '../build/airlock-shim');
 
 const T = {
-  EXEC: 0x01, STDIN: 0x02, STDIN_CLOSE: 0x03, SIGNAL: 0x04, PING: 0x05,
+  EXEC: 0x01, STDIN: 0x02, STDIN_CLOSE: 0x03, SIGNAL: 0x04, PING: 0x05, CREDIT: 0x06,
   FILE_WRITE: 0x10, FILE_DATA: 0x11, FILE_END: 0x12, FILE_READ: 0x13, LIST_DIR: 0x14, CANCEL: 0x15,
   HELLO: 0x80, STARTED: 0x81, STDOUT: 0x82, STDERR: 0x83, EXITED: 0x84, ERROR: 0x85, OK: 0x86,
   RFILE_DATA: 0x87, RFILE_END: 0x88, DIR_ENTRIES: 0x89, DIR_END: 0x8a, PONG: 0x8b,
@@ -84,6 +84,9 @@ class Client {
     this.sinks = new Map();
     this.closed = false;
     this.protocolError = null;
+    // Like the server, grant flow-control credit for output as it is taken in, unless a test
+    // holds credit back for a channel to see that only that operation stalls.
+    this.withheld = new Set();
     sock.on('data', (d) => this.onData(d));
     sock.on('close', () => { this.closed = true; for (const w of this.waiters.values()) w(); });
     sock.on('error', () => {});
@@ -101,6 +104,9 @@ class Client {
       if (this.buf.length < 4 + len) break;
       const f = { type: this.buf[4], chan: this.buf.readUInt32BE(5), payload: Buffer.from(this.buf.subarray(9, 4 + len)) };
       this.buf = this.buf.subarray(4 + len);
+      if ((f.type === T.STDOUT || f.type === T.STDERR || f.type === T.RFILE_DATA) && !this.withheld.has(f.chan)) {
+        this.send(T.CREDIT, f.chan, u32(f.payload.length));
+      }
       const sink = this.sinks.get(f.chan);
       if (sink) { sink(f); continue; }
       if (!this.queues.has(f.chan)) this.queues.set(f.chan, []);
@@ -530,6 +536,28 @@ describe('airlock native agent + shim', () => {
     c.send(T.EXEC, ch, execPayload({ args: ['head', '-c', '50000000', '/dev/zero'] }));
     assert.equal(await done, 0);
     assert.equal(got, 50000000);
+  });
+
+  it('without credit only that process stalls; a CREDIT frame lets it go on', async () => {
+    const ch = newChan();
+    c.withheld.add(ch);
+    let got = 0;
+    let exited = false;
+    c.sinks.set(ch, (f) => {
+      if (f.type === T.STDOUT) got += f.payload.length;
+      if (f.type === T.EXITED) exited = true;
+    });
+    c.send(T.EXEC, ch, execPayload({ args: ['head', '-c', '3000000', '/dev/zero'] }));
+    await sleep(500);
+    assert.ok(got > 0 && got <= 256 * 1024, `${got} bytes arrived without credit beyond the initial window`);
+    assert.equal(exited, false);
+    const other = await exec({ args: ['echo', 'not blocked'] });
+    assert.equal(other.out, 'not blocked\n', 'another process runs while the first one waits for credit');
+    c.send(T.CREDIT, ch, u32(0xffffffff));
+    for (let i = 0; i < 100 && !exited; i++) await sleep(50);
+    assert.equal(exited, true);
+    assert.equal(got, 3000000);
+    c.withheld.delete(ch);
   });
 
   it('SIGTERM to the shim: the agent and everything it started are gone', async () => {

@@ -1,8 +1,9 @@
 /**
  * @module agent-connection
  * The server's end of one sandbox's agent channel: a unix socket to the sandbox's shim, multiplexed
- * into channels (one per exec or file operation). Frames are validated as untrusted input; reading
- * pauses while any consumer is behind, so a flooding sandbox fills its own pipes, not our memory.
+ * into channels (one per exec or file operation). Frames are validated as untrusted input. Output is
+ * flow-controlled per channel (CREDIT frames, see output-queue.ts and files.ts), so a slow consumer
+ * stalls only its own operation and a flooding sandbox fills its own pipes, not our memory.
  */
 import { connect, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -39,7 +40,6 @@ export class AgentConnection {
   readonly #handlers = new Map<number, Handler>();
   readonly #closeListeners: ((err: Error) => void)[] = [];
   #nextChannel = 1;
-  #holds = 0;
   #closed: Error | undefined;
 
   private constructor(socket: Socket) {
@@ -116,15 +116,6 @@ export class AgentConnection {
     });
   }
 
-  /** A consumer that is behind holds reading; the socket resumes when every hold is released. */
-  hold(): void {
-    if (this.#holds++ === 0) this.#socket.pause();
-  }
-
-  release(): void {
-    if (this.#holds > 0 && --this.#holds === 0 && !this.#closed) this.#socket.resume();
-  }
-
   async ping(timeoutMs = 5000): Promise<number> {
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
@@ -152,6 +143,12 @@ export class AgentConnection {
   close(): void {
     this.#socket.destroy();
     this.#close(new ChannelClosedError('agent channel closed by the server'));
+  }
+
+  /** The agent broke the protocol: drop the channel, as for a malformed frame. */
+  fail(message: string): void {
+    this.#socket.destroy();
+    this.#close(new ProtocolError(message));
   }
 
   #onData(chunk: Buffer): void {

@@ -2,7 +2,7 @@
  * @module exec
  * One process run by the agent: start it, feed its stdin, receive its output, learn how it ended.
  */
-import { AgentFrame, HostFrame, decodeError, decodeExited, decodeStarted, encodeExec, encodeSignal, type ExecSpec } from '@airlock/agent';
+import { AgentFrame, HostFrame, decodeError, decodeExited, decodeStarted, encodeCredit, encodeExec, encodeSignal, type ExecSpec } from '@airlock/agent';
 import { AgentOpError, type AgentConnection } from './agent-connection.js';
 
 export interface ExecSink {
@@ -22,6 +22,8 @@ export interface RunningExec {
   writeStdin(data: Uint8Array): Promise<void>;
   closeStdin(): void;
   signal(signo: number): void;
+  /** Lets the agent send `bytes` more output (see PROTOCOL.md, flow control). */
+  credit(bytes: number): void;
 }
 
 const STDIN_CHUNK = 64 * 1024;
@@ -56,6 +58,9 @@ export function startExec(conn: AgentConnection, spec: ExecSpec, sink: ExecSink)
               },
               signal: (signo) => {
                 if (!conn.closed) ch.send(HostFrame.Signal, encodeSignal(signo));
+              },
+              credit: (bytes) => {
+                if (!conn.closed) ch.send(HostFrame.Credit, encodeCredit(bytes));
               },
             });
             return;

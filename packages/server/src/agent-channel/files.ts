@@ -8,6 +8,8 @@ import {
   decodeDirEntries,
   decodeError,
   decodeOk,
+  INITIAL_CREDIT,
+  encodeCredit,
   encodeFileWrite,
   encodePath,
   type DirEntry,
@@ -60,13 +62,13 @@ export async function writeFile(
 }
 
 /**
- * Streams a file out of the sandbox. Reading from the agent is held while the consumer has more
- * than `highWater` bytes unread.
+ * Streams a file out of the sandbox. The agent may run INITIAL_CREDIT bytes ahead; each chunk the
+ * consumer takes is granted back, so a slow download holds only this read.
  */
-export async function* readFile(conn: AgentConnection, path: string, highWater = 1024 * 1024): AsyncGenerator<Buffer> {
+export async function* readFile(conn: AgentConnection, path: string): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let queued = 0;
-  let holding = false;
+  let ungranted = 0;
   let finished = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -79,10 +81,7 @@ export async function* readFile(conn: AgentConnection, path: string, highWater =
       if (f.type === AgentFrame.FileData) {
         queue.push(f.payload);
         queued += f.payload.length;
-        if (!holding && queued > highWater) {
-          holding = true;
-          conn.hold();
-        }
+        if (queued > 4 * INITIAL_CREDIT) conn.fail(`agent sent ${queued} bytes of a file beyond its flow-control credit`);
       } else if (f.type === AgentFrame.FileEnd) {
         finished = true;
         ch.release();
@@ -104,9 +103,10 @@ export async function* readFile(conn: AgentConnection, path: string, highWater =
       const chunk = queue.shift();
       if (chunk) {
         queued -= chunk.length;
-        if (holding && queued <= highWater / 2) {
-          holding = false;
-          conn.release();
+        ungranted += chunk.length;
+        if (ungranted >= 32 * 1024 && !finished && !conn.closed) {
+          ch.send(HostFrame.Credit, encodeCredit(ungranted));
+          ungranted = 0;
         }
         yield chunk;
         continue;
@@ -116,7 +116,6 @@ export async function* readFile(conn: AgentConnection, path: string, highWater =
       await new Promise<void>((r) => (wake = r));
     }
   } finally {
-    if (holding) conn.release();
     if (!finished && !failure && !conn.closed) {
       ch.send(HostFrame.Cancel);
       ch.release();

@@ -37,8 +37,7 @@ export async function runExec(ctx: ExecContext, req: ExecRequest): Promise<Start
   const startedAt = performance.now();
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
-  let signal: (n: number) => void = () => {};
-  const queue = new OutputQueue(ctx.conn, () => signal(SIGKILL));
+  const queue = new OutputQueue();
 
   let running;
   try {
@@ -53,7 +52,15 @@ export async function runExec(ctx: ExecContext, req: ExecRequest): Promise<Start
     }
     throw new AirlockError(ErrorCode.InvalidState, `the sandbox stopped before the command started (${String(e)})`);
   }
-  signal = (n) => running.signal(n);
+  queue.bind({
+    credit: (n) => running.credit(n),
+    abandon: () => {
+      running.signal(SIGKILL);
+      // Let the agent drain what the killed process left in its pipes; nobody reads it now.
+      running.credit(0xffffffff);
+    },
+    violation: (message) => ctx.conn.fail(message),
+  });
 
   if (req.timeout !== undefined) {
     timer = setTimeout(() => {

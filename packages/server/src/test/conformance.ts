@@ -136,6 +136,35 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       assert.equal(left, '0\n', 'the abandoned command was killed');
     });
 
+    it('holds a flooding command at its pipe while the client does not read, and other commands run', async () => {
+      const abort = new AbortController();
+      const flood = ['python3', '-c', [
+        'import sys',
+        'n = 0',
+        'while True:',
+        '    sys.stdout.buffer.write(b"x" * 65536); sys.stdout.flush(); n += 65536',
+        '    open("/tmp/written", "w").write(str(n))',
+      ].join('\n')];
+      const res = await fetch(`${api.url}/v1/sandboxes/${sb.id}/exec/stream`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ cmd: flood }),
+        signal: abort.signal,
+      });
+      const reader = res.body!.getReader();
+      await reader.read();
+      const rssBefore = process.memoryUsage().rss;
+      await delay(1500); // the client reads nothing meanwhile
+      const written = Number((await api.exec(sb.id, { cmd: ['cat', '/tmp/written'] })).stdout);
+      const rssGrowth = process.memoryUsage().rss - rssBefore;
+      abort.abort();
+      // Pipes, the agent's and shim's queues and socket buffers hold a few MiB; an unbounded path
+      // would have taken gigabytes in that time.
+      assert.ok(written > 0, 'positive control: the command did write');
+      assert.ok(written < 32 * 1024 * 1024, `the command wrote ${written} bytes with nobody reading`);
+      assert.ok(rssGrowth < 64 * 1024 * 1024, `server memory grew by ${rssGrowth} bytes`);
+    });
+
     it('caps buffered output and flags it', async () => {
       const r = await api.exec(sb.id, { cmd: 'head -c 3000000 /dev/zero | tr "\\0" x', maxOutputBytes: 1000 });
       assert.equal(r.stdout.length, 1000);
