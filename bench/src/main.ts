@@ -44,9 +44,9 @@ try {
     airlock: summarize(await timeIt(N.floor, () => spawnSync('/bin/true'))),
   });
   rows.push({
-    metric: "host floor: python3 -c 'print(1)'",
+    metric: "host floor: /usr/bin/python3 -c 'print(1)'",
     runtime: 'host',
-    airlock: summarize(await timeIt(Math.ceil(N.floor / 5), () => spawnSync('python3', ['-c', 'print(1)']))),
+    airlock: summarize(await timeIt(Math.ceil(N.floor / 5), () => spawnSync('/usr/bin/python3', ['-c', 'print(1)']))),
   });
 
   for (const runtime of RUNTIMES) {
