@@ -168,6 +168,11 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 		if ((f = fop_find(chan)))
 			fop_cancel(f);
 		return 0;
+	case T_RESET:
+		procs_reset();
+		while (A.fops)
+			fop_cancel(A.fops);
+		return 0;
 	case T_CREDIT:
 		if ((pr = proc_find(chan)))
 			add_credit(&pr->credit, p, n);

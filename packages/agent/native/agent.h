@@ -120,6 +120,7 @@ size_t procs_pollfds(struct pollfd *pfd, size_t i);
 void procs_events(struct pollfd *pfd);
 size_t procs_count(void);
 void procs_kill_all(void);
+void procs_reset(void);
 
 /* files.c */
 void file_write(uint32_t chan, const uint8_t *p, size_t n);

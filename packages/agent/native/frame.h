@@ -26,6 +26,7 @@ enum {
 	T_SIGNAL = 0x04,
 	T_PING = 0x05,
 	T_CREDIT = 0x06,
+	T_RESET = 0x07,
 	T_FILE_WRITE = 0x10,
 	T_FILE_DATA = 0x11,
 	T_FILE_END = 0x12,

@@ -493,6 +493,17 @@ void procs_kill_all(void)
 	}
 }
 
+/*
+ * RESET: a new host took over and nobody reads what the old one started.
+ * Kill those processes and let their pipes drain so they can be freed.
+ */
+void procs_reset(void)
+{
+	procs_kill_all();
+	for (struct proc *p = A.procs; p; p = p->next)
+		p->credit = UINT64_MAX / 2;
+}
+
 /* CREDIT: the host's consumer took data; let this much more through. */
 void add_credit(uint64_t *credit, const uint8_t *d, size_t n)
 {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -56,10 +57,29 @@ static void on_signal(int sig)
 	errno = e;
 }
 
+/* How long an exiting shim keeps reaping the sandbox's host processes. */
+#define REAP_GRACE_MS 2000
+
 _Noreturn static void finish(int code)
 {
+	int64_t until = now_ms() + REAP_GRACE_MS;
+
 	if (lfd >= 0)
 		unlink(sock_path);
+	/*
+	 * The runtime's processes (runc's container init, runsc's sandbox and
+	 * gofer) are our children (we are their subreaper). Reap them as they
+	 * die, so the runtime's delete never waits on a zombie that the host's
+	 * init may be slow to collect.
+	 */
+	for (;;) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+		if (r > 0)
+			continue;
+		if ((r < 0 && errno == ECHILD) || now_ms() >= until)
+			break;
+		usleep(10 * 1000);
+	}
 	exit(code);
 }
 
@@ -352,8 +372,12 @@ _Noreturn static void relay(void)
 				ev |= POLLOUT;
 		}
 		p[2] = (struct pollfd){ev ? cfd : -1, ev, 0};
-		/* No host, no reading: the agent's own queue applies back-pressure. */
-		p[3] = (struct pollfd){cfd >= 0 && buf_room(&down) && aout >= 0 ? aout : -1, POLLIN, 0};
+		/*
+		 * No host, no reading: the agent's own queue applies back-pressure.
+		 * The pipe is still watched (events 0) for a hang-up, so a container
+		 * that stops while no host is connected still ends the shim.
+		 */
+		p[3] = (struct pollfd){aout, cfd >= 0 && buf_room(&down) ? POLLIN : 0, 0};
 		p[4] = (struct pollfd){up_whole && ain >= 0 ? ain : -1, POLLOUT, 0};
 
 		if (poll(p, 5, timeout) < 0) {
@@ -372,13 +396,18 @@ _Noreturn static void relay(void)
 		if (p[2].fd >= 0 && p[2].fd == cfd && (p[2].revents & (POLLOUT | POLLERR | POLLHUP)) &&
 		    (ev & POLLOUT))
 			client_write();
-		if (p[3].fd >= 0 && p[3].revents) {
+		if (p[3].fd >= 0 && (p[3].events & POLLIN) && p[3].revents) {
 			ssize_t n = buf_fill(&down, aout);
 			if (n == 0 || (n < 0 && errno != EAGAIN)) {
 				close(aout);
 				aout = -1;
 				eof_at = now_ms();
 			}
+		} else if (p[3].fd >= 0 && cfd < 0 && (p[3].revents & (POLLHUP | POLLERR))) {
+			/* The container is gone and nobody is there to read its last words. */
+			close(aout);
+			aout = -1;
+			eof_at = now_ms();
 		}
 		if (p[4].fd >= 0 && p[4].revents)
 			agent_write();
@@ -401,6 +430,8 @@ int main(int argc, char **argv)
 
 	/* Started detached by the server; never die with it or its terminal. */
 	setsid();
+	/* The container's processes outlive the runtime's create: adopt and reap them. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	fds_cloexec_above_stdio();
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_IGN;

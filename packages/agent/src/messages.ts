@@ -12,6 +12,7 @@ export const HostFrame = {
   Signal: 0x04,
   Ping: 0x05,
   Credit: 0x06,
+  Reset: 0x07,
   FileWrite: 0x10,
   FileData: 0x11,
   FileEnd: 0x12,

@@ -60,6 +60,8 @@ export class AgentConnection {
       try {
         const socket = await openSocket(socketPath, deadline - Date.now());
         const conn = new AgentConnection(socket);
+        // Whatever a previous server started is unread from now on: the agent ends it.
+        conn.send(HostFrame.Reset, 0);
         await conn.ping(Math.max(1, deadline - Date.now()));
         return conn;
       } catch (e) {

@@ -62,6 +62,25 @@ export function isShim(pid: number, socketPath: string): boolean {
   }
 }
 
+/**
+ * Waits for a shim to exit on its own (it does once its container is gone, after reaping the
+ * runtime's processes), then kills it if it has not.
+ */
+export async function stopShim(pid: number, socketPath: string, graceMs = 3000): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && isShim(pid, socketPath) && !isZombie(pid)) await new Promise((r) => setTimeout(r, 10));
+  if (isShim(pid, socketPath) && !isZombie(pid)) killQuietly(pid, 'SIGKILL');
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 export function killQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);

@@ -12,7 +12,7 @@ import { AgentConnection } from '../agent-channel/agent-connection.js';
 import { runtimeError } from '../errors.js';
 import { cgroupsPath, oomKills, removeSandboxCgroups } from '../host/cgroups.js';
 import { checkCommand, runCommand } from '../host/command.js';
-import { findShim, killQuietly, startShim } from '../host/shim.js';
+import { findShim, startShim, stopShim } from '../host/shim.js';
 import type { Logger } from '../log.js';
 import type { OciMount } from '../images/image.js';
 import { buildSpec } from './oci-spec.js';
@@ -120,7 +120,7 @@ export class OciCliRuntime implements Runtime {
     const del = await runCommand([...this.#cli(), 'delete', '--force', id], { timeoutMs: 60_000 });
     const socket = this.#socket(id);
     const shim = findShim(socket);
-    if (shim !== undefined) killQuietly(shim, 'SIGKILL');
+    if (shim !== undefined) await stopShim(shim, socket);
     rmSync(socket, { force: true });
     rmSync(this.#bundleDir(id), { recursive: true, force: true });
     const leftover = removeSandboxCgroups(id);
