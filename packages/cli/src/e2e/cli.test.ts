@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +91,7 @@ describe('airlock CLI end to end', () => {
     assert.equal((await airlock(['cp', `${id}:/tmp/in.txt`, join(local, 'out.txt')])).code, 0);
     assert.equal(readFileSync(join(local, 'out.txt'), 'utf8'), 'copied in');
 
+    rmSync(local, { recursive: true, force: true });
     const rm = await airlock(['rm', id]);
     assert.equal(rm.code, 0, rm.stderr);
     assert.ok(isClean(remainsOf(id, t.server.config.dataDir)), 'nothing of the sandbox is left after rm');
