@@ -4,7 +4,8 @@
  * it — the processes in its memory cgroup (the agent for runc; runsc's sandbox and gofer for gVisor)
  * and its shim.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { processesMatching } from '@airlock/server/testing/host-probe';
 
 function pssKiB(pid: number): number {
   try {
@@ -27,21 +28,8 @@ function cgroupPids(id: string): number[] {
   }
 }
 
-function pidsMentioning(id: string): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(id)) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 export function sandboxPssKiB(id: string): { pss: number; processes: number } {
-  const pids = new Set([...cgroupPids(id), ...pidsMentioning(id)]);
+  const pids = new Set([...cgroupPids(id), ...processesMatching((cmd) => cmd.includes(id)).map((p) => p.pid)]);
   let pss = 0;
   for (const p of pids) pss += pssKiB(p);
   return { pss, processes: pids.size };

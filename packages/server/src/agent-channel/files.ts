@@ -8,13 +8,13 @@ import {
   decodeDirEntries,
   decodeError,
   decodeOk,
-  INITIAL_CREDIT,
   encodeCredit,
   encodeFileWrite,
   encodePath,
   type DirEntry,
 } from '@airlock/agent';
 import { AgentOpError, type AgentConnection } from './agent-connection.js';
+import { CreditLedger } from './credit.js';
 
 const CHUNK = 64 * 1024;
 const MAX_LIST_ENTRIES = 100_000;
@@ -67,8 +67,7 @@ export async function writeFile(
  */
 export async function* readFile(conn: AgentConnection, path: string): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
-  let queued = 0;
-  let ungranted = 0;
+  const credit = new CreditLedger();
   let finished = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -80,8 +79,8 @@ export async function* readFile(conn: AgentConnection, path: string): AsyncGener
     frame: (f) => {
       if (f.type === AgentFrame.FileData) {
         queue.push(f.payload);
-        queued += f.payload.length;
-        if (queued > 4 * INITIAL_CREDIT) conn.fail(`agent sent ${queued} bytes of a file beyond its flow-control credit`);
+        const overrun = credit.received(f.payload.length);
+        if (overrun) conn.fail(overrun);
       } else if (f.type === AgentFrame.FileEnd) {
         finished = true;
         ch.release();
@@ -102,12 +101,8 @@ export async function* readFile(conn: AgentConnection, path: string): AsyncGener
     for (;;) {
       const chunk = queue.shift();
       if (chunk) {
-        queued -= chunk.length;
-        ungranted += chunk.length;
-        if (ungranted >= 32 * 1024 && !finished && !conn.closed) {
-          ch.send(HostFrame.Credit, encodeCredit(ungranted));
-          ungranted = 0;
-        }
+        const grant = credit.taken(chunk.length);
+        if (grant > 0 && !finished && !conn.closed) ch.send(HostFrame.Credit, encodeCredit(grant));
         yield chunk;
         continue;
       }

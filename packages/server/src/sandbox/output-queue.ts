@@ -6,8 +6,8 @@
  * process, in `write`, and the server never holds more than about one window per exec. An agent that
  * ignores its credit is a protocol violation.
  */
-import { INITIAL_CREDIT } from '@airlock/agent';
 import type { ExitReason } from '@airlock/protocol';
+import { CreditLedger } from '../agent-channel/credit.js';
 
 export type OutputEvent =
   | { type: 'stdout'; data: Buffer }
@@ -23,16 +23,10 @@ export interface OutputControl {
   violation(message: string): void;
 }
 
-/** Grants are batched: a CREDIT frame per 32 KiB taken, not per chunk. */
-const GRANT_BATCH = 32 * 1024;
-/** What a well-behaved agent can have in flight is the window; anything far above it is hostile. */
-const VIOLATION_BYTES = 4 * INITIAL_CREDIT;
-
 export class OutputQueue implements AsyncIterable<OutputEvent> {
   #control: OutputControl | undefined;
   #items: OutputEvent[] = [];
-  #bytes = 0;
-  #ungranted = 0;
+  readonly #credit = new CreditLedger();
   #ended = false;
   #abandoned = false;
   #wake: (() => void) | undefined;
@@ -47,10 +41,8 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
     if (this.#ended) return;
     this.#items.push(ev);
     if (ev.type !== 'exit') {
-      this.#bytes += ev.data.length;
-      if (this.#bytes > VIOLATION_BYTES) {
-        this.#control?.violation(`agent sent ${this.#bytes} bytes of output beyond its flow-control credit`);
-      }
+      const overrun = this.#credit.received(ev.data.length);
+      if (overrun) this.#control?.violation(overrun);
     } else {
       this.#ended = true;
     }
@@ -82,7 +74,10 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
           await new Promise<void>((r) => (this.#wake = r));
           continue;
         }
-        if (ev.type !== 'exit') this.#taken(ev.data.length);
+        if (ev.type !== 'exit') {
+          const grant = this.#credit.taken(ev.data.length);
+          if (grant > 0) this.#control?.credit(grant);
+        }
         yield ev;
         if (ev.type === 'exit') {
           finished = true;
@@ -92,15 +87,6 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
     } finally {
       // The consumer stopped before the end (e.g. the client disconnected): stop the process.
       if (!finished) this.abandon();
-    }
-  }
-
-  #taken(n: number): void {
-    this.#bytes -= n;
-    this.#ungranted += n;
-    if (this.#ungranted >= GRANT_BATCH) {
-      this.#control?.credit(this.#ungranted);
-      this.#ungranted = 0;
     }
   }
 }

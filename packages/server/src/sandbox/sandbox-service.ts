@@ -123,7 +123,7 @@ export class SandboxService {
   }
 
   list(filter: SandboxFilter): Sandbox[] {
-    const states = filter.states ?? (['creating', 'running', 'stopped', 'unknown'] satisfies SandboxState[]);
+    const states = filter.states ?? [...LIVE_STATES];
     return this.#d.store.listSandboxes({ ...filter, states }).map(toWire);
   }
 
