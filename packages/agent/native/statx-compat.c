@@ -13,6 +13,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+/* Bind to the oldest dlsym so that images with glibc older than 2.34 can load us too. */
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+
 typedef int statx_fn(int, const char *, int, unsigned int, struct statx *);
 
 int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)

@@ -11,4 +11,5 @@ export * from './messages.js';
 /** Where the build puts the static binaries. */
 export const AGENT_BINARY = fileURLToPath(new URL('../build/airlock-agent', import.meta.url));
 export const SHIM_BINARY = fileURLToPath(new URL('../build/airlock-shim', import.meta.url));
+export const ROOTFS_HELPER = fileURLToPath(new URL('../build/airlock-rootfs', import.meta.url));
 export const STATX_COMPAT_LIBRARY = fileURLToPath(new URL('../build/airlock-statx-compat.so', import.meta.url));

@@ -30,6 +30,8 @@ describe('formatSandboxTable', () => {
       state: 'running',
       runtime: 'gvisor',
       image: 'default',
+      imageId: 'default',
+      diskMiB: 2048,
       cpu: 0.5,
       memoryMiB: 512,
       pids: 256,

@@ -18,6 +18,14 @@ export const ErrorCode = {
   RuntimeUnavailable: 'runtime_unavailable',
   /** The requested image is unknown to this server. */
   ImageNotFound: 'image_not_found',
+  /** The image registry could not be reached or failed; the message names the host. Retrying later may work. */
+  RegistryUnavailable: 'registry_unavailable',
+  /** The registry refused the credentials configured for it (or demanded some and none are configured). */
+  RegistryDenied: 'registry_denied',
+  /** An image's content is invalid: a digest mismatch, a truncated blob, an unsupported or malformed manifest or layer. */
+  ImageInvalid: 'image_invalid',
+  /** The image store or a sandbox's disk is full. */
+  StorageFull: 'storage_full',
   /** A file operation inside the sandbox failed (missing path, permission, not a directory…). */
   FileError: 'file_error',
   /** The command could not be started inside the sandbox (missing binary, bad user or cwd…). */

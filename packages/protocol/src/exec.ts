@@ -24,7 +24,8 @@ export const ExecRequest = z
         z.array(NoNul('arguments').max(EXEC_LIMITS.maxArgBytes)).min(1).max(EXEC_LIMITS.maxArgs),
         NoNul('the command').min(1).max(EXEC_LIMITS.maxArgBytes),
       ])
-      .describe('argv as an array (run directly), or a string run by /bin/sh -c'),
+      .optional()
+      .describe("argv as an array (run directly), or a string run by /bin/sh -c; omitted: the image's Entrypoint + Cmd"),
     env: EnvMap.optional().describe('Added to the sandbox environment for this command'),
     cwd: NoNul('cwd').startsWith('/', 'cwd must be an absolute path').max(4096).optional(),
     user: z

@@ -8,5 +8,6 @@ export * from './states.js';
 export * from './sandbox.js';
 export * from './exec.js';
 export * from './files.js';
+export * from './images.js';
 
 export * from './health.js';

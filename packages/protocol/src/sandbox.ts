@@ -11,6 +11,8 @@ export const LIMITS = {
   maxCpus: 64,
   maxMemoryMiB: 256 * 1024,
   minMemoryMiB: 32,
+  minDiskMiB: 16,
+  maxDiskMiB: 16 * 1024 * 1024,
   maxTimeoutSeconds: 30 * 24 * 3600,
   maxEnvEntries: 256,
   maxEnvValueBytes: 32 * 1024,
@@ -40,10 +42,22 @@ export const SandboxId = z.string().regex(/^sb-[a-z0-9]{20}$/, 'sandbox ids look
 
 export const CreateSandboxRequest = z
   .object({
-    image: z.string().min(1).max(512).optional().describe('Image to start from; defaults to the built-in "default" image'),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .describe('Image to start from: a reference (python:3.12-slim, ghcr.io/o/r@sha256:…), pulled on first use, or an image id; defaults to the built-in "default" image'),
     runtime: RuntimeNameSchema.optional().describe('Isolation runtime; defaults to the best one this host offers'),
     cpu: z.number().positive().max(LIMITS.maxCpus).optional().describe('CPU cores (fractional allowed), enforced by CFS quota'),
     memoryMiB: z.number().int().min(LIMITS.minMemoryMiB).max(LIMITS.maxMemoryMiB).optional().describe('Memory limit in MiB'),
+    diskMiB: z
+      .number()
+      .int()
+      .min(LIMITS.minDiskMiB)
+      .max(LIMITS.maxDiskMiB)
+      .optional()
+      .describe('Limit of what the sandbox may write to its filesystem, MiB (writes past it fail with EDQUOT/ENOSPC); defaults to the server config'),
     timeout: z
       .number()
       .int()
@@ -65,9 +79,11 @@ export const Sandbox = z
     state: z.enum(SANDBOX_STATES),
     runtime: RuntimeNameSchema,
     image: z.string(),
+    imageId: z.string().describe('The local image id (manifest digest) the sandbox runs, or "default"'),
     cpu: z.number(),
     memoryMiB: z.number().int(),
     pids: z.number().int(),
+    diskMiB: z.number().int(),
     timeout: z.number().int().nullable(),
     metadata: z.record(z.string(), z.string()),
     envKeys: z.array(z.string()).describe('Names of the variables set at create; values are never returned'),

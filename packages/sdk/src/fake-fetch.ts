@@ -99,6 +99,8 @@ export const INFO: SandboxInfo = {
   state: 'running',
   runtime: 'gvisor',
   image: 'default',
+  imageId: 'default',
+  diskMiB: 2048,
   cpu: 1,
   memoryMiB: 512,
   pids: 256,

@@ -3,8 +3,11 @@
  * The one place that reads the environment. Flags > environment > defaults, resolved once into a
  * typed, validated Config that is passed down explicitly.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { RUNTIMES, type RuntimeName } from '@airlock/protocol';
+import { z } from 'zod';
+import type { RegistrySettings } from './images/registry-client.js';
 
 export interface Config {
   host: string;
@@ -15,15 +18,44 @@ export interface Config {
   apiKey: string | undefined;
   /** Runtimes to offer, in order of preference for sandboxes that do not name one. */
   runtimes: RuntimeName[];
-  defaults: { cpu: number; memoryMiB: number; timeout: number | null; pidsLimit: number };
-  limits: { maxSandboxes: number; maxCpu: number; maxMemoryMiB: number; maxBodyBytes: number };
+  defaults: { cpu: number; memoryMiB: number; diskMiB: number; timeout: number | null; pidsLimit: number };
+  limits: { maxSandboxes: number; maxCpu: number; maxMemoryMiB: number; maxDiskMiB: number; maxBodyBytes: number };
+  images: {
+    /** Size of the sparse btrfs volume that holds unpacked layers and sandbox root filesystems. */
+    volumeBytes: number;
+    /** Unused images are evicted (least recently used first) while blobs + volume use exceed this. */
+    budgetBytes: number;
+    /** Credentials per registry host and hosts allowed over plain HTTP. Never logged or returned. */
+    registries: RegistrySettings;
+  };
   /** How long create waits for the agent's HELLO before giving up. */
   agentReadyTimeoutMs: number;
   /** Directory that holds runc/runsc state; private to the server (0700). */
   runtimeStateDir: string;
 }
 
-export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' | 'logLevel' | 'apiKey' | 'runtimes'>>;
+export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' | 'logLevel' | 'apiKey' | 'runtimes'>> & {
+  registries?: RegistrySettings;
+  defaultDiskMiB?: number;
+  imageBudgetBytes?: number;
+};
+
+/** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json) for what env vars express badly. */
+const ConfigFile = z
+  .object({
+    registries: z
+      .record(
+        z.string().min(1),
+        z.object({ username: z.string().optional(), password: z.string().optional(), insecure: z.boolean().optional() }).strict(),
+      )
+      .optional(),
+    defaultDiskMiB: z.number().int().min(16).optional(),
+    imageVolumeGiB: z.number().int().min(1).optional(),
+    imageBudgetGiB: z.number().positive().optional(),
+  })
+  .strict();
+
+const GiB = 1024 ** 3;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -46,6 +78,19 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   const apiKey = overrides.apiKey ?? (env.AIRLOCK_API_KEY || undefined);
   if (apiKey !== undefined && apiKey.length < 16) throw new ConfigError('AIRLOCK_API_KEY must be at least 16 characters');
   if (!isAbsolute(dataDir)) throw new ConfigError(`data dir ${dataDir} must be absolute`);
+  const file = readConfigFile(env.AIRLOCK_CONFIG);
+  const registries: RegistrySettings = overrides.registries ?? { auth: {}, insecure: [] };
+  if (!overrides.registries) {
+    for (const [host, r] of Object.entries(file.registries ?? {})) {
+      if (r.username !== undefined || r.password !== undefined) {
+        if (!r.username || r.password === undefined) throw new ConfigError(`registry ${host}: give both username and password`);
+        registries.auth[host] = { username: r.username, password: r.password };
+      }
+      if (r.insecure) registries.insecure.push(host);
+    }
+    registries.insecure.push(...(listFrom(env.AIRLOCK_INSECURE_REGISTRIES) ?? []));
+  }
+  const defaultDiskMiB = overrides.defaultDiskMiB ?? intFrom(env.AIRLOCK_DEFAULT_DISK_MIB, 'AIRLOCK_DEFAULT_DISK_MIB') ?? file.defaultDiskMiB ?? 2048;
   return {
     host: overrides.host ?? env.AIRLOCK_HOST ?? '127.0.0.1',
     port,
@@ -53,11 +98,33 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     logLevel: logLevel as Config['logLevel'],
     apiKey,
     runtimes: runtimes as RuntimeName[],
-    defaults: { cpu: 1, memoryMiB: 512, timeout: 3600, pidsLimit: 512 },
-    limits: { maxSandboxes: 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxBodyBytes: 64 * 1024 * 1024 },
+    defaults: { cpu: 1, memoryMiB: 512, diskMiB: defaultDiskMiB, timeout: 3600, pidsLimit: 512 },
+    limits: { maxSandboxes: 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxDiskMiB: 256 * 1024, maxBodyBytes: 64 * 1024 * 1024 },
+    images: {
+      volumeBytes: (file.imageVolumeGiB ?? 256) * GiB,
+      budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
+      registries,
+    },
     agentReadyTimeoutMs: 10_000,
     runtimeStateDir: join(dataDir, 'runtime'),
   };
+}
+
+function readConfigFile(path: string | undefined): z.infer<typeof ConfigFile> {
+  const p = path ?? '/etc/airlock/config.json';
+  if (path === undefined && !existsSync(p)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`config file ${p} cannot be read as JSON: ${(e as Error).message}`);
+  }
+  const parsed = ConfigFile.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new ConfigError(`config file ${p}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+  }
+  return parsed.data;
 }
 
 function intFrom(v: string | undefined, name: string): number | undefined {

@@ -14,7 +14,11 @@ import { loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { claimDataDir, installNative, privateDir, type NativeFiles } from './host/data-dir.js';
 import { AGENT_BINARY, STATX_COMPAT_LIBRARY } from '@airlock/agent';
 import { STATX_COMPAT_IN_SANDBOX } from './runtimes/oci-spec.js';
+import { BtrfsSnapshotter } from './images/btrfs-snapshotter.js';
+import { ContentStore } from './images/content-store.js';
 import { DefaultImage } from './images/default-image.js';
+import { ImageService } from './images/image-service.js';
+import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
 import { SandboxService } from './sandbox/sandbox-service.js';
@@ -27,6 +31,7 @@ export interface RunningServer {
   apiKey: string | undefined;
   config: Config;
   sandboxes: SandboxService;
+  images: ImageService;
   close(): Promise<void>;
 }
 
@@ -36,6 +41,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
   const log = createLogger(config.logLevel);
   const releaseLock = claimDataDir(config.dataDir);
   const store = new SqliteStore(join(privateDir(join(config.dataDir, 'db')), 'airlock.db'));
+  const closers: (() => Promise<void>)[] = [];
   try {
     const { key, created } = ensureAdminKey(store, config.apiKey);
     privateDir(config.runtimeStateDir);
@@ -50,13 +56,32 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
       if (!a.available) print(`airlock: runtime ${r.name} is unavailable: ${a.reason}`);
     }
     if (runtimes.preferred() === undefined) print('airlock: no isolation runtime is available; sandboxes cannot be created until one is installed');
-    const images = [new DefaultImage(join(config.dataDir, 'images'))];
+    const imagesDir = join(config.dataDir, 'images');
+    const imageService = new ImageService({
+      store,
+      content: new ContentStore(privateDir(join(imagesDir, 'content'))),
+      snapshotter: await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes),
+      registry: new RegistryClient(config.images.registries),
+      log,
+      budgetBytes: config.images.budgetBytes,
+    });
+    closers.push(() => imageService.close());
+    const images = [new DefaultImage(imagesDir), imageService];
     const sandboxes = new SandboxService({ config, store, runtimes, images, log });
     const reconciled = await sandboxes.reconcile();
     log.info(reconciled, 'reconciled sandboxes with the runtimes');
     sandboxes.startTimeoutSweeper();
 
-    const app = createApp({ sandboxes, runtimes, store, log, version: VERSION, maxJsonBytes: 16 * 1024 * 1024 });
+    const app = createApp({
+      sandboxes,
+      images: imageService,
+      importScratchDir: join(imagesDir, 'import'),
+      runtimes,
+      store,
+      log,
+      version: VERSION,
+      maxJsonBytes: 16 * 1024 * 1024,
+    });
     const server = await listen(app.fetch, config.host, config.port);
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -72,14 +97,17 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
       apiKey: key,
       config,
       sandboxes,
+      images: imageService,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         sandboxes.close();
+        for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         store.close();
         releaseLock();
       },
     };
   } catch (e) {
+    for (const close of closers) await close().catch(() => {});
     store.close();
     releaseLock();
     throw e;

@@ -8,6 +8,7 @@ import { HealthBody } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.js';
+import type { ImageService } from '../images/image-service.js';
 import type { Logger } from '../log.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { SandboxService } from '../sandbox/sandbox-service.js';
@@ -16,10 +17,14 @@ import { requireApiKey } from './auth.js';
 import { errorResponse } from './error-response.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
+import { imageRoutes } from './routes/images.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
   sandboxes: SandboxService;
+  images: ImageService;
+  /** Private directory where image imports are unpacked before their blobs are checked. */
+  importScratchDir: string;
   runtimes: RuntimeRegistry;
   store: Store;
   log: Logger;
@@ -76,6 +81,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   sandboxRoutes(app, deps.sandboxes);
   execRoutes(app, deps.sandboxes);
   fileRoutes(app, deps.sandboxes);
+  imageRoutes(app, deps.images, deps.importScratchDir);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/v1/openapi.json', {

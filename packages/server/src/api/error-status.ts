@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from '@airlock/protocol/errors';
 
-export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 404 | 409 | 413 | 422 | 429 | 500 | 502> = {
+export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 404 | 403 | 404 | 409 | 413 | 422 | 429 | 500 | 502 | 507> = {
   invalid_request: 400,
   unauthenticated: 401,
   not_found: 404,
@@ -14,6 +14,10 @@ export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 404 | 409 | 413 | 422 |
   file_error: 422,
   runtime_unavailable: 422,
   image_not_found: 422,
+  registry_unavailable: 502,
+  registry_denied: 403,
+  image_invalid: 422,
+  storage_full: 507,
   payload_too_large: 413,
   capacity: 429,
   runtime_error: 502,

@@ -59,3 +59,32 @@ export async function checkCommand(argv: string[], options: { timeoutMs?: number
   if (result.code !== 0) throw new CommandError(argv, result);
   return result;
 }
+
+/**
+ * Runs a filter program (e.g. `zstd -dc`) over a stream: returns its stdout; a non-zero exit or
+ * a failed input turns into an error on the returned stream.
+ */
+export function filterThrough(argv: string[], input: NodeJS.ReadableStream): NodeJS.ReadableStream {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new Error('filterThrough: empty argv');
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 4096) stderr += d;
+  });
+  const out = child.stdout!;
+  child.stdin!.on('error', () => {});
+  input.on('error', (e: Error) => {
+    child.kill('SIGKILL');
+    out.destroy(e);
+  });
+  input.pipe(child.stdin!);
+  child.on('error', (e) => out.destroy(e));
+  child.on('close', (code, signal) => {
+    if (code !== 0) out.destroy(new Error(`${file} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
+  });
+  out.on('close', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return out;
+}

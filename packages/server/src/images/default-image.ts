@@ -7,7 +7,7 @@
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImageProvider, OciMount, PreparedRootfs } from './image.js';
+import type { ImageProvider, OciMount, PrepareOptions, PreparedRootfs } from './image.js';
 
 export const DEFAULT_IMAGE = 'default';
 
@@ -46,8 +46,13 @@ export class DefaultImage implements ImageProvider {
     return ref === DEFAULT_IMAGE;
   }
 
-  async prepare(_ref: string, _sandboxId: string, limits: { memoryMiB: number }): Promise<PreparedRootfs> {
-    const size = `size=${limits.memoryMiB}m`;
+  async resolve(): Promise<string> {
+    return DEFAULT_IMAGE;
+  }
+
+  async prepare(_imageId: string, _sandboxId: string, opts: PrepareOptions): Promise<PreparedRootfs> {
+    // Each writable tmpfs holds at most the disk limit (and its pages count against memory).
+    const size = `size=${Math.min(opts.memoryMiB, opts.diskMiB)}m`;
     const tmpfs = (destination: string, mode: string, extra: string[] = []): OciMount => ({
       destination,
       type: 'tmpfs',
@@ -72,6 +77,7 @@ export class DefaultImage implements ImageProvider {
         env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8'],
         user: 'user',
         cwd: '/home/user',
+        command: [],
       },
     };
   }

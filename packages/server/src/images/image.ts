@@ -1,9 +1,10 @@
 /**
  * @module image
  * What a runtime needs from an image: a root filesystem for one sandbox and the image's defaults.
- * The built-in default image fills this today; pulled OCI images (a content store plus a
- * snapshotter that prepares a per-sandbox writable layer) will fill the same interface.
+ * Two providers fill it: the built-in default image (default-image.ts) and local OCI images
+ * (image-service.ts: a content store plus a snapshotter that prepares a per-sandbox writable layer).
  */
+import type { IdMap } from './snapshotter.js';
 
 /** A mount in OCI runtime-spec form. */
 export interface OciMount {
@@ -19,6 +20,16 @@ export interface ImageDefaults {
   /** User and working directory for execs that do not name one. */
   user: string;
   cwd: string;
+  /** The image's Entrypoint + Cmd: what an exec without a command runs (empty: none). */
+  command: string[];
+}
+
+export interface PrepareOptions {
+  memoryMiB: number;
+  /** Limit of what the sandbox may write to its filesystem. */
+  diskMiB: number;
+  /** Set for runtimes with a user namespace: the sandbox's ids as seen on the host. */
+  idmap?: IdMap | undefined;
 }
 
 export interface PreparedRootfs {
@@ -33,8 +44,10 @@ export interface PreparedRootfs {
 export interface ImageProvider {
   /** True if this provider can serve `ref`. */
   has(ref: string): boolean;
-  /** Prepares the root filesystem of one sandbox (idempotent per sandbox id). */
-  prepare(ref: string, sandboxId: string, limits: { memoryMiB: number }): Promise<PreparedRootfs>;
+  /** The id of the local image `ref` names, pulling it first if needed. */
+  resolve(ref: string): Promise<string>;
+  /** Prepares the root filesystem of one sandbox from a resolved image (idempotent per sandbox id). */
+  prepare(imageId: string, sandboxId: string, opts: PrepareOptions): Promise<PreparedRootfs>;
   /** Releases what prepare made for the sandbox; safe to call when nothing was prepared. */
   release(sandboxId: string): Promise<void>;
 }

@@ -30,7 +30,8 @@ export interface StartedExec {
 const SIGKILL = 9;
 
 export async function runExec(ctx: ExecContext, req: ExecRequest): Promise<StartedExec> {
-  const argv = typeof req.cmd === 'string' ? ['/bin/sh', '-c', req.cmd] : req.cmd;
+  const argv = req.cmd === undefined ? ctx.defaults.command : typeof req.cmd === 'string' ? ['/bin/sh', '-c', req.cmd] : req.cmd;
+  if (argv.length === 0) throw new AirlockError(ErrorCode.InvalidRequest, 'cmd is required: the image has no default command (Entrypoint/Cmd)');
   const env = mergeEnv(ctx.defaults.env, ctx.sandboxEnv, req.env ?? {});
   const stdin = req.stdin === undefined ? undefined : Buffer.from(req.stdin, req.stdinEncoding === 'base64' ? 'base64' : 'utf8');
   const oomBefore = ctx.oomKills() ?? 0;

@@ -17,6 +17,8 @@ import type { Config } from '../config.js';
 import { AirlockError, invalidRequest, notFound } from '../errors.js';
 import type { ImageDefaults, ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
+import type { IdMap } from '../images/snapshotter.js';
+import { ID_RANGE_BASE, ID_RANGE_SIZE } from '../runtimes/oci-spec.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { SandboxFilter, SandboxRecord, Store } from '../store/store.js';
@@ -64,8 +66,12 @@ export class SandboxService {
     if (!image) throw new AirlockError(ErrorCode.ImageNotFound, `image ${JSON.stringify(imageRef)} is not known to this server (available: default)`);
     const cpu = req.cpu ?? config.defaults.cpu;
     const memoryMiB = req.memoryMiB ?? config.defaults.memoryMiB;
+    const diskMiB = req.diskMiB ?? config.defaults.diskMiB;
     if (cpu > config.limits.maxCpu) throw invalidRequest(`cpu ${cpu} exceeds this server's limit of ${config.limits.maxCpu}`);
     if (memoryMiB > config.limits.maxMemoryMiB) throw invalidRequest(`memoryMiB ${memoryMiB} exceeds this server's limit of ${config.limits.maxMemoryMiB}`);
+    if (diskMiB > config.limits.maxDiskMiB) throw invalidRequest(`diskMiB ${diskMiB} exceeds this server's limit of ${config.limits.maxDiskMiB}`);
+    // Pulls on first use; recorded on the sandbox so that the image cannot be removed under it.
+    const imageId = await image.resolve(imageRef);
     const used = store.usedSlots();
     if (used.size >= config.limits.maxSandboxes) {
       throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
@@ -94,11 +100,13 @@ export class SandboxService {
       expiresAt: null,
       stopReason: null,
       slot,
+      imageId,
+      diskMiB,
     };
     store.insertSandbox(record);
     const log = this.#d.log.child({ sandbox: record.id, runtime: runtimeName });
     try {
-      const rootfs = await image.prepare(imageRef, record.id, { memoryMiB });
+      const rootfs = await image.prepare(imageId, record.id, { memoryMiB, diskMiB, idmap: idmapFor(runtime, slot) });
       const conn = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids, slot });
       const now = new Date();
       this.#attach(record.id, conn, runtime, rootfs.defaults);
@@ -200,7 +208,11 @@ export class SandboxService {
       const conn = runtime ? await runtime.adopt(record.id) : undefined;
       const image = this.#d.images.find((i) => i.has(record.image));
       if (conn && runtime && image) {
-        const rootfs = await image.prepare(record.image, record.id, { memoryMiB: record.memoryMiB });
+        const rootfs = await image.prepare(record.imageId, record.id, {
+          memoryMiB: record.memoryMiB,
+          diskMiB: record.diskMiB,
+          idmap: idmapFor(runtime, record.slot),
+        });
         if (record.state !== 'running') this.#transition(record.id, 'running', {});
         this.#attach(record.id, conn, runtime, rootfs.defaults);
         adopted++;
@@ -324,15 +336,22 @@ export class SandboxService {
   }
 }
 
+/** Runtimes with a user namespace see the rootfs through an idmapped mount onto the sandbox's host id range. */
+function idmapFor(runtime: Runtime, slot: number): IdMap | undefined {
+  return runtime.capabilities.userNamespace ? { hostId: ID_RANGE_BASE + slot * ID_RANGE_SIZE, size: ID_RANGE_SIZE } : undefined;
+}
+
 function toWire(r: SandboxRecord): Sandbox {
   return {
     id: r.id,
     state: r.state,
     runtime: r.runtime,
     image: r.image,
+    imageId: r.imageId,
     cpu: r.cpu,
     memoryMiB: r.memoryMiB,
     pids: r.pids,
+    diskMiB: r.diskMiB,
     timeout: r.timeout,
     metadata: r.metadata,
     envKeys: Object.keys(r.env),

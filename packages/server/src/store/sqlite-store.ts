@@ -4,7 +4,7 @@
  * durable when the call returns). Schema changes are ordered migrations recorded in user_version.
  */
 import Database from 'better-sqlite3';
-import type { ApiKeyRecord, SandboxFilter, SandboxRecord, Store } from './store.js';
+import type { ApiKeyRecord, ImageRecord, SandboxFilter, SandboxRecord, Store } from './store.js';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE sandboxes (
@@ -27,7 +27,35 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX sandboxes_state ON sandboxes(state);
    CREATE TABLE api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, created_at TEXT NOT NULL);`,
+  `CREATE TABLE images (
+     id TEXT PRIMARY KEY,
+     repository TEXT NOT NULL,
+     config_digest TEXT NOT NULL,
+     config TEXT NOT NULL,
+     layers TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     unpacked_bytes INTEGER NOT NULL,
+     created_at TEXT NOT NULL,
+     last_used_at TEXT NOT NULL
+   );
+   CREATE TABLE image_references (reference TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
+   CREATE INDEX image_references_image ON image_references(image_id);
+   ALTER TABLE sandboxes ADD COLUMN image_id TEXT NOT NULL DEFAULT 'default';
+   ALTER TABLE sandboxes ADD COLUMN disk_mib INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX sandboxes_image ON sandboxes(image_id);`,
 ];
+
+interface ImageRow {
+  id: string;
+  repository: string;
+  config_digest: string;
+  config: string;
+  layers: string;
+  size: number;
+  unpacked_bytes: number;
+  created_at: string;
+  last_used_at: string;
+}
 
 interface Row {
   id: string;
@@ -46,6 +74,8 @@ interface Row {
   expires_at: string | null;
   stop_reason: string | null;
   slot: number;
+  image_id: string;
+  disk_mib: number;
 }
 
 const COLUMNS: Record<keyof Omit<SandboxRecord, 'id'>, keyof Row> = {
@@ -64,6 +94,8 @@ const COLUMNS: Record<keyof Omit<SandboxRecord, 'id'>, keyof Row> = {
   expiresAt: 'expires_at',
   stopReason: 'stop_reason',
   slot: 'slot',
+  imageId: 'image_id',
+  diskMiB: 'disk_mib',
 };
 
 export class SqliteStore implements Store {
@@ -74,6 +106,7 @@ export class SqliteStore implements Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('busy_timeout = 5000');
+    this.#db.pragma('foreign_keys = ON');
     this.#migrate();
   }
 
@@ -91,9 +124,9 @@ export class SqliteStore implements Store {
     this.#db
       .prepare(
         `INSERT INTO sandboxes (id, state, runtime, image, cpu, memory_mib, pids, timeout, env, metadata, created_at,
-           started_at, stopped_at, expires_at, stop_reason, slot)
+           started_at, stopped_at, expires_at, stop_reason, slot, image_id, disk_mib)
          VALUES (@id, @state, @runtime, @image, @cpu, @memory_mib, @pids, @timeout, @env, @metadata, @created_at,
-           @started_at, @stopped_at, @expires_at, @stop_reason, @slot)`,
+           @started_at, @stopped_at, @expires_at, @stop_reason, @slot, @image_id, @disk_mib)`,
       )
       .run(toRow(r));
   }
@@ -135,6 +168,61 @@ export class SqliteStore implements Store {
   usedSlots(): Set<number> {
     const rows = this.#db.prepare(`SELECT slot FROM sandboxes WHERE state != 'destroyed'`).all() as { slot: number }[];
     return new Set(rows.map((r) => r.slot));
+  }
+
+  putImage(r: ImageRecord, reference: string | undefined): void {
+    this.#db.transaction(() => {
+      this.#db
+        .prepare(
+          `INSERT INTO images (id, repository, config_digest, config, layers, size, unpacked_bytes, created_at, last_used_at)
+           VALUES (@id, @repository, @config_digest, @config, @layers, @size, @unpacked_bytes, @created_at, @last_used_at)
+           ON CONFLICT(id) DO UPDATE SET last_used_at = excluded.last_used_at`,
+        )
+        .run(imageToRow(r));
+      if (reference !== undefined) {
+        this.#db
+          .prepare('INSERT INTO image_references (reference, image_id) VALUES (?, ?) ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id')
+          .run(reference, r.id);
+      }
+    })();
+  }
+
+  getImage(id: string): ImageRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    return row && imageFromRow(row);
+  }
+
+  imageByReference(reference: string): ImageRecord | undefined {
+    const row = this.#db
+      .prepare('SELECT images.* FROM image_references JOIN images ON images.id = image_references.image_id WHERE reference = ?')
+      .get(reference) as ImageRow | undefined;
+    return row && imageFromRow(row);
+  }
+
+  referencesOf(id: string): string[] {
+    return (this.#db.prepare('SELECT reference FROM image_references WHERE image_id = ? ORDER BY reference').all(id) as { reference: string }[]).map(
+      (r) => r.reference,
+    );
+  }
+
+  listImages(): ImageRecord[] {
+    return (this.#db.prepare('SELECT * FROM images ORDER BY created_at, id').all() as ImageRow[]).map(imageFromRow);
+  }
+
+  deleteImage(id: string): void {
+    this.#db.transaction(() => {
+      this.#db.prepare('DELETE FROM image_references WHERE image_id = ?').run(id);
+      this.#db.prepare('DELETE FROM images WHERE id = ?').run(id);
+    })();
+  }
+
+  touchImage(id: string, at: string): void {
+    this.#db.prepare('UPDATE images SET last_used_at = ? WHERE id = ?').run(at, id);
+  }
+
+  imagesInUse(): Set<string> {
+    const rows = this.#db.prepare(`SELECT DISTINCT image_id FROM sandboxes WHERE state != 'destroyed'`).all() as { image_id: string }[];
+    return new Set(rows.map((r) => r.image_id));
   }
 
   insertApiKey(r: ApiKeyRecord): void {
@@ -181,6 +269,8 @@ function toRow(r: SandboxRecord): Row {
     expires_at: r.expiresAt,
     stop_reason: r.stopReason,
     slot: r.slot,
+    image_id: r.imageId,
+    disk_mib: r.diskMiB,
   };
 }
 
@@ -202,5 +292,35 @@ function fromRow(row: Row): SandboxRecord {
     expiresAt: row.expires_at,
     stopReason: row.stop_reason as SandboxRecord['stopReason'],
     slot: row.slot,
+    imageId: row.image_id,
+    diskMiB: row.disk_mib,
+  };
+}
+
+function imageToRow(r: ImageRecord): ImageRow {
+  return {
+    id: r.id,
+    repository: r.repository,
+    config_digest: r.configDigest,
+    config: JSON.stringify(r.config),
+    layers: JSON.stringify(r.layers),
+    size: r.size,
+    unpacked_bytes: r.unpackedBytes,
+    created_at: r.createdAt,
+    last_used_at: r.lastUsedAt,
+  };
+}
+
+function imageFromRow(row: ImageRow): ImageRecord {
+  return {
+    id: row.id,
+    repository: row.repository,
+    configDigest: row.config_digest,
+    config: JSON.parse(row.config) as ImageRecord['config'],
+    layers: JSON.parse(row.layers) as ImageRecord['layers'],
+    size: row.size,
+    unpackedBytes: row.unpacked_bytes,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
   };
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { SandboxRecord, Store } from './store.js';
+import type { ImageRecord, SandboxRecord, Store } from './store.js';
 
 export function storeConformance(name: string, open: () => { store: Store; reopen(): Store }): void {
   const record = (id: string, patch: Partial<SandboxRecord> = {}): SandboxRecord => ({
@@ -25,6 +25,8 @@ export function storeConformance(name: string, open: () => { store: Store; reope
     expiresAt: null,
     stopReason: null,
     slot: 0,
+    imageId: 'default',
+    diskMiB: 1024,
     ...patch,
   });
 
@@ -60,6 +62,39 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       assert.equal(store.getSandbox('sb-2'), undefined);
       assert.throws(() => store.updateSandbox('sb-2', { state: 'stopped' }));
       store.close();
+    });
+
+    test('images: references point at one image, survive a reopen, and go with it', () => {
+      const { store, reopen } = open();
+      const image = (id: string): ImageRecord => ({
+        id,
+        repository: 'docker.io/library/python',
+        configDigest: `sha256:${'c'.repeat(64)}`,
+        config: { env: ['A=1'], entrypoint: [], cmd: ['python3'], workingDir: '/', user: 'root', os: 'linux', architecture: 'amd64' },
+        layers: [{ digest: `sha256:${'d'.repeat(64)}`, mediaType: 'x', size: 10, diffId: `sha256:${'e'.repeat(64)}`, chainId: `sha256:${'e'.repeat(64)}` }],
+        size: 10,
+        unpackedBytes: 20,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        lastUsedAt: '2026-01-01T00:00:00.000Z',
+      });
+      const a = `sha256:${'a'.repeat(64)}`;
+      const b = `sha256:${'b'.repeat(64)}`;
+      store.putImage(image(a), 'docker.io/library/python:3.12');
+      store.putImage(image(b), 'docker.io/library/python:3.12');
+      assert.equal(store.imageByReference('docker.io/library/python:3.12')?.id, b, 'a tag moves to the newer image');
+      assert.deepEqual(store.referencesOf(a), []);
+      store.putImage(image(a), `docker.io/library/python@${a}`);
+      store.insertSandbox(record('sb-img', { imageId: a }));
+      store.insertSandbox(record('sb-gone', { imageId: b, state: 'destroyed' }));
+      assert.deepEqual([...store.imagesInUse()], [a], 'destroyed sandboxes do not hold images');
+      store.close();
+      const again = reopen();
+      assert.deepEqual(again.getImage(a)?.config.cmd, ['python3']);
+      assert.equal(again.listImages().length, 2);
+      again.deleteImage(b);
+      assert.equal(again.imageByReference('docker.io/library/python:3.12'), undefined, 'references go with their image');
+      assert.equal(again.getImage(b), undefined);
+      again.close();
     });
 
     test('api keys are found by hash only', () => {

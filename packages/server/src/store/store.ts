@@ -26,11 +26,47 @@ export interface SandboxRecord {
   stopReason: StopReason | null;
   /** Index of the host uid/gid range this sandbox owns (runc user namespace). */
   slot: number;
+  /** The local image the sandbox was created from (an image id), so that it cannot be removed under it. */
+  imageId: string;
+  /** Disk limit of the sandbox's writable rootfs, MiB. */
+  diskMiB: number;
 }
 
 export interface SandboxFilter {
   states?: SandboxState[];
   labels?: Record<string, string>;
+}
+
+export interface ImageLayerRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  diffId: string;
+  chainId: string;
+}
+
+/** A local image: its manifest digest is its id; references (tags) point at it. */
+export interface ImageRecord {
+  id: string;
+  /** Repository it came from (`docker.io/library/python`), or `import` for an untagged import. */
+  repository: string;
+  configDigest: string;
+  config: {
+    env: string[];
+    entrypoint: string[];
+    cmd: string[];
+    workingDir: string;
+    user: string;
+    os: string;
+    architecture: string;
+  };
+  layers: ImageLayerRecord[];
+  /** Bytes of the compressed blobs (what a pull downloads). */
+  size: number;
+  /** Bytes of file content written when unpacking. */
+  unpackedBytes: number;
+  createdAt: string;
+  lastUsedAt: string;
 }
 
 export interface ApiKeyRecord {
@@ -50,6 +86,19 @@ export interface Store {
   listSandboxes(filter?: SandboxFilter): SandboxRecord[];
   /** Slots held by sandboxes that are not destroyed. */
   usedSlots(): Set<number>;
+
+  /** Inserts or replaces an image and points `reference` (if given) at it, atomically. */
+  putImage(record: ImageRecord, reference: string | undefined): void;
+  getImage(id: string): ImageRecord | undefined;
+  /** The image a canonical reference (`docker.io/library/python:3.12`) points at. */
+  imageByReference(reference: string): ImageRecord | undefined;
+  referencesOf(id: string): string[];
+  listImages(): ImageRecord[];
+  /** Removes the image and every reference to it. */
+  deleteImage(id: string): void;
+  touchImage(id: string, at: string): void;
+  /** Ids of images that sandboxes which are not destroyed were created from. */
+  imagesInUse(): Set<string>;
 
   insertApiKey(record: ApiKeyRecord): void;
   findApiKeyByHash(hash: string): ApiKeyRecord | undefined;

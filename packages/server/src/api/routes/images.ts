@@ -1,0 +1,147 @@
+/**
+ * @module routes/images
+ * Local images: pull (an NDJSON progress stream), import (a tar body), list, inspect, remove, prune.
+ * An image in a path is its id (sha256:…) or a reference, URL-encoded (python%3A3.12-slim).
+ */
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { Image, ImageList, ImportResult, PruneResult, PullEvent, PullImageRequest } from '@airlock/protocol';
+import { ErrorCode } from '@airlock/protocol/errors';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { AirlockError } from '../../errors.js';
+import type { ImageService } from '../../images/image-service.js';
+import { importImages } from '../../images/image-import.js';
+import { parseReference } from '../../images/reference.js';
+import type { ImageRecord } from '../../store/store.js';
+import { errorResponses } from '../schemas.js';
+
+const ImageParams = z.object({ image: z.string().min(1).max(600).describe('Image id (sha256:…) or reference, URL-encoded') });
+const ImportQuery = z.object({ tag: z.string().min(1).max(512).optional().describe('Reference to give the imported image') });
+
+const imageResponses = {
+  ...errorResponses,
+  403: { description: 'The registry refused the configured credentials', content: errorResponses[400].content },
+  502: { description: 'The registry is unreachable or failing', content: errorResponses[400].content },
+  507: { description: 'The image store is full', content: errorResponses[400].content },
+} as const;
+
+const pull = createRoute({
+  method: 'post',
+  path: '/v1/images/pull',
+  summary: 'Pull an image from a registry, streaming progress as NDJSON',
+  request: { body: { content: { 'application/json': { schema: PullImageRequest } }, required: true } },
+  responses: {
+    200: { description: 'Progress events, then one image or error event', content: { 'application/x-ndjson': { schema: PullEvent } } },
+    ...imageResponses,
+  },
+});
+
+const importRoute = createRoute({
+  method: 'post',
+  path: '/v1/images/import',
+  summary: 'Import images from an OCI image layout or a docker save archive (tar body)',
+  request: { query: ImportQuery, body: { content: { 'application/x-tar': { schema: z.string().meta({ format: 'binary' }) } }, required: true } },
+  responses: { 200: { description: 'The imported images', content: { 'application/json': { schema: ImportResult } } }, ...imageResponses },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/images',
+  summary: 'List local images',
+  responses: { 200: { description: 'Local images', content: { 'application/json': { schema: ImageList } } }, ...errorResponses },
+});
+
+const inspect = createRoute({
+  method: 'get',
+  path: '/v1/images/{image}',
+  summary: 'Inspect a local image',
+  request: { params: ImageParams },
+  responses: { 200: { description: 'The image', content: { 'application/json': { schema: Image } } }, ...errorResponses },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/v1/images/{image}',
+  summary: 'Remove a local image (refused while a sandbox uses it)',
+  request: { params: ImageParams },
+  responses: { 200: { description: 'The removed image', content: { 'application/json': { schema: Image } } }, ...errorResponses },
+});
+
+const prune = createRoute({
+  method: 'post',
+  path: '/v1/images/prune',
+  summary: 'Remove every image no sandbox uses, and unreferenced blobs and layers',
+  responses: { 200: { description: 'What was removed', content: { 'application/json': { schema: PruneResult } } }, ...errorResponses },
+});
+
+export function imageRoutes(app: OpenAPIHono, images: ImageService, scratchDir: string): void {
+  app.openapi(pull, async (c) => {
+    const { reference } = c.req.valid('json');
+    try {
+      parseReference(reference);
+    } catch (e) {
+      throw new AirlockError(ErrorCode.InvalidRequest, (e as Error).message);
+    }
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const send = (ev: PullEvent) => {
+          try {
+            controller.enqueue(encoder.encode(`${JSON.stringify(ev)}\n`));
+          } catch {
+            // the client went away; the pull goes on for whoever else waits for it
+          }
+        };
+        images
+          .pull(reference, (p) => send({ type: 'progress', ...p }))
+          .then((image) => send({ type: 'image', image: toWire(image, images) }))
+          .catch((e: unknown) => {
+            const known = e instanceof AirlockError;
+            send({ type: 'error', code: known ? e.code : ErrorCode.Internal, message: known ? e.message : 'the pull failed; see the server log' });
+          })
+          .finally(() => {
+            try {
+              controller.close();
+            } catch {
+              // already closed by a cancel
+            }
+          });
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' } }) as never;
+  });
+
+  app.openapi(importRoute, async (c) => {
+    if (!c.req.raw.body) throw new AirlockError(ErrorCode.InvalidRequest, 'the body must be a tar archive');
+    const archive = Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    const imported = await importImages(images, scratchDir, archive, c.req.valid('query').tag);
+    return c.json({ images: imported.map((i) => toWire(i, images)) }, 200);
+  });
+
+  app.openapi(list, (c) => c.json({ images: images.list().map((i) => toWire(i, images)) }, 200));
+
+  app.openapi(inspect, (c) => c.json(toWire(images.inspect(c.req.valid('param').image), images), 200));
+
+  app.openapi(remove, async (c) => {
+    const removed = await images.remove(c.req.valid('param').image);
+    return c.json({ ...toWire(removed, images), inUse: false }, 200);
+  });
+
+  app.openapi(prune, async (c) => c.json(await images.prune(), 200));
+}
+
+function toWire(image: ImageRecord, images: ImageService): Image {
+  const extra = 'references' in image ? (image as ImageRecord & { references: string[]; inUse: boolean }) : images.inspect(image.id);
+  return {
+    id: image.id,
+    repository: image.repository,
+    references: extra.references,
+    config: image.config,
+    layers: image.layers.map(({ digest, mediaType, size, diffId }) => ({ digest, mediaType, size, diffId })),
+    size: image.size,
+    unpackedBytes: image.unpackedBytes,
+    inUse: extra.inUse,
+    createdAt: image.createdAt,
+    lastUsedAt: image.lastUsedAt,
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * @module btrfs-snapshotter
+ * Snapshotter on a btrfs volume (host/btrfs-volume.ts):
+ *
+ *   <dir>/volume.btrfs         sparse file holding the volume
+ *   <dir>/fs/layers/<hex>      one read-only subvolume per ChainID: a snapshot of its parent layer
+ *                              with this layer applied (so a layer is unpacked once, ever)
+ *   <dir>/fs/sandboxes/<id>    a writable snapshot of the image's top layer, with an exclusive
+ *                              qgroup limit: only what the sandbox writes counts against its disk
+ *   <dir>/fs/tmp/…             layers being unpacked; removed at start (a crash mid-unpack)
+ *   <dir>/mounts/<id>          for runtimes with a user namespace (runc): the snapshot mounted
+ *                              idmapped onto the sandbox's host id range, so root inside owns its
+ *                              files without a chown of the image
+ *
+ * Preparing a rootfs is one helper process: snapshot ioctl + qgroup limit (+ idmapped mount).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { clearStaleQgroups, mountBtrfsVolume, unmountBtrfsVolume, volumeUsage } from '../host/btrfs-volume.js';
+import {
+  createSubvolume,
+  deleteSubvolume,
+  makeReadonly,
+  prepareSnapshot,
+  releaseSnapshot,
+  snapshotSubvolume,
+} from '../host/rootfs-helper.js';
+import type { IdMap, SandboxRootfs, Snapshotter } from './snapshotter.js';
+
+const hex = (chainId: string) => {
+  if (!/^sha256:[a-f0-9]{64}$/.test(chainId)) throw new Error(`not a chain id: ${chainId}`);
+  return chainId.slice(7);
+};
+
+export class BtrfsSnapshotter implements Snapshotter {
+  readonly #fs: string;
+  readonly #mounts: string;
+
+  private constructor(dir: string) {
+    this.#fs = join(dir, 'fs');
+    this.#mounts = join(dir, 'mounts');
+  }
+
+  static async open(dir: string, volumeBytes: number): Promise<BtrfsSnapshotter> {
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    // runc's user namespace needs to traverse down to mounts/<id>; nothing here is listable.
+    chmodSync(dir, 0o711);
+    const s = new BtrfsSnapshotter(dir);
+    await mountBtrfsVolume(join(dir, 'volume.btrfs'), s.#fs, volumeBytes);
+    for (const d of ['layers', 'sandboxes', 'tmp']) mkdirSync(join(s.#fs, d), { recursive: true, mode: 0o700 });
+    mkdirSync(s.#mounts, { recursive: true, mode: 0o711 });
+    chmodSync(s.#mounts, 0o711);
+    for (const name of readdirSync(join(s.#fs, 'tmp'))) await deleteSubvolume(join(s.#fs, 'tmp', name));
+    await clearStaleQgroups(s.#fs);
+    return s;
+  }
+
+  hasLayer(chainId: string): boolean {
+    return existsSync(this.#layer(chainId));
+  }
+
+  async createLayer(chainId: string, parent: string | undefined, apply: (dir: string) => Promise<void>): Promise<void> {
+    if (this.hasLayer(chainId)) return;
+    const work = join(this.#fs, 'tmp', `${hex(chainId).slice(0, 16)}.${randomBytes(6).toString('hex')}`);
+    if (parent === undefined) await createSubvolume(work);
+    else await snapshotSubvolume(this.#layer(parent), work);
+    try {
+      chmodSync(work, 0o755);
+      await apply(work);
+      // Renamed while writable (btrfs refuses to move a read-only subvolume); complete either way.
+      renameSync(work, this.#layer(chainId));
+    } catch (e) {
+      await deleteSubvolume(work).catch(() => {});
+      throw e;
+    }
+    await makeReadonly(this.#layer(chainId));
+  }
+
+  async removeLayer(chainId: string): Promise<void> {
+    await deleteSubvolume(this.#layer(chainId));
+  }
+
+  listLayers(): string[] {
+    return readdirSync(join(this.#fs, 'layers')).map((h) => `sha256:${h}`);
+  }
+
+  async prepareRootfs(sandboxId: string, chainId: string, opts: { diskBytes: number; idmap?: IdMap | undefined }): Promise<SandboxRootfs> {
+    const hostPath = this.#sandbox(sandboxId);
+    const mount = opts.idmap ? join(this.#mounts, sandboxId) : undefined;
+    if (!existsSync(hostPath)) {
+      await prepareSnapshot(this.#layer(chainId), hostPath, opts.diskBytes, mount && opts.idmap ? { mount, ...opts.idmap } : undefined);
+    }
+    return { path: mount ?? hostPath, hostPath };
+  }
+
+  async releaseRootfs(sandboxId: string): Promise<void> {
+    const hostPath = this.#sandbox(sandboxId);
+    const mount = join(this.#mounts, sandboxId);
+    const mounted = existsSync(mount);
+    if (!existsSync(hostPath) && !mounted) return;
+    await releaseSnapshot(hostPath, mounted ? mount : undefined);
+    if (mounted) rmdirSync(mount);
+  }
+
+  listRootfs(): string[] {
+    return readdirSync(join(this.#fs, 'sandboxes'));
+  }
+
+  usage(): Promise<{ usedBytes: number; freeBytes: number }> {
+    return volumeUsage(this.#fs);
+  }
+
+  async close(): Promise<void> {
+    if (this.listRootfs().length === 0) await unmountBtrfsVolume(this.#fs);
+  }
+
+  #layer(chainId: string): string {
+    return join(this.#fs, 'layers', hex(chainId));
+  }
+
+  #sandbox(id: string): string {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`not a sandbox id: ${id}`);
+    return join(this.#fs, 'sandboxes', id);
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * @module registry-client
+ * The pull side of the OCI distribution API over fetch: manifests (by tag or digest, every digest
+ * checked), blobs as streams, and authentication as registries ask for it: anonymous, the Bearer
+ * token challenge (Docker Hub, GHCR, most others), and Basic credentials configured per registry
+ * host. Credentials only ever travel to the registry's own origin and its token realm; they are
+ * never logged or put into an error.
+ *
+ * Plain HTTP is used for loopback registries (as Docker does) and for hosts listed as insecure.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ErrorCode } from '@airlock/protocol/errors';
+import { AirlockError } from '../errors.js';
+import { MANIFEST_ACCEPT } from './manifest.js';
+import { formatReference, isLoopbackRegistry, registryEndpoint, type ImageReference } from './reference.js';
+
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+export interface RegistrySettings {
+  /** Per registry host (as in references: `ghcr.io`, `docker.io`, `10.0.0.5:5000`). */
+  auth: Record<string, RegistryCredentials>;
+  /** Hosts reached over plain HTTP although not on loopback. */
+  insecure: string[];
+}
+
+export interface FetchedManifest {
+  digest: string;
+  mediaType: string | undefined;
+  bytes: Buffer;
+  json: unknown;
+}
+
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MANIFEST_TIMEOUT_MS = 30_000;
+
+export class RegistryClient {
+  readonly #settings: RegistrySettings;
+  /** Bearer tokens by `registry|repository`. */
+  readonly #tokens = new Map<string, string>();
+
+  constructor(settings: RegistrySettings) {
+    this.#settings = settings;
+  }
+
+  /** Fetches a manifest or index by the reference's digest (preferred) or tag, verifying a pinned digest. */
+  async manifest(ref: ImageReference, selector = ref.digest ?? ref.tag ?? 'latest'): Promise<FetchedManifest> {
+    const res = await this.#get(ref, `manifests/${selector}`, { accept: MANIFEST_ACCEPT, timeoutMs: MANIFEST_TIMEOUT_MS });
+    const length = Number(res.headers.get('content-length') ?? '0');
+    if (length > MAX_MANIFEST_BYTES) throw invalid(`the manifest of ${formatReference(ref)} is ${length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > MAX_MANIFEST_BYTES) throw invalid(`the manifest of ${formatReference(ref)} is over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (selector.startsWith('sha256:') && digest !== selector) {
+      throw invalid(`registry ${ref.registry} returned a manifest with digest ${digest} for ${selector}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw invalid(`the manifest of ${formatReference(ref)} is not JSON`);
+    }
+    const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim() || undefined;
+    const declared = typeof json === 'object' && json !== null && 'mediaType' in json ? String((json as { mediaType: unknown }).mediaType) : undefined;
+    return { digest, mediaType: declared ?? mediaType, bytes, json };
+  }
+
+  /** Opens a blob as a stream; the caller verifies the digest while storing it. */
+  async blob(ref: ImageReference, digest: string): Promise<Readable> {
+    const res = await this.#get(ref, `blobs/${digest}`, {});
+    if (!res.body) throw invalid(`registry ${ref.registry} sent an empty body for blob ${digest}`);
+    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  }
+
+  async #get(ref: ImageReference, path: string, opts: { accept?: string; timeoutMs?: number }): Promise<Response> {
+    const url = `${this.#baseUrl(ref.registry)}/v2/${ref.repository}/${path}`;
+    const key = `${ref.registry}|${ref.repository}`;
+    let auth = this.#tokens.get(key) ?? this.#basic(ref.registry);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await this.#fetch(ref.registry, url, auth, opts);
+      if (res.status === 401 && attempt === 0) {
+        await res.body?.cancel();
+        const challenge = res.headers.get('www-authenticate') ?? '';
+        auth = await this.#authenticate(ref, challenge);
+        this.#tokens.set(key, auth);
+        continue;
+      }
+      if (res.ok) return res;
+      await res.body?.cancel();
+      throw this.#statusError(ref, path, res.status);
+    }
+    throw new AirlockError(ErrorCode.RegistryDenied, `registry ${ref.registry} refused access to ${ref.repository} after authentication; check the credentials configured for ${ref.registry}`);
+  }
+
+  async #fetch(registry: string, url: string, auth: string | undefined, opts: { accept?: string; timeoutMs?: number }): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (opts.accept) headers.accept = opts.accept;
+    if (auth) headers.authorization = auth;
+    try {
+      return await fetch(url, { headers, redirect: 'follow', signal: opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : null });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (e as Error).message;
+      throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${registry} is unreachable (${why}); check the host name and the network, then retry`);
+    }
+  }
+
+  /** Answers a 401 challenge: a Bearer token from the realm (with Basic credentials if configured), or Basic. */
+  async #authenticate(ref: ImageReference, challenge: string): Promise<string> {
+    const scheme = challenge.split(' ')[0]?.toLowerCase();
+    const creds = this.#settings.auth[ref.registry];
+    if (scheme === 'basic') {
+      if (!creds) throw denied(ref, 'it requires credentials and none are configured for this registry');
+      return this.#basic(ref.registry)!;
+    }
+    if (scheme !== 'bearer') throw denied(ref, `it asks for an unsupported authentication scheme (${scheme || 'none'})`);
+    const params = parseChallenge(challenge);
+    if (!params.realm) throw denied(ref, 'its Bearer challenge has no realm');
+    let realm: URL;
+    try {
+      realm = new URL(params.realm);
+    } catch {
+      throw denied(ref, 'its Bearer challenge names an invalid realm');
+    }
+    if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && this.#plainHttpAllowed(realm.host))) {
+      throw denied(ref, `its token realm ${realm.origin} is not HTTPS`);
+    }
+    if (params.service) realm.searchParams.set('service', params.service);
+    realm.searchParams.set('scope', params.scope ?? `repository:${ref.repository}:pull`);
+    const res = await this.#fetch(ref.registry, realm.toString(), this.#basic(ref.registry), { timeoutMs: MANIFEST_TIMEOUT_MS });
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      throw denied(ref, creds ? 'the token service rejected the configured credentials' : 'the token service requires credentials and none are configured');
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new AirlockError(ErrorCode.RegistryUnavailable, `the token service of registry ${ref.registry} answered HTTP ${res.status}; retry later`);
+    }
+    const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown };
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+    if (!token) throw denied(ref, 'the token service answered without a token');
+    return `Bearer ${token}`;
+  }
+
+  #basic(registry: string): string | undefined {
+    const c = this.#settings.auth[registry];
+    return c ? `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` : undefined;
+  }
+
+  #plainHttpAllowed(host: string): boolean {
+    return isLoopbackRegistry(host) || this.#settings.insecure.includes(host);
+  }
+
+  #baseUrl(registry: string): string {
+    const endpoint = registryEndpoint(registry);
+    return `${this.#plainHttpAllowed(registry) ? 'http' : 'https'}://${endpoint}`;
+  }
+
+  #statusError(ref: ImageReference, path: string, status: number): AirlockError {
+    const what = path.startsWith('manifests/') ? `image ${formatReference(ref)}` : `blob ${path.slice('blobs/'.length)} of ${ref.registry}/${ref.repository}`;
+    if (status === 404) return new AirlockError(ErrorCode.ImageNotFound, `${what} was not found in registry ${ref.registry} (check the name and tag)`);
+    if (status === 401 || status === 403) return denied(ref, `it answered HTTP ${status}`);
+    if (status === 429) return new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} is rate-limiting pulls (HTTP 429); retry later`);
+    return new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} answered HTTP ${status} for ${what}; retry later`);
+  }
+}
+
+function denied(ref: ImageReference, why: string): AirlockError {
+  return new AirlockError(ErrorCode.RegistryDenied, `registry ${ref.registry} denied access to ${ref.repository}: ${why}`);
+}
+
+function invalid(message: string): AirlockError {
+  return new AirlockError(ErrorCode.ImageInvalid, message);
+}
+
+/** Parses `Bearer realm="…",service="…",scope="…"`. */
+export function parseChallenge(header: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const rest = header.slice(header.indexOf(' ') + 1);
+  for (const m of rest.matchAll(/([A-Za-z]+)="([^"]*)"/g)) out[m[1]!.toLowerCase()] = m[2]!;
+  return out;
+}
