@@ -36,7 +36,7 @@ for (const [bin, state] of stateDirs) {
   }
 }
 
-for (const p of processesMatching((cmd) => cmd.includes(root) || ids.some((id) => cmd.includes(id)))) {
+for (const p of processesMatching((cmd) => cmd.includes(`${root}/`) || ids.some((id) => cmd.includes(id)))) {
   problems.push(`process ${p.pid} left: ${p.cmd.slice(0, 200)}`);
   if (clean) {
     try {
@@ -47,9 +47,15 @@ for (const p of processesMatching((cmd) => cmd.includes(root) || ids.some((id) =
   }
 }
 
+const mounts: string[] = [];
 for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-  if (line.includes(root)) problems.push(`mount left: ${line}`);
+  if (line.includes(`${root}/`)) {
+    problems.push(`mount left: ${line}`);
+    mounts.push(line.split(' ')[4]!);
+  }
 }
+// Deepest first: sandbox rootfs mounts before the image store volume they live on.
+if (clean) for (const m of mounts.sort((a, b) => b.length - a.length)) await runCommand(['umount', '-l', m]);
 
 if (clean) await new Promise((r) => setTimeout(r, 500));
 for (const id of ids) {
