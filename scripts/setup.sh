@@ -20,7 +20,10 @@ fi
 
 # runc and runsc are the isolation runtimes; gcc + libc6-dev build the static agent; g++/make/python3
 # build better-sqlite3 if no prebuilt binary is reachable; python3 is also in the default image.
-packages=(runc runsc gcc libc6-dev make g++ python3 procps)
+# btrfs-progs makes the image store's volume (snapshots + quotas), zstd unpacks zstd layers.
+# The tests and the benchmark add a loopback registry, mmdebstrap for the fixture image, and
+# skopeo + umoci as the baseline that image pulls are compared with.
+packages=(runc runsc gcc libc6-dev make g++ python3 procps btrfs-progs zstd util-linux docker-registry mmdebstrap skopeo umoci)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

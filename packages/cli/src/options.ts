@@ -34,6 +34,7 @@ export interface ResourceOptions {
   runtime?: 'gvisor' | 'runc';
   image?: string;
   memory?: number;
+  disk?: number;
   cpus?: number;
   env?: Record<string, string>;
 }
@@ -41,8 +42,9 @@ export interface ResourceOptions {
 export function addResourceOptions(command: Command): Command {
   return command
     .option('--runtime <runtime>', 'isolation runtime: gvisor or runc (default: the best available)', parseRuntime)
-    .option('--image <image>', 'image to start from (default: "default")')
+    .option('--image <image>', 'image to start from: a reference such as python:3.12-slim, pulled on first use (default: "default")')
     .option('--memory <MiB>', 'memory limit in MiB', parseInteger)
+    .option('--disk <MiB>', 'limit of what the sandbox may write to its filesystem, MiB (default: the server\'s)', parseInteger)
     .option('--cpus <n>', 'CPU cores, fractions allowed', parsePositive)
     .option('--env <K=V>', 'environment variable for the sandbox (repeatable)', collectKeyValue);
 }
@@ -53,6 +55,7 @@ export function createParams(options: ResourceOptions, timeout?: number, labels?
   if (options.runtime !== undefined) params.runtime = options.runtime;
   if (options.image !== undefined) params.image = options.image;
   if (options.memory !== undefined) params.memoryMiB = options.memory;
+  if (options.disk !== undefined) params.diskMiB = options.disk;
   if (options.cpus !== undefined) params.cpu = options.cpus;
   if (options.env !== undefined) params.env = options.env;
   if (timeout !== undefined) params.timeout = timeout;

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { cpCommand } from './commands/cp.js';
 import { createCommand } from './commands/create.js';
 import { execCommand } from './commands/exec.js';
+import { imageCommand } from './commands/image.js';
 import { inspectCommand } from './commands/inspect.js';
 import { lsCommand } from './commands/ls.js';
 import { rmCommand } from './commands/rm.js';
@@ -43,6 +44,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     rmCommand(),
     cpCommand(),
     inspectCommand(),
+    imageCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;

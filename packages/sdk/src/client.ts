@@ -15,16 +15,19 @@
  */
 import { resolveConfig, type AirlockParams } from './config.js';
 import { HttpClient } from './http.js';
+import { ImageService } from './images.js';
 import { SandboxService } from './sandboxes.js';
 
 export class Airlock {
   readonly sandboxes: SandboxService;
+  readonly images: ImageService;
   readonly #http: HttpClient;
 
   /** Throws `AuthenticationError` when no API key is given or set in `AIRLOCK_API_KEY`. */
   constructor(params: AirlockParams = {}) {
     this.#http = new HttpClient(resolveConfig(params));
     this.sandboxes = new SandboxService(this.#http);
+    this.images = new ImageService(this.#http);
   }
 
   /** The server's base URL, as resolved. */

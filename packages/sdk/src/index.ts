@@ -6,6 +6,7 @@ export { Airlock } from './client.js';
 export { DEFAULT_URL, type AirlockParams, type FetchLike } from './config.js';
 export { SandboxService, type SandboxCreateParams, type SandboxListParams } from './sandboxes.js';
 export { Sandbox } from './sandbox.js';
+export { ImageService, type ImagePullParams, type PullProgress } from './images.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
 export {
   ExecStream,
@@ -41,5 +42,7 @@ export type {
   WriteFileResult,
   RuntimeName,
   StopReason,
+  Image,
+  PruneResult,
 } from '@airlock/protocol';
 export { ErrorCode } from '@airlock/protocol/errors';

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { clientFrom } from '../config.js';
+import { ensureImage } from '../pull-progress.js';
 import { addResourceOptions, collectKeyValue, createParams, parseInteger, type ResourceOptions } from '../options.js';
 import { addConnectionOptions, connectionFlags } from './shared.js';
 
@@ -20,6 +21,7 @@ export function createCommand(): Command {
   addConnectionOptions(command);
   return command.action(async (options: CreateOptions, self: Command) => {
     const airlock = clientFrom(connectionFlags(self));
+    await ensureImage(airlock, options.image);
     const sandbox = await airlock.sandboxes.create(createParams(options, options.timeout, options.label));
     process.stdout.write(`${sandbox.id}\n`);
   });

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import type { Sandbox } from '@airlock/sdk';
 import { clientFrom } from '../config.js';
 import { formatError } from '../errors.js';
+import { ensureImage } from '../pull-progress.js';
 import { addResourceOptions, createParams, parsePositive, type ResourceOptions } from '../options.js';
 import { onInterrupt, readPipedStdin } from '../stdio.js';
 import { addConnectionOptions, connectionFlags, streamCommand, type StreamedExecOptions } from './shared.js';
@@ -46,6 +47,7 @@ export function runCommand(): Command {
     const interrupt = onInterrupt();
     let sandbox: Sandbox | undefined;
     try {
+      await ensureImage(airlock, options.image);
       sandbox = await airlock.sandboxes.create(createParams(options, lifetime));
       process.exitCode = interrupt.signal.aborted
         ? interrupt.exitCode
