@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Airlock, type Sandbox } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
+import { benchImages, type ImageRow } from './images.js';
 import { describeMachine, memAvailableKiB } from './machine.js';
 import { sandboxPssKiB } from './memory.js';
 import { rawExec, rawRun, rawRuntime } from './raw.js';
@@ -16,8 +17,8 @@ import { summarize, timeIt, type Summary } from './stats.js';
 
 const quick = process.argv.includes('--quick');
 const N = quick
-  ? { execTrue: 50, execPy: 15, rawExec: 8, tti: 3, idle: 3, floor: 50 }
-  : { execTrue: 300, execPy: 60, rawExec: 40, tti: 15, idle: 20, floor: 300 };
+  ? { execTrue: 50, execPy: 15, rawExec: 8, tti: 3, idle: 3, floor: 50, pull: 1, prepare: 10 }
+  : { execTrue: 300, execPy: 60, rawExec: 40, tti: 15, idle: 20, floor: 300, pull: 5, prepare: 100 };
 const RUNTIMES = ['runc', 'gvisor'] as const;
 const PY = ['python3', '-c', 'print(1)'];
 
@@ -29,6 +30,7 @@ interface Row {
 }
 
 const rows: Row[] = [];
+let imageRows: ImageRow[] = [];
 const memory: Record<string, unknown> = {};
 const dataDir = mkdtempSync('/tmp/airlock-bench-');
 const key = 'bench-key-0123456789abcdefghij';
@@ -109,6 +111,8 @@ try {
       await sb.destroy();
     }
   }
+  imageRows = await benchImages(airlock, server, dataDir, { pull: N.pull, prepare: N.prepare, tti: N.tti });
+  rows.push(...imageRows);
 } finally {
   await server.sandboxes.destroyAll();
   await server.close();
@@ -144,5 +148,5 @@ mkdirSync(out, { recursive: true });
 const stamp = String(machine.date).replace(/[:.]/g, '-');
 const name = quick ? 'quick' : 'full';
 writeFileSync(join(out, `latest-${name}.md`), lines.join('\n'));
-writeFileSync(join(out, `${stamp}-${name}.json`), JSON.stringify({ machine, quick, rows, memory }, null, 2));
+writeFileSync(join(out, `${stamp}-${name}.json`), JSON.stringify({ machine, quick, rows, memory, images: imageRows }, null, 2));
 process.stdout.write(lines.join('\n'));

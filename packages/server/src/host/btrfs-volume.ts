@@ -1,7 +1,7 @@
 /**
  * @module btrfs-volume
  * The image store's filesystem: a btrfs volume in a sparse file, loop-mounted `nodev` under the data
- * directory, with quotas enabled so that each sandbox's writable snapshot can carry an exclusive
+ * directory, with quotas enabled (simple quotas where the kernel has them, 6.7+) so that each sandbox's writable snapshot can carry an exclusive
  * size limit. btrfs because this kernel (and many hosts) lack XFS/ext4 project quotas, and its
  * snapshots make a sandbox's rootfs cost one ioctl instead of a copy.
  *
@@ -9,6 +9,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { checkCommand, runCommand } from './command.js';
+import { enableQuotas } from './rootfs-helper.js';
 
 export function isMountPoint(dir: string): boolean {
   // mountinfo field 5 is the mount point; octal escapes (\040 …) stand for spaces and the like.
@@ -27,7 +28,7 @@ export async function mountBtrfsVolume(file: string, mountPoint: string, sizeByt
     await checkCommand(['mkfs.btrfs', '-q', '-L', 'airlock-images', file], { timeoutMs: 60_000 });
   }
   await checkCommand(['mount', '-t', 'btrfs', '-o', 'loop,nodev,noatime', file, mountPoint]);
-  await checkCommand(['btrfs', 'quota', 'enable', mountPoint]);
+  await enableQuotas(mountPoint);
 }
 
 /** Unmounts the volume; the loop device is released with it (autoclear). */

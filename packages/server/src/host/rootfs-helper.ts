@@ -23,6 +23,8 @@ export const createSubvolume = (path: string) => helper(['subvol-create', path])
 export const snapshotSubvolume = (src: string, dst: string) => helper(['snapshot', src, dst]);
 export const makeReadonly = (path: string) => helper(['set-readonly', path]);
 export const deleteSubvolume = (path: string) => helper(['delete', path]);
+/** Simple quotas where the kernel has them (cheap snapshots), full qgroups otherwise; idempotent. */
+export const enableQuotas = (mountPoint: string) => helper(['quota-enable', mountPoint]);
 
 /** A writable snapshot with an exclusive size limit, optionally mounted idmapped at `mount`. */
 export function prepareSnapshot(src: string, dst: string, limitBytes: number, idmap?: { mount: string; hostId: number; size: number }): Promise<void> {
