@@ -40,6 +40,11 @@ export class ContentStore {
     return existsSync(this.path(digest));
   }
 
+  /** True while some call is writing `digest`. */
+  busy(digest: string): boolean {
+    return this.#inflight.has(digest);
+  }
+
   size(digest: string): number {
     return statSync(this.path(digest)).size;
   }

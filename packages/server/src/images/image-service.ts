@@ -14,7 +14,7 @@
  */
 import { createReadStream, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
@@ -23,7 +23,7 @@ import type { Logger } from '../log.js';
 import type { ImageRecord, ImageLayerRecord, Store } from '../store/store.js';
 import { ContentStore, DigestMismatchError } from './content-store.js';
 import type { ImageProvider, PrepareOptions, PreparedRootfs } from './image.js';
-import { LayerError, applyLayer } from './layer-apply.js';
+import { LayerError, applyLayer, type AppliedLayer } from './layer-apply.js';
 import {
   ImageConfigDocument,
   Index,
@@ -181,27 +181,37 @@ export class ImageService implements ImageProvider {
             emit({ ...progress });
           }
         };
-        // Downloads run ahead (three at a time); each layer is unpacked as soon as it and the layers below it are in.
+        // The first layer to unpack streams: downloaded, verified and unpacked in one pass. The
+        // layers above it download ahead into the content store (two at a time) meanwhile, and
+        // each is unpacked from there once the layers below it are in.
+        const needed = manifest.layers.map((l, i) => !snapshotter.hasLayer(chains[i]!) && !content.has(l.digest));
+        const streamed = needed.indexOf(true);
         const downloads = limitConcurrency(
           manifest.layers.map((l, i) => async () => {
-            if (snapshotter.hasLayer(chains[i]!)) {
+            if (!needed[i]) {
               progress.bytesDone += l.size;
               return;
             }
-            await fetchBlob(l, onBytes);
+            if (i !== streamed) await fetchBlob(l, onBytes);
           }),
-          3,
+          2,
         );
         downloads.forEach((p) => p.catch(() => {}));
         let unpackedBytes = 0;
         for (let i = 0; i < manifest.layers.length; i++) {
-          await downloads[i];
           const layer = manifest.layers[i]!;
           const chain = chains[i]!;
           if (!snapshotter.hasLayer(chain)) {
-            progress.phase = 'unpacking';
+            const stream = i === streamed && !content.busy(layer.digest);
+            if (!stream) {
+              await downloads[i];
+              await fetchBlob(layer, onBytes); // joins a download another pull runs
+            }
+            progress.phase = stream ? 'downloading' : 'unpacking';
             await snapshotter.createLayer(chain, chains[i - 1], async (dir) => {
-              const applied = await applyLayer(this.#decompressed(layer), dir);
+              const applied = stream
+                ? (added.push(layer.digest), await this.#streamLayer(layer, source, dir, onBytes))
+                : await applyLayer(decompress(layer, createReadStream(content.path(layer.digest))), dir);
               if (applied.diffId !== diffIds[i]) {
                 throw invalid(`layer ${layer.digest} unpacks to ${applied.diffId}, but the image config says ${diffIds[i]}`);
               }
@@ -346,19 +356,30 @@ export class ImageService implements ImageProvider {
     return image;
   }
 
-  #decompressed(layer: Descriptor): Readable {
-    const file = createReadStream(this.#d.content.path(layer.digest));
-    switch (layerCompression(layer.mediaType)) {
-      case 'gzip': {
-        const gunzip = createGunzip();
-        file.on('error', (e) => gunzip.destroy(e));
-        return file.pipe(gunzip);
-      }
-      case 'zstd':
-        return filterThrough(['zstd', '-dcq'], file) as Readable;
-      default:
-        return file;
-    }
+  /**
+   * Downloads a layer into the content store and unpacks it into `dir` from the same bytes as they
+   * arrive. The layer only counts once both finished: the blob's digest verified (else the caller
+   * removes `dir`) and its DiffID checked by the caller.
+   */
+  async #streamLayer(layer: Descriptor, source: BlobSource, dir: string, onBytes: (n: number) => void): Promise<AppliedLayer> {
+    const body = await source.open(layer.digest);
+    const toStore = new PassThrough();
+    const toUnpack = new PassThrough();
+    body.on('error', (e) => {
+      toStore.destroy(e);
+      toUnpack.destroy(e);
+    });
+    body.pipe(toStore);
+    body.pipe(toUnpack);
+    const stored = this.#d.content.ingest(layer.digest, layer.size, async () => toStore, onBytes);
+    const applied = applyLayer(decompress(layer, toUnpack), dir);
+    stored.catch((e: unknown) => toUnpack.destroy(e as Error));
+    applied.catch((e: unknown) => body.destroy(e as Error));
+    // The digest verdict comes first: a corrupt blob also breaks decompression, and the digest is the clearer error.
+    const [s, a] = await Promise.allSettled([stored, applied]);
+    if (s.status === 'rejected') throw s.reason;
+    if (a.status === 'rejected') throw a.reason;
+    return a.value;
   }
 
   /** Deletes blobs and layers no image references (restricted to `blobs`/`layers` when given) and not held by an install. */
@@ -395,6 +416,21 @@ export class ImageService implements ImageProvider {
 
   #isHeld(key: string): boolean {
     return this.#busy.has(key);
+  }
+}
+
+/** The layer's tar, decompressed as its media type says. */
+function decompress(layer: Descriptor, compressed: Readable): Readable {
+  switch (layerCompression(layer.mediaType)) {
+    case 'gzip': {
+      const gunzip = createGunzip();
+      compressed.on('error', (e) => gunzip.destroy(e));
+      return compressed.pipe(gunzip);
+    }
+    case 'zstd':
+      return filterThrough(['zstd', '-dcq'], compressed) as Readable;
+    default:
+      return compressed;
   }
 }
 
@@ -441,6 +477,7 @@ function mapInstallError(e: unknown): unknown {
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'ETIMEDOUT') {
     return new AirlockError(ErrorCode.RegistryUnavailable, `the download broke off (${code}); retry the pull`);
   }
+  if (typeof code === 'string' && code.startsWith('Z_')) return invalid(`a layer is corrupt: ${(e as Error).message}`);
   if (e instanceof Error && /unexpected end|invalid tar|incorrect header|unexpected eof|zstd failed/i.test(e.message)) return invalid(`a layer is corrupt or truncated: ${e.message}`);
   return e;
 }
