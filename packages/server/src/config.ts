@@ -38,6 +38,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   registries?: RegistrySettings;
   defaultDiskMiB?: number;
   imageBudgetBytes?: number;
+  imageVolumeBytes?: number;
 };
 
 /** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json) for what env vars express badly. */
@@ -101,7 +102,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     defaults: { cpu: 1, memoryMiB: 512, diskMiB: defaultDiskMiB, timeout: 3600, pidsLimit: 512 },
     limits: { maxSandboxes: 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxDiskMiB: 256 * 1024, maxBodyBytes: 64 * 1024 * 1024 },
     images: {
-      volumeBytes: (file.imageVolumeGiB ?? 256) * GiB,
+      volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
       registries,
     },

@@ -41,6 +41,13 @@ export async function clearStaleQgroups(mountPoint: string): Promise<void> {
   await runCommand(['btrfs', 'qgroup', 'clear-stale', mountPoint]);
 }
 
+/** Waits until deleted subvolumes are cleaned up, so that their space is free again. */
+export async function waitForDeletedSubvolumes(mountPoint: string): Promise<void> {
+  // The cleaner runs at a transaction commit (every 30 s by default): commit now, then wait for it.
+  await runCommand(['btrfs', 'filesystem', 'sync', mountPoint], { timeoutMs: 120_000 });
+  await runCommand(['btrfs', 'subvolume', 'sync', mountPoint], { timeoutMs: 120_000 });
+}
+
 /** Bytes used and available on the volume, as statfs sees them. */
 export async function volumeUsage(mountPoint: string): Promise<{ usedBytes: number; freeBytes: number }> {
   const { statfs } = await import('node:fs/promises');

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { clearStaleQgroups, mountBtrfsVolume, unmountBtrfsVolume, volumeUsage } from '../host/btrfs-volume.js';
+import { clearStaleQgroups, mountBtrfsVolume, unmountBtrfsVolume, volumeUsage, waitForDeletedSubvolumes } from '../host/btrfs-volume.js';
 import {
   createSubvolume,
   deleteSubvolume,
@@ -105,6 +105,10 @@ export class BtrfsSnapshotter implements Snapshotter {
 
   listRootfs(): string[] {
     return readdirSync(join(this.#fs, 'sandboxes'));
+  }
+
+  async reclaim(): Promise<void> {
+    await waitForDeletedSubvolumes(this.#fs);
   }
 
   usage(): Promise<{ usedBytes: number; freeBytes: number }> {

@@ -246,8 +246,11 @@ export class ImageService implements ImageProvider {
       }
     } catch (e) {
       // Leave nothing of a failed install: its blobs and layers, unless another image uses them.
+      const mapped = mapInstallError(e);
       await this.#collect(new Set(added), new Set(createdLayers)).catch((err: unknown) => log.error({ err }, 'cleanup after a failed install'));
-      throw mapInstallError(e);
+      // A full store frees lazily: wait, so that the next pull sees the space this one gave back.
+      if (mapped instanceof AirlockError && mapped.code === ErrorCode.StorageFull) await snapshotter.reclaim().catch(() => {});
+      throw mapped;
     } finally {
       this.#hold(hold, -1);
     }
@@ -287,6 +290,7 @@ export class ImageService implements ImageProvider {
       removed.push(image.id);
     }
     await this.#collect();
+    await this.#d.snapshotter.reclaim();
     return { removed, freedBytes: Math.max(0, before - (await this.#storeBytes())) };
   }
 

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pushImage, pushIndex, readPythonRootfsTar, startRegistry, tarOf, sha256, type Registry } from '../test/image-fixtures.js';
+import { spawnSync } from 'node:child_process';
+import { buildImage, pushImage, pushIndex, readPythonRootfsTar, startRegistry, tarOf, sha256, writeOciLayout, type Registry } from '../test/image-fixtures.js';
 import { newDataDir, startTestServer, testRoot, type TestServer } from '../test/harness.js';
 import { startRegistryStub, type RegistryStub } from '../test/registry-stub.js';
 
@@ -251,7 +252,64 @@ describe('images', () => {
     const junk = await srv.api.call('POST', '/v1/images/import', Buffer.from('not a tar'), { 'content-type': 'application/x-tar' });
     assert.equal(junk.status, 422);
   });
+
+  test('zstd layers are unpacked', async () => {
+    const img = await pushImage(registry.host, 'sandbox/zstd', '1', [readPythonRootfsTar(), await tarOf([{ name: 'z.txt', body: 'zstd layer\n' }])], {
+      compression: 'zstd',
+    });
+    assert.match((img.image.manifest as any).layers[1].mediaType, /zstd$/);
+    await pull(`${registry.host}/sandbox/zstd:1`);
+    const sb = await srv.api.create({ image: `${registry.host}/sandbox/zstd:1`, runtime: runtimes[0] });
+    try {
+      assert.equal((await srv.api.exec(sb.id, { cmd: 'cat /z.txt' })).stdout, 'zstd layer\n');
+    } finally {
+      await srv.api.call('DELETE', `/v1/sandboxes/${sb.id}`);
+    }
+  });
+
+  test('import: an OCI image layout, named by its annotation', async () => {
+    const built = buildImage([await tarOf([{ name: 'etc/', type: 'directory' }, { name: 'etc/layout', body: 'oci\n' }])]);
+    const dir = mkdtempSync(join(testRoot(), 'layout-'));
+    writeOciLayout(dir, built, 'registry.example/team/layout:2');
+    const tar = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 }).stdout;
+    const r = await srv.api.call('POST', '/v1/images/import', tar, { 'content-type': 'application/x-tar' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.images[0].id, sha256(built.manifestBytes));
+    assert.deepEqual(r.body.images[0].references, ['registry.example/team/layout:2']);
+  });
 });
 
+describe('image store limits', () => {
+  test('over its budget the store evicts unused images, least recently used first', async () => {
+    const small = await startTestServer(newDataDir(), { imageBudgetBytes: 1 });
+    try {
+      const a = await pushImage(registry.host, 'sandbox/budget', 'a', [await tarOf([{ name: 'a', body: 'a'.repeat(100_000) }])]);
+      const b = await pushImage(registry.host, 'sandbox/budget', 'b', [await tarOf([{ name: 'b', body: 'b'.repeat(100_000) }])]);
+      await small.server.images.pull(`${registry.host}/sandbox/budget:a`);
+      await small.server.images.pull(`${registry.host}/sandbox/budget:b`);
+      await small.server.images.enforceBudget();
+      const ids = small.server.images.list().map((i) => i.id);
+      assert.ok(!ids.includes(a.digest), 'the older unused image went');
+      assert.ok(ids.length <= 1 && (ids.length === 0 || ids[0] === b.digest));
+    } finally {
+      await small.close();
+    }
+  });
 
-
+  test('a pull that fills the store fails cleanly and leaves nothing behind', async () => {
+    const tiny = await startTestServer(newDataDir(), { imageVolumeBytes: 160 * 1024 * 1024 });
+    try {
+      await assert.rejects(tiny.server.images.pull(py), (e: any) => e.code === 'storage_full');
+      assert.equal(tiny.server.images.list().length, 0);
+      const store = join(tiny.server.config.dataDir, 'images');
+      assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'layers')), [], 'no layer left');
+      assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'tmp')), [], 'no half-unpacked layer left');
+      assert.deepEqual(readdirSync(join(store, 'content', 'ingest')), []);
+      // The store still works after the failure.
+      const ok = await pushImage(registry.host, 'sandbox/small', '1', [await tarOf([{ name: 'f', body: 'small' }])]);
+      assert.equal((await tiny.server.images.pull(`${registry.host}/sandbox/small:1`)).id, ok.digest);
+    } finally {
+      await tiny.close();
+    }
+  });
+});

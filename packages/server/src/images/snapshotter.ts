@@ -37,6 +37,8 @@ export interface Snapshotter {
   releaseRootfs(sandboxId: string): Promise<void>;
   listRootfs(): string[];
   usage(): Promise<{ usedBytes: number; freeBytes: number }>;
+  /** Resolves once the space of removed layers and rootfs is free again (deletion may be lazy). */
+  reclaim(): Promise<void>;
   /** Stops using the backing store; unmounts it when no sandbox rootfs remains. */
   close(): Promise<void>;
 }

@@ -137,6 +137,8 @@ export interface ImageConfigInput {
   workingDir?: string;
   user?: string;
   architecture?: string;
+  /** Layer compression (default gzip); zstd goes through the zstd program. */
+  compression?: 'gzip' | 'zstd';
 }
 
 export interface BuiltImage {
@@ -149,7 +151,8 @@ export interface BuiltImage {
 
 /** Builds an OCI image (gzip layers) from uncompressed layer tars. */
 export function buildImage(layerTars: Buffer[], input: ImageConfigInput = {}): BuiltImage {
-  const layers = layerTars.map((t) => gzipSync(t, { level: 1 }));
+  const zstd = input.compression === 'zstd';
+  const layers = layerTars.map((t) => (zstd ? zstdCompress(t) : gzipSync(t, { level: 1 })));
   const config = Buffer.from(
     JSON.stringify({
       architecture: input.architecture ?? 'amd64',
@@ -168,9 +171,29 @@ export function buildImage(layerTars: Buffer[], input: ImageConfigInput = {}): B
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(l), size: l.length })),
+    layers: layers.map((l) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar+${zstd ? 'zstd' : 'gzip'}`, digest: sha256(l), size: l.length })),
   };
   return { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), config, layers };
+}
+
+function zstdCompress(tar: Buffer): Buffer {
+  const r = spawnSync('zstd', ['-q', '-c', '-1'], { input: tar, maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`zstd failed: ${r.stderr.toString()}`);
+  return r.stdout;
+}
+
+/** Writes an OCI image layout for a built image into `dir` (as `skopeo copy … oci:` would). */
+export function writeOciLayout(dir: string, image: BuiltImage, refName?: string): void {
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  for (const blob of [image.config, ...image.layers, image.manifestBytes]) writeFileSync(join(dir, 'blobs', 'sha256', sha256(blob).slice(7)), blob);
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const desc = {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: sha256(image.manifestBytes),
+    size: image.manifestBytes.length,
+    ...(refName ? { annotations: { 'io.containerd.image.name': refName } } : {}),
+  };
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [desc] }));
 }
 
 /** Pushes an image built from uncompressed layer tars; returns its manifest digest. */
@@ -178,7 +201,7 @@ export async function pushImage(host: string, repo: string, tag: string, layerTa
   const image = buildImage(layerTars, input);
   await pushBlob(host, repo, image.config);
   for (const l of image.layers) await pushBlob(host, repo, l);
-  const m = await pushManifest(host, repo, tag, image.manifest, 'application/vnd.oci.image.manifest.v1+json');
+  const m = await pushManifest(host, repo, tag, JSON.parse(image.manifestBytes.toString()) as object, 'application/vnd.oci.image.manifest.v1+json');
   return { ...m, image };
 }
 
