@@ -23,6 +23,8 @@ export const ImageConfigSchema = z.object({
   os: z.string(),
   architecture: z.string(),
 });
+/** What Airlock keeps of an image's config: the defaults a sandbox and its execs start from. */
+export type ImageConfig = z.infer<typeof ImageConfigSchema>;
 
 export const Image = z
   .object({

@@ -10,30 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
 import { isClean, remainsOf } from '@airlock/server/testing/host-probe';
+import { CLI, runCli, type Run } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('airlock CLI end to end', () => {
   let t: TestServer;
   let env: NodeJS.ProcessEnv;
 
-  const airlock = (args: string[], input?: string): Promise<Run> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(input ?? '');
-    });
+  const airlock = (args: string[], input?: string): Promise<Run> => runCli(env, args, input);
 
   before(async () => {
     t = await startTestServer();

@@ -4,15 +4,13 @@
  * stops `dd`, and the image verbs.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/server/testing';
 import { pushImage, readPythonRootfsTar, startRegistry, tarOf, type Registry } from '@airlock/server/testing/images';
+import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 
 describe('airlock image and run --image', () => {
   let t: TestServer;
@@ -20,16 +18,7 @@ describe('airlock image and run --image', () => {
   let env: NodeJS.ProcessEnv;
   let ref: string;
 
-  const airlock = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  const airlock = (args: string[]) => runCli(env, args);
 
   before(async () => {
     registry = await startRegistry(mkdtempSync(join(testRoot(), 'cli-registry-')));

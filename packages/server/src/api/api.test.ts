@@ -71,7 +71,9 @@ describe('HTTP API', () => {
       [{ env: { '1BAD': 'x' } }, 400, 'invalid_request', /env/],
       [{ metadata: { 'Bad Key': 'x' } }, 400, 'invalid_request', /metadata/],
       [{ surprise: true }, 400, 'invalid_request', /surprise|unrecognized/i],
-      [{ image: 'python:3.12' }, 422, 'image_not_found', /python:3.12/],
+      [{ image: 'Not A Reference' }, 400, 'invalid_request', /repository component/],
+      [{ image: '127.0.0.1:1/nothing:1' }, 502, 'registry_unavailable', /127\.0\.0\.1:1.*retry/],
+      [{ diskMiB: 1 }, 400, 'invalid_request', /diskMiB/],
       [{ memoryMiB: 200_000 }, 400, 'invalid_request', /limit/],
     ];
     for (const [body, status, code, message] of cases) {
@@ -103,7 +105,8 @@ describe('HTTP API', () => {
   });
 
   test('bad exec requests are rejected before reaching a sandbox', async () => {
-    for (const body of [{}, { cmd: [] }, { cmd: '' }, { cmd: ['a\0b'] }, { cmd: ['true'], cwd: 'relative' }, { cmd: ['true'], timeout: -1 }, { cmd: ['true'], user: 'x y' }]) {
+    // An exec without cmd is valid (the image's Entrypoint + Cmd), so {} is not among these.
+    for (const body of [{ cmd: [] }, { cmd: '' }, { cmd: ['a\0b'] }, { cmd: ['true'], cwd: 'relative' }, { cmd: ['true'], timeout: -1 }, { cmd: ['true'], user: 'x y' }]) {
       const r = await api.call('POST', '/v1/sandboxes/nope/exec', body);
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.equal(r.body.code, 'invalid_request');

@@ -336,6 +336,10 @@ export class ImageService implements ImageProvider {
     };
   }
 
+  preparedSandboxes(): string[] {
+    return this.#d.snapshotter.listRootfs();
+  }
+
   release(sandboxId: string): Promise<void> {
     return this.#d.snapshotter.releaseRootfs(sandboxId);
   }

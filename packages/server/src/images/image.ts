@@ -48,6 +48,8 @@ export interface ImageProvider {
   resolve(ref: string): Promise<string>;
   /** Prepares the root filesystem of one sandbox from a resolved image (idempotent per sandbox id). */
   prepare(imageId: string, sandboxId: string, opts: PrepareOptions): Promise<PreparedRootfs>;
+  /** Ids of the sandboxes this provider holds a prepared root filesystem for (for reconciliation). */
+  preparedSandboxes?(): string[];
   /** Releases what prepare made for the sandbox; safe to call when nothing was prepared. */
   release(sandboxId: string): Promise<void>;
 }

@@ -253,6 +253,17 @@ describe('images', () => {
     assert.equal(junk.status, 422);
   });
 
+  test('the image’s User is the default user of execs', async () => {
+    await pushImage(registry.host, 'sandbox/user', '1', [readPythonRootfsTar()], { user: 'nobody', workingDir: '/tmp' });
+    const sb = await srv.api.create({ image: `${registry.host}/sandbox/user:1`, runtime: runtimes[0] });
+    try {
+      assert.equal((await srv.api.exec(sb.id, { cmd: 'id -un; pwd' })).stdout, 'nobody\n/tmp\n');
+      assert.equal((await srv.api.exec(sb.id, { cmd: 'id -un', user: 'root' })).stdout, 'root\n', 'an exec can still name its user');
+    } finally {
+      await srv.api.call('DELETE', `/v1/sandboxes/${sb.id}`);
+    }
+  });
+
   test('zstd layers are unpacked', async () => {
     const img = await pushImage(registry.host, 'sandbox/zstd', '1', [readPythonRootfsTar(), await tarOf([{ name: 'z.txt', body: 'zstd layer\n' }])], {
       compression: 'zstd',
@@ -310,6 +321,22 @@ describe('image store limits', () => {
       assert.equal((await tiny.server.images.pull(`${registry.host}/sandbox/small:1`)).id, ok.digest);
     } finally {
       await tiny.close();
+    }
+  });
+
+  test('a root filesystem that no sandbox owns is released when the server starts', async () => {
+    const small = await pushImage(registry.host, 'sandbox/orphan', '1', [await tarOf([{ name: 'f', body: 'x' }])]);
+    const dataDir = newDataDir();
+    const first = await startTestServer(dataDir);
+    await first.server.images.pull(`${registry.host}/sandbox/orphan:1`);
+    await first.server.images.prepare(small.digest, 'sb-orphan0000000000000', { memoryMiB: 64, diskMiB: 64 });
+    assert.deepEqual(first.server.images.preparedSandboxes(), ['sb-orphan0000000000000'], 'control: the orphan exists');
+    await first.close();
+    const second = await startTestServer(dataDir);
+    try {
+      assert.deepEqual(second.server.images.preparedSandboxes(), []);
+    } finally {
+      await second.close();
     }
   });
 });

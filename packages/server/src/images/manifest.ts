@@ -5,6 +5,7 @@
  * choice of the host's platform from an index.
  */
 import { createHash } from 'node:crypto';
+import type { ImageConfig } from '@airlock/protocol';
 import { z } from 'zod';
 
 export const MediaType = {
@@ -84,18 +85,7 @@ export const ImageConfigDocument = z.object({
 });
 export type ImageConfigDocument = z.infer<typeof ImageConfigDocument>;
 
-/** What Airlock keeps of an image's config: the defaults a sandbox and its execs start from. */
-export interface ImageRuntimeConfig {
-  env: string[];
-  entrypoint: string[];
-  cmd: string[];
-  workingDir: string;
-  user: string;
-  os: string;
-  architecture: string;
-}
-
-export function runtimeConfigOf(doc: ImageConfigDocument): ImageRuntimeConfig {
+export function runtimeConfigOf(doc: ImageConfigDocument): ImageConfig {
   const c = doc.config ?? {};
   return {
     env: c.Env ?? [],

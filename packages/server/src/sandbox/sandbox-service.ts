@@ -233,6 +233,16 @@ export class SandboxService {
         orphans++;
       }
     }
+    // Root filesystems whose sandbox is gone (a crash between teardown steps): release them too.
+    const keep = new Set(store.listSandboxes({ states: [...LIVE_STATES] }).map((r) => r.id));
+    for (const image of this.#d.images) {
+      for (const id of image.preparedSandboxes?.() ?? []) {
+        if (keep.has(id)) continue;
+        log.warn({ sandbox: id }, 'releasing a root filesystem no live sandbox owns');
+        await image.release(id).catch((err: unknown) => log.error({ err, sandbox: id }, 'orphan rootfs cleanup failed'));
+        orphans++;
+      }
+    }
     return { adopted, lost, orphans };
   }
 

@@ -5,7 +5,7 @@
  * host with what it promised. SQLite is the embedded default; the interface is what a Postgres
  * implementation would fill.
  */
-import type { RuntimeName, SandboxState, StopReason } from '@airlock/protocol';
+import type { ImageConfig, RuntimeName, SandboxState, StopReason } from '@airlock/protocol';
 
 export interface SandboxRecord {
   id: string;
@@ -51,15 +51,7 @@ export interface ImageRecord {
   /** Repository it came from (`docker.io/library/python`), or `import` for an untagged import. */
   repository: string;
   configDigest: string;
-  config: {
-    env: string[];
-    entrypoint: string[];
-    cmd: string[];
-    workingDir: string;
-    user: string;
-    os: string;
-    architecture: string;
-  };
+  config: ImageConfig;
   layers: ImageLayerRecord[];
   /** Bytes of the compressed blobs (what a pull downloads). */
   size: number;
