@@ -7,7 +7,8 @@
  *
  * Snapshot, limit and idmapped-mount operations go through the native helper (rootfs-helper.ts).
  */
-import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { checkCommand, runCommand } from './command.js';
 import { enableQuotas } from './rootfs-helper.js';
 
@@ -23,8 +24,12 @@ export async function mountBtrfsVolume(file: string, mountPoint: string, sizeByt
   mkdirSync(mountPoint, { recursive: true, mode: 0o700 });
   if (isMountPoint(mountPoint)) return;
   if (!existsSync(file)) {
+    // Never larger than what the host filesystem can back: a sparse volume that outgrows its host
+    // would meet I/O errors instead of a clean ENOSPC.
+    const host = statfsSync(dirname(file));
+    const size = Math.max(Math.min(sizeBytes, Math.floor(host.bavail * host.bsize * 0.9)), 128 * 1024 * 1024);
     writeFileSync(file, '', { mode: 0o600 });
-    truncateSync(file, sizeBytes);
+    truncateSync(file, size);
     await checkCommand(['mkfs.btrfs', '-q', '-L', 'airlock-images', file], { timeoutMs: 60_000 });
   }
   await checkCommand(['mount', '-t', 'btrfs', '-o', 'loop,nodev,noatime', file, mountPoint]);
