@@ -1,10 +1,12 @@
 /**
  * @module oci-spec
  * Builds the OCI runtime spec (config.json) of a sandbox. The agent is PID 1; the process runs with
- * no new privileges, a small capability set, masked /proc paths and the sandbox's cgroup limits.
+ * no new privileges, a small capability set, a default-deny seccomp profile, masked /proc paths and
+ * the sandbox's cgroup limits.
  * runc additionally gets a user namespace whose host uid range belongs to this sandbox alone.
  */
 import type { OciMount, PreparedRootfs } from '../images/image.js';
+import type { OciSeccomp } from './seccomp-profile.js';
 
 export const AGENT_PATH_IN_SANDBOX = '/.airlock/agent';
 export const STATX_COMPAT_IN_SANDBOX = '/.airlock/statx-compat.so';
@@ -25,22 +27,27 @@ export interface SpecInput {
   pids: number;
   /** Host id range for a user namespace; undefined = no user namespace (gVisor has its own boundary). */
   userNamespaceSlot: number | undefined;
+  seccomp: OciSeccomp;
 }
 
-// Docker's default set without NET_RAW and MKNOD: enough for the agent to switch users and own files.
-const CAPABILITIES = [
+/**
+ * The only capabilities a sandbox's root holds (all others are dropped from every set). Each is
+ * namespaced on runc (user namespace) and virtual on gVisor. Why each one:
+ *   CHOWN, FOWNER, FSETID  the agent writes files for the exec's user and gives them to that user
+ *   DAC_OVERRIDE           root inside may read and write the sandbox's own files whatever their mode
+ *   SETUID, SETGID         the agent starts processes as `user` (and whichever uid the exec names)
+ *   KILL                   the agent signals and kills processes of any uid in the sandbox
+ * Dropped from Docker's default set: NET_RAW, MKNOD, SETFCAP, SETPCAP, SYS_CHROOT, AUDIT_WRITE,
+ * NET_BIND_SERVICE (there is no network to bind to).
+ */
+export const CAPABILITIES: readonly string[] = [
   'CAP_CHOWN',
   'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
   'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
   'CAP_SETGID',
   'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
 ];
 
 const MASKED_PATHS = [
@@ -55,6 +62,8 @@ const MASKED_PATHS = [
   '/proc/scsi',
   '/sys/firmware',
   '/sys/devices/virtual/powercap',
+  '/sys/kernel/security',
+  '/proc/kallsyms',
 ];
 
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
@@ -72,6 +81,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       pids: { limit: input.pids },
     },
     maskedPaths: MASKED_PATHS,
+    seccomp: input.seccomp,
     readonlyPaths: READONLY_PATHS,
   };
   if (input.userNamespaceSlot !== undefined) {
@@ -88,7 +98,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       args: [AGENT_PATH_IN_SANDBOX],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       cwd: '/',
-      capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
+      capabilities: { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] },
       noNewPrivileges: true,
     },
     root: { path: input.rootfs.rootfs, readonly: input.rootfs.readonly },

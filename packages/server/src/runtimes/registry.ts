@@ -6,13 +6,17 @@ import { join } from 'node:path';
 import type { RuntimeName } from '@airlock/protocol';
 import type { Config } from '../config.js';
 import type { NativeFiles } from '../host/data-dir.js';
-import { STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
+import type { SeccompSource } from '../host/seccomp-source.js';
+import { CAPABILITIES, STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
 import type { Availability, Runtime } from './runtime.js';
+import { buildSeccompProfile } from './seccomp-profile.js';
 
-export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, log: Logger): Runtime {
-  const common = { stateDir: join(config.runtimeStateDir, name), agentReadyTimeoutMs: config.agentReadyTimeoutMs, agentBinary: native.agent, log };
+export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, seccompSource: SeccompSource, log: Logger): Runtime {
+  const seccomp =
+    'profile' in seccompSource ? { profile: buildSeccompProfile(seccompSource.profile, CAPABILITIES, { honoursErrnoRet: name !== 'gvisor' }) } : seccompSource;
+  const common = { stateDir: join(config.runtimeStateDir, name), agentReadyTimeoutMs: config.agentReadyTimeoutMs, agentBinary: native.agent, seccomp, log };
   switch (name) {
     case 'runc':
       return new OciCliRuntime({
@@ -29,8 +33,9 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         name,
         binary: 'runsc',
         // ptrace: the platform that works on these hosts (KVM guests hang); no network until egress
-        // policies exist.
-        globalArgs: ['--platform=ptrace', '--network=none'],
+        // policies exist. --oci-seccomp: without it runsc ignores the spec's profile, and we want
+        // the same syscall policy inside the sentry as on runc (a second layer, not the boundary).
+        globalArgs: ['--platform=ptrace', '--network=none', '--oci-seccomp'],
         // Debian's 2022 runsc rejects statx with AT_NO_AUTOMOUNT, which coreutils' ls -l and stat
         // pass; a preloaded library clears the flag (packages/agent/native/statx-compat.c).
         extraMounts: [

@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { release } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -263,6 +264,15 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       const uid = hostUid(procs[0]!.pid);
       assert.ok(uid >= ID_RANGE_BASE, `host uid ${uid} must be in Airlock's unprivileged range`);
       await running;
+    });
+
+    it('keeps its runtime state private to the server', async () => {
+      const dir = join(t.server.config.dataDir, 'runtime');
+      const modes = [dir, join(dir, runtime), ...['state', 'bundles', 'sockets'].map((d) => join(dir, runtime, d))]
+        .filter((d) => existsSync(d))
+        .map((d) => [d, statSync(d).mode & 0o777]);
+      assert.ok(modes.length >= 3, `positive control: the runtime has state dirs (${JSON.stringify(modes)})`);
+      for (const [d, mode] of modes) assert.equal((mode as number) & 0o077, 0, `${d} is ${(mode as number).toString(8)}: only the server may enter it`);
     });
 
     it('writes its cpu, memory and pids limits to the host cgroups', async () => {

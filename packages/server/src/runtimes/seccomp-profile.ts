@@ -1,0 +1,104 @@
+/**
+ * @module seccomp-profile
+ * The sandbox's seccomp profile, in the OCI spec's format. It is generated, not copied: the
+ * allow-list comes from the docker-style profile the host ships (containers-common's
+ * /usr/share/containers/seccomp.json, read by host/seccomp-source.ts), reduced to x86 and to the
+ * rules our capability set unlocks, and then our own denies are applied on top. Default action:
+ * ERRNO(ENOSYS), so a syscall nobody reviewed fails the way an old kernel would.
+ *
+ * SECURITY: the denies below are the reviewed part. The system profile allows them (podman relies
+ * on capabilities instead); we want a second layer under the capability set.
+ */
+
+const EPERM = 1;
+const ENOSYS = 38;
+const CLONE_NEWUSER = 0x10000000;
+
+/** Syscalls refused with EPERM whatever the system profile says. */
+export const DENIED_SYSCALLS: readonly string[] = [
+  // Keyrings are per host uid, not per container: a key planted in one sandbox is visible to any
+  // process of the same uid, and keyctl has a long CVE history.
+  'keyctl', 'add_key', 'request_key',
+  // Mounting and the new mount API: a namespaced root must not rearrange its view.
+  'mount', 'umount', 'umount2', 'pivot_root', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree', 'mount_setattr',
+  // Joining other namespaces (e.g. /proc/1/ns/*).
+  'setns',
+  // Large kernel attack surfaces that most kernelCTF exploits went through.
+  'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register',
+  // Reading or steering other processes.
+  'ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'open_by_handle_at', 'name_to_handle_at',
+  // The kernel itself.
+  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'reboot', 'swapon', 'swapoff', 'acct',
+  'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'syslog', 'iopl', 'ioperm',
+];
+
+export interface SeccompArg {
+  index: number;
+  value: number;
+  valueTwo: number;
+  op: string;
+}
+
+export interface SeccompRule {
+  names: string[];
+  action: 'SCMP_ACT_ALLOW' | 'SCMP_ACT_ERRNO';
+  errnoRet?: number;
+  args?: SeccompArg[];
+}
+
+export interface OciSeccomp {
+  defaultAction: 'SCMP_ACT_ERRNO';
+  defaultErrnoRet: number;
+  architectures: string[];
+  syscalls: SeccompRule[];
+}
+
+/** The docker/podman profile format, as far as we read it. */
+export interface DockerStyleProfile {
+  syscalls: {
+    names?: string[];
+    name?: string;
+    action: string;
+    errnoRet?: number;
+    args?: SeccompArg[] | null;
+    includes?: { caps?: string[]; arches?: string[] };
+    excludes?: { caps?: string[]; arches?: string[] };
+  }[];
+}
+
+/**
+ * Builds the profile for a sandbox holding `capabilities` (e.g. 'CAP_CHOWN'). Only the system
+ * profile's ALLOW rules are taken (its own ERRNO rules cover what our default already refuses).
+ */
+export function buildSeccompProfile(system: DockerStyleProfile, capabilities: readonly string[], options: { honoursErrnoRet: boolean }): OciSeccomp {
+  const denied = new Set(DENIED_SYSCALLS);
+  // clone and unshare are allowed below only without CLONE_NEWUSER; clone3 hides its flags in
+  // memory a filter cannot read, so it gets ENOSYS and libc falls back to clone.
+  const conditional = new Set(['clone', 'unshare', 'clone3']);
+  const holds = (caps: string[] | undefined) => (caps ?? []).every((c) => capabilities.includes(c));
+  const x86 = (arches: string[] | undefined) => arches === undefined || arches.some((a) => a === 'amd64' || a === 'x86' || a === 'x32');
+  const rules: SeccompRule[] = [];
+  for (const s of system.syscalls) {
+    if (s.action !== 'SCMP_ACT_ALLOW') continue;
+    if (!holds(s.includes?.caps) || !x86(s.includes?.arches)) continue;
+    if (s.excludes?.caps?.some((c) => capabilities.includes(c))) continue;
+    const names = (s.names ?? (s.name ? [s.name] : [])).filter((n) => !denied.has(n) && !conditional.has(n));
+    if (names.length === 0) continue;
+    rules.push({ names, action: 'SCMP_ACT_ALLOW', ...(s.args && s.args.length > 0 ? { args: s.args.map((a) => ({ ...a })) } : {}) });
+  }
+  const withoutNewUser = (op: 'SCMP_CMP_MASKED_EQ', value: number): SeccompArg[] => [{ index: 0, value: CLONE_NEWUSER, valueTwo: value, op }];
+  rules.push(
+    { names: ['clone', 'unshare'], action: 'SCMP_ACT_ALLOW', args: withoutNewUser('SCMP_CMP_MASKED_EQ', 0) },
+    { names: ['clone', 'unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: withoutNewUser('SCMP_CMP_MASKED_EQ', CLONE_NEWUSER) },
+    // runsc (2022) ignores errnoRet and answers EPERM, which libc does not take as "fall back to
+    // clone": threads would fail. There clone3 is left to the sentry, which implements it itself.
+    options.honoursErrnoRet ? { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS } : { names: ['clone3'], action: 'SCMP_ACT_ALLOW' },
+    { names: [...DENIED_SYSCALLS], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
+  );
+  return { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: ENOSYS, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'], syscalls: rules };
+}
+
+/** Every syscall name the profile allows without conditions (for tests and the threat model). */
+export function unconditionallyAllowed(profile: OciSeccomp): Set<string> {
+  return new Set(profile.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
+}
