@@ -43,7 +43,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
     const native: NativeFiles =
       existsSync(AGENT_BINARY) && existsSync(STATX_COMPAT_LIBRARY)
         ? installNative(config.dataDir, { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY }, STATX_COMPAT_IN_SANDBOX)
-        : { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY, ldPreload: '/nonexistent' };
+        : { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY, ldPreload: '/nonexistent', empty: '/nonexistent' };
     const seccompSource = readSystemSeccompProfile();
     const runtimes = new RuntimeRegistry(config.runtimes.map((name) => createRuntime(name, config, native, seccompSource, log)));
     await runtimes.probe();

@@ -7,7 +7,7 @@
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImageProvider, OciMount, PreparedRootfs } from './image.js';
+import { tmpfsInodes, type ImageProvider, type OciMount, type PreparedRootfs } from './image.js';
 
 export const DEFAULT_IMAGE = 'default';
 
@@ -48,11 +48,12 @@ export class DefaultImage implements ImageProvider {
 
   async prepare(_ref: string, _sandboxId: string, limits: { memoryMiB: number }): Promise<PreparedRootfs> {
     const size = `size=${limits.memoryMiB}m`;
+    const inodes = `nr_inodes=${tmpfsInodes(limits.memoryMiB)}`;
     const tmpfs = (destination: string, mode: string, extra: string[] = []): OciMount => ({
       destination,
       type: 'tmpfs',
       source: 'tmpfs',
-      options: ['nosuid', 'nodev', `mode=${mode}`, size, ...extra],
+      options: ['nosuid', 'nodev', `mode=${mode}`, size, inodes, ...extra],
     });
     return {
       rootfs: this.#rootfs,

@@ -5,7 +5,7 @@
  * the sandbox's cgroup limits.
  * runc additionally gets a user namespace whose host uid range belongs to this sandbox alone.
  */
-import type { OciMount, PreparedRootfs } from '../images/image.js';
+import { tmpfsInodes, type OciMount, type PreparedRootfs } from '../images/image.js';
 import type { OciSeccomp } from './seccomp-profile.js';
 
 export const AGENT_PATH_IN_SANDBOX = '/.airlock/agent';
@@ -64,6 +64,7 @@ const MASKED_PATHS = [
   '/sys/devices/virtual/powercap',
   '/sys/kernel/security',
   '/proc/kallsyms',
+  '/proc/config.gz',
 ];
 
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
@@ -105,9 +106,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     hostname: 'sandbox',
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k', 'nr_inodes=1024'] },
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.memoryMiB}m`] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.memoryMiB}m`, `nr_inodes=${tmpfsInodes(input.memoryMiB)}`] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ...input.rootfs.mounts,

@@ -39,6 +39,10 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         // Debian's 2022 runsc rejects statx with AT_NO_AUTOMOUNT, which coreutils' ls -l and stat
         // pass; a preloaded library clears the flag (packages/agent/native/statx-compat.c).
         extraMounts: [
+          // gVisor adds /dev/fuse and /dev/net/tun of its own; a sandbox needs neither (no FUSE, no
+          // network), and each is sentry code an attacker could reach. Hide them.
+          { destination: '/dev/net', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'noexec', 'size=4k', 'mode=755'] },
+          { destination: '/dev/fuse', type: 'bind', source: native.empty, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
           { destination: STATX_COMPAT_IN_SANDBOX, type: 'bind', source: native.statxCompat, options: ['bind', 'ro', 'nosuid', 'nodev'] },
           { destination: '/etc/ld.so.preload', type: 'bind', source: native.ldPreload, options: ['bind', 'ro', 'nosuid', 'nodev'] },
         ],

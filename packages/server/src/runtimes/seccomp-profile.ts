@@ -12,7 +12,12 @@
 
 const EPERM = 1;
 const ENOSYS = 38;
-const CLONE_NEWUSER = 0x10000000;
+/** Every CLONE_NEW* flag but CLONE_NEWTIME, which clone() shares with its exit-signal byte. */
+const CLONE_NAMESPACE_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000];
+const CLONE_NEWTIME = 0x80;
+const S_IFMT = 0o170000;
+/** Regular file (also spelled 0), FIFO, socket: what mknod may make without creating a device. */
+const MKNOD_ALLOWED_TYPES = [0, 0o100000, 0o010000, 0o140000];
 
 /** Syscalls refused with EPERM whatever the system profile says. */
 export const DENIED_SYSCALLS: readonly string[] = [
@@ -72,9 +77,9 @@ export interface DockerStyleProfile {
  */
 export function buildSeccompProfile(system: DockerStyleProfile, capabilities: readonly string[], options: { honoursErrnoRet: boolean }): OciSeccomp {
   const denied = new Set(DENIED_SYSCALLS);
-  // clone and unshare are allowed below only without CLONE_NEWUSER; clone3 hides its flags in
+  // clone, unshare and mknod are allowed below only with conditions; clone3 hides its flags in
   // memory a filter cannot read, so it gets ENOSYS and libc falls back to clone.
-  const conditional = new Set(['clone', 'unshare', 'clone3']);
+  const conditional = new Set(['clone', 'unshare', 'clone3', 'mknod', 'mknodat']);
   const holds = (caps: string[] | undefined) => (caps ?? []).every((c) => capabilities.includes(c));
   const x86 = (arches: string[] | undefined) => arches === undefined || arches.some((a) => a === 'amd64' || a === 'x86' || a === 'x32');
   const rules: SeccompRule[] = [];
@@ -86,16 +91,38 @@ export function buildSeccompProfile(system: DockerStyleProfile, capabilities: re
     if (names.length === 0) continue;
     rules.push({ names, action: 'SCMP_ACT_ALLOW', ...(s.args && s.args.length > 0 ? { args: s.args.map((a) => ({ ...a })) } : {}) });
   }
-  const withoutNewUser = (op: 'SCMP_CMP_MASKED_EQ', value: number): SeccompArg[] => [{ index: 0, value: CLONE_NEWUSER, valueTwo: value, op }];
+  rules.push(...namespaceRules('clone', CLONE_NAMESPACE_FLAGS), ...namespaceRules('unshare', [...CLONE_NAMESPACE_FLAGS, CLONE_NEWTIME]));
+  rules.push(...mknodRules('mknod', 1), ...mknodRules('mknodat', 2));
   rules.push(
-    { names: ['clone', 'unshare'], action: 'SCMP_ACT_ALLOW', args: withoutNewUser('SCMP_CMP_MASKED_EQ', 0) },
-    { names: ['clone', 'unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: withoutNewUser('SCMP_CMP_MASKED_EQ', CLONE_NEWUSER) },
     // runsc (2022) ignores errnoRet and answers EPERM, which libc does not take as "fall back to
     // clone": threads would fail. There clone3 is left to the sentry, which implements it itself.
     options.honoursErrnoRet ? { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS } : { names: ['clone3'], action: 'SCMP_ACT_ALLOW' },
     { names: [...DENIED_SYSCALLS], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
   );
   return { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: ENOSYS, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'], syscalls: rules };
+}
+
+/**
+ * `name` (flags in arg 0) is allowed only without namespace flags: a sandbox never makes namespaces,
+ * and a nested user namespace is the door to most unprivileged kernel exploits. EPERM otherwise.
+ */
+function namespaceRules(name: string, flags: number[]): SeccompRule[] {
+  const mask = flags.reduce((a, f) => a | f, 0) >>> 0;
+  return [
+    { names: [name], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: mask, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+    ...flags.map((f): SeccompRule => ({ names: [name], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: f, valueTwo: f, op: 'SCMP_CMP_MASKED_EQ' }] })),
+  ];
+}
+
+/** mknod(at) may make files, FIFOs and sockets, never device nodes (mode is arg `modeArg`). */
+function mknodRules(name: string, modeArg: number): SeccompRule[] {
+  const type = (t: number, action: SeccompRule['action']): SeccompRule => ({
+    names: [name],
+    action,
+    ...(action === 'SCMP_ACT_ERRNO' ? { errnoRet: EPERM } : {}),
+    args: [{ index: modeArg, value: S_IFMT, valueTwo: t, op: 'SCMP_CMP_MASKED_EQ' }],
+  });
+  return [...MKNOD_ALLOWED_TYPES.map((t) => type(t, 'SCMP_ACT_ALLOW')), type(0o020000, 'SCMP_ACT_ERRNO'), type(0o060000, 'SCMP_ACT_ERRNO')];
 }
 
 /** Every syscall name the profile allows without conditions (for tests and the threat model). */
