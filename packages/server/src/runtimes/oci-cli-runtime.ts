@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { OciMount } from '../images/image.js';
 import { buildSpec } from './oci-spec.js';
 import type { OciSeccomp } from './seccomp-profile.js';
+import { adoptThroughShim } from './adopt.js';
 import type { Availability, Runtime, RuntimeCapabilities, RuntimeSpec, RuntimeStatus } from './runtime.js';
 
 export interface OciCliRuntimeOptions {
@@ -97,13 +98,7 @@ export class OciCliRuntime implements Runtime {
   }
 
   async adopt(id: string): Promise<AgentConnection | undefined> {
-    if ((await this.status(id)) !== 'running') return undefined;
-    try {
-      return await AgentConnection.connect(this.#socket(id), 3000);
-    } catch (e) {
-      this.#o.log.warn({ sandbox: id, err: e }, 'sandbox runs but its agent does not answer');
-      return undefined;
-    }
+    return adoptThroughShim(id, await this.status(id), this.#socket(id), this.#o.log);
   }
 
   async status(id: string): Promise<RuntimeStatus> {

@@ -50,7 +50,8 @@ export const CAPABILITIES: readonly string[] = [
   'CAP_SETUID',
 ];
 
-const MASKED_PATHS = [
+/** Kernel files a sandbox must not read; bwrap masks the /proc ones the same way. */
+export const MASKED_PATHS: readonly string[] = [
   '/proc/acpi',
   '/proc/asound',
   '/proc/kcore',
@@ -81,7 +82,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       cpu: { quota: Math.max(1000, Math.round(input.cpu * period)), period },
       pids: { limit: input.pids },
     },
-    maskedPaths: MASKED_PATHS,
+    maskedPaths: [...MASKED_PATHS],
     seccomp: input.seccomp,
     readonlyPaths: READONLY_PATHS,
   };

@@ -9,6 +9,7 @@ import type { NativeFiles } from '../host/data-dir.js';
 import type { SeccompSource } from '../host/seccomp-source.js';
 import { CAPABILITIES, STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
+import { BwrapRuntime } from './bwrap-runtime.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
 import type { Availability, Runtime } from './runtime.js';
 import { buildSeccompProfile } from './seccomp-profile.js';
@@ -48,6 +49,8 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         ],
         capabilities: { ownKernel: true, userNamespace: false, oomKillsSandbox: true },
       });
+    case 'bwrap':
+      return new BwrapRuntime(common);
   }
 }
 

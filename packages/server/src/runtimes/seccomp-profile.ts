@@ -129,3 +129,20 @@ function mknodRules(name: string, modeArg: number): SeccompRule[] {
 export function unconditionallyAllowed(profile: OciSeccomp): Set<string> {
   return new Set(profile.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names));
 }
+
+/**
+ * The profile in the line format of airlock-seccomp-compile (packages/agent/native), which turns it
+ * into the BPF program bubblewrap loads: the same policy as runc's, compiled by libseccomp.
+ */
+export function compilerPolicy(profile: OciSeccomp): string {
+  const arch: Record<string, string> = { SCMP_ARCH_X86_64: 'x86_64', SCMP_ARCH_X86: 'x86', SCMP_ARCH_X32: 'x32' };
+  const lines = [`default ${profile.defaultErrnoRet}`, ...profile.architectures.map((a) => `arch ${arch[a] ?? a}`)];
+  for (const rule of profile.syscalls) {
+    const args = (rule.args ?? []).map((a) => `${a.index} ${a.op.replace(/^SCMP_CMP_/, '')} ${a.value} ${a.valueTwo}`).join(' ');
+    for (const name of rule.names) {
+      const head = rule.action === 'SCMP_ACT_ALLOW' ? `allow ${name}` : `errno ${rule.errnoRet ?? EPERM} ${name}`;
+      lines.push(args ? `${head} ${args}` : head);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -21,9 +21,16 @@ export interface ConformanceOptions {
   runtime: RuntimeName;
   /** Tests to skip, each with the reason the runtime differs. */
   skip?: { test: string; reason: string }[];
+  /**
+   * False where the runtime maps a single host uid, to `user` (bwrap: unprivileged, no subuid
+   * range): there is no root inside, an exec as root must fail, and the strongest identity a
+   * sandbox has is `user`, so isolation tests run as that.
+   */
+  rootInside?: boolean;
 }
 
-export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): void {
+export function runtimeConformance({ runtime, skip = [], rootInside = true }: ConformanceOptions): void {
+  const strongest = rootInside ? 'root' : 'user';
   const skipped = (name: string) => skip.find((s) => s.test === name)?.reason;
   const it = (name: string, fn: () => Promise<void>) => {
     const reason = skipped(name);
@@ -75,8 +82,13 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
     it('applies env (image < sandbox < exec), cwd and user', async () => {
       const r = await api.exec(sb.id, { cmd: 'echo "$SANDBOX_VAR $SHADOWED $ONLY_EXEC"; pwd; id -u', env: { SHADOWED: 'exec', ONLY_EXEC: 'x' }, cwd: '/tmp' });
       assert.equal(r.stdout, 'from-create exec x\n/tmp\n1000\n');
-      const root = await api.exec(sb.id, { cmd: 'id -u; pwd; echo $HOME', user: 'root' });
-      assert.equal(root.stdout, '0\n/root\n/root\n');
+      if (rootInside) {
+        const root = await api.exec(sb.id, { cmd: 'id -u; pwd; echo $HOME', user: 'root' });
+        assert.equal(root.stdout, '0\n/root\n/root\n');
+      } else {
+        const root = await api.call('POST', `/v1/sandboxes/${sb.id}/exec`, { cmd: ['id', '-u'], user: 'root' });
+        assert.deepEqual([root.status, root.body.code], [422, 'exec_failed'], 'no root inside: the switch to uid 0 is refused');
+      }
       const bad = await api.call('POST', `/v1/sandboxes/${sb.id}/exec`, { cmd: ['true'], user: 'nosuchuser' });
       assert.equal(bad.status, 422);
       assert.equal(bad.body.code, 'exec_failed');
@@ -211,17 +223,17 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       writeFileSync(canary, secret, { mode: 0o644 });
       try {
         // Positive control: the same probe finds a file that the sandbox does have.
-        const control = await api.exec(sb.id, { cmd: ['cat', '/etc/hostname'], user: 'root' });
+        const control = await api.exec(sb.id, { cmd: ['cat', '/etc/hostname'], user: strongest });
         assert.equal(control.exitCode, 0);
-        const probe = await api.exec(sb.id, { cmd: ['cat', canary], user: 'root' });
+        const probe = await api.exec(sb.id, { cmd: ['cat', canary], user: strongest });
         assert.notEqual(probe.exitCode, 0);
         assert.ok(!probe.stdout.includes(secret));
-        const grep = await api.exec(sb.id, { cmd: `grep -rs ${secret} /tmp /home /root /etc /run 2>/dev/null; echo done`, user: 'root' });
+        const grep = await api.exec(sb.id, { cmd: `grep -rs ${secret} /tmp /home /root /etc /run 2>/dev/null; echo done`, user: strongest });
         assert.equal(grep.stdout, 'done\n');
         const dataDir = t.server.config.dataDir;
-        const dd = await api.exec(sb.id, { cmd: ['ls', dataDir], user: 'root' });
+        const dd = await api.exec(sb.id, { cmd: ['ls', dataDir], user: strongest });
         assert.notEqual(dd.exitCode, 0, `${dataDir} must not be visible inside`);
-        const shadow = await api.exec(sb.id, { cmd: 'cat /etc/shadow; ls /home', user: 'root' });
+        const shadow = await api.exec(sb.id, { cmd: 'cat /etc/shadow; ls /home', user: strongest });
         assert.equal(shadow.stdout, 'user\n', 'no host /etc/shadow, only the sandbox home');
       } finally {
         rmSync(canary, { force: true });
@@ -254,7 +266,7 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
 
     it('runs root inside as an unprivileged host uid', async () => {
       const marker = `uidprobe${randomBytes(4).toString('hex')}`;
-      const running = api.exec(sb.id, { cmd: renamedSleep(marker, 3), user: 'root', timeout: 10 });
+      const running = api.exec(sb.id, { cmd: renamedSleep(marker, 3), user: strongest, timeout: 10 });
       let procs: { pid: number }[] = [];
       for (let i = 0; i < 50 && procs.length === 0; i++) {
         await delay(50);

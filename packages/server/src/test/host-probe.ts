@@ -19,7 +19,7 @@ export function remainsOf(id: string, dataDir: string): Remains {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.includes(id));
-  const paths = ['runc', 'gvisor']
+  const paths = ['runc', 'gvisor', 'bwrap']
     .flatMap((r) => [`${dataDir}/runtime/${r}/bundles/${id}`, `${dataDir}/runtime/${r}/sockets/${id}.sock`, `${dataDir}/runtime/${r}/state/${id}`])
     .filter((p) => existsSync(p));
   return { cgroups: sandboxCgroupDirs(id), processes, mounts, paths };
