@@ -23,9 +23,9 @@ export function unsafeUid(uid: number, otherSandboxUid: number | undefined): str
   return undefined;
 }
 
-async function hostUidOfRoot(api: Api, sandboxId: string): Promise<number | undefined> {
+async function hostUidOf(api: Api, sandboxId: string, user: string): Promise<number | undefined> {
   const marker = `airlockuid${Math.random().toString(36).slice(2, 10)}`;
-  const running = api.exec(sandboxId, { cmd: renamedSleep(marker, 3), user: 'root', timeout: 10 });
+  const running = api.exec(sandboxId, { cmd: renamedSleep(marker, 3), user, timeout: 10 });
   let found: { pid: number }[] = [];
   for (let i = 0; i < 40 && found.length === 0; i++) {
     await delay(50);
@@ -36,15 +36,15 @@ async function hostUidOfRoot(api: Api, sandboxId: string): Promise<number | unde
   return uid;
 }
 
-export async function probeHostUid(api: Api, sandboxId: string, neighbourId: string): Promise<ProbeResult> {
+export async function probeHostUid(api: Api, sandboxId: string, neighbourId: string, user: string): Promise<ProbeResult> {
   const controlReason = unsafeUid(process.getuid?.() ?? 0, undefined);
   const control = { control: controlReason ? ('passed' as const) : ('failed' as const), controlDetail: `the server's own uid is flagged: ${controlReason}` };
-  const [mine, theirs] = [await hostUidOfRoot(api, sandboxId), await hostUidOfRoot(api, neighbourId)];
+  const [mine, theirs] = [await hostUidOf(api, sandboxId, user), await hostUidOf(api, neighbourId, user)];
   if (mine === undefined) {
     return { id: 'E3.host-uid', verdict: 'not applicable', detail: 'sandbox processes are not host processes (own kernel)', ...control };
   }
   const why = unsafeUid(mine, theirs);
-  return { id: 'E3.host-uid', verdict: why ? 'escaped' : 'blocked', detail: why ?? `root inside is host uid ${mine}, the neighbour's ${theirs}`, ...control };
+  return { id: 'E3.host-uid', verdict: why ? 'escaped' : 'blocked', detail: why ?? `${user} inside is host uid ${mine}, the neighbour's ${theirs}`, ...control };
 }
 
 /** Files under `dir` (bounded) that contain `needle`. */

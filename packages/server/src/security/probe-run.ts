@@ -1,6 +1,6 @@
 /**
  * @module probe-run
- * Runs probes.py inside a sandbox (through the real API, as root inside) and on the host (the
+ * Runs probes.py inside a sandbox (through the real API, as the strongest user inside) and on the host (the
  * positive control: no isolation at all, so every probe whose target exists must fire there).
  */
 import { spawn } from 'node:child_process';
@@ -36,12 +36,12 @@ function parse(stdout: string): Map<string, RawResult> {
   return out;
 }
 
-export async function runInSandbox(api: Api, sandboxId: string, args: ProbeArgs): Promise<Map<string, RawResult>> {
+export async function runInSandbox(api: Api, sandboxId: string, user: string, args: ProbeArgs): Promise<Map<string, RawResult>> {
   const put = await api.call('PUT', `/v1/sandboxes/${sandboxId}/files?path=/tmp/airlock-probes.py`, readFileSync(PROBES_PY), {
     'content-type': 'application/octet-stream',
   });
   if (put.status !== 200) throw new Error(`upload of probes.py failed: ${put.status} ${JSON.stringify(put.body)}`);
-  const r = await api.exec(sandboxId, { cmd: ['python3', '/tmp/airlock-probes.py', JSON.stringify(args)], user: 'root', timeout: 120 });
+  const r = await api.exec(sandboxId, { cmd: ['python3', '/tmp/airlock-probes.py', JSON.stringify(args)], user, timeout: 120 });
   if (r.exitCode !== 0) throw new Error(`probes.py failed in ${sandboxId}: ${r.stderr.slice(-2000)}`);
   return parse(r.stdout);
 }

@@ -35,6 +35,12 @@ export interface SuiteOptions {
 const sha256 = (path: string) => (existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'absent');
 const renamedSleep = (name: string, seconds: number) => ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
 
+/**
+ * The strongest identity inside each runtime, which the probes run as: root, except in bwrap, which
+ * maps a single unprivileged host uid to `user` (there is no root inside to use).
+ */
+const STRONGEST_USER: Record<string, string> = { runc: 'root', gvisor: 'root', bwrap: 'user' };
+
 /** Host targets whose absence makes a probe moot on this host (nothing there to reach). */
 const ABSENT_ON_HOST = /No such file|ENOSYS/;
 
@@ -139,14 +145,15 @@ async function probeRuntime(
     await delay(300);
     const foreignPids = processesMatching((c) => c.includes(neighbour.id) || c.startsWith(marker)).map((p) => p.pid);
     const writeTarget = join(writeDir, runtime);
-    const raw = await runInSandbox(o.api, box.id, { ...base, writeTarget, marker, foreignPids });
+    const user = STRONGEST_USER[runtime] ?? 'root';
+    const raw = await runInSandbox(o.api, box.id, user, { ...base, writeTarget, marker, foreignPids });
     const results: ProbeResult[] = [];
     for (const id of IN_SANDBOX_PROBES) {
       let r: RawResult | undefined = raw.get(id);
       if (id === 'B2.canary-write') r = { id, fired: existsSync(writeTarget), detail: existsSync(writeTarget) ? 'a file appeared in the host dir' : `no file appeared on the host (${r && 'detail' in r ? r.detail : ''})` };
       results.push(judge(id, r, controls.get(id)));
     }
-    results.push(await probeHostUid(o.api, box.id, neighbour.id));
+    results.push(await probeHostUid(o.api, box.id, neighbour.id, user));
     results.push(await probeCreateEnv(o.api, runtime, join(o.dataDir, 'runtime'), o.serverOutput));
     return results;
   } finally {
