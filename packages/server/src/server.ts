@@ -31,7 +31,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(overrides: ConfigOverrides = {}, options: { print?: (line: string) => void } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  print?: (line: string) => void;
+  /** Builds each configured runtime; tests inject deliberately weakened ones (security suite). */
+  createRuntime?: typeof createRuntime;
+}
+
+export async function startServer(overrides: ConfigOverrides = {}, options: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(overrides);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = createLogger(config.logLevel);
@@ -45,7 +51,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
         ? installNative(config.dataDir, { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY }, STATX_COMPAT_IN_SANDBOX)
         : { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY, ldPreload: '/nonexistent', empty: '/nonexistent' };
     const seccompSource = readSystemSeccompProfile();
-    const runtimes = new RuntimeRegistry(config.runtimes.map((name) => createRuntime(name, config, native, seccompSource, log)));
+    const runtimes = new RuntimeRegistry(config.runtimes.map((name) => (options.createRuntime ?? createRuntime)(name, config, native, seccompSource, log)));
     await runtimes.probe();
     for (const r of runtimes.all()) {
       const a = runtimes.availability(r.name);

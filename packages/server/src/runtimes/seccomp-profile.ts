@@ -52,7 +52,8 @@ export interface SeccompRule {
 }
 
 export interface OciSeccomp {
-  defaultAction: 'SCMP_ACT_ERRNO';
+  /** ALLOW only in the security suite's deliberately weakened test sandbox. */
+  defaultAction: 'SCMP_ACT_ERRNO' | 'SCMP_ACT_ALLOW';
   defaultErrnoRet: number;
   architectures: string[];
   syscalls: SeccompRule[];

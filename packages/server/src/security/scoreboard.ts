@@ -38,6 +38,11 @@ export interface Scoreboard {
   generatedAt: string;
   host: { kernel: string; cpus: number };
   runtimes: RuntimeReport[];
+  /**
+   * The probes in a deliberately weakened runc (no user namespace, no seccomp): a second positive
+   * control inside a real sandbox. Its verdicts are reviewed like the others; its escapes are the point.
+   */
+  weakened?: RuntimeReport;
   /** Checks of the host as a whole, before vs after the run (runtime binaries, sysctls). */
   hostChecks: { name: string; ok: boolean; detail: string }[];
 }
@@ -75,7 +80,7 @@ export type ExpectedVerdicts = Record<string, Record<string, string>>;
 
 export function observedVerdicts(board: Scoreboard): ExpectedVerdicts {
   const out: ExpectedVerdicts = {};
-  for (const r of board.runtimes) {
+  for (const r of [...board.runtimes, ...(board.weakened ? [board.weakened] : [])]) {
     const v: Record<string, string> = {};
     for (const p of r.probes) v[p.id] = p.verdict;
     for (const a of r.attacks) v[a.id] = a.contained ? 'contained' : 'not contained';
@@ -148,6 +153,14 @@ export function renderMarkdown(board: Scoreboard): string {
       return a ? `${a.contained ? 'contained' : '**NOT contained**'}: ${a.detail}` : '–';
     });
     lines.push(`| ${id}: ${title} | ${cells.join(' | ')} |`);
+  }
+  if (board.weakened) {
+    const fired = board.weakened.probes.filter((p) => p.verdict === 'escaped');
+    lines.push('', '## Positive control in a weakened sandbox', '');
+    lines.push(
+      `The same probes in a test-only runc without its user namespace and seccomp filter (root inside is host root with the spec's capabilities): ` +
+        `${fired.length} of ${board.weakened.probes.length} get through there, each blocked in the hardened runtimes above: ${fired.map((p) => p.id).join(', ')}.`,
+    );
   }
   lines.push('', '## Host checks (before vs after the run)', '');
   for (const c of board.hostChecks) lines.push(`- ${c.ok ? 'ok' : '**CHANGED**'}: ${c.name}: ${c.detail}`);

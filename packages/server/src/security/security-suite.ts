@@ -29,8 +29,12 @@ export interface SuiteOptions {
   envCanary: string;
   /** A directory of this run (under the test root) for canaries. */
   workDir: string;
+  /** A server whose runc is deliberately weakened (weakened-runtime.ts): the probes run there too. */
+  weakened?: { api: Api; dataDir: string };
   log?: (line: string) => void;
 }
+
+type BaseArgs = Omit<ProbeArgs, 'writeTarget' | 'marker' | 'foreignPids'>;
 
 const sha256 = (path: string) => (existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'absent');
 const renamedSleep = (name: string, seconds: number) => ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
@@ -57,7 +61,7 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
   const canaryText = `airlock-host-canary-${randomBytes(8).toString('hex')}`;
   const canaryPath = join(canaryDir, 'canary');
   writeFileSync(canaryPath, canaryText, { mode: 0o644 });
-  const base: Omit<ProbeArgs, 'writeTarget' | 'marker' | 'foreignPids'> = {
+  const base: BaseArgs = {
     probes: IN_SANDBOX_PROBES,
     canaryPath,
     canaryText,
@@ -73,7 +77,7 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
   const reports: RuntimeReport[] = [];
   for (const runtime of o.runtimes) {
     log(`${runtime}: probes`);
-    const probes = await probeRuntime(o, runtime, base, writeDir, controls);
+    const probes = await probeRuntime({ api: o.api, dataDir: o.dataDir, serverOutput: o.serverOutput }, runtime, base, writeDir, controls);
     log(`${runtime}: resource attacks`);
     const neighbour = await o.api.create({ runtime, memoryMiB: 128, timeout: 900 });
     const attacks = [];
@@ -88,6 +92,12 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
     }
     reports.push({ runtime, probes, attacks });
   }
+  let weakened: RuntimeReport | undefined;
+  if (o.weakened) {
+    log('runc-weakened (no user namespace, no seccomp): probes');
+    const w = { api: o.weakened.api, dataDir: o.weakened.dataDir, serverOutput: undefined };
+    weakened = { runtime: 'runc-weakened', probes: await probeRuntime(w, 'runc', { ...base, dataDir: w.dataDir }, writeDir, controls), attacks: [] };
+  }
   const hostAfter = hostFacts(o.dataDir);
   rmSync(canaryDir, { recursive: true, force: true });
   rmSync(writeDir, { recursive: true, force: true });
@@ -95,6 +105,7 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
     generatedAt: new Date().toISOString(),
     host: { kernel: release(), cpus: cpus().length },
     runtimes: reports,
+    ...(weakened ? { weakened } : {}),
     hostChecks: Object.keys(hostBefore).map((name) => ({
       name,
       ok: hostBefore[name] === hostAfter[name],
@@ -113,7 +124,7 @@ function hostFacts(dataDir: string): Record<string, string> {
   return facts;
 }
 
-async function hostControls(base: Omit<ProbeArgs, 'writeTarget' | 'marker' | 'foreignPids'>, writeDir: string, scratch: string, envCanary: string, leakDir: string) {
+async function hostControls(base: BaseArgs, writeDir: string, scratch: string, envCanary: string, leakDir: string) {
   const marker = `airlockmarker${randomBytes(4).toString('hex')}`;
   const sleeper = spawn(renamedSleep(marker, 60)[0]!, renamedSleep(marker, 60).slice(1), { stdio: 'ignore' });
   try {
@@ -130,13 +141,14 @@ async function hostControls(base: Omit<ProbeArgs, 'writeTarget' | 'marker' | 'fo
   }
 }
 
-async function probeRuntime(
-  o: SuiteOptions,
-  runtime: string,
-  base: Omit<ProbeArgs, 'writeTarget' | 'marker' | 'foreignPids'>,
-  writeDir: string,
-  controls: Map<string, { fired: boolean; detail: string }>,
-): Promise<ProbeResult[]> {
+/** The server a runtime is probed through; without its output, the host-side H1 probe is left out. */
+interface Target {
+  api: Api;
+  dataDir: string;
+  serverOutput: (() => string) | undefined;
+}
+
+async function probeRuntime(o: Target, runtime: string, base: BaseArgs, writeDir: string, controls: Map<string, { fired: boolean; detail: string }>): Promise<ProbeResult[]> {
   const box = await o.api.create({ runtime, timeout: 900 });
   const neighbour = await o.api.create({ runtime, timeout: 900 });
   const marker = `airlockmarker${randomBytes(4).toString('hex')}`;
@@ -144,7 +156,7 @@ async function probeRuntime(
   try {
     await delay(300);
     const foreignPids = processesMatching((c) => c.includes(neighbour.id) || c.startsWith(marker)).map((p) => p.pid);
-    const writeTarget = join(writeDir, runtime);
+    const writeTarget = join(writeDir, `${runtime}-${box.id}`);
     const user = STRONGEST_USER[runtime] ?? 'root';
     const raw = await runInSandbox(o.api, box.id, user, { ...base, writeTarget, marker, foreignPids });
     const results: ProbeResult[] = [];
@@ -154,7 +166,7 @@ async function probeRuntime(
       results.push(judge(id, r, controls.get(id)));
     }
     results.push(await probeHostUid(o.api, box.id, neighbour.id, user));
-    results.push(await probeCreateEnv(o.api, runtime, join(o.dataDir, 'runtime'), o.serverOutput));
+    if (o.serverOutput) results.push(await probeCreateEnv(o.api, runtime, join(o.dataDir, 'runtime'), o.serverOutput));
     return results;
   } finally {
     await o.api.call('DELETE', `/v1/sandboxes/${box.id}`);

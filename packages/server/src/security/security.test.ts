@@ -12,9 +12,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { createInterface } from 'node:readline';
-import { Api, TEST_KEY, newDataDir, testRoot } from '../test/harness.js';
+import { Api, TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '../test/harness.js';
 import { observedVerdicts, problems, renderMarkdown, summarize, type ExpectedVerdicts } from './scoreboard.js';
 import { runSecuritySuite } from './security-suite.js';
+import { weakenedRuntimes } from './weakened-runtime.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const EXPECTED = `${REPO}security/expected-verdicts.json`;
@@ -23,7 +24,9 @@ const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.ur
 const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap'];
 
 let server: ReturnType<typeof spawn> | undefined;
+let weakServer: TestServer | undefined;
 after(async () => {
+  await weakServer?.close();
   if (server && server.exitCode === null) {
     server.kill('SIGTERM');
     await new Promise((r) => server!.once('exit', r));
@@ -54,6 +57,7 @@ test('security suite: no escapes, every control fires, every resource attack con
   const runtimes = RUNTIME_ORDER.filter((r) => health.runtimes.some((h) => h.name === r && h.available));
   assert.ok(runtimes.length > 0, 'at least one runtime is available');
 
+  weakServer = runtimes.includes('runc') ? await startTestServer(newDataDir('weakened'), { createRuntime: weakenedRuntimes }) : undefined;
   const board = await runSecuritySuite({
     api,
     runtimes,
@@ -62,6 +66,7 @@ test('security suite: no escapes, every control fires, every resource attack con
     serverOutput: () => output,
     envCanary,
     workDir: mkdirTemp(),
+    ...(weakServer ? { weakened: { api: weakServer.api, dataDir: weakServer.server.config.dataDir } } : {}),
     log: (line) => process.stderr.write(`security: ${line}\n`),
   });
   mkdirSync(RESULTS, { recursive: true });

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../server.js';
+import { startServer, type RunningServer, type StartOptions } from '../server.js';
 
 export const TEST_KEY = 'test-key-0123456789abcdef-airlock';
 
@@ -31,8 +31,8 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(dataDir = newDataDir()): Promise<TestServer> {
-  const server = await startServer({ dataDir, port: 0, apiKey: TEST_KEY, logLevel: 'warn' }, { print: () => {} });
+export async function startTestServer(dataDir = newDataDir(), options: Pick<StartOptions, 'createRuntime'> = {}): Promise<TestServer> {
+  const server = await startServer({ dataDir, port: 0, apiKey: TEST_KEY, logLevel: 'warn' }, { print: () => {}, ...options });
   const api = new Api(server.url, TEST_KEY);
   return {
     server,
