@@ -9,7 +9,7 @@ export AIRLOCK_TEST_ROOT
 AIRLOCK_TEST_ROOT="$(mktemp -d /tmp/airlock-test-XXXXXX)"
 chmod 711 "$AIRLOCK_TEST_ROOT"
 
-node --test --test-reporter=spec packages/server/dist/security/security.test.js
+AIRLOCK_SECURITY_RESULTS="$PWD/security/results" node --test --test-reporter=spec packages/server/dist/security/security.test.js
 status=$?
 
 if ! node packages/server/dist/test/leak-check.js --clean; then

@@ -51,6 +51,7 @@ export const PROBE_TITLES: Record<string, string> = {
   'C6.raw-socket': 'create a raw IP socket',
   'C6.packet-socket': 'create an AF_PACKET socket',
   'E1.processes': "see or signal another sandbox's processes",
+  'E4.image-write': 'write into what every sandbox shares: the image root, /usr, /etc, the agent (checked on the host)',
   'E3.host-uid': 'the strongest user inside runs as host root, the server uid or a uid another sandbox has',
   'H1.create-env': 'an env value given at create shows in server logs, API responses, host argv or runtime files',
   'H3.server-env': "the server's environment is visible inside",

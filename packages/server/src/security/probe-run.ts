@@ -23,6 +23,9 @@ export interface ProbeArgs {
   marker: string;
   foreignPids: number[];
   envCanary: string;
+  /** Directories every sandbox shares (as seen inside), and the file name E4 tries to create there. */
+  sharedDirs: string[];
+  sharedName: string;
   scratch?: string;
 }
 

@@ -424,6 +424,21 @@ def e1_processes():
     return False, f'marker not visible; {len(ARGS.get("foreignPids", []))} foreign pids answer ESRCH'
 
 
+def e4_image_write():
+    # The image root, the host's /usr and the agent are shared by every sandbox: a write there would
+    # reach the next tenant. The host checks whether the file appeared; this only tries.
+    tried = []
+    for d in ARGS['sharedDirs']:
+        p = os.path.join(d, ARGS['sharedName'])
+        try:
+            with open(p, 'w') as f:
+                f.write('poisoned')
+            tried.append(f'{p}: written')
+        except OSError as e:
+            tried.append(f'{p}: {e.strerror}')
+    return False, '; '.join(tried)
+
+
 # ---- H: secrets ----
 
 def h3_server_env():

@@ -5,7 +5,7 @@ import { judge } from './security-suite.js';
 
 const board = (probes: Scoreboard['runtimes'][0]['probes']): Scoreboard => ({
   generatedAt: 'now',
-  host: { kernel: 'k', cpus: 2 },
+  host: { kernel: 'k', cpus: 2, sysctls: {} },
   runtimes: [{ runtime: 'runc', probes, attacks: [] }],
   hostChecks: [],
 });

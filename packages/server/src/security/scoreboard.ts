@@ -36,7 +36,8 @@ export interface RuntimeReport {
 
 export interface Scoreboard {
   generatedAt: string;
-  host: { kernel: string; cpus: number };
+  /** Host kernel settings that widen or narrow what a runc/bwrap sandbox can reach (reported, not judged). */
+  host: { kernel: string; cpus: number; sysctls: Record<string, string> };
   runtimes: RuntimeReport[];
   /**
    * The probes in a deliberately weakened runc (no user namespace, no seccomp): a second positive
@@ -163,6 +164,7 @@ export function renderMarkdown(board: Scoreboard): string {
     );
   }
   lines.push('', '## Host checks (before vs after the run)', '');
+  lines.push(`Host kernel settings (reported, not judged): ${Object.entries(board.host.sysctls).map(([k, v]) => `${k}=${v}`).join(', ')}.`, '');
   for (const c of board.hostChecks) lines.push(`- ${c.ok ? 'ok' : '**CHANGED**'}: ${c.name}: ${c.detail}`);
   lines.push('', '## Details', '');
   for (const r of board.runtimes) {

@@ -34,7 +34,21 @@ export interface SuiteOptions {
   log?: (line: string) => void;
 }
 
-type BaseArgs = Omit<ProbeArgs, 'writeTarget' | 'marker' | 'foreignPids'>;
+type BaseArgs = Omit<ProbeArgs, 'writeTarget' | 'marker' | 'foreignPids' | 'sharedDirs'>;
+
+/** What every sandbox shares, as seen inside, and where a file written there would land on the host. */
+const SHARED_IN_SANDBOX = ['/', '/.airlock', '/etc', '/usr/lib'];
+function sharedOnHost(dataDir: string, name: string): string[] {
+  const image = join(dataDir, 'images', 'default');
+  return [join(image, 'rootfs', name), join(image, 'rootfs', '.airlock', name), join(image, 'etc', name), join('/usr/lib', name)];
+}
+
+/** Did an E4 write land on the host? Removes what it finds, so a poisoned file never outlives the run. */
+function takeShared(paths: string[]): string[] {
+  const found = paths.filter((p) => existsSync(p));
+  for (const p of found) rmSync(p, { force: true });
+  return found;
+}
 
 const sha256 = (path: string) => (existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'absent');
 const renamedSleep = (name: string, seconds: number) => ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
@@ -68,6 +82,7 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
     shadowSha256: sha256('/etc/shadow'),
     dataDir: o.dataDir,
     envCanary: o.envCanary,
+    sharedName: `airlock-poison-${randomBytes(6).toString('hex')}`,
   };
 
   const hostBefore = hostFacts(o.dataDir);
@@ -103,7 +118,7 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
   rmSync(writeDir, { recursive: true, force: true });
   return {
     generatedAt: new Date().toISOString(),
-    host: { kernel: release(), cpus: cpus().length },
+    host: { kernel: release(), cpus: cpus().length, sysctls: hostSysctls() },
     runtimes: reports,
     ...(weakened ? { weakened } : {}),
     hostChecks: Object.keys(hostBefore).map((name) => ({
@@ -112,6 +127,16 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
       detail: hostBefore[name] === hostAfter[name] ? `unchanged (${hostBefore[name]!.slice(0, 16)})` : `${hostBefore[name]} -> ${hostAfter[name]}`,
     })),
   };
+}
+
+/** Kernel settings that decide what the host kernel offers unprivileged code in runc and bwrap sandboxes. */
+function hostSysctls(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of ['kernel/perf_event_paranoid', 'kernel/unprivileged_bpf_disabled', 'vm/unprivileged_userfaultfd', 'kernel/io_uring_disabled', 'kernel/kptr_restrict', 'user/max_user_namespaces']) {
+    const path = `/proc/sys/${f}`;
+    out[f.replace('/', '.')] = existsSync(path) ? readFileSync(path, 'utf8').trim() : 'absent';
+  }
+  return out;
 }
 
 /** What must not change on the host: runtime binaries (CVE-2019-5736 class) and sysctls a probe wrote. */
@@ -130,11 +155,17 @@ async function hostControls(base: BaseArgs, writeDir: string, scratch: string, e
   try {
     await waitFor(() => processesMatching((c) => c.startsWith(marker)).length > 0);
     const writeTarget = join(writeDir, 'host-control');
-    const raw = await runOnHost({ ...base, writeTarget, marker, foreignPids: [], scratch }, { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', AIRLOCK_SECURITY_CANARY: envCanary }, leakDir);
+    const raw = await runOnHost(
+      { ...base, writeTarget, marker, foreignPids: [], scratch, sharedDirs: [scratch] },
+      { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', AIRLOCK_SECURITY_CANARY: envCanary },
+      leakDir,
+    );
     const results = new Map<string, { fired: boolean; detail: string }>();
     for (const [id, r] of raw) results.set(id, 'na' in r ? { fired: false, detail: r.na } : { fired: r.fired, detail: r.detail });
     // The write probe is judged on the host: did the file appear?
     results.set('B2.canary-write', { fired: existsSync(writeTarget), detail: existsSync(writeTarget) ? 'file created in the host dir' : 'no file appeared' });
+    const poisoned = takeShared([join(scratch, base.sharedName)]);
+    results.set('E4.image-write', { fired: poisoned.length > 0, detail: poisoned.length > 0 ? 'file created in a shared host dir' : 'no file appeared' });
     return results;
   } finally {
     sleeper.kill('SIGKILL');
@@ -158,11 +189,13 @@ async function probeRuntime(o: Target, runtime: string, base: BaseArgs, writeDir
     const foreignPids = processesMatching((c) => c.includes(neighbour.id) || c.startsWith(marker)).map((p) => p.pid);
     const writeTarget = join(writeDir, `${runtime}-${box.id}`);
     const user = STRONGEST_USER[runtime] ?? 'root';
-    const raw = await runInSandbox(o.api, box.id, user, { ...base, writeTarget, marker, foreignPids });
+    const raw = await runInSandbox(o.api, box.id, user, { ...base, writeTarget, marker, foreignPids, sharedDirs: SHARED_IN_SANDBOX });
+    const poisoned = takeShared(sharedOnHost(o.dataDir, base.sharedName));
     const results: ProbeResult[] = [];
     for (const id of IN_SANDBOX_PROBES) {
       let r: RawResult | undefined = raw.get(id);
       if (id === 'B2.canary-write') r = { id, fired: existsSync(writeTarget), detail: existsSync(writeTarget) ? 'a file appeared in the host dir' : `no file appeared on the host (${r && 'detail' in r ? r.detail : ''})` };
+      if (id === 'E4.image-write') r = { id, fired: poisoned.length > 0, detail: poisoned.length > 0 ? `landed on the host: ${poisoned.join(', ')}` : `no file appeared on the host (${r && 'detail' in r ? r.detail : ''})` };
       results.push(judge(id, r, controls.get(id)));
     }
     results.push(await probeHostUid(o.api, box.id, neighbour.id, user));

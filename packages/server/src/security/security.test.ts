@@ -1,7 +1,7 @@
 /**
  * `npm run security` (and part of `npm test`): runs the adversarial suite on every runtime this
- * host offers against a real server in its own process, writes the scoreboard to
- * security/results/latest.{md,json}, and fails if any verdict differs from the reviewed
+ * host offers against a real server in its own process, writes the scoreboard (to
+ * security/results/latest.{md,json} under `npm run security`), and fails if any verdict differs from the reviewed
  * security/expected-verdicts.json, a positive control did not fire, or anything escaped.
  * AIRLOCK_SECURITY_RECORD=1 writes the observed verdicts to the expected file for review instead.
  */
@@ -19,7 +19,9 @@ import { weakenedRuntimes } from './weakened-runtime.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const EXPECTED = `${REPO}security/expected-verdicts.json`;
-const RESULTS = `${REPO}security/results`;
+// `npm run security` writes the scoreboard into the repository (scripts/security.sh sets this);
+// inside `npm test` it goes to the run's test root, so a test run never edits tracked files.
+const RESULTS = process.env.AIRLOCK_SECURITY_RESULTS ?? `${testRoot()}/security-results`;
 const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
 const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap'];
 
