@@ -243,11 +243,10 @@ def b1_data_dir():
         return False, f'{ARGS["dataDir"]}: {e.strerror}'
 
 
-def b2_canary_write():
-    # The host checks whether the file appeared; this only tries every path.
-    name = ARGS['writeTarget']
+def try_writes(paths):
+    # Probes judged on the host: whether a file appeared there decides, this only tries every path.
     tried = []
-    for p in [name, '/proc/1/root' + name]:
+    for p in paths:
         try:
             with open(p, 'w') as f:
                 f.write('escaped')
@@ -255,6 +254,10 @@ def b2_canary_write():
         except OSError as e:
             tried.append(f'{p}: {e.strerror}')
     return False, '; '.join(tried)
+
+
+def b2_canary_write():
+    return try_writes([ARGS['writeTarget'], '/proc/1/root' + ARGS['writeTarget']])
 
 
 def write_same(path):
@@ -426,17 +429,8 @@ def e1_processes():
 
 def e4_image_write():
     # The image root, the host's /usr and the agent are shared by every sandbox: a write there would
-    # reach the next tenant. The host checks whether the file appeared; this only tries.
-    tried = []
-    for d in ARGS['sharedDirs']:
-        p = os.path.join(d, ARGS['sharedName'])
-        try:
-            with open(p, 'w') as f:
-                f.write('poisoned')
-            tried.append(f'{p}: written')
-        except OSError as e:
-            tried.append(f'{p}: {e.strerror}')
-    return False, '; '.join(tried)
+    # reach the next tenant.
+    return try_writes([os.path.join(d, ARGS['sharedName']) for d in ARGS['sharedDirs']])
 
 
 # ---- H: secrets ----
