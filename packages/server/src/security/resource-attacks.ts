@@ -58,6 +58,27 @@ export const ATTACKS: Attack[] = [
     },
   },
   {
+    id: 'A1.thread-bomb',
+    title: 'thread bomb (threads until refused)',
+    create: { memoryMiB: 256, cpu: 0.5 },
+    cmd: () =>
+      py([
+        'import threading, time',
+        'n = 0',
+        'try:',
+        '    while True:',
+        '        threading.Thread(target=time.sleep, args=(60,), daemon=True).start(); n += 1',
+        'except RuntimeError as e:',
+        '    print(f"refused after {n} threads: {e}", flush=True)',
+      ]),
+    timeout: 8,
+    // runc and bwrap: pids.max refuses the clone; gVisor: the sentry's memory for the threads hits the limit first.
+    evidence: async (id, o) => {
+      const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
+      return { fired: hits > 0 || oomKilled(id, o), detail: `${o.stdout.trim().slice(0, 60) || `exec ${o.reason}`}, pids.max hit ${hits} times` };
+    },
+  },
+  {
     id: 'A2.memory-heap',
     title: 'memory bomb on the heap',
     create: { memoryMiB: 128, cpu: 1 },
