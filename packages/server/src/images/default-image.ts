@@ -85,7 +85,9 @@ export class DefaultImage implements ImageProvider {
   #build(): void {
     mkdirSync(join(this.#rootfs, '..'), { recursive: true, mode: 0o755 });
     for (const d of SKELETON_DIRS) mkdirSync(join(this.#rootfs, d), { recursive: true });
-    chmodSync(join(this.#rootfs, 'tmp'), 0o1777);
+    // runc gives a tmpfs the mode of the directory it covers, whatever mode= says: the mount points
+    // of the world-writable tmpfs must be 1777 themselves.
+    for (const d of ['tmp', 'var/tmp']) chmodSync(join(this.#rootfs, d), 0o1777);
     for (const [name, target] of SKELETON_LINKS) {
       const p = join(this.#rootfs, name);
       try {
