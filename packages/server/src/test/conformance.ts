@@ -206,6 +206,13 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
       );
     });
 
+    it('lets the default user write where the image says it may', async () => {
+      const r = await api.exec(sb.id, { cmd: 'for d in /tmp /var/tmp /home/user /dev/shm; do touch $d/w && echo $d; done' });
+      assert.equal(r.stdout, '/tmp\n/var/tmp\n/home/user\n/dev/shm\n', r.stderr);
+      const ro = await api.exec(sb.id, { cmd: 'for p in /usr/w /etc/w /w /.airlock/w; do touch $p 2>/dev/null && echo $p; done; echo end' });
+      assert.equal(ro.stdout, 'end\n', 'and the shared, read-only places refuse');
+    });
+
     it('rejects file paths the API does not allow and reports missing ones', async () => {
       const rel = await api.call('GET', `/v1/sandboxes/${sb.id}/files?path=etc/passwd`);
       assert.deepEqual([rel.status, rel.body.code], [400, 'invalid_request']);
