@@ -41,7 +41,10 @@ interface Attack {
 
 const MiB = 1024 * 1024;
 const nospc = (o: ExecOutcome) => /No space left|ENOSPC|Errno 28/.test(o.stdout + o.stderr);
-const oomKilled = (id: string, o: ExecOutcome) => o.reason === 'oom' || (cgroupCounter(id, 'memory', 'memory.oom_control', 'oom_kill') ?? 0) > 0;
+const oomKills = (id: string) => cgroupCounter(id, 'memory', 'memory.oom_control', 'oom_kill') ?? 0;
+const oomKilled = (id: string, o: ExecOutcome) => o.reason === 'oom' || oomKills(id) > 0;
+/** What stopped a memory or disk attack: the exec's own end, OOM kills in its cgroup, ENOSPC. */
+const stoppedBy = (id: string, o: ExecOutcome) => `exec ${o.reason}, ${oomKills(id)} OOM kill(s) in its cgroup${nospc(o) ? ', ENOSPC' : ''}`;
 
 const py = (lines: string[]) => ['python3', '-c', lines.join('\n')];
 
@@ -84,7 +87,7 @@ export const ATTACKS: Attack[] = [
     create: { memoryMiB: 128, cpu: 1 },
     cmd: () => py(['x = []', 'while True: x.append(bytearray(16 << 20))']),
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o), detail: `exec ${o.reason}` }),
+    evidence: async (id, o) => ({ fired: oomKilled(id, o), detail: stoppedBy(id, o) }),
   },
   {
     id: 'A2.memory-tmpfs',
@@ -92,7 +95,7 @@ export const ATTACKS: Attack[] = [
     create: { memoryMiB: 128, cpu: 1 },
     cmd: () => 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=4096',
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: `exec ${o.reason}${nospc(o) ? ', ENOSPC' : ''}` }),
+    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
   },
   {
     id: 'A3.disk-fill',
@@ -100,7 +103,7 @@ export const ATTACKS: Attack[] = [
     create: { memoryMiB: 128, cpu: 1 },
     cmd: () => 'for d in /tmp /var/tmp /home/user /root /run; do dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1 | tail -1; rm -f $d/fill; done',
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: `exec ${o.reason}${nospc(o) ? ', ENOSPC' : ''}` }),
+    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
   },
   {
     id: 'A4.inode-exhaustion',
@@ -118,7 +121,7 @@ export const ATTACKS: Attack[] = [
         '    print(f"refused after {n} files: {e}", flush=True)',
       ]),
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: `${o.stdout.trim().slice(0, 80) || `exec ${o.reason}`}` }),
+    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: o.stdout.trim().slice(0, 80) || stoppedBy(id, o) }),
   },
   {
     id: 'A5.output-flood',
