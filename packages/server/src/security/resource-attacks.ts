@@ -63,7 +63,9 @@ export const ATTACKS: Attack[] = [
   {
     id: 'A1.thread-bomb',
     title: 'thread bomb (threads until refused)',
-    create: { memoryMiB: 256, cpu: 0.5 },
+    // Small memory and a full CPU, so gVisor (whose sentry pays for each thread in memory) hits its
+    // limit soon even on a loaded machine; runc and bwrap stop at pids.max within a second.
+    create: { memoryMiB: 128, cpu: 1 },
     cmd: () =>
       py([
         'import threading, time',
@@ -74,7 +76,7 @@ export const ATTACKS: Attack[] = [
         'except RuntimeError as e:',
         '    print(f"refused after {n} threads: {e}", flush=True)',
       ]),
-    timeout: 8,
+    timeout: 30,
     // runc and bwrap: pids.max refuses the clone; gVisor: the sentry's memory for the threads hits the limit first.
     evidence: async (id, o) => {
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
