@@ -18,12 +18,15 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   exit 1
 fi
 
-# runc and runsc are the isolation runtimes; gcc + libc6-dev build the static agent; g++/make/python3
+# runc, runsc and bubblewrap are the isolation runtimes; gcc + libc6-dev build the static agent;
+# libseccomp-dev builds the seccomp compiler for bubblewrap; golang-github-containers-common ships the
+# docker-style seccomp profile our own is generated from; util-linux has setpriv; g++/make/python3
 # build better-sqlite3 if no prebuilt binary is reachable; python3 is also in the default image.
 # btrfs-progs makes the image store's volume (snapshots + quotas), zstd unpacks zstd layers.
 # The tests and the benchmark add a loopback registry, mmdebstrap for the fixture image, and
 # skopeo + umoci as the baseline that image pulls are compared with.
-packages=(runc runsc gcc libc6-dev make g++ python3 procps btrfs-progs zstd util-linux docker-registry mmdebstrap skopeo umoci)
+packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite: unit tests, the runtime conformance suite on every runtime, API, SDK and CLI
-# end to end, crash recovery; then a leak check that fails the run if any container, cgroup, mount
+# The whole suite: unit tests, the runtime conformance suite on every runtime, the adversarial
+# security suite (about two minutes), API, SDK and CLI end to end, crash recovery; then a leak check that fails the run if any container, cgroup, mount
 # or process of the sandboxes the tests created is left on the host.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 /*
  * airlock-shim: the host-side holder of one sandbox's stdio pipes.
  *
- *   airlock-shim --socket PATH -- RUNTIME ARGS...
+ *   airlock-shim --socket PATH [--attached] -- RUNTIME ARGS...
  *
  * It runs RUNTIME (which leaves the agent running with our pipes as its
  * stdin/stdout), reports `ok` or `error <status>` on its own stdout, then
@@ -10,6 +10,11 @@
  * Invariants: the agent only ever receives whole frames, every host
  * connection starts on a frame boundary, and all buffers are bounded; with
  * no host connected the agent's output is not read at all.
+ *
+ * --attached: RUNTIME does not exit after a create; it is the sandbox
+ * (bubblewrap, which must keep its parent: --die-with-parent). The shim
+ * reports `ok` once the agent has written its first bytes, or the error if
+ * RUNTIME exits first, and stays RUNTIME's parent.
  */
 #include "frame.h"
 
@@ -31,6 +36,7 @@
 #define DOWN_CAP (256u * 1024u)       /* agent -> host */
 #define STDERR_CAP (64u * 1024u)      /* RUNTIME's stderr kept for the report */
 #define EOF_FLUSH_MS 2000             /* last output after the agent is gone */
+#define READY_MS 20000                /* --attached: how long the agent may take to speak */
 
 static const char *sock_path;
 static int sigfd[2] = {-1, -1};
@@ -219,6 +225,67 @@ static int wait_runtime(pid_t pid, int errfd, char *cap, size_t *caplen)
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);
+}
+
+/* Captures up to the cap of RUNTIME's stderr without blocking. */
+static void take_stderr(int errfd, char *cap, size_t *caplen)
+{
+	char tmp[4096];
+	ssize_t n;
+
+	while ((n = read(errfd, tmp, sizeof tmp)) > 0) {
+		if (*caplen < STDERR_CAP) {
+			size_t k = (size_t)n < STDERR_CAP - *caplen ? (size_t)n : STDERR_CAP - *caplen;
+			memcpy(cap + *caplen, tmp, k);
+			*caplen += k;
+		}
+	}
+}
+
+/*
+ * --attached: waits until the agent's first bytes are readable (ready: 0),
+ * or RUNTIME exits first (its status, at least 1), or READY_MS pass (1).
+ * Nothing is read from the agent here; the relay gets every byte.
+ */
+static int wait_ready(pid_t pid, int errfd, int outfd, char *cap, size_t *caplen)
+{
+	int64_t until = now_ms() + READY_MS;
+	int status;
+
+	fd_nonblock(errfd);
+	for (;;) {
+		struct pollfd p[3] = {{outfd, POLLIN, 0}, {errfd, POLLIN, 0}, {sigfd[0], POLLIN, 0}};
+		int64_t left = until - now_ms();
+		char junk[64];
+
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			take_stderr(errfd, cap, caplen);
+			close(errfd);
+			if (WIFEXITED(status))
+				return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
+			return 128 + WTERMSIG(status);
+		}
+		if (got_term)
+			finish(0);
+		if (left <= 0) {
+			take_stderr(errfd, cap, caplen);
+			close(errfd);
+			return 1;
+		}
+		if (poll(p, 3, (int)(left < 100 ? left : 100)) < 0 && errno != EINTR)
+			return 1;
+		if (p[0].revents & POLLIN) {
+			/* The sandbox keeps its stderr; ours must not fill up unread. */
+			take_stderr(errfd, cap, caplen);
+			close(errfd);
+			return 0;
+		}
+		if (p[1].revents)
+			take_stderr(errfd, cap, caplen);
+		if (p[2].revents)
+			while (read(sigfd[0], junk, sizeof junk) > 0)
+				;
+	}
 }
 
 /* ---- relay ---- */
@@ -419,11 +486,13 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	char *cap;
 	size_t caplen = 0;
-	int in_w, out_r, err_r, status, devnull;
+	int in_w, out_r, err_r, status, devnull, attached, first;
 	pid_t pid;
 
-	if (argc < 5 || strcmp(argv[1], "--socket") != 0 || strcmp(argv[3], "--") != 0) {
-		fprintf(stderr, "usage: airlock-shim --socket PATH -- RUNTIME ARGS...\n");
+	attached = argc > 4 && strcmp(argv[3], "--attached") == 0;
+	first = attached ? 5 : 4;
+	if (argc <= first || strcmp(argv[1], "--socket") != 0 || strcmp(argv[first - 1], "--") != 0) {
+		fprintf(stderr, "usage: airlock-shim --socket PATH [--attached] -- RUNTIME ARGS...\n");
 		return 2;
 	}
 	sock_path = argv[2];
@@ -458,12 +527,12 @@ int main(int argc, char **argv)
 		printf("error 1\nairlock-shim: listen %s: %s\n", sock_path, strerror(errno));
 		return 1;
 	}
-	pid = start_runtime(argv + 4, &in_w, &out_r, &err_r);
+	pid = start_runtime(argv + first, &in_w, &out_r, &err_r);
 	if (pid < 0) {
 		printf("error 1\nairlock-shim: start: %s\n", strerror(errno));
 		finish(1);
 	}
-	status = wait_runtime(pid, err_r, cap, &caplen);
+	status = attached ? wait_ready(pid, err_r, out_r, cap, &caplen) : wait_runtime(pid, err_r, cap, &caplen);
 
 	if (status == 0) {
 		write_all(1, "ok\n", 3);
@@ -482,8 +551,11 @@ int main(int argc, char **argv)
 		close(devnull);
 	}
 	free(cap);
-	if (status != 0)
+	if (status != 0) {
+		if (attached) /* a sandbox that never answered must not linger */
+			kill(pid, SIGKILL);
 		finish(1);
+	}
 
 	ain = in_w;
 	aout = out_r;

@@ -13,3 +13,5 @@ export const AGENT_BINARY = fileURLToPath(new URL('../build/airlock-agent', impo
 export const SHIM_BINARY = fileURLToPath(new URL('../build/airlock-shim', import.meta.url));
 export const ROOTFS_HELPER = fileURLToPath(new URL('../build/airlock-rootfs', import.meta.url));
 export const STATX_COMPAT_LIBRARY = fileURLToPath(new URL('../build/airlock-statx-compat.so', import.meta.url));
+/** Host-side: compiles a seccomp policy into the BPF program bubblewrap loads (links libseccomp). */
+export const SECCOMP_COMPILER = fileURLToPath(new URL('../build/airlock-seccomp-compile', import.meta.url));

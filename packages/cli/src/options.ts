@@ -3,6 +3,7 @@
  * Parsers for flag values (`K=V`, numbers) and the resource flags shared by `run` and `create`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { RUNTIMES, type RuntimeName } from '@airlock/protocol';
 import type { SandboxCreateParams } from '@airlock/sdk';
 
 /** Splits `K=V` at the first `=`; the value may be empty or contain `=`. */
@@ -31,7 +32,7 @@ export function parsePositive(text: string): number {
 }
 
 export interface ResourceOptions {
-  runtime?: 'gvisor' | 'runc';
+  runtime?: RuntimeName;
   image?: string;
   memory?: number;
   disk?: number;
@@ -41,7 +42,7 @@ export interface ResourceOptions {
 
 export function addResourceOptions(command: Command): Command {
   return command
-    .option('--runtime <runtime>', 'isolation runtime: gvisor or runc (default: the best available)', parseRuntime)
+    .option('--runtime <runtime>', `isolation runtime: ${RUNTIMES.join(', ')} (default: the best available)`, parseRuntime)
     .option('--image <image>', 'image to start from: a reference such as python:3.12-slim, pulled on first use (default: "default")')
     .option('--memory <MiB>', 'memory limit in MiB', parseInteger)
     .option('--disk <MiB>', 'limit of what the sandbox may write to its filesystem, MiB (default: the server\'s)', parseInteger)
@@ -63,7 +64,8 @@ export function createParams(options: ResourceOptions, timeout?: number, labels?
   return params;
 }
 
-export function parseRuntime(text: string): 'gvisor' | 'runc' {
-  if (text !== 'gvisor' && text !== 'runc') throw new InvalidArgumentError('expected gvisor or runc');
-  return text;
+export function parseRuntime(text: string): RuntimeName {
+  const known = RUNTIMES.find((r) => r === text);
+  if (known === undefined) throw new InvalidArgumentError(`expected one of ${RUNTIMES.join(', ')}`);
+  return known;
 }

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './api/app.js';
 import { CREDENTIALS_FILE, ensureAdminKey, writeCredentials } from './auth/api-keys.js';
 import { loadConfig, type Config, type ConfigOverrides } from './config.js';
+import { readSystemSeccompProfile } from './host/seccomp-source.js';
 import { claimDataDir, installNative, privateDir, type NativeFiles } from './host/data-dir.js';
 import { AGENT_BINARY, STATX_COMPAT_LIBRARY } from '@airlock/agent';
 import { STATX_COMPAT_IN_SANDBOX } from './runtimes/oci-spec.js';
@@ -35,7 +36,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(overrides: ConfigOverrides = {}, options: { print?: (line: string) => void } = {}): Promise<RunningServer> {
+export interface StartOptions {
+  print?: (line: string) => void;
+  /** Builds each configured runtime; tests inject deliberately weakened ones (security suite). */
+  createRuntime?: typeof createRuntime;
+}
+
+export async function startServer(overrides: ConfigOverrides = {}, options: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(overrides);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = createLogger(config.logLevel);
@@ -48,8 +55,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
     const native: NativeFiles =
       existsSync(AGENT_BINARY) && existsSync(STATX_COMPAT_LIBRARY)
         ? installNative(config.dataDir, { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY }, STATX_COMPAT_IN_SANDBOX)
-        : { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY, ldPreload: '/nonexistent' };
-    const runtimes = new RuntimeRegistry(config.runtimes.map((name) => createRuntime(name, config, native, log)));
+        : { agent: AGENT_BINARY, statxCompat: STATX_COMPAT_LIBRARY, ldPreload: '/nonexistent', empty: '/nonexistent' };
+    const seccompSource = readSystemSeccompProfile();
+    const runtimes = new RuntimeRegistry(config.runtimes.map((name) => (options.createRuntime ?? createRuntime)(name, config, native, seccompSource, log)));
     await runtimes.probe();
     for (const r of runtimes.all()) {
       const a = runtimes.availability(r.name);

@@ -23,7 +23,7 @@ describe('HTTP API', () => {
     assert.equal(r.body.status, 'ok');
     assert.deepEqual(
       r.body.runtimes.map((x: any) => x.name),
-      ['gvisor', 'runc'],
+      ['gvisor', 'runc', 'bwrap'],
     );
   });
 

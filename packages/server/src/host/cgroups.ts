@@ -1,10 +1,11 @@
 /**
  * @module cgroups
- * Reading the cgroups that runc/runsc create for a sandbox (cgroupsPath `/airlock/<id>`), on v1
- * (a hierarchy per controller) and v2 (one unified tree). The runtimes write the limits; we read
- * OOM counters and check that nothing of ours is left.
+ * The cgroups of a sandbox (cgroupsPath `/airlock/<id>`), on v1 (a hierarchy per controller) and v2
+ * (one unified tree). runc and runsc create them and write the limits themselves; for bubblewrap we
+ * create them here and its launcher joins them before exec. We read OOM counters and check that
+ * nothing of ours is left.
  */
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
@@ -66,4 +67,53 @@ export function removeSandboxCgroups(id: string): string[] {
     }
   }
   return failed;
+}
+
+export interface CgroupLimits {
+  memoryBytes: number;
+  /** CPU time per period, in microseconds. */
+  cpuQuotaUs: number;
+  cpuPeriodUs: number;
+  pids: number;
+}
+
+/**
+ * Creates the sandbox's cgroups with its limits (memory with swap equal to it, CPU quota, pids) and
+ * returns the cgroup.procs files a launcher writes its own pid to before it execs the sandbox.
+ */
+export function createSandboxCgroups(id: string, limits: CgroupLimits): string[] {
+  const write = (path: string, value: string | number) => writeFileSync(path, String(value));
+  if (cgroupVersion() === 2) {
+    // Controllers must be enabled on every parent for the leaf to get its files.
+    for (const dir of [ROOT, join(ROOT, CGROUP_PARENT)]) {
+      mkdirSync(dir, { recursive: true });
+      write(join(dir, 'cgroup.subtree_control'), '+memory +cpu +pids');
+    }
+    const dir = join(ROOT, CGROUP_PARENT, id);
+    mkdirSync(dir);
+    write(join(dir, 'memory.max'), limits.memoryBytes);
+    if (existsSync(join(dir, 'memory.swap.max'))) write(join(dir, 'memory.swap.max'), 0);
+    write(join(dir, 'cpu.max'), `${limits.cpuQuotaUs} ${limits.cpuPeriodUs}`);
+    write(join(dir, 'pids.max'), limits.pids);
+    return [join(dir, 'cgroup.procs')];
+  }
+  const dir = (ctl: string) => join(ROOT, ctl, CGROUP_PARENT, id);
+  for (const ctl of ['memory', 'cpu', 'pids']) mkdirSync(dir(ctl), { recursive: true });
+  write(join(dir('memory'), 'memory.limit_in_bytes'), limits.memoryBytes);
+  // memsw exists only with swap accounting; it must be set after the plain limit.
+  if (existsSync(join(dir('memory'), 'memory.memsw.limit_in_bytes'))) write(join(dir('memory'), 'memory.memsw.limit_in_bytes'), limits.memoryBytes);
+  write(join(dir('cpu'), 'cpu.cfs_period_us'), limits.cpuPeriodUs);
+  write(join(dir('cpu'), 'cpu.cfs_quota_us'), limits.cpuQuotaUs);
+  write(join(dir('pids'), 'pids.max'), limits.pids);
+  return ['memory', 'cpu', 'pids'].map((ctl) => join(dir(ctl), 'cgroup.procs'));
+}
+
+/** Host pids in the sandbox's cgroup (every process of a bubblewrap sandbox, bwrap itself included). */
+export function sandboxCgroupPids(id: string): number[] {
+  const file = cgroupVersion() === 2 ? join(ROOT, CGROUP_PARENT, id, 'cgroup.procs') : join(ROOT, 'pids', CGROUP_PARENT, id, 'cgroup.procs');
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }

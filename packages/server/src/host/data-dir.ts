@@ -60,6 +60,8 @@ export interface NativeFiles {
   /** gVisor only: the statx compatibility library and an ld.so.preload that names it. */
   statxCompat: string;
   ldPreload: string;
+  /** An empty read-only file, mounted over device nodes a runtime adds that a sandbox must not reach. */
+  empty: string;
 }
 
 /** Copies the native files into `<data-dir>/images/agent` (0755) and returns their paths. */
@@ -76,7 +78,9 @@ export function installNative(dataDir: string, sources: { agent: string; statxCo
   };
   const ldPreload = join(dir, 'ld.so.preload');
   writeFileSync(ldPreload, `${preloadPath}\n`, { mode: 0o644 });
-  return { agent: install(sources.agent, 'airlock-agent'), statxCompat: install(sources.statxCompat, 'airlock-statx-compat.so'), ldPreload };
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, '', { mode: 0o444 });
+  return { agent: install(sources.agent, 'airlock-agent'), statxCompat: install(sources.statxCompat, 'airlock-statx-compat.so'), ldPreload, empty };
 }
 
 export function privateDir(path: string): string {

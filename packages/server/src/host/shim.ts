@@ -14,11 +14,13 @@ export class ShimStartError extends Error {
 
 /**
  * Starts the shim, which starts `argv` (a runtime's `create`) with the agent's pipes. Resolves with
- * the shim's pid once `argv` has succeeded; rejects with its stderr otherwise.
+ * the shim's pid once `argv` has succeeded; rejects with its stderr otherwise. `attached`: argv is
+ * the sandbox itself and never exits (bubblewrap); it has succeeded once the agent speaks.
  */
-export function startShim(socketPath: string, argv: string[], timeoutMs = 30_000): Promise<number> {
+export function startShim(socketPath: string, argv: string[], options: { attached?: boolean; timeoutMs?: number } = {}): Promise<number> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(SHIM_BINARY, ['--socket', socketPath, '--', ...argv], {
+    const child = spawn(SHIM_BINARY, ['--socket', socketPath, ...(options.attached ? ['--attached'] : []), '--', ...argv], {
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
     });

@@ -7,7 +7,7 @@
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImageProvider, OciMount, PrepareOptions, PreparedRootfs } from './image.js';
+import { tmpfsInodes, type ImageProvider, type OciMount, type PrepareOptions, type PreparedRootfs } from './image.js';
 
 export const DEFAULT_IMAGE = 'default';
 
@@ -53,11 +53,12 @@ export class DefaultImage implements ImageProvider {
   async prepare(_imageId: string, _sandboxId: string, opts: PrepareOptions): Promise<PreparedRootfs> {
     // Each writable tmpfs holds at most the disk limit (and its pages count against memory).
     const size = `size=${Math.min(opts.memoryMiB, opts.diskMiB)}m`;
+    const inodes = `nr_inodes=${tmpfsInodes(opts.memoryMiB)}`;
     const tmpfs = (destination: string, mode: string, extra: string[] = []): OciMount => ({
       destination,
       type: 'tmpfs',
       source: 'tmpfs',
-      options: ['nosuid', 'nodev', `mode=${mode}`, size, ...extra],
+      options: ['nosuid', 'nodev', `mode=${mode}`, size, inodes, ...extra],
     });
     return {
       rootfs: this.#rootfs,
@@ -90,7 +91,9 @@ export class DefaultImage implements ImageProvider {
   #build(): void {
     mkdirSync(join(this.#rootfs, '..'), { recursive: true, mode: 0o755 });
     for (const d of SKELETON_DIRS) mkdirSync(join(this.#rootfs, d), { recursive: true });
-    chmodSync(join(this.#rootfs, 'tmp'), 0o1777);
+    // runc gives a tmpfs the mode of the directory it covers, whatever mode= says: the mount points
+    // of the world-writable tmpfs must be 1777 themselves.
+    for (const d of ['tmp', 'var/tmp']) chmodSync(join(this.#rootfs, d), 0o1777);
     for (const [name, target] of SKELETON_LINKS) {
       const p = join(this.#rootfs, name);
       try {

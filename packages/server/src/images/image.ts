@@ -53,3 +53,11 @@ export interface ImageProvider {
   /** Releases what prepare made for the sandbox; safe to call when nothing was prepared. */
   release(sandboxId: string): Promise<void>;
 }
+
+/**
+ * Inodes a sandbox tmpfs may hold: 256 per MiB of memory (131,072 at the default 512 MiB). Without a
+ * bound a tmpfs allows half the host's RAM pages in inodes, which an inode bomb turns into kernel memory.
+ */
+export function tmpfsInodes(memoryMiB: number): number {
+  return memoryMiB * 256;
+}

@@ -22,6 +22,7 @@ let noCreds: RegistryStub; // token auth, nothing configured
 let corrupt: RegistryStub; // flips or truncates chosen blobs
 let srv: TestServer;
 let runtimes: string[] = [];
+let bwrapAvailable = false;
 let py: string; // reference of the multi-layer python image
 let pyDigest: string;
 let corruptLayer = '';
@@ -82,7 +83,10 @@ before(async () => {
     },
   });
   const health = await srv.api.call('GET', '/v1/health');
-  runtimes = health.body.runtimes.filter((r: any) => r.available).map((r: any) => r.name);
+  const available: string[] = health.body.runtimes.filter((r: any) => r.available).map((r: any) => r.name);
+  // bwrap runs only the default image (its sandbox has no root to own a writable rootfs).
+  runtimes = available.filter((r) => r !== 'bwrap');
+  bwrapAvailable = available.includes('bwrap');
 });
 
 after(async () => {
@@ -191,6 +195,13 @@ describe('images', () => {
     }
     const listed = await srv.api.call('GET', '/v1/images');
     assert.ok(!listed.body.images.some((i: any) => i.repository.endsWith('sandbox/bad')));
+  });
+
+  test('a runtime that cannot run pulled images says so with a 400, before pulling', async (t) => {
+    if (!bwrapAvailable) return t.skip('bwrap is not available on this host');
+    const r = await srv.api.call('POST', '/v1/sandboxes', { image: py, runtime: 'bwrap' });
+    assert.deepEqual([r.status, r.body.code], [400, 'invalid_request']);
+    assert.match(r.body.message, /only the default image/);
   });
 
   test('unknown tags and unreachable registries give clear errors', async () => {

@@ -16,6 +16,8 @@ import { findShim, startShim, stopShim } from '../host/shim.js';
 import type { Logger } from '../log.js';
 import type { OciMount } from '../images/image.js';
 import { buildSpec } from './oci-spec.js';
+import type { OciSeccomp } from './seccomp-profile.js';
+import { adoptThroughShim } from './adopt.js';
 import type { Availability, Runtime, RuntimeCapabilities, RuntimeSpec, RuntimeStatus } from './runtime.js';
 
 export interface OciCliRuntimeOptions {
@@ -31,6 +33,8 @@ export interface OciCliRuntimeOptions {
   /** Mounts this runtime adds to every sandbox, after the image's. */
   extraMounts: OciMount[];
   agentReadyTimeoutMs: number;
+  /** The seccomp profile every sandbox gets, or why there is none (then the runtime is unavailable). */
+  seccomp: { profile: OciSeccomp } | { missing: string };
   log: Logger;
 }
 
@@ -49,6 +53,7 @@ export class OciCliRuntime implements Runtime {
 
   async availability(): Promise<Availability> {
     if (process.getuid?.() !== 0) return { available: false, reason: `${this.#o.binary} needs the server to run as root` };
+    if ('missing' in this.#o.seccomp) return { available: false, reason: `no seccomp profile: ${this.#o.seccomp.missing}` };
     for (const bin of [this.#o.agentBinary, SHIM_BINARY]) {
       if (!existsSync(bin)) return { available: false, reason: `${bin} is missing: run \`make -C packages/agent/native\`` };
     }
@@ -63,6 +68,7 @@ export class OciCliRuntime implements Runtime {
   async start(spec: RuntimeSpec): Promise<AgentConnection> {
     const bundle = this.#bundleDir(spec.id);
     try {
+      if ('missing' in this.#o.seccomp) throw new Error(`no seccomp profile: ${this.#o.seccomp.missing}`);
       mkdirSync(this.#root, { recursive: true, mode: 0o700 });
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
@@ -76,6 +82,7 @@ export class OciCliRuntime implements Runtime {
         memoryMiB: spec.memoryMiB,
         pids: spec.pids,
         userNamespaceSlot: this.capabilities.userNamespace ? spec.slot : undefined,
+        seccomp: this.#o.seccomp.profile,
       });
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(bundle, 'init.pid');
@@ -91,13 +98,7 @@ export class OciCliRuntime implements Runtime {
   }
 
   async adopt(id: string): Promise<AgentConnection | undefined> {
-    if ((await this.status(id)) !== 'running') return undefined;
-    try {
-      return await AgentConnection.connect(this.#socket(id), 3000);
-    } catch (e) {
-      this.#o.log.warn({ sandbox: id, err: e }, 'sandbox runs but its agent does not answer');
-      return undefined;
-    }
+    return adoptThroughShim(id, await this.status(id), this.#socket(id), this.#o.log);
   }
 
   async status(id: string): Promise<RuntimeStatus> {

@@ -1,10 +1,12 @@
 /**
  * @module oci-spec
  * Builds the OCI runtime spec (config.json) of a sandbox. The agent is PID 1; the process runs with
- * no new privileges, a small capability set, masked /proc paths and the sandbox's cgroup limits.
+ * no new privileges, a small capability set, a default-deny seccomp profile, masked /proc paths and
+ * the sandbox's cgroup limits.
  * runc additionally gets a user namespace whose host uid range belongs to this sandbox alone.
  */
-import type { OciMount, PreparedRootfs } from '../images/image.js';
+import { tmpfsInodes, type OciMount, type PreparedRootfs } from '../images/image.js';
+import type { OciSeccomp } from './seccomp-profile.js';
 
 export const AGENT_PATH_IN_SANDBOX = '/.airlock/agent';
 export const STATX_COMPAT_IN_SANDBOX = '/.airlock/statx-compat.so';
@@ -25,25 +27,31 @@ export interface SpecInput {
   pids: number;
   /** Host id range for a user namespace; undefined = no user namespace (gVisor has its own boundary). */
   userNamespaceSlot: number | undefined;
+  seccomp: OciSeccomp;
 }
 
-// Docker's default set without NET_RAW and MKNOD: enough for the agent to switch users and own files.
-const CAPABILITIES = [
+/**
+ * The only capabilities a sandbox's root holds (all others are dropped from every set). Each is
+ * namespaced on runc (user namespace) and virtual on gVisor. Why each one:
+ *   CHOWN, FOWNER, FSETID  the agent writes files for the exec's user and gives them to that user
+ *   DAC_OVERRIDE           root inside may read and write the sandbox's own files whatever their mode
+ *   SETUID, SETGID         the agent starts processes as `user` (and whichever uid the exec names)
+ *   KILL                   the agent signals and kills processes of any uid in the sandbox
+ * Dropped from Docker's default set: NET_RAW, MKNOD, SETFCAP, SETPCAP, SYS_CHROOT, AUDIT_WRITE,
+ * NET_BIND_SERVICE (there is no network to bind to).
+ */
+export const CAPABILITIES: readonly string[] = [
   'CAP_CHOWN',
   'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
   'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
   'CAP_SETGID',
   'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
 ];
 
-const MASKED_PATHS = [
+/** Kernel files a sandbox must not read; bwrap masks the /proc ones the same way. */
+export const MASKED_PATHS: readonly string[] = [
   '/proc/acpi',
   '/proc/asound',
   '/proc/kcore',
@@ -55,6 +63,9 @@ const MASKED_PATHS = [
   '/proc/scsi',
   '/sys/firmware',
   '/sys/devices/virtual/powercap',
+  '/sys/kernel/security',
+  '/proc/kallsyms',
+  '/proc/config.gz',
 ];
 
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
@@ -71,7 +82,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       cpu: { quota: Math.max(1000, Math.round(input.cpu * period)), period },
       pids: { limit: input.pids },
     },
-    maskedPaths: MASKED_PATHS,
+    maskedPaths: [...MASKED_PATHS],
+    seccomp: input.seccomp,
     readonlyPaths: READONLY_PATHS,
   };
   if (input.userNamespaceSlot !== undefined) {
@@ -88,16 +100,16 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       args: [AGENT_PATH_IN_SANDBOX],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       cwd: '/',
-      capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
+      capabilities: { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] },
       noNewPrivileges: true,
     },
     root: { path: input.rootfs.rootfs, readonly: input.rootfs.readonly },
     hostname: 'sandbox',
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k', 'nr_inodes=1024'] },
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.memoryMiB}m`] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.memoryMiB}m`, `nr_inodes=${tmpfsInodes(input.memoryMiB)}`] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ...input.rootfs.mounts,

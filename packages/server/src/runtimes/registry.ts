@@ -6,13 +6,18 @@ import { join } from 'node:path';
 import type { RuntimeName } from '@airlock/protocol';
 import type { Config } from '../config.js';
 import type { NativeFiles } from '../host/data-dir.js';
-import { STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
+import type { SeccompSource } from '../host/seccomp-source.js';
+import { CAPABILITIES, STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
+import { BwrapRuntime } from './bwrap-runtime.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
 import type { Availability, Runtime } from './runtime.js';
+import { buildSeccompProfile } from './seccomp-profile.js';
 
-export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, log: Logger): Runtime {
-  const common = { stateDir: join(config.runtimeStateDir, name), agentReadyTimeoutMs: config.agentReadyTimeoutMs, agentBinary: native.agent, log };
+export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, seccompSource: SeccompSource, log: Logger): Runtime {
+  const seccomp =
+    'profile' in seccompSource ? { profile: buildSeccompProfile(seccompSource.profile, CAPABILITIES, { honoursErrnoRet: name !== 'gvisor' }) } : seccompSource;
+  const common = { stateDir: join(config.runtimeStateDir, name), agentReadyTimeoutMs: config.agentReadyTimeoutMs, agentBinary: native.agent, seccomp, log };
   switch (name) {
     case 'runc':
       return new OciCliRuntime({
@@ -21,7 +26,7 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         binary: 'runc',
         globalArgs: [],
         extraMounts: [],
-        capabilities: { ownKernel: false, userNamespace: true, oomKillsSandbox: false },
+        capabilities: { ownKernel: false, userNamespace: true, oomKillsSandbox: false, pulledImages: true },
       });
     case 'gvisor':
       return new OciCliRuntime({
@@ -29,16 +34,23 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         name,
         binary: 'runsc',
         // ptrace: the platform that works on these hosts (KVM guests hang); no network until egress
-        // policies exist.
-        globalArgs: ['--platform=ptrace', '--network=none'],
+        // policies exist. --oci-seccomp: without it runsc ignores the spec's profile, and we want
+        // the same syscall policy inside the sentry as on runc (a second layer, not the boundary).
+        globalArgs: ['--platform=ptrace', '--network=none', '--oci-seccomp'],
         // Debian's 2022 runsc rejects statx with AT_NO_AUTOMOUNT, which coreutils' ls -l and stat
         // pass; a preloaded library clears the flag (packages/agent/native/statx-compat.c).
         extraMounts: [
+          // gVisor adds /dev/fuse and /dev/net/tun of its own; a sandbox needs neither (no FUSE, no
+          // network), and each is sentry code an attacker could reach. Hide them.
+          { destination: '/dev/net', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'noexec', 'size=4k', 'mode=755'] },
+          { destination: '/dev/fuse', type: 'bind', source: native.empty, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
           { destination: STATX_COMPAT_IN_SANDBOX, type: 'bind', source: native.statxCompat, options: ['bind', 'ro', 'nosuid', 'nodev'] },
           { destination: '/etc/ld.so.preload', type: 'bind', source: native.ldPreload, options: ['bind', 'ro', 'nosuid', 'nodev'] },
         ],
-        capabilities: { ownKernel: true, userNamespace: false, oomKillsSandbox: true },
+        capabilities: { ownKernel: true, userNamespace: false, oomKillsSandbox: true, pulledImages: true },
       });
+    case 'bwrap':
+      return new BwrapRuntime(common);
   }
 }
 

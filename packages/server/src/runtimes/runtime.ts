@@ -37,6 +37,8 @@ export interface RuntimeCapabilities {
   userNamespace: boolean;
   /** An OOM kills the whole sandbox, not only the process that allocated. */
   oomKillsSandbox: boolean;
+  /** Runs pulled OCI images (a writable per-sandbox rootfs), not only the default image. */
+  pulledImages: boolean;
 }
 
 export type Availability = { available: true } | { available: false; reason: string };

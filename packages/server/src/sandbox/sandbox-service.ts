@@ -62,6 +62,9 @@ export class SandboxService {
     if (!availability.available) throw new AirlockError(ErrorCode.RuntimeUnavailable, `runtime ${runtimeName} is not available: ${availability.reason}`);
     const runtime = runtimes.get(runtimeName)!;
     const imageRef = req.image ?? 'default';
+    if (imageRef !== 'default' && !runtime.capabilities.pulledImages) {
+      throw invalidRequest(`runtime ${runtimeName} runs only the default image; use gvisor or runc for ${JSON.stringify(imageRef)}`);
+    }
     const image = this.#d.images.find((i) => i.has(imageRef));
     if (!image) throw new AirlockError(ErrorCode.ImageNotFound, `image ${JSON.stringify(imageRef)} is not known to this server (available: default)`);
     const cpu = req.cpu ?? config.defaults.cpu;

@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { release } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -20,9 +21,16 @@ export interface ConformanceOptions {
   runtime: RuntimeName;
   /** Tests to skip, each with the reason the runtime differs. */
   skip?: { test: string; reason: string }[];
+  /**
+   * False where the runtime maps a single host uid, to `user` (bwrap: unprivileged, no subuid
+   * range): there is no root inside, an exec as root must fail, and the strongest identity a
+   * sandbox has is `user`, so isolation tests run as that.
+   */
+  rootInside?: boolean;
 }
 
-export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): void {
+export function runtimeConformance({ runtime, skip = [], rootInside = true }: ConformanceOptions): void {
+  const strongest = rootInside ? 'root' : 'user';
   const skipped = (name: string) => skip.find((s) => s.test === name)?.reason;
   const it = (name: string, fn: () => Promise<void>) => {
     const reason = skipped(name);
@@ -74,8 +82,13 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
     it('applies env (image < sandbox < exec), cwd and user', async () => {
       const r = await api.exec(sb.id, { cmd: 'echo "$SANDBOX_VAR $SHADOWED $ONLY_EXEC"; pwd; id -u', env: { SHADOWED: 'exec', ONLY_EXEC: 'x' }, cwd: '/tmp' });
       assert.equal(r.stdout, 'from-create exec x\n/tmp\n1000\n');
-      const root = await api.exec(sb.id, { cmd: 'id -u; pwd; echo $HOME', user: 'root' });
-      assert.equal(root.stdout, '0\n/root\n/root\n');
+      if (rootInside) {
+        const root = await api.exec(sb.id, { cmd: 'id -u; pwd; echo $HOME', user: 'root' });
+        assert.equal(root.stdout, '0\n/root\n/root\n');
+      } else {
+        const root = await api.call('POST', `/v1/sandboxes/${sb.id}/exec`, { cmd: ['id', '-u'], user: 'root' });
+        assert.deepEqual([root.status, root.body.code], [422, 'exec_failed'], 'no root inside: the switch to uid 0 is refused');
+      }
       const bad = await api.call('POST', `/v1/sandboxes/${sb.id}/exec`, { cmd: ['true'], user: 'nosuchuser' });
       assert.equal(bad.status, 422);
       assert.equal(bad.body.code, 'exec_failed');
@@ -125,8 +138,13 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       const reader = res.body!.getReader();
       const first = new TextDecoder().decode((await reader.read()).value);
       assert.match(first, /"type":"start"/);
-      const running = await api.exec(sb.id, { cmd: countProcesses(marker) });
-      assert.equal(running.stdout, '1\n', 'positive control: the command runs while the client reads');
+      // The start event comes when python starts; it execs into the renamed sleep a moment later.
+      let running = '0\n';
+      for (let i = 0; i < 50 && running !== '1\n'; i++) {
+        running = (await api.exec(sb.id, { cmd: countProcesses(marker) })).stdout;
+        if (running !== '1\n') await delay(100);
+      }
+      assert.equal(running, '1\n', 'positive control: the command runs while the client reads');
       abort.abort();
       let left = '1\n';
       for (let i = 0; i < 50 && left !== '0\n'; i++) {
@@ -193,6 +211,13 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       );
     });
 
+    it('lets the default user write where the image says it may', async () => {
+      const r = await api.exec(sb.id, { cmd: 'for d in /tmp /var/tmp /home/user /dev/shm; do touch $d/w && echo $d; done' });
+      assert.equal(r.stdout, '/tmp\n/var/tmp\n/home/user\n/dev/shm\n', r.stderr);
+      const ro = await api.exec(sb.id, { cmd: 'for p in /usr/w /etc/w /w /.airlock/w; do touch $p 2>/dev/null && echo $p; done; echo end' });
+      assert.equal(ro.stdout, 'end\n', 'and the shared, read-only places refuse');
+    });
+
     it('rejects file paths the API does not allow and reports missing ones', async () => {
       const rel = await api.call('GET', `/v1/sandboxes/${sb.id}/files?path=etc/passwd`);
       assert.deepEqual([rel.status, rel.body.code], [400, 'invalid_request']);
@@ -210,17 +235,17 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       writeFileSync(canary, secret, { mode: 0o644 });
       try {
         // Positive control: the same probe finds a file that the sandbox does have.
-        const control = await api.exec(sb.id, { cmd: ['cat', '/etc/hostname'], user: 'root' });
+        const control = await api.exec(sb.id, { cmd: ['cat', '/etc/hostname'], user: strongest });
         assert.equal(control.exitCode, 0);
-        const probe = await api.exec(sb.id, { cmd: ['cat', canary], user: 'root' });
+        const probe = await api.exec(sb.id, { cmd: ['cat', canary], user: strongest });
         assert.notEqual(probe.exitCode, 0);
         assert.ok(!probe.stdout.includes(secret));
-        const grep = await api.exec(sb.id, { cmd: `grep -rs ${secret} /tmp /home /root /etc /run 2>/dev/null; echo done`, user: 'root' });
+        const grep = await api.exec(sb.id, { cmd: `grep -rs ${secret} /tmp /home /root /etc /run 2>/dev/null; echo done`, user: strongest });
         assert.equal(grep.stdout, 'done\n');
         const dataDir = t.server.config.dataDir;
-        const dd = await api.exec(sb.id, { cmd: ['ls', dataDir], user: 'root' });
+        const dd = await api.exec(sb.id, { cmd: ['ls', dataDir], user: strongest });
         assert.notEqual(dd.exitCode, 0, `${dataDir} must not be visible inside`);
-        const shadow = await api.exec(sb.id, { cmd: 'cat /etc/shadow; ls /home', user: 'root' });
+        const shadow = await api.exec(sb.id, { cmd: 'cat /etc/shadow; ls /home', user: strongest });
         assert.equal(shadow.stdout, 'user\n', 'no host /etc/shadow, only the sandbox home');
       } finally {
         rmSync(canary, { force: true });
@@ -253,7 +278,7 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
 
     it('runs root inside as an unprivileged host uid', async () => {
       const marker = `uidprobe${randomBytes(4).toString('hex')}`;
-      const running = api.exec(sb.id, { cmd: renamedSleep(marker, 3), user: 'root', timeout: 10 });
+      const running = api.exec(sb.id, { cmd: renamedSleep(marker, 3), user: strongest, timeout: 10 });
       let procs: { pid: number }[] = [];
       for (let i = 0; i < 50 && procs.length === 0; i++) {
         await delay(50);
@@ -263,6 +288,15 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       const uid = hostUid(procs[0]!.pid);
       assert.ok(uid >= ID_RANGE_BASE, `host uid ${uid} must be in Airlock's unprivileged range`);
       await running;
+    });
+
+    it('keeps its runtime state private to the server', async () => {
+      const dir = join(t.server.config.dataDir, 'runtime');
+      const modes = [dir, join(dir, runtime), ...['state', 'bundles', 'sockets'].map((d) => join(dir, runtime, d))]
+        .filter((d) => existsSync(d))
+        .map((d) => [d, statSync(d).mode & 0o777]);
+      assert.ok(modes.length >= 3, `positive control: the runtime has state dirs (${JSON.stringify(modes)})`);
+      for (const [d, mode] of modes) assert.equal((mode as number) & 0o077, 0, `${d} is ${(mode as number).toString(8)}: only the server may enter it`);
     });
 
     it('writes its cpu, memory and pids limits to the host cgroups', async () => {

@@ -7,7 +7,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigOverrides } from '../config.js';
-import { startServer, type RunningServer } from '../server.js';
+import { startServer, type RunningServer, type StartOptions } from '../server.js';
 
 export const TEST_KEY = 'test-key-0123456789abcdef-airlock';
 
@@ -32,8 +32,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(dataDir = newDataDir(), overrides: ConfigOverrides = {}): Promise<TestServer> {
-  const server = await startServer({ dataDir, port: 0, apiKey: TEST_KEY, logLevel: 'warn', ...overrides }, { print: () => {} });
+export async function startTestServer(
+  dataDir = newDataDir(),
+  overrides: ConfigOverrides = {},
+  options: Pick<StartOptions, 'createRuntime'> = {},
+): Promise<TestServer> {
+  const server = await startServer({ dataDir, port: 0, apiKey: TEST_KEY, logLevel: 'warn', ...overrides }, { print: () => {}, ...options });
   const api = new Api(server.url, TEST_KEY);
   return {
     server,

@@ -19,7 +19,7 @@ export function remainsOf(id: string, dataDir: string): Remains {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.includes(id));
-  const paths = ['runc', 'gvisor']
+  const paths = ['runc', 'gvisor', 'bwrap']
     .flatMap((r) => [`${dataDir}/runtime/${r}/bundles/${id}`, `${dataDir}/runtime/${r}/sockets/${id}.sock`, `${dataDir}/runtime/${r}/state/${id}`])
     .filter((p) => existsSync(p));
   return { cgroups: sandboxCgroupDirs(id), processes, mounts, paths };
@@ -64,4 +64,29 @@ export function cgroupLimits(id: string): { memoryBytes: number; cpuQuotaPerPeri
     cpuQuotaPerPeriod: Number(at('cpu', 'cpu.cfs_quota_us')) / Number(at('cpu', 'cpu.cfs_period_us')),
     pids: Number(at('pids', 'pids.max')),
   };
+}
+
+/**
+ * A counter from a sandbox's cgroup, e.g. ('pids', 'pids.events', 'max') or ('cpu', 'cpu.stat',
+ * 'nr_throttled'); undefined when the cgroup or the key is gone. v1 hierarchy per controller, or v2.
+ */
+export function cgroupCounter(id: string, controller: string, file: string, key: string): number | undefined {
+  const path = cgroupVersion() === 2 ? `/sys/fs/cgroup/airlock/${id}/${file}` : `/sys/fs/cgroup/${controller}/airlock/${id}/${file}`;
+  try {
+    const text = readFileSync(path, 'utf8');
+    const m = new RegExp(`^${key}\\s+(\\d+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident memory of a host process in bytes (VmRSS), or undefined once it is gone. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }

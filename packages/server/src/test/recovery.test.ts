@@ -39,12 +39,13 @@ test('kill -9 of the server: running sandboxes are adopted, dead ones cleaned, o
   const a = await first.api.create({ runtime: 'runc' });
   const b = await first.api.create({ runtime: 'gvisor' });
   const c = await first.api.create({ runtime: 'runc' });
-  for (const s of [a, b]) await first.api.exec(s.id, { cmd: `echo kept-${s.id} > /tmp/state.txt` });
+  const d = await first.api.create({ runtime: 'bwrap' });
+  for (const s of [a, b, d]) await first.api.exec(s.id, { cmd: `echo kept-${s.id} > /tmp/state.txt` });
 
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
   // The shims outlive the server: that is what makes adoption possible.
-  for (const s of [a, b, c]) assert.equal(processesMatching((cmd) => cmd.includes(`${s.id}.sock`)).length, 1, `shim of ${s.id} survives`);
+  for (const s of [a, b, c, d]) assert.equal(processesMatching((cmd) => cmd.includes(`${s.id}.sock`)).length, 1, `shim of ${s.id} survives`);
 
   // While the server is down: c's container dies, and a container appears that no sandbox owns.
   const runcRoot = join(dataDir, 'runtime', 'runc', 'state');
@@ -62,7 +63,7 @@ test('kill -9 of the server: running sandboxes are adopted, dead ones cleaned, o
 
   const second = await spawnServer(dataDir);
   try {
-    for (const s of [a, b]) {
+    for (const s of [a, b, d]) {
       const got = await second.api.call('GET', `/v1/sandboxes/${s.id}`);
       assert.equal(got.body.state, 'running', `${s.id} adopted`);
       const r = await second.api.exec(s.id, { cmd: 'cat /tmp/state.txt' });
@@ -73,9 +74,9 @@ test('kill -9 of the server: running sandboxes are adopted, dead ones cleaned, o
     assert.ok(isClean(remainsOf(c.id, dataDir)), 'the lost sandbox left nothing');
     assert.deepEqual(remainsOf(orphan, dataDir), { cgroups: [], processes: [], mounts: [], paths: [] });
   } finally {
-    for (const s of [a, b, c]) await second.api.call('DELETE', `/v1/sandboxes/${s.id}`);
+    for (const s of [a, b, c, d]) await second.api.call('DELETE', `/v1/sandboxes/${s.id}`);
     second.child.kill('SIGTERM');
     await new Promise((r) => second.child.once('exit', r));
   }
-  for (const s of [a, b, c]) assert.ok(isClean(remainsOf(s.id, dataDir)), `${s.id} left nothing`);
+  for (const s of [a, b, c, d]) assert.ok(isClean(remainsOf(s.id, dataDir)), `${s.id} left nothing`);
 });

@@ -1,0 +1,93 @@
+/**
+ * `npm run security` (and part of `npm test`): runs the adversarial suite on every runtime this
+ * host offers against a real server in its own process, writes the scoreboard (to
+ * security/results/latest.{md,json} under `npm run security`), and fails if any verdict differs from the reviewed
+ * security/expected-verdicts.json, a positive control did not fire, or anything escaped.
+ * AIRLOCK_SECURITY_RECORD=1 writes the observed verdicts to the expected file for review instead.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { createInterface } from 'node:readline';
+import { Api, TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '../test/harness.js';
+import { observedVerdicts, problems, renderMarkdown, summarize, type ExpectedVerdicts } from './scoreboard.js';
+import { runSecuritySuite } from './security-suite.js';
+import { weakenedRuntimes } from './weakened-runtime.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const EXPECTED = `${REPO}security/expected-verdicts.json`;
+// `npm run security` writes the scoreboard into the repository (scripts/security.sh sets this);
+// inside `npm test` it goes to the run's test root, so a test run never edits tracked files.
+const RESULTS = process.env.AIRLOCK_SECURITY_RESULTS ?? `${testRoot()}/security-results`;
+const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
+const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap'];
+
+let server: ReturnType<typeof spawn> | undefined;
+let weakServer: TestServer | undefined;
+after(async () => {
+  await weakServer?.close();
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => server!.once('exit', r));
+  }
+});
+
+test('security suite: no escapes, every control fires, every resource attack contained, verdicts as reviewed', { timeout: 15 * 60_000 }, async () => {
+  const envCanary = `airlock-server-env-canary-${randomBytes(8).toString('hex')}`;
+  const dataDir = newDataDir('security');
+  let output = '';
+  server = spawn(process.execPath, [SERVER, dataDir, 'debug'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AIRLOCK_SECURITY_CANARY: envCanary },
+  });
+  const keep = (d: Buffer) => {
+    if (output.length < 64 * 1024 * 1024) output += d.toString('utf8');
+  };
+  server.stderr!.on('data', keep);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: server!.stdout! }).on('line', (line) => {
+      keep(Buffer.from(`${line}\n`));
+      if (line.startsWith('AIRLOCK_TEST_URL=')) resolve(line.slice('AIRLOCK_TEST_URL='.length));
+    });
+    server!.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output.slice(-2000)}`)));
+  });
+  const api = new Api(url, TEST_KEY);
+  const health = (await api.call('GET', '/v1/health')).body as { runtimes: { name: string; available: boolean }[] };
+  const runtimes = RUNTIME_ORDER.filter((r) => health.runtimes.some((h) => h.name === r && h.available));
+  assert.ok(runtimes.length > 0, 'at least one runtime is available');
+
+  weakServer = runtimes.includes('runc') ? await startTestServer(newDataDir('weakened'), {}, { createRuntime: weakenedRuntimes }) : undefined;
+  const board = await runSecuritySuite({
+    api,
+    runtimes,
+    dataDir,
+    serverPid: server.pid!,
+    serverOutput: () => output,
+    envCanary,
+    workDir: mkdirTemp(),
+    ...(weakServer ? { weakened: { api: weakServer.api, dataDir: weakServer.server.config.dataDir } } : {}),
+    log: (line) => process.stderr.write(`security: ${line}\n`),
+  });
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(`${RESULTS}/latest.json`, `${JSON.stringify({ ...board, summary: Object.fromEntries(board.runtimes.map((r) => [r.runtime, summarize(r)])) }, null, 2)}\n`);
+  const md = renderMarkdown(board);
+  writeFileSync(`${RESULTS}/latest.md`, md);
+  process.stderr.write(md.slice(0, md.indexOf('## Probes')));
+
+  if (process.env.AIRLOCK_SECURITY_RECORD === '1') {
+    const current = JSON.parse(readFileSync(EXPECTED, 'utf8').toString() || '{}') as ExpectedVerdicts;
+    writeFileSync(EXPECTED, `${JSON.stringify({ ...current, ...observedVerdicts(board) }, null, 2)}\n`);
+  }
+  const expected = JSON.parse(readFileSync(EXPECTED, 'utf8')) as ExpectedVerdicts;
+  const found = problems(board, expected);
+  assert.deepEqual(found, [], `security suite problems:\n  ${found.join('\n  ')}`);
+});
+
+function mkdirTemp(): string {
+  const dir = `${testRoot()}/security-work-${randomBytes(4).toString('hex')}`;
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  return dir;
+}
