@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/server/testing';
-import { pushImage, readPythonRootfsTar, startRegistry, tarOf, type Registry } from '@airlock/server/testing/images';
+import { buildImage, pushImage, readPythonRootfsTar, startRegistry, tarOf, writeOciLayout, type Registry } from '@airlock/server/testing/images';
 import { runCli } from './run-cli.js';
 
 
@@ -68,5 +68,15 @@ describe('airlock image and run --image', () => {
     const missing = await airlock(['image', 'inspect', ref]);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /not in the local store/);
+  });
+
+  test('image import takes an OCI layout directory, for hosts without a registry', async () => {
+    const dir = mkdtempSync(join(testRoot(), 'cli-layout-'));
+    writeOciLayout(dir, buildImage([readPythonRootfsTar(), await tarOf([{ name: 'offline.txt', body: 'no registry\n' }])]));
+    const imported = await airlock(['image', 'import', dir, '--tag', 'offline/py:1']);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /^docker\.io\/offline\/py:1\s+sha256:/);
+    const r = await airlock(['run', '--runtime', 'runc', '--image', 'offline/py:1', '--', 'cat', '/offline.txt']);
+    assert.deepEqual([r.code, r.stdout], [0, 'no registry\n'], r.stderr);
   });
 });
