@@ -71,6 +71,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
     const reconciled = await sandboxes.reconcile();
     log.info(reconciled, 'reconciled sandboxes with the runtimes');
     sandboxes.startTimeoutSweeper();
+    sandboxes.startPools();
 
     const app = createApp({
       sandboxes,
@@ -100,7 +101,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
       images: imageService,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        sandboxes.close();
+        await sandboxes.close();
         for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         store.close();
         releaseLock();

@@ -9,11 +9,11 @@
  * - Every state change goes through #transition, which checks the lifecycle table.
  * - Host resources of a sandbox are released exactly by runtime.destroy + image.release.
  */
-import type { CreateSandboxRequest, ExecRequest, Sandbox, SandboxState, StopReason } from '@airlock/protocol';
+import type { CreateSandboxRequest, ExecRequest, PoolStatus, Sandbox, SandboxState, StopReason } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AgentOpError, type AgentConnection } from '../agent-channel/agent-connection.js';
 import { listDir, readFile, writeFile } from '../agent-channel/files.js';
-import type { Config } from '../config.js';
+import type { Config, PoolConfig } from '../config.js';
 import { AirlockError, invalidRequest, notFound } from '../errors.js';
 import type { ImageDefaults, ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
@@ -25,6 +25,23 @@ import type { SandboxFilter, SandboxRecord, Store } from '../store/store.js';
 import { runExec, type StartedExec } from './exec-run.js';
 import { newSandboxId } from './ids.js';
 import { LIVE_STATES, assertTransition, requireState } from './lifecycle.js';
+import { WarmPools, shapeKey } from './warm-pools.js';
+
+/** What a create asks for that a pooled sandbox takes on when it is handed out. */
+interface LateBound {
+  env: Record<string, string>;
+  metadata: Record<string, string>;
+  timeout: number | null;
+}
+
+interface Shape {
+  runtime: Runtime;
+  imageProvider: ImageProvider;
+  image: string;
+  cpu: number;
+  memoryMiB: number;
+  diskMiB: number;
+}
 
 interface Live {
   conn: AgentConnection;
@@ -46,14 +63,57 @@ export class SandboxService {
   readonly #d: SandboxServiceDeps;
   readonly #live = new Map<string, Live>();
   readonly #destroying = new Map<string, Promise<SandboxRecord>>();
+  readonly #pools: WarmPools;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
+    this.#pools = new WarmPools({
+      shapes: deps.config.pools.shapes,
+      refillConcurrency: deps.config.pools.refillConcurrency,
+      log: deps.log,
+      fill: async (shape, key) => (await this.#start(this.#shape(shape), { env: {}, metadata: {}, timeout: null }, key)).id,
+      discard: async (id) => {
+        const record = this.#d.store.getSandbox(id);
+        if (record && record.state !== 'destroyed') await this.#destroy(record, 'destroyed');
+      },
+      blocked: (shape) => {
+        const a = deps.runtimes.availability(shape.runtime);
+        if (!a.available) return `runtime ${shape.runtime} is not available: ${a.reason}`;
+        if (deps.store.usedSlots().size >= deps.config.limits.maxSandboxes) return 'the server is at its sandbox limit';
+        return undefined;
+      },
+    });
   }
 
   async create(req: CreateSandboxRequest): Promise<Sandbox> {
-    const { config, store, runtimes } = this.#d;
+    const shape = this.#shape(req);
+    const late: LateBound = { env: req.env ?? {}, metadata: req.metadata ?? {}, timeout: req.timeout === undefined ? this.#d.config.defaults.timeout : req.timeout };
+    const key = shapeKey({ ...shape, runtime: shape.runtime.name });
+    if (this.#pools.has(key)) {
+      const claimed = this.#claimPooled(key, late);
+      this.#pools.count(key, claimed !== undefined);
+      if (claimed) {
+        this.#d.log.info({ sandbox: claimed.id, runtime: claimed.runtime }, 'sandbox handed out from the warm pool');
+        return toWire(claimed);
+      }
+    }
+    return toWire(await this.#start(shape, late, null));
+  }
+
+  /** Warm pools as the API reports them. */
+  pools(): { pools: PoolStatus[]; refillConcurrency: number } {
+    return { pools: this.#pools.status(), refillConcurrency: this.#d.config.pools.refillConcurrency };
+  }
+
+  /** Starts filling the configured warm pools in the background (after reconcile). */
+  startPools(): void {
+    this.#pools.refill();
+  }
+
+  /** Validates what a create asks for against this server and resolves its defaults. */
+  #shape(req: CreateSandboxRequest | PoolConfig): Shape {
+    const { config, runtimes } = this.#d;
     const runtimeName = req.runtime ?? runtimes.preferred();
     if (runtimeName === undefined) {
       throw new AirlockError(ErrorCode.RuntimeUnavailable, 'no isolation runtime is available on this host; see GET /v1/health');
@@ -70,30 +130,60 @@ export class SandboxService {
     if (cpu > config.limits.maxCpu) throw invalidRequest(`cpu ${cpu} exceeds this server's limit of ${config.limits.maxCpu}`);
     if (memoryMiB > config.limits.maxMemoryMiB) throw invalidRequest(`memoryMiB ${memoryMiB} exceeds this server's limit of ${config.limits.maxMemoryMiB}`);
     if (diskMiB > config.limits.maxDiskMiB) throw invalidRequest(`diskMiB ${diskMiB} exceeds this server's limit of ${config.limits.maxDiskMiB}`);
-    // Pulls on first use; recorded on the sandbox so that the image cannot be removed under it.
-    const imageId = await image.resolve(imageRef);
-    const used = store.usedSlots();
-    if (used.size >= config.limits.maxSandboxes) {
-      throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
+    return { runtime, imageProvider: image, image: imageRef, cpu, memoryMiB, diskMiB };
+  }
+
+  /**
+   * Takes a waiting sandbox of the shape and binds what is per request to it in one store update. It
+   * was started with no env, labels or timeout and nothing ever ran in it, so it is indistinguishable
+   * from a fresh one. Synchronous from take to claim: no other create can get the same sandbox.
+   */
+  #claimPooled(key: string, late: LateBound): SandboxRecord | undefined {
+    for (let id = this.#pools.take(key); id !== undefined; id = this.#pools.take(key)) {
+      const live = this.#live.get(id);
+      if (!live || live.conn.closed) continue; // died while waiting; its own close handler removes it
+      const now = new Date();
+      const claimed = this.#d.store.claimPooled(id, {
+        env: late.env,
+        metadata: late.metadata,
+        timeout: late.timeout,
+        expiresAt: late.timeout === null ? null : new Date(now.getTime() + late.timeout * 1000).toISOString(),
+      });
+      if (claimed) return claimed;
     }
+    return undefined;
+  }
+
+  /** Starts a sandbox: for a create (pool null) or into a warm pool (pool = its shape key). */
+  async #start(shape: Shape, late: LateBound, pool: string | null): Promise<SandboxRecord> {
+    const { config, store } = this.#d;
+    const { runtime, imageProvider: image, cpu, memoryMiB, diskMiB } = shape;
+    // Pulls on first use; recorded on the sandbox so that the image cannot be removed under it.
+    const imageId = await image.resolve(shape.image);
+    // Waiting pooled sandboxes count against capacity, but a create is worth more than one of them.
+    while (store.usedSlots().size >= config.limits.maxSandboxes) {
+      if (pool !== null || !(await this.#pools.evictOne())) {
+        throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
+      }
+    }
+    const used = store.usedSlots();
     let slot = 0;
     while (used.has(slot)) slot++;
 
     // gVisor counts its own host tasks (~25 plus a stub per address space) against pids.max, and a
     // pids limit hit there kills the whole sandbox: give it headroom so the limit is a host guard.
     const pids = config.defaults.pidsLimit + (runtime.capabilities.ownKernel ? 128 : 0);
-    const timeout = req.timeout === undefined ? config.defaults.timeout : req.timeout;
     const record: SandboxRecord = {
       id: newSandboxId(),
       state: 'creating',
-      runtime: runtimeName,
-      image: imageRef,
+      runtime: runtime.name,
+      image: shape.image,
       cpu,
       memoryMiB,
       pids,
-      timeout,
-      env: req.env ?? {},
-      metadata: req.metadata ?? {},
+      timeout: late.timeout,
+      env: late.env,
+      metadata: late.metadata,
       createdAt: new Date().toISOString(),
       startedAt: null,
       stoppedAt: null,
@@ -102,9 +192,11 @@ export class SandboxService {
       slot,
       imageId,
       diskMiB,
+      pool,
+      releasePending: false,
     };
     store.insertSandbox(record);
-    const log = this.#d.log.child({ sandbox: record.id, runtime: runtimeName });
+    const log = this.#d.log.child({ sandbox: record.id, runtime: runtime.name });
     try {
       const rootfs = await image.prepare(imageId, record.id, { memoryMiB, diskMiB, idmap: idmapFor(runtime, slot) });
       const conn = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids, slot });
@@ -112,10 +204,10 @@ export class SandboxService {
       this.#attach(record.id, conn, runtime, rootfs.defaults);
       const running = this.#transition(record.id, 'running', {
         startedAt: now.toISOString(),
-        expiresAt: timeout === null ? null : new Date(now.getTime() + timeout * 1000).toISOString(),
+        expiresAt: late.timeout === null ? null : new Date(now.getTime() + late.timeout * 1000).toISOString(),
       });
-      log.info('sandbox running');
-      return toWire(running);
+      log.info(pool === null ? 'sandbox running' : 'pooled sandbox ready');
+      return running;
     } catch (e) {
       log.warn({ err: e }, 'create failed; removing everything it made');
       this.#live.delete(record.id);
@@ -136,14 +228,18 @@ export class SandboxService {
   }
 
   async destroy(id: string, reason: StopReason = 'destroyed'): Promise<Sandbox> {
-    const record = this.#mustGet(id);
-    if (record.state === 'destroyed') return toWire(record);
+    return toWire(await this.#destroy(this.#mustGet(id), reason));
+  }
+
+  async #destroy(record: SandboxRecord, reason: StopReason): Promise<SandboxRecord> {
+    if (record.state === 'destroyed') return record;
+    const id = record.id;
     let pending = this.#destroying.get(id);
     if (!pending) {
       pending = this.#teardown(record, reason, 'destroyed').finally(() => this.#destroying.delete(id));
       this.#destroying.set(id, pending);
     }
-    return toWire(await pending);
+    return pending;
   }
 
   async exec(id: string, req: ExecRequest): Promise<StartedExec> {
@@ -186,19 +282,28 @@ export class SandboxService {
 
   /**
    * After a restart: adopt every sandbox that still runs, mark the rest lost and release what they
-   * held, and remove runtime containers the Store does not know as live.
+   * held, destroy the warm pools' sandboxes of the previous run, and remove runtime containers the
+   * Store does not know as live.
    */
-  async reconcile(): Promise<{ adopted: number; lost: number; orphans: number }> {
+  async reconcile(): Promise<{ adopted: number; lost: number; orphans: number; pooled: number }> {
     const { store, runtimes, log } = this.#d;
     let adopted = 0;
     let lost = 0;
     let orphans = 0;
-    for (const record of store.listSandboxes({ states: [...LIVE_STATES] })) {
+    let pooled = 0;
+    for (const record of store.listSandboxes({ states: [...LIVE_STATES], includePooled: true })) {
       const runtime = runtimes.get(record.runtime);
       if (record.state === 'creating') {
         // Never acknowledged: the create's caller got no answer. Remove it like a failed create.
         await runtime?.destroy(record.id).catch((err: unknown) => log.error({ err, sandbox: record.id }, 'cleanup failed'));
+        await this.#d.images.find((i) => i.has(record.image))?.release(record.id).catch((err: unknown) => log.error({ err, sandbox: record.id }, 'image release failed'));
         store.deleteSandbox(record.id);
+        continue;
+      }
+      if (record.pool !== null) {
+        // Warm but never handed out: nobody can be waiting for it, and the new run fills its own pools.
+        await this.#teardown(record, 'destroyed', 'destroyed').catch((err: unknown) => log.error({ err, sandbox: record.id }, 'cleanup of a pooled sandbox failed'));
+        pooled++;
         continue;
       }
       if (record.state === 'stopped') {
@@ -233,7 +338,7 @@ export class SandboxService {
         orphans++;
       }
     }
-    return { adopted, lost, orphans };
+    return { adopted, lost, orphans, pooled };
   }
 
   /** Destroys sandboxes whose timeout elapsed; runs every second. */
@@ -250,9 +355,14 @@ export class SandboxService {
     this.#sweeper.unref();
   }
 
-  /** Stops background work and closes channels; sandboxes keep running for the next start to adopt. */
-  close(): void {
+  /**
+   * Stops background work, destroys the warm pools' sandboxes (nobody could adopt them) and waits for
+   * destroys in flight, then closes channels; sandboxes handed out keep running for the next start to adopt.
+   */
+  async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    await this.#pools.close();
+    await Promise.allSettled([...this.#destroying.values()]);
     for (const live of this.#live.values()) live.conn.close();
     this.#live.clear();
   }
@@ -279,6 +389,12 @@ export class SandboxService {
     this.#live.delete(id);
     const record = this.#d.store.getSandbox(id);
     if (!record || record.state !== 'running' || this.#destroying.has(id)) return;
+    if (record.pool !== null) {
+      this.#d.log.warn({ sandbox: id, why }, 'a pooled sandbox stopped while waiting; destroying it');
+      this.#pools.forget(id);
+      await this.#destroy(record, 'exited').catch((err: unknown) => this.#d.log.error({ err, sandbox: id }, 'cleanup of a pooled sandbox failed'));
+      return;
+    }
     this.#d.log.warn({ sandbox: id, why }, 'sandbox stopped on its own; releasing its resources');
     // Record the stop first, so that readers see it at once; the runtime's teardown can take seconds.
     const stopReason = why === 'oom' ? 'oom' : 'exited';
@@ -304,14 +420,16 @@ export class SandboxService {
   }
 
   #transition(id: string, to: SandboxState, patch: Partial<SandboxRecord>): SandboxRecord {
-    const current = this.#mustGet(id);
+    const current = this.#d.store.getSandbox(id);
+    if (!current) throw new Error(`no sandbox ${id} in the store`);
     assertTransition(id, current.state, to);
     return this.#d.store.updateSandbox(id, { ...patch, state: to });
   }
 
+  /** A sandbox as users see it: one waiting in a warm pool does not exist for them. */
   #mustGet(id: string): SandboxRecord {
     const r = this.#d.store.getSandbox(id);
-    if (!r) throw notFound(`sandbox ${id}`);
+    if (!r || r.pool !== null) throw notFound(`sandbox ${id}`);
     return r;
   }
 

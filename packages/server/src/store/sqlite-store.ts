@@ -43,6 +43,8 @@ const MIGRATIONS: string[] = [
    ALTER TABLE sandboxes ADD COLUMN image_id TEXT NOT NULL DEFAULT 'default';
    ALTER TABLE sandboxes ADD COLUMN disk_mib INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX sandboxes_image ON sandboxes(image_id);`,
+  `ALTER TABLE sandboxes ADD COLUMN pool TEXT;
+   ALTER TABLE sandboxes ADD COLUMN release_pending INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 interface ImageRow {
@@ -76,6 +78,8 @@ interface Row {
   slot: number;
   image_id: string;
   disk_mib: number;
+  pool: string | null;
+  release_pending: number;
 }
 
 const COLUMNS: Record<keyof Omit<SandboxRecord, 'id'>, keyof Row> = {
@@ -96,6 +100,8 @@ const COLUMNS: Record<keyof Omit<SandboxRecord, 'id'>, keyof Row> = {
   slot: 'slot',
   imageId: 'image_id',
   diskMiB: 'disk_mib',
+  pool: 'pool',
+  releasePending: 'release_pending',
 };
 
 export class SqliteStore implements Store {
@@ -124,11 +130,21 @@ export class SqliteStore implements Store {
     this.#db
       .prepare(
         `INSERT INTO sandboxes (id, state, runtime, image, cpu, memory_mib, pids, timeout, env, metadata, created_at,
-           started_at, stopped_at, expires_at, stop_reason, slot, image_id, disk_mib)
+           started_at, stopped_at, expires_at, stop_reason, slot, image_id, disk_mib, pool, release_pending)
          VALUES (@id, @state, @runtime, @image, @cpu, @memory_mib, @pids, @timeout, @env, @metadata, @created_at,
-           @started_at, @stopped_at, @expires_at, @stop_reason, @slot, @image_id, @disk_mib)`,
+           @started_at, @stopped_at, @expires_at, @stop_reason, @slot, @image_id, @disk_mib, @pool, @release_pending)`,
       )
       .run(toRow(r));
+  }
+
+  claimPooled(id: string, patch: Partial<Omit<SandboxRecord, 'id' | 'pool'>>): SandboxRecord | undefined {
+    const current = this.getSandbox(id);
+    if (!current) return undefined;
+    const row = toRow({ ...current, ...patch, pool: null });
+    const keys = [...(Object.keys(patch) as (keyof typeof COLUMNS)[]), 'pool' as const];
+    const sets = keys.map((k) => `${COLUMNS[k]} = @${COLUMNS[k]}`).join(', ');
+    const r = this.#db.prepare(`UPDATE sandboxes SET ${sets} WHERE id = @id AND pool IS NOT NULL AND state = 'running'`).run(row);
+    return r.changes === 1 ? fromRow(row) : undefined;
   }
 
   updateSandbox(id: string, patch: Partial<Omit<SandboxRecord, 'id'>>): SandboxRecord {
@@ -157,6 +173,7 @@ export class SqliteStore implements Store {
       where.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
       params.push(...filter.states);
     }
+    if (!filter.includePooled) where.push('pool IS NULL');
     for (const [k, v] of Object.entries(filter.labels ?? {})) {
       where.push(`json_extract(metadata, ?) = ?`);
       params.push(`$."${k}"`, v);
@@ -166,7 +183,7 @@ export class SqliteStore implements Store {
   }
 
   usedSlots(): Set<number> {
-    const rows = this.#db.prepare(`SELECT slot FROM sandboxes WHERE state != 'destroyed'`).all() as { slot: number }[];
+    const rows = this.#db.prepare(`SELECT slot FROM sandboxes WHERE state != 'destroyed' OR release_pending = 1`).all() as { slot: number }[];
     return new Set(rows.map((r) => r.slot));
   }
 
@@ -221,7 +238,7 @@ export class SqliteStore implements Store {
   }
 
   imagesInUse(): Set<string> {
-    const rows = this.#db.prepare(`SELECT DISTINCT image_id FROM sandboxes WHERE state != 'destroyed'`).all() as { image_id: string }[];
+    const rows = this.#db.prepare(`SELECT DISTINCT image_id FROM sandboxes WHERE state != 'destroyed' OR release_pending = 1`).all() as { image_id: string }[];
     return new Set(rows.map((r) => r.image_id));
   }
 
@@ -271,6 +288,8 @@ function toRow(r: SandboxRecord): Row {
     slot: r.slot,
     image_id: r.imageId,
     disk_mib: r.diskMiB,
+    pool: r.pool,
+    release_pending: r.releasePending ? 1 : 0,
   };
 }
 
@@ -294,6 +313,8 @@ function fromRow(row: Row): SandboxRecord {
     slot: row.slot,
     imageId: row.image_id,
     diskMiB: row.disk_mib,
+    pool: row.pool,
+    releasePending: row.release_pending === 1,
   };
 }
 
