@@ -21,6 +21,7 @@ import { ImageService } from './images/image-service.js';
 import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
+import { Releases } from './sandbox/releases.js';
 import { SandboxService } from './sandbox/sandbox-service.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { VERSION } from './version.js';
@@ -57,6 +58,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
     }
     if (runtimes.preferred() === undefined) print('airlock: no isolation runtime is available; sandboxes cannot be created until one is installed');
     const imagesDir = join(config.dataDir, 'images');
+    const releases = new Releases();
     const imageService = new ImageService({
       store,
       content: new ContentStore(privateDir(join(imagesDir, 'content'))),
@@ -64,10 +66,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: { pr
       registry: new RegistryClient(config.images.registries),
       log,
       budgetBytes: config.images.budgetBytes,
+      releases,
     });
     closers.push(() => imageService.close());
     const images = [new DefaultImage(imagesDir), imageService];
-    const sandboxes = new SandboxService({ config, store, runtimes, images, log });
+    const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
     const reconciled = await sandboxes.reconcile();
     log.info(reconciled, 'reconciled sandboxes with the runtimes');
     sandboxes.startTimeoutSweeper();

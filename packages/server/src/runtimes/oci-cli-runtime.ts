@@ -115,6 +115,15 @@ export class OciCliRuntime implements Runtime {
     return oomKills(id);
   }
 
+  async stop(id: string): Promise<void> {
+    // SIGKILL to the container's init ends its pid namespace: the kernel (runc) or the sentry
+    // (runsc) kills every other process in it.
+    const r = await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000 });
+    if (r.code !== 0 && (await this.status(id)) === 'running') {
+      throw runtimeError(`${this.name} kill of ${id} failed: ${r.stderr.trim().slice(-500)}`);
+    }
+  }
+
   async destroy(id: string): Promise<void> {
     await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000 });
     const del = await runCommand([...this.#cli(), 'delete', '--force', id], { timeoutMs: 60_000 });

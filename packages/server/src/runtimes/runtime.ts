@@ -8,6 +8,8 @@
  *                   has already removed everything it made.
  *   adopt(id)       after a server restart, reconnects to a sandbox that still runs; undefined if not.
  *   status(id)      what the runtime itself says now.
+ *   stop(id)        kills every process of the sandbox; once it resolves nothing runs in it, though
+ *                   its host objects (containers, cgroups, sockets, mounts) may remain until destroy.
  *   destroy(id)     kills and removes every container, process, cgroup, socket and directory of the
  *                   sandbox; idempotent, safe on a half-created sandbox.
  *   list()          ids of every sandbox this runtime holds for us (reconciliation, leak checks).
@@ -37,6 +39,11 @@ export interface RuntimeCapabilities {
   userNamespace: boolean;
   /** An OOM kills the whole sandbox, not only the process that allocated. */
   oomKillsSandbox: boolean;
+  /**
+   * Releasing host resources after stop() takes long enough (runsc: the sandbox and gofer processes
+   * exit, then delete) that destroy answers after stop() and finishes the release in the background.
+   */
+  slowTeardown: boolean;
 }
 
 export type Availability = { available: true } | { available: false; reason: string };
@@ -50,6 +57,7 @@ export interface Runtime {
   status(id: string): Promise<RuntimeStatus>;
   /** OOM kills recorded for the sandbox so far, or undefined once its cgroup is gone. */
   oomKills(id: string): number | undefined;
+  stop(id: string): Promise<void>;
   destroy(id: string): Promise<void>;
   list(): Promise<string[]>;
 }

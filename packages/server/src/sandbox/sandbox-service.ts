@@ -25,6 +25,7 @@ import type { SandboxFilter, SandboxRecord, Store } from '../store/store.js';
 import { runExec, type StartedExec } from './exec-run.js';
 import { newSandboxId } from './ids.js';
 import { LIVE_STATES, assertTransition, requireState } from './lifecycle.js';
+import type { Releases } from './releases.js';
 import { WarmPools, shapeKey } from './warm-pools.js';
 
 /** What a create asks for that a pooled sandbox takes on when it is handed out. */
@@ -57,6 +58,7 @@ export interface SandboxServiceDeps {
   runtimes: RuntimeRegistry;
   images: ImageProvider[];
   log: Logger;
+  releases: Releases;
 }
 
 export class SandboxService {
@@ -291,6 +293,10 @@ export class SandboxService {
     let lost = 0;
     let orphans = 0;
     let pooled = 0;
+    for (const record of store.listSandboxes({ states: ['destroyed'], includePooled: true, releasePending: true })) {
+      log.info({ sandbox: record.id }, 'finishing the release of a sandbox destroyed before the restart');
+      await this.#releaseLater(record);
+    }
     for (const record of store.listSandboxes({ states: [...LIVE_STATES], includePooled: true })) {
       const runtime = runtimes.get(record.runtime);
       if (record.state === 'creating') {
@@ -363,6 +369,7 @@ export class SandboxService {
     clearInterval(this.#sweeper);
     await this.#pools.close();
     await Promise.allSettled([...this.#destroying.values()]);
+    await this.#d.releases.settled();
     for (const live of this.#live.values()) live.conn.close();
     this.#live.clear();
   }
@@ -409,14 +416,45 @@ export class SandboxService {
     this.#live.delete(record.id);
     live?.conn.close();
     const runtime = this.#d.runtimes.get(record.runtime);
-    await runtime?.destroy(record.id);
-    await this.#d.images.find((i) => i.has(record.image))?.release(record.id);
+    // Where releasing is slow (runsc), destroy answers once nothing runs in the sandbox and nobody can
+    // reach it; the rest happens in the background, marked in the store so that a restart redoes it.
+    const later = to === 'destroyed' && runtime?.capabilities.slowTeardown === true && (await this.#stopOnly(runtime, record.id));
+    if (!later) await this.#releaseHost(record);
     const current = this.#d.store.getSandbox(record.id)!;
     const stoppedAt = current.stoppedAt ?? new Date().toISOString();
     const stopReason = current.stopReason ?? reason;
     if (current.state === 'stopped' && to === 'stopped') return current;
     if (current.state === 'running' && to === 'destroyed') this.#transition(record.id, 'stopped', { stoppedAt, stopReason });
-    return this.#transition(record.id, to, { stoppedAt, stopReason });
+    const done = this.#transition(record.id, to, { stoppedAt, stopReason, ...(later ? { releasePending: true } : {}) });
+    if (later) this.#d.releases.track(record.id, record.imageId, this.#releaseLater(done));
+    return done;
+  }
+
+  /** Kills the sandbox without releasing anything; false if that failed, and then destroy does it all in line. */
+  async #stopOnly(runtime: Runtime, id: string): Promise<boolean> {
+    try {
+      await runtime.stop(id);
+      return true;
+    } catch (err) {
+      this.#d.log.warn({ err, sandbox: id }, 'stop failed; destroying in line');
+      return false;
+    }
+  }
+
+  /** Everything a sandbox holds on the host: runtime objects (containers, processes, cgroups, sockets) and its rootfs. */
+  async #releaseHost(record: SandboxRecord): Promise<void> {
+    await this.#d.runtimes.get(record.runtime)?.destroy(record.id);
+    await this.#d.images.find((i) => i.has(record.image))?.release(record.id);
+  }
+
+  async #releaseLater(record: SandboxRecord): Promise<void> {
+    try {
+      await this.#releaseHost(record);
+      this.#d.store.updateSandbox(record.id, { releasePending: false });
+    } catch (err) {
+      // The store still says releasePending: the next start retries.
+      this.#d.log.error({ err, sandbox: record.id }, 'releasing a destroyed sandbox failed');
+    }
   }
 
   #transition(id: string, to: SandboxState, patch: Partial<SandboxRecord>): SandboxRecord {

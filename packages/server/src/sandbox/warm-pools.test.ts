@@ -10,23 +10,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { runCommand } from '../host/command.js';
-import { Api, TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '../test/harness.js';
+import { Api, TEST_KEY, eventually, newDataDir, recordSandbox, startTestServer, type TestServer } from '../test/harness.js';
 import { isClean, remainsOf } from '../test/host-probe.js';
-
-/** Waits (not a timing assertion: only a deadline so that a broken pool fails instead of hanging). */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 120_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const poolOf = async (api: Api, runtime: string) => ((await api.call('GET', '/v1/pools')).body.pools as any[]).find((p) => p.runtime === runtime);
 const full = (api: Api, runtime: string, refills = 0) =>
-  until(`a full ${runtime} pool`, async () => {
+  eventually(`a full ${runtime} pool`, async () => {
     const p = await poolOf(api, runtime);
     return p.ready === p.size && p.refills >= refills ? p : undefined;
   });
@@ -91,7 +80,7 @@ describe('warm pools', () => {
       assert.deepEqual(listed.map((s: any) => s.id), [sb.id]);
       await full(t.api, runtime, before.refills + 1);
       assert.equal((await t.api.call('DELETE', `/v1/sandboxes/${sb.id}`)).status, 200);
-      assert.ok(isClean(remainsOf(sb.id, dataDir)), 'a handed-out sandbox is destroyed like any other');
+      await eventually('a handed-out sandbox to be destroyed like any other', () => (isClean(remainsOf(sb.id, dataDir)) ? true : undefined));
     });
   }
 

@@ -174,6 +174,7 @@ export class SqliteStore implements Store {
       params.push(...filter.states);
     }
     if (!filter.includePooled) where.push('pool IS NULL');
+    if (filter.releasePending !== undefined) where.push(`release_pending = ${filter.releasePending ? 1 : 0}`);
     for (const [k, v] of Object.entries(filter.labels ?? {})) {
       where.push(`json_extract(metadata, ?) = ?`);
       params.push(`$."${k}"`, v);

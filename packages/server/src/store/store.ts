@@ -47,6 +47,8 @@ export interface SandboxFilter {
   labels?: Record<string, string>;
   /** Include sandboxes that sit in a warm pool (default: only those handed out or created on request). */
   includePooled?: boolean;
+  /** Only destroyed sandboxes whose host resources are still being released (or only the others). */
+  releasePending?: boolean;
 }
 
 export interface ImageLayerRecord {
