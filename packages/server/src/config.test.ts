@@ -16,7 +16,7 @@ function configFile(body: unknown): string {
 
 test('no pools unless asked for; refills one at a time by default', () => {
   const c = loadConfig({}, env());
-  assert.deepEqual(c.pools, { shapes: [], refillConcurrency: 1 });
+  assert.deepEqual(c.pools, { shapes: [], refillConcurrency: 1, refillDelayMs: 100 });
 });
 
 test('--pool runtime:size gives pools of the default image and resources', () => {
@@ -37,7 +37,7 @@ test('AIRLOCK_POOLS is the same list; flags win over it, and it over the file', 
 test('the config file can give any shape and the refill budget', () => {
   const file = configFile({ pools: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', memoryMiB: 256, diskMiB: 512, cpu: 0.5 }], poolRefillConcurrency: 2 });
   const c = loadConfig({}, { AIRLOCK_CONFIG: file });
-  assert.deepEqual(c.pools, { shapes: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', cpu: 0.5, memoryMiB: 256, diskMiB: 512 }], refillConcurrency: 2 });
+  assert.deepEqual(c.pools, { shapes: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', cpu: 0.5, memoryMiB: 256, diskMiB: 512 }], refillConcurrency: 2, refillDelayMs: 100 });
 });
 
 test('malformed pools are refused with a message that says what to write', () => {

@@ -29,7 +29,7 @@ export interface Config {
     registries: RegistrySettings;
   };
   /** Warm pools: started sandboxes kept ready per shape, and how many refills may run at once (the CPU budget). */
-  pools: { shapes: PoolConfig[]; refillConcurrency: number };
+  pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
   /** How long create waits for the agent's HELLO before giving up. */
   agentReadyTimeoutMs: number;
   /** Directory that holds runc/runsc state; private to the server (0700). */
@@ -53,6 +53,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   /** `runtime:size` specs (`airlock serve --pool gvisor:4`): pools of the default image and resources. */
   pools?: string[];
   poolRefillConcurrency?: number;
+  poolRefillDelayMs?: number;
 };
 
 /** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json) for what env vars express badly. */
@@ -82,6 +83,7 @@ const ConfigFile = z
       )
       .optional(),
     poolRefillConcurrency: z.number().int().min(1).optional(),
+    poolRefillDelayMs: z.number().int().min(0).max(60_000).optional(),
   })
   .strict();
 
@@ -159,7 +161,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
       registries,
     },
-    pools: { shapes, refillConcurrency },
+    pools: { shapes, refillConcurrency, refillDelayMs: overrides.poolRefillDelayMs ?? file.poolRefillDelayMs ?? 100 },
     agentReadyTimeoutMs: 10_000,
     runtimeStateDir: join(dataDir, 'runtime'),
   };

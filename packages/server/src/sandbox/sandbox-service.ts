@@ -73,6 +73,7 @@ export class SandboxService {
     this.#pools = new WarmPools({
       shapes: deps.config.pools.shapes,
       refillConcurrency: deps.config.pools.refillConcurrency,
+      refillDelayMs: deps.config.pools.refillDelayMs,
       log: deps.log,
       fill: async (shape, key) => (await this.#start(this.#shape(shape), { env: {}, metadata: {}, timeout: null }, key)).id,
       discard: async (id) => {

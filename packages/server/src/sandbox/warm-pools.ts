@@ -29,6 +29,11 @@ export function shapeKey(s: PoolShape): string {
 export interface WarmPoolsDeps {
   shapes: PoolConfig[];
   refillConcurrency: number;
+  /**
+   * How long a refill waits after a take. On a small machine a refill (a runtime start) competes for
+   * the cores with the first command of the sandbox just handed out; waiting lets that command run first.
+   */
+  refillDelayMs: number;
   /** Starts one sandbox of the shape into the pool; resolves with its id once its agent answered. */
   fill(shape: PoolConfig, key: string): Promise<string>;
   /** Destroys a pooled sandbox that will never be handed out. */
@@ -64,6 +69,7 @@ export class WarmPools {
   #running = 0;
   #closed = false;
   readonly #timers = new Set<NodeJS.Timeout>();
+  #delayed: NodeJS.Timeout | undefined;
 
   constructor(deps: WarmPoolsDeps) {
     this.#d = deps;
@@ -92,7 +98,14 @@ export class WarmPools {
   take(key: string): string | undefined {
     const pool = this.#pools.get(key);
     const id = pool?.ready.shift();
-    this.refill();
+    if (this.#d.refillDelayMs <= 0) this.refill();
+    else if (this.#delayed === undefined) {
+      this.#delayed = setTimeout(() => {
+        this.#delayed = undefined;
+        this.refill();
+      }, this.#d.refillDelayMs);
+      this.#delayed.unref();
+    }
     return id;
   }
 
@@ -193,6 +206,7 @@ export class WarmPools {
   async close(): Promise<void> {
     this.#closed = true;
     for (const t of this.#timers) clearTimeout(t);
+    clearTimeout(this.#delayed);
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     const ids = [...this.#pools.values()].flatMap((p) => p.ready.splice(0));
     await Promise.all(ids.map((id) => this.#d.discard(id).catch((err: unknown) => this.#d.log.error({ err, sandbox: id }, 'discarding a pooled sandbox failed'))));
