@@ -52,11 +52,16 @@ describe('HTTP API', () => {
     const r = await new Api(api.url, undefined).call('GET', '/v1/openapi.json');
     assert.equal(r.status, 200);
     assert.equal(r.body.openapi, '3.1.0');
-    for (const p of ['/v1/sandboxes', '/v1/sandboxes/{id}', '/v1/sandboxes/{id}/exec', '/v1/sandboxes/{id}/exec/stream', '/v1/sandboxes/{id}/files']) {
+    for (const p of ['/v1/pools', '/v1/sandboxes', '/v1/sandboxes/{id}', '/v1/sandboxes/{id}/exec', '/v1/sandboxes/{id}/exec/stream', '/v1/sandboxes/{id}/files']) {
       assert.ok(r.body.paths[p], `documents ${p}`);
     }
     assert.ok(r.body.components.schemas.CreateSandboxRequest, 'names the request schema');
     assert.equal(r.body.components.schemas.CreateSandboxRequest.properties.memoryMiB.maximum, 256 * 1024);
+  });
+
+  test('a server without pools says so', async () => {
+    const r = await api.call('GET', '/v1/pools');
+    assert.deepEqual([r.status, r.body], [200, { pools: [], refillConcurrency: 1 }]);
   });
 
   test('bad create requests get 4xx with a code naming what to fix, and create nothing', async () => {
@@ -71,7 +76,8 @@ describe('HTTP API', () => {
       [{ env: { '1BAD': 'x' } }, 400, 'invalid_request', /env/],
       [{ metadata: { 'Bad Key': 'x' } }, 400, 'invalid_request', /metadata/],
       [{ surprise: true }, 400, 'invalid_request', /surprise|unrecognized/i],
-      [{ image: 'python:3.12' }, 422, 'image_not_found', /python:3.12/],
+      // Image references are pulled on first use (issue 3): an unreachable registry is a 502, and leaves nothing.
+      [{ image: '127.0.0.1:1/nothing/here:1' }, 502, 'registry_unavailable', /127\.0\.0\.1:1/],
       [{ memoryMiB: 200_000 }, 400, 'invalid_request', /limit/],
     ];
     for (const [body, status, code, message] of cases) {
@@ -103,7 +109,8 @@ describe('HTTP API', () => {
   });
 
   test('bad exec requests are rejected before reaching a sandbox', async () => {
-    for (const body of [{}, { cmd: [] }, { cmd: '' }, { cmd: ['a\0b'] }, { cmd: ['true'], cwd: 'relative' }, { cmd: ['true'], timeout: -1 }, { cmd: ['true'], user: 'x y' }]) {
+    // ({} is valid since images: it runs the image's Entrypoint + Cmd.)
+    for (const body of [{ cmd: [] }, { cmd: '' }, { cmd: ['a\0b'] }, { cmd: ['true'], cwd: 'relative' }, { cmd: ['true'], timeout: -1 }, { cmd: ['true'], user: 'x y' }]) {
       const r = await api.call('POST', '/v1/sandboxes/nope/exec', body);
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.equal(r.body.code, 'invalid_request');
