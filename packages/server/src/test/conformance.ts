@@ -125,8 +125,13 @@ export function runtimeConformance({ runtime, skip = [] }: ConformanceOptions): 
       const reader = res.body!.getReader();
       const first = new TextDecoder().decode((await reader.read()).value);
       assert.match(first, /"type":"start"/);
-      const running = await api.exec(sb.id, { cmd: countProcesses(marker) });
-      assert.equal(running.stdout, '1\n', 'positive control: the command runs while the client reads');
+      // "start" comes at the fork; python needs a moment before its execv gives the process its name.
+      let running = '0\n';
+      for (let i = 0; i < 50 && running !== '1\n'; i++) {
+        running = (await api.exec(sb.id, { cmd: countProcesses(marker) })).stdout;
+        if (running !== '1\n') await delay(100);
+      }
+      assert.equal(running, '1\n', 'positive control: the command runs while the client reads');
       abort.abort();
       let left = '1\n';
       for (let i = 0; i < 50 && left !== '0\n'; i++) {
