@@ -104,6 +104,19 @@ describe('warm pools', () => {
     for (const s of made) await t.api.call('DELETE', `/v1/sandboxes/${s.id}`);
   });
 
+  test('a pooled sandbox that dies while waiting is removed and replaced', async () => {
+    const before = await full(t.api, 'runc');
+    const waiting = await containers(dataDir, 'runc');
+    const victim = waiting[0]!;
+    await runCommand(['runc', '--root', join(dataDir, 'runtime', 'runc', 'state'), 'kill', victim, 'KILL']);
+    await eventually('the dead pooled sandbox to be gone', () => (isClean(remainsOf(victim, dataDir)) ? true : undefined));
+    await full(t.api, 'runc', before.refills + 1);
+    const sb = await t.api.create({ runtime: 'runc' });
+    assert.notEqual(sb.id, victim, 'the dead one is never handed out');
+    assert.equal((await t.api.exec(sb.id, { cmd: ['true'] })).exitCode, 0);
+    await t.api.call('DELETE', `/v1/sandboxes/${sb.id}`);
+  });
+
   test('close destroys the waiting sandboxes', async () => {
     const other = newDataDir('pools-close');
     const s = await startTestServer(other, { pools: ['runc:1', 'gvisor:1'] });
