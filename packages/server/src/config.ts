@@ -54,6 +54,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   pools?: string[];
   poolRefillConcurrency?: number;
   poolRefillDelayMs?: number;
+  maxSandboxes?: number;
 };
 
 /** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json) for what env vars express badly. */
@@ -84,6 +85,7 @@ const ConfigFile = z
       .optional(),
     poolRefillConcurrency: z.number().int().min(1).optional(),
     poolRefillDelayMs: z.number().int().min(0).max(60_000).optional(),
+    maxSandboxes: z.number().int().min(1).optional(),
   })
   .strict();
 
@@ -124,7 +126,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   }
   const defaultDiskMiB = overrides.defaultDiskMiB ?? intFrom(env.AIRLOCK_DEFAULT_DISK_MIB, 'AIRLOCK_DEFAULT_DISK_MIB') ?? file.defaultDiskMiB ?? 2048;
   const defaults = { cpu: 1, memoryMiB: 512, diskMiB: defaultDiskMiB, timeout: 3600, pidsLimit: 512 };
-  const limits = { maxSandboxes: 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxDiskMiB: 256 * 1024, maxBodyBytes: 64 * 1024 * 1024 };
+  const limits = { maxSandboxes: overrides.maxSandboxes ?? file.maxSandboxes ?? 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxDiskMiB: 256 * 1024, maxBodyBytes: 64 * 1024 * 1024 };
   const specs = overrides.pools ?? listFrom(env.AIRLOCK_POOLS);
   const shapes: PoolConfig[] = specs
     ? specs.map((spec) => ({ ...parsePoolSpec(spec), image: 'default', cpu: defaults.cpu, memoryMiB: defaults.memoryMiB, diskMiB: defaults.diskMiB }))

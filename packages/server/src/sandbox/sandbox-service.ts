@@ -111,7 +111,7 @@ export class SandboxService {
 
   /** Starts filling the configured warm pools in the background (after reconcile). */
   startPools(): void {
-    this.#pools.refill();
+    this.#pools.start();
   }
 
   /** Validates what a create asks for against this server and resolves its defaults. */
@@ -163,9 +163,12 @@ export class SandboxService {
     const { runtime, imageProvider: image, cpu, memoryMiB, diskMiB } = shape;
     // Pulls on first use; recorded on the sandbox so that the image cannot be removed under it.
     const imageId = await image.resolve(shape.image);
-    // Waiting pooled sandboxes count against capacity, but a create is worth more than one of them.
+    // Waiting pooled sandboxes count against capacity, but a create is worth more than one of them;
+    // slots of destroyed sandboxes still being released come back within milliseconds.
     while (store.usedSlots().size >= config.limits.maxSandboxes) {
-      if (pool !== null || !(await this.#pools.evictOne())) {
+      if (pool !== null) throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
+      if (this.#d.releases.size > 0) await this.#d.releases.settled();
+      else if (!(await this.#pools.evictOne())) {
         throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
       }
     }
@@ -335,6 +338,9 @@ export class SandboxService {
         lost++;
       }
     }
+    // Background releases of the sandboxes torn down above must finish before the orphan sweep, or both
+    // would delete the same containers at once.
+    await this.#d.releases.settled();
     for (const runtime of runtimes.all()) {
       if (!runtimes.availability(runtime.name).available) continue;
       for (const id of await runtime.list()) {
@@ -446,6 +452,7 @@ export class SandboxService {
   async #releaseHost(record: SandboxRecord): Promise<void> {
     await this.#d.runtimes.get(record.runtime)?.destroy(record.id);
     await this.#d.images.find((i) => i.has(record.image))?.release(record.id);
+    this.#pools.refill(); // a slot is free: a pool waiting for room can fill
   }
 
   async #releaseLater(record: SandboxRecord): Promise<void> {

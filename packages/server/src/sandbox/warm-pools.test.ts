@@ -134,6 +134,27 @@ describe('warm pools', () => {
   });
 });
 
+test('at the sandbox limit a create takes the place of a waiting sandbox, and the pool waits for room', async () => {
+  const dataDir = newDataDir('pools-capacity');
+  const t = await startTestServer(dataDir, { pools: ['gvisor:2'], maxSandboxes: 2 });
+  try {
+    await full(t.api, 'gvisor');
+    const pooled = await containers(dataDir, 'gvisor');
+    const a = await t.api.create({ runtime: 'runc' });
+    const b = await t.api.create({ runtime: 'runc' });
+    for (const id of pooled) await eventually(`${id} to make room`, () => (isClean(remainsOf(id, dataDir)) ? true : undefined));
+    const refused = await t.api.call('POST', '/v1/sandboxes', { runtime: 'runc' });
+    assert.deepEqual([refused.status, refused.body.code], [429, 'capacity'], 'with no waiting sandbox left, the limit holds');
+    const p = await poolOf(t.api, 'gvisor');
+    assert.equal(p.ready, 0);
+    assert.match(p.lastError, /limit/);
+    for (const s of [a, b]) await t.api.call('DELETE', `/v1/sandboxes/${s.id}`);
+    await full(t.api, 'gvisor');
+  } finally {
+    await t.close();
+  }
+});
+
 test('kill -9 with a full pool: the next start destroys the pooled sandboxes of the old run', async () => {
   const dataDir = newDataDir('pools-crash');
   const server = fileURLToPath(new URL('../test/server-process.js', import.meta.url));

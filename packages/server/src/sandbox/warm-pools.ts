@@ -67,6 +67,8 @@ export class WarmPools {
   readonly #pools = new Map<string, Pool>();
   readonly #inflight = new Set<Promise<void>>();
   #running = 0;
+  /** Refills wait for start(): reconciliation must not see sandboxes half-started by a refill. */
+  #started = false;
   #closed = false;
   readonly #timers = new Set<NodeJS.Timeout>();
   #delayed: NodeJS.Timeout | undefined;
@@ -134,9 +136,14 @@ export class WarmPools {
     return true;
   }
 
+  start(): void {
+    this.#started = true;
+    this.refill();
+  }
+
   /** Starts refills while some pool is short and the budget allows; never waits for them. */
   refill(): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#started) return;
     const now = Date.now();
     while (this.#running < this.#d.refillConcurrency) {
       const pool = this.#next(now);
