@@ -55,6 +55,16 @@ try {
     airlock: summarize(await timeIt(Math.ceil(N.floor / 5), () => spawnSync('/usr/bin/python3', ['-c', 'print(1)']))),
   });
 
+  // bubblewrap, where present: the lightest namespace sandbox on this host (no Airlock runtime uses it yet).
+  if (spawnSync('bwrap', ['--version']).status === 0) {
+    const bwrap = ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp'];
+    rows.push({
+      metric: "raw bwrap: /usr/bin/python3 -c 'print(1)'",
+      runtime: 'bwrap',
+      airlock: summarize(await timeIt(Math.ceil(N.floor / 5), () => spawnSync('bwrap', [...bwrap, '/usr/bin/python3', '-c', 'print(1)']))),
+    });
+  }
+
   for (const runtime of RUNTIMES) {
     const raw = rawRuntime(dataDir, runtime);
     const sb = await airlock.sandboxes.create({ runtime, timeout: null });
