@@ -13,8 +13,8 @@ import type { CreateSandboxRequest, ExecRequest, PoolStatus, Sandbox, SandboxSta
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AgentOpError, type AgentConnection } from '../agent-channel/agent-connection.js';
 import { listDir, readFile, writeFile } from '../agent-channel/files.js';
-import type { Config, PoolConfig } from '../config.js';
-import { AirlockError, invalidRequest, notFound } from '../errors.js';
+import type { Config } from '../config.js';
+import { AirlockError, notFound } from '../errors.js';
 import type { ImageDefaults, ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
 import type { IdMap } from '../images/snapshotter.js';
@@ -26,6 +26,7 @@ import { runExec, type StartedExec } from './exec-run.js';
 import { newSandboxId } from './ids.js';
 import { LIVE_STATES, assertTransition, requireState } from './lifecycle.js';
 import type { Releases } from './releases.js';
+import { resolveShape, type Shape } from './shape.js';
 import { WarmPools, shapeKey } from './warm-pools.js';
 
 /** What a create asks for that a pooled sandbox takes on when it is handed out. */
@@ -33,15 +34,6 @@ interface LateBound {
   env: Record<string, string>;
   metadata: Record<string, string>;
   timeout: number | null;
-}
-
-interface Shape {
-  runtime: Runtime;
-  imageProvider: ImageProvider;
-  image: string;
-  cpu: number;
-  memoryMiB: number;
-  diskMiB: number;
 }
 
 interface Live {
@@ -66,6 +58,8 @@ export class SandboxService {
   readonly #live = new Map<string, Live>();
   readonly #destroying = new Map<string, Promise<SandboxRecord>>();
   readonly #pools: WarmPools;
+  /** Creates at the sandbox limit waiting for a slot; refills do not start meanwhile. */
+  #createsWaiting = 0;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: SandboxServiceDeps) {
@@ -75,7 +69,7 @@ export class SandboxService {
       refillConcurrency: deps.config.pools.refillConcurrency,
       refillDelayMs: deps.config.pools.refillDelayMs,
       log: deps.log,
-      fill: async (shape, key) => (await this.#start(this.#shape(shape), { env: {}, metadata: {}, timeout: null }, key)).id,
+      fill: async (shape, key) => (await this.#start(resolveShape(this.#d, shape), { env: {}, metadata: {}, timeout: null }, key)).id,
       discard: async (id) => {
         const record = this.#d.store.getSandbox(id);
         if (record && record.state !== 'destroyed') await this.#destroy(record, 'destroyed');
@@ -84,13 +78,14 @@ export class SandboxService {
         const a = deps.runtimes.availability(shape.runtime);
         if (!a.available) return `runtime ${shape.runtime} is not available: ${a.reason}`;
         if (deps.store.usedSlots().size >= deps.config.limits.maxSandboxes) return 'the server is at its sandbox limit';
+        if (this.#createsWaiting > 0) return 'a create is waiting for room at the sandbox limit';
         return undefined;
       },
     });
   }
 
   async create(req: CreateSandboxRequest): Promise<Sandbox> {
-    const shape = this.#shape(req);
+    const shape = resolveShape(this.#d, req);
     const late: LateBound = { env: req.env ?? {}, metadata: req.metadata ?? {}, timeout: req.timeout === undefined ? this.#d.config.defaults.timeout : req.timeout };
     const key = shapeKey({ ...shape, runtime: shape.runtime.name });
     if (this.#pools.has(key)) {
@@ -112,28 +107,6 @@ export class SandboxService {
   /** Starts filling the configured warm pools in the background (after reconcile). */
   startPools(): void {
     this.#pools.start();
-  }
-
-  /** Validates what a create asks for against this server and resolves its defaults. */
-  #shape(req: CreateSandboxRequest | PoolConfig): Shape {
-    const { config, runtimes } = this.#d;
-    const runtimeName = req.runtime ?? runtimes.preferred();
-    if (runtimeName === undefined) {
-      throw new AirlockError(ErrorCode.RuntimeUnavailable, 'no isolation runtime is available on this host; see GET /v1/health');
-    }
-    const availability = runtimes.availability(runtimeName);
-    if (!availability.available) throw new AirlockError(ErrorCode.RuntimeUnavailable, `runtime ${runtimeName} is not available: ${availability.reason}`);
-    const runtime = runtimes.get(runtimeName)!;
-    const imageRef = req.image ?? 'default';
-    const image = this.#d.images.find((i) => i.has(imageRef));
-    if (!image) throw new AirlockError(ErrorCode.ImageNotFound, `image ${JSON.stringify(imageRef)} is not known to this server (available: default)`);
-    const cpu = req.cpu ?? config.defaults.cpu;
-    const memoryMiB = req.memoryMiB ?? config.defaults.memoryMiB;
-    const diskMiB = req.diskMiB ?? config.defaults.diskMiB;
-    if (cpu > config.limits.maxCpu) throw invalidRequest(`cpu ${cpu} exceeds this server's limit of ${config.limits.maxCpu}`);
-    if (memoryMiB > config.limits.maxMemoryMiB) throw invalidRequest(`memoryMiB ${memoryMiB} exceeds this server's limit of ${config.limits.maxMemoryMiB}`);
-    if (diskMiB > config.limits.maxDiskMiB) throw invalidRequest(`diskMiB ${diskMiB} exceeds this server's limit of ${config.limits.maxDiskMiB}`);
-    return { runtime, imageProvider: image, image: imageRef, cpu, memoryMiB, diskMiB };
   }
 
   /**
@@ -164,12 +137,19 @@ export class SandboxService {
     // Pulls on first use; recorded on the sandbox so that the image cannot be removed under it.
     const imageId = await image.resolve(shape.image);
     // Waiting pooled sandboxes count against capacity, but a create is worth more than one of them;
-    // slots of destroyed sandboxes still being released come back within milliseconds.
-    while (store.usedSlots().size >= config.limits.maxSandboxes) {
-      if (pool !== null) throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
-      if (this.#d.releases.size > 0) await this.#d.releases.settled();
-      else if (!(await this.#pools.evictOne())) {
-        throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
+    // slots of destroyed sandboxes still being released come back within milliseconds. While a create
+    // waits for room, refills stay out of the way, or they could take each slot it freed.
+    const full = () => new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
+    if (pool !== null && (this.#createsWaiting > 0 || store.usedSlots().size >= config.limits.maxSandboxes)) throw full();
+    if (store.usedSlots().size >= config.limits.maxSandboxes) {
+      this.#createsWaiting++;
+      try {
+        while (store.usedSlots().size >= config.limits.maxSandboxes) {
+          if (this.#d.releases.size > 0) await this.#d.releases.settled();
+          else if (!(await this.#pools.evictOne())) throw full();
+        }
+      } finally {
+        this.#createsWaiting--;
       }
     }
     const used = store.usedSlots();
