@@ -229,8 +229,8 @@ export class SandboxService {
   }
 
   async exec(id: string, req: ExecRequest): Promise<StartedExec> {
-    const live = this.#requireLive('exec in', id);
     const record = this.#mustGet(id);
+    const live = this.#liveOf('exec in', record);
     return runExec(
       {
         conn: live.conn,
@@ -460,10 +460,13 @@ export class SandboxService {
   }
 
   #requireLive(action: string, id: string): Live {
-    const record = this.#mustGet(id);
-    requireState(action, id, record.state, 'running');
-    const live = this.#live.get(id);
-    if (!live || live.conn.closed) throw new AirlockError(ErrorCode.InvalidState, `cannot ${action} sandbox ${id}: it is stopping`);
+    return this.#liveOf(action, this.#mustGet(id));
+  }
+
+  #liveOf(action: string, record: SandboxRecord): Live {
+    requireState(action, record.id, record.state, 'running');
+    const live = this.#live.get(record.id);
+    if (!live || live.conn.closed) throw new AirlockError(ErrorCode.InvalidState, `cannot ${action} sandbox ${record.id}: it is stopping`);
     return live;
   }
 
