@@ -3,6 +3,7 @@
  * sample waits until the pool is full again (so that no refill competes for the 2 cores), then times
  * create + exec(python3 -c 'print(1)') through the SDK. Also reports what the pool says about itself.
  */
+import { rmSync } from 'node:fs';
 import type { PoolStatus } from '@airlock/protocol';
 import { Airlock } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
@@ -48,5 +49,6 @@ export async function warmTti(dataDir: string, key: string, n: number, runtimes:
   } finally {
     await server.sandboxes.destroyAll();
     await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
