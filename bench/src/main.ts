@@ -1,37 +1,41 @@
 /**
- * `npm run bench [-- --quick]`: Airlock's latencies and memory, measured through the SDK against a
- * real server, next to the raw runtimes and the host floor in the same run. Writes a markdown table
- * and JSON to bench/results/. Medians and ratios, since these machines are shared and noisy.
+ * `npm run bench [-- --quick]`: Airlock's latencies, throughput and density, measured through the
+ * SDK against a real server, next to the raw runtimes and the host floor in the same run. Writes a
+ * markdown table and JSON to bench/results/. Medians and ratios, since these machines are shared and noisy.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import type { PoolStatus } from '@airlock/protocol';
 import { Airlock, type Sandbox } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
-import { benchImages, type ImageRow } from './images.js';
-import { describeMachine, memAvailableKiB } from './machine.js';
-import { sandboxPssKiB } from './memory.js';
+import { density, type DensityResult } from './density.js';
+import { benchImages } from './images.js';
+import { describeMachine } from './machine.js';
 import { rawExec, rawRun, rawRuntime } from './raw.js';
-import { summarize, timeIt, type Summary } from './stats.js';
+import { renderReport, type Row } from './report.js';
+import { summarize, timeIt } from './stats.js';
+import { teardown } from './teardown.js';
+import { execRate, lifecycles, type ThroughputRow } from './throughput.js';
+import { warmTti } from './warm.js';
 
 const quick = process.argv.includes('--quick');
 const N = quick
-  ? { execTrue: 50, execPy: 15, rawExec: 8, tti: 3, idle: 3, floor: 50, pull: 1, prepare: 10 }
-  : { execTrue: 300, execPy: 60, rawExec: 40, tti: 15, idle: 20, floor: 300, pull: 5, prepare: 100 };
+  ? { execTrue: 50, execPy: 15, rawExec: 8, tti: 3, warm: 5, teardown: 3, idle: 10, cpuWindowMs: 2000, execs: 100, floor: 50, pull: 1, prepare: 10 }
+  : { execTrue: 300, execPy: 60, rawExec: 40, tti: 15, warm: 30, teardown: 15, idle: 100, cpuWindowMs: 10_000, execs: 1000, floor: 300, pull: 5, prepare: 100 };
+/** Lifecycles per concurrency: enough for every worker to do a few, fewer for the slower runtime. */
+const lifecycleCount = (runtime: 'runc' | 'gvisor') => (c: number) => Math.max(c * (quick ? 1 : 3), (quick ? 4 : 20) / (runtime === 'gvisor' ? 2 : 1));
+const CONCURRENCY = [1, 4, 16];
 const RUNTIMES = ['runc', 'gvisor'] as const;
 const PY = ['python3', '-c', 'print(1)'];
 
-interface Row {
-  metric: string;
-  runtime: string;
-  airlock?: Summary;
-  baseline?: { name: string; summary: Summary };
-}
-
 const rows: Row[] = [];
-let imageRows: ImageRow[] = [];
-const memory: Record<string, unknown> = {};
+const throughput: ThroughputRow[] = [];
+const densities: Record<string, DensityResult> = {};
+let pools: PoolStatus[] = [];
+const started = performance.now();
+const loadBefore = spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim();
 const dataDir = mkdtempSync('/tmp/airlock-bench-');
 const key = 'bench-key-0123456789abcdefghij';
 const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'warn' }, { print: () => {} });
@@ -51,6 +55,16 @@ try {
     airlock: summarize(await timeIt(Math.ceil(N.floor / 5), () => spawnSync('/usr/bin/python3', ['-c', 'print(1)']))),
   });
 
+  // bubblewrap, where present: the lightest namespace sandbox on this host (no Airlock runtime uses it yet).
+  if (spawnSync('bwrap', ['--version']).status === 0) {
+    const bwrap = ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp'];
+    rows.push({
+      metric: "raw bwrap: /usr/bin/python3 -c 'print(1)'",
+      runtime: 'bwrap',
+      airlock: summarize(await timeIt(Math.ceil(N.floor / 5), () => spawnSync('bwrap', [...bwrap, '/usr/bin/python3', '-c', 'print(1)']))),
+    });
+  }
+
   for (const runtime of RUNTIMES) {
     const raw = rawRuntime(dataDir, runtime);
     const sb = await airlock.sandboxes.create({ runtime, timeout: null });
@@ -69,16 +83,13 @@ try {
       });
 
       const tti: number[] = [];
-      const teardown: number[] = [];
       for (let i = 0; i < N.tti; i++) {
         const t0 = performance.now();
         const fresh: Sandbox = await airlock.sandboxes.create({ runtime });
         const r = await fresh.exec(PY);
         if (r.stdout !== '1\n') throw new Error(`unexpected output ${JSON.stringify(r.stdout)}`);
         tti.push(performance.now() - t0);
-        const t1 = performance.now();
         await fresh.destroy();
-        teardown.push(performance.now() - t1);
       }
       const rawTti: number[] = [];
       for (let i = 0; i < N.tti; i++) {
@@ -86,67 +97,44 @@ try {
         if (r.output !== '1\n') throw new Error(`raw run printed ${JSON.stringify(r.output)}`);
         rawTti.push(r.ms);
       }
-      rows.push({
-        metric: "create to first output: python3 -c 'print(1)' (cold)",
-        runtime,
-        airlock: summarize(tti),
-        baseline: { name: `${raw.binary} run`, summary: summarize(rawTti) },
-      });
-      rows.push({ metric: 'destroy (until every host resource is gone)', runtime, airlock: summarize(teardown) });
+      const rawRow = { name: `${raw.binary} run`, summary: summarize(rawTti) };
+      rows.push({ metric: "create to first output: python3 -c 'print(1)' (cold)", runtime, airlock: summarize(tti), baseline: rawRow });
 
-      const before = memAvailableKiB();
-      const idle: Sandbox[] = [];
-      for (let i = 0; i < N.idle; i++) idle.push(await airlock.sandboxes.create({ runtime }));
-      await new Promise((r) => setTimeout(r, 2000));
-      const per = idle.map((s) => sandboxPssKiB(s.id));
-      const after = memAvailableKiB();
-      memory[runtime] = {
-        sandboxes: N.idle,
-        pssMiBMedian: Math.round((summarize(per.map((p) => p.pss)).p50 / 1024) * 100) / 100,
-        hostProcessesPerSandbox: summarize(per.map((p) => p.processes)).p50,
-        memAvailableDropMiBPerSandbox: Math.round(((before - after) / N.idle / 1024) * 100) / 100,
-      };
-      await Promise.all(idle.map((s) => s.destroy()));
+      const td = await teardown(airlock, dataDir, runtime, N.teardown);
+      rows.push({ metric: 'destroy: until it answers', runtime, airlock: td.returns });
+      rows.push({ metric: 'destroy: until every host resource is gone', runtime, airlock: td.gone });
+
+      throughput.push(...(await lifecycles(airlock, runtime, raw, sb.id, nextRunId, lifecycleCount(runtime), CONCURRENCY)));
+      const running = [sb, ...(await Promise.all([1, 2, 3].map(() => airlock.sandboxes.create({ runtime }))))];
+      try {
+        for (const c of [1, 16]) throughput.push(await execRate(running, runtime, N.execs, c));
+      } finally {
+        await Promise.all(running.slice(1).map((s) => s.destroy()));
+      }
+
+      densities[runtime] = await density(airlock, runtime, N.idle, N.cpuWindowMs);
     } finally {
       await sb.destroy();
     }
   }
-  imageRows = await benchImages(airlock, server, dataDir, { pull: N.pull, prepare: N.prepare, tti: N.tti });
-  rows.push(...imageRows);
+
+  const warm = await warmTti(mkdtempSync('/tmp/airlock-bench-pools-'), key, N.warm, RUNTIMES);
+  rows.push(...warm.rows.map((r) => ({ ...r, baseline: rows.find((x) => x.runtime === r.runtime && x.metric.endsWith('(cold)'))?.baseline })));
+  pools = warm.pools;
+  rows.push(...(await benchImages(airlock, server, dataDir, { pull: N.pull, prepare: N.prepare, tti: N.tti })));
 } finally {
   await server.sandboxes.destroyAll();
   await server.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-const machine = describeMachine();
-const fmt = (s?: Summary) => (s ? `${s.p50} / ${s.p95} / ${s.p99} (n=${s.n})` : '');
-const lines = [
-  `# Airlock benchmark ${quick ? '(quick)' : ''}`,
-  '',
-  `${machine.date} · ${machine.cores} cores · ${machine.memoryGiB} GiB · kernel ${machine.kernel} · ${machine.runc} · ${machine.runsc} · node ${machine.node}`,
-  '',
-  '| metric | runtime | Airlock p50 / p95 / p99 ms | baseline | baseline p50 / p95 / p99 ms | Airlock ÷ baseline (p50) |',
-  '|---|---|---|---|---|---|',
-  ...rows.map(
-    (r) =>
-      `| ${r.metric} | ${r.runtime} | ${fmt(r.airlock)} | ${r.baseline?.name ?? ''} | ${fmt(r.baseline?.summary)} | ${
-        r.airlock && r.baseline ? (r.airlock.p50 / r.baseline.summary.p50).toFixed(2) : ''
-      } |`,
-  ),
-  '',
-  '| idle sandbox | runtime | PSS per sandbox (MiB, median) | host processes per sandbox | MemAvailable drop per sandbox (MiB) |',
-  '|---|---|---|---|---|',
-  ...Object.entries(memory).map(([rt, m]) => {
-    const x = m as Record<string, number>;
-    return `| ${x.sandboxes} idle | ${rt} | ${x.pssMiBMedian} | ${x.hostProcessesPerSandbox} | ${x.memAvailableDropMiBPerSandbox} |`;
-  }),
-  '',
-];
+const machine: Record<string, string | number> = { ...describeMachine(), loadavgBefore: loadBefore, loadavgAfter: spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim() };
+const seconds = Math.round((performance.now() - started) / 1000);
+const lines = renderReport({ quick, machine, seconds, rows, throughput, densities, pools });
 const out = fileURLToPath(new URL('../results/', import.meta.url));
 mkdirSync(out, { recursive: true });
 const stamp = String(machine.date).replace(/[:.]/g, '-');
 const name = quick ? 'quick' : 'full';
 writeFileSync(join(out, `latest-${name}.md`), lines.join('\n'));
-writeFileSync(join(out, `${stamp}-${name}.json`), JSON.stringify({ machine, quick, rows, memory, images: imageRows }, null, 2));
+writeFileSync(join(out, `${stamp}-${name}.json`), JSON.stringify({ machine, quick, seconds, rows, throughput, densities, pools }, null, 2));
 process.stdout.write(lines.join('\n'));

@@ -28,9 +28,14 @@ function cgroupPids(id: string): number[] {
   }
 }
 
+/** Every host process of the sandbox: its memory cgroup's and any naming it (the shim, runsc's sandbox and gofer). */
+export function sandboxPids(id: string): number[] {
+  return [...new Set([...cgroupPids(id), ...processesMatching((cmd) => cmd.includes(id)).map((p) => p.pid)])];
+}
+
 export function sandboxPssKiB(id: string): { pss: number; processes: number } {
-  const pids = new Set([...cgroupPids(id), ...processesMatching((cmd) => cmd.includes(id)).map((p) => p.pid)]);
+  const pids = sandboxPids(id);
   let pss = 0;
   for (const p of pids) pss += pssKiB(p);
-  return { pss, processes: pids.size };
+  return { pss, processes: pids.length };
 }

@@ -4,7 +4,7 @@
  * of a bundle made from a live sandbox's own config.json, and `runc exec`/`runsc exec` into a live
  * sandbox. These are the baselines the Airlock figures are compared with in the same run.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -53,4 +53,35 @@ export function rawRun(rt: RawRuntime, templateId: string, runId: string, argv: 
     spawnSync(rt.binary, ['--root', rt.stateDir, ...rt.globalArgs, 'delete', '--force', runId], { stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * One raw lifecycle without blocking the event loop, so that several run at once: `runc run` of a
+ * one-shot bundle until the command exits (run removes the container), then the cleanup a platform
+ * must do. Times all of it.
+ */
+export async function rawLifecycle(rt: RawRuntime, templateId: string, runId: string, argv: string[]): Promise<number> {
+  const spec = JSON.parse(readFileSync(join(rt.bundlesDir, templateId, 'config.json'), 'utf8'));
+  spec.process.args = argv;
+  spec.linux.cgroupsPath = `/airlock/${runId}`;
+  const dir = join(rt.bundlesDir, runId);
+  const t0 = performance.now();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+  try {
+    const code = await exitOf(rt.binary, ['--root', rt.stateDir, ...rt.globalArgs, 'run', '--bundle', dir, runId]);
+    if (code !== 0) throw new Error(`${rt.binary} run exited with ${code}`);
+  } finally {
+    await exitOf(rt.binary, ['--root', rt.stateDir, ...rt.globalArgs, 'delete', '--force', runId]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return performance.now() - t0;
+}
+
+function exitOf(cmd: string, args: string[]): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
 }

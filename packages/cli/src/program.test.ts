@@ -27,6 +27,10 @@ describe('argv handling', () => {
     assert.deepEqual(opts['env'], { A: '1' });
   });
 
+  it('collects repeated --pool flags for serve', () => {
+    assert.deepEqual(parse(['serve', '--pool', 'gvisor:4', '--pool', 'runc:4']).opts['pool'], ['gvisor:4', 'runc:4']);
+  });
+
   it('keeps a quoted string as one argument', () => {
     assert.deepEqual(parse(['run', '--', 'echo hi']).args, [['echo hi']]);
   });

@@ -10,6 +10,7 @@ import { execCommand } from './commands/exec.js';
 import { imageCommand } from './commands/image.js';
 import { inspectCommand } from './commands/inspect.js';
 import { lsCommand } from './commands/ls.js';
+import { poolsCommand } from './commands/pools.js';
 import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
@@ -45,6 +46,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     cpCommand(),
     inspectCommand(),
     imageCommand(),
+    poolsCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SandboxInfo } from '@airlock/sdk';
+import { formatPoolTable } from './commands/pools.js';
 import { formatAge, formatSandboxTable, formatTable } from './table.js';
 
 describe('formatTable', () => {
@@ -48,5 +49,30 @@ describe('formatSandboxTable', () => {
     const [header, row] = text.split('\n');
     assert.match(header ?? '', /^ID\s+RUNTIME\s+STATE\s+IMAGE\s+CPU\s+MEM\s+AGE\s+LABELS$/);
     assert.deepEqual(row?.split(/\s{3,}/), ['sb-aaaaaaaaaaaaaaaaaaaa', 'gvisor', 'running', 'default', '0.5', '512Mi', '5m', 'team=ml,env=dev']);
+  });
+});
+
+describe('pool table', () => {
+  it('shows readiness, hits, misses and refill time, and says when there are no pools', () => {
+    const pool = {
+      runtime: 'gvisor' as const,
+      image: 'default',
+      cpu: 1,
+      memoryMiB: 512,
+      diskMiB: 2048,
+      size: 4,
+      ready: 3,
+      starting: 1,
+      hits: 10,
+      misses: 2,
+      refills: 13,
+      refillFailures: 0,
+      refillMs: { last: 170, p50: 162.7 },
+      lastError: null,
+    };
+    const lines = formatPoolTable([pool]).split('\n');
+    assert.match(lines[0]!, /^RUNTIME\s+IMAGE\s+CPU\s+MEM\s+DISK\s+READY\s+HITS\s+MISSES\s+REFILL P50\s+LAST ERROR$/);
+    assert.match(lines[1]!, /^gvisor\s+default\s+1\s+512M\s+2048M\s+3\/4 \(\+1\)\s+10\s+2\s+162\.7 ms$/);
+    assert.match(formatPoolTable([]), /no warm pools/);
   });
 });

@@ -9,5 +9,6 @@ export * from './sandbox.js';
 export * from './exec.js';
 export * from './files.js';
 export * from './images.js';
+export * from './pools.js';
 
 export * from './health.js';

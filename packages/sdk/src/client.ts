@@ -16,11 +16,13 @@
 import { resolveConfig, type AirlockParams } from './config.js';
 import { HttpClient } from './http.js';
 import { ImageService } from './images.js';
+import { PoolService } from './pools.js';
 import { SandboxService } from './sandboxes.js';
 
 export class Airlock {
   readonly sandboxes: SandboxService;
   readonly images: ImageService;
+  readonly pools: PoolService;
   readonly #http: HttpClient;
 
   /** Throws `AuthenticationError` when no API key is given or set in `AIRLOCK_API_KEY`. */
@@ -28,6 +30,7 @@ export class Airlock {
     this.#http = new HttpClient(resolveConfig(params));
     this.sandboxes = new SandboxService(this.#http);
     this.images = new ImageService(this.#http);
+    this.pools = new PoolService(this.#http);
   }
 
   /** The server's base URL, as resolved. */

@@ -7,6 +7,7 @@ export { DEFAULT_URL, type AirlockParams, type FetchLike } from './config.js';
 export { SandboxService, type SandboxCreateParams, type SandboxListParams } from './sandboxes.js';
 export { Sandbox } from './sandbox.js';
 export { ImageService, type ImagePullParams, type PullProgress } from './images.js';
+export { PoolService } from './pools.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
 export {
   ExecStream,

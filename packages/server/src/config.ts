@@ -28,10 +28,22 @@ export interface Config {
     /** Credentials per registry host and hosts allowed over plain HTTP. Never logged or returned. */
     registries: RegistrySettings;
   };
+  /** Warm pools: started sandboxes kept ready per shape, and how many refills may run at once (the CPU budget). */
+  pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
   /** How long create waits for the agent's HELLO before giving up. */
   agentReadyTimeoutMs: number;
   /** Directory that holds runc/runsc state; private to the server (0700). */
   runtimeStateDir: string;
+}
+
+/** One warm pool: `size` sandboxes of this shape are kept started and waiting for a create that matches it. */
+export interface PoolConfig {
+  runtime: RuntimeName;
+  image: string;
+  cpu: number;
+  memoryMiB: number;
+  diskMiB: number;
+  size: number;
 }
 
 export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' | 'logLevel' | 'apiKey' | 'runtimes'>> & {
@@ -39,6 +51,11 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   defaultDiskMiB?: number;
   imageBudgetBytes?: number;
   imageVolumeBytes?: number;
+  /** `runtime:size` specs (`airlock serve --pool gvisor:4`): pools of the default image and resources. */
+  pools?: string[];
+  poolRefillConcurrency?: number;
+  poolRefillDelayMs?: number;
+  maxSandboxes?: number;
 };
 
 /** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json) for what env vars express badly. */
@@ -53,6 +70,23 @@ const ConfigFile = z
     defaultDiskMiB: z.number().int().min(16).optional(),
     imageVolumeGiB: z.number().int().min(1).optional(),
     imageBudgetGiB: z.number().positive().optional(),
+    pools: z
+      .array(
+        z
+          .object({
+            runtime: z.enum(RUNTIMES),
+            size: z.number().int().min(0),
+            image: z.string().min(1).optional(),
+            cpu: z.number().positive().optional(),
+            memoryMiB: z.number().int().min(32).optional(),
+            diskMiB: z.number().int().min(16).optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    poolRefillConcurrency: z.number().int().min(1).optional(),
+    poolRefillDelayMs: z.number().int().min(0).max(60_000).optional(),
+    maxSandboxes: z.number().int().min(1).optional(),
   })
   .strict();
 
@@ -92,6 +126,30 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     registries.insecure.push(...(listFrom(env.AIRLOCK_INSECURE_REGISTRIES) ?? []));
   }
   const defaultDiskMiB = overrides.defaultDiskMiB ?? intFrom(env.AIRLOCK_DEFAULT_DISK_MIB, 'AIRLOCK_DEFAULT_DISK_MIB') ?? file.defaultDiskMiB ?? 2048;
+  const defaults = { cpu: 1, memoryMiB: 512, diskMiB: defaultDiskMiB, timeout: 3600, pidsLimit: 512 };
+  const limits = { maxSandboxes: overrides.maxSandboxes ?? file.maxSandboxes ?? 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxDiskMiB: 256 * 1024, maxBodyBytes: 64 * 1024 * 1024 };
+  const specs = overrides.pools ?? listFrom(env.AIRLOCK_POOLS);
+  const shapes: PoolConfig[] = specs
+    ? specs.map((spec) => ({ ...parsePoolSpec(spec), image: 'default', cpu: defaults.cpu, memoryMiB: defaults.memoryMiB, diskMiB: defaults.diskMiB }))
+    : (file.pools ?? []).map((p) => ({
+        runtime: p.runtime,
+        size: p.size,
+        image: p.image ?? 'default',
+        cpu: p.cpu ?? defaults.cpu,
+        memoryMiB: p.memoryMiB ?? defaults.memoryMiB,
+        diskMiB: p.diskMiB ?? defaults.diskMiB,
+      }));
+  const keys = shapes.map((p) => `${p.runtime} ${p.image} ${p.cpu} ${p.memoryMiB} ${p.diskMiB}`);
+  const dup = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (dup !== undefined) throw new ConfigError(`two warm pools have the same shape (${dup}); give each shape one size`);
+  const pooled = shapes.reduce((n, p) => n + p.size, 0);
+  if (pooled > limits.maxSandboxes) throw new ConfigError(`warm pools hold ${pooled} sandboxes, more than the limit of ${limits.maxSandboxes}`);
+  const refillConcurrency =
+    overrides.poolRefillConcurrency ??
+    intFrom(env.AIRLOCK_POOL_REFILL_CONCURRENCY, 'AIRLOCK_POOL_REFILL_CONCURRENCY') ??
+    file.poolRefillConcurrency ??
+    1;
+  if (refillConcurrency < 1) throw new ConfigError(`pool refill concurrency ${refillConcurrency} must be at least 1`);
   return {
     host: overrides.host ?? env.AIRLOCK_HOST ?? '127.0.0.1',
     port,
@@ -99,13 +157,14 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     logLevel: logLevel as Config['logLevel'],
     apiKey,
     runtimes: runtimes as RuntimeName[],
-    defaults: { cpu: 1, memoryMiB: 512, diskMiB: defaultDiskMiB, timeout: 3600, pidsLimit: 512 },
-    limits: { maxSandboxes: 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxDiskMiB: 256 * 1024, maxBodyBytes: 64 * 1024 * 1024 },
+    defaults,
+    limits,
     images: {
       volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
       registries,
     },
+    pools: { shapes, refillConcurrency, refillDelayMs: overrides.poolRefillDelayMs ?? file.poolRefillDelayMs ?? 100 },
     agentReadyTimeoutMs: 10_000,
     runtimeStateDir: join(dataDir, 'runtime'),
   };
@@ -126,6 +185,15 @@ function readConfigFile(path: string | undefined): z.infer<typeof ConfigFile> {
     throw new ConfigError(`config file ${p}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
   }
   return parsed.data;
+}
+
+/** `gvisor:4` → a pool of 4 gVisor sandboxes; the same runtime named twice is a mistake, not a sum. */
+export function parsePoolSpec(spec: string): { runtime: RuntimeName; size: number } {
+  const m = /^([a-z]+):(\d+)$/.exec(spec.trim());
+  if (!m || !(RUNTIMES as readonly string[]).includes(m[1]!)) {
+    throw new ConfigError(`pool "${spec}" must look like <runtime>:<size> with runtime one of ${RUNTIMES.join(', ')} (e.g. gvisor:4)`);
+  }
+  return { runtime: m[1] as RuntimeName, size: Number(m[2]) };
 }
 
 function intFrom(v: string | undefined, name: string): number | undefined {

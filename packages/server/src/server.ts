@@ -22,6 +22,7 @@ import { ImageService } from './images/image-service.js';
 import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
+import { Releases } from './sandbox/releases.js';
 import { SandboxService } from './sandbox/sandbox-service.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { VERSION } from './version.js';
@@ -65,6 +66,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     }
     if (runtimes.preferred() === undefined) print('airlock: no isolation runtime is available; sandboxes cannot be created until one is installed');
     const imagesDir = join(config.dataDir, 'images');
+    const releases = new Releases();
     const imageService = new ImageService({
       store,
       content: new ContentStore(privateDir(join(imagesDir, 'content'))),
@@ -72,13 +74,15 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       registry: new RegistryClient(config.images.registries),
       log,
       budgetBytes: config.images.budgetBytes,
+      releases,
     });
     closers.push(() => imageService.close());
     const images = [new DefaultImage(imagesDir), imageService];
-    const sandboxes = new SandboxService({ config, store, runtimes, images, log });
+    const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
     const reconciled = await sandboxes.reconcile();
     log.info(reconciled, 'reconciled sandboxes with the runtimes');
     sandboxes.startTimeoutSweeper();
+    sandboxes.startPools();
 
     const app = createApp({
       sandboxes,
@@ -108,7 +112,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       images: imageService,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        sandboxes.close();
+        await sandboxes.close();
         for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         store.close();
         releaseLock();

@@ -11,6 +11,8 @@ export interface ServeOverrides {
   port?: number;
   dataDir?: string;
   logLevel?: string;
+  /** `runtime:size` specs; the server validates them (one place knows the runtimes and the limits). */
+  pools?: string[];
 }
 
 /** The part of `@airlock/server` this command uses. */
@@ -25,6 +27,7 @@ export function serveOverrides(options: ServeOverrides): ServeOverrides {
   if (options.port !== undefined) out.port = options.port;
   if (options.dataDir !== undefined) out.dataDir = options.dataDir;
   if (options.logLevel !== undefined) out.logLevel = options.logLevel;
+  if (options.pools !== undefined) out.pools = options.pools;
   return out;
 }
 
@@ -35,11 +38,17 @@ export function serveCommand(): Command {
     .option('--port <port>', 'TCP port (default: 7070)', parseInteger)
     .option('--data-dir <dir>', 'state directory (default: AIRLOCK_DATA_DIR, then /var/lib/airlock)')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: info)')
-    .action(async (options: ServeOverrides) => {
+    .option(
+      '--pool <runtime:size>',
+      'keep <size> started sandboxes of <runtime> (default image and resources) ready for creates; repeatable (default: AIRLOCK_POOLS, then the config file)',
+      (spec: string, previous: string[] | undefined) => [...(previous ?? []), spec],
+    )
+    .action(async (options: Omit<ServeOverrides, 'pools'> & { pool?: string[] }) => {
       // A variable specifier keeps tsc from needing the server's types to build the CLI.
       const specifier = '@airlock/server';
       const server = (await import(specifier)) as ServerModule;
-      const running = await server.startServer(serveOverrides(options));
+      const { pool, ...rest } = options;
+      const running = await server.startServer(serveOverrides({ ...rest, ...(pool ? { pools: pool } : {}) }));
       await new Promise<void>((resolve) => {
         let closing = false;
         const stop = () => {

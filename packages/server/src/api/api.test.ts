@@ -52,11 +52,16 @@ describe('HTTP API', () => {
     const r = await new Api(api.url, undefined).call('GET', '/v1/openapi.json');
     assert.equal(r.status, 200);
     assert.equal(r.body.openapi, '3.1.0');
-    for (const p of ['/v1/sandboxes', '/v1/sandboxes/{id}', '/v1/sandboxes/{id}/exec', '/v1/sandboxes/{id}/exec/stream', '/v1/sandboxes/{id}/files']) {
+    for (const p of ['/v1/pools', '/v1/sandboxes', '/v1/sandboxes/{id}', '/v1/sandboxes/{id}/exec', '/v1/sandboxes/{id}/exec/stream', '/v1/sandboxes/{id}/files']) {
       assert.ok(r.body.paths[p], `documents ${p}`);
     }
     assert.ok(r.body.components.schemas.CreateSandboxRequest, 'names the request schema');
     assert.equal(r.body.components.schemas.CreateSandboxRequest.properties.memoryMiB.maximum, 256 * 1024);
+  });
+
+  test('a server without pools says so', async () => {
+    const r = await api.call('GET', '/v1/pools');
+    assert.deepEqual([r.status, r.body], [200, { pools: [], refillConcurrency: 1 }]);
   });
 
   test('bad create requests get 4xx with a code naming what to fix, and create nothing', async () => {

@@ -18,6 +18,7 @@ import { errorResponse } from './error-response.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { imageRoutes } from './routes/images.js';
+import { poolRoutes } from './routes/pools.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
@@ -82,6 +83,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   execRoutes(app, deps.sandboxes);
   fileRoutes(app, deps.sandboxes);
   imageRoutes(app, deps.images, deps.importScratchDir);
+  poolRoutes(app, deps.sandboxes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/v1/openapi.json', {

@@ -12,6 +12,7 @@
  * - An image that a sandbox was created from cannot be removed; unused images go on `prune` and,
  *   least recently used first, when the store exceeds its size budget.
  */
+import type { Releases } from '../sandbox/releases.js';
 import { createReadStream, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -63,6 +64,8 @@ export interface ImageServiceDeps {
   log: Logger;
   /** Unused images are evicted (least recently used first) while the store holds more than this. */
   budgetBytes: number;
+  /** Destroyed sandboxes whose rootfs is still being released; removal waits for them. */
+  releases: Releases;
 }
 
 /** Files every sandbox rootfs has, so that runtimes bind-mount onto them instead of creating them. */
@@ -269,6 +272,8 @@ export class ImageService implements ImageProvider {
 
   /** Removes an image and what only it used; refuses while a sandbox uses it. */
   async remove(input: string): Promise<ImageRecord> {
+    const found = this.find(input);
+    if (found) await this.#d.releases.settled(found.id);
     const image = this.inspect(input);
     if (image.inUse) {
       const users = this.#d.store.listSandboxes({}).filter((s) => s.imageId === image.id && s.state !== 'destroyed').map((s) => s.id);
@@ -281,6 +286,7 @@ export class ImageService implements ImageProvider {
 
   /** Removes every image no sandbox uses, then every blob and layer no image references. */
   async prune(): Promise<{ removed: string[]; freedBytes: number }> {
+    await this.#d.releases.settled();
     const before = await this.#storeBytes();
     const inUse = this.#d.store.imagesInUse();
     const removed: string[] = [];

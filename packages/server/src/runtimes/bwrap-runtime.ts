@@ -35,7 +35,7 @@ export interface BwrapRuntimeOptions {
 
 export class BwrapRuntime implements Runtime {
   readonly name = 'bwrap' as const;
-  readonly capabilities: RuntimeCapabilities = { ownKernel: false, userNamespace: true, oomKillsSandbox: false, pulledImages: false };
+  readonly capabilities: RuntimeCapabilities = { ownKernel: false, userNamespace: true, oomKillsSandbox: false, pulledImages: false, slowTeardown: false };
   readonly #o: BwrapRuntimeOptions;
   #bpf: Promise<string> | undefined;
 
@@ -107,15 +107,19 @@ export class BwrapRuntime implements Runtime {
     return oomKills(id);
   }
 
-  async destroy(id: string): Promise<void> {
+  async stop(id: string): Promise<void> {
     // Killing pid 1 of its pid namespace (the agent) takes every process inside with it; bwrap and
     // anything that raced a fork are in the cgroup too. Repeat until the cgroup is empty.
     for (let i = 0; i < 100; i++) {
       const pids = sandboxCgroupPids(id);
-      if (pids.length === 0) break;
+      if (pids.length === 0) return;
       for (const pid of pids) killQuietly(pid, 'SIGKILL');
       await delay(20);
     }
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.stop(id);
     const socket = this.#socket(id);
     const shim = findShim(socket);
     if (shim !== undefined) await stopShim(shim, socket);

@@ -86,8 +86,9 @@ export class OciCliRuntime implements Runtime {
       });
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(bundle, 'init.pid');
-      await startShim(this.#socket(spec.id), [...this.#cli(), 'create', '--bundle', bundle, '--pid-file', pidFile, spec.id]);
-      await checkCommand([...this.#cli(), 'start', spec.id]);
+      // One `run --detach` instead of `create` + `start`: one runtime process less per sandbox (runc
+      // ~10 ms, runsc ~50 ms here); the shim still holds the container's stdio pipes.
+      await startShim(this.#socket(spec.id), [...this.#cli(), 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, spec.id]);
       return await AgentConnection.connect(this.#socket(spec.id), this.#o.agentReadyTimeoutMs);
     } catch (e) {
       await this.destroy(spec.id).catch((cleanupError: unknown) =>
@@ -114,6 +115,15 @@ export class OciCliRuntime implements Runtime {
 
   oomKills(id: string): number | undefined {
     return oomKills(id);
+  }
+
+  async stop(id: string): Promise<void> {
+    // SIGKILL to the container's init ends its pid namespace: the kernel (runc) or the sentry
+    // (runsc) kills every other process in it.
+    const r = await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000 });
+    if (r.code !== 0 && (await this.status(id)) === 'running') {
+      throw runtimeError(`${this.name} kill of ${id} failed: ${r.stderr.trim().slice(-500)}`);
+    }
   }
 
   async destroy(id: string): Promise<void> {

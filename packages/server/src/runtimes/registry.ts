@@ -26,7 +26,7 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         binary: 'runc',
         globalArgs: [],
         extraMounts: [],
-        capabilities: { ownKernel: false, userNamespace: true, oomKillsSandbox: false, pulledImages: true },
+        capabilities: { ownKernel: false, userNamespace: true, oomKillsSandbox: false, pulledImages: true, slowTeardown: false },
       });
     case 'gvisor':
       return new OciCliRuntime({
@@ -47,7 +47,7 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
           { destination: STATX_COMPAT_IN_SANDBOX, type: 'bind', source: native.statxCompat, options: ['bind', 'ro', 'nosuid', 'nodev'] },
           { destination: '/etc/ld.so.preload', type: 'bind', source: native.ldPreload, options: ['bind', 'ro', 'nosuid', 'nodev'] },
         ],
-        capabilities: { ownKernel: true, userNamespace: false, oomKillsSandbox: true, pulledImages: true },
+        capabilities: { ownKernel: true, userNamespace: false, oomKillsSandbox: true, pulledImages: true, slowTeardown: true },
       });
     case 'bwrap':
       return new BwrapRuntime(common);

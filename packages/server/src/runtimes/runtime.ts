@@ -8,6 +8,8 @@
  *                   has already removed everything it made.
  *   adopt(id)       after a server restart, reconnects to a sandbox that still runs; undefined if not.
  *   status(id)      what the runtime itself says now.
+ *   stop(id)        kills every process of the sandbox; once it resolves nothing runs in it, though
+ *                   its host objects (containers, cgroups, sockets, mounts) may remain until destroy.
  *   destroy(id)     kills and removes every container, process, cgroup, socket and directory of the
  *                   sandbox; idempotent, safe on a half-created sandbox.
  *   list()          ids of every sandbox this runtime holds for us (reconciliation, leak checks).
@@ -39,6 +41,11 @@ export interface RuntimeCapabilities {
   oomKillsSandbox: boolean;
   /** Runs pulled OCI images (a writable per-sandbox rootfs), not only the default image. */
   pulledImages: boolean;
+  /**
+   * Releasing host resources after stop() takes long enough (runsc: the sandbox and gofer processes
+   * exit, then delete) that destroy answers after stop() and finishes the release in the background.
+   */
+  slowTeardown: boolean;
 }
 
 export type Availability = { available: true } | { available: false; reason: string };
@@ -52,6 +59,7 @@ export interface Runtime {
   status(id: string): Promise<RuntimeStatus>;
   /** OOM kills recorded for the sandbox so far, or undefined once its cgroup is gone. */
   oomKills(id: string): number | undefined;
+  stop(id: string): Promise<void>;
   destroy(id: string): Promise<void>;
   list(): Promise<string[]>;
 }

@@ -9,12 +9,12 @@
  * - Every state change goes through #transition, which checks the lifecycle table.
  * - Host resources of a sandbox are released exactly by runtime.destroy + image.release.
  */
-import type { CreateSandboxRequest, ExecRequest, Sandbox, SandboxState, StopReason } from '@airlock/protocol';
+import type { CreateSandboxRequest, ExecRequest, PoolStatus, Sandbox, SandboxState, StopReason } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AgentOpError, type AgentConnection } from '../agent-channel/agent-connection.js';
 import { listDir, readFile, writeFile } from '../agent-channel/files.js';
 import type { Config } from '../config.js';
-import { AirlockError, invalidRequest, notFound } from '../errors.js';
+import { AirlockError, notFound } from '../errors.js';
 import type { ImageDefaults, ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
 import type { IdMap } from '../images/snapshotter.js';
@@ -25,6 +25,16 @@ import type { SandboxFilter, SandboxRecord, Store } from '../store/store.js';
 import { runExec, type StartedExec } from './exec-run.js';
 import { newSandboxId } from './ids.js';
 import { LIVE_STATES, assertTransition, requireState } from './lifecycle.js';
+import type { Releases } from './releases.js';
+import { resolveShape, type Shape } from './shape.js';
+import { WarmPools, shapeKey } from './warm-pools.js';
+
+/** What a create asks for that a pooled sandbox takes on when it is handed out. */
+interface LateBound {
+  env: Record<string, string>;
+  metadata: Record<string, string>;
+  timeout: number | null;
+}
 
 interface Live {
   conn: AgentConnection;
@@ -40,63 +50,126 @@ export interface SandboxServiceDeps {
   runtimes: RuntimeRegistry;
   images: ImageProvider[];
   log: Logger;
+  releases: Releases;
 }
 
 export class SandboxService {
   readonly #d: SandboxServiceDeps;
   readonly #live = new Map<string, Live>();
   readonly #destroying = new Map<string, Promise<SandboxRecord>>();
+  readonly #pools: WarmPools;
+  /** Creates at the sandbox limit waiting for a slot; refills do not start meanwhile. */
+  #createsWaiting = 0;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
+    this.#pools = new WarmPools({
+      shapes: deps.config.pools.shapes,
+      refillConcurrency: deps.config.pools.refillConcurrency,
+      refillDelayMs: deps.config.pools.refillDelayMs,
+      log: deps.log,
+      fill: async (shape, key) => (await this.#start(resolveShape(this.#d, shape), { env: {}, metadata: {}, timeout: null }, key)).id,
+      discard: async (id) => {
+        const record = this.#d.store.getSandbox(id);
+        if (record && record.state !== 'destroyed') await this.#destroy(record, 'destroyed');
+      },
+      blocked: (shape) => {
+        const a = deps.runtimes.availability(shape.runtime);
+        if (!a.available) return `runtime ${shape.runtime} is not available: ${a.reason}`;
+        if (deps.store.usedSlots().size >= deps.config.limits.maxSandboxes) return 'the server is at its sandbox limit';
+        if (this.#createsWaiting > 0) return 'a create is waiting for room at the sandbox limit';
+        return undefined;
+      },
+    });
   }
 
   async create(req: CreateSandboxRequest): Promise<Sandbox> {
-    const { config, store, runtimes } = this.#d;
-    const runtimeName = req.runtime ?? runtimes.preferred();
-    if (runtimeName === undefined) {
-      throw new AirlockError(ErrorCode.RuntimeUnavailable, 'no isolation runtime is available on this host; see GET /v1/health');
+    const shape = resolveShape(this.#d, req);
+    const late: LateBound = { env: req.env ?? {}, metadata: req.metadata ?? {}, timeout: req.timeout === undefined ? this.#d.config.defaults.timeout : req.timeout };
+    const key = shapeKey({ ...shape, runtime: shape.runtime.name });
+    if (this.#pools.has(key)) {
+      const claimed = this.#claimPooled(key, late);
+      this.#pools.count(key, claimed !== undefined);
+      if (claimed) {
+        this.#d.log.info({ sandbox: claimed.id, runtime: claimed.runtime }, 'sandbox handed out from the warm pool');
+        return toWire(claimed);
+      }
     }
-    const availability = runtimes.availability(runtimeName);
-    if (!availability.available) throw new AirlockError(ErrorCode.RuntimeUnavailable, `runtime ${runtimeName} is not available: ${availability.reason}`);
-    const runtime = runtimes.get(runtimeName)!;
-    const imageRef = req.image ?? 'default';
-    if (imageRef !== 'default' && !runtime.capabilities.pulledImages) {
-      throw invalidRequest(`runtime ${runtimeName} runs only the default image; use gvisor or runc for ${JSON.stringify(imageRef)}`);
+    return toWire(await this.#start(shape, late, null));
+  }
+
+  /** Warm pools as the API reports them. */
+  pools(): { pools: PoolStatus[]; refillConcurrency: number } {
+    return { pools: this.#pools.status(), refillConcurrency: this.#d.config.pools.refillConcurrency };
+  }
+
+  /** Starts filling the configured warm pools in the background (after reconcile). */
+  startPools(): void {
+    this.#pools.start();
+  }
+
+  /**
+   * Takes a waiting sandbox of the shape and binds what is per request to it in one store update. It
+   * was started with no env, labels or timeout and nothing ever ran in it, so it is indistinguishable
+   * from a fresh one. Synchronous from take to claim: no other create can get the same sandbox.
+   */
+  #claimPooled(key: string, late: LateBound): SandboxRecord | undefined {
+    for (let id = this.#pools.take(key); id !== undefined; id = this.#pools.take(key)) {
+      const live = this.#live.get(id);
+      if (!live || live.conn.closed) continue; // died while waiting; its own close handler removes it
+      const now = new Date();
+      const claimed = this.#d.store.claimPooled(id, {
+        env: late.env,
+        metadata: late.metadata,
+        timeout: late.timeout,
+        expiresAt: late.timeout === null ? null : new Date(now.getTime() + late.timeout * 1000).toISOString(),
+      });
+      if (claimed) return claimed;
     }
-    const image = this.#d.images.find((i) => i.has(imageRef));
-    if (!image) throw new AirlockError(ErrorCode.ImageNotFound, `image ${JSON.stringify(imageRef)} is not known to this server (available: default)`);
-    const cpu = req.cpu ?? config.defaults.cpu;
-    const memoryMiB = req.memoryMiB ?? config.defaults.memoryMiB;
-    const diskMiB = req.diskMiB ?? config.defaults.diskMiB;
-    if (cpu > config.limits.maxCpu) throw invalidRequest(`cpu ${cpu} exceeds this server's limit of ${config.limits.maxCpu}`);
-    if (memoryMiB > config.limits.maxMemoryMiB) throw invalidRequest(`memoryMiB ${memoryMiB} exceeds this server's limit of ${config.limits.maxMemoryMiB}`);
-    if (diskMiB > config.limits.maxDiskMiB) throw invalidRequest(`diskMiB ${diskMiB} exceeds this server's limit of ${config.limits.maxDiskMiB}`);
+    return undefined;
+  }
+
+  /** Starts a sandbox: for a create (pool null) or into a warm pool (pool = its shape key). */
+  async #start(shape: Shape, late: LateBound, pool: string | null): Promise<SandboxRecord> {
+    const { config, store } = this.#d;
+    const { runtime, imageProvider: image, cpu, memoryMiB, diskMiB } = shape;
     // Pulls on first use; recorded on the sandbox so that the image cannot be removed under it.
-    const imageId = await image.resolve(imageRef);
-    const used = store.usedSlots();
-    if (used.size >= config.limits.maxSandboxes) {
-      throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
+    const imageId = await image.resolve(shape.image);
+    // Waiting pooled sandboxes count against capacity, but a create is worth more than one of them;
+    // slots of destroyed sandboxes still being released come back within milliseconds. While a create
+    // waits for room, refills stay out of the way, or they could take each slot it freed.
+    const full = () => new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${config.limits.maxSandboxes} sandboxes`);
+    if (pool !== null && (this.#createsWaiting > 0 || store.usedSlots().size >= config.limits.maxSandboxes)) throw full();
+    if (store.usedSlots().size >= config.limits.maxSandboxes) {
+      this.#createsWaiting++;
+      try {
+        while (store.usedSlots().size >= config.limits.maxSandboxes) {
+          if (this.#d.releases.size > 0) await this.#d.releases.settled();
+          else if (!(await this.#pools.evictOne())) throw full();
+        }
+      } finally {
+        this.#createsWaiting--;
+      }
     }
+    const used = store.usedSlots();
     let slot = 0;
     while (used.has(slot)) slot++;
 
     // gVisor counts its own host tasks (~25 plus a stub per address space) against pids.max, and a
     // pids limit hit there kills the whole sandbox: give it headroom so the limit is a host guard.
     const pids = config.defaults.pidsLimit + (runtime.capabilities.ownKernel ? 128 : 0);
-    const timeout = req.timeout === undefined ? config.defaults.timeout : req.timeout;
     const record: SandboxRecord = {
       id: newSandboxId(),
       state: 'creating',
-      runtime: runtimeName,
-      image: imageRef,
+      runtime: runtime.name,
+      image: shape.image,
       cpu,
       memoryMiB,
       pids,
-      timeout,
-      env: req.env ?? {},
-      metadata: req.metadata ?? {},
+      timeout: late.timeout,
+      env: late.env,
+      metadata: late.metadata,
       createdAt: new Date().toISOString(),
       startedAt: null,
       stoppedAt: null,
@@ -105,9 +178,11 @@ export class SandboxService {
       slot,
       imageId,
       diskMiB,
+      pool,
+      releasePending: false,
     };
     store.insertSandbox(record);
-    const log = this.#d.log.child({ sandbox: record.id, runtime: runtimeName });
+    const log = this.#d.log.child({ sandbox: record.id, runtime: runtime.name });
     try {
       const rootfs = await image.prepare(imageId, record.id, { memoryMiB, diskMiB, idmap: idmapFor(runtime, slot) });
       const conn = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids, slot });
@@ -115,10 +190,10 @@ export class SandboxService {
       this.#attach(record.id, conn, runtime, rootfs.defaults);
       const running = this.#transition(record.id, 'running', {
         startedAt: now.toISOString(),
-        expiresAt: timeout === null ? null : new Date(now.getTime() + timeout * 1000).toISOString(),
+        expiresAt: late.timeout === null ? null : new Date(now.getTime() + late.timeout * 1000).toISOString(),
       });
-      log.info('sandbox running');
-      return toWire(running);
+      log.info(pool === null ? 'sandbox running' : 'pooled sandbox ready');
+      return running;
     } catch (e) {
       log.warn({ err: e }, 'create failed; removing everything it made');
       this.#live.delete(record.id);
@@ -139,19 +214,23 @@ export class SandboxService {
   }
 
   async destroy(id: string, reason: StopReason = 'destroyed'): Promise<Sandbox> {
-    const record = this.#mustGet(id);
-    if (record.state === 'destroyed') return toWire(record);
+    return toWire(await this.#destroy(this.#mustGet(id), reason));
+  }
+
+  async #destroy(record: SandboxRecord, reason: StopReason): Promise<SandboxRecord> {
+    if (record.state === 'destroyed') return record;
+    const id = record.id;
     let pending = this.#destroying.get(id);
     if (!pending) {
       pending = this.#teardown(record, reason, 'destroyed').finally(() => this.#destroying.delete(id));
       this.#destroying.set(id, pending);
     }
-    return toWire(await pending);
+    return pending;
   }
 
   async exec(id: string, req: ExecRequest): Promise<StartedExec> {
-    const live = this.#requireLive('exec in', id);
     const record = this.#mustGet(id);
+    const live = this.#liveOf('exec in', record);
     return runExec(
       {
         conn: live.conn,
@@ -189,19 +268,32 @@ export class SandboxService {
 
   /**
    * After a restart: adopt every sandbox that still runs, mark the rest lost and release what they
-   * held, and remove runtime containers the Store does not know as live.
+   * held, destroy the warm pools' sandboxes of the previous run, and remove runtime containers the
+   * Store does not know as live.
    */
-  async reconcile(): Promise<{ adopted: number; lost: number; orphans: number }> {
+  async reconcile(): Promise<{ adopted: number; lost: number; orphans: number; pooled: number }> {
     const { store, runtimes, log } = this.#d;
     let adopted = 0;
     let lost = 0;
     let orphans = 0;
-    for (const record of store.listSandboxes({ states: [...LIVE_STATES] })) {
+    let pooled = 0;
+    for (const record of store.listSandboxes({ states: ['destroyed'], includePooled: true, releasePending: true })) {
+      log.info({ sandbox: record.id }, 'finishing the release of a sandbox destroyed before the restart');
+      await this.#releaseLater(record);
+    }
+    for (const record of store.listSandboxes({ states: [...LIVE_STATES], includePooled: true })) {
       const runtime = runtimes.get(record.runtime);
       if (record.state === 'creating') {
         // Never acknowledged: the create's caller got no answer. Remove it like a failed create.
         await runtime?.destroy(record.id).catch((err: unknown) => log.error({ err, sandbox: record.id }, 'cleanup failed'));
+        await this.#d.images.find((i) => i.has(record.image))?.release(record.id).catch((err: unknown) => log.error({ err, sandbox: record.id }, 'image release failed'));
         store.deleteSandbox(record.id);
+        continue;
+      }
+      if (record.pool !== null) {
+        // Warm but never handed out: nobody can be waiting for it, and the new run fills its own pools.
+        await this.#teardown(record, 'destroyed', 'destroyed').catch((err: unknown) => log.error({ err, sandbox: record.id }, 'cleanup of a pooled sandbox failed'));
+        pooled++;
         continue;
       }
       if (record.state === 'stopped') {
@@ -226,6 +318,9 @@ export class SandboxService {
         lost++;
       }
     }
+    // Background releases of the sandboxes torn down above must finish before the orphan sweep, or both
+    // would delete the same containers at once.
+    await this.#d.releases.settled();
     for (const runtime of runtimes.all()) {
       if (!runtimes.availability(runtime.name).available) continue;
       for (const id of await runtime.list()) {
@@ -246,7 +341,7 @@ export class SandboxService {
         orphans++;
       }
     }
-    return { adopted, lost, orphans };
+    return { adopted, lost, orphans, pooled };
   }
 
   /** Destroys sandboxes whose timeout elapsed; runs every second. */
@@ -263,9 +358,15 @@ export class SandboxService {
     this.#sweeper.unref();
   }
 
-  /** Stops background work and closes channels; sandboxes keep running for the next start to adopt. */
-  close(): void {
+  /**
+   * Stops background work, destroys the warm pools' sandboxes (nobody could adopt them) and waits for
+   * destroys in flight, then closes channels; sandboxes handed out keep running for the next start to adopt.
+   */
+  async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    await this.#pools.close();
+    await Promise.allSettled([...this.#destroying.values()]);
+    await this.#d.releases.settled();
     for (const live of this.#live.values()) live.conn.close();
     this.#live.clear();
   }
@@ -292,6 +393,12 @@ export class SandboxService {
     this.#live.delete(id);
     const record = this.#d.store.getSandbox(id);
     if (!record || record.state !== 'running' || this.#destroying.has(id)) return;
+    if (record.pool !== null) {
+      this.#d.log.warn({ sandbox: id, why }, 'a pooled sandbox stopped while waiting; destroying it');
+      this.#pools.forget(id);
+      await this.#destroy(record, 'exited').catch((err: unknown) => this.#d.log.error({ err, sandbox: id }, 'cleanup of a pooled sandbox failed'));
+      return;
+    }
     this.#d.log.warn({ sandbox: id, why }, 'sandbox stopped on its own; releasing its resources');
     // Record the stop first, so that readers see it at once; the runtime's teardown can take seconds.
     const stopReason = why === 'oom' ? 'oom' : 'exited';
@@ -306,33 +413,70 @@ export class SandboxService {
     this.#live.delete(record.id);
     live?.conn.close();
     const runtime = this.#d.runtimes.get(record.runtime);
-    await runtime?.destroy(record.id);
-    await this.#d.images.find((i) => i.has(record.image))?.release(record.id);
+    // Where releasing is slow (runsc), destroy answers once nothing runs in the sandbox and nobody can
+    // reach it; the rest happens in the background, marked in the store so that a restart redoes it.
+    const later = to === 'destroyed' && runtime?.capabilities.slowTeardown === true && (await this.#stopOnly(runtime, record.id));
+    if (!later) await this.#releaseHost(record);
     const current = this.#d.store.getSandbox(record.id)!;
     const stoppedAt = current.stoppedAt ?? new Date().toISOString();
     const stopReason = current.stopReason ?? reason;
     if (current.state === 'stopped' && to === 'stopped') return current;
     if (current.state === 'running' && to === 'destroyed') this.#transition(record.id, 'stopped', { stoppedAt, stopReason });
-    return this.#transition(record.id, to, { stoppedAt, stopReason });
+    const done = this.#transition(record.id, to, { stoppedAt, stopReason, ...(later ? { releasePending: true } : {}) });
+    if (later) this.#d.releases.track(record.id, record.imageId, this.#releaseLater(done));
+    return done;
+  }
+
+  /** Kills the sandbox without releasing anything; false if that failed, and then destroy does it all in line. */
+  async #stopOnly(runtime: Runtime, id: string): Promise<boolean> {
+    try {
+      await runtime.stop(id);
+      return true;
+    } catch (err) {
+      this.#d.log.warn({ err, sandbox: id }, 'stop failed; destroying in line');
+      return false;
+    }
+  }
+
+  /** Everything a sandbox holds on the host: runtime objects (containers, processes, cgroups, sockets) and its rootfs. */
+  async #releaseHost(record: SandboxRecord): Promise<void> {
+    await this.#d.runtimes.get(record.runtime)?.destroy(record.id);
+    await this.#d.images.find((i) => i.has(record.image))?.release(record.id);
+    this.#pools.refill(); // a slot is free: a pool waiting for room can fill
+  }
+
+  async #releaseLater(record: SandboxRecord): Promise<void> {
+    try {
+      await this.#releaseHost(record);
+      this.#d.store.updateSandbox(record.id, { releasePending: false });
+    } catch (err) {
+      // The store still says releasePending: the next start retries.
+      this.#d.log.error({ err, sandbox: record.id }, 'releasing a destroyed sandbox failed');
+    }
   }
 
   #transition(id: string, to: SandboxState, patch: Partial<SandboxRecord>): SandboxRecord {
-    const current = this.#mustGet(id);
+    const current = this.#d.store.getSandbox(id);
+    if (!current) throw new Error(`no sandbox ${id} in the store`);
     assertTransition(id, current.state, to);
     return this.#d.store.updateSandbox(id, { ...patch, state: to });
   }
 
+  /** A sandbox as users see it: one waiting in a warm pool does not exist for them. */
   #mustGet(id: string): SandboxRecord {
     const r = this.#d.store.getSandbox(id);
-    if (!r) throw notFound(`sandbox ${id}`);
+    if (!r || r.pool !== null) throw notFound(`sandbox ${id}`);
     return r;
   }
 
   #requireLive(action: string, id: string): Live {
-    const record = this.#mustGet(id);
-    requireState(action, id, record.state, 'running');
-    const live = this.#live.get(id);
-    if (!live || live.conn.closed) throw new AirlockError(ErrorCode.InvalidState, `cannot ${action} sandbox ${id}: it is stopping`);
+    return this.#liveOf(action, this.#mustGet(id));
+  }
+
+  #liveOf(action: string, record: SandboxRecord): Live {
+    requireState(action, record.id, record.state, 'running');
+    const live = this.#live.get(record.id);
+    if (!live || live.conn.closed) throw new AirlockError(ErrorCode.InvalidState, `cannot ${action} sandbox ${record.id}: it is stopping`);
     return live;
   }
 

@@ -24,7 +24,7 @@ export const weakenedRuntimes: typeof createRuntime = (name, config, native, sec
     agentReadyTimeoutMs: config.agentReadyTimeoutMs,
     agentBinary: native.agent,
     seccomp: { profile: ALLOW_ALL },
-    capabilities: { ownKernel: false, userNamespace: false, oomKillsSandbox: false, pulledImages: false },
+    capabilities: { ownKernel: false, userNamespace: false, oomKillsSandbox: false, pulledImages: false, slowTeardown: false },
     log,
   });
 };

@@ -43,6 +43,8 @@ const MIGRATIONS: string[] = [
    ALTER TABLE sandboxes ADD COLUMN image_id TEXT NOT NULL DEFAULT 'default';
    ALTER TABLE sandboxes ADD COLUMN disk_mib INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX sandboxes_image ON sandboxes(image_id);`,
+  `ALTER TABLE sandboxes ADD COLUMN pool TEXT;
+   ALTER TABLE sandboxes ADD COLUMN release_pending INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 interface ImageRow {
@@ -76,6 +78,8 @@ interface Row {
   slot: number;
   image_id: string;
   disk_mib: number;
+  pool: string | null;
+  release_pending: number;
 }
 
 const COLUMNS: Record<keyof Omit<SandboxRecord, 'id'>, keyof Row> = {
@@ -96,10 +100,14 @@ const COLUMNS: Record<keyof Omit<SandboxRecord, 'id'>, keyof Row> = {
   slot: 'slot',
   imageId: 'image_id',
   diskMiB: 'disk_mib',
+  pool: 'pool',
+  releasePending: 'release_pending',
 };
 
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
+  /** Prepared statements by SQL text: preparing costs ~0.1 ms, paid once per statement, not per call (exec looks a sandbox up twice). */
+  readonly #statements = new Map<string, Database.Statement>();
 
   constructor(path: string) {
     this.#db = new Database(path);
@@ -124,11 +132,21 @@ export class SqliteStore implements Store {
     this.#db
       .prepare(
         `INSERT INTO sandboxes (id, state, runtime, image, cpu, memory_mib, pids, timeout, env, metadata, created_at,
-           started_at, stopped_at, expires_at, stop_reason, slot, image_id, disk_mib)
+           started_at, stopped_at, expires_at, stop_reason, slot, image_id, disk_mib, pool, release_pending)
          VALUES (@id, @state, @runtime, @image, @cpu, @memory_mib, @pids, @timeout, @env, @metadata, @created_at,
-           @started_at, @stopped_at, @expires_at, @stop_reason, @slot, @image_id, @disk_mib)`,
+           @started_at, @stopped_at, @expires_at, @stop_reason, @slot, @image_id, @disk_mib, @pool, @release_pending)`,
       )
       .run(toRow(r));
+  }
+
+  claimPooled(id: string, patch: Partial<Omit<SandboxRecord, 'id' | 'pool'>>): SandboxRecord | undefined {
+    const current = this.getSandbox(id);
+    if (!current) return undefined;
+    const row = toRow({ ...current, ...patch, pool: null });
+    const keys = [...(Object.keys(patch) as (keyof typeof COLUMNS)[]), 'pool' as const];
+    const sets = keys.map((k) => `${COLUMNS[k]} = @${COLUMNS[k]}`).join(', ');
+    const r = this.#stmt(`UPDATE sandboxes SET ${sets} WHERE id = @id AND pool IS NOT NULL AND state = 'running'`).run(row);
+    return r.changes === 1 ? fromRow(row) : undefined;
   }
 
   updateSandbox(id: string, patch: Partial<Omit<SandboxRecord, 'id'>>): SandboxRecord {
@@ -136,18 +154,18 @@ export class SqliteStore implements Store {
     const keys = Object.keys(patch) as (keyof typeof COLUMNS)[];
     if (keys.length > 0) {
       const sets = keys.map((k) => `${COLUMNS[k]} = @${COLUMNS[k]}`).join(', ');
-      this.#db.prepare(`UPDATE sandboxes SET ${sets} WHERE id = @id`).run(row);
+      this.#stmt(`UPDATE sandboxes SET ${sets} WHERE id = @id`).run(row);
     }
     return fromRow(row);
   }
 
   getSandbox(id: string): SandboxRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM sandboxes WHERE id = ?').get(id) as Row | undefined;
+    const row = this.#stmt('SELECT * FROM sandboxes WHERE id = ?').get(id) as Row | undefined;
     return row && fromRow(row);
   }
 
   deleteSandbox(id: string): void {
-    this.#db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
+    this.#stmt('DELETE FROM sandboxes WHERE id = ?').run(id);
   }
 
   listSandboxes(filter: SandboxFilter = {}): SandboxRecord[] {
@@ -157,16 +175,18 @@ export class SqliteStore implements Store {
       where.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
       params.push(...filter.states);
     }
+    if (!filter.includePooled) where.push('pool IS NULL');
+    if (filter.releasePending !== undefined) where.push(`release_pending = ${filter.releasePending ? 1 : 0}`);
     for (const [k, v] of Object.entries(filter.labels ?? {})) {
       where.push(`json_extract(metadata, ?) = ?`);
       params.push(`$."${k}"`, v);
     }
     const sql = `SELECT * FROM sandboxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
-    return (this.#db.prepare(sql).all(...params) as Row[]).map(fromRow);
+    return (this.#stmt(sql).all(...params) as Row[]).map(fromRow);
   }
 
   usedSlots(): Set<number> {
-    const rows = this.#db.prepare(`SELECT slot FROM sandboxes WHERE state != 'destroyed'`).all() as { slot: number }[];
+    const rows = this.#stmt(`SELECT slot FROM sandboxes WHERE state != 'destroyed' OR release_pending = 1`).all() as { slot: number }[];
     return new Set(rows.map((r) => r.slot));
   }
 
@@ -188,7 +208,7 @@ export class SqliteStore implements Store {
   }
 
   getImage(id: string): ImageRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    const row = this.#stmt('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
     return row && imageFromRow(row);
   }
 
@@ -200,48 +220,57 @@ export class SqliteStore implements Store {
   }
 
   referencesOf(id: string): string[] {
-    return (this.#db.prepare('SELECT reference FROM image_references WHERE image_id = ? ORDER BY reference').all(id) as { reference: string }[]).map(
+    return (this.#stmt('SELECT reference FROM image_references WHERE image_id = ? ORDER BY reference').all(id) as { reference: string }[]).map(
       (r) => r.reference,
     );
   }
 
   listImages(): ImageRecord[] {
-    return (this.#db.prepare('SELECT * FROM images ORDER BY created_at, id').all() as ImageRow[]).map(imageFromRow);
+    return (this.#stmt('SELECT * FROM images ORDER BY created_at, id').all() as ImageRow[]).map(imageFromRow);
   }
 
   deleteImage(id: string): void {
     this.#db.transaction(() => {
-      this.#db.prepare('DELETE FROM image_references WHERE image_id = ?').run(id);
-      this.#db.prepare('DELETE FROM images WHERE id = ?').run(id);
+      this.#stmt('DELETE FROM image_references WHERE image_id = ?').run(id);
+      this.#stmt('DELETE FROM images WHERE id = ?').run(id);
     })();
   }
 
   touchImage(id: string, at: string): void {
-    this.#db.prepare('UPDATE images SET last_used_at = ? WHERE id = ?').run(at, id);
+    this.#stmt('UPDATE images SET last_used_at = ? WHERE id = ?').run(at, id);
   }
 
   imagesInUse(): Set<string> {
-    const rows = this.#db.prepare(`SELECT DISTINCT image_id FROM sandboxes WHERE state != 'destroyed'`).all() as { image_id: string }[];
+    const rows = this.#stmt(`SELECT DISTINCT image_id FROM sandboxes WHERE state != 'destroyed' OR release_pending = 1`).all() as { image_id: string }[];
     return new Set(rows.map((r) => r.image_id));
   }
 
   insertApiKey(r: ApiKeyRecord): void {
-    this.#db.prepare('INSERT INTO api_keys (id, hash, name, created_at) VALUES (?, ?, ?, ?)').run(r.id, r.hash, r.name, r.createdAt);
+    this.#stmt('INSERT INTO api_keys (id, hash, name, created_at) VALUES (?, ?, ?, ?)').run(r.id, r.hash, r.name, r.createdAt);
   }
 
   findApiKeyByHash(hash: string): ApiKeyRecord | undefined {
-    const row = this.#db.prepare('SELECT id, hash, name, created_at FROM api_keys WHERE hash = ?').get(hash) as
+    const row = this.#stmt('SELECT id, hash, name, created_at FROM api_keys WHERE hash = ?').get(hash) as
       | { id: string; hash: string; name: string; created_at: string }
       | undefined;
     return row && { id: row.id, hash: row.hash, name: row.name, createdAt: row.created_at };
   }
 
   countApiKeys(): number {
-    return (this.#db.prepare('SELECT count(*) AS n FROM api_keys').get() as { n: number }).n;
+    return (this.#stmt('SELECT count(*) AS n FROM api_keys').get() as { n: number }).n;
   }
 
   close(): void {
     this.#db.close();
+  }
+
+  #stmt(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
   }
 
   #mustGet(id: string): SandboxRecord {
@@ -271,6 +300,8 @@ function toRow(r: SandboxRecord): Row {
     slot: r.slot,
     image_id: r.imageId,
     disk_mib: r.diskMiB,
+    pool: r.pool,
+    release_pending: r.releasePending ? 1 : 0,
   };
 }
 
@@ -294,6 +325,8 @@ function fromRow(row: Row): SandboxRecord {
     slot: row.slot,
     imageId: row.image_id,
     diskMiB: row.disk_mib,
+    pool: row.pool,
+    releasePending: row.release_pending === 1,
   };
 }
 

@@ -27,6 +27,8 @@ export function storeConformance(name: string, open: () => { store: Store; reope
     slot: 0,
     imageId: 'default',
     diskMiB: 1024,
+    pool: null,
+    releasePending: false,
     ...patch,
   });
 
@@ -61,6 +63,31 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       store.deleteSandbox('sb-2');
       assert.equal(store.getSandbox('sb-2'), undefined);
       assert.throws(() => store.updateSandbox('sb-2', { state: 'stopped' }));
+      store.close();
+    });
+
+    test('pooled sandboxes are hidden from listings and claimed exactly once', () => {
+      const { store } = open();
+      store.insertSandbox(record('sb-p1', { pool: 'runc|default', metadata: {}, env: {} }));
+      store.insertSandbox(record('sb-u1', { slot: 1 }));
+      assert.deepEqual(store.listSandboxes({}).map((r) => r.id), ['sb-u1']);
+      assert.deepEqual(store.listSandboxes({ includePooled: true }).map((r) => r.id).sort(), ['sb-p1', 'sb-u1']);
+      const claimed = store.claimPooled('sb-p1', { env: { A: '1' }, metadata: { team: 'rl' } });
+      assert.deepEqual([claimed?.pool, claimed?.env, claimed?.metadata], [null, { A: '1' }, { team: 'rl' }]);
+      assert.equal(store.claimPooled('sb-p1', { env: {} }), undefined, 'a second claim gets nothing');
+      assert.equal(store.claimPooled('sb-u1', { env: {} }), undefined, 'a sandbox never pooled cannot be claimed');
+      assert.deepEqual(store.listSandboxes({ labels: { team: 'rl' } }).map((r) => r.id), ['sb-p1']);
+      store.close();
+    });
+
+    test('a destroyed sandbox whose release is pending keeps its slot and image', () => {
+      const { store } = open();
+      store.insertSandbox(record('sb-r1', { state: 'destroyed', releasePending: true, slot: 3, imageId: 'img-x' }));
+      assert.deepEqual([...store.usedSlots()], [3]);
+      assert.deepEqual([...store.imagesInUse()], ['img-x']);
+      store.updateSandbox('sb-r1', { releasePending: false });
+      assert.deepEqual([...store.usedSlots()], []);
+      assert.deepEqual([...store.imagesInUse()], []);
       store.close();
     });
 

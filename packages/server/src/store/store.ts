@@ -30,11 +30,25 @@ export interface SandboxRecord {
   imageId: string;
   /** Disk limit of the sandbox's writable rootfs, MiB. */
   diskMiB: number;
+  /**
+   * The warm pool (its shape key) that holds this sandbox while it waits to be handed out; null once a
+   * create took it, and for sandboxes created on request. Pooled sandboxes are invisible to users.
+   */
+  pool: string | null;
+  /**
+   * Destroy answered before the runtime's teardown finished (asynchronous destroy): the host
+   * resources are still being released, so the slot and image stay held, and a restart must redo it.
+   */
+  releasePending: boolean;
 }
 
 export interface SandboxFilter {
   states?: SandboxState[];
   labels?: Record<string, string>;
+  /** Include sandboxes that sit in a warm pool (default: only those handed out or created on request). */
+  includePooled?: boolean;
+  /** Only destroyed sandboxes whose host resources are still being released (or only the others). */
+  releasePending?: boolean;
 }
 
 export interface ImageLayerRecord {
@@ -76,7 +90,12 @@ export interface Store {
   /** Removes a record that was never acknowledged (a create that failed). */
   deleteSandbox(id: string): void;
   listSandboxes(filter?: SandboxFilter): SandboxRecord[];
-  /** Slots held by sandboxes that are not destroyed. */
+  /**
+   * Hands a pooled, running sandbox out: applies the patch and clears `pool` in one statement, so two
+   * creates can never take the same one. Undefined if it is no longer pooled and running.
+   */
+  claimPooled(id: string, patch: Partial<Omit<SandboxRecord, 'id' | 'pool'>>): SandboxRecord | undefined;
+  /** Slots held by sandboxes that are not destroyed or still release host resources. */
   usedSlots(): Set<number>;
 
   /** Inserts or replaces an image and points `reference` (if given) at it, atomically. */
@@ -89,7 +108,7 @@ export interface Store {
   /** Removes the image and every reference to it. */
   deleteImage(id: string): void;
   touchImage(id: string, at: string): void;
-  /** Ids of images that sandboxes which are not destroyed were created from. */
+  /** Ids of images that sandboxes which are not destroyed (or still being released) were created from. */
   imagesInUse(): Set<string>;
 
   insertApiKey(record: ApiKeyRecord): void;

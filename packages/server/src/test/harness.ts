@@ -26,6 +26,20 @@ export function recordSandbox(id: string): void {
   appendFileSync(join(testRoot(), 'ledger'), `${id}\n`);
 }
 
+/**
+ * Polls until `probe` gives a value. Not a timing assertion: the deadline only makes a broken
+ * background job (a pool refill, a release) fail the test instead of hanging it.
+ */
+export async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, deadlineMs = 120_000): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export interface TestServer {
   server: RunningServer;
   api: Api;

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { removeSandboxCgroups, sandboxCgroupDirs } from '../host/cgroups.js';
 import { runCommand } from '../host/command.js';
 import { processesMatching } from './host-probe.js';
@@ -15,7 +16,21 @@ const clean = process.argv.includes('--clean');
 const problems: string[] = [];
 
 const ledger = existsSync(join(root, 'ledger')) ? readFileSync(join(root, 'ledger'), 'utf8').split('\n').filter(Boolean) : [];
-const ids = [...new Set(ledger)];
+// Servers also create sandboxes no test asked for (warm pools): every data dir's store names them.
+const stored: string[] = [];
+if (existsSync(root)) {
+  for (const d of readdirSync(root)) {
+    const db = join(root, d, 'db', 'airlock.db');
+    if (!existsSync(db)) continue;
+    const conn = new Database(db, { readonly: true, fileMustExist: true });
+    try {
+      stored.push(...(conn.prepare('SELECT id FROM sandboxes').all() as { id: string }[]).map((r) => r.id));
+    } finally {
+      conn.close();
+    }
+  }
+}
+const ids = [...new Set([...ledger, ...stored])];
 
 const stateDirs: [string, string][] = [];
 if (existsSync(root)) {

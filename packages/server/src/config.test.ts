@@ -1,0 +1,51 @@
+/** Warm pool configuration: flags, environment and the config file, and the mistakes they refuse. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, loadConfig } from './config.js';
+
+const env = (extra: Record<string, string> = {}) => ({ AIRLOCK_CONFIG: configFile({}), ...extra });
+
+function configFile(body: unknown): string {
+  const p = join(mkdtempSync(join(tmpdir(), 'airlock-config-')), 'config.json');
+  writeFileSync(p, JSON.stringify(body));
+  return p;
+}
+
+test('no pools unless asked for; refills one at a time by default', () => {
+  const c = loadConfig({}, env());
+  assert.deepEqual(c.pools, { shapes: [], refillConcurrency: 1, refillDelayMs: 100 });
+});
+
+test('--pool runtime:size gives pools of the default image and resources', () => {
+  const c = loadConfig({ pools: ['gvisor:4', 'runc:2'] }, env());
+  assert.deepEqual(c.pools.shapes, [
+    { runtime: 'gvisor', size: 4, image: 'default', cpu: 1, memoryMiB: 512, diskMiB: 2048 },
+    { runtime: 'runc', size: 2, image: 'default', cpu: 1, memoryMiB: 512, diskMiB: 2048 },
+  ]);
+});
+
+test('AIRLOCK_POOLS is the same list; flags win over it, and it over the file', () => {
+  const file = configFile({ pools: [{ runtime: 'runc', size: 9 }] });
+  assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size), [3]);
+  assert.deepEqual(loadConfig({ pools: ['runc:1'] }, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size), [1]);
+  assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file }).pools.shapes.map((p) => p.size), [9]);
+});
+
+test('the config file can give any shape and the refill budget', () => {
+  const file = configFile({ pools: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', memoryMiB: 256, diskMiB: 512, cpu: 0.5 }], poolRefillConcurrency: 2 });
+  const c = loadConfig({}, { AIRLOCK_CONFIG: file });
+  assert.deepEqual(c.pools, { shapes: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', cpu: 0.5, memoryMiB: 256, diskMiB: 512 }], refillConcurrency: 2, refillDelayMs: 100 });
+});
+
+test('malformed pools are refused with a message that says what to write', () => {
+  for (const spec of ['gvisor', 'kvm:2', 'runc:-1', 'runc:two']) {
+    assert.throws(() => loadConfig({ pools: [spec] }, env()), (e: unknown) => e instanceof ConfigError && /<runtime>:<size>/.test(e.message), spec);
+  }
+  assert.throws(() => loadConfig({ pools: ['runc:1', 'runc:2'] }, env()), /same shape/);
+  assert.throws(() => loadConfig({ pools: ['runc:1001'] }, env()), /more than the limit/);
+  assert.throws(() => loadConfig({}, { AIRLOCK_CONFIG: configFile({ pools: [{ runtime: 'runc' }] }) }), /pools\.0\.size/);
+  assert.throws(() => loadConfig({ poolRefillConcurrency: 0 }, env()), /at least 1/);
+});
