@@ -159,6 +159,9 @@ export const ATTACKS: Attack[] = [
   },
 ];
 
+/** How long a background release (asynchronous destroy) may take before leftovers count as a leak. */
+const RELEASE_GRACE_MS = 10_000;
+
 /** Runs one attack in a fresh sandbox and reports whether it was contained. */
 export async function runAttack(ctx: AttackContext, attack: Attack): Promise<AttackResult> {
   const { api } = ctx;
@@ -180,8 +183,15 @@ export async function runAttack(ctx: AttackContext, attack: Attack): Promise<Att
   const evidence = await attack.evidence(box.id, outcome, marker, api).catch((e: unknown) => ({ fired: false, detail: `evidence check failed: ${String(e)}` }));
   const rssGrowth = (rssBytes(ctx.serverPid) ?? 0) - rssBefore;
   const del = await api.call('DELETE', `/v1/sandboxes/${box.id}`);
-  const remains = remainsOf(box.id, ctx.dataDir);
-  const daemons = processesMatching((cmd) => cmd.startsWith(marker)).length;
+  // gVisor's destroy answers once the sandbox is stopped and releases the rest in the background:
+  // give that release a bounded time, then judge what is left.
+  let remains = remainsOf(box.id, ctx.dataDir);
+  let daemons = processesMatching((cmd) => cmd.startsWith(marker)).length;
+  for (let waited = 0; (!isClean(remains) || daemons > 0) && waited < RELEASE_GRACE_MS; waited += 100) {
+    await delay(100);
+    remains = remainsOf(box.id, ctx.dataDir);
+    daemons = processesMatching((cmd) => cmd.startsWith(marker)).length;
+  }
   const diskDrop = diskBefore - freeBytes('/');
   const checks = {
     apiAnswered: health.status === 200,
