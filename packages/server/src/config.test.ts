@@ -1,15 +1,20 @@
 /** Warm pool configuration: flags, environment and the config file, and the mistakes they refuse. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ConfigError, loadConfig } from './config.js';
 
 const env = (extra: Record<string, string> = {}) => ({ AIRLOCK_CONFIG: configFile({}), ...extra });
 
+// Every config file of this test lives under one directory, removed when the file's tests end.
+const dir = mkdtempSync(join(tmpdir(), 'airlock-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
 function configFile(body: unknown): string {
-  const p = join(mkdtempSync(join(tmpdir(), 'airlock-config-')), 'config.json');
+  const p = join(dir, `config-${files++}.json`);
   writeFileSync(p, JSON.stringify(body));
   return p;
 }
