@@ -110,7 +110,9 @@ export const ATTACKS: Attack[] = [
   {
     id: 'A4.inode-exhaustion',
     title: 'inode exhaustion (empty files until refused)',
-    create: { memoryMiB: 128, cpu: 1 },
+    // 64 MiB gives the tmpfs 16,384 inodes: few enough that gVisor (about 1 ms per create under
+    // ptrace) reaches the limit well within the timeout even on a loaded machine.
+    create: { memoryMiB: 64, cpu: 1 },
     cmd: () =>
       py([
         'import os',
@@ -122,7 +124,7 @@ export const ATTACKS: Attack[] = [
         'except OSError as e:',
         '    print(f"refused after {n} files: {e}", flush=True)',
       ]),
-    timeout: 30,
+    timeout: 90,
     evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: o.stdout.trim().slice(0, 80) || stoppedBy(id, o) }),
   },
   {
