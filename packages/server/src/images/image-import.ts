@@ -16,7 +16,7 @@ import { AirlockError } from '../errors.js';
 import type { ImageRecord } from '../store/store.js';
 import type { ImageService } from './image-service.js';
 import { LayerError, applyLayer } from './layer-apply.js';
-import { Index, MediaType, isIndex, selectPlatform } from './manifest.js';
+import { Index, MediaType, imageInvalid, isIndex, parseImageDocument, selectPlatform } from './manifest.js';
 import { formatReference, parseReference, repositoryName } from './reference.js';
 import { resolveDirectory } from './scoped-path.js';
 
@@ -34,14 +34,14 @@ export async function importImages(images: ImageService, scratchRoot: string, ar
     try {
       await applyLayer(archive, dir);
     } catch (e) {
-      if (e instanceof LayerError) throw invalid(`the archive has a hostile or malformed entry: ${e.message}`);
-      throw invalid(`the upload is not a readable tar archive (${(e as Error).message})`);
+      if (e instanceof LayerError) throw imageInvalid(`the archive has a hostile or malformed entry: ${e.message}`);
+      throw imageInvalid(`the upload is not a readable tar archive (${(e as Error).message})`);
     }
     const file = (rel: string) => join(dir, resolveDirectory(dir, rel));
     const tagRef = tag === undefined ? undefined : normalise(tag);
     if (existsSync(file('oci-layout')) && existsSync(file('index.json'))) return await importLayout(images, file, tagRef);
     if (existsSync(file('manifest.json'))) return await importDockerSave(images, file, tagRef);
-    throw invalid('the archive is neither an OCI image layout (oci-layout + index.json) nor a docker save archive (manifest.json)');
+    throw imageInvalid('the archive is neither an OCI image layout (oci-layout + index.json) nor a docker save archive (manifest.json)');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -49,14 +49,14 @@ export async function importImages(images: ImageService, scratchRoot: string, ar
 
 async function importLayout(images: ImageService, file: (rel: string) => string, tag: string | undefined): Promise<ImageRecord[]> {
   const source = { open: async (digest: string) => createReadStream(file(`blobs/sha256/${digest.slice(7)}`)) as Readable };
-  const index = parseJson(Index, readFileSync(file('index.json')), 'index.json');
+  const index = parseImageDocument(Index, readFileSync(file('index.json')), 'index.json');
   const out: ImageRecord[] = [];
   for (const desc of index.manifests) {
     let digest = desc.digest;
     let bytes = readBlob(file, digest);
     if (isIndex(desc.mediaType, JSON.parse(bytes.toString('utf8')))) {
-      const { chosen, offered } = selectPlatform(parseJson(Index, bytes, `index ${digest}`));
-      if (!chosen) throw invalid(`index ${digest} has no variant for this host (it offers ${offered.join(', ') || 'none'})`);
+      const { chosen, offered } = selectPlatform(parseImageDocument(Index, bytes, `index ${digest}`));
+      if (!chosen) throw imageInvalid(`index ${digest} has no variant for this host (it offers ${offered.join(', ') || 'none'})`);
       digest = chosen.digest;
       bytes = readBlob(file, digest);
     }
@@ -67,19 +67,19 @@ async function importLayout(images: ImageService, file: (rel: string) => string,
     const repository = reference ? repositoryName(parseReference(reference)) : 'import';
     out.push(await images.install(bytes, digest, repository, reference, source));
   }
-  if (out.length === 0) throw invalid('the OCI layout lists no images');
+  if (out.length === 0) throw imageInvalid('the OCI layout lists no images');
   return out;
 }
 
 async function importDockerSave(images: ImageService, file: (rel: string) => string, tag: string | undefined): Promise<ImageRecord[]> {
-  const entries = parseJson(DockerSaveManifest, readFileSync(file('manifest.json')), 'manifest.json');
+  const entries = parseImageDocument(DockerSaveManifest, readFileSync(file('manifest.json')), 'manifest.json');
   const out: ImageRecord[] = [];
   for (const entry of entries) {
     // docker save names files, not digests: hash them to build the OCI manifest they stand for.
     const paths = new Map<string, string>();
     const describe = async (rel: string, mediaType: string) => {
       const path = file(rel);
-      if (!existsSync(path)) throw invalid(`manifest.json names ${rel}, which the archive does not contain`);
+      if (!existsSync(path)) throw imageInvalid(`manifest.json names ${rel}, which the archive does not contain`);
       const { digest, size } = await hashFile(path);
       paths.set(digest, path);
       return { mediaType, digest, size };
@@ -101,12 +101,12 @@ async function importDockerSave(images: ImageService, file: (rel: string) => str
 }
 
 function readBlob(file: (rel: string) => string, digest: string): Buffer {
-  if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw invalid(`${digest} is not a sha256 digest`);
+  if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw imageInvalid(`${digest} is not a sha256 digest`);
   const path = file(`blobs/sha256/${digest.slice(7)}`);
-  if (!existsSync(path)) throw invalid(`the layout lacks blob ${digest}`);
+  if (!existsSync(path)) throw imageInvalid(`the layout lacks blob ${digest}`);
   const bytes = readFileSync(path);
   const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  if (actual !== digest) throw invalid(`blob ${digest} in the layout has digest ${actual}`);
+  if (actual !== digest) throw imageInvalid(`blob ${digest} in the layout has digest ${actual}`);
   return bytes;
 }
 
@@ -134,20 +134,4 @@ function tryNormalise(ref: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function parseJson<T>(schema: z.ZodType<T>, bytes: Buffer, what: string): T {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw invalid(`${what} is not JSON`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw invalid(`${what} is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-  return parsed.data;
-}
-
-function invalid(message: string): AirlockError {
-  return new AirlockError(ErrorCode.ImageInvalid, message);
 }

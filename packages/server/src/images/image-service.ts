@@ -30,6 +30,8 @@ import {
   Index,
   Manifest,
   chainIds,
+  imageInvalid,
+  parseImageDocument,
   isIndex,
   layerCompression,
   runtimeConfigOf,
@@ -142,10 +144,10 @@ export class ImageService implements ImageProvider {
     emit: ProgressListener = () => {},
   ): Promise<ImageRecord> {
     const { content, snapshotter, store, log } = this.#d;
-    const manifest = parseDocument(Manifest, manifestBytes, `manifest ${manifestDigest}`);
-    if (manifest.layers.length === 0) throw invalid(`image ${manifestDigest} has no layers`);
+    const manifest = parseImageDocument(Manifest, manifestBytes, `manifest ${manifestDigest}`);
+    if (manifest.layers.length === 0) throw imageInvalid(`image ${manifestDigest} has no layers`);
     for (const l of manifest.layers) {
-      if (layerCompression(l.mediaType) === undefined) throw invalid(`layer ${l.digest} has media type ${l.mediaType}, which Airlock cannot unpack`);
+      if (layerCompression(l.mediaType) === undefined) throw imageInvalid(`layer ${l.digest} has media type ${l.mediaType}, which Airlock cannot unpack`);
     }
     const added: string[] = [];
     const createdLayers: string[] = [];
@@ -159,10 +161,10 @@ export class ImageService implements ImageProvider {
         added.push(d.digest);
       };
       await fetchBlob(manifest.config);
-      const configDoc = parseDocument(ImageConfigDocument, content.read(manifest.config.digest), `config ${manifest.config.digest}`);
+      const configDoc = parseImageDocument(ImageConfigDocument, content.read(manifest.config.digest), `config ${manifest.config.digest}`);
       const diffIds = configDoc.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
-        throw invalid(`image ${manifestDigest}: its config lists ${diffIds.length} layers, its manifest ${manifest.layers.length}`);
+        throw imageInvalid(`image ${manifestDigest}: its config lists ${diffIds.length} layers, its manifest ${manifest.layers.length}`);
       }
       const chains = chainIds(diffIds);
       this.#hold(chains, +1);
@@ -216,7 +218,7 @@ export class ImageService implements ImageProvider {
                 ? (added.push(layer.digest), await this.#streamLayer(layer, source, dir, onBytes))
                 : await applyLayer(decompress(layer, createReadStream(content.path(layer.digest))), dir);
               if (applied.diffId !== diffIds[i]) {
-                throw invalid(`layer ${layer.digest} unpacks to ${applied.diffId}, but the image config says ${diffIds[i]}`);
+                throw imageInvalid(`layer ${layer.digest} unpacks to ${applied.diffId}, but the image config says ${diffIds[i]}`);
               }
               if (applied.skipped.length > 0) log.debug({ layer: layer.digest, skipped: applied.skipped.slice(0, 20) }, 'layer entries skipped');
               unpackedBytes += applied.bytes;
@@ -359,9 +361,9 @@ export class ImageService implements ImageProvider {
     emit({ phase: 'resolving', layersTotal: 0, layersDone: 0, bytesTotal: 0, bytesDone: 0 });
     let fetched = await registry.manifest(ref);
     if (isIndex(fetched.mediaType, fetched.json)) {
-      const index = parseDocument(Index, fetched.bytes, `index of ${formatReference(ref)}`);
+      const index = parseImageDocument(Index, fetched.bytes, `index of ${formatReference(ref)}`);
       const { chosen, offered } = selectPlatform(index);
-      if (!chosen) throw invalid(`image ${formatReference(ref)} has no linux/${process.arch === 'x64' ? 'amd64' : process.arch} variant (it offers ${offered.join(', ') || 'none'})`);
+      if (!chosen) throw imageInvalid(`image ${formatReference(ref)} has no linux/${process.arch === 'x64' ? 'amd64' : process.arch} variant (it offers ${offered.join(', ') || 'none'})`);
       fetched = await registry.manifest(ref, chosen.digest);
     }
     const reference = ref.tag !== undefined && ref.digest === undefined ? formatReference(ref) : `${repositoryName(ref)}@${ref.digest ?? fetched.digest}`;
@@ -464,35 +466,16 @@ function addAgentMountPoints(root: string): void {
   }
 }
 
-function parseDocument<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, bytes: Buffer, what: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw invalid(`${what} is not JSON`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw invalid(`${what} is malformed: ${issue ? `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}` : 'invalid'}`);
-  }
-  return parsed.data;
-}
-
-function invalid(message: string): AirlockError {
-  return new AirlockError(ErrorCode.ImageInvalid, message);
-}
-
 function mapInstallError(e: unknown): unknown {
   if (e instanceof AirlockError) return e;
-  if (e instanceof DigestMismatchError || e instanceof LayerError) return invalid(e.message);
+  if (e instanceof DigestMismatchError || e instanceof LayerError) return imageInvalid(e.message);
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return new AirlockError(ErrorCode.StorageFull, `the image store is full (${code}); prune unused images (airlock image prune) or enlarge the store`);
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'ETIMEDOUT') {
     return new AirlockError(ErrorCode.RegistryUnavailable, `the download broke off (${code}); retry the pull`);
   }
-  if (typeof code === 'string' && code.startsWith('Z_')) return invalid(`a layer is corrupt: ${(e as Error).message}`);
-  if (e instanceof Error && /unexpected end|invalid tar|incorrect header|unexpected eof|zstd failed/i.test(e.message)) return invalid(`a layer is corrupt or truncated: ${e.message}`);
+  if (typeof code === 'string' && code.startsWith('Z_')) return imageInvalid(`a layer is corrupt: ${(e as Error).message}`);
+  if (e instanceof Error && /unexpected end|invalid tar|incorrect header|unexpected eof|zstd failed/i.test(e.message)) return imageInvalid(`a layer is corrupt or truncated: ${e.message}`);
   return e;
 }
 

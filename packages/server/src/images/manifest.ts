@@ -6,7 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { ImageConfig } from '@airlock/protocol';
+import { ErrorCode } from '@airlock/protocol/errors';
 import { z } from 'zod';
+import { AirlockError } from '../errors.js';
 
 export const MediaType = {
   OciIndex: 'application/vnd.oci.image.index.v1+json',
@@ -130,4 +132,25 @@ export function chainIds(diffIds: string[]): string[] {
 
 function sha256Hex(s: string): string {
   return createHash('sha256').update(s).digest('hex');
+}
+
+/** An image document or blob that cannot be used: `image_invalid`. */
+export function imageInvalid(message: string): AirlockError {
+  return new AirlockError(ErrorCode.ImageInvalid, message);
+}
+
+/** Parses JSON bytes against a schema; malformed input is `image_invalid` naming `what` and the field. */
+export function parseImageDocument<T>(schema: z.ZodType<T>, bytes: Buffer, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw imageInvalid(`${what} is not JSON`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw imageInvalid(`${what} is malformed: ${issue ? `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}` : 'invalid'}`);
+  }
+  return parsed.data;
 }

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
-import { MANIFEST_ACCEPT } from './manifest.js';
+import { MANIFEST_ACCEPT, imageInvalid } from './manifest.js';
 import { formatReference, isLoopbackRegistry, registryEndpoint, type ImageReference } from './reference.js';
 
 export interface RegistryCredentials {
@@ -50,18 +50,18 @@ export class RegistryClient {
   async manifest(ref: ImageReference, selector = ref.digest ?? ref.tag ?? 'latest'): Promise<FetchedManifest> {
     const res = await this.#get(ref, `manifests/${selector}`, { accept: MANIFEST_ACCEPT, timeoutMs: MANIFEST_TIMEOUT_MS });
     const length = Number(res.headers.get('content-length') ?? '0');
-    if (length > MAX_MANIFEST_BYTES) throw invalid(`the manifest of ${formatReference(ref)} is ${length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    if (length > MAX_MANIFEST_BYTES) throw imageInvalid(`the manifest of ${formatReference(ref)} is ${length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
     const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length > MAX_MANIFEST_BYTES) throw invalid(`the manifest of ${formatReference(ref)} is over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    if (bytes.length > MAX_MANIFEST_BYTES) throw imageInvalid(`the manifest of ${formatReference(ref)} is over the ${MAX_MANIFEST_BYTES}-byte limit`);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (selector.startsWith('sha256:') && digest !== selector) {
-      throw invalid(`registry ${ref.registry} returned a manifest with digest ${digest} for ${selector}`);
+      throw imageInvalid(`registry ${ref.registry} returned a manifest with digest ${digest} for ${selector}`);
     }
     let json: unknown;
     try {
       json = JSON.parse(bytes.toString('utf8'));
     } catch {
-      throw invalid(`the manifest of ${formatReference(ref)} is not JSON`);
+      throw imageInvalid(`the manifest of ${formatReference(ref)} is not JSON`);
     }
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim() || undefined;
     const declared = typeof json === 'object' && json !== null && 'mediaType' in json ? String((json as { mediaType: unknown }).mediaType) : undefined;
@@ -71,7 +71,7 @@ export class RegistryClient {
   /** Opens a blob as a stream; the caller verifies the digest while storing it. */
   async blob(ref: ImageReference, digest: string): Promise<Readable> {
     const res = await this.#get(ref, `blobs/${digest}`, {});
-    if (!res.body) throw invalid(`registry ${ref.registry} sent an empty body for blob ${digest}`);
+    if (!res.body) throw imageInvalid(`registry ${ref.registry} sent an empty body for blob ${digest}`);
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
 
@@ -170,10 +170,6 @@ export class RegistryClient {
 
 function denied(ref: ImageReference, why: string): AirlockError {
   return new AirlockError(ErrorCode.RegistryDenied, `registry ${ref.registry} denied access to ${ref.repository}: ${why}`);
-}
-
-function invalid(message: string): AirlockError {
-  return new AirlockError(ErrorCode.ImageInvalid, message);
 }
 
 /** Parses `Bearer realm="…",service="…",scope="…"`. */
