@@ -169,9 +169,9 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 			fop_cancel(f);
 		return 0;
 	case T_RESET:
+		/* Silently: the host that started them is gone and the new one did not. */
 		procs_reset();
-		while (A.fops)
-			fop_cancel(A.fops);
+		fops_abort_all();
 		return 0;
 	case T_CREDIT:
 		if ((pr = proc_find(chan)))
