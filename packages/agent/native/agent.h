@@ -85,6 +85,7 @@ struct agent {
 	struct proc *procs;
 	struct fop *fops;
 	int out_dead;           /* stdout broke: discard output */
+	long guest_pids;        /* AIRLOCK_GUEST_PIDS: RLIMIT_NPROC of every process it starts (0: none) */
 	int in_broken;          /* framing lost: ignore input until EOF */
 };
 extern struct agent A;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +85,17 @@ _Noreturn static void child_run(const int fds[3], int errfd, const struct user *
 			/* not permitted here: keep the inherited score */
 		}
 		close(fd);
+	}
+
+	/*
+	 * The guest's process limit where the host's cgroup cannot count guest
+	 * processes (gVisor: the host sees the sentry's threads). The kernel
+	 * counts per uid; without CAP_SYS_RESOURCE the hard limit is final.
+	 */
+	if (A.guest_pids > 0) {
+		struct rlimit rl = {(rlim_t)A.guest_pids, (rlim_t)A.guest_pids};
+		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+			child_fail(errfd, errno);
 	}
 
 	if (geteuid() == 0 || u->uid != geteuid() || u->gid != getegid()) {
