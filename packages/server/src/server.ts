@@ -68,17 +68,20 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const imagesDir = join(config.dataDir, 'images');
     const releases = new Releases();
     const content = new ContentStore(privateDir(join(imagesDir, 'content')));
+    const snapshotter = await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes);
     const imageService = new ImageService({
       store,
       content,
-      snapshotter: await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes),
+      snapshotter,
       registry: new RegistryClient(config.images.registries),
       log,
       budgetBytes: config.images.budgetBytes,
       releases,
     });
     closers.push(() => imageService.close());
-    const images = [new DefaultImage(imagesDir), imageService.provider];
+    const defaultImage = new DefaultImage(imagesDir, snapshotter);
+    await defaultImage.init();
+    const images = [defaultImage, imageService.provider];
     const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
     closers.push(() => sandboxes.close());
     const t0 = performance.now();
