@@ -185,7 +185,13 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 	}
 }
 
-static void handle_input(void)
+#ifdef AIRLOCK_FUZZ
+#define STATIC_FOR_FUZZ
+#else
+#define STATIC_FOR_FUZZ static
+#endif
+
+STATIC_FOR_FUZZ void handle_input(void)
 {
 	while (!A.in_broken && buf_len(&A.out) <= OUT_STOP_INPUT) {
 		size_t len = buf_len(&A.in);
@@ -257,10 +263,28 @@ static void setup(void)
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
 
+	/*
+	 * Not dumpable: /proc/1/mem, /proc/1/fd/N and ptrace of the agent then
+	 * need CAP_SYS_PTRACE, which no sandbox process has. The flag is reset
+	 * by execve and credential changes; the agent does neither after this
+	 * (its file operations only swap the effective ids, which keeps it
+	 * non-dumpable). AIRLOCK_AGENT_DUMPABLE is a build flag for the test
+	 * agent that is the positive control of that probe; no release build or
+	 * API request can set it.
+	 */
+#ifndef AIRLOCK_AGENT_DUMPABLE
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+
 	/* Outside a PID namespace, still adopt the orphans of our processes. */
 	if (getpid() != 1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || resolve_init(fd, 0) < 0) {
+		perror("airlock-agent: open /");
+		exit(1);
+	}
 	if (buf_init(&A.in, IN_CAP) < 0 || buf_init(&A.out, OUT_CAP) < 0) {
 		perror("airlock-agent: malloc");
 		exit(1);
@@ -272,6 +296,7 @@ static void setup(void)
 	send_frame(T_HELLO, 0, AGENT_VERSION, sizeof AGENT_VERSION);
 }
 
+#ifndef AIRLOCK_FUZZ
 int main(void)
 {
 	struct pollfd *pfd = NULL;
@@ -290,7 +315,7 @@ int main(void)
 		busy = fops_service();
 		out_flush();
 
-		need = 3 + 3 * procs_count();
+		need = 3 + 4 * procs_count();
 		if (need > pfd_cap) {
 			struct pollfd *np = realloc(pfd, need * 2 * sizeof *pfd);
 			if (!np) {
@@ -343,3 +368,4 @@ int main(void)
 		procs_events(pfd);
 	}
 }
+#endif

@@ -1,8 +1,12 @@
 /*
  * File operations, resolved inside the sandbox so no host code ever walks
- * a path the sandbox controls. Writes land in a temp file renamed at
- * FILE_END; reads and listings are produced chunk by chunk, only while the
- * output queue is below OUT_HIGH, so memory stays flat for any file size.
+ * a path the sandbox controls. Each one runs with its user's rights
+ * (ident.c) and never follows a magic link (resolve.c). Writes land in a
+ * temp file renamed at FILE_END; reads and listings are produced chunk by
+ * chunk, only while the output queue is below OUT_HIGH, so memory stays
+ * flat for any file size. Nothing here can block: FIFOs and devices are
+ * refused before they are opened for reading, and the fd of a read is
+ * non-blocking.
  */
 #include "agent.h"
 
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +39,7 @@ static struct fop *fop_new(uint32_t chan, enum fop_kind kind)
 	f->chan = chan;
 	f->kind = kind;
 	f->fd = -1;
+	f->dirfd = -1;
 	f->next = A.fops;
 	A.fops = f;
 	return f;
@@ -52,8 +58,12 @@ static void fop_free(struct fop *f)
 		closedir(f->dir);
 	else if (f->fd >= 0)
 		close(f->fd);
-	if (f->tmp)
-		unlink(f->tmp);
+	if (f->tmp && f->dirfd >= 0 && ident_enter(&f->id) == 0) {
+		unlinkat(f->dirfd, f->tmp, 0); /* as the user, like the create */
+		ident_leave(&f->id);
+	}
+	if (f->dirfd >= 0)
+		close(f->dirfd);
 	free(f->tmp);
 	free(f->path);
 	free(f);
@@ -65,12 +75,17 @@ static void fop_fail(struct fop *f, int err, const char *what)
 	fop_free(f);
 }
 
-/* The single path\0 payload of FILE_READ / LIST_DIR, or NULL (ERROR sent). */
-static const char *abs_path(uint32_t chan, struct rd *r)
+/*
+ * The path\0 [user\0] payload of FILE_READ / LIST_DIR (no user, or an
+ * empty one: root, so an older host still works). NULL: ERROR sent.
+ */
+static const char *read_payload(uint32_t chan, const uint8_t *payload, size_t n, struct ident *id)
 {
-	const char *path = rd_str(r);
+	struct rd r = {payload, n};
+	const char *path = rd_str(&r), *user = "";
+	int e;
 
-	if (!path) {
+	if (!path || (r.left && !(user = rd_str(&r)))) {
 		send_error(chan, EINVAL, "malformed path");
 		return NULL;
 	}
@@ -78,25 +93,46 @@ static const char *abs_path(uint32_t chan, struct rd *r)
 		send_error(chan, EINVAL, "path must be absolute");
 		return NULL;
 	}
+	if ((e = ident_for(user, id)) != 0) {
+		send_error(chan, e, "unknown user '%.200s'", user);
+		return NULL;
+	}
 	return path;
 }
 
 /* ---- write ---- */
 
-/* mkdir -p of dir; directories it creates are chowned to the user. */
-static int mkdir_parents(char *dir, const struct user *u)
+/*
+ * mkdir -p of dir, as the user (so what it creates is the user's, and it
+ * creates only where the user may). Each prefix is resolved afresh.
+ */
+static int mkdir_parents(char *dir)
 {
 	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != 0)
+		char c = *p, *slash;
+		int fd, pfd;
+
+		if (c != '/' && c != 0)
 			continue;
-		char c = *p;
 		*p = 0;
-		if (mkdir(dir, 0755) == 0) {
-			if (lchown(dir, u->uid, u->gid) < 0 && geteuid() == 0) {
+		fd = resolve_open(dir, O_PATH | O_DIRECTORY, 0, 1);
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == ENOENT) {
+			slash = strrchr(dir, '/');
+			*slash = 0;
+			pfd = resolve_open(slash == dir ? "/" : dir, O_PATH | O_DIRECTORY, 0, 1);
+			*slash = '/';
+			if (pfd < 0 || (mkdirat(pfd, slash + 1, 0755) < 0 && errno != EEXIST)) {
+				int e = errno;
+				if (pfd >= 0)
+					close(pfd);
 				*p = c;
+				errno = e;
 				return -1;
 			}
-		} else if (errno != EEXIST) {
+			close(pfd);
+		} else {
 			*p = c;
 			return -1;
 		}
@@ -106,16 +142,78 @@ static int mkdir_parents(char *dir, const struct user *u)
 	}
 }
 
+/* A fresh temp name in dirfd, created O_EXCL (so never through a link). */
+static int create_tmp(struct fop *f)
+{
+	static const char abc[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	char name[] = ".airlock-tmp-XXXXXXXXXX";
+	size_t base = sizeof name - 11;
+
+	for (int tries = 0; tries < 100; tries++) {
+		uint8_t rnd[10];
+		int fd;
+
+		if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+			for (size_t i = 0; i < sizeof rnd; i++)
+				rnd[i] = (uint8_t)(now_ms() >> (i % 8) ^ (uint64_t)tries * 31u ^ i * 7u);
+		}
+		for (size_t i = 0; i < 10; i++)
+			name[base + i] = abc[rnd[i] % (sizeof abc - 1)];
+		fd = openat(f->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			if (!(f->tmp = strdup(name))) {
+				unlinkat(f->dirfd, name, 0);
+				close(fd);
+				errno = ENOMEM;
+				return -1;
+			}
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* The part of file_write that runs as the user; 0 or -1 with errno, *what names the step. */
+static int write_open(struct fop *f, const char *path, uint32_t mode, uint32_t flags, const char **what)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+
+	if (!dir || !(f->path = strdup(slash + 1))) {
+		free(dir);
+		*what = "write";
+		return errno = ENOMEM, -1;
+	}
+	*what = "mkdir";
+	if ((flags & 1) && mkdir_parents(dir) < 0)
+		goto fail;
+	*what = "open directory";
+	f->dirfd = resolve_open(dir, O_PATH | O_DIRECTORY, 0, 1);
+	if (f->dirfd < 0)
+		goto fail;
+	*what = "create";
+	f->fd = create_tmp(f);
+	/* Owned by the user already; as the owner it may set any mode bits on its own file. */
+	if (f->fd < 0 || fchmod(f->fd, mode & 07777) < 0)
+		goto fail;
+	free(dir);
+	return 0;
+fail:
+	free(dir);
+	return -1;
+}
+
 void file_write(uint32_t chan, const uint8_t *payload, size_t n)
 {
 	struct rd r = {payload, n};
 	uint32_t mode, flags;
-	const char *path, *user, *slash;
-	struct user u;
-	struct stat st;
+	const char *path, *user, *what;
+	struct ident id;
 	struct fop *f;
-	char *dir;
-	int e;
+	int e, rc;
 
 	if (rd_u32(&r, &mode) < 0 || rd_u32(&r, &flags) < 0 || !(path = rd_str(&r)) ||
 	    !(user = rd_str(&r))) {
@@ -126,50 +224,26 @@ void file_write(uint32_t chan, const uint8_t *payload, size_t n)
 		send_error(chan, EINVAL, "path must be absolute");
 		return;
 	}
-	if ((e = user_resolve(user, &u)) != 0) {
+	if ((e = ident_for(user, &id)) != 0) {
 		send_error(chan, e, "unknown user '%.200s'", user);
 		return;
 	}
-	slash = strrchr(path, '/');
-	if (!slash[1]) {
+	if (!strrchr(path, '/')[1]) {
 		send_error(chan, EINVAL, "path names a directory");
 		return;
 	}
 	if (!(f = fop_new(chan, FOP_WRITE)))
 		return;
-	dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
-	f->path = strdup(path);
-	if (!dir || !f->path || asprintf(&f->tmp, "%s/.airlock-tmp-XXXXXX",
-					 slash == path ? "" : dir) < 0) {
-		f->tmp = NULL;
-		free(dir);
-		fop_fail(f, ENOMEM, "write");
+	f->id = id;
+	if ((e = ident_enter(&f->id)) != 0) {
+		fop_fail(f, e, "switch to the user");
 		return;
 	}
-	if ((flags & 1) && mkdir_parents(dir, &u) < 0) {
-		e = errno;
-		free(dir);
-		free(f->tmp);
-		f->tmp = NULL;
-		fop_fail(f, e, "mkdir");
-		return;
-	}
-	free(dir);
-	f->fd = mkostemp(f->tmp, O_CLOEXEC);
-	if (f->fd < 0) {
-		e = errno;
-		free(f->tmp);
-		f->tmp = NULL;
-		fop_fail(f, e, "create");
-		return;
-	}
-	/* chown before chmod: chown clears set-id bits. */
-	if (fstat(f->fd, &st) < 0 ||
-	    ((st.st_uid != u.uid || st.st_gid != u.gid) && fchown(f->fd, u.uid, u.gid) < 0) ||
-	    fchmod(f->fd, mode & 07777) < 0) {
-		fop_fail(f, errno, "create");
-		return;
-	}
+	rc = write_open(f, path, mode, flags, &what);
+	e = errno;
+	ident_leave(&f->id);
+	if (rc < 0)
+		fop_fail(f, e, what);
 }
 
 void file_data(struct fop *f, const uint8_t *d, size_t n)
@@ -191,15 +265,19 @@ void file_data(struct fop *f, const uint8_t *d, size_t n)
 void file_end(struct fop *f)
 {
 	uint8_t b[8];
-	int fd = f->fd;
+	int fd = f->fd, e;
 
 	f->fd = -1;
 	if (close(fd) < 0) {
 		fop_fail(f, errno, "write");
 		return;
 	}
-	if (rename(f->tmp, f->path) < 0) {
-		fop_fail(f, errno, "rename");
+	if ((e = ident_enter(&f->id)) == 0) {
+		e = renameat(f->dirfd, f->tmp, f->dirfd, f->path) < 0 ? errno : 0;
+		ident_leave(&f->id);
+	}
+	if (e) {
+		fop_fail(f, e, "rename");
 		return;
 	}
 	free(f->tmp);
@@ -221,30 +299,55 @@ void fop_cancel(struct fop *f)
 
 /* ---- read and list ---- */
 
+/*
+ * Opens a regular file for reading as the user. The type is checked on an
+ * O_PATH fd first, so a FIFO or device is never opened at all (no side
+ * effects, no hang); the real open is non-blocking and must find the same
+ * inode, so a swap in between is refused too.
+ */
+static int read_open(const char *path, const char **what)
+{
+	struct stat a, b;
+	int pfd, fd, e;
+
+	*what = "open";
+	if ((pfd = resolve_open(path, O_PATH, 0, 1)) < 0)
+		return -1;
+	if (fstat(pfd, &a) < 0 || !S_ISREG(a.st_mode)) {
+		e = S_ISDIR(a.st_mode) ? EISDIR : EINVAL;
+		close(pfd);
+		*what = "not a regular file";
+		return errno = e, -1;
+	}
+	close(pfd);
+	if ((fd = resolve_open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, 1)) < 0)
+		return -1;
+	if (fstat(fd, &b) < 0 || b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
+		close(fd);
+		*what = "not a regular file";
+		return errno = EINVAL, -1;
+	}
+	return fd;
+}
+
 void file_read(uint32_t chan, const uint8_t *payload, size_t n)
 {
-	struct rd r = {payload, n};
-	const char *path = abs_path(chan, &r);
-	struct stat st;
+	struct ident id;
+	const char *path = read_payload(chan, payload, n, &id), *what;
 	struct fop *f;
 	int fd, e;
 
 	if (!path)
 		return;
-	/* O_NONBLOCK: opening a FIFO must not hang the loop. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		e = errno;
-		send_error(chan, e, "open: %s", strerror(e));
+	if ((e = ident_enter(&id)) != 0) {
+		send_error(chan, e, "switch to the user: %s", strerror(e));
 		return;
 	}
-	if (fstat(fd, &st) < 0)
-		e = errno;
-	else
-		e = S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-	if (e) {
-		close(fd);
-		send_error(chan, e, "not a regular file");
+	fd = read_open(path, &what);
+	e = errno;
+	ident_leave(&id);
+	if (fd < 0) {
+		send_error(chan, e, "%s: %s", what, strerror(e));
 		return;
 	}
 	if (!(f = fop_new(chan, FOP_READ))) {
@@ -252,22 +355,29 @@ void file_read(uint32_t chan, const uint8_t *payload, size_t n)
 		return;
 	}
 	f->fd = fd;
+	f->id = id;
 	f->credit = INITIAL_CREDIT;
 }
 
 void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
 {
-	struct rd r = {payload, n};
-	const char *path = abs_path(chan, &r);
+	struct ident id;
+	const char *path = read_payload(chan, payload, n, &id);
 	struct fop *f;
-	DIR *d;
+	DIR *d = NULL;
 	int fd, e;
 
 	if (!path)
 		return;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((e = ident_enter(&id)) != 0) {
+		send_error(chan, e, "switch to the user: %s", strerror(e));
+		return;
+	}
+	fd = resolve_open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, 1);
+	e = errno;
+	ident_leave(&id);
 	if (fd < 0 || !(d = fdopendir(fd))) {
-		e = errno;
+		e = fd < 0 ? e : errno;
 		if (fd >= 0)
 			close(fd);
 		send_error(chan, e, "opendir: %s", strerror(e));
@@ -278,6 +388,7 @@ void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
 		return;
 	}
 	f->dir = d;
+	f->id = id;
 }
 
 static void read_chunk(struct fop *f)
@@ -325,9 +436,15 @@ static void list_chunk(struct fop *f)
 	size_t len = 0;
 	struct dirent *de;
 	struct stat st;
+	int e;
 
 	if (!d)
 		return;
+	/* Entries are stat'ed as the user too (search permission on the directory). */
+	if ((e = ident_enter(&f->id)) != 0) {
+		fop_fail(f, e, "switch to the user");
+		return;
+	}
 	if (f->pending_len) {
 		memcpy(d, f->pending, f->pending_len);
 		len = f->pending_len;
@@ -350,8 +467,10 @@ static void list_chunk(struct fop *f)
 		len += f->pending_len;
 		f->pending_len = 0;
 	}
-	if (!de && errno) {
-		fop_fail(f, errno, "readdir");
+	e = !de ? errno : 0;
+	ident_leave(&f->id);
+	if (e) {
+		fop_fail(f, e, "readdir");
 		return;
 	}
 	if (len)

@@ -45,9 +45,17 @@ size_t procs_count(void)
 
 /* ---- the child, between fork and exec ---- */
 
-_Noreturn static void child_fail(int errfd, int err)
+/*
+ * The child's report on the error pipe: which step failed, with its errno.
+ * 8 bytes, below PIPE_BUF, so the parent reads it whole or not at all.
+ */
+_Noreturn static void child_fail(int errfd, uint32_t step, int err)
 {
-	if (write(errfd, &err, sizeof err) < 0) {
+	uint8_t b[8];
+
+	put_u32(b, step);
+	put_u32(b + 4, (uint32_t)err);
+	if (write(errfd, b, sizeof b) < 0) {
 		/* parent gone: nothing to report to */
 	}
 	_exit(127);
@@ -71,7 +79,7 @@ _Noreturn static void child_run(const int fds[3], int errfd, const struct user *
 
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)
-			child_fail(errfd, errno);
+			child_fail(errfd, STEP_STDIO, errno);
 
 	/*
 	 * Make user code the OOM killer's first choice over the agent: the host
@@ -88,20 +96,35 @@ _Noreturn static void child_run(const int fds[3], int errfd, const struct user *
 
 	if (geteuid() == 0 || u->uid != geteuid() || u->gid != getegid()) {
 		if (setgroups(0, NULL) < 0 && geteuid() == 0)
-			child_fail(errfd, errno);
-		if (setgid(u->gid) < 0 || setuid(u->uid) < 0)
-			child_fail(errfd, errno);
+			child_fail(errfd, STEP_SETGROUPS, errno);
+		if (setgid(u->gid) < 0)
+			child_fail(errfd, STEP_SETGID, errno);
+		if (setuid(u->uid) < 0)
+			child_fail(errfd, STEP_SETUID, errno);
 	}
+#ifdef AIRLOCK_TEST_HOOKS
+	/* Test builds only: stop in the window between setuid and execve. */
+	for (char **e = envp; *e; e++)
+		if (strcmp(*e, "AIRLOCK_TEST_STOP_BEFORE_EXEC=1") == 0)
+			raise(SIGSTOP);
+#endif
 	if (chdir(cwd) < 0)
-		child_fail(errfd, errno);
+		child_fail(errfd, STEP_CHDIR, errno);
 
 	/* execvpe searches the PATH of environ, so make it the given env. */
 	environ = envp;
 	execvpe(argv[0], argv, envp);
-	child_fail(errfd, errno);
+	child_fail(errfd, STEP_EXEC, errno);
 }
 
 /* ---- spawning ---- */
+
+#ifndef AIRLOCK_FUZZ
+pid_t agent_fork(void)
+{
+	return fork();
+}
+#endif
 
 static int has_key(char **env, size_t n, const char *key)
 {
@@ -126,9 +149,8 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, ep[2] = {-1, -1};
 	struct user u;
 	struct stat st;
-	struct proc *p;
-	int e, got;
-	ssize_t rn;
+	struct proc *p = NULL;
+	int e;
 	pid_t pid;
 
 	if (rd_u32(&r, &flags) < 0 || !(user = rd_str(&r)) || !(cwd = rd_str(&r)) ||
@@ -177,57 +199,50 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 	if (pipe_pair(out) < 0 || pipe_pair(err) < 0 || pipe_pair(ep) < 0)
 		goto syserr;
 
-	pid = fork();
-	if (pid < 0)
-		goto syserr;
+	/* Tracked before the fork, so nothing after it can fail. */
+	if (!(p = calloc(1, sizeof *p)) || !(p->argv0 = strdup(argv[0])) || !(p->cwd = strdup(cwd))) {
+		if (p) {
+			free(p->argv0);
+			free(p);
+		}
+		goto nomem;
+	}
+	/*
+	 * fork, not vfork/posix_spawn: a vfork parent waits until its child
+	 * execs, and a child stopped before its exec (SIGSTOP from the user it
+	 * switched to) would freeze the whole agent.
+	 */
+	pid = agent_fork();
+	if (pid < 0) {
+		e = errno;
+		free(p->argv0);
+		free(p->cwd);
+		free(p);
+		send_error(chan, e, "fork: %s", strerror(e));
+		goto out;
+	}
 	if (pid == 0) {
 		int fds[3] = {in[0], out[1], err[1]};
 		child_run(fds, ep[1], &u, cwd, argv, envp);
 	}
-	close_fd(&in[0]);
-	close_fd(&out[1]);
-	close_fd(&err[1]);
-	close_fd(&ep[1]);
-	/* EOF: exec succeeded (close-on-exec); 4 bytes: the child's errno. */
-	got = 0;
-	do
-		rn = read(ep[0], &e, sizeof e);
-	while (rn < 0 && errno == EINTR);
-	if (rn == (ssize_t)sizeof e)
-		got = 1;
-	close_fd(&ep[0]);
-	if (got) {
-		waitpid(pid, NULL, 0);
-		send_error(chan, e, "exec '%.200s': %s", argv[0], strerror(e));
-		goto out;
-	}
-
-	p = calloc(1, sizeof *p);
-	if (!p) {
-		/* Cannot track it: do not leave it running unobserved. */
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		goto nomem;
-	}
 	p->chan = chan;
 	p->credit = INITIAL_CREDIT;
 	p->pid = pid;
+	p->uid = u.uid;
+	p->gid = u.gid;
 	p->in_fd = in[1];
 	p->out_fd = out[0];
 	p->err_fd = err[0];
-	in[1] = out[0] = err[0] = -1;
+	p->ep_fd = ep[0];
+	in[1] = out[0] = err[0] = ep[0] = -1;
 	if (p->in_fd >= 0)
 		fd_nonblock(p->in_fd);
 	fd_nonblock(p->out_fd);
 	fd_nonblock(p->err_fd);
+	/* STARTED or ERROR follows from the poll loop (proc_start_event). */
+	fd_nonblock(p->ep_fd);
 	p->next = A.procs;
 	A.procs = p;
-	{
-		uint8_t b[4];
-		put_u32(b, (uint32_t)pid);
-		send_frame(T_STARTED, chan, b, 4);
-	}
 	goto out;
 
 malformed:
@@ -252,6 +267,90 @@ out:
 	free(user_env);
 	free(argv);
 	free(envp);
+}
+
+/* ---- start: the error pipe ---- */
+
+static const char *const step_names[] = {
+	[STEP_STDIO] = "stdio", [STEP_SETGROUPS] = "setgroups", [STEP_SETGID] = "setgid",
+	[STEP_SETUID] = "setuid", [STEP_CHDIR] = "cwd", [STEP_EXEC] = "exec",
+};
+
+static void proc_free(struct proc *p)
+{
+	close_fd(&p->in_fd);
+	close_fd(&p->out_fd);
+	close_fd(&p->err_fd);
+	close_fd(&p->ep_fd);
+	free(p->inq);
+	free(p->argv0);
+	free(p->cwd);
+	free(p);
+}
+
+static void proc_unlink(struct proc *p)
+{
+	for (struct proc **pp = &A.procs; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+/* The child failed before its exec: one ERROR naming the step, and the channel is free. */
+static void start_failed(struct proc *p, uint32_t step, int err)
+{
+	const char *what = step < sizeof step_names / sizeof *step_names && step_names[step]
+				   ? step_names[step] : "start";
+
+	if (step == STEP_CHDIR)
+		send_error(p->chan, err, "cwd %.200s: %s", p->cwd, strerror(err));
+	else if (step == STEP_EXEC)
+		send_error(p->chan, err, "exec '%.200s': %s", p->argv0, strerror(err));
+	else if (step == STEP_SETUID)
+		send_error(p->chan, err, "setuid %u: %s", (unsigned)p->uid, strerror(err));
+	else if (step == STEP_SETGID)
+		send_error(p->chan, err, "setgid %u: %s", (unsigned)p->gid, strerror(err));
+	else
+		send_error(p->chan, err, "%s: %s", what, strerror(err));
+	/*
+	 * It is about to _exit(127); if it was stopped first, this ends it. An
+	 * unreaped child keeps its pid, so the kill cannot reach anyone else.
+	 * procs_reap() collects it later as an unknown child.
+	 */
+	if (!p->reaped)
+		kill(p->pid, SIGKILL);
+	proc_unlink(p);
+	proc_free(p);
+}
+
+/*
+ * The error pipe is readable: EOF means the exec happened (close-on-exec),
+ * 8 bytes are the child's report. Never blocks: the fd is non-blocking.
+ */
+static void start_event(struct proc *p)
+{
+	uint8_t b[8];
+	ssize_t n;
+
+	do
+		n = read(p->ep_fd, b, sizeof b);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n == (ssize_t)sizeof b) {
+		start_failed(p, get_u32(b), (int)get_u32(b + 4));
+		return;
+	}
+	if (n > 0) { /* cannot happen: the report is written whole */
+		start_failed(p, 0, EIO);
+		return;
+	}
+	/* EOF (or a broken pipe): the process runs. */
+	close_fd(&p->ep_fd);
+	put_u32(b, (uint32_t)p->pid);
+	send_frame(T_STARTED, p->chan, b, 4);
 }
 
 /* ---- stdin ---- */
@@ -411,6 +510,10 @@ int64_t procs_service(int64_t now)
 	for (struct proc **pp = &A.procs; *pp;) {
 		struct proc *p = *pp;
 
+		if (p->ep_fd >= 0) { /* not started yet: nothing to finish */
+			pp = &p->next;
+			continue;
+		}
 		if (p->reaped && (p->out_fd >= 0 || p->err_fd >= 0)) {
 			if (now < p->deadline) {
 				if (next < 0 || p->deadline < next)
@@ -429,9 +532,8 @@ int64_t procs_service(int64_t now)
 		if (p->reaped && p->out_fd < 0 && p->err_fd < 0 &&
 		    buf_len(&A.out) <= OUT_EXITED_MAX) {
 			send_exited(p);
-			stdin_drop(p);
 			*pp = p->next;
-			free(p);
+			proc_free(p);
 			continue;
 		}
 		pp = &p->next;
@@ -459,6 +561,10 @@ size_t procs_pollfds(struct pollfd *pfd, size_t i)
 		/* Without credit its pipes are not read either: only this process waits. */
 		short prd = p->credit ? rd : 0;
 
+		/* Before STARTED only the error pipe counts: output waits for it. */
+		i = add_pfd(pfd, i, p->ep_fd, POLLIN, &p->ix_ep);
+		if (p->ep_fd >= 0)
+			prd = 0;
 		i = add_pfd(pfd, i, p->in_fd, p->inq_len > p->inq_off ? POLLOUT : 0, &p->ix_in);
 		i = add_pfd(pfd, i, p->out_fd, prd, &p->ix_out);
 		i = add_pfd(pfd, i, p->err_fd, prd, &p->ix_err);
@@ -468,7 +574,12 @@ size_t procs_pollfds(struct pollfd *pfd, size_t i)
 
 void procs_events(struct pollfd *pfd)
 {
-	for (struct proc *p = A.procs; p; p = p->next) {
+	for (struct proc *p = A.procs, *next; p; p = next) {
+		next = p->next;
+		if (p->ix_ep >= 0 && pfd[p->ix_ep].revents && p->ep_fd >= 0) {
+			start_event(p); /* may free p */
+			continue;
+		}
 		if (p->ix_in >= 0 && pfd[p->ix_in].revents && p->in_fd >= 0) {
 			if (pfd[p->ix_in].revents & POLLOUT)
 				stdin_pump(p);

@@ -2,6 +2,9 @@
  * User resolution for EXEC and FILE_WRITE. The agent is a static binary, so
  * it reads the sandbox's /etc/passwd itself instead of going through NSS.
  * Accepted forms: "" (root), "name", "uid", and either followed by ":gid".
+ * As in docker, root is uid 0 / gid 0 even when the image has no passwd
+ * entry for it (scratch, static busybox, distroless), and a numeric uid
+ * needs no entry either.
  */
 #include "agent.h"
 
@@ -78,6 +81,16 @@ static int passwd_lookup(const char *name, uint32_t uid, struct user *u)
 	return found;
 }
 
+/* An image without a passwd entry for root: uid 0, gid 0, as docker does. */
+static void root_without_entry(struct user *u)
+{
+	u->uid = 0;
+	u->gid = 0;
+	strcpy(u->name, "root");
+	strcpy(u->home, "/root");
+	u->has_entry = 1;
+}
+
 /* Returns 0, or an errno value (EINVAL for an unknown or malformed user). */
 int user_resolve(const char *spec, struct user *u)
 {
@@ -96,19 +109,17 @@ int user_resolve(const char *spec, struct user *u)
 		if (colon)
 			return EINVAL;
 		/* Default: root, with home and name from passwd when listed. */
-		if (!passwd_lookup(NULL, 0, u)) {
-			strcpy(u->name, "root");
-			strcpy(u->home, "/root");
-			u->has_entry = 1;
-		}
-		u->uid = 0;
+		if (!passwd_lookup(NULL, 0, u))
+			root_without_entry(u);
 	} else if (parse_id(name, ulen, &id) == 0) {
 		/* A bare uid need not be listed; its group then is the uid. */
 		if (!passwd_lookup(NULL, id, u))
 			u->gid = id;
 		u->uid = id;
 	} else if (!passwd_lookup(name, 0, u)) {
-		return EINVAL;
+		if (strcmp(name, "root") != 0)
+			return EINVAL;
+		root_without_entry(u);
 	}
 	if (colon) {
 		if (parse_id(colon + 1, strlen(colon + 1), &gid) < 0)
