@@ -120,12 +120,16 @@ const char *rd_str(struct rd *r);
 /* user.c */
 int user_resolve(const char *spec, struct user *u);
 
-/* proc.c: the steps a child reports on its error pipe */
+/* spawn.c: the steps a child reports on its error pipe */
 enum { STEP_STDIO = 1, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CHDIR, STEP_EXEC };
 /* fork(), or a stub in the fuzzing build (nothing is ever started there). */
 pid_t agent_fork(void);
-
 void proc_exec(uint32_t chan, const uint8_t *p, size_t n);
+void proc_start_event(struct proc *p);
+
+/* proc.c */
+void proc_free(struct proc *p);
+void proc_unlink(struct proc *p);
 struct proc *proc_find(uint32_t chan);
 int proc_stdin(struct proc *p, const uint8_t *d, size_t n);
 void proc_stdin_close(struct proc *p);
@@ -149,10 +153,15 @@ int resolve_init(int root_fd, int force_walk);
 int resolve_uses_openat2(void);
 int resolve_open(const char *path, int flags, mode_t mode, int follow_last);
 
-/* files.c */
+/* file-write.c */
 void file_write(uint32_t chan, const uint8_t *p, size_t n);
 void file_data(struct fop *f, const uint8_t *d, size_t n);
 void file_end(struct fop *f);
+
+/* files.c */
+struct fop *fop_new(uint32_t chan, enum fop_kind kind);
+void fop_free(struct fop *f);
+void fop_fail(struct fop *f, int err, const char *what);
 void file_read(uint32_t chan, const uint8_t *p, size_t n);
 void list_dir(uint32_t chan, const uint8_t *p, size_t n);
 void fop_cancel(struct fop *f);

@@ -67,72 +67,72 @@ function agentFdOf(agentPid, target) {
   return undefined;
 }
 
-describe('agent: a child stopped before its exec', { timeout: 60_000 }, () => {
-  let dir, a;
+/**
+ * Registers before/after hooks that run one agent in a fresh directory for the
+ * suite (`prepare` fills the directory first) and check the sanitizers after it.
+ */
+function useAgent(prefix, opts = {}, prepare = () => {}) {
+  const ctx = {};
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-hostile-'));
-    a = await agentIn(dir);
+    ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), `airlock-${prefix}-`));
+    prepare(ctx.dir);
+    ctx.a = await agentIn(ctx.dir, opts);
   });
   after(async () => {
-    await a?.stop();
-    const reports = sanitizerReports(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
-    assert.deepEqual(reports, []);
+    await ctx.a?.stop();
+    const reports = sanitizerReports(ctx.dir);
+    fs.rmSync(ctx.dir, { recursive: true, force: true });
+    assert.deepEqual(reports, [], 'the sanitizers found nothing');
   });
+  return ctx;
+}
+
+describe('agent: a child stopped before its exec', { timeout: 60_000 }, () => {
+  const ctx = useAgent('hostile');
 
   it('leaves the agent answering PING, execs and file reads; the stopped exec goes on when continued', async () => {
-    const ch = a.chan();
-    a.c.send(T.EXEC, ch, execPayload({ args: ['echo', 'resumed'], user: 'nobody', env: { AIRLOCK_TEST_STOP_BEFORE_EXEC: '1' } }));
+    const ch = ctx.a.chan();
+    ctx.a.c.send(T.EXEC, ch, execPayload({ args: ['echo', 'resumed'], user: 'nobody', env: { AIRLOCK_TEST_STOP_BEFORE_EXEC: '1' } }));
     let stopped = [];
-    for (let i = 0; i < 250 && stopped.length === 0; i++) { await sleep(20); stopped = stoppedChildren(a.agentPid); }
+    for (let i = 0; i < 250 && stopped.length === 0; i++) { await sleep(20); stopped = stoppedChildren(ctx.a.agentPid); }
     assert.equal(stopped.length, 1, 'positive control: the child is stopped in the window (state T)');
     assert.equal(fs.readFileSync(`/proc/${stopped[0]}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)[1], String(NOBODY), 'after its setuid');
 
-    assert.equal(await a.ping(), 'still-there');
-    const other = await a.exec({ args: ['echo', 'other'] });
+    assert.equal(await ctx.a.ping(), 'still-there');
+    const other = await ctx.a.exec({ args: ['echo', 'other'] });
     assert.deepEqual([other.out, other.code], ['other\n', 0]);
-    assert.equal((await a.read('/etc/hostname')).frames.at(-1), T.RFILE_END);
-    assert.equal(a.c.queues.get(ch)?.length ?? 0, 0, 'nothing was sent for the stopped exec');
+    assert.equal((await ctx.a.read('/etc/hostname')).frames.at(-1), T.RFILE_END);
+    assert.equal(ctx.a.c.queues.get(ch)?.length ?? 0, 0, 'nothing was sent for the stopped exec');
 
     process.kill(stopped[0], 'SIGCONT');
-    const r = await a.c.collect(ch);
+    const r = await ctx.a.c.collect(ch);
     assert.deepEqual([r.frames, r.out, r.code], [[T.STARTED, T.STDOUT, T.EXITED], 'resumed\n', 0]);
   });
 
   it('a stopped start can be killed through SIGNAL', async () => {
-    const ch = a.chan();
-    a.c.send(T.EXEC, ch, execPayload({ args: ['true'], user: 'nobody', env: { AIRLOCK_TEST_STOP_BEFORE_EXEC: '1' } }));
+    const ch = ctx.a.chan();
+    ctx.a.c.send(T.EXEC, ch, execPayload({ args: ['true'], user: 'nobody', env: { AIRLOCK_TEST_STOP_BEFORE_EXEC: '1' } }));
     let stopped = [];
-    for (let i = 0; i < 250 && stopped.length === 0; i++) { await sleep(20); stopped = stoppedChildren(a.agentPid); }
+    for (let i = 0; i < 250 && stopped.length === 0; i++) { await sleep(20); stopped = stoppedChildren(ctx.a.agentPid); }
     assert.equal(stopped.length, 1, 'positive control: stopped in the window');
-    a.c.send(T.SIGNAL, ch, u32(9));
-    const r = await a.c.collect(ch);
+    ctx.a.c.send(T.SIGNAL, ch, u32(9));
+    const r = await ctx.a.c.collect(ch);
     assert.deepEqual([r.frames.at(-1), r.signo], [T.EXITED, 9]);
-    assert.equal(await a.ping(), 'still-there');
+    assert.equal(await ctx.a.ping(), 'still-there');
   });
 });
 
 describe('agent: an image without a passwd entry for root', { timeout: 60_000 }, () => {
-  let dir, a;
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-nopasswd-'));
-    // An empty /etc/passwd in a mount namespace of its own, as in a scratch image.
-    a = await agentIn(dir, { wrap: `unshare -m --propagation private sh -c 'mount --bind /dev/null /etc/passwd && exec "$@"' -` });
-  });
-  after(async () => {
-    await a?.stop();
-    const reports = sanitizerReports(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
-    assert.deepEqual(reports, []);
-  });
+  // An empty /etc/passwd in a mount namespace of its own, as in a scratch image.
+  const ctx = useAgent('nopasswd', { wrap: `unshare -m --propagation private sh -c 'mount --bind /dev/null /etc/passwd && exec "$@"' -` });
 
   it('runs root (named or default) as 0:0 and numeric ids as given; names still need an entry', async () => {
     const probe = ['sh', '-c', 'echo $(id -u):$(id -g) $HOME; wc -c < /etc/passwd'];
-    assert.equal((await a.exec({ args: probe })).out, '0:0 /root\n0\n', 'positive control: the passwd really is empty');
-    assert.equal((await a.exec({ args: probe, user: 'root' })).out, '0:0 /root\n0\n');
-    assert.equal((await a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234' })).out, '1234:1234\n');
-    assert.equal((await a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234:5' })).out, '1234:5\n');
-    const named = await a.exec({ args: ['true'], user: 'nobody' });
+    assert.equal((await ctx.a.exec({ args: probe })).out, '0:0 /root\n0\n', 'positive control: the passwd really is empty');
+    assert.equal((await ctx.a.exec({ args: probe, user: 'root' })).out, '0:0 /root\n0\n');
+    assert.equal((await ctx.a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234' })).out, '1234:1234\n');
+    assert.equal((await ctx.a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234:5' })).out, '1234:5\n');
+    const named = await ctx.a.exec({ args: ['true'], user: 'nobody' });
     assert.deepEqual([named.error.errno, named.error.message], [EINVAL, "unknown user 'nobody'"]);
   });
 });
@@ -140,11 +140,10 @@ describe('agent: an image without a passwd entry for root', { timeout: 60_000 },
 // The same attacks against both resolvers: openat2 (Linux) and the component walk (gVisor).
 for (const resolver of ['openat2', 'walk']) {
   describe(`agent: file operations as their user (${resolver})`, { timeout: 60_000 }, () => {
-    let dir, a, pub, priv, sticky;
     const big = crypto.randomBytes(1 << 20); // larger than the initial credit: a read of it stays open
-
-    before(async () => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), `airlock-files-${resolver}-`));
+    let dir, pub, priv, sticky;
+    const ctx = useAgent(`files-${resolver}`, { env: resolver === 'walk' ? { AIRLOCK_TEST_RESOLVE_WALK: '1' } : {} }, (d) => {
+      dir = d;
       fs.chmodSync(dir, 0o755);
       fs.writeFileSync(path.join(dir, 'secret.txt'), 'top-secret', { mode: 0o600 });
       priv = path.join(dir, 'private');
@@ -161,46 +160,39 @@ for (const resolver of ['openat2', 'walk']) {
       fs.mkdirSync(sticky);
       fs.chmodSync(sticky, 0o1777);
       fs.writeFileSync(path.join(sticky, 'victim'), 'victim', { mode: 0o644 });
-      a = await agentIn(dir, { env: resolver === 'walk' ? { AIRLOCK_TEST_RESOLVE_WALK: '1' } : {} });
-    });
-    after(async () => {
-      await a?.stop();
-      const reports = sanitizerReports(dir);
-      fs.rmSync(dir, { recursive: true, force: true });
-      assert.deepEqual(reports, []);
     });
 
     it('reads through a symlink only what the user could read by its target', async () => {
-      const control = await a.read(path.join(pub, 'to-secret'), 'root');
+      const control = await ctx.a.read(path.join(pub, 'to-secret'), 'root');
       assert.equal(control.content.toString(), 'top-secret', 'positive control: root follows the link');
-      const own = await a.read(path.join(pub, 'own.txt'), 'nobody');
+      const own = await ctx.a.read(path.join(pub, 'own.txt'), 'nobody');
       assert.equal(own.content.toString(), 'nobody-owns-this', 'positive control: the user reads its own file');
-      const r = await a.read(path.join(pub, 'to-secret'), 'nobody');
+      const r = await ctx.a.read(path.join(pub, 'to-secret'), 'nobody');
       assert.equal(r.error?.errno, EACCES);
       assert.equal(r.content.length, 0);
-      const old = await a.read(path.join(pub, 'to-secret'));
+      const old = await ctx.a.read(path.join(pub, 'to-secret'));
       assert.equal(old.content.toString(), 'top-secret', 'a payload without a user (an older host) reads as root');
     });
 
     it('never follows a magic link to an fd of the agent', async () => {
       // A root read of a file the user cannot reach (its directory is 0700) stays open without credit...
-      const held = a.chan();
-      a.c.withheld.add(held);
-      a.c.sinks.set(held, () => {});
-      a.c.send(T.FILE_READ, held, cstr(path.join(priv, 'data.bin')));
+      const held = ctx.a.chan();
+      ctx.a.c.withheld.add(held);
+      ctx.a.c.sinks.set(held, () => {});
+      ctx.a.c.send(T.FILE_READ, held, cstr(path.join(priv, 'data.bin')));
       let fd;
-      for (let i = 0; i < 100 && fd === undefined; i++) { await sleep(20); fd = agentFdOf(a.agentPid, path.join(priv, 'data.bin')); }
+      for (let i = 0; i < 100 && fd === undefined; i++) { await sleep(20); fd = agentFdOf(ctx.a.agentPid, path.join(priv, 'data.bin')); }
       assert.ok(fd !== undefined, 'the agent holds the file open');
       // ...and the same magic link, followed on the host, does lead to it: the positive control.
-      assert.ok(fs.readFileSync(`/proc/${a.agentPid}/fd/${fd}`).equals(big));
+      assert.ok(fs.readFileSync(`/proc/${ctx.a.agentPid}/fd/${fd}`).equals(big));
       fs.symlinkSync(`/proc/self/fd/${fd}`, path.join(pub, 'magic-self'));
-      fs.symlinkSync(`/proc/${a.agentPid}/fd/${fd}`, path.join(pub, 'magic-pid'));
+      fs.symlinkSync(`/proc/${ctx.a.agentPid}/fd/${fd}`, path.join(pub, 'magic-pid'));
       for (const name of ['magic-self', 'magic-pid']) {
-        const r = await a.read(path.join(pub, name), 'nobody');
+        const r = await ctx.a.read(path.join(pub, name), 'nobody');
         assert.ok(r.error, `${name}: refused (${JSON.stringify(r.error)})`);
         assert.equal(r.content.length, 0, `${name}: no byte of the file`);
       }
-      a.c.send(T.CANCEL, held);
+      ctx.a.c.send(T.CANCEL, held);
     });
 
     it('never writes through a magic link to a directory fd of the agent', async () => {
@@ -210,38 +202,38 @@ for (const resolver of ['openat2', 'walk']) {
       fs.chmodSync(vault, 0o700);
       fs.chmodSync(open, 0o777);
       // A root write into it holds that directory open until FILE_END.
-      const pending = a.chan();
-      a.c.send(T.FILE_WRITE, pending, Buffer.concat([u32(0o644), u32(0), cstr(path.join(open, 'pending.txt')), cstr('')]));
+      const pending = ctx.a.chan();
+      ctx.a.c.send(T.FILE_WRITE, pending, Buffer.concat([u32(0o644), u32(0), cstr(path.join(open, 'pending.txt')), cstr('')]));
       let fd;
-      for (let i = 0; i < 100 && fd === undefined; i++) { await sleep(20); fd = agentFdOf(a.agentPid, open); }
+      for (let i = 0; i < 100 && fd === undefined; i++) { await sleep(20); fd = agentFdOf(ctx.a.agentPid, open); }
       assert.ok(fd !== undefined, 'positive control: the agent holds the directory open');
       fs.symlinkSync(`/proc/self/fd/${fd}`, path.join(pub, 'magic-dir'));
-      const w = await a.write(path.join(pub, 'magic-dir', 'evil'), 'x', { user: 'nobody' });
+      const w = await ctx.a.write(path.join(pub, 'magic-dir', 'evil'), 'x', { user: 'nobody' });
       assert.ok(w.error, JSON.stringify(w));
-      a.c.send(T.CANCEL, pending);
-      await a.c.collect(pending);
+      ctx.a.c.send(T.CANCEL, pending);
+      await ctx.a.c.collect(pending);
       assert.deepEqual(fs.readdirSync(open), [], 'nothing was created in the unreachable directory');
     });
 
     it('lists and writes through a symlinked parent only with the rights of the user', async () => {
-      const control = await a.list(path.join(pub, 'to-private'), 'root');
+      const control = await ctx.a.list(path.join(pub, 'to-private'), 'root');
       assert.deepEqual(control.entries.map((e) => e.name), ['data.bin'], 'positive control: root lists it');
-      const l = await a.list(path.join(pub, 'to-private'), 'nobody');
+      const l = await ctx.a.list(path.join(pub, 'to-private'), 'nobody');
       assert.deepEqual([l.error?.errno, l.entries.length], [EACCES, 0]);
 
-      const w = await a.write(path.join(pub, 'to-private', 'evil'), 'evil', { user: 'nobody' });
+      const w = await ctx.a.write(path.join(pub, 'to-private', 'evil'), 'evil', { user: 'nobody' });
       assert.equal(w.error?.errno, EACCES);
-      const deep = await a.write(path.join(pub, 'to-private', 'a', 'b', 'evil'), 'evil', { user: 'nobody', mkdir: true });
+      const deep = await ctx.a.write(path.join(pub, 'to-private', 'a', 'b', 'evil'), 'evil', { user: 'nobody', mkdir: true });
       assert.equal(deep.error?.errno, EACCES);
       assert.deepEqual(fs.readdirSync(priv), ['data.bin'], 'no file and no directory appeared');
-      const rw = await a.write(path.join(pub, 'to-private', 'by-root'), 'ok', { user: 'root' });
+      const rw = await ctx.a.write(path.join(pub, 'to-private', 'by-root'), 'ok', { user: 'root' });
       assert.equal(rw.error, undefined, 'positive control: root writes there');
       assert.equal(fs.statSync(path.join(priv, 'by-root')).uid, 0);
       fs.rmSync(path.join(priv, 'by-root'));
     });
 
     it('creates as the user: its own ids and set-id bits only on its own files; no replacing in a sticky dir', async () => {
-      const w = await a.write(path.join(pub, 'made', 'by', 'nobody'), 'x', { user: 'nobody', mode: 0o6755, mkdir: true });
+      const w = await ctx.a.write(path.join(pub, 'made', 'by', 'nobody'), 'x', { user: 'nobody', mode: 0o6755, mkdir: true });
       assert.equal(w.error, undefined, JSON.stringify(w.error));
       for (const p of ['made', 'made/by', 'made/by/nobody']) {
         const st = fs.statSync(path.join(pub, p));
@@ -249,25 +241,25 @@ for (const resolver of ['openat2', 'walk']) {
       }
       assert.equal(fs.statSync(path.join(pub, 'made/by/nobody')).mode & 0o7777, 0o6755, 'set-id bits of its own ids');
       const victim = path.join(sticky, 'victim');
-      const s = await a.write(victim, 'replaced', { user: 'nobody' });
+      const s = await ctx.a.write(victim, 'replaced', { user: 'nobody' });
       assert.equal(s.error?.errno, EPERM, JSON.stringify(s.error));
       assert.equal(fs.readFileSync(victim, 'utf8'), 'victim');
       assert.deepEqual(fs.readdirSync(sticky), ['victim'], 'the temp file is gone too');
-      const control = await a.write(victim, 'replaced', { user: 'root' });
+      const control = await ctx.a.write(victim, 'replaced', { user: 'root' });
       assert.equal(control.error, undefined, 'positive control: root may replace it');
       assert.equal(fs.readFileSync(victim, 'utf8'), 'replaced');
     });
 
     it('refuses FIFOs, devices, directories and /proc/PID/mem without hanging', async () => {
       const fifo = path.join(pub, 'fifo');
-      await a.exec({ args: ['mkfifo', fifo] });
+      await ctx.a.exec({ args: ['mkfifo', fifo] });
       for (const [p, user, errno] of [[fifo, 'root', EINVAL], [fifo, 'nobody', EINVAL], ['/dev/null', 'root', EINVAL], ['/dev/zero', 'nobody', EINVAL], [pub, 'root', EISDIR]]) {
-        const r = await a.read(p, user);
+        const r = await ctx.a.read(p, user);
         assert.equal(r.error?.errno, errno, `${p} as ${user}: ${JSON.stringify(r.error)}`);
       }
-      const mem = await a.read(`/proc/${a.agentPid}/mem`, 'root');
+      const mem = await ctx.a.read(`/proc/${ctx.a.agentPid}/mem`, 'root');
       assert.ok(mem.error && mem.content.length === 0, `/proc/PID/mem ends with an error: ${JSON.stringify(mem.error)}`);
-      assert.equal(await a.ping(), 'still-there');
+      assert.equal(await ctx.a.ping(), 'still-there');
     });
   });
 }
