@@ -85,6 +85,7 @@ struct fop {
 	void *dir;              /* DIR * for FOP_LIST */
 	int dirfd;              /* FOP_WRITE: the target's directory */
 	char *tmp, *path;       /* FOP_WRITE: temp and target names in dirfd */
+	mode_t mode;            /* FOP_WRITE: permission bits, set at FILE_END */
 	struct ident id;
 	uint64_t bytes;
 	uint8_t pending[320];   /* FOP_LIST: an entry that did not fit */

@@ -111,9 +111,9 @@ static int write_open(struct fop *f, const char *path, uint32_t mode, uint32_t f
 		goto fail;
 	*what = "create";
 	f->fd = create_tmp(f);
-	/* Owned by the user already; as the owner it may set any mode bits on its own file. */
-	if (f->fd < 0 || fchmod(f->fd, mode & 07777) < 0)
+	if (f->fd < 0)
 		goto fail;
+	f->mode = mode & 07777; /* set at FILE_END: a write would clear set-id bits again */
 	free(dir);
 	return 0;
 fail:
@@ -181,18 +181,28 @@ void file_end(struct fop *f)
 {
 	uint8_t b[8];
 	int fd = f->fd, e;
+	const char *what = "rename";
 
+	/*
+	 * The mode, then the rename, as the user: the file is its own already, so
+	 * it may set any bits on it (set-id ones of its own ids only).
+	 */
 	f->fd = -1;
-	if (close(fd) < 0) {
-		fop_fail(f, errno, "write");
-		return;
-	}
 	if ((e = ident_enter(&f->id)) == 0) {
-		e = renameat(f->dirfd, f->tmp, f->dirfd, f->path) < 0 ? errno : 0;
+		if (fchmod(fd, f->mode) < 0) {
+			e = errno;
+			what = "chmod";
+		} else if (renameat(f->dirfd, f->tmp, f->dirfd, f->path) < 0) {
+			e = errno;
+		}
 		ident_leave(&f->id);
 	}
+	if (close(fd) < 0 && !e) {
+		e = errno;
+		what = "write";
+	}
 	if (e) {
-		fop_fail(f, e, "rename");
+		fop_fail(f, e, what);
 		return;
 	}
 	free(f->tmp);

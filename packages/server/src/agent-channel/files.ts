@@ -62,10 +62,11 @@ export async function writeFile(
 }
 
 /**
- * Streams a file out of the sandbox. The agent may run INITIAL_CREDIT bytes ahead; each chunk the
- * consumer takes is granted back, so a slow download holds only this read.
+ * Streams a file out of the sandbox, read with the rights of `user` (empty: root). The agent may run
+ * INITIAL_CREDIT bytes ahead; each chunk the consumer takes is granted back, so a slow download
+ * holds only this read.
  */
-export async function* readFile(conn: AgentConnection, path: string): AsyncGenerator<Buffer> {
+export async function* readFile(conn: AgentConnection, path: string, user = ''): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   const credit = new CreditLedger();
   let finished = false;
@@ -96,7 +97,7 @@ export async function* readFile(conn: AgentConnection, path: string): AsyncGener
       notify();
     },
   });
-  ch.send(HostFrame.FileRead, encodePath(path));
+  ch.send(HostFrame.FileRead, encodePath(path, user));
   try {
     for (;;) {
       const chunk = queue.shift();
@@ -118,7 +119,8 @@ export async function* readFile(conn: AgentConnection, path: string): AsyncGener
   }
 }
 
-export function listDir(conn: AgentConnection, path: string): Promise<DirEntry[]> {
+/** Lists a directory with the rights of `user` (empty: root). */
+export function listDir(conn: AgentConnection, path: string, user = ''): Promise<DirEntry[]> {
   return new Promise((resolve, reject) => {
     const entries: DirEntry[] = [];
     const ch = conn.open({
@@ -140,6 +142,6 @@ export function listDir(conn: AgentConnection, path: string): Promise<DirEntry[]
       },
       closed: reject,
     });
-    ch.send(HostFrame.ListDir, encodePath(path));
+    ch.send(HostFrame.ListDir, encodePath(path, user));
   });
 }
