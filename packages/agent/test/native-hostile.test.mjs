@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { T, EINVAL, u32, cstr, execPayload, procState, sleep, startPair, sanitizerReports } from './native-pair.mjs';
 
 const EACCES = 13, EPERM = 1, EISDIR = 21;
@@ -69,14 +70,15 @@ function agentFdOf(agentPid, target) {
 
 /**
  * Registers before/after hooks that run one agent in a fresh directory for the
- * suite (`prepare` fills the directory first) and check the sanitizers after it.
+ * suite (`prepare` fills the directory first; `opts` may be a function of it)
+ * and check the sanitizers after it.
  */
 function useAgent(prefix, opts = {}, prepare = () => {}) {
   const ctx = {};
   before(async () => {
     ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), `airlock-${prefix}-`));
     prepare(ctx.dir);
-    ctx.a = await agentIn(ctx.dir, opts);
+    ctx.a = await agentIn(ctx.dir, typeof opts === 'function' ? opts(ctx.dir) : opts);
   });
   after(async () => {
     await ctx.a?.stop();
@@ -122,20 +124,26 @@ describe('agent: a child stopped before its exec', { timeout: 60_000 }, () => {
   });
 });
 
-describe('agent: an image without a passwd entry for root', { timeout: 60_000 }, () => {
-  // An empty /etc/passwd in a mount namespace of its own, as in a scratch image.
-  const ctx = useAgent('nopasswd', { wrap: `unshare -m --propagation private sh -c 'mount --bind /dev/null /etc/passwd && exec "$@"' -` });
+// /etc/passwd replaced in a mount namespace of the agent's own: empty, as in a scratch image, and a
+// FIFO, which root inside could plant (reading it must neither block the agent nor fail root).
+for (const [variant, source] of [['empty', () => '/dev/null'], ['a FIFO', (dir) => path.join(dir, 'passwd-fifo')]]) {
+  describe(`agent: an image whose /etc/passwd is ${variant}`, { timeout: 60_000 }, () => {
+    const ctx = useAgent('nopasswd', (dir) => ({
+      wrap: `unshare -m --propagation private sh -c 'mount --bind ${source(dir)} /etc/passwd && exec "$@"' -`,
+    }), (dir) => { if (variant === 'a FIFO') execFileSync('mkfifo', [source(dir)]); });
 
-  it('runs root (named or default) as 0:0 and numeric ids as given; names still need an entry', async () => {
-    const probe = ['sh', '-c', 'echo $(id -u):$(id -g) $HOME; wc -c < /etc/passwd'];
-    assert.equal((await ctx.a.exec({ args: probe })).out, '0:0 /root\n0\n', 'positive control: the passwd really is empty');
-    assert.equal((await ctx.a.exec({ args: probe, user: 'root' })).out, '0:0 /root\n0\n');
-    assert.equal((await ctx.a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234' })).out, '1234:1234\n');
-    assert.equal((await ctx.a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234:5' })).out, '1234:5\n');
-    const named = await ctx.a.exec({ args: ['true'], user: 'nobody' });
-    assert.deepEqual([named.error.errno, named.error.message], [EINVAL, "unknown user 'nobody'"]);
+    it('runs root (named or default) as 0:0 and numeric ids as given; names still need an entry', async () => {
+      const probe = ['sh', '-c', 'echo $(id -u):$(id -g) $HOME; test -s /etc/passwd || echo no-entries'];
+      assert.equal((await ctx.a.exec({ args: probe })).out, '0:0 /root\nno-entries\n', 'positive control: no passwd entries');
+      assert.equal((await ctx.a.exec({ args: probe, user: 'root' })).out, '0:0 /root\nno-entries\n');
+      assert.equal((await ctx.a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234' })).out, '1234:1234\n');
+      assert.equal((await ctx.a.exec({ args: ['sh', '-c', 'echo $(id -u):$(id -g)'], user: '1234:5' })).out, '1234:5\n');
+      const named = await ctx.a.exec({ args: ['true'], user: 'nobody' });
+      assert.deepEqual([named.error.errno, named.error.message], [EINVAL, "unknown user 'nobody'"]);
+      assert.equal(await ctx.a.ping(), 'still-there');
+    });
   });
-});
+}
 
 // The same attacks against both resolvers: openat2 (Linux) and the component walk (gVisor).
 for (const resolver of ['openat2', 'walk']) {
