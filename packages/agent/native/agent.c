@@ -285,6 +285,10 @@ static void setup(void)
 	if (getpid() != 1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+	if ((A.devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		perror("airlock-agent: /dev/null");
+		exit(1);
+	}
 	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 #ifdef AIRLOCK_TEST_HOOKS
 	/* Test builds only: take the path walk that gVisor needs, on any kernel. */

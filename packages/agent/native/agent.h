@@ -98,6 +98,7 @@ struct agent {
 	struct proc *procs;
 	struct fop *fops;
 	int out_dead;           /* stdout broke: discard output */
+	int devnull;            /* opened at start: the sandbox may replace /dev/null with a FIFO later */
 	int in_broken;          /* framing lost: ignore input until EOF */
 };
 extern struct agent A;

@@ -173,7 +173,7 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 		cwd = u.has_entry && stat(u.home, &st) == 0 && S_ISDIR(st.st_mode) ? u.home : "/";
 
 	if ((flags & 1) ? pipe_pair(in) < 0
-			: (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+			: (in[0] = fcntl(A.devnull, F_DUPFD_CLOEXEC, 3)) < 0)
 		goto syserr;
 	if (pipe_pair(out) < 0 || pipe_pair(err) < 0 || pipe_pair(ep) < 0)
 		goto syserr;

@@ -142,6 +142,15 @@ for (const [variant, source] of [['empty', () => '/dev/null'], ['a FIFO', (dir) 
       assert.deepEqual([named.error.errno, named.error.message], [EINVAL, "unknown user 'nobody'"]);
       assert.equal(await ctx.a.ping(), 'still-there');
     });
+
+    if (variant === 'a FIFO') {
+      it('a FIFO planted over /dev/null later does not block an exec without stdin', async () => {
+        execFileSync('nsenter', ['-t', String(ctx.a.agentPid), '-m', 'mount', '--bind', source(ctx.dir), '/dev/null']);
+        assert.equal((await ctx.a.exec({ args: ['sh', '-c', 'test -p /dev/null && echo fifo'] })).out, 'fifo\n', 'positive control: /dev/null is a FIFO now');
+        const r = await ctx.a.exec({ args: ['cat'] });
+        assert.deepEqual([r.out, r.code], ['', 0], 'stdin is the /dev/null the agent opened at its start');
+      });
+    }
   });
 }
 

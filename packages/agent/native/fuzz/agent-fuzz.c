@@ -52,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (!mkdtemp(scratch) || atexit(remove_scratch) != 0 || (root_fd = open(scratch, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	if ((A.devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 || !mkdtemp(scratch) || atexit(remove_scratch) != 0 || (root_fd = open(scratch, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    buf_init(&A.in, IN_CAP) < 0 || buf_init(&A.out, OUT_CAP) < 0) {
 		perror("agent-fuzz: setup");
 		abort();
