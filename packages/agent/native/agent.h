@@ -66,6 +66,7 @@ struct proc {
 	size_t drained;         /* bytes read after the deadline */
 	int ix_in, ix_out, ix_err, ix_ep; /* slots in this round's pollfd array */
 	uint64_t credit;        /* output bytes the host will still accept */
+	int orphan;             /* its host is gone (RESET): output is drained and dropped, no frames */
 };
 
 /* The identity a file operation runs as (ident.c). */
@@ -99,6 +100,7 @@ struct agent {
 	struct fop *fops;
 	int out_dead;           /* stdout broke: discard output */
 	int devnull;            /* opened at start: the sandbox may replace /dev/null with a FIFO later */
+	long guest_pids;        /* AIRLOCK_GUEST_PIDS: RLIMIT_NPROC of every process it starts (0: none) */
 	int in_broken;          /* framing lost: ignore input until EOF */
 };
 extern struct agent A;
@@ -123,7 +125,7 @@ const char *rd_str(struct rd *r);
 int user_resolve(const char *spec, struct user *u);
 
 /* spawn.c: the steps a child reports on its error pipe */
-enum { STEP_STDIO = 1, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CHDIR, STEP_EXEC };
+enum { STEP_STDIO = 1, STEP_RLIMIT, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CHDIR, STEP_EXEC };
 /* fork(), or a stub in the fuzzing build (nothing is ever started there). */
 pid_t agent_fork(void);
 void proc_exec(uint32_t chan, const uint8_t *p, size_t n);

@@ -18,7 +18,7 @@
 struct proc *proc_find(uint32_t chan)
 {
 	for (struct proc *p = A.procs; p; p = p->next)
-		if (p->chan == chan)
+		if (p->chan == chan && !p->orphan)
 			return p;
 	return NULL;
 }
@@ -150,6 +150,18 @@ static void pipe_read(struct proc *p, int *fd, uint8_t type, int drain)
 	uint8_t *d;
 	ssize_t n;
 
+	if (p->orphan) {
+		/* Nobody reads it: drain into scratch so the killed process can finish. */
+		static uint8_t scratch[CHUNK];
+		do
+			n = read(*fd, scratch, sizeof scratch);
+		while (n < 0 && errno == EINTR);
+		if (n == 0 || (n < 0 && (errno != EAGAIN || drain)))
+			fd_close(fd);
+		else if (n > 0 && drain)
+			p->drained += (size_t)n;
+		return;
+	}
 	if (want == 0 || !(d = out_begin(CHUNK)))
 		return;
 	do
@@ -231,7 +243,8 @@ int64_t procs_service(int64_t now)
 		}
 		if (p->reaped && p->out_fd < 0 && p->err_fd < 0 &&
 		    buf_len(&A.out) <= OUT_EXITED_MAX) {
-			send_exited(p);
+			if (!p->orphan)
+				send_exited(p);
 			*pp = p->next;
 			proc_free(p);
 			continue;
@@ -306,13 +319,19 @@ void procs_kill_all(void)
 
 /*
  * RESET: a new host took over and nobody reads what the old one started.
- * Kill those processes and let their pipes drain so they can be freed.
+ * Kill those processes and let their pipes drain so they can be freed. They
+ * are orphaned: no frame is sent for them any more (not even the STARTED or
+ * ERROR of one still starting), so every frame the new
+ * host sees after its first PONG belongs to a channel it opened, and their
+ * channel ids are free for the new host at once.
  */
 void procs_reset(void)
 {
 	procs_kill_all();
-	for (struct proc *p = A.procs; p; p = p->next)
+	for (struct proc *p = A.procs; p; p = p->next) {
+		p->orphan = 1;
 		p->credit = UINT64_MAX / 2;
+	}
 }
 
 /* CREDIT: the host's consumer took data; let this much more through. */

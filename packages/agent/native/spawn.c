@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,6 +72,17 @@ _Noreturn static void child_run(const int fds[3], int errfd, const struct user *
 			/* not permitted here: keep the inherited score */
 		}
 		close(fd);
+	}
+
+	/*
+	 * The guest's process limit where the host's cgroup cannot count guest
+	 * processes (gVisor: the host sees the sentry's threads). The kernel
+	 * counts per uid; without CAP_SYS_RESOURCE the hard limit is final.
+	 */
+	if (A.guest_pids > 0) {
+		struct rlimit rl = {(rlim_t)A.guest_pids, (rlim_t)A.guest_pids};
+		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+			child_fail(errfd, STEP_RLIMIT, errno);
 	}
 
 	if (geteuid() == 0 || u->uid != geteuid() || u->gid != getegid()) {
@@ -252,7 +264,7 @@ out:
 
 static const char *const step_names[] = {
 	[STEP_STDIO] = "stdio", [STEP_SETGROUPS] = "setgroups", [STEP_SETGID] = "setgid",
-	[STEP_SETUID] = "setuid", [STEP_CHDIR] = "cwd", [STEP_EXEC] = "exec",
+	[STEP_SETUID] = "setuid", [STEP_CHDIR] = "cwd", [STEP_EXEC] = "exec", [STEP_RLIMIT] = "setrlimit",
 };
 
 /* The child failed before its exec: one ERROR naming the step, and the channel is free. */
@@ -261,7 +273,9 @@ static void start_failed(struct proc *p, uint32_t step, int err)
 	const char *what = step < sizeof step_names / sizeof *step_names && step_names[step]
 				   ? step_names[step] : "start";
 
-	if (step == STEP_CHDIR)
+	if (p->orphan)
+		; /* its host is gone (RESET): no frame */
+	else if (step == STEP_CHDIR)
 		send_error(p->chan, err, "cwd %.200s: %s", p->cwd, strerror(err));
 	else if (step == STEP_EXEC)
 		send_error(p->chan, err, "exec '%.200s': %s", p->argv0, strerror(err));
@@ -306,6 +320,8 @@ void proc_start_event(struct proc *p)
 	}
 	/* EOF (or a broken pipe): the process runs. */
 	fd_close(&p->ep_fd);
+	if (p->orphan)
+		return;
 	put_u32(b, (uint32_t)p->pid);
 	send_frame(T_STARTED, p->chan, b, 4);
 }

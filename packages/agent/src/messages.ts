@@ -58,7 +58,7 @@ export function encodeFileWrite(path: string, mode: number, mkdirParents: boolea
   return Buffer.concat([u32(mode), u32(mkdirParents ? 1 : 0), cstr(path), cstr(user)]);
 }
 
-/** FILE_READ / LIST_DIR: the path, and the user the agent reads it as (empty: root). */
+/** FILE_READ and LIST_DIR: the path, and the user whose rights the agent uses (empty: root). */
 export function encodePath(path: string, user = ''): Buffer {
   return Buffer.concat([cstr(path), cstr(user)]);
 }

@@ -5,13 +5,10 @@
  * - withDumpableAgent: the same runtimes, but PID 1 is the test build of the agent that stays
  *   dumpable (AIRLOCK_AGENT_DUMPABLE, see packages/agent/native/Makefile): the positive control of
  *   the /proc/1 probes, which shows what PR_SET_DUMPABLE 0 is worth on each runtime.
- * - recordingConnections: keeps each sandbox's agent connection, so that a test can drive file
- *   operations as a user through the real host code (agent-channel/files.ts).
  */
 import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AGENT_BINARY } from '@airlock/agent';
-import type { AgentConnection } from '../agent-channel/agent-connection.js';
 import { createRuntime } from '../runtimes/registry.js';
 
 export const DUMPABLE_AGENT = join(dirname(AGENT_BINARY), 'test', 'airlock-agent-dumpable');
@@ -25,16 +22,3 @@ export const withDumpableAgent: typeof createRuntime = (name, config, native, se
   chmodSync(agent, 0o755);
   return createRuntime(name, config, { ...native, agent }, seccompSource, log);
 };
-
-export function recordingConnections(conns: Map<string, AgentConnection>): typeof createRuntime {
-  return (name, config, native, seccompSource, log) => {
-    const runtime = createRuntime(name, config, native, seccompSource, log);
-    const start = runtime.start.bind(runtime);
-    runtime.start = async (spec) => {
-      const conn = await start(spec);
-      conns.set(spec.id, conn);
-      return conn;
-    };
-    return runtime;
-  };
-}
