@@ -46,7 +46,7 @@ const WRITABLE: { dir: string; mode: number; uid: number }[] = [
   { dir: 'home/user', mode: 0o755, uid: 1000 },
 ];
 /** The base layer's id in the snapshotter: a digest of what it holds, so a change makes a new one. */
-const WRITABLE_LAYER = `sha256:${createHash('sha256').update(`airlock-default-writable:${JSON.stringify(WRITABLE)}`).digest('hex')}`;
+export const WRITABLE_LAYER = `sha256:${createHash('sha256').update(`airlock-default-writable:${JSON.stringify(WRITABLE)}`).digest('hex')}`;
 
 export class DefaultImage implements ImageProvider {
   readonly #rootfs: string;

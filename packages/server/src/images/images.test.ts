@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { buildImage, pushImage, pushIndex, readPythonRootfsTar, startRegistry, tarOf, sha256, writeOciLayout, type Registry } from '../test/image-fixtures.js';
 import { newDataDir, startTestServer, testRoot, type TestServer } from '../test/harness.js';
+import { WRITABLE_LAYER } from './default-image.js';
 import { startRegistryStub, type RegistryStub } from '../test/registry-stub.js';
 
 const SECRET = 'pw-that-must-not-leak-7f3a';
@@ -239,6 +240,10 @@ describe('images', () => {
     const pruned = await srv.api.call('POST', '/v1/images/prune');
     assert.equal(pruned.status, 200);
     assert.equal((await srv.api.call('GET', '/v1/images')).body.images.length, 0);
+    // The default image needs no record, and a prune does not take its layer from it.
+    const after = await srv.api.create({ runtime: runtimes[0] });
+    assert.equal((await srv.api.exec(after.id, { cmd: 'echo ok > /tmp/x && cat /tmp/x' })).stdout, 'ok\n');
+    await srv.api.call('DELETE', `/v1/sandboxes/${after.id}`);
   });
 
   test('import: a docker save archive runs like a pulled image', async () => {
@@ -325,7 +330,11 @@ describe('image store limits', () => {
       await assert.rejects(tiny.server.images.pull(py), (e: any) => e.code === 'storage_full');
       assert.equal((await tiny.server.images.list()).length, 0);
       const store = join(tiny.server.config.dataDir, 'images');
-      assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'layers')), [], 'no layer left');
+      assert.deepEqual(
+        readdirSync(join(store, 'store', 'fs', 'layers')).filter((l) => `sha256:${l}` !== WRITABLE_LAYER),
+        [],
+        "no layer left but the default image's own",
+      );
       assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'tmp')), [], 'no half-unpacked layer left');
       assert.deepEqual(readdirSync(join(store, 'content', 'ingest')), []);
       // The store still works after the failure.
