@@ -38,6 +38,12 @@ describe('resolveConnection', () => {
     assert.equal(resolveConnection({ url: 'http://127.0.0.1:7070/' }, env, file).apiKey, 'filekey');
   });
 
+  it('says whose key the file holds when the URL names another server (another port)', () => {
+    const c = resolveConnection({ url: 'http://127.0.0.1:7071' }, env, file);
+    assert.equal(c.apiKey, undefined);
+    assert.match(c.credentialsProblem ?? '', /holds the key of http:\/\/127\.0\.0\.1:7070, not of http:\/\/127\.0\.0\.1:7071/);
+  });
+
   it('explains an unreadable or broken file', () => {
     const denied: ReadFile = () => {
       throw Object.assign(new Error('EACCES'), { code: 'EACCES' });

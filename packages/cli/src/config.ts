@@ -51,6 +51,8 @@ export function resolveConnection(
     if (file?.apiKey !== undefined && (url === undefined || sameServer(url, file.url))) {
       apiKey = file.apiKey;
       url ??= file.url;
+    } else if (file?.apiKey !== undefined && url !== undefined) {
+      credentialsProblem = `${credentialsPath} holds the key of ${file.url ?? 'another server'}, not of ${url}`;
     }
   }
   return { url, apiKey, credentialsPath, credentialsProblem };

@@ -236,8 +236,6 @@ function mapInstallError(e: unknown): unknown {
     return new AirlockError(ErrorCode.RegistryUnavailable, `the download broke off (${code}); retry the pull`);
   }
   if (typeof code === 'string' && code.startsWith('Z_')) return imageInvalid(`a layer is corrupt: ${(e as Error).message}`);
-  if (e instanceof Error && 'tarError' in e) return imageInvalid(`a layer is corrupt or truncated: ${e.message}`);
-  if (e instanceof Error && /unexpected end|invalid tar|incorrect header|unexpected eof|zstd failed/i.test(e.message)) return imageInvalid(`a layer is corrupt or truncated: ${e.message}`);
   return e;
 }
 

@@ -14,23 +14,18 @@
  * The stream's sha256 is the layer's DiffID, which the caller checks against the image config.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import {
-  closeSync,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
   lchownSync,
   linkSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
-  openSync,
   readdirSync,
   rmSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
-  writeSync,
   chmodSync,
   chownSync,
   constants,
@@ -67,10 +62,21 @@ export async function applyLayer(tar: Readable, root: string): Promise<AppliedLa
   tar.pipe(parser);
   const state: ApplyState = { root, written: new Set(), dirTimes: [], skipped: [], bytes: 0 };
   let entries = 0;
-  for await (const entry of parser) {
+  const iterator = parser[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Parameters<Parameters<typeof parser.on>[1]>[0]>;
+    try {
+      next = await iterator.next();
+    } catch (e) {
+      // The tar itself is malformed or cut short (tar-stream's errors carry no code): the layer is invalid.
+      if ((e as NodeJS.ErrnoException).code !== undefined && !(e as NodeJS.ErrnoException).code!.startsWith('Z_')) throw e;
+      throw new LayerError(`the layer is not a readable tar: ${(e as Error).message}`);
+    }
+    if (next.done) break;
+    const entry = next.value as unknown as { header: Headers; resume(): void } & Body;
     entries++;
     try {
-      await applyEntry(state, entry.header, entry as unknown as Body);
+      await applyEntry(state, entry.header, entry);
     } catch (e) {
       entry.resume();
       if (e instanceof ScopedPathError) throw new LayerError(`layer entry ${JSON.stringify(entry.header.name)}: ${e.message}`);
@@ -125,19 +131,20 @@ async function applyEntry(s: ApplyState, h: Headers, body: AsyncIterable<Buffer>
     case 'file':
     case 'contiguous-file': {
       removeExisting(path);
-      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      // Content is written through the thread pool: a large layer must not stall the event loop.
+      const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
         for await (const chunk of body) {
           let off = 0;
-          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
           s.bytes += chunk.length;
         }
         // chown first: it clears setuid/setgid bits, which the chmod then sets.
-        fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
-        fchmodSync(fd, (h.mode ?? 0o644) & 0o7777);
-        futimesSync(fd, mtime, mtime);
+        await fh.chown(h.uid ?? 0, h.gid ?? 0);
+        await fh.chmod((h.mode ?? 0o644) & 0o7777);
+        await fh.utimes(mtime, mtime);
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
       return;
     }
