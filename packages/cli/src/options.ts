@@ -3,7 +3,7 @@
  * Parsers for flag values (`K=V`, numbers) and the resource flags shared by `run` and `create`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { RUNTIMES, type RuntimeName } from '@airlock/protocol';
+import { RUNTIMES, type RuntimeName } from '@airlock/protocol/states';
 import type { SandboxCreateParams } from '@airlock/sdk';
 
 /** Splits `K=V` at the first `=`; the value may be empty or contain `=`. */

@@ -3,7 +3,7 @@
  * `airlock ls [--state S] [--label k=v]... [--json]`: list sandboxes.
  */
 import { Command, Option } from 'commander';
-import { SANDBOX_STATES, type SandboxState } from '@airlock/protocol';
+import { SANDBOX_STATES, type SandboxState } from '@airlock/protocol/states';
 import type { SandboxListParams } from '@airlock/sdk';
 import { clientFrom } from '../config.js';
 import { collectKeyValue } from '../options.js';
