@@ -287,6 +287,7 @@ static void setup(void)
 
 	{
 		const char *gp = getenv("AIRLOCK_GUEST_PIDS");
+		memwatch_init();
 		A.guest_pids = gp ? strtol(gp, NULL, 10) : 0;
 		if (A.guest_pids < 0)
 			A.guest_pids = 0;
@@ -332,6 +333,11 @@ int main(void)
 		handle_input();
 		now = now_ms();
 		deadline = procs_service(now);
+		{
+			int64_t mw = memwatch_service(now);
+			if (mw >= 0 && (deadline < 0 || mw < deadline))
+				deadline = mw;
+		}
 		busy = fops_service();
 		out_flush();
 

@@ -162,6 +162,10 @@ void file_write(uint32_t chan, const uint8_t *p, size_t n);
 void file_data(struct fop *f, const uint8_t *d, size_t n);
 void file_end(struct fop *f);
 
+/* memwatch.c */
+void memwatch_init(void);
+int64_t memwatch_service(int64_t now);
+
 /* files.c */
 struct fop *fop_new(uint32_t chan, enum fop_kind kind);
 void fop_free(struct fop *f);

@@ -46,6 +46,7 @@ enum {
 	T_DIR_ENTRIES = 0x89,
 	T_DIR_END = 0x8A,
 	T_PONG = 0x8B,
+	T_OOM = 0x8C,
 };
 
 static inline uint32_t get_u32(const uint8_t *p)

@@ -34,6 +34,7 @@ export const AgentFrame = {
   DirEntries: 0x89,
   DirEnd: 0x8a,
   Pong: 0x8b,
+  Oom: 0x8c,
 } as const;
 
 export const KNOWN_AGENT_FRAMES: ReadonlySet<number> = new Set(Object.values(AgentFrame));
@@ -97,6 +98,12 @@ export function decodeError(p: Buffer): { errno: number; message: string } {
 export function decodeOk(p: Buffer): { bytes: number } {
   need(p, 8, 'OK');
   return { bytes: Number(p.readBigUInt64BE(0)) };
+}
+
+/** OOM (channel 0): the agent's memory watch killed a process (gVisor's guest limit). */
+export function decodeOom(p: Buffer): { pid: number; rssBytes: number } {
+  need(p, 12, 'OOM');
+  return { pid: p.readUInt32BE(0), rssBytes: Number(p.readBigUInt64BE(4)) };
 }
 
 export function decodeHello(p: Buffer): { version: string } {

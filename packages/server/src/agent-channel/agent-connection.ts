@@ -17,7 +17,7 @@
  * sandbox (stopReason `agent_protocol`). No other sandbox is affected.
  */
 import type { Duplex } from 'node:stream';
-import { AgentFrame, FrameDecoder, HostFrame, KNOWN_AGENT_FRAMES, ProtocolError, encodeFrame, type Frame } from '@airlock/agent';
+import { AgentFrame, FrameDecoder, HostFrame, KNOWN_AGENT_FRAMES, ProtocolError, decodeOom, encodeFrame, type Frame } from '@airlock/agent';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -78,6 +78,7 @@ export class AgentConnection {
   readonly #decoder = new FrameDecoder();
   readonly #channels = new Map<number, OpenChannel>();
   readonly #closeListeners: ((err: Error) => void)[] = [];
+  readonly #oomListeners: ((oom: { pid: number; rssBytes: number }) => void)[] = [];
   readonly #limits: ChannelLimits;
   readonly #log: Logger | undefined;
   readonly #stats: ConnectionStats = { framesIn: 0, bytesIn: 0, cpuMs: 0 };
@@ -151,6 +152,11 @@ export class AgentConnection {
   /** Operations in flight (channels not yet released, draining ones included). */
   get inFlight(): number {
     return this.#channels.size;
+  }
+
+  /** The agent's memory watch killed a process (a claim of the sandbox about itself, used for its own exec reasons only). */
+  onOom(listener: (oom: { pid: number; rssBytes: number }) => void): void {
+    this.#oomListeners.push(listener);
   }
 
   onClose(listener: (err: Error) => void): void {
@@ -276,6 +282,11 @@ export class AgentConnection {
   #dispatch(f: Frame): void {
     if (!KNOWN_AGENT_FRAMES.has(f.type)) throw new AgentProtocolError(`unknown frame type 0x${f.type.toString(16)} from the agent`);
     if (f.channel === 0) {
+      if (f.type === AgentFrame.Oom) {
+        const oom = decodeOom(f.payload);
+        for (const l of this.#oomListeners) l(oom);
+        return;
+      }
       if (f.type !== AgentFrame.Hello || this.#helloSeen) throw new AgentProtocolError(`frame 0x${f.type.toString(16)} on the control channel`);
       this.#helloSeen = true;
       return;

@@ -12,7 +12,10 @@
  * the agent: RLIMIT_NPROC on every process it starts, which gVisor's kernel enforces per uid (a
  * guest pids cgroup is not available to the agent: gVisor mounts only cpu and memory controllers).
  * The sentry's own memory counts against the host memory cgroup too: it gets headroom above the
- * guest's limit.
+ * guest's limit, and the guest's limit is enforced by the agent's memory watch (memwatch.c), which
+ * kills the largest process, as the kernel's OOM killer would, so one process over its limit no
+ * longer ends the sandbox. An allocation faster than the watch (25 ms) that crosses the headroom
+ * still ends in the host's kill of the sentry: the sandbox stops with reason oom.
  */
 import type { EnforcedLimits, RuntimeSpec } from './runtime.js';
 

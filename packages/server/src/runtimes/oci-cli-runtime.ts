@@ -33,6 +33,8 @@ export interface OciCliRuntimeOptions {
   enforce(spec: Pick<RuntimeSpec, 'cpu' | 'memoryMiB' | 'pids'>): EnforcedLimits;
   /** Whether an OOM kill that coincides with the sandbox's end means the limit ended it (gVisor: yes). */
   oomEndsSandbox: boolean;
+  /** The agent enforces the guest's process and memory limits inside (gVisor: the host cannot see guest processes). */
+  guestLimits: boolean;
   /** Directory for this runtime's state, bundles and sockets. */
   stateDir: string;
   /** The agent binary, at a path every sandbox can reach. */
@@ -94,7 +96,7 @@ export class OciCliRuntime implements Runtime {
         memoryMiB: enforced.memoryMiB + enforced.memoryOverheadMiB,
         shmMiB: spec.memoryMiB,
         pids: enforced.hostPids,
-        guestPids: enforced.pids,
+        guestLimits: this.#o.guestLimits ? { pids: spec.pids, memoryMiB: spec.memoryMiB } : null,
         userNamespace: this.description.idmappedRootfs ? spec.hostIds : undefined,
         netnsPath: spec.network.kind === 'netns' ? spec.network.path : undefined,
         seccomp: this.#o.seccomp.profile,

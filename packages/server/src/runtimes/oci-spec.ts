@@ -30,8 +30,8 @@ export interface SpecInput {
   shmMiB: number;
   /** The host pids cgroup's limit. */
   pids: number;
-  /** Processes the agent lets the guest run, where it enforces that itself (gVisor); null: the host's limit is it. */
-  guestPids: number | null;
+  /** Limits the agent enforces inside, where the host cannot (gVisor); null: the host's limits are the guest's. */
+  guestLimits: { pids: number; memoryMiB: number } | null;
   /** Host id range for a user namespace; undefined = no user namespace (gVisor has its own boundary). */
   userNamespace: { base: number; size: number } | undefined;
   /** A network namespace to join; undefined: a new, empty one (loopback only). */
@@ -116,7 +116,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       env: [
         'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
         // Limits the agent enforces inside the sandbox where the host's cgroup cannot (gVisor).
-        ...(input.guestPids === null ? [] : [`AIRLOCK_GUEST_PIDS=${input.guestPids}`]),
+        ...(input.guestLimits === null ? [] : [`AIRLOCK_GUEST_PIDS=${input.guestLimits.pids}`, `AIRLOCK_GUEST_MEMORY_MIB=${input.guestLimits.memoryMiB}`]),
       ],
       cwd: '/',
       capabilities: { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] },

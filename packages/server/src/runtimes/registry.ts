@@ -31,6 +31,7 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         enforce: hostLimits,
         // The agent has the lowest OOM score in the sandbox: the limit ended it only if it killed the agent.
         oomEndsSandbox: false,
+        guestLimits: false,
       });
     case 'gvisor':
       return new OciCliRuntime({
@@ -55,6 +56,7 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         enforce: gvisorLimits,
         // The sentry holds all of the guest's memory: a host OOM kill there ends the whole sandbox.
         oomEndsSandbox: true,
+        guestLimits: true,
       });
     case 'bwrap':
       return new BwrapRuntime(common);

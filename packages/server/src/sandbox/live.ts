@@ -83,8 +83,16 @@ export class LiveSandboxes {
         settle(info);
       },
     };
+    // Two counts: what the runtime's host side saw, and what the agent's guest watch killed (gVisor).
+    let hostKills = 0;
+    let guestKills = 0;
     handle.subscribe((e) => {
-      if (e.type === 'oom') live.oomKills = e.kills;
+      if (e.type === 'oom') hostKills = e.kills;
+      live.oomKills = hostKills + guestKills;
+    });
+    conn.onOom(() => {
+      guestKills++;
+      live.oomKills = hostKills + guestKills;
     });
     await handle.sync().catch((err: unknown) => this.#o.log.warn({ err, sandbox: id }, 'reading the OOM counter failed'));
     this.#live.set(id, live);

@@ -28,6 +28,7 @@ export const weakenedRuntimes: typeof createRuntime = (name, config, native, sec
     description: { isolation: 'namespaces', rootfs: ['directory'], idmappedRootfs: false, rootInside: true, pulledImages: false, network: ['none'] },
     enforce: hostLimits,
     oomEndsSandbox: false,
+    guestLimits: false,
     log,
   });
 };
