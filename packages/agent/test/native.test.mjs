@@ -186,7 +186,7 @@ async function waitGone(pid, ms = 5000) {
 let chanSeq = 1;
 const newChan = () => chanSeq++;
 
-describe('airlock native agent + shim', () => {
+describe('airlock native agent + shim', { timeout: 10 * 60_000 }, () => {
   let dir, sockPath, shim, c, agentPid;
 
   const exec = async (opts, { stdinData, close = true, ms } = {}) => {
