@@ -29,7 +29,8 @@ const dataDir = join(root, `srv-${randomBytes(3).toString('hex')}`);
 const tag = instanceTag(dataDir);
 const cgroupId = `sb-leakscan${randomBytes(5).toString('hex')}`;
 const cgroupDir = cgroupVersion() === 2 ? `/sys/fs/cgroup/airlock/${cgroupId}` : `/sys/fs/cgroup/pids/airlock/${cgroupId}`;
-const made = { volume: '', netns: `al${tag}-${cgroupId}`, veth: `al${tag}0001`, table: `airlock_${tag}` };
+const recordedTag = randomBytes(3).toString('hex');
+const made = { volume: '', netns: `al${tag}-${cgroupId}`, veth: `al${tag}0001`, table: `airlock_${tag}`, recordedTable: `airlock_${recordedTag}` };
 
 describe('leak scan', { timeout: 120_000, skip: isRoot ? false : 'needs root' }, () => {
   before(() => {
@@ -46,12 +47,15 @@ describe('leak scan', { timeout: 120_000, skip: isRoot ? false : 'needs root' },
     sh(['ip', 'netns', 'add', made.netns]);
     sh(['ip', 'link', 'add', made.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', made.netns]);
     sh(['nft', 'add', 'table', 'inet', made.table]);
+    writeFileSync(join(root, 'network-tags'), `${recordedTag}\n`);
+    sh(['nft', 'add', 'table', 'inet', made.recordedTable]);
     mkdirSync(cgroupDir, { recursive: true });
   });
 
   after(() => {
     const quiet = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1));
     quiet(['nft', 'delete', 'table', 'inet', made.table]);
+    quiet(['nft', 'delete', 'table', 'inet', made.recordedTable]);
     quiet(['ip', 'link', 'del', made.veth]);
     quiet(['ip', 'netns', 'del', made.netns]);
     if (made.volume) {
@@ -71,7 +75,7 @@ describe('leak scan', { timeout: 120_000, skip: isRoot ? false : 'needs root' },
     assert.deepEqual(leftSubvolumes(mounts), [join(made.volume, 'sandboxes', 'sb-left')]);
     assert.equal(loopDevicesUnder(root).length, 1);
     const net = await networkLeftovers(root, []);
-    assert.deepEqual(net, { netns: [made.netns], tables: [made.table], veths: [made.veth] });
+    assert.deepEqual({ ...net, tables: net.tables.sort() }, { netns: [made.netns], tables: [made.table, made.recordedTable].sort(), veths: [made.veth] });
     assert.ok(unknownCgroups(new Set(), runStartMs(root), root).includes(cgroupDir), 'a cgroup made during the run that nobody knows');
     assert.ok(!unknownCgroups(new Set([cgroupId]), runStartMs(root), root).includes(cgroupDir), 'a known id is not unknown');
 

@@ -172,8 +172,31 @@ export interface NetworkLeftovers {
   veths: string[];
 }
 
+/**
+ * The tags of the run: derived from each data dir's path, and recorded ones where a server or a
+ * network test wrote them (`<data dir>/runtime/network.json`, `<root>/network-tags`: the network
+ * branch records them there, which also covers a tag configured by hand).
+ */
+function runTags(root: string): string[] {
+  const tags = new Set(safeList(root).map((d) => instanceTag(join(root, d))));
+  try {
+    for (const t of readFileSync(join(root, 'network-tags'), 'utf8').split('\n')) if (/^[0-9a-f]{6}$/.test(t)) tags.add(t);
+  } catch {
+    // no network test recorded a tag
+  }
+  for (const d of safeList(root)) {
+    try {
+      const tag = (JSON.parse(readFileSync(join(root, d, 'runtime', 'network.json'), 'utf8')) as { tag?: unknown }).tag;
+      if (typeof tag === 'string' && /^[0-9a-f]{6}$/.test(tag)) tags.add(tag);
+    } catch {
+      // no network state in this data dir
+    }
+  }
+  return [...tags];
+}
+
 export async function networkLeftovers(root: string, ids: string[]): Promise<NetworkLeftovers> {
-  const tags = safeList(root).map((d) => instanceTag(join(root, d)));
+  const tags = runTags(root);
   const ours = (name: string) => tags.some((t) => name.startsWith(`al${t}`)) || ids.some((id) => name.endsWith(id));
   const netns = safeList('/run/netns').filter(ours);
   const veths = safeList('/sys/class/net').filter((n) => tags.some((t) => n.startsWith(`al${t}`)));
