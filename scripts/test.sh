@@ -12,7 +12,7 @@ chmod 711 "$AIRLOCK_TEST_ROOT"
 
 mapfile -t files < <(find packages/*/dist packages/agent/test -name '*.test.js' -o -name '*.test.mjs' | sort)
 # One file at a time: the suites create real sandboxes and this machine has two cores.
-node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+node --test --test-concurrency=1 --test-timeout=900000 --test-reporter=spec "${files[@]}"
 status=$?
 
 if ! bash scripts/fuzz.sh 25; then

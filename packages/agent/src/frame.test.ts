@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { FrameDecoder, MAX_PAYLOAD, ProtocolError, encodeFrame } from './frame.js';
 import { AgentFrame, decodeDirEntries, decodeError, decodeExited, encodeExec } from './messages.js';
 
-describe('frame codec', () => {
+describe('frame codec', { timeout: 60_000 }, () => {
   test('round-trips frames whatever the chunking', () => {
     const frames = Array.from({ length: 50 }, (_, i) => ({ type: 0x82, channel: i * 7919, payload: randomBytes(i * 37) }));
     const wire = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.channel, f.payload)));

@@ -12,7 +12,7 @@ const missing: ReadFile = () => {
 const env = { AIRLOCK_DATA_DIR: '/data' };
 const file = creds('{"url":"http://127.0.0.1:7070","apiKey":"filekey"}');
 
-describe('resolveConnection', () => {
+describe('resolveConnection', { timeout: 60_000 }, () => {
   it('prefers flags, then the environment', () => {
     const full = { ...env, AIRLOCK_URL: 'http://env', AIRLOCK_API_KEY: 'envkey' };
     assert.deepEqual(

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { intoDirectory, parseCpArgs } from './cp-args.js';
 import { UsageError } from './errors.js';
 
-describe('parseCpArgs', () => {
+describe('parseCpArgs', { timeout: 60_000 }, () => {
   it('detects the direction', () => {
     assert.deepEqual(parseCpArgs('./a.py', 'sb-1:/home/user/a.py'), {
       direction: 'upload',
@@ -28,7 +28,7 @@ describe('parseCpArgs', () => {
   });
 });
 
-describe('intoDirectory', () => {
+describe('intoDirectory', { timeout: 60_000 }, () => {
   it('keeps the file name', () => {
     assert.equal(intoDirectory('.', '/tmp/out.csv'), './out.csv');
     assert.equal(intoDirectory('/home/user/', 'src/main.py'), '/home/user/main.py');

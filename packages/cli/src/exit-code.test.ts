@@ -4,7 +4,7 @@ import { exitStatus } from './exit-code.js';
 
 const base = { exitCode: null, signal: null, durationMs: 1 } as const;
 
-describe('exitStatus', () => {
+describe('exitStatus', { timeout: 60_000 }, () => {
   it('passes an exit code through', () => {
     assert.deepEqual(exitStatus({ ...base, reason: 'exit', exitCode: 0 }), { code: 0 });
     assert.deepEqual(exitStatus({ ...base, reason: 'exit', exitCode: 42 }), { code: 42 });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { InvalidArgumentError } from 'commander';
 import { collectKeyValue, createParams, parseInteger, parseKeyValue, parsePositive } from './options.js';
 
-describe('K=V flags', () => {
+describe('K=V flags', { timeout: 60_000 }, () => {
   it('splits at the first =, keeping = and empty values', () => {
     assert.deepEqual(parseKeyValue('A=1'), ['A', '1']);
     assert.deepEqual(parseKeyValue('URL=a=b'), ['URL', 'a=b']);
@@ -23,7 +23,7 @@ describe('K=V flags', () => {
   });
 });
 
-describe('number flags', () => {
+describe('number flags', { timeout: 60_000 }, () => {
   it('parses whole and positive numbers', () => {
     assert.equal(parseInteger('512'), 512);
     assert.throws(() => parseInteger('1.5'), InvalidArgumentError);
@@ -35,7 +35,7 @@ describe('number flags', () => {
   });
 });
 
-describe('createParams', () => {
+describe('createParams', { timeout: 60_000 }, () => {
   it('maps only the flags given', () => {
     assert.deepEqual(createParams({}), {});
     assert.deepEqual(createParams({ runtime: 'runc', memory: 256, cpus: 0.5, env: { A: '1' } }, 60, { team: 'ml' }), {

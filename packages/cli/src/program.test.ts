@@ -19,7 +19,7 @@ function parse(argv: string[]): { args: unknown[]; opts: Record<string, unknown>
   return seen;
 }
 
-describe('argv handling', () => {
+describe('argv handling', { timeout: 60_000 }, () => {
   it('gives everything after -- to the command, flags included', () => {
     const { args, opts } = parse(['run', '--image', 'py', '--env', 'A=1', '--', 'python3', '-c', 'x', '--image', 'y']);
     assert.deepEqual(args, [['python3', '-c', 'x', '--image', 'y']]);

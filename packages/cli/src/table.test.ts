@@ -4,7 +4,7 @@ import type { SandboxInfo } from '@airlock/sdk';
 import { formatPoolTable } from './commands/pools.js';
 import { formatAge, formatSandboxTable, formatTable } from './table.js';
 
-describe('formatTable', () => {
+describe('formatTable', { timeout: 60_000 }, () => {
   it('aligns columns and trims trailing space', () => {
     assert.equal(formatTable(['A', 'BB', 'C'], [['xxx', 'y', ''], ['z', 'yyyy', 'q']]), 'A     BB     C\nxxx   y\nz     yyyy   q\n');
   });
@@ -14,7 +14,7 @@ describe('formatTable', () => {
   });
 });
 
-describe('formatAge', () => {
+describe('formatAge', { timeout: 60_000 }, () => {
   it('uses the largest whole unit', () => {
     assert.equal(formatAge(-5), '0s');
     assert.equal(formatAge(59_999), '59s');
@@ -24,7 +24,7 @@ describe('formatAge', () => {
   });
 });
 
-describe('formatSandboxTable', () => {
+describe('formatSandboxTable', { timeout: 60_000 }, () => {
   it('renders the ls columns', () => {
     const info: SandboxInfo = {
       id: 'sb-aaaaaaaaaaaaaaaaaaaa',
@@ -56,7 +56,7 @@ describe('formatSandboxTable', () => {
   });
 });
 
-describe('pool table', () => {
+describe('pool table', { timeout: 60_000 }, () => {
   it('shows readiness, hits, misses and refill time, and says when there are no pools', () => {
     const pool = {
       runtime: 'gvisor' as const,

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_URL, resolveConfig } from './config.js';
 import { AuthenticationError, InvalidRequestError } from './errors.js';
 
-describe('resolveConfig', () => {
+describe('resolveConfig', { timeout: 60_000 }, () => {
   it('prefers params over the environment', () => {
     const config = resolveConfig(
       { url: 'http://a:1/', apiKey: 'p' },

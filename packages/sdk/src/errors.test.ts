@@ -11,7 +11,7 @@ import {
   NotFoundError,
 } from './errors.js';
 
-describe('errorFromBody', () => {
+describe('errorFromBody', { timeout: 60_000 }, () => {
   it('builds the subclass for each code callers branch on', () => {
     const cases = [
       [404, 'not_found', NotFoundError],
@@ -58,7 +58,7 @@ describe('errorFromBody', () => {
   });
 });
 
-describe('instanceof', () => {
+describe('instanceof', { timeout: 60_000 }, () => {
   it('does not confuse sibling classes', () => {
     assert.ok(!(new NotFoundError('x') instanceof InvalidStateError));
     assert.ok(!(new ConnectionError('x') instanceof NotFoundError));

@@ -24,7 +24,7 @@ async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-describe('readLines', () => {
+describe('readLines', { timeout: 60_000 }, () => {
   it('joins lines split across chunks and splits several lines in one chunk', async () => {
     const lines = await collect(readLines(streamOf(['{"a":', '1}\n{"b"', ':2}\n{"c":3}\n{"d"', ':4}\n'])));
     assert.deepEqual(lines, ['{"a":1}', '{"b":2}', '{"c":3}', '{"d":4}']);
@@ -58,7 +58,7 @@ describe('readLines', () => {
   });
 });
 
-describe('parseEvent', () => {
+describe('parseEvent', { timeout: 60_000 }, () => {
   it('decodes base64 data to bytes', () => {
     const event = parseEvent(`{"type":"stdout","data":"${encodeBase64(new Uint8Array([0, 255, 10]))}"}`);
     assert.deepEqual(event, { type: 'stdout', data: new Uint8Array([0, 255, 10]) });
@@ -80,7 +80,7 @@ describe('parseEvent', () => {
   });
 });
 
-describe('ExecStream', () => {
+describe('ExecStream', { timeout: 60_000 }, () => {
   const lines = [
     '{"type":"start","pid":12}\n',
     `{"type":"stdout","data":"${b64('hi\n')}"}\n{"type":"stderr","da`,

@@ -15,7 +15,7 @@ async function sandbox(fake: FakeFetch) {
   return airlock.sandboxes.get(INFO.id);
 }
 
-describe('buildExecRequest', () => {
+describe('buildExecRequest', { timeout: 60_000 }, () => {
   it('keeps argv as an array and a string as a shell command', () => {
     assert.deepEqual(buildExecRequest(['echo', 'a b']), { cmd: ['echo', 'a b'] });
     assert.deepEqual(buildExecRequest('echo $HOME'), { cmd: 'echo $HOME' });
@@ -38,7 +38,7 @@ describe('buildExecRequest', () => {
   });
 });
 
-describe('Sandbox', () => {
+describe('Sandbox', { timeout: 60_000 }, () => {
   it('exec posts the request and returns the result', async () => {
     const fake = new FakeFetch();
     const sb = await sandbox(fake);

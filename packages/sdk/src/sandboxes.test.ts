@@ -11,7 +11,7 @@ function client(fake: FakeFetch, timeoutMs?: number): Airlock {
   return new Airlock({ url: `${URL}/`, apiKey: 'k3y', fetch: fake.fetch, ...(timeoutMs ? { timeoutMs } : {}) });
 }
 
-describe('request builders', () => {
+describe('request builders', { timeout: 60_000 }, () => {
   it('drops the signal from the create body', () => {
     const body = buildCreateRequest({ memoryMiB: 256, timeout: null, signal: new AbortController().signal });
     assert.deepEqual(body, { memoryMiB: 256, timeout: null });
@@ -26,7 +26,7 @@ describe('request builders', () => {
   });
 });
 
-describe('SandboxService', () => {
+describe('SandboxService', { timeout: 60_000 }, () => {
   it('creates with a JSON body and Bearer auth', async () => {
     const fake = new FakeFetch().expect('POST', `${URL}/v1/sandboxes`, () => jsonResponse(201, INFO));
     const sb = await client(fake).sandboxes.create({ image: 'default', memoryMiB: 512, metadata: { team: 'ml' } });

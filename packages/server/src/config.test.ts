@@ -19,12 +19,12 @@ function configFile(body: unknown): string {
   return p;
 }
 
-test('no pools unless asked for; refills one at a time by default', () => {
+test('no pools unless asked for; refills one at a time by default', { timeout: 60_000 }, () => {
   const c = loadConfig({}, env());
   assert.deepEqual(c.pools, { shapes: [], refillConcurrency: 1, refillDelayMs: 100 });
 });
 
-test('--pool runtime:size gives pools of the default image and resources', () => {
+test('--pool runtime:size gives pools of the default image and resources', { timeout: 60_000 }, () => {
   const c = loadConfig({ pools: ['gvisor:4', 'runc:2'] }, env());
   assert.deepEqual(c.pools.shapes, [
     { runtime: 'gvisor', size: 4, image: 'default', cpu: 1, memoryMiB: 512, diskMiB: 2048 },
@@ -32,20 +32,20 @@ test('--pool runtime:size gives pools of the default image and resources', () =>
   ]);
 });
 
-test('AIRLOCK_POOLS is the same list; flags win over it, and it over the file', () => {
+test('AIRLOCK_POOLS is the same list; flags win over it, and it over the file', { timeout: 60_000 }, () => {
   const file = configFile({ pools: [{ runtime: 'runc', size: 9 }] });
   assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size), [3]);
   assert.deepEqual(loadConfig({ pools: ['runc:1'] }, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size), [1]);
   assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file }).pools.shapes.map((p) => p.size), [9]);
 });
 
-test('the config file can give any shape and the refill budget', () => {
+test('the config file can give any shape and the refill budget', { timeout: 60_000 }, () => {
   const file = configFile({ pools: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', memoryMiB: 256, diskMiB: 512, cpu: 0.5 }], poolRefillConcurrency: 2 });
   const c = loadConfig({}, { AIRLOCK_CONFIG: file });
   assert.deepEqual(c.pools, { shapes: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', cpu: 0.5, memoryMiB: 256, diskMiB: 512 }], refillConcurrency: 2, refillDelayMs: 100 });
 });
 
-test('malformed pools are refused with a message that says what to write', () => {
+test('malformed pools are refused with a message that says what to write', { timeout: 60_000 }, () => {
   for (const spec of ['gvisor', 'kvm:2', 'runc:-1', 'runc:two']) {
     assert.throws(() => loadConfig({ pools: [spec] }, env()), (e: unknown) => e instanceof ConfigError && /<runtime>:<size>/.test(e.message), spec);
   }

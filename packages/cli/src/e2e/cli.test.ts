@@ -14,7 +14,7 @@ import { CLI, runCli, type Run } from './run-cli.js';
 
 
 
-describe('airlock CLI end to end', () => {
+describe('airlock CLI end to end', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
   let env: NodeJS.ProcessEnv;
 

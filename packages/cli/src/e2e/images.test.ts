@@ -12,7 +12,7 @@ import { buildImage, pushImage, readPythonRootfsTar, startRegistry, tarOf, write
 import { runCli } from './run-cli.js';
 
 
-describe('airlock image and run --image', () => {
+describe('airlock image and run --image', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
   let registry: Registry;
   let env: NodeJS.ProcessEnv;

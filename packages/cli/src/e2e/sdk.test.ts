@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { Airlock, ExecFailedError, InvalidRequestError, InvalidStateError, NotFoundError, AirlockError, type Sandbox } from '@airlock/sdk';
 import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
 
-describe('SDK against a real server', () => {
+describe('SDK against a real server', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
   let airlock: Airlock;
   let sandbox: Sandbox;

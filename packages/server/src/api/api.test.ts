@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Api, startTestServer, type TestServer } from '../test/harness.js';
 
-describe('HTTP API', () => {
+describe('HTTP API', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
   let api: Api;
   before(async () => {

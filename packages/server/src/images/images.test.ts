@@ -97,7 +97,7 @@ after(async () => {
   await registry?.stop();
 });
 
-describe('images', () => {
+describe('images', { timeout: 10 * 60_000 }, () => {
   test('pull streams progress and records a multi-layer image with its config', async () => {
     const { status, events } = await pullStream(py);
     assert.equal(status, 200);
@@ -307,7 +307,7 @@ describe('images', () => {
   });
 });
 
-describe('image store limits', () => {
+describe('image store limits', { timeout: 10 * 60_000 }, () => {
   test('over its budget the store evicts unused images, least recently used first', async () => {
     const small = await startTestServer(newDataDir(), { imageBudgetBytes: 1 });
     try {

@@ -1,7 +1,8 @@
 /**
  * Layer application against a real filesystem: whiteouts, opaque directories, and hostile entries.
  * Each escape probe has a positive control: GNU tar with --absolute-names extracts the same archive
- * and the escape does land, so the check would see one.
+ * and the escape does land, so the check would see one (a hard link out shows as the victim's link
+ * count, since it adds no name in the victim's directory).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,7 +21,7 @@ async function apply(dir: string, tar: Buffer) {
   return applyLayer(Readable.from([tar]), dir);
 }
 
-test('whiteouts remove lower files; an opaque marker hides the lower directory but keeps its own entries', async () => {
+test('whiteouts remove lower files; an opaque marker hides the lower directory but keeps its own entries', { timeout: 30_000 }, async () => {
   const root = mkdtempSync(join(work, 'wh-'));
   await apply(
     root,
@@ -43,14 +44,14 @@ test('whiteouts remove lower files; an opaque marker hides the lower directory b
   assert.equal(lstatSync(join(root, 'bin/tool')).mode & 0o7777, 0o4755, 'setuid bit kept (the store is private to root)');
 });
 
-test('the DiffID is the sha256 of the uncompressed stream', async () => {
+test('the DiffID is the sha256 of the uncompressed stream', { timeout: 30_000 }, async () => {
   const tar = await tarOf([{ name: 'f', body: 'x' }]);
   const { createHash } = await import('node:crypto');
   const r = await apply(mkdtempSync(join(work, 'd-')), tar);
   assert.equal(r.diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
 });
 
-test('device nodes and FIFOs are skipped, not created', async () => {
+test('device nodes and FIFOs are skipped, not created', { timeout: 30_000 }, async () => {
   const root = mkdtempSync(join(work, 'dev-'));
   const r = await apply(root, await tarOf([{ name: 'dev/null', type: 'character-device' }, { name: 'p', type: 'fifo' }, { name: 'ok', body: '1' }]));
   assert.equal(existsSync(join(root, 'dev/null')), false);
@@ -74,7 +75,11 @@ const hostile: { name: string; entries: (target: string) => Parameters<typeof ta
   },
   {
     name: 'a hard link to a host file',
-    entries: (t) => [{ name: 'hl', type: 'link', linkname: `../../../../../../..${t}/victim` }],
+    entries: (t) => [{ name: 'hl', type: 'link', linkname: `${UP}${t.slice(1)}/victim` }],
+  },
+  {
+    name: 'an absolute hard link to a host file',
+    entries: (t) => [{ name: 'hl', type: 'link', linkname: `${t}/victim` }],
   },
   {
     name: 'a whiteout that climbs out',
@@ -82,26 +87,33 @@ const hostile: { name: string; entries: (target: string) => Parameters<typeof ta
   },
 ];
 
+/** What a layer did to the host directory: entries added or removed, the victim's bytes, its link count. */
+function hostState(outside: string) {
+  const victim = join(outside, 'victim');
+  return { entries: readdirSync(outside).sort(), data: existsSync(victim) ? readFileSync(victim, 'utf8') : null, links: existsSync(victim) ? lstatSync(victim).nlink : 0 };
+}
+
 for (const h of hostile) {
-  test(`hostile layer: ${h.name} stays inside the layer directory`, async () => {
+  test(`hostile layer: ${h.name} stays inside the layer directory`, { timeout: 30_000 }, async () => {
     const outside = mkdtempSync(join(work, 'outside-'));
     writeFileSync(join(outside, 'victim'), 'host data');
-    const before = readdirSync(outside).sort();
+    const before = hostState(outside);
+    assert.deepEqual(before, { entries: ['victim'], data: 'host data', links: 1 });
     const root = mkdtempSync(join(work, 'root-'));
     const tar = await tarOf(h.entries(outside));
     await apply(root, tar).catch(() => {
       // refusing the layer is as good as containing it
     });
-    assert.deepEqual(readdirSync(outside).sort(), before, 'nothing created or removed outside');
-    assert.equal(readFileSync(join(outside, 'victim'), 'utf8'), 'host data');
+    // A hard link out adds no entry outside, but it adds a name for the victim: its link count says so.
+    assert.deepEqual(hostState(outside), before, 'nothing created, removed, changed or linked outside');
 
-    // Positive control (for the probes GNU tar honours): a naive extraction does escape.
-    if (!h.name.includes('whiteout') && !h.name.includes('hard link')) {
+    // Positive control (for the probes GNU tar honours; it has no whiteouts): a naive extraction does escape.
+    if (!h.name.includes('whiteout')) {
       const naive = mkdtempSync(join(work, 'naive-'));
       writeFileSync(join(naive, 'layer.tar'), tar);
       mkdirSync(join(naive, 'x/y/z/w/v/u/t'), { recursive: true });
       spawnSync('tar', ['-x', '-P', '-f', join(naive, 'layer.tar'), '-C', join(naive, 'x/y/z/w/v/u/t')]);
-      assert.notDeepEqual(readdirSync(outside).sort(), before, 'control: an unscoped extraction escapes');
+      assert.notDeepEqual(hostState(outside), before, 'control: an unscoped extraction escapes');
     }
   });
 }

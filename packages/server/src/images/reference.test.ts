@@ -4,7 +4,7 @@ import { formatReference, isLoopbackRegistry, parseReference, registryEndpoint }
 
 const D = `sha256:${'a'.repeat(64)}`;
 
-test('references normalise the way Docker does', () => {
+test('references normalise the way Docker does', { timeout: 60_000 }, () => {
   const cases: [string, string][] = [
     ['python', 'docker.io/library/python:latest'],
     ['python:3.12-slim', 'docker.io/library/python:3.12-slim'],
@@ -19,7 +19,7 @@ test('references normalise the way Docker does', () => {
   for (const [input, canonical] of cases) assert.equal(formatReference(parseReference(input)), canonical, input);
 });
 
-test('malformed references are refused with a message naming the part', () => {
+test('malformed references are refused with a message naming the part', { timeout: 60_000 }, () => {
   assert.throws(() => parseReference('Python'), /repository component "Python"/);
   assert.throws(() => parseReference('python@sha256:abc'), /digest must be sha256/);
   assert.throws(() => parseReference('python:bad tag'), /tag "bad tag"/);
@@ -27,7 +27,7 @@ test('malformed references are refused with a message naming the part', () => {
   assert.throws(() => parseReference('a/../b'), /component "\.\."/);
 });
 
-test('loopback registries are plain HTTP by default; Docker Hub has its own endpoint', () => {
+test('loopback registries are plain HTTP by default; Docker Hub has its own endpoint', { timeout: 60_000 }, () => {
   assert.equal(isLoopbackRegistry('127.0.0.1:5000'), true);
   assert.equal(isLoopbackRegistry('localhost:5000'), true);
   assert.equal(isLoopbackRegistry('[::1]:5000'), true);

@@ -22,7 +22,7 @@ const input: BwrapInput = {
   procMasks: [{ path: '/proc/kcore', dir: false }, { path: '/proc/acpi', dir: true }],
 };
 
-test('bwrap runs as the sandbox uid, joined to its cgroups, never as root', () => {
+test('bwrap runs as the sandbox uid, joined to its cgroups, never as root', { timeout: 60_000 }, () => {
   const argv = bwrapArgv(input);
   const sh = argv.indexOf('/bin/sh');
   assert.deepEqual(argv.slice(0, 3), ['/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin'], 'the server environment is not inherited');
@@ -33,7 +33,7 @@ test('bwrap runs as the sandbox uid, joined to its cgroups, never as root', () =
   assert.equal(argv[sh + 9], 'bwrap');
 });
 
-test('bwrap gets the isolation flags, the seccomp fd and the /proc masks', () => {
+test('bwrap gets the isolation flags, the seccomp fd and the /proc masks', { timeout: 60_000 }, () => {
   const argv = bwrapArgv(input);
   const bwrap = argv.slice(argv.indexOf('bwrap'));
   for (const flag of ['--unshare-all', '--unshare-user', '--disable-userns', '--new-session', '--die-with-parent', '--as-pid-1', '--clearenv']) {
@@ -47,7 +47,7 @@ test('bwrap gets the isolation flags, the seccomp fd and the /proc masks', () =>
   assert.equal(bwrap.at(-1), '/.airlock/agent');
 });
 
-test('mounts bwrap cannot make are refused, not dropped', () => {
+test('mounts bwrap cannot make are refused, not dropped', { timeout: 60_000 }, () => {
   const overlay = { ...input, rootfs: { ...input.rootfs, mounts: [{ destination: '/x', type: 'overlay', source: 'overlay', options: [] }] } };
   assert.throws(() => bwrapArgv(overlay), UnsupportedMountError);
 });

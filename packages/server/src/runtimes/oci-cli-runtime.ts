@@ -43,6 +43,8 @@ export interface OciCliRuntimeOptions {
   extraMounts: OciMount[];
   /** The seccomp profile every sandbox gets, or why there is none (then the runtime is unavailable). */
   seccomp: { profile: OciSeccomp } | { missing: string };
+  /** TEST ONLY (weakened-runtime.ts): a wider capability set than oci-spec's CAPABILITIES. */
+  capabilities?: readonly string[];
   /** Wraps the runtime's command line when the sandbox joins a network namespace (gVisor's netstack needs a private /proc/sys). */
   wrapForNetns?: (argv: string[], netnsPath: string) => string[];
   log: Logger;
@@ -100,6 +102,7 @@ export class OciCliRuntime implements Runtime {
         userNamespace: this.description.idmappedRootfs ? spec.hostIds : undefined,
         netnsPath: spec.network.kind === 'netns' ? spec.network.path : undefined,
         seccomp: this.#o.seccomp.profile,
+        capabilities: this.#o.capabilities,
       });
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(bundle, 'init.pid');

@@ -37,6 +37,8 @@ export interface SpecInput {
   /** A network namespace to join; undefined: a new, empty one (loopback only). */
   netnsPath: string | undefined;
   seccomp: OciSeccomp;
+  /** The capability set; CAPABILITIES unless a test-only weakened runtime widens it. */
+  capabilities?: readonly string[] | undefined;
 }
 
 /**
@@ -81,6 +83,7 @@ const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/pro
 
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const memoryBytes = input.memoryMiB * 1024 * 1024;
+  const caps = input.capabilities ?? CAPABILITIES;
   const period = 100_000;
   const namespaces: { type: string; path?: string }[] = [
     { type: 'pid' },
@@ -119,7 +122,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         ...(input.guestLimits === null ? [] : [`AIRLOCK_GUEST_PIDS=${input.guestLimits.pids}`, `AIRLOCK_GUEST_MEMORY_MIB=${input.guestLimits.memoryMiB}`]),
       ],
       cwd: '/',
-      capabilities: { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] },
+      capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
       noNewPrivileges: true,
     },
     root: { path: input.rootfs.path, readonly: input.rootfs.readonly },

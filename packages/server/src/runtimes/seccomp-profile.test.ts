@@ -7,7 +7,7 @@ import { DENIED_SYSCALLS, buildSeccompProfile, unconditionallyAllowed, type Dock
 const source = readSystemSeccompProfile();
 const system: DockerStyleProfile | undefined = 'profile' in source ? source.profile : undefined;
 
-test('the generated profile denies by default and never allows a reviewed deny', { skip: system ? false : 'no system profile on this host' }, () => {
+test('the generated profile denies by default and never allows a reviewed deny', { timeout: 60_000, skip: system ? false : 'no system profile on this host' }, () => {
   const p = buildSeccompProfile(system!, CAPABILITIES, { honoursErrnoRet: true });
   assert.equal(p.defaultAction, 'SCMP_ACT_ERRNO');
   const allowed = unconditionallyAllowed(p);
@@ -19,7 +19,7 @@ test('the generated profile denies by default and never allows a reviewed deny',
   assert.equal(denyRule?.errnoRet, 1, 'keyctl gets EPERM');
 });
 
-test('rules that need a capability we drop are not taken from the system profile', { skip: system ? false : 'no system profile on this host' }, () => {
+test('rules that need a capability we drop are not taken from the system profile', { timeout: 60_000, skip: system ? false : 'no system profile on this host' }, () => {
   const p = buildSeccompProfile(system!, CAPABILITIES, { honoursErrnoRet: true });
   const allowed = unconditionallyAllowed(p);
   // The system profile allows these only with CAP_SYS_ADMIN / CAP_SYS_PTRACE / CAP_SYS_TIME.
@@ -28,7 +28,7 @@ test('rules that need a capability we drop are not taken from the system profile
   assert.ok(unconditionallyAllowed(buildSeccompProfile(system!, [...CAPABILITIES, 'CAP_SYS_ADMIN'], { honoursErrnoRet: true })).has('quotactl'));
 });
 
-test('clone and unshare are allowed only without namespace flags; mknod never makes devices', () => {
+test('clone and unshare are allowed only without namespace flags; mknod never makes devices', { timeout: 60_000 }, () => {
   const p = buildSeccompProfile({ syscalls: [{ names: ['clone', 'unshare', 'mknod', 'read'], action: 'SCMP_ACT_ALLOW' }] }, CAPABILITIES, { honoursErrnoRet: true });
   const unshare = p.syscalls.filter((r) => r.names.includes('unshare'));
   assert.equal(unshare[0]?.action, 'SCMP_ACT_ALLOW');

@@ -11,7 +11,7 @@ import { checkCommand } from '../host/command.js';
 import { eventually, newDataDir, startTestServer } from '../test/harness.js';
 import { isClean, remainsOf } from '../test/host-probe.js';
 
-test('gVisor: destroy answers stopped, and close waits until nothing of the sandbox is left', async () => {
+test('gVisor: destroy answers stopped, and close waits until nothing of the sandbox is left', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('async-destroy');
   const t = await startTestServer(dataDir);
   const ids: string[] = [];
@@ -41,7 +41,7 @@ test('gVisor: destroy answers stopped, and close waits until nothing of the sand
   }
 });
 
-test('a release interrupted by a crash is finished by the next start', async () => {
+test('a release interrupted by a crash is finished by the next start', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('async-destroy-crash');
   const first = await startTestServer(dataDir);
   const sb = await first.api.create({ runtime: 'gvisor' });

@@ -29,7 +29,7 @@ async function containers(dataDir: string, runtime: 'runc' | 'gvisor'): Promise<
   return ids;
 }
 
-describe('warm pools', () => {
+describe('warm pools', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
   let dataDir: string;
   before(async () => {
@@ -134,7 +134,7 @@ describe('warm pools', () => {
   });
 });
 
-test('at the sandbox limit a create takes the place of a waiting sandbox, and the pool waits for room', async () => {
+test('at the sandbox limit a create takes the place of a waiting sandbox, and the pool waits for room', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('pools-capacity');
   const t = await startTestServer(dataDir, { pools: ['gvisor:2'], maxSandboxes: 2 });
   try {
@@ -155,7 +155,7 @@ test('at the sandbox limit a create takes the place of a waiting sandbox, and th
   }
 });
 
-test('kill -9 with a full pool: the next start destroys the pooled sandboxes of the old run', async () => {
+test('kill -9 with a full pool: the next start destroys the pooled sandboxes of the old run', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('pools-crash');
   const server = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
   const start = async (pools: string) => {

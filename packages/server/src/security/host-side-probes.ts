@@ -25,13 +25,21 @@ export function unsafeUid(uid: number, otherSandboxUid: number | undefined): str
 
 async function hostUidOf(api: Api, sandboxId: string, user: string): Promise<number | undefined> {
   const marker = `airlockuid${Math.random().toString(36).slice(2, 10)}`;
-  const running = api.exec(sandboxId, { cmd: renamedSleep(marker, 3), user, timeout: 10 });
+  // Ended by its exec timeout at the latest (gVisor: never a host process), else killed once read.
+  const running = api.exec(sandboxId, { cmd: renamedSleep(marker, 30), user, timeout: 3 });
   let found: { pid: number }[] = [];
   for (let i = 0; i < 40 && found.length === 0; i++) {
     await delay(50);
     found = processesMatching((cmd) => cmd.startsWith(marker));
   }
   const uid = found[0] ? hostUid(found[0].pid) : undefined; // while it still runs
+  for (const p of found) {
+    try {
+      process.kill(p.pid, 'SIGKILL'); // the sandbox's own sleep, found by its unique name
+    } catch {
+      // gone already
+    }
+  }
   await running.catch(() => {});
   return uid;
 }

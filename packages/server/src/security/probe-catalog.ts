@@ -1,10 +1,11 @@
 /**
  * @module probe-catalog
- * What each isolation probe attempts (security-catalog.md groups B, C, E, H), in the words the
- * scoreboard prints. The probes themselves are in probes.py; host-side probes in host-probes.ts.
+ * What each isolation probe attempts (security-catalog.md groups B, C, E, H, and J for the agent
+ * channel), in the words the scoreboard prints. The probes themselves are in probes.py and
+ * channel-probes.py; host-side probes in host-side-probes.ts.
  */
 
-export type ProbeGroup = 'A' | 'B' | 'C' | 'E' | 'H';
+export type ProbeGroup = 'A' | 'B' | 'C' | 'E' | 'H' | 'J';
 
 export const PROBE_TITLES: Record<string, string> = {
   'B1.canary-read': 'read a host canary file (direct, /proc/1/root, /proc/*/root)',
@@ -56,6 +57,22 @@ export const PROBE_TITLES: Record<string, string> = {
   'H1.create-env': 'an env value given at create shows in server logs, API responses, host argv or runtime files',
   'H3.server-env': "the server's environment is visible inside",
 };
+
+/**
+ * Group J: a hostile sandbox against its own agent (PID 1) and the channel to the server, each as
+ * root and as the default user (ids `<id>-root`, `<id>-user`). The order is the order they run in.
+ */
+export const CHANNEL_TITLES: Record<string, string> = {
+  'J2.mem': 'open /proc/1/mem for writing and write one of its bytes back',
+  'J3.ptrace': 'ptrace PID 1 (PTRACE_SEIZE)',
+  'J5.stop': 'stop PID 1 (SIGSTOP), then continue it',
+  'J4.signals': 'signal PID 1: TERM, INT, HUP, PIPE, USR1, USR2, ALRM, SEGV, then KILL',
+  'J1.frames': 'write crafted and random frames into every fd of PID 1 it can open (/proc/1/fd/*)',
+};
+
+export function titleOf(id: string): string {
+  return PROBE_TITLES[id] ?? CHANNEL_TITLES[id.replace(/-(root|user)$/, '')] ?? '';
+}
 
 export const IN_SANDBOX_PROBES = Object.keys(PROBE_TITLES).filter((id) => !['E3.host-uid', 'H1.create-env'].includes(id));
 

@@ -11,7 +11,8 @@ import type { Api } from '../test/harness.js';
 /** probes.py stays next to the TypeScript sources (tsc does not copy it). */
 export const PROBES_PY = fileURLToPath(new URL('../../src/security/probes.py', import.meta.url));
 
-export type RawResult = { id: string; fired: boolean; detail: string } | { id: string; na: string };
+/** `error`: the probe crashed (its result is unknown). */
+export type RawResult = { id: string; fired: boolean; detail: string } | { id: string; na: string } | { id: string; error: string };
 
 export interface ProbeArgs {
   probes: string[];
@@ -39,14 +40,15 @@ function parse(stdout: string): Map<string, RawResult> {
   return out;
 }
 
-export async function runInSandbox(api: Api, sandboxId: string, user: string, args: ProbeArgs): Promise<Map<string, RawResult>> {
+/** The probes' results; a probe missing from them (probes.py itself failed) is an error with `failure` as its reason. */
+export async function runInSandbox(api: Api, sandboxId: string, user: string, args: ProbeArgs): Promise<{ results: Map<string, RawResult>; failure: string }> {
   const put = await api.call('PUT', `/v1/sandboxes/${sandboxId}/files?path=/tmp/airlock-probes.py`, readFileSync(PROBES_PY), {
     'content-type': 'application/octet-stream',
   });
   if (put.status !== 200) throw new Error(`upload of probes.py failed: ${put.status} ${JSON.stringify(put.body)}`);
   const r = await api.exec(sandboxId, { cmd: ['python3', '/tmp/airlock-probes.py', JSON.stringify(args)], user, timeout: 120 });
-  if (r.exitCode !== 0) throw new Error(`probes.py failed in ${sandboxId}: ${r.stderr.slice(-2000)}`);
-  return parse(r.stdout);
+  const failure = r.exitCode === 0 ? 'no result' : `probes.py failed (${r.reason} ${r.exitCode}): ${String(r.stderr).slice(-500)}`;
+  return { results: parse(r.stdout), failure };
 }
 
 /**

@@ -5,7 +5,12 @@ positive control. Run as root, each probe in a forked child so that one probe's 
 (unshare, ptrace, a key in a keyring) cannot change the next.
 
 usage: python3 probes.py '<json args>'   args: {"probes": [ids], ...context}
-output: one JSON line per probe: {"id", "fired": bool, "detail"} or {"id", "na": reason}
+output: one JSON line per probe: {"id", "fired": bool, "detail"}, {"id", "na": reason}, or
+        {"id", "error": what} when the probe itself crashed (its result is unknown: the gate fails)
+
+Each probe is built so that host sysctls cannot decide its outcome for an unprivileged caller
+(perf_event_open counts user space only, userfaultfd asks for user-mode faults only): then only the
+sandbox's own layers (seccomp, capabilities, namespaces) can refuse it, and a refusal shows they matter.
 """
 import ctypes, errno, hashlib, json, os, socket, stat, sys, tempfile
 
@@ -142,9 +147,16 @@ def c3_keyring():
     return reached('keyctl', 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
 
 
+# perf_event_attr flag bits (after type, size, config, sample_period, sample_type, read_format).
+PERF_DISABLED, PERF_EXCLUDE_KERNEL, PERF_EXCLUDE_HV = 1 << 0, 1 << 5, 1 << 6
+
+
 def c4_perf_event_open():
+    # A software counter (task clock) of this thread, user space only: kernel.perf_event_paranoid=2
+    # (Debian's default) allows that to anyone, so only a seccomp deny can refuse it.
     attr = buf(128)
-    ctypes.memmove(attr, (1).to_bytes(4, 'little') + (128).to_bytes(4, 'little'), 8)  # PERF_TYPE_SOFTWARE, size
+    ctypes.memmove(attr, (1).to_bytes(4, 'little') + (128).to_bytes(4, 'little') + (1).to_bytes(8, 'little'), 16)  # SOFTWARE, size, TASK_CLOCK
+    ctypes.memmove(ctypes.addressof(attr) + 40, (PERF_DISABLED | PERF_EXCLUDE_KERNEL | PERF_EXCLUDE_HV).to_bytes(8, 'little'), 8)
     return reached('perf_event_open', ctypes.cast(attr, ctypes.c_void_p), 0, -1, -1, 0)
 
 
@@ -153,8 +165,12 @@ def c4_bpf():
     return reached('bpf', 0, ctypes.cast(attr, ctypes.c_void_p), 64)
 
 
+UFFD_USER_MODE_ONLY = 1
+
+
 def c4_userfaultfd():
-    return reached('userfaultfd', 0)
+    # User-mode faults only: allowed to anyone whatever vm.unprivileged_userfaultfd says (Linux 5.11+).
+    return reached('userfaultfd', UFFD_USER_MODE_ONLY | os.O_CLOEXEC)
 
 
 def c4_io_uring():
@@ -464,8 +480,8 @@ def run(pid_id):
             out = {'id': pid_id, 'fired': bool(fired), 'detail': detail}
         except NA as e:
             out = {'id': pid_id, 'na': str(e)}
-        except Exception as e:  # a probe that crashed did not get through, but say why
-            out = {'id': pid_id, 'fired': False, 'detail': f'probe error: {type(e).__name__}: {e}'}
+        except Exception as e:  # a crash says nothing about the sandbox: never counted as blocked
+            out = {'id': pid_id, 'error': f'{type(e).__name__}: {e}'}
         os.write(w, json.dumps(out).encode())
         os._exit(0)
     os.close(w)
@@ -476,8 +492,10 @@ def run(pid_id):
             break
         data += chunk
     os.close(r)
-    os.waitpid(child, 0)
-    return json.loads(data) if data else {'id': pid_id, 'fired': False, 'detail': 'probe process died without a result'}
+    _, status = os.waitpid(child, 0)
+    if not data:
+        return {'id': pid_id, 'error': f'the probe process died without a result (wait status {status:#x})'}
+    return json.loads(data)
 
 
 if __name__ == '__main__':

@@ -1,20 +1,35 @@
 /**
  * @module scoreboard
- * The security suite's figures: per runtime, probes attempted / blocked / escaped / not applicable,
- * positive controls passed, and resource attacks contained; rendered as markdown and JSON, and
- * compared with the reviewed expected verdicts. Pure: no I/O.
+ * The security suite's figures: per runtime, probes attempted / blocked / escaped / not applicable /
+ * error, positive controls passed, resource attacks contained, hostile-channel attacks and their
+ * controls; the per-layer variants and the fairness figures; and their comparison with the reviewed
+ * expected verdicts (scoreboard-markdown.ts renders it). Pure: no I/O.
  */
-import { groupOf, PROBE_TITLES } from './probe-catalog.js';
 
-export type Verdict = 'blocked' | 'escaped' | 'not applicable';
+/** `error`: the probe itself crashed, so nothing is known; it fails the run and never counts as blocked. */
+export type Verdict = 'blocked' | 'escaped' | 'not applicable' | 'error';
+/** Hostile-channel attacks (group J) add `contained`: they reached PID 1, and the host found everything in its documented state. */
+export type ChannelVerdict = Verdict | 'contained';
+export type ControlState = 'passed' | 'failed' | 'not applicable';
 
 export interface ProbeResult {
   id: string;
   verdict: Verdict;
   detail: string;
   /** The same probe where it must fire (the host, or a weakened setup). 'not applicable' = the host itself lacks the target. */
-  control: 'passed' | 'failed' | 'not applicable';
+  control: ControlState;
   controlDetail: string;
+}
+
+/** One hostile-channel attack (group J) as one user, judged by the host. */
+export interface ChannelResult {
+  id: string;
+  verdict: ChannelVerdict;
+  detail: string;
+  control: ControlState;
+  controlDetail: string;
+  /** Attempts made: fds opened, frames written, signals sent, and so on. */
+  attacks: number;
 }
 
 export interface AttackResult {
@@ -32,6 +47,46 @@ export interface RuntimeReport {
   runtime: string;
   probes: ProbeResult[];
   attacks: AttackResult[];
+  channel: ChannelResult[];
+}
+
+/** The probes in a runc with exactly one defence layer taken away (test only, weakened-runtime.ts). */
+export interface LayerReport {
+  variant: string;
+  /** The layer taken away, in words. */
+  removed: string;
+  probes: ProbeResult[];
+}
+
+/** A hostile frame written into a sandbox's channel from the host: the server must end that sandbox `agent_protocol`. */
+export interface ChannelControl {
+  runtime: string;
+  frames: string;
+  caught: boolean;
+  detail: string;
+}
+
+export interface LatencySample {
+  n: number;
+  medianMs: number;
+  p90Ms: number;
+  maxMs: number;
+}
+
+/** A neighbour's exec latency before and during a flood of frames from other sandboxes. */
+export interface FairnessPhase {
+  name: string;
+  flooders: number;
+  before: LatencySample;
+  during: LatencySample;
+  /** How each flooding sandbox ended up (stopReason, or the exec's reason). */
+  flooderOutcomes: string[];
+  /** The server process's CPU share while the neighbour's execs were measured (100 = one core; -1 unknown). */
+  serverCpuPercent: { before: number; during: number };
+  /** Everything held: each flooder ended as it must, every neighbour exec completed, during within the bound. */
+  ok: boolean;
+  bound: string;
+  detail: string;
 }
 
 export interface Scoreboard {
@@ -39,11 +94,14 @@ export interface Scoreboard {
   /** Host kernel settings that widen or narrow what a runc/bwrap sandbox can reach (reported, not judged). */
   host: { kernel: string; cpus: number; sysctls: Record<string, string> };
   runtimes: RuntimeReport[];
-  /**
-   * The probes in a deliberately weakened runc (no user namespace, no seccomp): a second positive
-   * control inside a real sandbox. Its verdicts are reviewed like the others; its escapes are the point.
-   */
-  weakened?: RuntimeReport;
+  /** One weakened runc per defence layer: a second positive control, and what each layer stops on its own. */
+  layers: LayerReport[];
+  channelControls: ChannelControl[];
+  fairness: FairnessPhase[];
+  /** Seed of this run's random frames (to reproduce them). */
+  frameSeed: number;
+  /** Expected runtimes that did not run because the operator narrowed the runtimes (AIRLOCK_SECURITY_RUNTIMES). */
+  notRun: { runtime: string; reason: string }[];
   /** Checks of the host as a whole, before vs after the run (runtime binaries, sysctls). */
   hostChecks: { name: string; ok: boolean; detail: string }[];
 }
@@ -53,11 +111,13 @@ export interface Summary {
   blocked: number;
   escaped: number;
   notApplicable: number;
+  errors: number;
   controlsPassed: number;
   controlsRequired: number;
   attacks: number;
   attacksContained: number;
   attackEvidence: number;
+  channelAttacks: number;
 }
 
 export function summarize(r: RuntimeReport): Summary {
@@ -68,32 +128,43 @@ export function summarize(r: RuntimeReport): Summary {
     blocked: count('blocked'),
     escaped: count('escaped'),
     notApplicable: count('not applicable'),
+    errors: count('error'),
     controlsPassed: needControl.filter((p) => p.control === 'passed').length,
     controlsRequired: needControl.length,
     attacks: r.attacks.length,
     attacksContained: r.attacks.filter((a) => a.contained).length,
     attackEvidence: r.attacks.filter((a) => a.evidence).length,
+    channelAttacks: r.channel.reduce((n, c) => n + c.attacks, 0),
   };
 }
 
-/** Expected verdict per runtime and probe/attack id: a probe's Verdict, or 'contained' for an attack. */
+/** Expected verdict per runtime (or layer variant) and probe/attack id: a verdict, or 'contained' for an attack. */
 export type ExpectedVerdicts = Record<string, Record<string, string>>;
+
+/** The layer variants are weakened runc: a run without runc runs none of them. */
+export function baseRuntime(name: string): string {
+  return name.startsWith('runc-') ? 'runc' : name;
+}
 
 export function observedVerdicts(board: Scoreboard): ExpectedVerdicts {
   const out: ExpectedVerdicts = {};
-  for (const r of [...board.runtimes, ...(board.weakened ? [board.weakened] : [])]) {
+  for (const r of board.runtimes) {
     const v: Record<string, string> = {};
     for (const p of r.probes) v[p.id] = p.verdict;
     for (const a of r.attacks) v[a.id] = a.contained ? 'contained' : 'not contained';
+    for (const c of r.channel) v[c.id] = c.verdict;
     out[r.runtime] = v;
   }
+  for (const l of board.layers) out[l.variant] = Object.fromEntries(l.probes.map((p) => [p.id, p.verdict]));
   return out;
 }
 
 /**
  * Everything that makes the run fail: a verdict that differs from the reviewed file (either way),
- * an escape, a positive control that did not fire (the probe could not have failed), an attack not
- * contained or without evidence, a host check that changed.
+ * an expected runtime or variant that did not run (unless the operator narrowed the runtimes), a
+ * probe that crashed, an escape, a positive control that did not fire (the probe could not have
+ * failed), an attack not contained or without evidence, a hostile frame the server did not catch, a
+ * neighbour slowed beyond the bound by a flood, a host check that changed.
  */
 export function problems(board: Scoreboard, expected: ExpectedVerdicts): string[] {
   const out: string[] = [];
@@ -110,8 +181,16 @@ export function problems(board: Scoreboard, expected: ExpectedVerdicts): string[
     }
     for (const id of Object.keys(want)) if (verdicts[id] === undefined) out.push(`${runtime} ${id}: expected ${want[id]}, but it did not run`);
   }
+  const skipped = new Set(board.notRun.map((n) => n.runtime));
+  for (const runtime of Object.keys(expected)) {
+    if (observed[runtime] || skipped.has(runtime) || skipped.has(baseRuntime(runtime))) continue;
+    out.push(`${runtime}: expected, but it did not run (to leave it out on purpose, narrow the runtimes: AIRLOCK_SECURITY_RUNTIMES)`);
+  }
+  const all = [...board.runtimes.map((r) => ({ name: r.runtime, probes: r.probes })), ...board.layers.map((l) => ({ name: l.variant, probes: l.probes }))];
+  for (const r of all) for (const p of r.probes) if (p.verdict === 'error') out.push(`${r.name} ${p.id}: ERROR, the probe crashed and its result is unknown (${p.detail})`);
   for (const r of board.runtimes) {
-    for (const p of r.probes) {
+    for (const c of r.channel) if (c.verdict === 'error') out.push(`${r.runtime} ${c.id}: ERROR, the attack's result is unknown (${c.detail})`);
+    for (const p of [...r.probes, ...r.channel]) {
       if (p.verdict === 'escaped') out.push(`${r.runtime} ${p.id}: ESCAPED (${p.detail})`);
       if (p.control === 'failed') out.push(`${r.runtime} ${p.id}: positive control did not fire, the probe is broken (${p.controlDetail})`);
     }
@@ -119,59 +198,8 @@ export function problems(board: Scoreboard, expected: ExpectedVerdicts): string[
       if (!a.evidence) out.push(`${r.runtime} ${a.id}: no evidence the attack ran, the test is broken (${a.detail})`);
     }
   }
+  for (const c of board.channelControls) if (!c.caught) out.push(`channel control ${c.runtime} ${c.frames}: NOT caught as a protocol violation (${c.detail})`);
+  for (const f of board.fairness) if (!f.ok) out.push(`fairness ${f.name}: ${f.detail}`);
   for (const c of board.hostChecks) if (!c.ok) out.push(`host check ${c.name}: ${c.detail}`);
   return [...new Set(out)];
-}
-
-export function renderMarkdown(board: Scoreboard): string {
-  const lines: string[] = [];
-  lines.push('# Airlock security scoreboard', '');
-  lines.push(`Generated ${board.generatedAt} on kernel ${board.host.kernel}, ${board.host.cpus} CPUs, by \`npm run security\`.`, '');
-  lines.push('| runtime | probes attempted | blocked | escaped | not applicable | controls passed | resource attacks contained |');
-  lines.push('|---|---|---|---|---|---|---|');
-  for (const r of board.runtimes) {
-    const s = summarize(r);
-    lines.push(`| ${r.runtime} | ${s.attempted} | ${s.blocked} | ${s.escaped} | ${s.notApplicable} | ${s.controlsPassed}/${s.controlsRequired} | ${s.attacksContained}/${s.attacks} (evidence ${s.attackEvidence}/${s.attacks}) |`);
-  }
-  lines.push('', '## Probes', '');
-  const runtimes = board.runtimes.map((r) => r.runtime);
-  lines.push(`| probe | attempt | ${runtimes.join(' | ')} | control |`);
-  lines.push(`|---|---|${runtimes.map(() => '---|').join('')}---|`);
-  const ids = [...new Set(board.runtimes.flatMap((r) => r.probes.map((p) => p.id)))].sort();
-  for (const id of ids) {
-    const cells = board.runtimes.map((r) => r.probes.find((p) => p.id === id)?.verdict ?? '–');
-    const control = board.runtimes.map((r) => r.probes.find((p) => p.id === id)?.control).find((c) => c !== undefined) ?? '–';
-    lines.push(`| ${id} (${groupOf(id)}) | ${PROBE_TITLES[id] ?? ''} | ${cells.join(' | ')} | ${control} |`);
-  }
-  lines.push('', '## Resource attacks', '');
-  lines.push(`| attack | ${runtimes.join(' | ')} |`);
-  lines.push(`|---|${runtimes.map(() => '---|').join('')}`);
-  const attackIds = [...new Set(board.runtimes.flatMap((r) => r.attacks.map((a) => a.id)))];
-  for (const id of attackIds) {
-    const title = board.runtimes.flatMap((r) => r.attacks).find((a) => a.id === id)?.title ?? '';
-    const cells = board.runtimes.map((r) => {
-      const a = r.attacks.find((x) => x.id === id);
-      return a ? `${a.contained ? 'contained' : '**NOT contained**'}: ${a.detail}` : '–';
-    });
-    lines.push(`| ${id}: ${title} | ${cells.join(' | ')} |`);
-  }
-  if (board.weakened) {
-    const fired = board.weakened.probes.filter((p) => p.verdict === 'escaped');
-    lines.push('', '## Positive control in a weakened sandbox', '');
-    lines.push(
-      `The same probes in a test-only runc without its user namespace and seccomp filter (root inside is host root with the spec's capabilities): ` +
-        `${fired.length} of ${board.weakened.probes.length} get through there, each blocked in the hardened runtimes above: ${fired.map((p) => p.id).join(', ')}.`,
-    );
-  }
-  lines.push('', '## Host checks (before vs after the run)', '');
-  lines.push(`Host kernel settings (reported, not judged): ${Object.entries(board.host.sysctls).map(([k, v]) => `${k}=${v}`).join(', ')}.`, '');
-  for (const c of board.hostChecks) lines.push(`- ${c.ok ? 'ok' : '**CHANGED**'}: ${c.name}: ${c.detail}`);
-  lines.push('', '## Details', '');
-  for (const r of board.runtimes) {
-    lines.push(`### ${r.runtime}`, '');
-    for (const p of r.probes) lines.push(`- ${p.id}: ${p.verdict}: ${p.detail} (control: ${p.control}: ${p.controlDetail})`);
-    for (const a of r.attacks) lines.push(`- ${a.id}: ${JSON.stringify(a.measurements)}`);
-    lines.push('');
-  }
-  return `${lines.join('\n')}\n`;
 }

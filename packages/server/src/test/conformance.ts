@@ -37,7 +37,7 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
     return reason ? test(name, { skip: reason }, fn) : test(name, fn);
   };
 
-  describe(`runtime conformance: ${runtime}`, () => {
+  describe(`runtime conformance: ${runtime}`, { timeout: 10 * 60_000 }, () => {
     let t: TestServer;
     let api: Api;
     let sb: { id: string };

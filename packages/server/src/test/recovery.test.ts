@@ -33,7 +33,7 @@ after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-test('kill -9 of the server: running sandboxes are adopted, dead ones cleaned, orphans removed', async () => {
+test('kill -9 of the server: running sandboxes are adopted, dead ones cleaned, orphans removed', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('recovery');
   const first = await spawnServer(dataDir);
   const a = await first.api.create({ runtime: 'runc' });
