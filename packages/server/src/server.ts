@@ -23,7 +23,7 @@ import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
 import { Releases } from './sandbox/releases.js';
-import { SandboxService } from './sandbox/sandbox-service.js';
+import { SandboxService } from './sandbox/service.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { VERSION } from './version.js';
 
@@ -51,7 +51,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
   const store = new SqliteStore(join(privateDir(join(config.dataDir, 'db')), 'airlock.db'));
   const closers: (() => Promise<void>)[] = [];
   try {
-    const { key, created } = ensureAdminKey(store, config.apiKey);
+    const { key, created } = await ensureAdminKey(store.keys, config.apiKey);
     privateDir(config.runtimeStateDir);
     const native: NativeFiles =
       existsSync(AGENT_BINARY) && existsSync(STATX_COMPAT_LIBRARY)
@@ -67,9 +67,10 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     if (runtimes.preferred() === undefined) print('airlock: no isolation runtime is available; sandboxes cannot be created until one is installed');
     const imagesDir = join(config.dataDir, 'images');
     const releases = new Releases();
+    const content = new ContentStore(privateDir(join(imagesDir, 'content')));
     const imageService = new ImageService({
       store,
-      content: new ContentStore(privateDir(join(imagesDir, 'content'))),
+      content,
       snapshotter: await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes),
       registry: new RegistryClient(config.images.registries),
       log,
@@ -77,22 +78,23 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       releases,
     });
     closers.push(() => imageService.close());
-    const images = [new DefaultImage(imagesDir), imageService];
+    const images = [new DefaultImage(imagesDir), imageService.provider];
     const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
+    closers.push(() => sandboxes.close());
+    const t0 = performance.now();
     const reconciled = await sandboxes.reconcile();
-    log.info(reconciled, 'reconciled sandboxes with the runtimes');
-    sandboxes.startTimeoutSweeper();
-    sandboxes.startPools();
+    log.info({ ...reconciled, ms: Math.round(performance.now() - t0) }, 'reconciled sandboxes with the runtimes');
+    sandboxes.start();
 
     const app = createApp({
       sandboxes,
       images: imageService,
-      importScratchDir: join(imagesDir, 'import'),
+      content,
       runtimes,
-      store,
+      keys: store.keys,
       log,
       version: VERSION,
-      maxJsonBytes: 16 * 1024 * 1024,
+      limits: config.limits,
     });
     const server = await listen(app.fetch, config.host, config.port);
     const port = (server.address() as AddressInfo).port;
@@ -112,15 +114,14 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       images: imageService,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        await sandboxes.close();
-        for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
-        store.close();
+        for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
+        await store.close();
         releaseLock();
       },
     };
   } catch (e) {
-    for (const close of closers) await close().catch(() => {});
-    store.close();
+    for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing after a failed start failed'));
+    await store.close();
     releaseLock();
     throw e;
   }

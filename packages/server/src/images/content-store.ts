@@ -17,6 +17,10 @@ export class DigestMismatchError extends Error {
   override readonly name = 'DigestMismatchError';
 }
 
+export class BlobTooLargeError extends Error {
+  override readonly name = 'BlobTooLargeError';
+}
+
 export class ContentStore {
   readonly #blobs: string;
   readonly #ingest: string;
@@ -72,6 +76,35 @@ export class ContentStore {
     const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (actual !== digest) throw new DigestMismatchError(`content has digest ${actual}, expected ${digest}`);
     await this.ingest(digest, bytes.length, async () => Readable.from([bytes]));
+  }
+
+  /**
+   * Stores a stream whose digest is not known in advance (a `docker save` layer named by path): it is
+   * hashed while written to ingest/ and lands under its digest. Returns what it computed.
+   */
+  async ingestUnnamed(stream: Readable, maxBytes: number, onBytes?: (n: number) => void): Promise<{ digest: string; size: number }> {
+    const tmp = join(this.#ingest, `unnamed.${randomBytes(8).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new BlobTooLargeError(`a blob exceeds ${maxBytes} bytes`));
+        hash.update(chunk);
+        onBytes?.(chunk.length);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(stream, meter, createWriteStream(tmp, { mode: 0o600 }));
+      const digest = `sha256:${hash.digest('hex')}`;
+      if (existsSync(this.path(digest))) rmSync(tmp, { force: true });
+      else renameSync(tmp, this.path(digest));
+      return { digest, size };
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
   }
 
   delete(digest: string): void {
