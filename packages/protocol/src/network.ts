@@ -63,10 +63,21 @@ export const NetworkState = z
     egress: EgressPolicy,
     bandwidthMbit: z.number().nullable(),
     publicPorts: z.boolean(),
-    address: z.string().describe('The sandbox\'s IPv4 address on its own link to the host'),
+    address: z.string().nullable().describe('The sandbox\'s IPv4 address on its own link to the host'),
   })
   .meta({ id: 'NetworkState' });
 export type NetworkState = z.infer<typeof NetworkState>;
+
+export const NetworkDetails = NetworkState.extend({
+  portsToken: z
+    .string()
+    .describe('Opens the sandbox\'s exposed ports: header x-airlock-ports-token, or ?airlock_token= (not needed when publicPorts)'),
+}).meta({ id: 'NetworkDetails' });
+export type NetworkDetails = z.infer<typeof NetworkDetails>;
+
+export const NetworkEventsQuery = z.object({
+  since: z.coerce.number().int().min(0).optional().describe('Only events with seq >= since'),
+});
 
 export const NETWORK_VERDICTS = ['allowed', 'denied'] as const;
 

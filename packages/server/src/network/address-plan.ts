@@ -6,16 +6,11 @@
  * (`al<tag>-<sandbox id>`), so several servers (and test runs) on one host never touch each other's
  * objects. Sandbox n gets the n-th /30 of the configured subnet: the host end is .1, the sandbox .2.
  */
-import { createHash } from 'node:crypto';
 import type { LinkPlan } from '../host/netns.js';
 import { cidrSize, formatIPv4, subnetAt, type Cidr } from './ipv4.js';
 
 export const LINK_PREFIX_LENGTH = 30;
 const MAX_INDEX = 0xffff;
-
-export function instanceTag(dataDir: string): string {
-  return createHash('sha256').update(dataDir).digest('hex').slice(0, 6);
-}
 
 export class AddressPlan {
   readonly table: string;

@@ -43,11 +43,3 @@ export class ResolverUpstream implements Upstream {
     }
   }
 }
-
-/** Nameservers of a resolv.conf (IPv4 only: the platform asks over IPv4). */
-export function resolvConfServers(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
-    .filter((s): s is string => s !== undefined && parseIPv4(s) !== undefined);
-}
