@@ -4,7 +4,7 @@
  * reconciliation → HTTP. Returns a handle whose close() stops serving and leaves sandboxes running
  * for the next start to adopt.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -150,6 +150,8 @@ async function startNetwork(config: Config, store: SqliteStore, log: Logger, pri
   }
   if (n.dnsUpstream.length === 0) print('airlock: no DNS upstream (network.dnsUpstream, or a nameserver in /etc/resolv.conf): sandboxes can resolve nothing');
   const holding = await store.sandboxes.holding();
+  // Names this instance's host objects (table, veths, namespaces) for operators and the leak check.
+  writeFileSync(join(config.runtimeStateDir, 'network.json'), `${JSON.stringify({ tag: n.tag, table: `airlock_${n.tag}`, subnet: n.subnet })}\n`);
   return NetworkService.start(
     {
       tag: n.tag,

@@ -76,8 +76,8 @@ export async function createSandboxLink(p: LinkPlan): Promise<void> {
  * frees its devices only when the kernel gets round to it, and the name would linger till then.
  */
 export async function deleteSandboxLink(p: Pick<LinkPlan, 'netns' | 'hostVeth'>): Promise<void> {
-  if (existsSync(`/sys/class/net/${p.hostVeth}`)) await runCommand(['ip', 'link', 'del', p.hostVeth], { timeoutMs: 10_000 });
-  if (existsSync(netnsPath(p.netns))) {
+  if (p.hostVeth !== '' && existsSync(`/sys/class/net/${p.hostVeth}`)) await runCommand(['ip', 'link', 'del', p.hostVeth], { timeoutMs: 10_000 });
+  if (p.netns !== '' && existsSync(netnsPath(p.netns))) {
     const r = await runCommand(['ip', 'netns', 'del', p.netns], { timeoutMs: 10_000 });
     if (r.code !== 0 && existsSync(netnsPath(p.netns))) throw new Error(`ip netns del ${p.netns}: ${r.stderr.trim()}`);
   }

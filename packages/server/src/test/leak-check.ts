@@ -1,5 +1,6 @@
 /**
- * Run after the suite (scripts/test.sh): fails if anything of ours is left on the host — a runtime
+ * Run after the suite (scripts/test.sh): fails if anything of ours is left on the host — a network
+ * namespace, veth or nft table of a sandbox network, a runtime
  * container, a cgroup, a shim or sandbox process, a mount — for any sandbox a test created. With
  * --clean it then removes what it found (by pid and by id, never by name pattern) so that the
  * machine is usable for the next run, and still fails.
@@ -9,6 +10,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { removeSandboxCgroups, sandboxCgroupDirs } from '../host/cgroups.js';
 import { runCommand } from '../host/command.js';
+import { deleteSandboxLink, listLinks, listNetns } from '../host/netns.js';
+import { nftAvailable, nftDeleteTable, nftTables } from '../host/nft.js';
 import { processesMatching } from './host-probe.js';
 
 const root = process.env.AIRLOCK_TEST_ROOT ?? '/tmp/airlock-test';
@@ -78,6 +81,31 @@ for (const id of ids) {
     problems.push(`cgroup left: ${dir}`);
   }
   if (clean) removeSandboxCgroups(id);
+}
+
+// Sandbox networks: each server instance's (and each network test's) tag names its nft table,
+// host veths and namespaces; nothing of any of them may be left.
+const tags = new Set(existsSync(join(root, 'network-tags')) ? readFileSync(join(root, 'network-tags'), 'utf8').split('\n').filter(Boolean) : []);
+if (existsSync(root)) {
+  for (const d of readdirSync(root)) {
+    const f = join(root, d, 'runtime', 'network.json');
+    if (existsSync(f)) tags.add((JSON.parse(readFileSync(f, 'utf8')) as { tag: string }).tag);
+  }
+}
+const tables = tags.size > 0 && (await nftAvailable()) ? await nftTables('airlock_') : [];
+for (const tag of tags) {
+  for (const link of listLinks(`al${tag}`)) {
+    problems.push(`veth left: ${link}`);
+    if (clean) await deleteSandboxLink({ hostVeth: link, netns: '' });
+  }
+  for (const ns of listNetns(`al${tag}-`)) {
+    problems.push(`network namespace left: ${ns}`);
+    if (clean) await deleteSandboxLink({ hostVeth: '', netns: ns });
+  }
+  if (tables.includes(`airlock_${tag}`)) {
+    problems.push(`nft table left: inet airlock_${tag}`);
+    if (clean) await nftDeleteTable(`airlock_${tag}`);
+  }
 }
 
 if (problems.length > 0) {
