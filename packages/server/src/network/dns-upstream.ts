@@ -18,8 +18,17 @@ export interface Upstream {
   resolve4(name: string): Promise<Resolution>;
 }
 
+const CACHE_ENTRIES = 10_000;
+
+/**
+ * Answers are cached for their TTL (at most `maxTtl`), shared by every sandbox: the proxy resolves
+ * the name of each connection it dials, and a round trip to the upstream per connection would be
+ * most of the proxy's cost. Only address answers are cached.
+ */
 export class ResolverUpstream implements Upstream {
   readonly #resolver: Resolver;
+  readonly #cache = new Map<string, { expires: number; addresses: { address: number; ttl: number }[] }>();
+  maxTtl = 300;
 
   /** @param servers `1.2.3.4` or `1.2.3.4:5353` */
   constructor(servers: readonly string[], timeoutMs = 2000) {
@@ -28,12 +37,24 @@ export class ResolverUpstream implements Upstream {
   }
 
   async resolve4(name: string): Promise<Resolution> {
+    const now = Date.now();
+    const hit = this.#cache.get(name);
+    if (hit && hit.expires > now) {
+      const left = Math.max(1, Math.floor((hit.expires - now) / 1000));
+      return { kind: 'addresses', addresses: hit.addresses.map((a) => ({ address: a.address, ttl: Math.min(a.ttl, left) })) };
+    }
     try {
       const records = await this.#resolver.resolve4(name, { ttl: true });
       const addresses = records.flatMap((r) => {
         const a = parseIPv4(r.address);
         return a === undefined ? [] : [{ address: a, ttl: r.ttl }];
       });
+      const ttl = Math.min(this.maxTtl, ...addresses.map((a) => a.ttl));
+      if (addresses.length > 0 && ttl > 0) {
+        this.#cache.delete(name);
+        this.#cache.set(name, { expires: now + ttl * 1000, addresses });
+        if (this.#cache.size > CACHE_ENTRIES) this.#cache.delete(this.#cache.keys().next().value!);
+      }
       return { kind: 'addresses', addresses };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

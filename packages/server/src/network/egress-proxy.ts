@@ -60,7 +60,8 @@ export class EgressProxy {
 
   /** Listens for connections redirected from original port `port`; returns the listening port. */
   async listen(kind: ProxyKind, port: number, listenPort = 0, host = '0.0.0.0'): Promise<number> {
-    const server = kind === 'tls' ? createServer((s) => this.#tls(s, port)) : this.#httpServer(port);
+    // TLS: half-open, so a client that ends its side still gets the answer (the splice carries FIN through).
+    const server = kind === 'tls' ? createServer({ allowHalfOpen: true }, (s) => this.#tls(s, port)) : this.#httpServer(port);
     server.on('connection', (s: Socket) => {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
@@ -110,8 +111,10 @@ export class EgressProxy {
       sb.audit.push({ kind: 'connect', verdict: 'denied', name, port, protocol: 'tcp', reason });
       onDenied(reason);
     });
-    const up = connect({ host: name, port, lookup: lookup as never, timeout: CONNECT_TIMEOUT_MS });
+    const up = connect({ host: name, port, lookup: lookup as never, timeout: CONNECT_TIMEOUT_MS, allowHalfOpen: true });
     up.once('timeout', () => up.destroy());
+    // The timeout bounds the connect only; an established connection may idle as long as it likes.
+    up.once('connect', () => up.setTimeout(0));
     return up;
   }
 
@@ -213,7 +216,10 @@ export class EgressProxy {
       res.destroy();
     });
     up.on('socket', (sock: Socket) =>
-      sock.once('connect', () => sb.audit.push({ kind: 'connect', verdict: 'allowed', name: j.name, address: sock.remoteAddress ?? '', port, protocol: 'tcp', reason: 'proxy (http)' })),
+      sock.once('connect', () => {
+        sock.setTimeout(0);
+        sb.audit.push({ kind: 'connect', verdict: 'allowed', name: j.name, address: sock.remoteAddress ?? '', port, protocol: 'tcp', reason: 'proxy (http)' });
+      }),
     );
     up.on('response', (ur) => {
       const out: Record<string, string | string[]> = {};

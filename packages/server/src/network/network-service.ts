@@ -95,7 +95,12 @@ export class NetworkService {
 
   private constructor(private readonly o: NetworkOptions) {
     this.plan = new AddressPlan(o.tag, o.subnet);
-    this.#upstream = o.upstream ?? new ResolverUpstream(o.dnsUpstream);
+    if (o.upstream) this.#upstream = o.upstream;
+    else {
+      const u = new ResolverUpstream(o.dnsUpstream);
+      u.maxTtl = o.ttl.max;
+      this.#upstream = u;
+    }
     this.#denySet = new PlatformDenySet(o.subnet, hostAddresses(this.o.subnet));
   }
 

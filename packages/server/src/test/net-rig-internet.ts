@@ -75,28 +75,33 @@ createServer((s) => {
 }).listen(53, '0.0.0.0');
 
 for (const port of config.tcpPorts) {
-  createServer((s) => {
+  // Half-open: a bulk sender ends its side, then reads the count.
+  createServer({ allowHalfOpen: true }, (s) => {
     s.on('error', () => {});
     const arrival = { kind: 'tcp', to: s.localAddress, port, from: s.remoteAddress };
     log(arrival);
     let first = true;
     s.on('data', (d: Buffer) => {
-      if (first) {
-        first = false;
-        log({ ...arrival, kind: 'tcp-data', head: d.subarray(0, 64).toString('latin1') });
-      }
-      if (d.subarray(0, 4).toString() === 'GET ' || d.subarray(0, 5).toString() === 'POST ') {
+      if (!first) return;
+      first = false;
+      log({ ...arrival, kind: 'tcp-data', head: d.subarray(0, 64).toString('latin1') });
+      if (d.subarray(0, 4).toString() === 'GET ') {
         const body = `rig ${s.localAddress}:${port}\n`;
         s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\n\r\n${body}`);
-      } else if (d.subarray(0, 4).toString() === 'BULK') {
-        // Throughput: swallow what comes, answer with the byte count when the client ends.
-        let n = 0;
-        s.removeAllListeners('data');
+        // Answer every further request on the connection too (keep-alive).
+        s.on('data', (x: Buffer) => {
+          if (x.subarray(0, 4).toString() === 'GET ') s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\n\r\n${body}`);
+        });
+      } else if (d[0] === 0x16 || d.subarray(0, 4).toString() === 'BULK') {
+        // A TLS hello (the rig speaks no TLS) or a bulk transfer: count the bytes, answer the count at the end.
+        let n = d.length;
         s.on('data', (x: Buffer) => (n += x.length));
         s.on('end', () => s.end(`${n}\n`));
-      } else if (d[0] !== 0x16) {
+      } else {
         s.write(`rig ${s.localAddress}:${port}\n`);
+        s.on('data', (x: Buffer) => s.write(x.subarray(0, 1)));
       }
+      if (d[0] !== 0x16 && d.subarray(0, 4).toString() !== 'BULK') s.on('end', () => s.end());
     });
   }).listen(port, '0.0.0.0');
 }
