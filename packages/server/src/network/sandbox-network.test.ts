@@ -67,7 +67,9 @@ describe('sandbox networks on every runtime, judged at the rig', { timeout: 600_
       assert.deepEqual(seen[0], { addresses: [RIG.allowed] }, exec.stdout + exec.stderr);
       const arrivals = rig.arrivals((x) => x.kind === 'tcp' || x.kind === 'udp').map((x) => `${x.kind} ${x.to ?? ''}:${x.port}`);
       assert.deepEqual(arrivals.sort(), [`tcp ${RIG.allowed}:7000`, `tcp ${RIG.allowed}:80`], exec.stdout);
-      assert.deepEqual([...new Set(rig.questions())], ['ok.rig.test']);
+      // Only listed names ever reach the authoritative server (the platform caches answers for their
+      // TTL, so a later sandbox's lookup of the same name may not reach it at all).
+      assert.deepEqual(rig.questions().filter((q) => q !== 'ok.rig.test'), []);
       assert.deepEqual(rig.hostLog, []);
       const events = (await t.api.call('GET', `/v1/sandboxes/${sb.id}/network/events`)).body.events;
       assert.ok(events.some((e: { name?: string; verdict: string }) => e.name === 'c1.attacker.example' && e.verdict === 'denied'));
