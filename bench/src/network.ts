@@ -30,7 +30,7 @@ function ip(argv: string[], input?: string): void {
 /** A namespace with a veth to the host and a route to the rig, and no policy at all: the baseline. */
 function unfilteredNetns(tag: string): { path: string; remove(): void } {
   const ns = `bn${tag}`;
-  ip(['ip', '-b', '-'], [`netns add ${ns}`, `link add ${ns}h type veth peer name eth0 netns ${ns}`, `addr add 10.254.${randomInt(250)}.1/30 dev ${ns}h`].join('\n') + '\n');
+  ip(['ip', '-b', '-'], [`netns add ${ns}`, `link add ${ns}h type veth peer name eth0 netns ${ns}`, `addr add 172.31.${randomInt(250)}.1/30 dev ${ns}h`].join('\n') + '\n');
   const hostAddr = spawnSync('ip', ['-4', '-o', 'addr', 'show', `${ns}h`], { encoding: 'utf8' }).stdout.match(/inet (\S+)\//)![1]!;
   const prefix = hostAddr.replace(/\.1$/, '');
   ip(['sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${ns}h/forwarding && ip link set ${ns}h up`]);

@@ -365,10 +365,11 @@ function networkConfig(
   const ttl = { min: o.ttl?.min ?? file.minTtl ?? 30, max: o.ttl?.max ?? file.maxTtl ?? 300 };
   if (ttl.min > ttl.max) throw new ConfigError(`network.minTtl ${ttl.min} is above network.maxTtl ${ttl.max}`);
   const perSecond = o.dnsRate?.perSecond ?? file.dnsQuestionsPerSecond ?? 50;
+  const tag = o.tag ?? file.tag ?? createHash('sha256').update(dataDir).digest('hex').slice(0, 6);
   return {
     enabled: o.enabled ?? file.enabled ?? true,
-    subnet: o.subnet ?? env.AIRLOCK_NETWORK_SUBNET ?? file.subnet ?? '10.200.0.0/16',
-    tag: o.tag ?? file.tag ?? createHash('sha256').update(dataDir).digest('hex').slice(0, 6),
+    subnet: o.subnet ?? env.AIRLOCK_NETWORK_SUBNET ?? file.subnet ?? defaultSubnet(tag),
+    tag,
     dnsUpstream,
     uplinks: o.uplinks ?? file.uplinks,
     httpPorts: o.httpPorts ?? file.httpPorts ?? [80],
@@ -377,6 +378,16 @@ function networkConfig(
     dnsRate: { perSecond, burst: o.dnsRate?.burst ?? Math.ceil(perSecond * 2) },
     portsDomain: o.portsDomain ?? file.portsDomain ?? null,
   };
+}
+
+/**
+ * A /20 (1,024 sandbox links) of 10.192.0.0/10 picked by the instance tag, so that two servers on
+ * one host (or two test runs) do not put the same addresses on two links. Stable for a data dir;
+ * set network.subnet to choose one.
+ */
+function defaultSubnet(tag: string): string {
+  const n = parseInt(tag, 16) % 1024;
+  return `10.${192 + (n >> 4)}.${(n & 15) << 4}.0/20`;
 }
 
 /** The host's IPv4 resolvers (resolv.conf), the default DNS upstream. */
