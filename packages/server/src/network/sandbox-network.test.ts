@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { RuntimeName } from '@airlock/protocol';
 import { listLinks, listNetns } from '../host/netns.js';
 import { nftTables } from '../host/nft.js';
-import { startTestServer, type TestServer } from '../test/harness.js';
+import { newDataDir, startTestServer, type TestServer } from '../test/harness.js';
 import { NetRig, RIG } from '../test/net-rig.js';
 import { probeCommand } from '../test/sandbox-net-probe.js';
 
@@ -106,4 +106,46 @@ describe('sandbox networks on every runtime, judged at the rig', { timeout: 600_
       assert.equal((await t.api.call('PUT', `/v1/sandboxes/${sb.id}/network`, { egress: 'all' })).status, 409);
     });
   }
+});
+
+describe('a sandbox network across a restart of the server', { timeout: 300_000 }, () => {
+  test('the restarted server takes the network back: same policy, new listeners, and nothing left after destroy', async (ctx) => {
+    const rig = await NetRig.start();
+    const dataDir = newDataDir('net-restart');
+    const overrides = {
+      dnsUpstream: [RIG.rigEnd],
+      network: { tag: randomBytes(3).toString('hex'), subnet: `10.${200 + randomInt(40)}.${randomInt(16) * 16}.0/20`, uplinks: [rig.hostVeth] },
+    };
+    let t = await startTestServer(dataDir, overrides);
+    try {
+      const avail = (await t.api.call('GET', '/v1/health')).body.runtimes.find((r: { name: string }) => r.name === 'runc');
+      if (!avail?.available) return ctx.skip('runc is not available here');
+      const sb = await t.api.create({ runtime: 'runc', network: { egress: { allow: ['ok.rig.test'] } } });
+      // A close without destroying: the sandbox outlives the server, as after a crash.
+      await t.server.close();
+      t = await startTestServer(dataDir, overrides);
+      const again = (await t.api.call('GET', `/v1/sandboxes/${sb.id}`)).body;
+      assert.equal(again.state, 'running');
+      assert.equal(again.network.address, sb.network.address);
+      rig.clear();
+      const exec = await t.api.exec(sb.id, {
+        cmd: probeCommand([
+          { op: 'resolve', name: 'ok.rig.test' },
+          { op: 'tcp', host: RIG.allowed, port: 7000 },
+          { op: 'tcp', host: RIG.denied, port: 7000 },
+        ]),
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(JSON.parse(exec.stdout)[0], { addresses: [RIG.allowed] }, exec.stdout);
+      assert.deepEqual(rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`), [`${RIG.allowed}:7000`]);
+    } finally {
+      const plan = t.server.network?.plan;
+      await t.close();
+      await rig.stop();
+      if (plan) {
+        assert.deepEqual(listNetns(plan.netnsPrefix), []);
+        assert.deepEqual(listLinks(plan.vethPrefix), []);
+      }
+    }
+  });
 });
