@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { RuntimeName } from '@airlock/protocol';
 import { listLinks, listNetns } from '../host/netns.js';
 import { nftTables } from '../host/nft.js';
-import { newDataDir, startTestServer, type TestServer } from '../test/harness.js';
+import { eventually, newDataDir, startTestServer, type TestServer } from '../test/harness.js';
 import { NetRig, RIG } from '../test/net-rig.js';
 import { probeCommand } from '../test/sandbox-net-probe.js';
 
@@ -146,6 +146,38 @@ describe('a sandbox network across a restart of the server', { timeout: 300_000 
         assert.deepEqual(listNetns(plan.netnsPrefix), []);
         assert.deepEqual(listLinks(plan.vethPrefix), []);
       }
+    }
+  });
+});
+
+describe('a warm-pool sandbox gets its policy when it is claimed', { timeout: 300_000 }, () => {
+  test('the pooled sandbox serves the create, and its policy is the create\'s', async (ctx) => {
+    const rig = await NetRig.start();
+    const t = await startTestServer(undefined, {
+      dnsUpstream: [RIG.rigEnd],
+      pools: ['runc:1'],
+      network: { tag: randomBytes(3).toString('hex'), subnet: `10.${200 + randomInt(40)}.${randomInt(16) * 16}.0/20`, uplinks: [rig.hostVeth] },
+    });
+    try {
+      const avail = (await t.api.call('GET', '/v1/health')).body.runtimes.find((r: { name: string }) => r.name === 'runc');
+      if (!avail?.available) return ctx.skip('runc is not available here');
+      await eventually('a ready pool', async () => ((await t.api.call('GET', '/v1/pools')).body.pools[0]?.ready === 1 ? true : undefined));
+      const sb = await t.api.create({ runtime: 'runc', network: { egress: { allow: [`${RIG.denied}:7000/tcp`] } } });
+      assert.equal((await t.api.call('GET', '/v1/pools')).body.pools[0].hits, 1, 'served from the pool');
+      rig.clear();
+      await t.api.exec(sb.id, { cmd: probeCommand([{ op: 'tcp', host: RIG.denied, port: 7000 }, { op: 'tcp', host: RIG.allowed, port: 7000 }]) });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`), [`${RIG.denied}:7000`]);
+      // A pooled sandbox handed to a create without a network keeps egress none.
+      await eventually('a refilled pool', async () => ((await t.api.call('GET', '/v1/pools')).body.pools[0]?.ready === 1 ? true : undefined));
+      const plain = await t.api.create({ runtime: 'runc' });
+      rig.clear();
+      await t.api.exec(plain.id, { cmd: probeCommand([{ op: 'tcp', host: RIG.denied, port: 7000 }]) });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(rig.arrivals(), []);
+    } finally {
+      await t.close();
+      await rig.stop();
     }
   });
 });
