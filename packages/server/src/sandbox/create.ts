@@ -178,7 +178,11 @@ export class Creator {
       let network = pooled?.network ?? null;
       if (late.network !== null) {
         // Bound late, on the host side: the sandbox was taken from the pool above, so nobody else can get it.
-        if (!network || !this.#d.network) throw new AirlockError(ErrorCode.RuntimeError, `pooled sandbox ${id} has no network to bind a policy to`);
+        if (!network || !this.#d.network) {
+          // Pooled before networks were available: not usable for this create; a fresh start says why.
+          await this.#d.discard(id);
+          continue;
+        }
         try {
           await this.#d.network.update(id, late.network);
         } catch (e) {
