@@ -195,8 +195,9 @@ export class NetworkService {
     // Reserve the index before the first await, so two attaches never share one.
     this.#byId.set(id, entry);
     try {
-      await createSandboxLink(link);
-      await nftApply(addSandboxScript(this.#table, spec(entry)));
+      // Independent: nft names the veth by string, so the rules can go in while the link is made.
+      const results = await Promise.allSettled([createSandboxLink(link), nftApply(addSandboxScript(this.#table, spec(entry)))]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
       if (settings.bandwidthMbit !== null) await setBandwidth(link.hostVeth, settings.bandwidthMbit);
     } catch (e) {
       this.#byId.delete(id);
@@ -244,13 +245,12 @@ export class NetworkService {
   }
 
   async #removeHostObjects(e: Entry): Promise<void> {
-    try {
-      await nftApply(removeSandboxScript(this.#table, spec(e)));
-    } catch {
+    const rules = nftApply(removeSandboxScript(this.#table, spec(e))).catch(() =>
       // Half-made (a failed attach) or already gone: rebuild the table without it.
-      await nftApply(tableScript(this.#table, [...this.#byId.values()].filter((x) => x !== e).map(spec)));
-    }
-    await deleteSandboxLink(e.link);
+      nftApply(tableScript(this.#table, [...this.#byId.values()].filter((x) => x !== e).map(spec))),
+    );
+    const results = await Promise.allSettled([rules, deleteSandboxLink(e.link)]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
   state(id: string): NetworkState | undefined {
