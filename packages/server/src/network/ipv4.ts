@@ -68,10 +68,6 @@ export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
   return inner.bits >= outer.bits && cidrContains(outer, inner.base);
 }
 
-export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
-  return cidrWithin(a, b) || cidrWithin(b, a);
-}
-
 /** The n-th block of `bits` inside `c` (0-based). */
 export function subnetAt(c: Cidr, bits: number, n: number): Cidr {
   const size = 2 ** (32 - bits);

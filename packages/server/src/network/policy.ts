@@ -11,7 +11,7 @@ import { NETWORK_LIMITS, type EgressPolicy } from '@airlock/protocol';
 import { AirlockError } from '../errors.js';
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { PlatformDenySet } from './deny-set.js';
-import { cidrContains, cidrWithin, parseCidr, type Cidr } from './ipv4.js';
+import { cidrContains, parseCidr, type Cidr } from './ipv4.js';
 import { isSubdomainOf, normaliseName } from './names.js';
 
 export type Protocol = 'tcp' | 'udp';
@@ -136,12 +136,6 @@ export function mayResolve(policy: Policy, name: string): boolean {
   return policy.allow.some((r) => nameMatches(r.target, name));
 }
 
-/** The allow rules for `name` that a DNS answer feeds (addresses learned for the non-proxied ports). */
-export function domainRulesFor(policy: Policy, name: string): Rule[] {
-  if (policy.mode !== 'list') return [];
-  return policy.allow.filter((r) => nameMatches(r.target, name));
-}
-
 export type Verdict = { allowed: true; rule: string } | { allowed: false; reason: string };
 
 /** A connection to `name:port` (the proxy's question, before it resolves the name). */
@@ -176,14 +170,4 @@ export function checkAddress(policy: Policy, denySet: PlatformDenySet, addr: num
     return lift ? { allowed: true, rule: lift.entry } : { allowed: false, reason: 'a private address that no allow entry names' };
   }
   return { allowed: true, rule: policy.mode === 'all' ? 'all' : 'name' };
-}
-
-/** Rules of a list policy whose target is an address range, for the nft fast path. */
-export function cidrRules(rules: readonly Rule[]): (Rule & { target: { kind: 'cidr' } })[] {
-  return rules.filter((r): r is Rule & { target: { kind: 'cidr' } } => r.target.kind === 'cidr');
-}
-
-/** Whether a CIDR allow rule sends `port` on every address of `net` past the proxy (so nft may skip the redirect). */
-export function cidrCovers(r: Rule, net: Cidr): boolean {
-  return r.target.kind === 'cidr' && cidrWithin(net, r.target.net);
 }
