@@ -26,8 +26,10 @@ fi
 # clang-14 + libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) build the native fuzzers.
 # The tests and the benchmark add a loopback registry, mmdebstrap for the fixture image, and
 # skopeo + umoci as the baseline that image pulls are compared with.
+# Sandbox networks: iproute2 (netns, veth, tc), nftables (the egress policy), conntrack (an update
+# ends flows the new policy no longer allows).
 packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
-  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev)
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev iproute2 nftables conntrack)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

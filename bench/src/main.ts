@@ -12,6 +12,7 @@ import { Airlock, type Sandbox } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
 import { density, type DensityResult } from './density.js';
 import { benchImages } from './images.js';
+import { benchNetwork } from './network.js';
 import { describeMachine } from './machine.js';
 import { rawExec, rawRun, rawRuntime } from './raw.js';
 import { renderReport, type Row } from './report.js';
@@ -34,11 +35,13 @@ const rows: Row[] = [];
 const throughput: ThroughputRow[] = [];
 const densities: Record<string, DensityResult> = {};
 let pools: PoolStatus[] = [];
+const networkNotes: string[] = [];
 const started = performance.now();
 const loadBefore = spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim();
 const dataDir = mkdtempSync('/tmp/airlock-bench-');
 const key = 'bench-key-0123456789abcdefghij';
-const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'warn' }, { print: () => {} });
+// No uplink: the bench's sandboxes need no egress, and the host's own interfaces stay as they are.
+const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'warn', network: { uplinks: [] } }, { print: () => {} });
 const airlock = new Airlock({ url: server.url, apiKey: key });
 let runId = 0;
 const nextRunId = () => `sb-bench${String(process.pid % 1e6).padStart(6, '0')}${String(runId++).padStart(6, '0')}`;
@@ -122,6 +125,10 @@ try {
   rows.push(...warm.rows.map((r) => ({ ...r, baseline: rows.find((x) => x.runtime === r.runtime && x.metric.endsWith('(cold)'))?.baseline })));
   pools = warm.pools;
   rows.push(...(await benchImages(airlock, server, dataDir, { pull: N.pull, prepare: N.prepare, tti: N.tti })));
+  // Sandbox networks: their own server and rig (bench/src/network.ts).
+  const net = await benchNetwork(quick);
+  rows.push(...net.rows);
+  networkNotes.push(...net.notes);
 } finally {
   await server.sandboxes.destroyAll();
   await server.close();
@@ -130,7 +137,7 @@ try {
 
 const machine: Record<string, string | number> = { ...describeMachine(), loadavgBefore: loadBefore, loadavgAfter: spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim() };
 const seconds = Math.round((performance.now() - started) / 1000);
-const lines = renderReport({ quick, machine, seconds, rows, throughput, densities, pools });
+const lines = [...renderReport({ quick, machine, seconds, rows, throughput, densities, pools }), '', ...networkNotes.map((n) => `- ${n}`), ''];
 const out = fileURLToPath(new URL('../results/', import.meta.url));
 mkdirSync(out, { recursive: true });
 const stamp = String(machine.date).replace(/[:.]/g, '-');

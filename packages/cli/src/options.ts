@@ -38,6 +38,18 @@ export interface ResourceOptions {
   disk?: number;
   cpus?: number;
   env?: Record<string, string>;
+  allow?: string[];
+  deny?: string[];
+  network?: 'none' | 'all';
+}
+
+function collect(text: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), text];
+}
+
+function parseNetwork(text: string): 'none' | 'all' {
+  if (text !== 'none' && text !== 'all') throw new InvalidArgumentError('expected none or all (or give --allow entries)');
+  return text;
 }
 
 export function addResourceOptions(command: Command): Command {
@@ -47,7 +59,19 @@ export function addResourceOptions(command: Command): Command {
     .option('--memory <MiB>', 'memory limit in MiB', parseInteger)
     .option('--disk <MiB>', 'limit of what the sandbox may write to its filesystem, MiB (default: the server\'s)', parseInteger)
     .option('--cpus <n>', 'CPU cores, fractions allowed', parsePositive)
-    .option('--env <K=V>', 'environment variable for the sandbox (repeatable)', collectKeyValue);
+    .option('--env <K=V>', 'environment variable for the sandbox (repeatable)', collectKeyValue)
+    .option('--allow <entry>', 'give the sandbox a network that reaches this (repeatable): pypi.org, *.example.com, 10.1.2.0/24:5432, 1.2.3.4:1000-2000/udp', collect)
+    .option('--deny <entry>', 'but never this, even where an --allow entry covers it (repeatable)', collect)
+    .option('--network <none|all>', 'a network with no egress (ports can still be exposed) or the whole internet (never the host, private ranges or metadata)', parseNetwork);
+}
+
+/** The network part of a create from --allow/--deny/--network; undefined: loopback only. */
+export function networkParams(options: Pick<ResourceOptions, 'allow' | 'deny' | 'network'>): SandboxCreateParams['network'] {
+  if (options.allow !== undefined || options.deny !== undefined) {
+    if (options.network !== undefined) throw new InvalidArgumentError('give either --network or --allow/--deny entries, not both');
+    return { egress: { allow: options.allow ?? [], deny: options.deny ?? [] } };
+  }
+  return options.network === undefined ? undefined : { egress: options.network };
 }
 
 /** The create body for the resource flags; `timeout` is the sandbox's lifetime in seconds. */
@@ -61,6 +85,8 @@ export function createParams(options: ResourceOptions, timeout?: number, labels?
   if (options.env !== undefined) params.env = options.env;
   if (timeout !== undefined) params.timeout = timeout;
   if (labels !== undefined) params.metadata = labels;
+  const network = networkParams(options);
+  if (network !== undefined) params.network = network;
   return params;
 }
 

@@ -10,6 +10,7 @@ import { execCommand } from './commands/exec.js';
 import { imageCommand } from './commands/image.js';
 import { inspectCommand } from './commands/inspect.js';
 import { lsCommand } from './commands/ls.js';
+import { netCommand } from './commands/net.js';
 import { poolsCommand } from './commands/pools.js';
 import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
@@ -47,6 +48,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     inspectCommand(),
     imageCommand(),
     poolsCommand(),
+    netCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;

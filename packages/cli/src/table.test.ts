@@ -47,7 +47,8 @@ describe('formatSandboxTable', { timeout: 60_000 }, () => {
       stopDetail: null,
       project: 'default',
       enforced: null,
-      agent: { responsive: true, unresponsiveSince: null },
+      network: null,
+    agent: { responsive: true, unresponsiveSince: null },
     };
     const text = formatSandboxTable([info], Date.parse('2025-01-01T00:05:00Z'));
     const [header, row] = text.split('\n');

@@ -10,5 +10,6 @@ export * from './exec.js';
 export * from './files.js';
 export * from './images.js';
 export * from './pools.js';
+export * from './network.js';
 
 export * from './health.js';

@@ -4,6 +4,7 @@
  * its OpenAPI document from them, so the contract and the checks cannot drift apart.
  */
 import { z } from 'zod';
+import { NetworkSettings, NetworkState } from './network.js';
 import { RUNTIMES, SANDBOX_STATES, STOP_REASONS } from './states.js';
 
 /** Upper bounds that no configuration can raise; a server may set lower ones. */
@@ -68,6 +69,9 @@ export const CreateSandboxRequest = z
       .describe('Seconds until the sandbox is destroyed; null keeps it until deleted'),
     env: EnvMap.optional().describe('Environment for every exec in the sandbox (values are never logged or returned)'),
     metadata: Labels.optional().describe('Labels to find the sandbox by'),
+    network: NetworkSettings.optional().describe(
+      'Give the sandbox a network namespace of its own with this egress policy (default: none); without it the sandbox has loopback only and its policy cannot be changed later',
+    ),
   })
   .strict()
   .meta({ id: 'CreateSandboxRequest' });
@@ -104,6 +108,7 @@ export const Sandbox = z
       })
       .nullable()
       .describe('The limits as the runtime really enforces them'),
+    network: NetworkState.nullable().describe('Its network, or null for loopback only'),
     agent: z
       .object({ responsive: z.boolean(), unresponsiveSince: z.string().nullable() })
       .describe("Whether the sandbox's agent answers its pings; an unresponsive sandbox can still be destroyed"),

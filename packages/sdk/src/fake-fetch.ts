@@ -115,5 +115,6 @@ export const INFO: SandboxInfo = {
   stopDetail: null,
   project: 'default',
   enforced: { pids: 512, hostPids: 8320, memoryMiB: 512, memoryOverheadMiB: 128, cpu: 1 },
+  network: null,
   agent: { responsive: true, unresponsiveSince: null },
 };

@@ -9,6 +9,7 @@ export { Sandbox } from './sandbox.js';
 export { ImageService, type ImagePullParams, type PullProgress } from './images.js';
 export { PoolService } from './pools.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
+export { SandboxNetwork, SandboxPorts } from './network.js';
 export {
   ExecStream,
   type ExecExit,

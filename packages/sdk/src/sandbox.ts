@@ -12,10 +12,13 @@ import {
 import { ExecStream } from './exec-stream.js';
 import { SandboxFiles } from './files.js';
 import type { HttpClient } from './http.js';
+import { SandboxNetwork, SandboxPorts } from './network.js';
 
 export class Sandbox {
   readonly id: string;
   readonly files: SandboxFiles;
+  readonly network: SandboxNetwork;
+  readonly ports: SandboxPorts;
   readonly #http: HttpClient;
   #info: SandboxInfo;
 
@@ -24,6 +27,8 @@ export class Sandbox {
     this.#info = info;
     this.id = info.id;
     this.files = new SandboxFiles(http, info.id);
+    this.network = new SandboxNetwork(http, info.id);
+    this.ports = new SandboxPorts(http, info.id, this.network);
   }
 
   /** The wire description as of the last call that returned it. */

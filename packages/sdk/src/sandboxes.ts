@@ -2,12 +2,16 @@
  * @module sandboxes
  * `SandboxService` (`client.sandboxes`): create, find, list and destroy sandboxes.
  */
-import type { CreateSandboxRequest, Sandbox as SandboxInfo, SandboxList, SandboxState } from '@airlock/protocol';
+import type { CreateSandboxRequest, NetworkSettingsInput, Sandbox as SandboxInfo, SandboxList, SandboxState } from '@airlock/protocol';
 import type { HttpClient } from './http.js';
 import { Sandbox } from './sandbox.js';
 
 /** The create body (every field optional; see docs/api.md) plus an abort signal. */
-export type SandboxCreateParams = CreateSandboxRequest & { signal?: AbortSignal };
+export type SandboxCreateParams = Omit<CreateSandboxRequest, 'network'> & {
+  /** A network namespace with this egress policy (`{ egress: { allow: ['pypi.org'] } }`); without it, loopback only. */
+  network?: NetworkSettingsInput;
+  signal?: AbortSignal;
+};
 
 export interface SandboxListParams {
   /** Only sandboxes in this state. Without it, destroyed sandboxes are left out. */
@@ -17,7 +21,7 @@ export interface SandboxListParams {
   signal?: AbortSignal;
 }
 
-export function buildCreateRequest(params: SandboxCreateParams = {}): CreateSandboxRequest {
+export function buildCreateRequest(params: SandboxCreateParams = {}): Omit<CreateSandboxRequest, 'network'> & { network?: NetworkSettingsInput } {
   const { signal: _signal, ...body } = params;
   return body;
 }

@@ -54,3 +54,17 @@ test('malformed pools are refused with a message that says what to write', { tim
   assert.throws(() => loadConfig({}, { AIRLOCK_CONFIG: configFile({ pools: [{ runtime: 'runc' }] }) }), /pools\.0\.size/);
   assert.throws(() => loadConfig({ poolRefillConcurrency: 0 }, env()), /at least 1/);
 });
+
+test('sandbox networks: DNS upstream from the flag, the environment, the file, then resolv.conf; a subnet per instance', () => {
+  const file = configFile({ network: { dnsUpstream: ['9.9.9.9'], maxTtl: 120 } });
+  assert.deepEqual(loadConfig({ dnsUpstream: ['1.1.1.1:5353'] }, { AIRLOCK_CONFIG: file, AIRLOCK_DNS_UPSTREAM: '8.8.8.8' }).network.dnsUpstream, ['1.1.1.1:5353']);
+  assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file, AIRLOCK_DNS_UPSTREAM: '8.8.8.8' }).network.dnsUpstream, ['8.8.8.8']);
+  const c = loadConfig({}, { AIRLOCK_CONFIG: file });
+  assert.deepEqual([c.network.dnsUpstream, c.network.ttl], [['9.9.9.9'], { min: 30, max: 120 }]);
+  const a = loadConfig({ dataDir: '/var/lib/a' }, env()).network;
+  const b = loadConfig({ dataDir: '/var/lib/b' }, env()).network;
+  assert.notEqual(a.tag, b.tag);
+  assert.match(a.subnet, /^10\.(19[2-9]|2[0-5][0-9])\.\d+\.0\/20$/);
+  assert.throws(() => loadConfig({ dnsUpstream: ['resolver.example'] }, env()), /IPv4 address/);
+  assert.throws(() => loadConfig({}, { AIRLOCK_CONFIG: configFile({ network: { minTtl: 500, maxTtl: 100 } }) }), /minTtl/);
+});

@@ -5,6 +5,7 @@
  * once into a typed, validated Config that is passed down explicitly. Every limit the server
  * enforces lives here, so an operator can change it without a rebuild.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -78,6 +79,30 @@ export interface Config {
   pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
   /** Directory that holds runc/runsc state; private to the server (0700). */
   runtimeStateDir: string;
+  network: NetworkConfig;
+}
+
+/** Sandbox networks (docs/network.md). */
+export interface NetworkConfig {
+  /** Off when the host lacks nft/ip, or by config: creates that ask for a network then fail. */
+  enabled: boolean;
+  /** Private range sandbox links are cut from (a /30 each). */
+  subnet: string;
+  /** Names this instance's nft table, veths and namespaces; from the data dir unless set. */
+  tag: string;
+  /** Resolvers the platform DNS and the proxy ask (`ip` or `ip:port`); default: the host's resolv.conf. */
+  dnsUpstream: string[];
+  /** Interfaces sandbox traffic may leave by; undefined: those holding a default route. */
+  uplinks: string[] | undefined;
+  /** TCP ports that domain rules are enforced on by name (the transparent proxy). */
+  httpPorts: number[];
+  tlsPorts: number[];
+  /** DNS answers' TTLs are clamped to this range, seconds. */
+  ttl: { min: number; max: number };
+  /** DNS questions per second per sandbox (sustained, burst). */
+  dnsRate: { perSecond: number; burst: number };
+  /** When set, exposed ports also answer at `{port}-{id}.{portsDomain}`. */
+  portsDomain: string | null;
 }
 
 /** One warm pool: `size` sandboxes of this shape are kept started and waiting for a create that matches it. */
@@ -106,6 +131,9 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   /** Admission's view of the host (tests give a small host to reach capacity). */
   hostMemoryMiB?: number;
   hostCpus?: number;
+  /** `airlock serve --dns-upstream 1.1.1.1 --dns-upstream 9.9.9.9`. */
+  dnsUpstream?: string[];
+  network?: Partial<Omit<NetworkConfig, 'dnsUpstream'>>;
 };
 
 const Limits = z
@@ -180,6 +208,23 @@ const ConfigFile = z
     agent: Agent.optional(),
     hostIds: z.object({ base: z.number().int().min(65_536), size: z.number().int().min(1).max(1 << 24) }).strict().optional(),
     reconcileConcurrency: z.number().int().min(1).max(256).optional(),
+    network: z
+      .object({
+        enabled: z.boolean(),
+        subnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/),
+        tag: z.string().regex(/^[0-9a-f]{6}$/),
+        dnsUpstream: z.array(z.string().regex(/^\d+\.\d+\.\d+\.\d+(:\d+)?$/)).min(1),
+        uplinks: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/)),
+        httpPorts: z.array(z.number().int().min(1).max(65535)).max(16),
+        tlsPorts: z.array(z.number().int().min(1).max(65535)).max(16),
+        minTtl: z.number().int().min(0),
+        maxTtl: z.number().int().min(1),
+        dnsQuestionsPerSecond: z.number().positive(),
+        portsDomain: z.string().regex(/^[a-z0-9.-]+$/),
+      })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -304,7 +349,57 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       refillDelayMs: overrides.poolRefillDelayMs ?? intFrom(env.AIRLOCK_POOL_REFILL_DELAY_MS, 'AIRLOCK_POOL_REFILL_DELAY_MS') ?? file.poolRefillDelayMs ?? 100,
     },
     runtimeStateDir: join(dataDir, 'runtime'),
+    network: networkConfig(file.network ?? {}, overrides, env, dataDir),
   };
+}
+
+function networkConfig(
+  file: NonNullable<z.infer<typeof ConfigFile>['network']>,
+  overrides: ConfigOverrides,
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+): NetworkConfig {
+  const o = overrides.network ?? {};
+  const dnsUpstream = overrides.dnsUpstream ?? listFrom(env.AIRLOCK_DNS_UPSTREAM) ?? file.dnsUpstream ?? hostResolvers();
+  for (const u of dnsUpstream) if (!/^\d+\.\d+\.\d+\.\d+(:\d+)?$/.test(u)) throw new ConfigError(`DNS upstream "${u}" must be an IPv4 address, optionally with :port`);
+  const ttl = { min: o.ttl?.min ?? file.minTtl ?? 30, max: o.ttl?.max ?? file.maxTtl ?? 300 };
+  if (ttl.min > ttl.max) throw new ConfigError(`network.minTtl ${ttl.min} is above network.maxTtl ${ttl.max}`);
+  const perSecond = o.dnsRate?.perSecond ?? file.dnsQuestionsPerSecond ?? 50;
+  const tag = o.tag ?? file.tag ?? createHash('sha256').update(dataDir).digest('hex').slice(0, 6);
+  return {
+    enabled: o.enabled ?? file.enabled ?? true,
+    subnet: o.subnet ?? env.AIRLOCK_NETWORK_SUBNET ?? file.subnet ?? defaultSubnet(tag),
+    tag,
+    dnsUpstream,
+    uplinks: o.uplinks ?? file.uplinks,
+    httpPorts: o.httpPorts ?? file.httpPorts ?? [80],
+    tlsPorts: o.tlsPorts ?? file.tlsPorts ?? [443],
+    ttl,
+    dnsRate: { perSecond, burst: o.dnsRate?.burst ?? Math.ceil(perSecond * 2) },
+    portsDomain: o.portsDomain ?? file.portsDomain ?? null,
+  };
+}
+
+/**
+ * A /20 (1,024 sandbox links) of 10.192.0.0/10 picked by the instance tag, so that two servers on
+ * one host (or two test runs) do not put the same addresses on two links. Stable for a data dir;
+ * set network.subnet to choose one.
+ */
+function defaultSubnet(tag: string): string {
+  const n = parseInt(tag, 16) % 1024;
+  return `10.${192 + (n >> 4)}.${(n & 15) << 4}.0/20`;
+}
+
+/** The host's IPv4 resolvers (resolv.conf), the default DNS upstream. */
+function hostResolvers(): string[] {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8')
+      .split('\n')
+      .map((l) => /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l)?.[1])
+      .filter((s): s is string => s !== undefined);
+  } catch {
+    return [];
+  }
 }
 
 function readConfigFile(path: string | undefined): z.infer<typeof ConfigFile> {

@@ -4,11 +4,12 @@
  * reconciliation → HTTP. Returns a handle whose close() stops serving and leaves sandboxes running
  * for the next start to adopt.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './api/app.js';
+import { installPortsGateway } from './api/ports-gateway.js';
 import { CREDENTIALS_FILE, ensureAdminKey, writeCredentials } from './auth/api-keys.js';
 import { loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { readSystemSeccompProfile } from './host/seccomp-source.js';
@@ -25,6 +26,9 @@ import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
 import { Releases } from './sandbox/releases.js';
 import { SandboxService } from './sandbox/service.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { nftAvailable } from './host/nft.js';
+import { cidr } from './network/ipv4.js';
+import { NetworkService } from './network/network-service.js';
 import { VERSION } from './version.js';
 
 export interface RunningServer {
@@ -34,6 +38,8 @@ export interface RunningServer {
   config: Config;
   sandboxes: SandboxService;
   images: ImageService;
+  /** Sandbox networks (undefined when off). */
+  network: NetworkService | undefined;
   close(): Promise<void>;
 }
 
@@ -85,7 +91,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     // lifetime keeps garbage collection from taking it.
     imageService.leases.acquire([WRITABLE_LAYER]);
     const images = [defaultImage, imageService.provider];
-    const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
+    const network = await startNetwork(config, store, log, print);
+    if (network) closers.push(() => network.close({ removeTable: network.records().length === 0 }));
+    const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases, network });
     closers.push(() => sandboxes.close());
     const t0 = performance.now();
     const reconciled = await sandboxes.reconcile();
@@ -103,6 +111,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       limits: config.limits,
     });
     const server = await listen(app.fetch, config.host, config.port);
+    installPortsGateway(server as import('node:http').Server, sandboxes, config.network.portsDomain, log);
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     const credentials = join(config.dataDir, CREDENTIALS_FILE);
@@ -118,6 +127,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       config,
       sandboxes,
       images: imageService,
+      network,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
@@ -131,6 +141,37 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     releaseLock();
     throw e;
   }
+}
+
+/**
+ * The sandbox networks, with the networks of the sandboxes the store holds taken back (their
+ * namespaces outlived the previous server; reconciliation then detaches those that did not).
+ */
+async function startNetwork(config: Config, store: SqliteStore, log: Logger, print: (line: string) => void): Promise<NetworkService | undefined> {
+  const n = config.network;
+  if (!n.enabled) return undefined;
+  if (!(await nftAvailable())) {
+    print('airlock: sandbox networks are off: nft is missing (install nftables); creates that ask for a network fail');
+    return undefined;
+  }
+  if (n.dnsUpstream.length === 0) print('airlock: no DNS upstream (network.dnsUpstream, or a nameserver in /etc/resolv.conf): sandboxes can resolve nothing');
+  const holding = await store.sandboxes.holding();
+  // Names this instance's host objects (table, veths, namespaces) for operators and the leak check.
+  writeFileSync(join(config.runtimeStateDir, 'network.json'), `${JSON.stringify({ tag: n.tag, table: `airlock_${n.tag}`, subnet: n.subnet })}\n`);
+  return NetworkService.start(
+    {
+      tag: n.tag,
+      subnet: cidr(n.subnet),
+      dnsUpstream: n.dnsUpstream,
+      uplinks: n.uplinks,
+      proxyPorts: { http: n.httpPorts, tls: n.tlsPorts },
+      ttl: n.ttl,
+      dnsRate: n.dnsRate,
+      setGraceSec: 60,
+      log,
+    },
+    holding.flatMap((r) => (r.network ? [{ id: r.id, index: r.network.index, settings: r.network.settings }] : [])),
+  );
 }
 
 function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {

@@ -13,6 +13,8 @@ export interface ServeOverrides {
   logLevel?: string;
   /** `runtime:size` specs; the server validates them (one place knows the runtimes and the limits). */
   pools?: string[];
+  /** Resolvers the platform DNS asks for sandboxes (default: the host's resolv.conf). */
+  dnsUpstream?: string[];
 }
 
 /** The part of `@airlock/server` this command uses. */
@@ -28,6 +30,7 @@ export function serveOverrides(options: ServeOverrides): ServeOverrides {
   if (options.dataDir !== undefined) out.dataDir = options.dataDir;
   if (options.logLevel !== undefined) out.logLevel = options.logLevel;
   if (options.pools !== undefined) out.pools = options.pools;
+  if (options.dnsUpstream !== undefined) out.dnsUpstream = options.dnsUpstream;
   return out;
 }
 
@@ -42,6 +45,11 @@ export function serveCommand(): Command {
       '--pool <runtime:size>',
       'keep <size> started sandboxes of <runtime> (default image and resources) ready for creates; repeatable (default: AIRLOCK_POOLS, then the config file)',
       (spec: string, previous: string[] | undefined) => [...(previous ?? []), spec],
+    )
+    .option(
+      '--dns-upstream <ip[:port]>',
+      'resolver the platform DNS asks for sandboxes, repeatable (default: AIRLOCK_DNS_UPSTREAM, network.dnsUpstream in the config file, then /etc/resolv.conf)',
+      (ip: string, previous: string[] | undefined) => [...(previous ?? []), ip],
     )
     .action(async (options: Omit<ServeOverrides, 'pools'> & { pool?: string[] }) => {
       // A variable specifier keeps tsc from needing the server's types to build the CLI.

@@ -25,6 +25,7 @@ import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-t
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { imageRoutes } from './routes/images.js';
+import { networkRoutes } from './routes/network.js';
 import { poolRoutes } from './routes/pools.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
@@ -105,6 +106,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   fileRoutes(app, deps.sandboxes, deps.limits);
   imageRoutes(app, deps.images, { content: deps.content, maxImportBytes: deps.limits.maxImportBytes });
   poolRoutes(app, deps.sandboxes);
+  networkRoutes(app, deps.sandboxes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/v1/openapi.json', {

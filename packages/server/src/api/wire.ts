@@ -29,6 +29,9 @@ export function sandboxToWire(r: SandboxView): Sandbox {
     stopDetail: r.stopDetail,
     project: r.project,
     enforced: r.enforced,
+    network: r.network
+      ? { egress: r.network.settings.egress, bandwidthMbit: r.network.settings.bandwidthMbit, publicPorts: r.network.settings.publicPorts, address: r.networkAddress }
+      : null,
     agent: r.agent,
   };
 }

@@ -23,7 +23,9 @@ const ETC_FILES: Record<string, string> = {
   group: 'root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n',
   hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tsandbox\n',
   hostname: 'sandbox\n',
-  'resolv.conf': '# no network in this sandbox\n',
+  // Any address will do: every DNS packet from a sandbox with a network goes to the platform DNS
+  // (nft redirects port 53 whatever the destination); without a network nothing answers.
+  'resolv.conf': 'nameserver 192.0.2.53\noptions timeout:2 attempts:2\n',
   'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
   'os-release': 'NAME="Airlock default image"\nID=airlock\nPRETTY_NAME="Airlock default image (host /usr, read-only)"\n',
   // Empty here; a runtime may mount its own over it (gVisor: the statx compatibility library).

@@ -24,6 +24,11 @@ export interface BwrapInput {
   memoryMiB: number;
   /** /proc entries to hide (those present on this kernel): files get /dev/null, directories an empty read-only tmpfs. */
   procMasks: { path: string; dir: boolean }[];
+  /**
+   * A prepared network namespace to run in. bwrap cannot join one by path, so the launcher is
+   * started inside it (nsenter, as root, before anything else) and bwrap keeps it (--share-net).
+   */
+  netnsPath?: string;
 }
 
 // The launcher. $$ stays the same pid through both execs, so bwrap and everything it forks start
@@ -41,6 +46,7 @@ export function bwrapArgv(input: BwrapInput): string[] {
     'bwrap',
     // A new user (with no further user namespaces), pid, ipc, uts, net and cgroup namespace.
     '--unshare-all',
+    ...(input.netnsPath === undefined ? [] : ['--share-net']),
     '--unshare-user',
     '--disable-userns',
     '--uid', String(BWRAP_SANDBOX_UID),
@@ -67,6 +73,7 @@ export function bwrapArgv(input: BwrapInput): string[] {
     AGENT_PATH_IN_SANDBOX,
   ];
   return [
+    ...(input.netnsPath === undefined ? [] : ['/usr/bin/nsenter', `--net=${input.netnsPath}`, '--']),
     '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
     '/bin/sh', '-c', LAUNCHER, 'airlock-bwrap-launch',
     String(input.hostUid), input.seccompBpf, String(input.cgroupProcs.length), ...input.cgroupProcs,

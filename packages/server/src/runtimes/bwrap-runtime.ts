@@ -42,7 +42,7 @@ export class BwrapRuntime implements Runtime {
     idmappedRootfs: false,
     rootInside: false,
     pulledImages: false,
-    network: ['none'],
+    network: ['none', 'netns'],
   };
   readonly #o: BwrapRuntimeOptions;
   #bpf: Promise<string> | undefined;
@@ -70,7 +70,6 @@ export class BwrapRuntime implements Runtime {
 
   async start(spec: RuntimeSpec): Promise<SandboxHandle> {
     try {
-      if (spec.network.kind !== 'none') throw new Error('bwrap sandboxes cannot join a network namespace on this host yet');
       const bundle = this.#bundleDir(spec.id);
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
@@ -91,6 +90,7 @@ export class BwrapRuntime implements Runtime {
         memoryMiB: spec.memoryMiB,
         // bwrap cannot mount over an entry this kernel's /proc lacks; the sandbox's /proc is the same kernel's.
         procMasks: MASKED_PATHS.filter((p) => p.startsWith('/proc/') && existsSync(p)).map((p) => ({ path: p, dir: statSync(p).isDirectory() })),
+        ...(spec.network.kind === 'netns' ? { netnsPath: spec.network.path } : {}),
       });
       writeFileSync(join(bundle, 'argv.json'), JSON.stringify(argv), { mode: 0o600 });
       const shimPid = await startShim(this.#socket(spec.id), argv, { attached: true });

@@ -133,7 +133,11 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.shmMiB}m`, `nr_inodes=${tmpfsInodes(input.shmMiB)}`] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      // The kernel mounts sysfs only for a user namespace that owns the network namespace; one we
+      // prepared on the host (its network) is owned by the host's, so such a sandbox gets an empty /sys.
+      input.netnsPath !== undefined && input.userNamespace !== undefined
+        ? { destination: '/sys', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'nodev', 'ro', 'size=4k', 'mode=555'] }
+        : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ...input.rootfs.mounts,
       { destination: AGENT_PATH_IN_SANDBOX, type: 'bind', source: input.agentBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] },
       ...input.extraMounts,

@@ -9,6 +9,7 @@ import type { NativeFiles } from '../host/data-dir.js';
 import type { SeccompSource } from '../host/seccomp-source.js';
 import { CAPABILITIES, STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
+import { withNetstackWorkaround } from '../host/netstack-workaround.js';
 import { BwrapRuntime } from './bwrap-runtime.js';
 import { gvisorLimits, hostLimits } from './enforced-limits.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
@@ -38,8 +39,8 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         ...common,
         name,
         binary: 'runsc',
-        // ptrace: the platform that works on these hosts (KVM guests hang); no network until egress
-        // policies exist. --oci-seccomp: without it runsc ignores the spec's profile, and we want
+        // ptrace: the platform that works on these hosts (KVM guests hang). --network=none unless the
+        // sandbox joins a prepared namespace; then netstack (never hostinet), see wrapForNetns. --oci-seccomp: without it runsc ignores the spec's profile, and we want
         // the same syscall policy inside the sentry as on runc (a second layer, not the boundary).
         globalArgs: ['--platform=ptrace', '--network=none', '--oci-seccomp'],
         // Debian's 2022 runsc rejects statx with AT_NO_AUTOMOUNT, which coreutils' ls -l and stat
@@ -52,7 +53,10 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
           { destination: STATX_COMPAT_IN_SANDBOX, type: 'bind', source: native.statxCompat, options: ['bind', 'ro', 'nosuid', 'nodev'] },
           { destination: '/etc/ld.so.preload', type: 'bind', source: native.ldPreload, options: ['bind', 'ro', 'nosuid', 'nodev'] },
         ],
-        description: { isolation: 'user-space-kernel', rootfs: ['directory'], idmappedRootfs: false, rootInside: true, pulledImages: true, network: ['none'] },
+        description: { isolation: 'user-space-kernel', rootfs: ['directory'], idmappedRootfs: false, rootInside: true, pulledImages: true, network: ['none', 'netns'] },
+        // gVisor's own network stack in the sandbox's namespace: --network=sandbox, with runsc run
+        // in a private mount namespace that hides /proc/sys/net (host/netstack-workaround.ts).
+        wrapForNetns: (argv) => withNetstackWorkaround(argv.map((a) => (a === '--network=none' ? '--network=sandbox' : a))),
         enforce: gvisorLimits,
         // The sentry holds all of the guest's memory: a host OOM kill there ends the whole sandbox.
         oomEndsSandbox: true,

@@ -10,13 +10,16 @@
  *   take it in between.
  * - A pooled sandbox is handed out by one conditional store update: two creates never get the same.
  */
+import { randomBytes } from 'node:crypto';
+import { NetworkSettings } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AgentProtocolError } from '../agent-channel/errors.js';
 import type { Config } from '../config.js';
 import { AirlockError, runtimeError } from '../errors.js';
 import type { IdMap } from '../images/snapshotter.js';
 import type { Logger } from '../log.js';
-import type { RuntimeDescription } from '../runtimes/runtime.js';
+import type { NetworkService } from '../network/network-service.js';
+import type { NetworkAttachment, RuntimeDescription } from '../runtimes/runtime.js';
 import { DEFAULT_PROJECT, type SandboxRecord, type SandboxStore } from '../store/store.js';
 import type { Admission, Reservation } from './admission.js';
 import { newSandboxId } from './ids.js';
@@ -32,6 +35,8 @@ export interface LateBound {
   env: Record<string, string>;
   metadata: Record<string, string>;
   timeout: number | null;
+  /** The sandbox's network (validated); null: loopback only. A pooled sandbox gets it at claim. */
+  network: NetworkSettings | null;
 }
 
 export interface CreatorDeps {
@@ -43,6 +48,10 @@ export interface CreatorDeps {
   expiry: ExpiryTimers;
   log: Logger;
   pools(): WarmPools;
+  /** Sandbox networks; undefined when the host cannot give any (no nft/ip, or turned off). */
+  network: NetworkService | undefined;
+  /** Destroys a pooled sandbox that a claim took but could not hand out. */
+  discard(id: string): Promise<void>;
 }
 
 export class Creator {
@@ -62,6 +71,9 @@ export class Creator {
   async start(shape: Shape, late: LateBound, pool: string | null): Promise<SandboxRecord> {
     const { sandboxes, log } = this.#d;
     const { runtime, imageProvider: image, cpu, memoryMiB, diskMiB } = shape;
+    // Pooled sandboxes always get a namespace (egress none), so a claim can bind any policy later.
+    const settings = pool !== null && this.#d.network && runtime.description.network.includes('netns') ? NetworkSettings.parse({}) : late.network;
+    if (settings !== null) this.#networkFor(runtime.name, runtime.description.network).validate(settings);
     this.#d.admission.check({ cpu, memoryMiB });
     // Pulls on first use; leased until the row below records it.
     const { imageId, lease } = await image.resolve(shape.image);
@@ -96,6 +108,7 @@ export class Creator {
       pool,
       releasePending: false,
       enforced: null,
+      network: null,
     };
     try {
       await sandboxes.insert(record);
@@ -113,7 +126,15 @@ export class Creator {
         idmap: idmapFor(runtime.description, reservation.hostIds),
       });
       const defaults = await image.defaults(imageId);
-      const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network: { kind: 'none' } });
+      let network: NetworkAttachment = { kind: 'none' };
+      if (settings !== null) {
+        // Attached before the runtime starts: the sandbox's first packet already meets its policy.
+        const a = await this.#d.network!.attach(record.id, settings);
+        record.network = { index: a.index, settings, portsToken: randomBytes(24).toString('base64url') };
+        await sandboxes.update(record.id, { network: record.network });
+        network = { kind: 'netns', path: a.netnsPath };
+      }
+      const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network });
       try {
         await this.#d.live.attach(record.id, runtime, handle, defaults);
       } catch (e) {
@@ -136,6 +157,7 @@ export class Creator {
       slog.warn({ err: e }, 'create failed; removing everything it made');
       this.#d.live.detach(record.id, { reason: 'error', detail: 'its create failed' });
       await runtime.destroy(record.id).catch((err: unknown) => slog.error({ err }, 'cleanup of a failed create failed'));
+      await this.#d.network?.detach(record.id).catch((err: unknown) => slog.error({ err }, 'network cleanup of a failed create failed'));
       await image.release(record.id).catch((err: unknown) => slog.error({ err }, 'image release of a failed create failed'));
       await sandboxes.delete(record.id);
       this.#d.admission.release(reservation.slot);
@@ -153,8 +175,26 @@ export class Creator {
     for (let id = pools.take(key); id !== undefined; id = pools.take(key)) {
       const live = this.#d.live.get(id);
       if (!live || live.conn.closed) continue; // died while waiting; its own close handler removes it
+      const pooled = await this.#d.sandboxes.get(id);
+      let network = pooled?.network ?? null;
+      if (late.network !== null) {
+        // Bound late, on the host side: the sandbox was taken from the pool above, so nobody else can get it.
+        if (!network || !this.#d.network) {
+          // Pooled before networks were available: not usable for this create; a fresh start says why.
+          await this.#d.discard(id);
+          continue;
+        }
+        try {
+          await this.#d.network.update(id, late.network);
+        } catch (e) {
+          await this.#d.discard(id);
+          throw e;
+        }
+        network = { ...network, settings: late.network };
+      }
       const now = new Date();
       const claimed = await this.#d.sandboxes.claimPooled(id, {
+        network,
         env: late.env,
         metadata: late.metadata,
         timeout: late.timeout,
@@ -166,6 +206,13 @@ export class Creator {
       }
     }
     return undefined;
+  }
+
+  /** The network service, or a 4xx-worthy error when this sandbox cannot have a network. */
+  #networkFor(runtime: string, kinds: readonly string[]): NetworkService {
+    if (!this.#d.network) throw new AirlockError(ErrorCode.RuntimeUnavailable, 'this server has no sandbox networks (nft or ip is missing, or network.enabled is false); create without "network"');
+    if (!kinds.includes('netns')) throw new AirlockError(ErrorCode.RuntimeUnavailable, `runtime ${runtime} cannot join a network namespace`);
+    return this.#d.network;
   }
 
   /**
@@ -192,7 +239,7 @@ export class Creator {
   }
 }
 
-export const DEFAULT_LATE: LateBound = { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null };
+export const DEFAULT_LATE: LateBound = { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null };
 
 /** The user uid inside every image Airlock starts from (the default image's `user`). */
 const USER_UID = 1000;

@@ -12,6 +12,7 @@
  */
 import type { ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
+import type { NetworkService } from '../network/network-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { RuntimeSpec } from '../runtimes/runtime.js';
 import type { SandboxRecord, SandboxStore } from '../store/store.js';
@@ -31,6 +32,7 @@ export interface ReconcileDeps {
   expiry: ExpiryTimers;
   log: Logger;
   concurrency: number;
+  network: NetworkService | undefined;
 }
 
 export interface ReconcileReport {
@@ -85,6 +87,8 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
       report.orphans++;
     }
   }
+  // Namespaces and links of this instance no sandbox owns (a crash in the middle of an attach).
+  await d.network?.sweep().catch((err: unknown) => log.error({ err }, 'network orphan sweep failed'));
   // Root filesystems whose sandbox is gone (a crash between teardown steps): release them too.
   for (const image of d.images) {
     for (const id of image.preparedSandboxes?.() ?? []) {
@@ -103,6 +107,7 @@ async function reconcileOne(d: ReconcileDeps, record: SandboxRecord, image: Imag
   if (record.state === 'creating') {
     // Never acknowledged: the create's caller got no answer. Remove it like a failed create.
     await runtime?.destroy(record.id);
+    await d.network?.detach(record.id);
     await image?.release(record.id);
     await sandboxes.delete(record.id);
     d.admission.release(record.slot);
@@ -117,6 +122,7 @@ async function reconcileOne(d: ReconcileDeps, record: SandboxRecord, image: Imag
   if (record.state === 'stopped') {
     // Released before the restart (releasePending is false): make sure nothing of it runs.
     await runtime?.destroy(record.id);
+    await d.network?.detach(record.id);
     return;
   }
   const spec: RuntimeSpec = {
@@ -126,7 +132,7 @@ async function reconcileOne(d: ReconcileDeps, record: SandboxRecord, image: Imag
     memoryMiB: record.memoryMiB,
     pids: record.pids,
     hostIds: d.admission.hostIdsOf(record.slot),
-    network: { kind: 'none' },
+    network: d.network?.attachmentOf(record.id) ? { kind: 'netns', path: d.network.attachmentOf(record.id)!.netnsPath } : { kind: 'none' },
   };
   const handle = runtime && image ? await runtime.adopt(record.id, spec) : undefined;
   if (handle && runtime && image) {

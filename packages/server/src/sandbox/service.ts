@@ -5,14 +5,16 @@
  * creation, the live channels, teardown, reconciliation — and never sees HTTP: it takes typed
  * commands and returns domain objects, which the API maps to the wire.
  */
-import type { RuntimeName, StopReason } from '@airlock/protocol';
+import { timingSafeEqual } from 'node:crypto';
+import type { NetworkEvent, NetworkSettings, RuntimeName, StopReason } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { Config } from '../config.js';
 import { AirlockError, notFound } from '../errors.js';
 import type { ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
+import type { NetworkService } from '../network/network-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import { DEFAULT_PROJECT, type SandboxFilter, type SandboxRecord, type Store } from '../store/store.js';
+import { DEFAULT_PROJECT, type SandboxFilter, type SandboxNetwork, type SandboxRecord, type Store } from '../store/store.js';
 import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
@@ -39,10 +41,12 @@ export interface CreateSandbox {
   timeout?: number | null | undefined;
   env?: Record<string, string> | undefined;
   metadata?: Record<string, string> | undefined;
+  /** The sandbox's own network namespace and egress policy; absent: loopback only. */
+  network?: NetworkSettings | undefined;
 }
 
 /** A sandbox as the domain reports it: its record and the health of its agent. */
-export type SandboxView = SandboxRecord & { agent: { responsive: boolean; unresponsiveSince: string | null } };
+export type SandboxView = SandboxRecord & { agent: { responsive: boolean; unresponsiveSince: string | null }; networkAddress: string | null };
 
 export interface SandboxServiceDeps {
   config: Config;
@@ -51,6 +55,7 @@ export interface SandboxServiceDeps {
   images: ImageProvider[];
   log: Logger;
   releases: Releases;
+  network?: NetworkService | undefined;
 }
 
 export class SandboxService {
@@ -91,6 +96,7 @@ export class SandboxService {
       expiry: this.#expiry,
       log,
       slotFree: () => this.#pools.refill(),
+      network: deps.network,
     });
     this.#creator = new Creator({
       config,
@@ -101,13 +107,18 @@ export class SandboxService {
       expiry: this.#expiry,
       log,
       pools: () => this.#pools,
+      network: deps.network,
+      discard: async (id) => {
+        const record = await store.sandboxes.get(id);
+        if (record && record.state !== 'destroyed') await this.#teardown.destroy(record, 'destroyed', 'a warm pool sandbox whose policy could not be bound');
+      },
     });
     this.#pools = new WarmPools({
       shapes: config.pools.shapes,
       refillConcurrency: config.pools.refillConcurrency,
       refillDelayMs: config.pools.refillDelayMs,
       log,
-      fill: async (shape, key) => (await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null }, key)).id,
+      fill: async (shape, key) => (await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null }, key)).id,
       discard: async (id) => {
         const record = await store.sandboxes.get(id);
         if (record && record.state !== 'destroyed') await this.#teardown.destroy(record, 'destroyed', 'a warm pool sandbox nobody took');
@@ -130,6 +141,7 @@ export class SandboxService {
       env: cmd.env ?? {},
       metadata: cmd.metadata ?? {},
       timeout: cmd.timeout === undefined ? this.#d.config.defaults.timeout : cmd.timeout,
+      network: cmd.network ?? null,
     };
     const key = shapeKey({ ...shape, runtime: shape.runtime.name });
     if (this.#pools.has(key) && late.project === DEFAULT_PROJECT) {
@@ -188,6 +200,46 @@ export class SandboxService {
     return listSandboxDir(await this.#requireLive('list files in', id), path, opts, this.#fileLimits);
   }
 
+  /** A running sandbox's network settings replace the previous ones; a failure leaves those in force. */
+  async updateNetwork(id: string, settings: NetworkSettings): Promise<NetworkView> {
+    const record = await this.#mustGet(id);
+    requireState('update the network of', id, record.state, 'running');
+    const net = this.#d.network;
+    if (!record.network || !net?.attachmentOf(id)) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} was created without a network; create it with "network" to change its policy later`);
+    await net.update(id, settings);
+    const network = { ...record.network, settings };
+    await this.#d.store.sandboxes.update(id, { network });
+    return networkView(id, network, net);
+  }
+
+  async network(id: string): Promise<NetworkView> {
+    const record = await this.#mustGet(id);
+    if (!record.network) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network (it was created without one)`);
+    return networkView(id, record.network, this.#d.network);
+  }
+
+  async networkEvents(id: string, since = 0): Promise<{ events: NetworkEvent[]; dropped: number }> {
+    const record = await this.#mustGet(id);
+    if (!record.network) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network (it was created without one)`);
+    return this.#d.network?.events(id, since) ?? { events: [], dropped: 0 };
+  }
+
+  /**
+   * Where an exposed port of a running sandbox is reached from the host side (its address on its
+   * own link), once the caller showed the sandbox's ports token or the ports are public.
+   */
+  async portTarget(id: string, port: number, token: string | undefined): Promise<{ host: string; port: number }> {
+    const record = await this.#mustGet(id);
+    const address = this.#d.network?.attachmentOf(id)?.address;
+    if (!record.network || !address) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network, so no ports can be reached (create it with "network")`);
+    requireState('reach a port of', id, record.state, 'running');
+    if (!record.network.settings.publicPorts && !tokenMatches(token, record.network.portsToken)) {
+      throw new AirlockError(ErrorCode.Unauthenticated, `the ports of sandbox ${id} need its ports token (GET /v1/sandboxes/${id}/network)`);
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AirlockError(ErrorCode.InvalidRequest, `port ${port} is not a TCP port`);
+    return { host: address, port };
+  }
+
   /** Warm pools as the API reports them. */
   pools() {
     return { pools: this.#pools.status(), refillConcurrency: this.#d.config.pools.refillConcurrency };
@@ -205,6 +257,7 @@ export class SandboxService {
       expiry: this.#expiry,
       log: this.#d.log,
       concurrency: this.#d.config.reconcileConcurrency,
+      network: this.#d.network,
     });
   }
 
@@ -252,7 +305,7 @@ export class SandboxService {
 
   #view(r: SandboxRecord): SandboxView {
     const live = this.#live.get(r.id);
-    return { ...r, agent: { responsive: live ? live.unresponsiveSince === null : r.state === 'running', unresponsiveSince: live?.unresponsiveSince ?? null } };
+    return { ...r, networkAddress: this.#d.network?.attachmentOf(r.id)?.address ?? null, agent: { responsive: live ? live.unresponsiveSince === null : r.state === 'running', unresponsiveSince: live?.unresponsiveSince ?? null } };
   }
 
   /** A sandbox as users see it: one waiting in a warm pool does not exist for them. */
@@ -272,6 +325,19 @@ export class SandboxService {
     if (!live || live.conn.closed) throw new AirlockError(ErrorCode.InvalidState, `cannot ${action} sandbox ${record.id}: it is stopping`);
     return live;
   }
+}
+
+export type NetworkView = NetworkSettings & { address: string | null; portsToken: string };
+
+function networkView(id: string, n: SandboxNetwork, net: NetworkService | undefined): NetworkView {
+  return { ...n.settings, address: net?.attachmentOf(id)?.address ?? null, portsToken: n.portsToken };
+}
+
+function tokenMatches(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function isRoot(user: string | undefined): boolean {

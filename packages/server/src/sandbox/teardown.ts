@@ -10,6 +10,7 @@
 import type { StopReason } from '@airlock/protocol';
 import type { ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
+import type { NetworkService } from '../network/network-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { SandboxRecord, SandboxStore } from '../store/store.js';
 import type { Admission } from './admission.js';
@@ -28,6 +29,7 @@ export interface TeardownDeps {
   log: Logger;
   /** A slot came free: warm pools waiting for room may refill. */
   slotFree(): void;
+  network: NetworkService | undefined;
 }
 
 const DETAIL: Partial<Record<StopReason, string>> = {
@@ -129,6 +131,8 @@ export class Teardown {
   /** Everything a sandbox holds on the host: runtime objects (containers, processes, cgroups, sockets) and its rootfs. */
   async #releaseHost(record: SandboxRecord): Promise<void> {
     await this.#d.runtimes.get(record.runtime)?.destroy(record.id);
+    // After the runtime: nothing runs in the namespace any more when it goes.
+    await this.#d.network?.detach(record.id);
     await this.#d.images.find((i) => i.has(record.image))?.release(record.id);
   }
 

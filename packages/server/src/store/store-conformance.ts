@@ -32,6 +32,7 @@ export function sandboxRecord(id: string, patch: Partial<SandboxRecord> = {}): S
     pool: null,
     releasePending: false,
     enforced: null,
+    network: null,
     ...patch,
   };
 }

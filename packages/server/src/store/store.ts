@@ -10,7 +10,7 @@
  * Every record belongs to a project (`default` until tenancy arrives); every query names it where
  * the caller acts for a project.
  */
-import type { ImageConfig, RuntimeName, SandboxState, StopReason } from '@airlock/protocol';
+import type { ImageConfig, RuntimeName, SandboxState, StopReason, NetworkSettings } from '@airlock/protocol';
 import type { EnforcedLimits } from '../runtimes/runtime.js';
 
 export const DEFAULT_PROJECT = 'default';
@@ -54,6 +54,17 @@ export interface SandboxRecord {
   releasePending: boolean;
   /** What the runtime enforces (null until it started). */
   enforced: EnforcedLimits | null;
+  /** The sandbox's network (null: loopback only, no namespace of ours). */
+  network: SandboxNetwork | null;
+}
+
+/** What a restarted server needs to take a sandbox's network back. */
+export interface SandboxNetwork {
+  /** Which /30 of the subnet (and which host veth) the sandbox owns. */
+  index: number;
+  settings: NetworkSettings;
+  /** Opens the sandbox's exposed ports (unless settings.publicPorts). */
+  portsToken: string;
 }
 
 export interface SandboxFilter {

@@ -51,7 +51,10 @@ export async function startTestServer(
   overrides: ConfigOverrides = {},
   options: Pick<StartOptions, 'createRuntime'> = {},
 ): Promise<TestServer> {
-  const server = await startServer({ dataDir, port: 0, apiKey: TEST_KEY, logLevel: 'warn', ...overrides }, { print: () => {}, ...options });
+  // No uplink unless a test brings its own internet (net-rig.ts): a test server never turns on
+  // forwarding on the host's real interfaces, and no sandbox packet can leave the machine.
+  const network = { uplinks: [], ...overrides.network };
+  const server = await startServer({ dataDir, port: 0, apiKey: TEST_KEY, logLevel: 'warn', ...overrides, network }, { print: () => {}, ...options });
   const api = new Api(server.url, TEST_KEY);
   return {
     server,

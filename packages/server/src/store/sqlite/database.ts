@@ -52,6 +52,7 @@ const MIGRATIONS: string[] = [
    ALTER TABLE api_keys ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
    CREATE INDEX sandboxes_project_state ON sandboxes(project, state);
    CREATE INDEX sandboxes_expiry ON sandboxes(expires_at) WHERE state = 'running' AND expires_at IS NOT NULL;`,
+  `ALTER TABLE sandboxes ADD COLUMN network TEXT;`,
 ];
 
 export class SqliteDatabase {

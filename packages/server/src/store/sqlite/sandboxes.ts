@@ -3,7 +3,7 @@
  * Sandbox records in SQLite. Rows are validated when read (a damaged or foreign row is an error, not
  * a cast), and state changes are compare-and-set on the state column.
  */
-import { RUNTIMES, SANDBOX_STATES, STOP_REASONS, type SandboxState } from '@airlock/protocol';
+import { NetworkSettings, RUNTIMES, SANDBOX_STATES, STOP_REASONS, type SandboxState } from '@airlock/protocol';
 import { z } from 'zod';
 import { StoreCorruptError, type SandboxFilter, type SandboxPatch, type SandboxRecord, type SandboxStore } from '../store.js';
 import type { SqliteDatabase } from './database.js';
@@ -52,6 +52,7 @@ const Row = z.object({
   pool: z.string().nullable(),
   release_pending: z.union([z.literal(0), z.literal(1)]),
   enforced: json(Enforced).nullable(),
+  network: json(z.object({ index: z.number().int().min(0), settings: NetworkSettings, portsToken: z.string() })).nullable(),
 });
 
 /** Record field → column, for patches. */
@@ -78,6 +79,7 @@ const COLUMNS: Record<keyof Omit<SandboxRecord, 'id'>, string> = {
   pool: 'pool',
   releasePending: 'release_pending',
   enforced: 'enforced',
+  network: 'network',
 };
 
 /** What holds host resources: a sandbox that may run, or whose release has not finished. */
@@ -195,6 +197,7 @@ function toRow(r: SandboxRecord): Record<string, unknown> {
     pool: r.pool,
     release_pending: r.releasePending ? 1 : 0,
     enforced: r.enforced === null ? null : JSON.stringify(r.enforced),
+    network: r.network === null ? null : JSON.stringify(r.network),
   };
 }
 
@@ -229,5 +232,6 @@ function fromRow(raw: unknown): SandboxRecord {
     pool: row.pool,
     releasePending: row.release_pending === 1,
     enforced: row.enforced,
+    network: row.network,
   };
 }
