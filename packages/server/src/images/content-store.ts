@@ -11,6 +11,7 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, re
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
+import { DigestMeter } from './digest-meter.js';
 import { DIGEST } from './reference.js';
 
 export class DigestMismatchError extends Error {
@@ -72,6 +73,24 @@ export class ContentStore {
     const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (actual !== digest) throw new DigestMismatchError(`content has digest ${actual}, expected ${digest}`);
     await this.ingest(digest, bytes.length, async () => Readable.from([bytes]));
+  }
+
+  /**
+   * Stores a stream whose digest is not known beforehand (a layer being committed): hashed while it
+   * is written to `ingest/`, then renamed to its digest. Resolves with the digest and size.
+   */
+  async ingestNew(source: Readable): Promise<{ digest: string; size: number }> {
+    const tmp = join(this.#ingest, `new.${randomBytes(8).toString('hex')}`);
+    const meter = new DigestMeter();
+    try {
+      await pipeline(source, meter, createWriteStream(tmp, { mode: 0o600 }));
+      const digest = meter.digest();
+      renameSync(tmp, this.path(digest));
+      return { digest, size: meter.bytes };
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
   }
 
   delete(digest: string): void {
