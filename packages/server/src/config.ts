@@ -28,6 +28,8 @@ export interface Config {
     /** Credentials per registry host and hosts allowed over plain HTTP. Never logged or returned. */
     registries: RegistrySettings;
   };
+  /** Image builds: the largest context accepted (413 past it) and how many builds run at once. */
+  builds: { maxContextBytes: number; maxContextEntries: number; maxConcurrent: number };
   /** Warm pools: started sandboxes kept ready per shape, and how many refills may run at once (the CPU budget). */
   pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
   /** How long create waits for the agent's HELLO before giving up. */
@@ -56,6 +58,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   poolRefillConcurrency?: number;
   poolRefillDelayMs?: number;
   maxSandboxes?: number;
+  buildContextBytes?: number;
 };
 
 /** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json) for what env vars express badly. */
@@ -87,6 +90,8 @@ const ConfigFile = z
     poolRefillConcurrency: z.number().int().min(1).optional(),
     poolRefillDelayMs: z.number().int().min(0).max(60_000).optional(),
     maxSandboxes: z.number().int().min(1).optional(),
+    buildContextMiB: z.number().int().min(1).optional(),
+    maxConcurrentBuilds: z.number().int().min(1).optional(),
   })
   .strict();
 
@@ -163,6 +168,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
       registries,
+    },
+    builds: {
+      maxContextBytes: overrides.buildContextBytes ?? (file.buildContextMiB ?? 2048) * 1024 * 1024,
+      maxContextEntries: 1_000_000,
+      maxConcurrent: file.maxConcurrentBuilds ?? 2,
     },
     pools: { shapes, refillConcurrency, refillDelayMs: overrides.poolRefillDelayMs ?? file.poolRefillDelayMs ?? 100 },
     agentReadyTimeoutMs: 10_000,

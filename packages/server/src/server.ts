@@ -18,7 +18,13 @@ import { STATX_COMPAT_IN_SANDBOX } from './runtimes/oci-spec.js';
 import { BtrfsSnapshotter } from './images/btrfs-snapshotter.js';
 import { ContentStore } from './images/content-store.js';
 import { DefaultImage } from './images/default-image.js';
+import { BuildService } from './images/build/build-service.js';
+import { BuildRoots } from './images/build/build-roots.js';
+import { Builder } from './images/build/builder.js';
+import { SandboxStepRunner } from './images/build/sandbox-step-runner.js';
+import { StepCache } from './images/build/step-cache.js';
 import { ImageService } from './images/image-service.js';
+import { ImageTransfer } from './images/image-transfer.js';
 import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
@@ -34,6 +40,7 @@ export interface RunningServer {
   config: Config;
   sandboxes: SandboxService;
   images: ImageService;
+  builds: BuildService;
   close(): Promise<void>;
 }
 
@@ -67,18 +74,30 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     if (runtimes.preferred() === undefined) print('airlock: no isolation runtime is available; sandboxes cannot be created until one is installed');
     const imagesDir = join(config.dataDir, 'images');
     const releases = new Releases();
-    const imageService = new ImageService({
-      store,
-      content: new ContentStore(privateDir(join(imagesDir, 'content'))),
-      snapshotter: await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes),
-      registry: new RegistryClient(config.images.registries),
-      log,
-      budgetBytes: config.images.budgetBytes,
-      releases,
-    });
+    const content = new ContentStore(privateDir(join(imagesDir, 'content')));
+    const snapshotter = await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes);
+    const registry = new RegistryClient(config.images.registries);
+    const imageService = new ImageService({ store, content, snapshotter, registry, log, budgetBytes: config.images.budgetBytes, releases });
     closers.push(() => imageService.close());
-    const images = [new DefaultImage(imagesDir), imageService];
+    // Build steps' roots come first: their references exist only while a step runs.
+    const buildRoots = new BuildRoots(snapshotter);
+    const images = [new DefaultImage(imagesDir), buildRoots, imageService];
     const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
+    const builds = new BuildService({
+      builder: new Builder({
+        images: imageService,
+        content,
+        snapshotter,
+        cache: new StepCache(join(imagesDir, 'build-cache')),
+        runner: new SandboxStepRunner({ sandboxes, roots: buildRoots, snapshotter, log }),
+        log,
+      }),
+      scratchDir: join(imagesDir, 'build'),
+      limits: { maxBytes: config.builds.maxContextBytes, maxEntries: config.builds.maxContextEntries, maxConcurrent: config.builds.maxConcurrent },
+      defaultTimeoutSeconds: config.defaults.timeout ?? 3600,
+      networkPolicies: false,
+      log,
+    });
     const reconciled = await sandboxes.reconcile();
     log.info(reconciled, 'reconciled sandboxes with the runtimes');
     sandboxes.startTimeoutSweeper();
@@ -87,6 +106,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const app = createApp({
       sandboxes,
       images: imageService,
+      builds,
+      transfer: new ImageTransfer(imageService, content, registry),
+      maxContextBytes: config.builds.maxContextBytes,
       importScratchDir: join(imagesDir, 'import'),
       runtimes,
       store,
@@ -110,8 +132,10 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       config,
       sandboxes,
       images: imageService,
+      builds,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await builds.close();
         await sandboxes.close();
         for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         store.close();

@@ -8,7 +8,9 @@ import { HealthBody } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.js';
+import type { BuildService } from '../images/build/build-service.js';
 import type { ImageService } from '../images/image-service.js';
+import type { ImageTransfer } from '../images/image-transfer.js';
 import type { Logger } from '../log.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { SandboxService } from '../sandbox/sandbox-service.js';
@@ -17,6 +19,7 @@ import { requireApiKey } from './auth.js';
 import { errorResponse } from './error-response.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
+import { imageBuildRoutes } from './routes/image-builds.js';
 import { imageRoutes } from './routes/images.js';
 import { poolRoutes } from './routes/pools.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
@@ -24,6 +27,9 @@ import { sandboxRoutes } from './routes/sandboxes.js';
 export interface AppDeps {
   sandboxes: SandboxService;
   images: ImageService;
+  builds: BuildService;
+  transfer: ImageTransfer;
+  maxContextBytes: number;
   /** Private directory where image imports are unpacked before their blobs are checked. */
   importScratchDir: string;
   runtimes: RuntimeRegistry;
@@ -82,6 +88,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   sandboxRoutes(app, deps.sandboxes);
   execRoutes(app, deps.sandboxes);
   fileRoutes(app, deps.sandboxes);
+  // Before the generic /v1/images/{image} routes, so that /v1/images/build is not taken for an image name.
+  imageBuildRoutes(app, { builds: deps.builds, images: deps.images, transfer: deps.transfer, maxContextBytes: deps.maxContextBytes, log: deps.log });
   imageRoutes(app, deps.images, deps.importScratchDir);
   poolRoutes(app, deps.sandboxes);
 

@@ -21,5 +21,6 @@ export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 404 | 403 | 404 | 409 |
   payload_too_large: 413,
   capacity: 429,
   runtime_error: 502,
+  build_failed: 422,
   internal: 500,
 };

@@ -261,6 +261,19 @@ export class ImageService implements ImageProvider {
     }
   }
 
+  /**
+   * Keeps blobs and layers (by digest or chain id) from garbage collection until the returned
+   * function is called: for a build, whose layers no image references until it finishes.
+   */
+  hold(keys: string[]): () => void {
+    this.#hold(keys, +1);
+    let released = false;
+    return () => {
+      if (!released) this.#hold(keys, -1);
+      released = true;
+    };
+  }
+
   list(): (ImageRecord & { references: string[]; inUse: boolean })[] {
     const inUse = this.#d.store.imagesInUse();
     return this.#d.store.listImages().map((i) => ({ ...i, references: this.#d.store.referencesOf(i.id), inUse: inUse.has(i.id) }));
@@ -451,7 +464,7 @@ function decompress(layer: Descriptor, compressed: Readable): Readable {
 }
 
 /** The mount points the runtimes bind the agent onto, created through scoped paths (the image controls `/.airlock`). */
-function addAgentMountPoints(root: string): void {
+export function addAgentMountPoints(root: string): void {
   const dir = join(root, AGENT_DIR);
   const st = lstatSync(dir, { throwIfNoEntry: false });
   if (st && !st.isDirectory()) rmSync(dir, { recursive: true, force: true });

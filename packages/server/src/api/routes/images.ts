@@ -130,7 +130,7 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, scratchDir: 
   app.openapi(prune, async (c) => c.json(await images.prune(), 200));
 }
 
-function toWire(image: ImageRecord, images: ImageService): Image {
+export function toWire(image: ImageRecord, images: ImageService): Image {
   const extra = 'references' in image ? (image as ImageRecord & { references: string[]; inUse: boolean }) : images.inspect(image.id);
   return {
     id: image.id,
