@@ -91,6 +91,8 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
         cache: new StepCache(join(imagesDir, 'build-cache')),
         runner: new SandboxStepRunner({ sandboxes, roots: buildRoots, snapshotter, log }),
         log,
+        // What a RUN may write is its disk limit; a layer may not hold more (sparse files).
+        maxLayerBytes: config.defaults.diskMiB * 1024 * 1024,
       }),
       scratchDir: join(imagesDir, 'build'),
       limits: { maxBytes: config.builds.maxContextBytes, maxEntries: config.builds.maxContextEntries, maxConcurrent: config.builds.maxConcurrent },

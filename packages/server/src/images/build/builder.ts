@@ -30,7 +30,7 @@ import { DockerfileError, parseDockerfile, stageNamed, type Dockerfile, type Sta
 import { typeInstruction, type Instruction } from './dockerfile-instructions.js';
 import { planCopy, planWorkdir, type FilePlan } from './file-step.js';
 import { getEnv, scratchImage, setEnv, stageFromImage, writeImageDocuments, type StageImage } from './image-config.js';
-import { commitLayer, type LayerCompression } from './layer-commit.js';
+import { LayerTooLargeError, commitLayer, type LayerCompression } from './layer-commit.js';
 import { chainKey, type CachedLayer, type StepCache } from './step-cache.js';
 import type { StepRunner } from './step-runner.js';
 import { TarWriter } from './tar-writer.js';
@@ -67,6 +67,8 @@ export interface BuilderDeps {
   cache: StepCache;
   runner: StepRunner;
   log: Logger;
+  /** Bytes of file content one layer may hold (sparse files at full size). */
+  maxLayerBytes: number;
 }
 
 /** Mount points the runtimes add to a root they run (relative); new empty ones are not the step's. */
@@ -348,6 +350,7 @@ class BuildRun {
           compression: this.o.compression,
           content,
           runtimeArtifacts: RUNTIME_ARTIFACTS,
+          maxFileBytes: this.d.maxLayerBytes,
         });
         const chainId = chainIds([...img.layers.map((l) => l.diffId), committed.diffId]).pop()!;
         layer = { digest: committed.digest, mediaType: committed.mediaType, size: committed.size, diffId: committed.diffId, chainId };
@@ -355,6 +358,7 @@ class BuildRun {
         await snapshotter.commitWork(work, chainId);
       } catch (e) {
         await snapshotter.discardWork(work).catch(() => {});
+        if (e instanceof LayerTooLargeError) throw new AirlockError(ErrorCode.BuildFailed, `${text.slice(0, 200)}: ${e.message}`);
         throw e;
       }
       cache.put(key, layer);

@@ -76,10 +76,10 @@ export function resolveCopy(r: CopyRequest): CopyEntry[] {
   const destRel = posix.normalize(r.dest).replace(/^\/+/, '').replace(/\/+$/, '');
   const entries: CopyEntry[] = [];
   for (const rel of matched) {
-    if (r.visible && rel !== '' && !r.visible(rel)) throw contextError(`COPY source ${JSON.stringify(rel)} is not in the ${r.what} (or .dockerignore excludes it)`);
     const resolved = rel === '' ? '' : resolveDirectory(r.root, rel);
     const st = lstatSync(join(r.root, resolved), { throwIfNoEntry: false });
     if (!st) throw contextError(`COPY source ${JSON.stringify(rel)} does not exist in the ${r.what}`);
+    if (r.visible && resolved !== '' && !r.visible(resolved)) throw contextError(`COPY source ${JSON.stringify(rel)} is excluded from the ${r.what} by .dockerignore`);
     if (st.isDirectory()) {
       walk(r, resolved, destRel, entries);
     } else {

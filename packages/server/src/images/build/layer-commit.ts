@@ -32,6 +32,16 @@ export interface CommitInput {
   content: ContentStore;
   /** Mount points and files a runtime adds to a root it runs (relative paths). */
   runtimeArtifacts?: readonly string[];
+  /**
+   * Bound on the bytes of file content in the layer. A step's disk limit bounds what it writes,
+   * but not sparse files, which a tar holds at full size: a 1 TB sparse file must not become a
+   * 1 TB layer.
+   */
+  maxFileBytes?: number;
+}
+
+export class LayerTooLargeError extends Error {
+  override readonly name = 'LayerTooLargeError';
 }
 
 export interface CommittedLayer {
@@ -63,6 +73,13 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
     changes.push(c);
   }
 
+  if (input.maxFileBytes !== undefined) {
+    let bytes = 0n;
+    for (const c of changes) if (c.kind !== 'delete' && c.stat.isFile()) bytes += c.stat.size;
+    if (bytes > BigInt(input.maxFileBytes)) {
+      throw new LayerTooLargeError(`the step wrote ${bytes} bytes of files (a sparse file counts at its full size), over the ${input.maxFileBytes}-byte limit of a layer`);
+    }
+  }
   const tarWriter = new TarWriter();
   const meter = new DigestMeter();
   const tar = tarWriter.stream.pipe(meter);
