@@ -39,6 +39,7 @@ export const BuildEvent = z
       size: z.number().int(),
       cached: z.boolean(),
       durationMs: z.number(),
+      commit: z.object({ ms: z.number(), tarBytes: z.number().int() }).optional().describe('A layer made now: how long its commit took and its uncompressed size'),
     }),
     z.object({ type: z.literal('image'), image: Image }),
     z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),

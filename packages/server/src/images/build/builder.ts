@@ -38,7 +38,7 @@ import { TarWriter } from './tar-writer.js';
 export type BuildEvent =
   | { type: 'step'; step: number; steps: number; stage: number; line: number; instruction: string }
   | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: string }
-  | { type: 'layer'; step: number; digest: string; diffId: string; size: number; cached: boolean; durationMs: number };
+  | { type: 'layer'; step: number; digest: string; diffId: string; size: number; cached: boolean; durationMs: number; commit?: { ms: number; tarBytes: number } };
 
 /** What a build is asked for, whoever asks. */
 export interface BuildSettings {
@@ -337,12 +337,14 @@ class BuildRun {
     const present = (l: CachedLayer) => snapshotter.hasLayer(l.chainId) && content.has(l.digest);
     let layer = this.o.noCache ? undefined : cache.get(key, present);
     const cached = layer !== undefined;
+    let commit: { ms: number; tarBytes: number } | undefined;
     if (layer) {
       this.#holds.push(this.d.images.hold([layer.digest, layer.chainId]));
     } else {
       const work = await make();
       try {
         this.#checkCancelled();
+        const commitStart = performance.now();
         const committed = await commitLayer({
           lower: img.chain === undefined ? undefined : snapshotter.layerPath(img.chain),
           upper: work,
@@ -352,6 +354,7 @@ class BuildRun {
           runtimeArtifacts: RUNTIME_ARTIFACTS,
           maxFileBytes: this.d.maxLayerBytes,
         });
+        commit = { ms: Math.round(performance.now() - commitStart), tarBytes: committed.tarBytes };
         const chainId = chainIds([...img.layers.map((l) => l.diffId), committed.diffId]).pop()!;
         layer = { digest: committed.digest, mediaType: committed.mediaType, size: committed.size, diffId: committed.diffId, chainId };
         this.#holds.push(this.d.images.hold([layer.digest, layer.chainId]));
@@ -367,7 +370,7 @@ class BuildRun {
     img.chain = layer.chainId;
     img.history.push({ created: this.#created(), created_by: text });
     state.key = key;
-    await this.o.onEvent({ type: 'layer', step: this.#step, digest: layer.digest, diffId: layer.diffId, size: layer.size, cached, durationMs: Date.now() - started });
+    await this.o.onEvent({ type: 'layer', step: this.#step, digest: layer.digest, diffId: layer.diffId, size: layer.size, cached, durationMs: Date.now() - started, ...(commit ? { commit } : {}) });
   }
 
   async #copySource(from: string | undefined, stage: Stage, line: number): Promise<{ root: string; id: string; context: BuildContext | undefined }> {

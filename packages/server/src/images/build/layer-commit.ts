@@ -7,12 +7,12 @@
  * runtime alone put there (mount points, the agent's directory) is removed, so the layer on disk
  * is exactly what a pull of the pushed image would unpack.
  */
-import type { BigIntStats } from 'node:fs';
 import { lutimes, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { filterThrough } from '../../host/command.js';
+import type { EntryStat } from '../../host/tree-stat.js';
 import type { ContentStore } from '../content-store.js';
 import { DigestMeter } from '../digest-meter.js';
 import { MediaType } from '../manifest.js';
@@ -60,23 +60,20 @@ const AGENT_DIR = '.airlock';
 export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
   const artifacts = new Set(input.runtimeArtifacts ?? []);
   const removed: string[] = [];
-  const changes: Change[] = [];
-  const isArtifact = (path: string, stat: BigIntStats) => {
+  const isArtifact = (path: string, stat: EntryStat) => {
     const top = path.split('/')[0]!;
-    const ours = top === AGENT_DIR || (artifacts.has(path) && (stat.isDirectory() || stat.size === 0n));
+    const ours = top === AGENT_DIR || (artifacts.has(path) && (stat.type === 'dir' || stat.size === 0));
     if (ours) removed.push(path);
     return ours;
   };
-  for await (const c of diffTrees(input.lower, input.upper, { runtimeArtifact: isArtifact })) {
-    // The agent's directory is never the image's, even where the parent had one.
-    if (c.path === AGENT_DIR || c.path.startsWith(`${AGENT_DIR}/`)) continue;
-    changes.push(c);
-  }
+  const diff = await diffTrees(input.lower, input.upper, { runtimeArtifact: isArtifact });
+  // The agent's directory is never the image's, even where the parent had one.
+  const changes: Change[] = diff.changes.filter((c) => c.path !== AGENT_DIR && !c.path.startsWith(`${AGENT_DIR}/`));
 
   if (input.maxFileBytes !== undefined) {
-    let bytes = 0n;
-    for (const c of changes) if (c.kind !== 'delete' && c.stat.isFile()) bytes += c.stat.size;
-    if (bytes > BigInt(input.maxFileBytes)) {
+    let bytes = 0;
+    for (const c of changes) if (c.kind !== 'delete' && c.stat.type === 'file') bytes += c.stat.size;
+    if (bytes > input.maxFileBytes) {
       throw new LayerTooLargeError(`the step wrote ${bytes} bytes of files (a sparse file counts at its full size), over the ${input.maxFileBytes}-byte limit of a layer`);
     }
   }
@@ -84,7 +81,7 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
   const meter = new DigestMeter();
   const tar = tarWriter.stream.pipe(meter);
   const compressed = compress(tar, input.compression);
-  const writing = writeLayerTar(changes, input.upper, input.rule, tarWriter).then(
+  const writing = writeLayerTar(changes, input.upper, diff.upper, input.rule, tarWriter).then(
     async (written) => {
       await tarWriter.finish();
       return written;

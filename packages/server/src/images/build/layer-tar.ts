@@ -9,10 +9,10 @@
  *
  * Files are opened with O_NOFOLLOW from a tree nothing runs in, so no name is followed anywhere.
  */
-import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
+import { open, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { nanoseconds, type EntryStat } from '../../host/tree-stat.js';
 import { readXattrs } from '../../host/xattrs.js';
 import type { TarHeader, TarWriter } from './tar-writer.js';
 import type { Change } from './tree-diff.js';
@@ -38,20 +38,21 @@ export interface WrittenEntry {
 const KEEP_XATTR = /^(security\.capability|user\..+|system\.posix_acl_(access|default))$/;
 const SMALL_FILE = 1024 * 1024;
 
-export function mtimeOf(stat: BigIntStats, rule: TimeRule): number {
-  const seconds = Number(stat.mtimeNs / 1_000_000_000n);
+export function mtimeOf(stat: EntryStat, rule: TimeRule): number {
+  const ns = nanoseconds(stat.mtime);
+  const seconds = Number(ns / 1_000_000_000n);
   if (rule.clamp) return Math.min(seconds, rule.epoch);
-  return stat.mtimeNs >= rule.stepStartNs ? rule.epoch : seconds;
+  return ns >= rule.stepStartNs ? rule.epoch : seconds;
 }
 
 /** Writes every change into `tar` (not finished). Returns the entries written with their mtime, in order. */
-export async function writeLayerTar(changes: Change[], upper: string, rule: TimeRule, tar: TarWriter): Promise<WrittenEntry[]> {
+export async function writeLayerTar(changes: Change[], upper: string, stats: Map<string, EntryStat>, rule: TimeRule, tar: TarWriter): Promise<WrittenEntry[]> {
   const xattrs = await readXattrs(changes.filter((c) => c.kind !== 'delete').map((c) => join(upper, c.path)));
   const written: WrittenEntry[] = [];
   const dirs = new Set<string>(['']);
-  const links = new Map<bigint, string>();
+  const links = new Map<number, string>();
   const marker = (name: string) => tar.entry({ name, type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: rule.epoch });
-  const put = async (path: string, stat: BigIntStats, linkTo?: string) => {
+  const put = async (path: string, stat: EntryStat, linkTo?: string) => {
     const e = await entry(tar, path, stat, rule, upper, xattrs.get(join(upper, path)), linkTo);
     if (e) written.push(e);
   };
@@ -66,7 +67,7 @@ export async function writeLayerTar(changes: Change[], upper: string, rule: Time
     const missing: string[] = [];
     for (let p = posix.dirname(c.path); p !== '.' && !dirs.has(p); p = posix.dirname(p)) missing.unshift(p);
     for (const p of missing) {
-      await put(p, await lstat(join(upper, p), { bigint: true }));
+      await put(p, stats.get(p)!);
       dirs.add(p);
     }
     if (c.kind === 'delete') {
@@ -74,12 +75,12 @@ export async function writeLayerTar(changes: Change[], upper: string, rule: Time
       continue;
     }
     let linkTo: string | undefined;
-    if (c.stat.isFile() && c.stat.nlink > 1n) {
+    if (c.stat.type === 'file' && c.stat.nlink > 1) {
       linkTo = links.get(c.stat.ino);
       if (linkTo === undefined) links.set(c.stat.ino, c.path);
     }
     await put(c.path, c.stat, linkTo);
-    if (c.stat.isDirectory()) dirs.add(c.path);
+    if (c.stat.type === 'dir') dirs.add(c.path);
     if (c.kind === 'replace') await marker(`${c.path}/.wh..wh..opq`);
   }
   return written;
@@ -94,7 +95,7 @@ function whiteoutName(path: string): string {
 async function entry(
   tar: TarWriter,
   path: string,
-  stat: BigIntStats,
+  stat: EntryStat,
   rule: TimeRule,
   upper: string,
   attrs: Map<string, Buffer> | undefined,
@@ -102,12 +103,12 @@ async function entry(
 ): Promise<WrittenEntry | undefined> {
   const mtime = mtimeOf(stat, rule);
   const xattrs = attrs ? [...attrs].filter(([k]) => KEEP_XATTR.test(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
-  const base = { name: path === '' ? './' : path, mode: Number(stat.mode & 0o7777n), uid: Number(stat.uid), gid: Number(stat.gid), mtime, xattrs, size: 0 };
+  const base = { name: path === '' ? './' : path, mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid, mtime, xattrs, size: 0 };
   if (linkTo !== undefined) await tar.entry({ ...base, type: 'link', linkname: linkTo });
-  else if (stat.isDirectory()) await tar.entry({ ...base, type: 'directory' });
-  else if (stat.isSymbolicLink()) await tar.entry({ ...base, type: 'symlink', linkname: await readlink(join(upper, path)) });
-  else if (stat.isFIFO()) await tar.entry({ ...base, type: 'fifo' });
-  else if (stat.isFile()) await fileEntry(tar, { ...base, type: 'file', size: Number(stat.size) }, join(upper, path));
+  else if (stat.type === 'dir') await tar.entry({ ...base, type: 'directory' });
+  else if (stat.type === 'symlink') await tar.entry({ ...base, type: 'symlink', linkname: await readlink(join(upper, path)) });
+  else if (stat.type === 'fifo') await tar.entry({ ...base, type: 'fifo' });
+  else if (stat.type === 'file') await fileEntry(tar, { ...base, type: 'file', size: Number(stat.size) }, join(upper, path));
   else return undefined; // sockets and device nodes are not carried in layers (the runtime provides /dev)
   return { path, mtime };
 }

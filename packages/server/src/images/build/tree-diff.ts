@@ -10,18 +10,18 @@
  * has a new ctime. A directory with a new inode was removed and made again: it is "replaced" (an
  * opaque directory in the layer), and everything under it is new.
  *
- * Nothing is ever followed: names come from readdir, types from lstat. Both trees must be at rest
- * (no process of a sandbox runs in either) while this walks them.
+ * Nothing is ever followed: names and metadata come from one walk of each tree by GNU find
+ * (host/tree-stat.ts), which never follows a symlink. Both trees must be at rest (no process of a
+ * sandbox runs in either) while they are read.
  */
-import type { BigIntStats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { posix } from 'node:path';
+import { statTree, type EntryStat } from '../../host/tree-stat.js';
 
 export type Change =
   /** New, or changed in place: the entry as it is in the step's root. */
-  | { kind: 'add' | 'modify'; path: string; stat: BigIntStats }
+  | { kind: 'add' | 'modify'; path: string; stat: EntryStat }
   /** A directory made anew where the parent had one: its old content is hidden. */
-  | { kind: 'replace'; path: string; stat: BigIntStats }
+  | { kind: 'replace'; path: string; stat: EntryStat }
   /** Gone from the step's root (not descended into). */
   | { kind: 'delete'; path: string };
 
@@ -30,86 +30,84 @@ export interface DiffOptions {
    * Entries the runtime made and the step did not (mount points such as /proc, the agent's
    * /.airlock): skipped when this returns true for an entry new in the step's root.
    */
-  runtimeArtifact?: (path: string, stat: BigIntStats) => boolean;
+  runtimeArtifact?: (path: string, stat: EntryStat) => boolean;
+}
+
+export interface TreeDiff {
+  changes: Change[];
+  /** Every entry of the step's root, for the parents of changes. */
+  upper: Map<string, EntryStat>;
 }
 
 /** Root-relative paths without a leading slash; "" is the root itself. */
-export async function* diffTrees(lower: string | undefined, upper: string, opts: DiffOptions = {}): AsyncGenerator<Change> {
-  const rootUpper = await lstat(upper, { bigint: true });
-  const rootLower = lower === undefined ? undefined : await lstat(lower, { bigint: true });
-  if (rootLower && metadataChanged(rootLower, rootUpper)) yield { kind: 'modify', path: '', stat: rootUpper };
-  yield* walk(lower, upper, '', rootLower !== undefined, opts);
-}
+export async function diffTrees(lower: string | undefined, upper: string, opts: DiffOptions = {}): Promise<TreeDiff> {
+  const [u, l] = await Promise.all([statTree(upper), lower === undefined ? Promise.resolve(new Map<string, EntryStat>()) : statTree(lower)]);
+  const uKids = children(u);
+  const lKids = children(l);
+  const changes: Change[] = [];
+  const rootUpper = u.get('')!;
+  const rootLower = l.get('');
+  if (rootLower && metadataChanged(rootLower, rootUpper)) changes.push({ kind: 'modify', path: '', stat: rootUpper });
 
-async function* walk(lower: string | undefined, upper: string, rel: string, lowerHasDir: boolean, opts: DiffOptions): AsyncGenerator<Change> {
-  const upperNames = await names(join(upper, rel));
-  const lowerNames = lowerHasDir && lower !== undefined ? await names(join(lower, rel)) : [];
-  const all = [...new Set([...upperNames, ...lowerNames])].sort(byteOrder);
-  const inUpper = new Set(upperNames);
-  const inLower = new Set(lowerNames);
-  const stats = await Promise.all(
-    all.map(async (name) => {
+  const walk = (rel: string, lowerHasDir: boolean) => {
+    const names = [...new Set([...(uKids.get(rel) ?? []), ...(lowerHasDir ? (lKids.get(rel) ?? []) : [])])].sort(byteOrder);
+    for (const name of names) {
       const path = rel === '' ? name : `${rel}/${name}`;
-      return {
-        path,
-        u: inUpper.has(name) ? await lstat(join(upper, path), { bigint: true }) : undefined,
-        l: inLower.has(name) ? await lstat(join(lower!, path), { bigint: true }) : undefined,
-      };
-    }),
-  );
-  for (const { path, u, l } of stats) {
-    if (!u) {
-      yield { kind: 'delete', path };
-      continue;
-    }
-    if (!l) {
-      if (opts.runtimeArtifact?.(path, u)) continue;
-      yield { kind: 'add', path, stat: u };
-      if (u.isDirectory()) yield* walk(lower, upper, path, false, opts);
-      continue;
-    }
-    if (u.isDirectory() && l.isDirectory()) {
-      if (u.ino !== l.ino) {
-        yield { kind: 'replace', path, stat: u };
-        yield* walk(lower, upper, path, false, opts);
+      const us = u.get(path);
+      const ls = lowerHasDir ? l.get(path) : undefined;
+      if (!us) {
+        changes.push({ kind: 'delete', path });
         continue;
       }
-      if (metadataChanged(l, u)) yield { kind: 'modify', path, stat: u };
-      yield* walk(lower, upper, path, true, opts);
-      continue;
+      if (path.includes('\uFFFD')) throw new Error(`the file name ${JSON.stringify(path)} is not valid UTF-8; Airlock cannot commit it`);
+      if (!ls) {
+        if (opts.runtimeArtifact?.(path, us)) continue;
+        changes.push({ kind: 'add', path, stat: us });
+        if (us.type === 'dir') walk(path, false);
+        continue;
+      }
+      if (us.type === 'dir' && ls.type === 'dir') {
+        if (us.ino !== ls.ino) {
+          changes.push({ kind: 'replace', path, stat: us });
+          walk(path, false);
+          continue;
+        }
+        if (metadataChanged(ls, us)) changes.push({ kind: 'modify', path, stat: us });
+        walk(path, true);
+        continue;
+      }
+      if (us.type === 'dir') {
+        // A file became a directory: the new directory and all of it.
+        changes.push({ kind: 'add', path, stat: us });
+        walk(path, false);
+        continue;
+      }
+      if (ls.type !== us.type || contentChanged(ls, us)) changes.push({ kind: 'modify', path, stat: us });
     }
-    if (u.isDirectory()) {
-      // A file became a directory: the new directory and all of it.
-      yield { kind: 'add', path, stat: u };
-      yield* walk(lower, upper, path, false, opts);
-      continue;
-    }
-    if (l.isDirectory() || typeOf(l) !== typeOf(u) || contentChanged(l, u)) yield { kind: 'modify', path, stat: u };
+  };
+  walk('', rootLower !== undefined);
+  return { changes, upper: u };
+}
+
+function children(stats: Map<string, EntryStat>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const path of stats.keys()) {
+    if (path === '') continue;
+    const parent = posix.dirname(path);
+    const key = parent === '.' ? '' : parent;
+    let list = out.get(key);
+    if (!list) out.set(key, (list = []));
+    list.push(posix.basename(path));
   }
+  return out;
 }
 
-async function names(dir: string): Promise<string[]> {
-  const list = await readdir(dir);
-  for (const n of list) {
-    // readdir decodes names as UTF-8; a name that is not cannot be opened again by that string.
-    if (n.includes('\uFFFD')) throw new Error(`a file name in ${dir} is not valid UTF-8; Airlock cannot commit it`);
-  }
-  return list;
+function metadataChanged(a: EntryStat, b: EntryStat): boolean {
+  return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtime !== b.mtime || a.ctime !== b.ctime;
 }
 
-function metadataChanged(a: BigIntStats, b: BigIntStats): boolean {
-  return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs;
-}
-
-function contentChanged(a: BigIntStats, b: BigIntStats): boolean {
+function contentChanged(a: EntryStat, b: EntryStat): boolean {
   return a.ino !== b.ino || a.size !== b.size || a.nlink !== b.nlink || metadataChanged(a, b);
-}
-
-function typeOf(s: BigIntStats): string {
-  if (s.isFile()) return 'file';
-  if (s.isSymbolicLink()) return 'symlink';
-  if (s.isDirectory()) return 'dir';
-  return 'other';
 }
 
 /** Byte order of the UTF-8 names, so the order does not depend on the locale or UTF-16. */
