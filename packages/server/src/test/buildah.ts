@@ -12,6 +12,8 @@ import { join } from 'node:path';
 export interface Buildah {
   /** Builds `dockerfile` with `contextDir`; returns the wall time in ms. */
   bud(contextDir: string, dockerfile: string, tag: string, extra?: string[]): number;
+  /** Runs `script` in a working container of `base` (pulled first), then times `buildah commit` of it alone (ms). */
+  timeCommit(base: string, script: string, tag: string): number;
   /** Mounts the image's root filesystem read-only-ish (a working container) and returns its path. */
   mount(tag: string): string;
   remove(): void;
@@ -41,6 +43,15 @@ export function startBuildah(dir: string, insecureRegistry: string, driver: 'ove
     bud(contextDir, dockerfile, tag, extra = []) {
       const start = performance.now();
       run(['bud', '--isolation', 'chroot', '--layers', '--tls-verify=false', '-f', dockerfile, '-t', tag, ...extra, contextDir]);
+      return performance.now() - start;
+    },
+    timeCommit(base, script, tag) {
+      run(['pull', '--tls-verify=false', '--quiet', base]);
+      const ctr = run(['from', '--pull-never', base]).trim();
+      containers.push(ctr);
+      run(['run', '--isolation', 'chroot', ctr, '--', 'sh', '-c', script]);
+      const start = performance.now();
+      run(['commit', '--quiet', ctr, tag]);
       return performance.now() - start;
     },
     mount(tag) {
