@@ -72,9 +72,9 @@ export async function benchImages(airlock: Airlock, server: RunningServer, scrat
       const times = await sample(n.prepare, async () => {
         const id = `bench-prep-${process.pid}-${i++}`;
         const t0 = performance.now();
-        await server.images.prepare(image.id, id, { memoryMiB: 256, diskMiB: 1024, idmap });
+        await server.images.provider.prepare(image.id, id, { memoryMiB: 256, diskMiB: 1024, idmap });
         const ms = performance.now() - t0;
-        await server.images.release(id);
+        await server.images.provider.release(id);
         return ms;
       }, 3);
       const store = join(server.config.dataDir, 'images', 'store', 'fs');

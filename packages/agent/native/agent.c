@@ -169,9 +169,9 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 			fop_cancel(f);
 		return 0;
 	case T_RESET:
+		/* Silently: the host that started them is gone and the new one did not. */
 		procs_reset();
-		while (A.fops)
-			fop_cancel(A.fops);
+		fops_abort_all();
 		return 0;
 	case T_CREDIT:
 		if ((pr = proc_find(chan)))
@@ -261,6 +261,12 @@ static void setup(void)
 	if (getpid() != 1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+	{
+		const char *gp = getenv("AIRLOCK_GUEST_PIDS");
+		A.guest_pids = gp ? strtol(gp, NULL, 10) : 0;
+		if (A.guest_pids < 0)
+			A.guest_pids = 0;
+	}
 	if (buf_init(&A.in, IN_CAP) < 0 || buf_init(&A.out, OUT_CAP) < 0) {
 		perror("airlock-agent: malloc");
 		exit(1);

@@ -62,6 +62,7 @@ struct proc {
 	size_t drained;         /* bytes read after the deadline */
 	int ix_in, ix_out, ix_err; /* slots in this round's pollfd array */
 	uint64_t credit;        /* output bytes the host will still accept */
+	int orphan;             /* its host is gone (RESET): output is drained and dropped, no frames */
 };
 
 enum fop_kind { FOP_WRITE, FOP_READ, FOP_LIST };
@@ -84,6 +85,7 @@ struct agent {
 	struct proc *procs;
 	struct fop *fops;
 	int out_dead;           /* stdout broke: discard output */
+	long guest_pids;        /* AIRLOCK_GUEST_PIDS: RLIMIT_NPROC of every process it starts (0: none) */
 	int in_broken;          /* framing lost: ignore input until EOF */
 };
 extern struct agent A;

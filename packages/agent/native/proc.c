@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +31,7 @@ static void close_fd(int *fd)
 struct proc *proc_find(uint32_t chan)
 {
 	for (struct proc *p = A.procs; p; p = p->next)
-		if (p->chan == chan)
+		if (p->chan == chan && !p->orphan)
 			return p;
 	return NULL;
 }
@@ -84,6 +85,17 @@ _Noreturn static void child_run(const int fds[3], int errfd, const struct user *
 			/* not permitted here: keep the inherited score */
 		}
 		close(fd);
+	}
+
+	/*
+	 * The guest's process limit where the host's cgroup cannot count guest
+	 * processes (gVisor: the host sees the sentry's threads). The kernel
+	 * counts per uid; without CAP_SYS_RESOURCE the hard limit is final.
+	 */
+	if (A.guest_pids > 0) {
+		struct rlimit rl = {(rlim_t)A.guest_pids, (rlim_t)A.guest_pids};
+		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+			child_fail(errfd, errno);
 	}
 
 	if (geteuid() == 0 || u->uid != geteuid() || u->gid != getegid()) {
@@ -351,6 +363,18 @@ static void pipe_read(struct proc *p, int *fd, uint8_t type, int drain)
 	uint8_t *d;
 	ssize_t n;
 
+	if (p->orphan) {
+		/* Nobody reads it: drain into scratch so the killed process can finish. */
+		static uint8_t scratch[CHUNK];
+		do
+			n = read(*fd, scratch, sizeof scratch);
+		while (n < 0 && errno == EINTR);
+		if (n == 0 || (n < 0 && (errno != EAGAIN || drain)))
+			close_fd(fd);
+		else if (n > 0 && drain)
+			p->drained += (size_t)n;
+		return;
+	}
 	if (want == 0 || !(d = out_begin(CHUNK)))
 		return;
 	do
@@ -428,7 +452,8 @@ int64_t procs_service(int64_t now)
 		}
 		if (p->reaped && p->out_fd < 0 && p->err_fd < 0 &&
 		    buf_len(&A.out) <= OUT_EXITED_MAX) {
-			send_exited(p);
+			if (!p->orphan)
+				send_exited(p);
 			stdin_drop(p);
 			*pp = p->next;
 			free(p);
@@ -495,13 +520,18 @@ void procs_kill_all(void)
 
 /*
  * RESET: a new host took over and nobody reads what the old one started.
- * Kill those processes and let their pipes drain so they can be freed.
+ * Kill those processes and let their pipes drain so they can be freed. They
+ * are orphaned: no frame is sent for them any more, so every frame the new
+ * host sees after its first PONG belongs to a channel it opened, and their
+ * channel ids are free for the new host at once.
  */
 void procs_reset(void)
 {
 	procs_kill_all();
-	for (struct proc *p = A.procs; p; p = p->next)
+	for (struct proc *p = A.procs; p; p = p->next) {
+		p->orphan = 1;
 		p->credit = UINT64_MAX / 2;
+	}
 }
 
 /* CREDIT: the host's consumer took data; let this much more through. */

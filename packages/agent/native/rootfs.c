@@ -14,6 +14,10 @@
  *   release [MNT] DST                       lazily unmount MNT (if given and mounted), delete DST
  *   quota-enable PATH                       enable simple quotas (kernel >= 6.7) on the volume at
  *                                           PATH, falling back to full qgroups on older kernels
+ *   mountpoints ROOT DIR NAME...            make ROOT/DIR a directory and ROOT/DIR/NAME empty files
+ *                                           (the runtimes' bind-mount targets for the agent), with
+ *                                           fd-relative calls only: no symlink in the image is ever
+ *                                           followed, whatever it planted at those names
  *
  * Errors go to stderr as "airlock-rootfs: <what>: <errno name>" and exit status 1; the caller maps
  * ENOSPC/EDQUOT and friends to its own error codes.
@@ -196,6 +200,54 @@ static void quota_enable(const char *path) {
     close(fd);
 }
 
+/*
+ * SECURITY: the rootfs is an image's content (untrusted). Every step is relative to an fd and never
+ * follows a link: a symlink, file or device at DIR or NAME is removed and replaced, a non-empty
+ * directory at NAME is refused. Nothing outside ROOT can be reached.
+ */
+static int dir_beneath(int parent, const char *name) {
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    if (errno != ENOENT) {
+        /* ELOOP/ENOTDIR: a symlink or something else stands there. */
+        if (unlinkat(parent, name, 0) < 0 && errno != ENOENT) fail("remove", name);
+    }
+    if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) fail("mkdir", name);
+    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) fail("open", name);
+    return fd;
+}
+
+static void empty_file_beneath(int dir, const char *name) {
+    struct stat st;
+    if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+        errno = EINVAL;
+        fail("mount point name", name);
+    }
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISREG(st.st_mode)) return;
+        if (unlinkat(dir, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0) fail("remove", name);
+    } else if (errno != ENOENT) {
+        fail("stat", name);
+    }
+    int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
+    if (fd < 0) fail("create", name);
+    close(fd);
+}
+
+static void mountpoints(const char *root, const char *dir, char **names, int n) {
+    int r = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (r < 0) fail("open", root);
+    if (strchr(dir, '/') || !strcmp(dir, ".") || !strcmp(dir, "..")) {
+        errno = EINVAL;
+        fail("mount point directory", dir);
+    }
+    int d = dir_beneath(r, dir);
+    for (int i = 0; i < n; i++) empty_file_beneath(d, names[i]);
+    close(d);
+    close(r);
+}
+
 static unsigned long number(const char *s) {
     char *end;
     errno = 0;
@@ -228,6 +280,8 @@ int main(int argc, char **argv) {
         unsigned long bytes = number(argv[4]);
         if (bytes > 0) limit(argv[3], bytes);
         if (argc == 8) idmap_mount(argv[3], argv[5], number(argv[6]), number(argv[7]));
+    } else if (strcmp(op, "mountpoints") == 0 && argc >= 5) {
+        mountpoints(argv[2], argv[3], argv + 4, argc - 4);
     } else if (strcmp(op, "quota-enable") == 0 && argc == 3) {
         quota_enable(argv[2]);
     } else if (strcmp(op, "release") == 0 && (argc == 3 || argc == 4)) {

@@ -58,8 +58,9 @@ export function encodeFileWrite(path: string, mode: number, mkdirParents: boolea
   return Buffer.concat([u32(mode), u32(mkdirParents ? 1 : 0), cstr(path), cstr(user)]);
 }
 
-export function encodePath(path: string): Buffer {
-  return cstr(path);
+/** FILE_READ and LIST_DIR: the path, and the user whose rights the agent uses (empty: root). */
+export function encodePath(path: string, user = ''): Buffer {
+  return Buffer.concat([cstr(path), cstr(user)]);
 }
 
 export function encodeSignal(signo: number): Buffer {

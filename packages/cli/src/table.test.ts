@@ -44,6 +44,10 @@ describe('formatSandboxTable', () => {
       stoppedAt: null,
       expiresAt: null,
       stopReason: null,
+      stopDetail: null,
+      project: 'default',
+      enforced: null,
+      agent: { responsive: true, unresponsiveSince: null },
     };
     const text = formatSandboxTable([info], Date.parse('2025-01-01T00:05:00Z'));
     const [header, row] = text.split('\n');

@@ -32,6 +32,12 @@ export const ErrorCode = {
   ExecFailed: 'exec_failed',
   /** A request or payload exceeds a server limit. */
   PayloadTooLarge: 'payload_too_large',
+  /** The request body has a content type this route does not take; the message names the one it does. */
+  UnsupportedMediaType: 'unsupported_media_type',
+  /** The path exists but not with this method; the message lists the methods it has. */
+  MethodNotAllowed: 'method_not_allowed',
+  /** The sandbox's agent did not answer within its deadline; the sandbox may be overloaded or frozen, and can be destroyed. */
+  AgentUnresponsive: 'agent_unresponsive',
   /** The server is at a configured capacity limit. */
   Capacity: 'capacity',
   /** The sandbox's runtime failed while doing what was asked; the sandbox may have been cleaned up. */

@@ -62,6 +62,7 @@ export const ExecResult = z
     stdoutTruncated: z.boolean(),
     stderrTruncated: z.boolean(),
     durationMs: z.number(),
+    detail: z.string().optional().describe('With reason sandbox_stopped: what stopped the sandbox (its timeout, a destroy, its agent breaking the protocol)'),
   })
   .meta({ id: 'ExecResult' });
 export type ExecResult = z.infer<typeof ExecResult>;
@@ -78,6 +79,7 @@ export const ExecEvent = z
       signal: z.number().int().nullable(),
       reason: ExitReasonSchema,
       durationMs: z.number(),
+      detail: z.string().optional(),
     }),
     z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
   ])

@@ -14,7 +14,14 @@ export const SandboxPath = z
   .startsWith('/', 'path must be absolute (start with /)')
   .refine((v) => !v.includes('\0'), 'path must not contain NUL');
 
-export const FilePathQuery = z.object({ path: SandboxPath });
+/** The user a file operation runs as inside the sandbox: a name, a uid, or uid:gid. */
+export const FileUser = z
+  .string()
+  .regex(/^([a-z_][a-z0-9_-]{0,31}|\d{1,10}(:\d{1,10})?)$/, 'user is a name, a uid, or uid:gid')
+  .optional()
+  .describe("Whose rights the operation has inside the sandbox; defaults to the image's default user");
+
+export const FilePathQuery = z.object({ path: SandboxPath, user: FileUser });
 
 export const WriteFileQuery = z.object({
   path: SandboxPath,
@@ -22,7 +29,7 @@ export const WriteFileQuery = z.object({
     .string()
     .regex(/^[0-7]{3,4}$/, 'mode is octal permission bits, e.g. 644')
     .optional(),
-  user: z.string().regex(/^([a-z_][a-z0-9_-]{0,31}|\d{1,10}(:\d{1,10})?)$/).optional(),
+  user: FileUser,
 });
 
 export const FileEntry = z

@@ -92,6 +92,21 @@ export const Sandbox = z
     stoppedAt: z.string().nullable(),
     expiresAt: z.string().nullable(),
     stopReason: z.enum(STOP_REASONS).nullable(),
+    stopDetail: z.string().nullable().describe('What stopped it, in words (e.g. the protocol rule its agent broke)'),
+    project: z.string(),
+    enforced: z
+      .object({
+        pids: z.number().int().nullable().describe('Processes the sandbox may run at once, enforced inside it; null where the runtime cannot'),
+        hostPids: z.number().int().describe("The host's guard on the sandbox's host tasks (gVisor's sentry threads count there)"),
+        memoryMiB: z.number(),
+        memoryOverheadMiB: z.number().describe("Host memory granted above the sandbox's limit for the runtime itself"),
+        cpu: z.number(),
+      })
+      .nullable()
+      .describe('The limits as the runtime really enforces them'),
+    agent: z
+      .object({ responsive: z.boolean(), unresponsiveSince: z.string().nullable() })
+      .describe("Whether the sandbox's agent answers its pings; an unresponsive sandbox can still be destroyed"),
   })
   .meta({ id: 'Sandbox' });
 export type Sandbox = z.infer<typeof Sandbox>;

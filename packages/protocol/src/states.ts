@@ -13,8 +13,12 @@
 export const SANDBOX_STATES = ['creating', 'running', 'stopped', 'unknown', 'destroyed'] as const;
 export type SandboxState = (typeof SANDBOX_STATES)[number];
 
-/** Why a sandbox stopped. */
-export const STOP_REASONS = ['destroyed', 'timeout', 'oom', 'exited', 'lost', 'error'] as const;
+/**
+ * Why a sandbox stopped. `agent_protocol`: its agent sent something the protocol forbids (a frame a
+ * process inside could have forged), so the server closed its channel and stopped it; `stopDetail`
+ * says which rule.
+ */
+export const STOP_REASONS = ['destroyed', 'timeout', 'oom', 'exited', 'lost', 'error', 'agent_protocol'] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 
 export const RUNTIMES = ['gvisor', 'runc', 'bwrap'] as const;

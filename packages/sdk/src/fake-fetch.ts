@@ -112,4 +112,8 @@ export const INFO: SandboxInfo = {
   stoppedAt: null,
   expiresAt: null,
   stopReason: null,
+  stopDetail: null,
+  project: 'default',
+  enforced: { pids: 512, hostPids: 8320, memoryMiB: 512, memoryOverheadMiB: 128, cpu: 1 },
+  agent: { responsive: true, unresponsiveSince: null },
 };

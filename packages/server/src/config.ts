@@ -1,9 +1,12 @@
 /**
  * @module config
- * The one place that reads the environment. Flags > environment > defaults, resolved once into a
- * typed, validated Config that is passed down explicitly.
+ * The one place that reads the environment and the config file. Every field has one precedence —
+ * flag (an override from the CLI) > environment variable > config file > default — and is resolved
+ * once into a typed, validated Config that is passed down explicitly. Every limit the server
+ * enforces lives here, so an operator can change it without a rebuild.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { RUNTIMES, type RuntimeName } from '@airlock/protocol';
 import { z } from 'zod';
@@ -19,7 +22,50 @@ export interface Config {
   /** Runtimes to offer, in order of preference for sandboxes that do not name one. */
   runtimes: RuntimeName[];
   defaults: { cpu: number; memoryMiB: number; diskMiB: number; timeout: number | null; pidsLimit: number };
-  limits: { maxSandboxes: number; maxCpu: number; maxMemoryMiB: number; maxDiskMiB: number; maxBodyBytes: number };
+  limits: {
+    maxSandboxes: number;
+    maxCpu: number;
+    maxMemoryMiB: number;
+    maxDiskMiB: number;
+    /** Any request body but file uploads and image imports (JSON of any content type included). */
+    maxBodyBytes: number;
+    /** One file upload. */
+    maxWriteBytes: number;
+    /** One image import archive. */
+    maxImportBytes: number;
+    /** Execs and file operations in flight on one sandbox. */
+    maxOperationsPerSandbox: number;
+    /** Entries one directory listing returns. */
+    maxListEntries: number;
+    /** Memory of all sandboxes together may reach host memory × this (minus the reserve). */
+    memoryOvercommit: number;
+    /** vCPUs of all sandboxes together may reach host cores × this. */
+    cpuOvercommit: number;
+    /** Host memory kept for the server and the host itself, MiB. */
+    hostMemoryReserveMiB: number;
+  };
+  /** The host's size, as admission sees it (from the machine unless configured). */
+  machine: { memoryMiB: number; cpus: number };
+  /** Deadlines and budgets of the agent channel. */
+  agent: {
+    /** How long create waits for the agent's first answer. */
+    readyTimeoutMs: number;
+    /** How long the agent may take to start a command. */
+    startTimeoutMs: number;
+    /** How long a file operation may wait on the agent without progress. */
+    fileIdleMs: number;
+    /** How often every live sandbox's agent is pinged (0: never). */
+    pingIntervalMs: number;
+    /** Missed pings before a sandbox is marked unresponsive. */
+    maxMissedPings: number;
+    /** Frames and bytes per second read from one sandbox before reading pauses (fair share of the server's CPU). */
+    framesPerSecond: number;
+    bytesPerSecond: number;
+  };
+  /** Host uid/gid ranges: sandbox slot n owns [base + n·size, base + (n+1)·size). */
+  hostIds: { base: number; size: number };
+  /** Sandboxes adopted or cleaned up at once after a restart. */
+  reconcileConcurrency: number;
   images: {
     /** Size of the sparse btrfs volume that holds unpacked layers and sandbox root filesystems. */
     volumeBytes: number;
@@ -32,8 +78,6 @@ export interface Config {
   builds: { maxContextBytes: number; maxContextEntries: number; maxConcurrent: number };
   /** Warm pools: started sandboxes kept ready per shape, and how many refills may run at once (the CPU budget). */
   pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
-  /** How long create waits for the agent's HELLO before giving up. */
-  agentReadyTimeoutMs: number;
   /** Directory that holds runc/runsc state; private to the server (0700). */
   runtimeStateDir: string;
 }
@@ -48,6 +92,7 @@ export interface PoolConfig {
   size: number;
 }
 
+/** What `airlock serve` flags (and tests) may set; each wins over the environment and the file. */
 export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' | 'logLevel' | 'apiKey' | 'runtimes'>> & {
   registries?: RegistrySettings;
   defaultDiskMiB?: number;
@@ -58,12 +103,52 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   poolRefillConcurrency?: number;
   poolRefillDelayMs?: number;
   maxSandboxes?: number;
+  limits?: Partial<Config['limits']>;
+  agent?: Partial<Config['agent']>;
+  /** Admission's view of the host (tests give a small host to reach capacity). */
+  hostMemoryMiB?: number;
+  hostCpus?: number;
   buildContextBytes?: number;
 };
 
-/** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json) for what env vars express badly. */
+const Limits = z
+  .object({
+    maxSandboxes: z.number().int().min(1),
+    maxCpu: z.number().positive(),
+    maxMemoryMiB: z.number().int().min(32),
+    maxDiskMiB: z.number().int().min(16),
+    maxBodyBytes: z.number().int().min(1024),
+    maxWriteBytes: z.number().int().min(1024),
+    maxImportBytes: z.number().int().min(1024),
+    maxOperationsPerSandbox: z.number().int().min(1).max(4096),
+    maxListEntries: z.number().int().min(1),
+    memoryOvercommit: z.number().positive().max(16),
+    cpuOvercommit: z.number().positive().max(64),
+    hostMemoryReserveMiB: z.number().int().min(0),
+  })
+  .partial()
+  .strict();
+
+const Agent = z
+  .object({
+    readyTimeoutMs: z.number().int().min(100),
+    startTimeoutMs: z.number().int().min(100),
+    fileIdleMs: z.number().int().min(100),
+    pingIntervalMs: z.number().int().min(0),
+    maxMissedPings: z.number().int().min(1),
+    framesPerSecond: z.number().int().min(100),
+    bytesPerSecond: z.number().int().min(1024 * 1024),
+  })
+  .partial()
+  .strict();
+
+/** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json). */
 const ConfigFile = z
   .object({
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(0).max(65535).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    runtimes: z.array(z.enum(RUNTIMES)).min(1).optional(),
     registries: z
       .record(
         z.string().min(1),
@@ -71,6 +156,10 @@ const ConfigFile = z
       )
       .optional(),
     defaultDiskMiB: z.number().int().min(16).optional(),
+    defaultMemoryMiB: z.number().int().min(32).optional(),
+    defaultCpu: z.number().positive().optional(),
+    defaultTimeout: z.number().int().positive().nullable().optional(),
+    defaultPidsLimit: z.number().int().min(16).optional(),
     imageVolumeGiB: z.number().int().min(1).optional(),
     imageBudgetGiB: z.number().positive().optional(),
     pools: z
@@ -92,10 +181,15 @@ const ConfigFile = z
     maxSandboxes: z.number().int().min(1).optional(),
     buildContextMiB: z.number().int().min(1).optional(),
     maxConcurrentBuilds: z.number().int().min(1).optional(),
+    limits: Limits.optional(),
+    agent: Agent.optional(),
+    hostIds: z.object({ base: z.number().int().min(65_536), size: z.number().int().min(1).max(1 << 24) }).strict().optional(),
+    reconcileConcurrency: z.number().int().min(1).max(256).optional(),
   })
   .strict();
 
 const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -104,21 +198,22 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = readConfigFile(env.AIRLOCK_CONFIG);
   const dataDir = resolve(overrides.dataDir ?? env.AIRLOCK_DATA_DIR ?? '/var/lib/airlock');
-  const port = overrides.port ?? intFrom(env.AIRLOCK_PORT, 'AIRLOCK_PORT') ?? 7070;
+  if (!isAbsolute(dataDir)) throw new ConfigError(`data dir ${dataDir} must be absolute`);
+  const port = overrides.port ?? intFrom(env.AIRLOCK_PORT, 'AIRLOCK_PORT') ?? file.port ?? 7070;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`port ${port} is not a TCP port (0-65535)`);
-  const logLevel = overrides.logLevel ?? env.AIRLOCK_LOG_LEVEL ?? 'info';
+  const logLevel = overrides.logLevel ?? env.AIRLOCK_LOG_LEVEL ?? file.logLevel ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(`log level "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
-  const runtimes = overrides.runtimes ?? listFrom(env.AIRLOCK_RUNTIMES) ?? [...RUNTIMES];
+  const runtimes = overrides.runtimes ?? listFrom(env.AIRLOCK_RUNTIMES) ?? file.runtimes ?? [...RUNTIMES];
   for (const r of runtimes) {
     if (!(RUNTIMES as readonly string[]).includes(r)) throw new ConfigError(`runtime "${r}" is not one of ${RUNTIMES.join(', ')}`);
   }
   const apiKey = overrides.apiKey ?? (env.AIRLOCK_API_KEY || undefined);
   if (apiKey !== undefined && apiKey.length < 16) throw new ConfigError('AIRLOCK_API_KEY must be at least 16 characters');
-  if (!isAbsolute(dataDir)) throw new ConfigError(`data dir ${dataDir} must be absolute`);
-  const file = readConfigFile(env.AIRLOCK_CONFIG);
+
   const registries: RegistrySettings = overrides.registries ?? { auth: {}, insecure: [] };
   if (!overrides.registries) {
     for (const [host, r] of Object.entries(file.registries ?? {})) {
@@ -130,9 +225,44 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     }
     registries.insecure.push(...(listFrom(env.AIRLOCK_INSECURE_REGISTRIES) ?? []));
   }
-  const defaultDiskMiB = overrides.defaultDiskMiB ?? intFrom(env.AIRLOCK_DEFAULT_DISK_MIB, 'AIRLOCK_DEFAULT_DISK_MIB') ?? file.defaultDiskMiB ?? 2048;
-  const defaults = { cpu: 1, memoryMiB: 512, diskMiB: defaultDiskMiB, timeout: 3600, pidsLimit: 512 };
-  const limits = { maxSandboxes: overrides.maxSandboxes ?? file.maxSandboxes ?? 1000, maxCpu: 16, maxMemoryMiB: 16 * 1024, maxDiskMiB: 256 * 1024, maxBodyBytes: 64 * 1024 * 1024 };
+
+  const defaults = {
+    cpu: file.defaultCpu ?? 1,
+    memoryMiB: file.defaultMemoryMiB ?? 512,
+    diskMiB: overrides.defaultDiskMiB ?? intFrom(env.AIRLOCK_DEFAULT_DISK_MIB, 'AIRLOCK_DEFAULT_DISK_MIB') ?? file.defaultDiskMiB ?? 2048,
+    timeout: file.defaultTimeout === undefined ? 3600 : file.defaultTimeout,
+    pidsLimit: file.defaultPidsLimit ?? 512,
+  };
+  const limits: Config['limits'] = {
+    maxSandboxes: 1000,
+    maxCpu: 16,
+    maxMemoryMiB: 16 * 1024,
+    maxDiskMiB: 256 * 1024,
+    maxBodyBytes: 16 * MiB,
+    maxWriteBytes: 256 * MiB,
+    maxImportBytes: 16 * GiB,
+    maxOperationsPerSandbox: 64,
+    maxListEntries: 100_000,
+    memoryOvercommit: 1,
+    cpuOvercommit: 8,
+    hostMemoryReserveMiB: 1024,
+    ...defined(file.limits),
+    ...(file.maxSandboxes !== undefined ? { maxSandboxes: file.maxSandboxes } : {}),
+    ...defined(overrides.limits),
+    ...(overrides.maxSandboxes !== undefined ? { maxSandboxes: overrides.maxSandboxes } : {}),
+  };
+  const agent: Config['agent'] = {
+    readyTimeoutMs: 10_000,
+    startTimeoutMs: 10_000,
+    fileIdleMs: 30_000,
+    pingIntervalMs: 10_000,
+    maxMissedPings: 3,
+    framesPerSecond: 20_000,
+    bytesPerSecond: 512 * MiB,
+    ...defined(file.agent),
+    ...defined(overrides.agent),
+  };
+
   const specs = overrides.pools ?? listFrom(env.AIRLOCK_POOLS);
   const shapes: PoolConfig[] = specs
     ? specs.map((spec) => ({ ...parsePoolSpec(spec), image: 'default', cpu: defaults.cpu, memoryMiB: defaults.memoryMiB, diskMiB: defaults.diskMiB }))
@@ -156,7 +286,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     1;
   if (refillConcurrency < 1) throw new ConfigError(`pool refill concurrency ${refillConcurrency} must be at least 1`);
   return {
-    host: overrides.host ?? env.AIRLOCK_HOST ?? '127.0.0.1',
+    host: overrides.host ?? env.AIRLOCK_HOST ?? file.host ?? '127.0.0.1',
     port,
     dataDir,
     logLevel: logLevel as Config['logLevel'],
@@ -164,6 +294,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     runtimes: runtimes as RuntimeName[],
     defaults,
     limits,
+    machine: { memoryMiB: overrides.hostMemoryMiB ?? Math.floor(totalmem() / MiB), cpus: overrides.hostCpus ?? cpus().length },
+    agent,
+    hostIds: file.hostIds ?? { base: 1_000_000, size: 65_536 },
+    reconcileConcurrency: file.reconcileConcurrency ?? 8,
     images: {
       volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
@@ -174,8 +308,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       maxContextEntries: 1_000_000,
       maxConcurrent: file.maxConcurrentBuilds ?? 2,
     },
-    pools: { shapes, refillConcurrency, refillDelayMs: overrides.poolRefillDelayMs ?? file.poolRefillDelayMs ?? 100 },
-    agentReadyTimeoutMs: 10_000,
+    pools: {
+      shapes,
+      refillConcurrency,
+      refillDelayMs: overrides.poolRefillDelayMs ?? intFrom(env.AIRLOCK_POOL_REFILL_DELAY_MS, 'AIRLOCK_POOL_REFILL_DELAY_MS') ?? file.poolRefillDelayMs ?? 100,
+    },
     runtimeStateDir: join(dataDir, 'runtime'),
   };
 }
@@ -204,6 +341,11 @@ export function parsePoolSpec(spec: string): { runtime: RuntimeName; size: numbe
     throw new ConfigError(`pool "${spec}" must look like <runtime>:<size> with runtime one of ${RUNTIMES.join(', ')} (e.g. gvisor:4)`);
   }
   return { runtime: m[1] as RuntimeName, size: Number(m[2]) };
+}
+
+/** The fields of a partial object that are set (a field present as undefined must not unset a default). */
+function defined<T extends object>(o: T | undefined): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 function intFrom(v: string | undefined, name: string): number | undefined {

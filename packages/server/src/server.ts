@@ -29,7 +29,7 @@ import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
 import { Releases } from './sandbox/releases.js';
-import { SandboxService } from './sandbox/sandbox-service.js';
+import { SandboxService } from './sandbox/service.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { VERSION } from './version.js';
 
@@ -58,7 +58,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
   const store = new SqliteStore(join(privateDir(join(config.dataDir, 'db')), 'airlock.db'));
   const closers: (() => Promise<void>)[] = [];
   try {
-    const { key, created } = ensureAdminKey(store, config.apiKey);
+    const { key, created } = await ensureAdminKey(store.keys, config.apiKey);
     privateDir(config.runtimeStateDir);
     const native: NativeFiles =
       existsSync(AGENT_BINARY) && existsSync(STATX_COMPAT_LIBRARY)
@@ -81,8 +81,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     closers.push(() => imageService.close());
     // Build steps' roots come first: their references exist only while a step runs.
     const buildRoots = new BuildRoots(snapshotter);
-    const images = [new DefaultImage(imagesDir), buildRoots, imageService];
+    const images = [new DefaultImage(imagesDir), buildRoots, imageService.provider];
     const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
+    closers.push(() => sandboxes.close());
     const builds = new BuildService({
       builder: new Builder({
         images: imageService,
@@ -100,10 +101,12 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       networkPolicies: false,
       log,
     });
+    // Closed first (closers run in reverse): a running build's sandboxes go before the service does.
+    closers.push(() => builds.close());
+    const t0 = performance.now();
     const reconciled = await sandboxes.reconcile();
-    log.info(reconciled, 'reconciled sandboxes with the runtimes');
-    sandboxes.startTimeoutSweeper();
-    sandboxes.startPools();
+    log.info({ ...reconciled, ms: Math.round(performance.now() - t0) }, 'reconciled sandboxes with the runtimes');
+    sandboxes.start();
 
     const app = createApp({
       sandboxes,
@@ -111,12 +114,12 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       builds,
       transfer: new ImageTransfer(imageService, content, registry),
       maxContextBytes: config.builds.maxContextBytes,
-      importScratchDir: join(imagesDir, 'import'),
+      content,
       runtimes,
-      store,
+      keys: store.keys,
       log,
       version: VERSION,
-      maxJsonBytes: 16 * 1024 * 1024,
+      limits: config.limits,
     });
     const server = await listen(app.fetch, config.host, config.port);
     const port = (server.address() as AddressInfo).port;
@@ -137,16 +140,14 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       builds,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        await builds.close();
-        await sandboxes.close();
-        for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
-        store.close();
+        for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
+        await store.close();
         releaseLock();
       },
     };
   } catch (e) {
-    for (const close of closers) await close().catch(() => {});
-    store.close();
+    for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing after a failed start failed'));
+    await store.close();
     releaseLock();
     throw e;
   }

@@ -2,6 +2,10 @@
  * @module app
  * The HTTP API: a Hono app whose routes are declared with the protocol's zod schemas, which both
  * validate requests and generate the OpenAPI 3.1 document. The only module tree that knows HTTP.
+ *
+ * Every request body is bounded: uploads and imports by their own streaming limits, every other
+ * body (whatever its Content-Type says) by `maxBodyBytes`. A JSON route refuses other content types
+ * with 415, and a known path with the wrong method answers 405.
  */
 import { OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { HealthBody } from '@airlock/protocol';
@@ -9,14 +13,16 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.js';
 import type { BuildService } from '../images/build/build-service.js';
+import type { ContentStore } from '../images/content-store.js';
 import type { ImageService } from '../images/image-service.js';
 import type { ImageTransfer } from '../images/image-transfer.js';
 import type { Logger } from '../log.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import type { SandboxService } from '../sandbox/sandbox-service.js';
-import type { Store } from '../store/store.js';
+import type { SandboxService } from '../sandbox/service.js';
+import type { KeyStore } from '../store/store.js';
 import { requireApiKey } from './auth.js';
 import { errorResponse } from './error-response.js';
+import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-table.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { imageBuildRoutes } from './routes/image-builds.js';
@@ -30,13 +36,12 @@ export interface AppDeps {
   builds: BuildService;
   transfer: ImageTransfer;
   maxContextBytes: number;
-  /** Private directory where image imports are unpacked before their blobs are checked. */
-  importScratchDir: string;
+  content: ContentStore;
   runtimes: RuntimeRegistry;
-  store: Store;
+  keys: KeyStore;
   log: Logger;
   version: string;
-  maxJsonBytes: number;
+  limits: { maxBodyBytes: number; maxWriteBytes: number; maxImportBytes: number };
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono {
@@ -48,20 +53,32 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       }
     },
   });
+  // Filled once every route is declared (below); the middleware reads it per request.
+  let routes: RouteEntry[] = [];
+  const limitJson = bodyLimit({
+    maxSize: deps.limits.maxBodyBytes,
+    onError: () => {
+      throw new AirlockError(ErrorCode.PayloadTooLarge, `request bodies are limited to ${deps.limits.maxBodyBytes} bytes`);
+    },
+  });
+
   app.onError((err, c) => errorResponse(c, err, deps.log));
-  app.notFound((c) => errorResponse(c, new AirlockError(ErrorCode.NotFound, `no route for ${c.req.method} ${c.req.path}`), deps.log));
-  app.use('/v1/*', requireApiKey(deps.store));
-  app.use('/v1/*', async (c, next) => {
-    // JSON bodies are small; file uploads stream and are limited in their route.
-    if (c.req.header('content-type')?.startsWith('application/json')) {
-      return bodyLimit({
-        maxSize: deps.maxJsonBytes,
-        onError: () => {
-          throw new AirlockError(ErrorCode.PayloadTooLarge, `JSON bodies are limited to ${deps.maxJsonBytes} bytes`);
-        },
-      })(c, next);
+  app.notFound((c) => {
+    const others = routes.filter((r) => r.matches(c.req.path)).map((r) => r.method);
+    if (others.length > 0) {
+      c.header('allow', others.join(', '));
+      return errorResponse(c, new AirlockError(ErrorCode.MethodNotAllowed, `${c.req.path} does not take ${c.req.method}; it takes ${others.join(', ')}`), deps.log);
     }
-    return next();
+    return errorResponse(c, new AirlockError(ErrorCode.NotFound, `no route for ${c.req.method} ${c.req.path}`), deps.log);
+  });
+  app.use('/v1/*', requireApiKey(deps.keys));
+  app.use('/v1/*', async (c, next) => {
+    const route = routes.find((r) => r.method === c.req.method && r.matches(c.req.path));
+    if (route && !acceptsBody(route, c.req.header('content-type'))) {
+      throw new AirlockError(ErrorCode.UnsupportedMediaType, `${c.req.method} ${route.path} takes a JSON body: send it with Content-Type: application/json`);
+    }
+    if (route && streamsBody(route)) return next();
+    return limitJson(c, next);
   });
 
   app.openapi(
@@ -87,10 +104,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
 
   sandboxRoutes(app, deps.sandboxes);
   execRoutes(app, deps.sandboxes);
-  fileRoutes(app, deps.sandboxes);
+  fileRoutes(app, deps.sandboxes, deps.limits);
   // Before the generic /v1/images/{image} routes, so that /v1/images/build is not taken for an image name.
   imageBuildRoutes(app, { builds: deps.builds, images: deps.images, transfer: deps.transfer, maxContextBytes: deps.maxContextBytes, log: deps.log });
-  imageRoutes(app, deps.images, deps.importScratchDir);
+  imageRoutes(app, deps.images, { content: deps.content, maxImportBytes: deps.limits.maxImportBytes });
   poolRoutes(app, deps.sandboxes);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
@@ -99,5 +116,6 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     info: { title: 'Airlock', version: deps.version, description: 'Self-hosted sandboxes for untrusted code' },
     security: [{ bearer: [] }],
   });
+  routes = routeTable(app);
   return app;
 }

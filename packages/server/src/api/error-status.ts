@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from '@airlock/protocol/errors';
 
-export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 404 | 403 | 404 | 409 | 413 | 422 | 429 | 500 | 502 | 507> = {
+export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 504 | 507> = {
   invalid_request: 400,
   unauthenticated: 401,
   not_found: 404,
@@ -19,6 +19,9 @@ export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 404 | 403 | 404 | 409 |
   image_invalid: 422,
   storage_full: 507,
   payload_too_large: 413,
+  unsupported_media_type: 415,
+  method_not_allowed: 405,
+  agent_unresponsive: 504,
   capacity: 429,
   runtime_error: 502,
   build_failed: 422,

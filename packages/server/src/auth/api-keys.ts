@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Store } from '../store/store.js';
+import { DEFAULT_PROJECT, type KeyStore } from '../store/store.js';
 
 export const CREDENTIALS_FILE = 'credentials.json';
 
@@ -23,15 +23,15 @@ export function generateKey(): string {
  * Makes sure an admin key exists. Returns the clear key when it was just created (to print once),
  * or the fixed key from config.
  */
-export function ensureAdminKey(store: Store, fixedKey: string | undefined): { key: string | undefined; created: boolean } {
+export async function ensureAdminKey(keys: KeyStore, fixedKey: string | undefined): Promise<{ key: string | undefined; created: boolean }> {
   if (fixedKey !== undefined) {
     const hash = hashKey(fixedKey);
-    if (!store.findApiKeyByHash(hash)) store.insertApiKey({ id: randomUUID(), hash, name: 'admin (AIRLOCK_API_KEY)', createdAt: new Date().toISOString() });
+    if (!(await keys.findByHash(hash))) await keys.insert({ id: randomUUID(), project: DEFAULT_PROJECT, hash, name: 'admin (AIRLOCK_API_KEY)', createdAt: new Date().toISOString() });
     return { key: fixedKey, created: false };
   }
-  if (store.countApiKeys() > 0) return { key: undefined, created: false };
+  if ((await keys.count()) > 0) return { key: undefined, created: false };
   const key = generateKey();
-  store.insertApiKey({ id: randomUUID(), hash: hashKey(key), name: 'admin', createdAt: new Date().toISOString() });
+  await keys.insert({ id: randomUUID(), project: DEFAULT_PROJECT, hash: hashKey(key), name: 'admin', createdAt: new Date().toISOString() });
   return { key, created: true };
 }
 
@@ -41,8 +41,8 @@ export function writeCredentials(dataDir: string, url: string, key: string): str
   return path;
 }
 
-export function verifyKey(store: Store, presented: string): boolean {
+export async function verifyKey(keys: KeyStore, presented: string): Promise<boolean> {
   const hash = hashKey(presented);
-  const found = store.findApiKeyByHash(hash);
+  const found = await keys.findByHash(hash);
   return found !== undefined && timingSafeEqual(Buffer.from(found.hash), Buffer.from(hash));
 }

@@ -6,6 +6,7 @@
  * nothing of ours is left.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
@@ -20,12 +21,14 @@ export function cgroupsPath(id: string): string {
   return `/${CGROUP_PARENT}/${id}`;
 }
 
+function oomFile(id: string): string {
+  return cgroupVersion() === 2 ? join(ROOT, CGROUP_PARENT, id, 'memory.events') : join(ROOT, 'memory', CGROUP_PARENT, id, 'memory.oom_control');
+}
+
 /** Number of OOM kills recorded in the sandbox's memory cgroup, or undefined if it is gone. */
-export function oomKills(id: string): number | undefined {
-  const file =
-    cgroupVersion() === 2 ? join(ROOT, CGROUP_PARENT, id, 'memory.events') : join(ROOT, 'memory', CGROUP_PARENT, id, 'memory.oom_control');
+export async function readOomKills(id: string): Promise<number | undefined> {
   try {
-    const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
+    const m = /^oom_kill (\d+)$/m.exec(await readFile(oomFile(id), 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch {
     return undefined;

@@ -37,3 +37,6 @@ export function prepareSnapshot(src: string, dst: string, limitBytes: number, id
 export function releaseSnapshot(dst: string, mount?: string): Promise<void> {
   return helper(mount ? ['release', mount, dst] : ['release', dst]);
 }
+
+/** The runtimes' bind-mount targets for the agent, made with fd-relative calls that follow no link (rootfs.c). */
+export const addMountPoints = (root: string, dir: string, names: string[]) => helper(['mountpoints', root, dir, ...names]);

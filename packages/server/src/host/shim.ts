@@ -5,7 +5,7 @@
  * server; a restarted server reconnects to its socket.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { SHIM_BINARY } from '@airlock/agent';
 
 export class ShimStartError extends Error {
@@ -101,3 +101,23 @@ export function findShim(socketPath: string): number | undefined {
   return undefined;
 }
 
+
+/** Records a started shim's pid, so that destroy finds it without scanning /proc. */
+export function recordShim(pidFile: string, pid: number): void {
+  writeFileSync(pidFile, `${pid}\n`, { mode: 0o600 });
+}
+
+/**
+ * The shim serving `socketPath`: the pid recorded at start if it is still that shim (pid reuse is
+ * checked on the process's argv), or, where none was recorded (a crash in between), a scan of /proc.
+ */
+export function recordedShim(pidFile: string, socketPath: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(pidFile, 'utf8');
+  } catch {
+    return existsSync(socketPath) ? findShim(socketPath) : undefined;
+  }
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && isShim(pid, socketPath) ? pid : undefined;
+}

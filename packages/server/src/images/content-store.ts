@@ -11,11 +11,14 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, re
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
-import { DigestMeter } from './digest-meter.js';
 import { DIGEST } from './reference.js';
 
 export class DigestMismatchError extends Error {
   override readonly name = 'DigestMismatchError';
+}
+
+export class BlobTooLargeError extends Error {
+  override readonly name = 'BlobTooLargeError';
 }
 
 export class ContentStore {
@@ -76,17 +79,28 @@ export class ContentStore {
   }
 
   /**
-   * Stores a stream whose digest is not known beforehand (a layer being committed): hashed while it
-   * is written to `ingest/`, then renamed to its digest. Resolves with the digest and size.
+   * Stores a stream whose digest is not known in advance (a `docker save` layer named by path): it is
+   * hashed while written to ingest/ and lands under its digest. Returns what it computed.
    */
-  async ingestNew(source: Readable): Promise<{ digest: string; size: number }> {
-    const tmp = join(this.#ingest, `new.${randomBytes(8).toString('hex')}`);
-    const meter = new DigestMeter();
+  async ingestUnnamed(stream: Readable, maxBytes: number, onBytes?: (n: number) => void): Promise<{ digest: string; size: number }> {
+    const tmp = join(this.#ingest, `unnamed.${randomBytes(8).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new BlobTooLargeError(`a blob exceeds ${maxBytes} bytes`));
+        hash.update(chunk);
+        onBytes?.(chunk.length);
+        done(null, chunk);
+      },
+    });
     try {
-      await pipeline(source, meter, createWriteStream(tmp, { mode: 0o600 }));
-      const digest = meter.digest();
-      renameSync(tmp, this.path(digest));
-      return { digest, size: meter.bytes };
+      await pipeline(stream, meter, createWriteStream(tmp, { mode: 0o600 }));
+      const digest = `sha256:${hash.digest('hex')}`;
+      if (existsSync(this.path(digest))) rmSync(tmp, { force: true });
+      else renameSync(tmp, this.path(digest));
+      return { digest, size };
     } catch (e) {
       rmSync(tmp, { force: true });
       throw e;

@@ -7,7 +7,9 @@
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpfsInodes, type ImageProvider, type OciMount, type PrepareOptions, type PreparedRootfs } from './image.js';
+import type { RootfsSpec } from '../runtimes/runtime.js';
+import { tmpfsInodes, type ImageDefaults, type ImageProvider, type OciMount, type PrepareOptions } from './image.js';
+import type { Lease } from './leases.js';
 
 export const DEFAULT_IMAGE = 'default';
 
@@ -46,11 +48,21 @@ export class DefaultImage implements ImageProvider {
     return ref === DEFAULT_IMAGE;
   }
 
-  async resolve(): Promise<string> {
-    return DEFAULT_IMAGE;
+  async resolve(): Promise<{ imageId: string; lease: Lease }> {
+    // Built in: nothing can collect it.
+    return { imageId: DEFAULT_IMAGE, lease: { release: () => {} } };
   }
 
-  async prepare(_imageId: string, _sandboxId: string, opts: PrepareOptions): Promise<PreparedRootfs> {
+  async defaults(): Promise<ImageDefaults> {
+    return {
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8'],
+      user: 'user',
+      cwd: '/home/user',
+      command: [],
+    };
+  }
+
+  async prepare(_imageId: string, _sandboxId: string, opts: PrepareOptions): Promise<RootfsSpec> {
     // Each writable tmpfs holds at most the disk limit (and its pages count against memory).
     const size = `size=${Math.min(opts.memoryMiB, opts.diskMiB)}m`;
     const inodes = `nr_inodes=${tmpfsInodes(opts.memoryMiB)}`;
@@ -61,7 +73,8 @@ export class DefaultImage implements ImageProvider {
       options: ['nosuid', 'nodev', `mode=${mode}`, size, inodes, ...extra],
     });
     return {
-      rootfs: this.#rootfs,
+      kind: 'directory',
+      path: this.#rootfs,
       readonly: true,
       mounts: [
         { destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro', 'nosuid', 'nodev'] },
@@ -74,12 +87,6 @@ export class DefaultImage implements ImageProvider {
         tmpfs('/run', '755'),
         tmpfs('/home/user', '755', ['uid=1000', 'gid=1000']),
       ],
-      defaults: {
-        env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8'],
-        user: 'user',
-        cwd: '/home/user',
-        command: [],
-      },
     };
   }
 

@@ -21,23 +21,23 @@ export class ImageTransfer {
 
   /** Pushes `image` to `target` (default: its first reference). */
   async push(image: string, target: string | undefined, onBlob?: (digest: string, size: number, action: PushAction) => void): Promise<{ reference: string; digest: string }> {
-    const found = this.images.inspect(image);
+    const found = await this.images.inspect(image);
     const to = target ?? found.references.find((r) => !r.includes('@'));
     if (to === undefined) throw this.#noTarget(image);
-    const release = this.images.hold([found.id, found.configDigest, ...found.layers.map((l) => l.digest)]);
+    const lease = this.images.leases.acquire([found.id, found.configDigest, ...found.layers.map((l) => l.digest)]);
     try {
       return await pushImage(this.registry, this.content, found, found.references, to, onBlob ? { onBlob } : {});
     } finally {
-      release();
+      lease.release();
     }
   }
 
   /** The image as an OCI image layout tar. */
-  save(image: string): Readable {
-    const found = this.images.inspect(image);
-    const release = this.images.hold([found.id, found.configDigest, ...found.layers.map((l) => l.digest)]);
+  async save(image: string): Promise<Readable> {
+    const found = await this.images.inspect(image);
+    const lease = this.images.leases.acquire([found.id, found.configDigest, ...found.layers.map((l) => l.digest)]);
     const stream = saveImage(this.content, found, found.references);
-    stream.once('close', release);
+    stream.once('close', () => lease.release());
     return stream;
   }
 

@@ -1,9 +1,11 @@
 /**
  * @module image
- * What a runtime needs from an image: a root filesystem for one sandbox and the image's defaults.
+ * What a sandbox needs from an image: a root filesystem for one sandbox and the image's defaults.
  * Two providers fill it: the built-in default image (default-image.ts) and local OCI images
- * (image-service.ts: a content store plus a snapshotter that prepares a per-sandbox writable layer).
+ * (oci-rootfs.ts: a snapshotter prepares a per-sandbox writable layer of the image).
  */
+import type { RootfsSpec } from '../runtimes/runtime.js';
+import type { Lease } from './leases.js';
 import type { IdMap } from './snapshotter.js';
 
 /** A mount in OCI runtime-spec form. */
@@ -32,22 +34,21 @@ export interface PrepareOptions {
   idmap?: IdMap | undefined;
 }
 
-export interface PreparedRootfs {
-  /** Directory used as the OCI `root.path`. */
-  rootfs: string;
-  readonly: boolean;
-  /** Mounts the image needs on top of the runtime's standard ones. */
-  mounts: OciMount[];
-  defaults: ImageDefaults;
-}
-
 export interface ImageProvider {
   /** True if this provider can serve `ref`. */
   has(ref: string): boolean;
-  /** The id of the local image `ref` names, pulling it first if needed. */
-  resolve(ref: string): Promise<string>;
-  /** Prepares the root filesystem of one sandbox from a resolved image (idempotent per sandbox id). */
-  prepare(imageId: string, sandboxId: string, opts: PrepareOptions): Promise<PreparedRootfs>;
+  /**
+   * The id of the local image `ref` names, pulling it first if needed, with a lease that keeps it
+   * from garbage collection until the caller has recorded it (in a sandbox row) and released it.
+   */
+  resolve(ref: string): Promise<{ imageId: string; lease: Lease }>;
+  /** What execs in a sandbox of this image start from. */
+  defaults(imageId: string): Promise<ImageDefaults>;
+  /**
+   * Prepares the root filesystem of one sandbox from a resolved image, before anything runs in it:
+   * it is the only time host code writes into a sandbox's rootfs.
+   */
+  prepare(imageId: string, sandboxId: string, opts: PrepareOptions): Promise<RootfsSpec>;
   /** Ids of the sandboxes this provider holds a prepared root filesystem for (for reconciliation). */
   preparedSandboxes?(): string[];
   /** Releases what prepare made for the sandbox; safe to call when nothing was prepared. */

@@ -310,7 +310,7 @@ describe('image store limits', () => {
       await small.server.images.pull(`${registry.host}/sandbox/budget:a`);
       await small.server.images.pull(`${registry.host}/sandbox/budget:b`);
       await small.server.images.enforceBudget();
-      const ids = small.server.images.list().map((i) => i.id);
+      const ids = (await small.server.images.list()).map((i) => i.id);
       assert.ok(!ids.includes(a.digest), 'the older unused image went');
       assert.ok(ids.length <= 1 && (ids.length === 0 || ids[0] === b.digest));
     } finally {
@@ -322,7 +322,7 @@ describe('image store limits', () => {
     const tiny = await startTestServer(newDataDir(), { imageVolumeBytes: 160 * 1024 * 1024 });
     try {
       await assert.rejects(tiny.server.images.pull(py), (e: any) => e.code === 'storage_full');
-      assert.equal(tiny.server.images.list().length, 0);
+      assert.equal((await tiny.server.images.list()).length, 0);
       const store = join(tiny.server.config.dataDir, 'images');
       assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'layers')), [], 'no layer left');
       assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'tmp')), [], 'no half-unpacked layer left');
@@ -340,12 +340,12 @@ describe('image store limits', () => {
     const dataDir = newDataDir();
     const first = await startTestServer(dataDir);
     await first.server.images.pull(`${registry.host}/sandbox/orphan:1`);
-    await first.server.images.prepare(small.digest, 'sb-orphan0000000000000', { memoryMiB: 64, diskMiB: 64 });
-    assert.deepEqual(first.server.images.preparedSandboxes(), ['sb-orphan0000000000000'], 'control: the orphan exists');
+    await first.server.images.provider.prepare(small.digest, 'sb-orphan0000000000000', { memoryMiB: 64, diskMiB: 64 });
+    assert.deepEqual(first.server.images.provider.preparedSandboxes(), ['sb-orphan0000000000000'], 'control: the orphan exists');
     await first.close();
     const second = await startTestServer(dataDir);
     try {
-      assert.deepEqual(second.server.images.preparedSandboxes(), []);
+      assert.deepEqual(second.server.images.provider.preparedSandboxes(), []);
     } finally {
       await second.close();
     }

@@ -36,6 +36,8 @@ export interface FetchedManifest {
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MANIFEST_TIMEOUT_MS = 30_000;
+/** A blob download fails when the registry sends nothing for this long. */
+const BLOB_IDLE_MS = 60_000;
 
 export class RegistryClient {
   readonly #settings: RegistrySettings;
@@ -68,14 +70,31 @@ export class RegistryClient {
     return { digest, mediaType: declared ?? mediaType, bytes, json };
   }
 
-  /** Opens a blob as a stream; the caller verifies the digest while storing it. */
-  async blob(ref: ImageReference, digest: string): Promise<Readable> {
-    const res = await this.#get(ref, `blobs/${digest}`, {});
+  /**
+   * Opens a blob as a stream; the caller verifies the digest while storing it. `signal` cancels the
+   * download (a sibling download of the same pull failed); a registry that sends no byte for
+   * BLOB_IDLE_MS fails it, however large the blob is.
+   */
+  async blob(ref: ImageReference, digest: string, signal?: AbortSignal): Promise<Readable> {
+    const cancel = new AbortController();
+    const combined = signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal;
+    const res = await this.#get(ref, `blobs/${digest}`, { timeoutMs: MANIFEST_TIMEOUT_MS, signal: combined });
     if (!res.body) throw imageInvalid(`registry ${ref.registry} sent an empty body for blob ${digest}`);
-    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    let idle = setTimeout(() => stall(), BLOB_IDLE_MS);
+    const stall = () => {
+      cancel.abort();
+      body.destroy(new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} sent nothing of blob ${digest} for ${BLOB_IDLE_MS / 1000} s; retry the pull`));
+    };
+    body.on('data', () => {
+      clearTimeout(idle);
+      idle = setTimeout(stall, BLOB_IDLE_MS);
+    });
+    body.on('close', () => clearTimeout(idle));
+    return body;
   }
 
-  async #get(ref: ImageReference, path: string, opts: { accept?: string; timeoutMs?: number }): Promise<Response> {
+  async #get(ref: ImageReference, path: string, opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Response> {
     const res = await this.send(ref, 'GET', path, { ...opts, scopes: [`repository:${ref.repository}:pull`] });
     if (res.ok) return res;
     await res.body?.cancel();
@@ -93,7 +112,7 @@ export class RegistryClient {
     ref: ImageReference,
     method: string,
     path: string,
-    opts: { accept?: string; timeoutMs?: number; scopes: string[]; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
+    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal; scopes: string[]; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
   ): Promise<Response> {
     const url = /^https?:\/\//.test(path) ? path : `${this.#baseUrl(ref.registry)}/v2/${ref.repository}/${path}`;
     if (new URL(url).host !== new URL(this.#baseUrl(ref.registry)).host) throw denied(ref, `it sent the client to another host (${new URL(url).host})`);
@@ -116,29 +135,31 @@ export class RegistryClient {
     throw new Error('unreachable');
   }
 
+  /** `timeoutMs` bounds the wait for the response headers (the body has its own idle deadline). */
   async #fetch(
     registry: string,
     url: string,
     auth: string | undefined,
-    opts: { accept?: string; timeoutMs?: number; method?: string; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
+    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal; method?: string; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
   ): Promise<Response> {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.accept) headers.accept = opts.accept;
     if (auth) headers.authorization = auth;
     if (opts.contentLength !== undefined) headers['content-length'] = String(opts.contentLength);
     const body = opts.body instanceof Readable ? Readable.toWeb(opts.body) : opts.body;
+    const headersDue = new AbortController();
+    const timer = opts.timeoutMs ? setTimeout(() => headersDue.abort(), opts.timeoutMs) : undefined;
     try {
-      return await fetch(url, {
-        method: opts.method ?? 'GET',
-        headers,
-        redirect: 'follow',
-        signal: opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : null,
-        ...(body !== undefined ? { body, duplex: 'half' } : {}),
-      } as RequestInit);
+      const signal = opts.signal ? AbortSignal.any([opts.signal, headersDue.signal]) : headersDue.signal;
+      return await fetch(url, { method: opts.method ?? 'GET', headers, redirect: 'follow', signal, ...(body !== undefined ? { body, duplex: 'half' } : {}) } as RequestInit);
     } catch (e) {
+      if (opts.signal?.aborted) throw new AirlockError(ErrorCode.RegistryUnavailable, `the download from registry ${registry} was cancelled`);
+      if (headersDue.signal.aborted) throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${registry} did not answer within ${opts.timeoutMs} ms; retry later`);
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (e as Error).message;
       throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${registry} is unreachable (${why}); check the host name and the network, then retry`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -5,14 +5,14 @@ import { bwrapArgv, UnsupportedMountError, type BwrapInput } from './bwrap-args.
 const input: BwrapInput = {
   id: 'sb-aaaaaaaaaaaaaaaaaaaa',
   rootfs: {
-    rootfs: '/data/images/default/rootfs',
+    kind: 'directory',
+    path: '/data/images/default/rootfs',
     readonly: true,
     mounts: [
       { destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro', 'nosuid', 'nodev'] },
       { destination: '/usr/local', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'mode=755', 'size=4k'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=128m'] },
     ],
-    defaults: { env: [], user: 'user', cwd: '/home/user', command: [] },
   },
   agentBinary: '/data/images/agent/airlock-agent',
   hostUid: 1_065_536,

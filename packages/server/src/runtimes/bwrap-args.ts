@@ -5,15 +5,16 @@
  * sandbox's own unprivileged host uid. bwrap started as root would keep host uid 0 whatever --uid
  * says (platform notes), so root never reaches it. Pure: building argv only.
  */
-import type { OciMount, PreparedRootfs } from '../images/image.js';
+import type { OciMount } from '../images/image.js';
 import { AGENT_PATH_IN_SANDBOX } from './oci-spec.js';
+import type { RootfsSpec } from './runtime.js';
 
 /** The uid every process of a bubblewrap sandbox has inside: one host uid is mapped, to `user`. */
 export const BWRAP_SANDBOX_UID = 1000;
 
 export interface BwrapInput {
   id: string;
-  rootfs: PreparedRootfs;
+  rootfs: RootfsSpec;
   agentBinary: string;
   /** The host uid (and gid) the sandbox runs as: unprivileged and owned by this sandbox alone. */
   hostUid: number;
@@ -55,7 +56,7 @@ export function bwrapArgv(input: BwrapInput): string[] {
     '--setenv', 'PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     // Names the sandbox in the host's process list (leak checks find bwrap by it).
     '--setenv', 'AIRLOCK_SANDBOX_ID', input.id,
-    input.rootfs.readonly ? '--ro-bind' : '--bind', input.rootfs.rootfs, '/',
+    input.rootfs.readonly ? '--ro-bind' : '--bind', input.rootfs.path, '/',
     '--proc', '/proc',
     ...input.procMasks.flatMap((m) => (m.dir ? ['--perms', '0555', '--tmpfs', m.path, '--remount-ro', m.path] : ['--ro-bind', '/dev/null', m.path])),
     '--dev', '/dev',

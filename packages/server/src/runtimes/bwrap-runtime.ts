@@ -12,30 +12,38 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SECCOMP_COMPILER, SHIM_BINARY } from '@airlock/agent';
-import { AgentConnection } from '../agent-channel/agent-connection.js';
 import { runtimeError } from '../errors.js';
-import { createSandboxCgroups, oomKills, removeSandboxCgroups, sandboxCgroupPids } from '../host/cgroups.js';
+import { createSandboxCgroups, removeSandboxCgroups, sandboxCgroupPids } from '../host/cgroups.js';
 import { checkCommand } from '../host/command.js';
 import { compileSeccomp } from '../host/seccomp-compile.js';
-import { findShim, killQuietly, startShim, stopShim } from '../host/shim.js';
+import { killQuietly, recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
 import type { Logger } from '../log.js';
 import { bwrapArgv } from './bwrap-args.js';
-import { ID_RANGE_BASE, ID_RANGE_SIZE, MASKED_PATHS } from './oci-spec.js';
-import { adoptThroughShim } from './adopt.js';
-import type { Availability, Runtime, RuntimeCapabilities, RuntimeSpec, RuntimeStatus } from './runtime.js';
+import { CgroupSandboxHandle } from './cgroup-handle.js';
+import { hostLimits } from './enforced-limits.js';
+import { MASKED_PATHS } from './oci-spec.js';
+import type { Availability, EnforcedLimits, Runtime, RuntimeDescription, RuntimeSpec, RuntimeStatus, SandboxHandle } from './runtime.js';
 import { compilerPolicy, type OciSeccomp } from './seccomp-profile.js';
+import { UnixSocketTransport } from './socket-transport.js';
 
 export interface BwrapRuntimeOptions {
   stateDir: string;
   agentBinary: string;
-  agentReadyTimeoutMs: number;
   seccomp: { profile: OciSeccomp } | { missing: string };
   log: Logger;
 }
 
 export class BwrapRuntime implements Runtime {
   readonly name = 'bwrap' as const;
-  readonly capabilities: RuntimeCapabilities = { ownKernel: false, userNamespace: true, oomKillsSandbox: false, pulledImages: false, slowTeardown: false };
+  readonly description: RuntimeDescription = {
+    isolation: 'namespaces',
+    rootfs: ['directory'],
+    // One unprivileged host uid (spec.hostIds.base) is mapped, to `user`: nothing to idmap.
+    idmappedRootfs: false,
+    rootInside: false,
+    pulledImages: false,
+    network: ['none'],
+  };
   readonly #o: BwrapRuntimeOptions;
   #bpf: Promise<string> | undefined;
 
@@ -60,8 +68,9 @@ export class BwrapRuntime implements Runtime {
     }
   }
 
-  async start(spec: RuntimeSpec): Promise<AgentConnection> {
+  async start(spec: RuntimeSpec): Promise<SandboxHandle> {
     try {
+      if (spec.network.kind !== 'none') throw new Error('bwrap sandboxes cannot join a network namespace on this host yet');
       const bundle = this.#bundleDir(spec.id);
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
@@ -76,7 +85,7 @@ export class BwrapRuntime implements Runtime {
         id: spec.id,
         rootfs: spec.rootfs,
         agentBinary: this.#o.agentBinary,
-        hostUid: ID_RANGE_BASE + spec.slot * ID_RANGE_SIZE,
+        hostUid: spec.hostIds.base,
         cgroupProcs,
         seccompBpf: await this.#seccompProgram(),
         memoryMiB: spec.memoryMiB,
@@ -84,8 +93,9 @@ export class BwrapRuntime implements Runtime {
         procMasks: MASKED_PATHS.filter((p) => p.startsWith('/proc/') && existsSync(p)).map((p) => ({ path: p, dir: statSync(p).isDirectory() })),
       });
       writeFileSync(join(bundle, 'argv.json'), JSON.stringify(argv), { mode: 0o600 });
-      await startShim(this.#socket(spec.id), argv, { attached: true });
-      return await AgentConnection.connect(this.#socket(spec.id), this.#o.agentReadyTimeoutMs);
+      const shimPid = await startShim(this.#socket(spec.id), argv, { attached: true });
+      recordShim(join(bundle, 'shim.pid'), shimPid);
+      return this.#handle(spec.id, hostLimits(spec));
     } catch (e) {
       await this.destroy(spec.id).catch((cleanupError: unknown) =>
         this.#o.log.error({ sandbox: spec.id, err: cleanupError }, 'cleanup after a failed start failed'),
@@ -94,17 +104,14 @@ export class BwrapRuntime implements Runtime {
     }
   }
 
-  async adopt(id: string): Promise<AgentConnection | undefined> {
-    return adoptThroughShim(id, await this.status(id), this.#socket(id), this.#o.log);
+  async adopt(id: string, spec: RuntimeSpec): Promise<SandboxHandle | undefined> {
+    if ((await this.status(id)) !== 'running') return undefined;
+    return this.#handle(id, hostLimits(spec));
   }
 
   async status(id: string): Promise<RuntimeStatus> {
     if (sandboxCgroupPids(id).length > 0) return 'running';
     return existsSync(this.#bundleDir(id)) ? 'stopped' : 'absent';
-  }
-
-  oomKills(id: string): number | undefined {
-    return oomKills(id);
   }
 
   async stop(id: string): Promise<void> {
@@ -121,7 +128,7 @@ export class BwrapRuntime implements Runtime {
   async destroy(id: string): Promise<void> {
     await this.stop(id);
     const socket = this.#socket(id);
-    const shim = findShim(socket);
+    const shim = recordedShim(join(this.#bundleDir(id), 'shim.pid'), socket);
     if (shim !== undefined) await stopShim(shim, socket);
     rmSync(socket, { force: true });
     // pids drain from a cgroup a little after their namespace is gone: retry rmdir briefly.
@@ -152,6 +159,12 @@ export class BwrapRuntime implements Runtime {
     return this.#bpf;
   }
 
+  #handle(id: string, enforced: EnforcedLimits): SandboxHandle {
+    // The agent has the lowest OOM score of the sandbox: the limit ends the sandbox only if it killed the agent.
+    return new CgroupSandboxHandle({ id, transport: new UnixSocketTransport(this.#socket(id)), enforced, oomEndsSandbox: false });
+  }
+
+
   #bundleDir(id: string): string {
     return join(this.#o.stateDir, 'bundles', id);
   }
@@ -160,3 +173,4 @@ export class BwrapRuntime implements Runtime {
     return join(this.#o.stateDir, 'sockets', `${id}.sock`);
   }
 }
+

@@ -1,53 +1,61 @@
 /**
  * @module oci-cli-runtime
- * A runtime driven through an OCI runtime CLI (runc, runsc). `create` runs under the sandbox's shim,
- * which keeps the container's stdio pipes, so the agent channel exists before the sandbox has any
- * network and survives a restart of the server. Execs never pay for a `runc exec`.
+ * A runtime driven through an OCI runtime CLI (runc, runsc). `run --detach` runs under the
+ * sandbox's shim, which keeps the container's stdio pipes, so the agent channel exists before the
+ * sandbox has any network and survives a restart of the server. Execs never pay for a `runc exec`.
+ *
+ * Host layout per sandbox, under the runtime's state dir: state/ (the CLI's --root), bundles/<id>/
+ * (config.json, init.pid, shim.pid), sockets/<id>.sock (the shim's), and the cgroups /airlock/<id>.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SHIM_BINARY } from '@airlock/agent';
 import type { RuntimeName } from '@airlock/protocol';
-import { AgentConnection } from '../agent-channel/agent-connection.js';
 import { runtimeError } from '../errors.js';
-import { cgroupsPath, oomKills, removeSandboxCgroups } from '../host/cgroups.js';
+import { cgroupsPath, removeSandboxCgroups } from '../host/cgroups.js';
 import { checkCommand, runCommand } from '../host/command.js';
-import { findShim, startShim, stopShim } from '../host/shim.js';
-import type { Logger } from '../log.js';
+import { recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
 import type { OciMount } from '../images/image.js';
+import type { Logger } from '../log.js';
+import { CgroupSandboxHandle } from './cgroup-handle.js';
 import { buildSpec } from './oci-spec.js';
+import type { Availability, EnforcedLimits, Runtime, RuntimeDescription, RuntimeSpec, RuntimeStatus, SandboxHandle } from './runtime.js';
 import type { OciSeccomp } from './seccomp-profile.js';
-import { adoptThroughShim } from './adopt.js';
-import type { Availability, Runtime, RuntimeCapabilities, RuntimeSpec, RuntimeStatus } from './runtime.js';
+import { UnixSocketTransport } from './socket-transport.js';
 
 export interface OciCliRuntimeOptions {
   name: RuntimeName;
   binary: string;
   /** Flags placed before the verb (`--root` is added here). */
   globalArgs: string[];
-  capabilities: RuntimeCapabilities;
+  description: RuntimeDescription;
+  /** What this runtime enforces for a spec (gVisor: host guards above the guest's limits). */
+  enforce(spec: Pick<RuntimeSpec, 'cpu' | 'memoryMiB' | 'pids'>): EnforcedLimits;
+  /** Whether an OOM kill that coincides with the sandbox's end means the limit ended it (gVisor: yes). */
+  oomEndsSandbox: boolean;
   /** Directory for this runtime's state, bundles and sockets. */
   stateDir: string;
   /** The agent binary, at a path every sandbox can reach. */
   agentBinary: string;
   /** Mounts this runtime adds to every sandbox, after the image's. */
   extraMounts: OciMount[];
-  agentReadyTimeoutMs: number;
   /** The seccomp profile every sandbox gets, or why there is none (then the runtime is unavailable). */
   seccomp: { profile: OciSeccomp } | { missing: string };
+  /** Wraps the runtime's command line when the sandbox joins a network namespace (gVisor's netstack needs a private /proc/sys). */
+  wrapForNetns?: (argv: string[], netnsPath: string) => string[];
   log: Logger;
 }
 
 export class OciCliRuntime implements Runtime {
   readonly name: RuntimeName;
-  readonly capabilities: RuntimeCapabilities;
+  readonly description: RuntimeDescription;
   readonly #o: OciCliRuntimeOptions;
   readonly #root: string;
 
   constructor(options: OciCliRuntimeOptions) {
     this.#o = options;
     this.name = options.name;
-    this.capabilities = options.capabilities;
+    this.description = options.description;
     this.#root = join(options.stateDir, 'state');
   }
 
@@ -65,13 +73,17 @@ export class OciCliRuntime implements Runtime {
     }
   }
 
-  async start(spec: RuntimeSpec): Promise<AgentConnection> {
+  async start(spec: RuntimeSpec): Promise<SandboxHandle> {
     const bundle = this.#bundleDir(spec.id);
     try {
       if ('missing' in this.#o.seccomp) throw new Error(`no seccomp profile: ${this.#o.seccomp.missing}`);
+      if (spec.network.kind !== 'none' && !this.description.network.includes(spec.network.kind)) {
+        throw new Error(`${this.name} cannot join a network namespace on this host`);
+      }
       mkdirSync(this.#root, { recursive: true, mode: 0o700 });
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
+      const enforced = this.#o.enforce(spec);
       const config = buildSpec({
         id: spec.id,
         rootfs: spec.rootfs,
@@ -79,17 +91,23 @@ export class OciCliRuntime implements Runtime {
         extraMounts: this.#o.extraMounts,
         cgroupsPath: cgroupsPath(spec.id),
         cpu: spec.cpu,
-        memoryMiB: spec.memoryMiB,
-        pids: spec.pids,
-        userNamespaceSlot: this.capabilities.userNamespace ? spec.slot : undefined,
+        memoryMiB: enforced.memoryMiB + enforced.memoryOverheadMiB,
+        shmMiB: spec.memoryMiB,
+        pids: enforced.hostPids,
+        guestPids: enforced.pids,
+        userNamespace: this.description.idmappedRootfs ? spec.hostIds : undefined,
+        netnsPath: spec.network.kind === 'netns' ? spec.network.path : undefined,
         seccomp: this.#o.seccomp.profile,
       });
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(bundle, 'init.pid');
       // One `run --detach` instead of `create` + `start`: one runtime process less per sandbox (runc
       // ~10 ms, runsc ~50 ms here); the shim still holds the container's stdio pipes.
-      await startShim(this.#socket(spec.id), [...this.#cli(), 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, spec.id]);
-      return await AgentConnection.connect(this.#socket(spec.id), this.#o.agentReadyTimeoutMs);
+      let argv = [...this.#cli(), 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, spec.id];
+      if (spec.network.kind === 'netns' && this.#o.wrapForNetns) argv = this.#o.wrapForNetns(argv, spec.network.path);
+      const shimPid = await startShim(this.#socket(spec.id), argv);
+      recordShim(join(bundle, 'shim.pid'), shimPid);
+      return this.#handle(spec.id, enforced);
     } catch (e) {
       await this.destroy(spec.id).catch((cleanupError: unknown) =>
         this.#o.log.error({ sandbox: spec.id, err: cleanupError }, 'cleanup after a failed start failed'),
@@ -98,8 +116,9 @@ export class OciCliRuntime implements Runtime {
     }
   }
 
-  async adopt(id: string): Promise<AgentConnection | undefined> {
-    return adoptThroughShim(id, await this.status(id), this.#socket(id), this.#o.log);
+  async adopt(id: string, spec: RuntimeSpec): Promise<SandboxHandle | undefined> {
+    if ((await this.status(id)) !== 'running') return undefined;
+    return this.#handle(id, this.#o.enforce(spec));
   }
 
   async status(id: string): Promise<RuntimeStatus> {
@@ -111,10 +130,6 @@ export class OciCliRuntime implements Runtime {
     } catch {
       return 'absent';
     }
-  }
-
-  oomKills(id: string): number | undefined {
-    return oomKills(id);
   }
 
   async stop(id: string): Promise<void> {
@@ -130,7 +145,7 @@ export class OciCliRuntime implements Runtime {
     await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000 });
     const del = await runCommand([...this.#cli(), 'delete', '--force', id], { timeoutMs: 60_000 });
     const socket = this.#socket(id);
-    const shim = findShim(socket);
+    const shim = recordedShim(join(this.#bundleDir(id), 'shim.pid'), socket);
     if (shim !== undefined) await stopShim(shim, socket);
     rmSync(socket, { force: true });
     rmSync(this.#bundleDir(id), { recursive: true, force: true });
@@ -148,6 +163,11 @@ export class OciCliRuntime implements Runtime {
     const parsed = JSON.parse(r.stdout || 'null') as { id: string }[] | null;
     return (parsed ?? []).map((c) => c.id);
   }
+
+  #handle(id: string, enforced: EnforcedLimits): SandboxHandle {
+    return new CgroupSandboxHandle({ id, transport: new UnixSocketTransport(this.#socket(id)), enforced, oomEndsSandbox: this.#o.oomEndsSandbox });
+  }
+
 
   #cli(): string[] {
     return [this.#o.binary, '--root', this.#root, ...this.#o.globalArgs];

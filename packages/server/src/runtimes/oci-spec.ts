@@ -5,7 +5,8 @@
  * the sandbox's cgroup limits.
  * runc additionally gets a user namespace whose host uid range belongs to this sandbox alone.
  */
-import { tmpfsInodes, type OciMount, type PreparedRootfs } from '../images/image.js';
+import { tmpfsInodes, type OciMount } from '../images/image.js';
+import type { RootfsSpec } from './runtime.js';
 import type { OciSeccomp } from './seccomp-profile.js';
 
 export const AGENT_PATH_IN_SANDBOX = '/.airlock/agent';
@@ -17,16 +18,24 @@ export const ID_RANGE_SIZE = 65_536;
 
 export interface SpecInput {
   id: string;
-  rootfs: PreparedRootfs;
+  rootfs: RootfsSpec;
   agentBinary: string;
   /** Mounts the runtime adds (after the image's). */
   extraMounts: OciMount[];
   cgroupsPath: string;
   cpu: number;
+  /** The host memory cgroup's limit (the guest's limit plus any runtime overhead). */
   memoryMiB: number;
+  /** Size of /dev/shm: the guest's own memory limit. */
+  shmMiB: number;
+  /** The host pids cgroup's limit. */
   pids: number;
+  /** Processes the agent lets the guest run, where it enforces that itself (gVisor); null: the host's limit is it. */
+  guestPids: number | null;
   /** Host id range for a user namespace; undefined = no user namespace (gVisor has its own boundary). */
-  userNamespaceSlot: number | undefined;
+  userNamespace: { base: number; size: number } | undefined;
+  /** A network namespace to join; undefined: a new, empty one (loopback only). */
+  netnsPath: string | undefined;
   seccomp: OciSeccomp;
 }
 
@@ -73,7 +82,13 @@ const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/pro
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const memoryBytes = input.memoryMiB * 1024 * 1024;
   const period = 100_000;
-  const namespaces: { type: string }[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }];
+  const namespaces: { type: string; path?: string }[] = [
+    { type: 'pid' },
+    { type: 'ipc' },
+    { type: 'uts' },
+    { type: 'mount' },
+    input.netnsPath === undefined ? { type: 'network' } : { type: 'network', path: input.netnsPath },
+  ];
   const linux: Record<string, unknown> = {
     namespaces,
     cgroupsPath: input.cgroupsPath,
@@ -86,11 +101,11 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     seccomp: input.seccomp,
     readonlyPaths: READONLY_PATHS,
   };
-  if (input.userNamespaceSlot !== undefined) {
-    const hostID = ID_RANGE_BASE + input.userNamespaceSlot * ID_RANGE_SIZE;
+  if (input.userNamespace !== undefined) {
+    const { base: hostID, size } = input.userNamespace;
     namespaces.push({ type: 'user' }, { type: 'cgroup' });
-    linux.uidMappings = [{ containerID: 0, hostID, size: ID_RANGE_SIZE }];
-    linux.gidMappings = [{ containerID: 0, hostID, size: ID_RANGE_SIZE }];
+    linux.uidMappings = [{ containerID: 0, hostID, size }];
+    linux.gidMappings = [{ containerID: 0, hostID, size }];
   }
   return {
     ociVersion: '1.0.2',
@@ -98,18 +113,22 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       terminal: false,
       user: { uid: 0, gid: 0 },
       args: [AGENT_PATH_IN_SANDBOX],
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      env: [
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        // Limits the agent enforces inside the sandbox where the host's cgroup cannot (gVisor).
+        ...(input.guestPids === null ? [] : [`AIRLOCK_GUEST_PIDS=${input.guestPids}`]),
+      ],
       cwd: '/',
       capabilities: { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] },
       noNewPrivileges: true,
     },
-    root: { path: input.rootfs.rootfs, readonly: input.rootfs.readonly },
+    root: { path: input.rootfs.path, readonly: input.rootfs.readonly },
     hostname: 'sandbox',
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k', 'nr_inodes=1024'] },
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.memoryMiB}m`, `nr_inodes=${tmpfsInodes(input.memoryMiB)}`] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.shmMiB}m`, `nr_inodes=${tmpfsInodes(input.shmMiB)}`] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ...input.rootfs.mounts,

@@ -10,6 +10,7 @@ import type { SeccompSource } from '../host/seccomp-source.js';
 import { CAPABILITIES, STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
 import { BwrapRuntime } from './bwrap-runtime.js';
+import { gvisorLimits, hostLimits } from './enforced-limits.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
 import type { Availability, Runtime } from './runtime.js';
 import { buildSeccompProfile } from './seccomp-profile.js';
@@ -17,7 +18,7 @@ import { buildSeccompProfile } from './seccomp-profile.js';
 export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, seccompSource: SeccompSource, log: Logger): Runtime {
   const seccomp =
     'profile' in seccompSource ? { profile: buildSeccompProfile(seccompSource.profile, CAPABILITIES, { honoursErrnoRet: name !== 'gvisor' }) } : seccompSource;
-  const common = { stateDir: join(config.runtimeStateDir, name), agentReadyTimeoutMs: config.agentReadyTimeoutMs, agentBinary: native.agent, seccomp, log };
+  const common = { stateDir: join(config.runtimeStateDir, name), agentBinary: native.agent, seccomp, log };
   switch (name) {
     case 'runc':
       return new OciCliRuntime({
@@ -26,7 +27,10 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
         binary: 'runc',
         globalArgs: [],
         extraMounts: [],
-        capabilities: { ownKernel: false, userNamespace: true, oomKillsSandbox: false, pulledImages: true, slowTeardown: false },
+        description: { isolation: 'namespaces', rootfs: ['directory'], idmappedRootfs: true, rootInside: true, pulledImages: true, network: ['none', 'netns'] },
+        enforce: hostLimits,
+        // The agent has the lowest OOM score in the sandbox: the limit ended it only if it killed the agent.
+        oomEndsSandbox: false,
       });
     case 'gvisor':
       return new OciCliRuntime({
@@ -47,7 +51,10 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
           { destination: STATX_COMPAT_IN_SANDBOX, type: 'bind', source: native.statxCompat, options: ['bind', 'ro', 'nosuid', 'nodev'] },
           { destination: '/etc/ld.so.preload', type: 'bind', source: native.ldPreload, options: ['bind', 'ro', 'nosuid', 'nodev'] },
         ],
-        capabilities: { ownKernel: true, userNamespace: false, oomKillsSandbox: true, pulledImages: true, slowTeardown: true },
+        description: { isolation: 'user-space-kernel', rootfs: ['directory'], idmappedRootfs: false, rootInside: true, pulledImages: true, network: ['none'] },
+        enforce: gvisorLimits,
+        // The sentry holds all of the guest's memory: a host OOM kill there ends the whole sandbox.
+        oomEndsSandbox: true,
       });
     case 'bwrap':
       return new BwrapRuntime(common);

@@ -1,25 +1,41 @@
 /**
  * @module exec-run
  * Runs one command in a live sandbox and turns what the agent reports into exec events: timeout,
- * OOM attribution (the sandbox's memory cgroup counted a kill while it ran) and the sandbox going
+ * OOM attribution (the runtime counted a kill by the memory limit while it ran) and the sandbox going
  * away mid-command are told apart, so a user learns how the process really ended.
  */
-import type { ExecRequest, ExitReason } from '@airlock/protocol';
+import type { ExitReason, StopReason } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
-import { AgentOpError, type AgentConnection } from '../agent-channel/agent-connection.js';
+import { AgentOpError, AgentProtocolError, AgentTimeoutError } from '../agent-channel/errors.js';
+import type { AgentConnection } from '../agent-channel/agent-connection.js';
 import { startExec } from '../agent-channel/exec.js';
 import { AirlockError } from '../errors.js';
 import type { ImageDefaults } from '../images/image.js';
 import { OutputQueue } from './output-queue.js';
 
+/** A command as the domain sees it: the API has validated and decoded it. */
+export interface ExecCommand {
+  /** argv; undefined: the image's default command. */
+  argv?: string[] | undefined;
+  env?: Record<string, string> | undefined;
+  cwd?: string | undefined;
+  user?: string | undefined;
+  stdin?: Buffer | undefined;
+  /** Seconds. */
+  timeout?: number | undefined;
+}
+
 export interface ExecContext {
   conn: AgentConnection;
   defaults: ImageDefaults;
   sandboxEnv: Record<string, string>;
-  /** OOM kills counted by the sandbox's memory cgroup so far (undefined once it is gone). */
-  oomKills(): number | undefined;
-  /** Resolves with the sandbox's stop reason when its channel closes. */
-  stopped(): Promise<'oom' | 'other'>;
+  /** OOM kills the runtime has counted for the sandbox so far. */
+  oomKills(): number;
+  /** Brings oomKills() up to date with the runtime (reads its counters). */
+  syncOom(): Promise<void>;
+  /** Resolves, once the sandbox's channel closed, with why the sandbox stopped, in words too. */
+  stopped(): Promise<{ reason: StopReason | null; detail: string }>;
+  startTimeoutMs: number;
 }
 
 export interface StartedExec {
@@ -29,12 +45,12 @@ export interface StartedExec {
 
 const SIGKILL = 9;
 
-export async function runExec(ctx: ExecContext, req: ExecRequest): Promise<StartedExec> {
-  const argv = req.cmd === undefined ? ctx.defaults.command : typeof req.cmd === 'string' ? ['/bin/sh', '-c', req.cmd] : req.cmd;
+export async function runExec(ctx: ExecContext, cmd: ExecCommand): Promise<StartedExec> {
+  const argv = cmd.argv ?? ctx.defaults.command;
   if (argv.length === 0) throw new AirlockError(ErrorCode.InvalidRequest, 'cmd is required: the image has no default command (Entrypoint/Cmd)');
-  const env = mergeEnv(ctx.defaults.env, ctx.sandboxEnv, req.env ?? {});
-  const stdin = req.stdin === undefined ? undefined : Buffer.from(req.stdin, req.stdinEncoding === 'base64' ? 'base64' : 'utf8');
-  const oomBefore = ctx.oomKills() ?? 0;
+  const env = mergeEnv(ctx.defaults.env, ctx.sandboxEnv, cmd.env ?? {});
+  const stdin = cmd.stdin;
+  const oomBefore = ctx.oomKills();
   const startedAt = performance.now();
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
@@ -44,30 +60,28 @@ export async function runExec(ctx: ExecContext, req: ExecRequest): Promise<Start
   try {
     running = await startExec(
       ctx.conn,
-      { argv, env, cwd: req.cwd ?? (req.user === undefined ? ctx.defaults.cwd : ''), user: req.user ?? ctx.defaults.user, keepStdin: stdin !== undefined },
+      { argv, env, cwd: cmd.cwd ?? (cmd.user === undefined ? ctx.defaults.cwd : ''), user: cmd.user ?? ctx.defaults.user, keepStdin: stdin !== undefined },
       { stdout: (data) => queue.push({ type: 'stdout', data }), stderr: (data) => queue.push({ type: 'stderr', data }) },
+      { startTimeoutMs: ctx.startTimeoutMs },
     );
   } catch (e) {
-    if (e instanceof AgentOpError) {
-      throw new AirlockError(ErrorCode.ExecFailed, `cannot start ${JSON.stringify(argv[0])}: ${e.message}`);
-    }
-    throw new AirlockError(ErrorCode.InvalidState, `the sandbox stopped before the command started (${String(e)})`);
+    if (e instanceof AirlockError) throw e;
+    if (e instanceof AgentOpError) throw new AirlockError(ErrorCode.ExecFailed, `cannot start ${JSON.stringify(argv[0])}: ${e.message}`);
+    if (e instanceof AgentTimeoutError) throw new AirlockError(ErrorCode.AgentUnresponsive, `${e.message}; the sandbox may be overloaded or frozen (it can be destroyed)`);
+    if (e instanceof AgentProtocolError) throw new AirlockError(ErrorCode.InvalidState, `the sandbox was stopped before the command started: its agent broke the protocol (${e.message})`);
+    throw new AirlockError(ErrorCode.InvalidState, `the sandbox stopped before the command started (${(e as Error).message})`);
   }
   queue.bind({
     credit: (n) => running.credit(n),
-    abandon: () => {
-      running.signal(SIGKILL);
-      // Let the agent drain what the killed process left in its pipes; nobody reads it now.
-      running.credit(0xffffffff);
-    },
+    abandon: () => running.abandon(),
     violation: (message) => ctx.conn.fail(message),
   });
 
-  if (req.timeout !== undefined) {
+  if (cmd.timeout !== undefined) {
     timer = setTimeout(() => {
       timedOut = true;
       running.signal(SIGKILL);
-    }, req.timeout * 1000);
+    }, cmd.timeout * 1000);
   }
   if (stdin !== undefined) {
     running
@@ -77,17 +91,28 @@ export async function runExec(ctx: ExecContext, req: ExecRequest): Promise<Start
   }
 
   running.exited.then(
-    (status) => {
+    async (status) => {
       clearTimeout(timer);
       let reason: ExitReason = status.signal === null ? 'exit' : 'signal';
       if (timedOut) reason = 'timeout';
-      else if (status.signal === SIGKILL && (ctx.oomKills() ?? oomBefore) > oomBefore) reason = 'oom';
+      else if (status.signal === SIGKILL) {
+        // The kill was counted before the process died; read the counter now to know whose it was.
+        await ctx.syncOom().catch(() => {});
+        if (ctx.oomKills() > oomBefore) reason = 'oom';
+      }
       queue.push({ type: 'exit', exitCode: status.code, signal: status.signal, reason, durationMs: elapsed(startedAt) });
     },
     async () => {
       clearTimeout(timer);
       const why = await ctx.stopped();
-      queue.push({ type: 'exit', exitCode: null, signal: null, reason: why === 'oom' ? 'oom' : 'sandbox_stopped', durationMs: elapsed(startedAt) });
+      queue.push({
+        type: 'exit',
+        exitCode: null,
+        signal: null,
+        reason: timedOut ? 'timeout' : why.reason === 'oom' ? 'oom' : 'sandbox_stopped',
+        detail: why.detail,
+        durationMs: elapsed(startedAt),
+      });
     },
   );
   return { pid: running.pid, events: queue };

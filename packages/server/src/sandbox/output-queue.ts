@@ -12,7 +12,7 @@ import { CreditLedger } from '../agent-channel/credit.js';
 export type OutputEvent =
   | { type: 'stdout'; data: Buffer }
   | { type: 'stderr'; data: Buffer }
-  | { type: 'exit'; exitCode: number | null; signal: number | null; reason: ExitReason; durationMs: number };
+  | { type: 'exit'; exitCode: number | null; signal: number | null; reason: ExitReason; durationMs: number; detail?: string };
 
 export interface OutputControl {
   /** Lets the producer send `bytes` more. */
@@ -29,11 +29,14 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
   readonly #credit = new CreditLedger();
   #ended = false;
   #abandoned = false;
+  /** An overrun seen before bind(): reported as soon as there is someone to report it to. */
+  #overrun: string | undefined;
   #wake: (() => void) | undefined;
 
   /** Connects the queue to its producer once the process has started. */
   bind(control: OutputControl): void {
     this.#control = control;
+    if (this.#overrun !== undefined) control.violation(this.#overrun);
     if (this.#abandoned) control.abandon();
   }
 
@@ -42,7 +45,10 @@ export class OutputQueue implements AsyncIterable<OutputEvent> {
     this.#items.push(ev);
     if (ev.type !== 'exit') {
       const overrun = this.#credit.received(ev.data.length);
-      if (overrun) this.#control?.violation(overrun);
+      if (overrun) {
+        if (this.#control) this.#control.violation(overrun);
+        else this.#overrun = overrun;
+      }
     } else {
       this.#ended = true;
     }

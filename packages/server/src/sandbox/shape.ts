@@ -3,7 +3,6 @@
  * What a sandbox is made of (runtime, image, cpu, memory, disk), resolved from a create request or a
  * pool's config against this server's runtimes, images, defaults and limits. Warm pools match on it.
  */
-import type { CreateSandboxRequest } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { Config, PoolConfig } from '../config.js';
 import { AirlockError, invalidRequest } from '../errors.js';
@@ -24,7 +23,7 @@ export interface Shape {
 /** Validates what a create asks for against this server and resolves its defaults. */
 export function resolveShape(
   d: { config: Config; runtimes: RuntimeRegistry; images: ImageProvider[] },
-  req: CreateSandboxRequest | PoolConfig,
+  req: { runtime?: PoolConfig['runtime'] | undefined; image?: string | undefined; cpu?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined },
 ): Shape {
   const { config, runtimes } = d;
   const runtimeName = req.runtime ?? runtimes.preferred();
@@ -35,7 +34,7 @@ export function resolveShape(
   if (!availability.available) throw new AirlockError(ErrorCode.RuntimeUnavailable, `runtime ${runtimeName} is not available: ${availability.reason}`);
   const runtime = runtimes.get(runtimeName)!;
   const imageRef = req.image ?? 'default';
-  if (imageRef !== 'default' && !runtime.capabilities.pulledImages) {
+  if (imageRef !== 'default' && !runtime.description.pulledImages) {
     throw invalidRequest(`runtime ${runtimeName} runs only the default image; use gvisor or runc for ${JSON.stringify(imageRef)}`);
   }
   const image = d.images.find((i) => i.has(imageRef));

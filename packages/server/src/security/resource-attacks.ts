@@ -41,6 +41,8 @@ interface Attack {
 
 const MiB = 1024 * 1024;
 const nospc = (o: ExecOutcome) => /No space left|ENOSPC|Errno 28/.test(o.stdout + o.stderr);
+/** The guest's own process limit refused a fork (gVisor: RLIMIT_NPROC, which its kernel enforces before the host's pids.max). */
+const forkRefused = (o: ExecOutcome) => /Cannot fork|Resource temporarily unavailable|can't start new thread|EAGAIN/.test(o.stdout + o.stderr);
 const oomKills = (id: string) => cgroupCounter(id, 'memory', 'memory.oom_control', 'oom_kill') ?? 0;
 const oomKilled = (id: string, o: ExecOutcome) => o.reason === 'oom' || oomKills(id) > 0;
 /** What stopped a memory or disk attack: the exec's own end, OOM kills in its cgroup, ENOSPC. */
@@ -57,7 +59,10 @@ export const ATTACKS: Attack[] = [
     timeout: 5,
     evidence: async (id, o) => {
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
-      return { fired: hits > 0 || o.reason === 'sandbox_stopped', detail: `pids.max hit ${hits} times, exec ${o.reason}` };
+      return {
+        fired: hits > 0 || o.reason === 'sandbox_stopped' || forkRefused(o),
+        detail: `pids.max hit ${hits} times, ${forkRefused(o) ? 'forks refused inside, ' : ''}exec ${o.reason}`,
+      };
     },
   },
   {
@@ -77,10 +82,10 @@ export const ATTACKS: Attack[] = [
         '    print(f"refused after {n} threads: {e}", flush=True)',
       ]),
     timeout: 30,
-    // runc and bwrap: pids.max refuses the clone; gVisor: the sentry's memory for the threads hits the limit first.
+    // runc and bwrap: pids.max refuses the clone; gVisor: the guest's process limit, or the sentry's memory for the threads.
     evidence: async (id, o) => {
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
-      return { fired: hits > 0 || oomKilled(id, o), detail: `${o.stdout.trim().slice(0, 60) || `exec ${o.reason}`}, pids.max hit ${hits} times` };
+      return { fired: hits > 0 || oomKilled(id, o) || forkRefused(o), detail: `${o.stdout.trim().slice(0, 60) || `exec ${o.reason}`}, pids.max hit ${hits} times` };
     },
   },
   {
@@ -103,7 +108,8 @@ export const ATTACKS: Attack[] = [
     id: 'A3.disk-fill',
     title: 'disk fill (dd into every writable directory)',
     create: { memoryMiB: 128, cpu: 1 },
-    cmd: () => 'for d in /tmp /var/tmp /home/user /root /run; do dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1 | tail -1; rm -f $d/fill; done',
+    // dd's own error line is the evidence (ENOSPC at the limit), so it is the line kept.
+    cmd: () => "for d in /tmp /var/tmp /home/user /root /run; do dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1 | grep -m1 -i -e 'space' -e 'denied' -e 'read-only'; rm -f $d/fill; done",
     timeout: 30,
     evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
   },

@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { createRuntime } from '../runtimes/registry.js';
+import { hostLimits } from '../runtimes/enforced-limits.js';
 import { OciCliRuntime } from '../runtimes/oci-cli-runtime.js';
 import type { OciSeccomp } from '../runtimes/seccomp-profile.js';
 
@@ -21,10 +22,12 @@ export const weakenedRuntimes: typeof createRuntime = (name, config, native, sec
     globalArgs: [],
     extraMounts: [],
     stateDir: join(config.runtimeStateDir, name),
-    agentReadyTimeoutMs: config.agentReadyTimeoutMs,
     agentBinary: native.agent,
     seccomp: { profile: ALLOW_ALL },
-    capabilities: { ownKernel: false, userNamespace: false, oomKillsSandbox: false, pulledImages: false, slowTeardown: false },
+    // No user namespace: root inside is host root with the spec's capabilities.
+    description: { isolation: 'namespaces', rootfs: ['directory'], idmappedRootfs: false, rootInside: true, pulledImages: false, network: ['none'] },
+    enforce: hostLimits,
+    oomEndsSandbox: false,
     log,
   });
 };

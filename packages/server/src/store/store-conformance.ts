@@ -1,15 +1,16 @@
 /**
  * @module store-conformance
- * The behaviour every Store implementation must show. SQLite runs it today; a Postgres store
- * would run the same suite.
+ * The behaviour every Store implementation must show. SQLite runs it today; a Postgres store would
+ * run the same suite.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ImageRecord, SandboxRecord, Store } from './store.js';
+import { DEFAULT_PROJECT, type ImageRecord, type SandboxRecord, type Store } from './store.js';
 
-export function storeConformance(name: string, open: () => { store: Store; reopen(): Store }): void {
-  const record = (id: string, patch: Partial<SandboxRecord> = {}): SandboxRecord => ({
+export function sandboxRecord(id: string, patch: Partial<SandboxRecord> = {}): SandboxRecord {
+  return {
     id,
+    project: DEFAULT_PROJECT,
     state: 'running',
     runtime: 'runc',
     image: 'default',
@@ -24,77 +25,111 @@ export function storeConformance(name: string, open: () => { store: Store; reope
     stoppedAt: null,
     expiresAt: null,
     stopReason: null,
+    stopDetail: null,
     slot: 0,
     imageId: 'default',
     diskMiB: 1024,
     pool: null,
     releasePending: false,
+    enforced: null,
     ...patch,
-  });
+  };
+}
 
-  describe(`store conformance: ${name}`, () => {
-    test('what is written survives a reopen', () => {
+export function storeConformance(name: string, open: () => { store: Store; reopen(): Store }): void {
+  const record = sandboxRecord;
+  const ids = async (p: Promise<SandboxRecord[]>) => (await p).map((r) => r.id);
+
+  describe(`store conformance: ${name}`, { timeout: 60_000 }, () => {
+    test('what is written survives a reopen', async () => {
       const { store, reopen } = open();
-      store.insertSandbox(record('sb-a'));
-      store.updateSandbox('sb-a', { state: 'stopped', stopReason: 'oom' });
-      store.close();
+      await store.sandboxes.insert(record('sb-a', { enforced: { pids: 512, hostPids: 4096, memoryMiB: 256, memoryOverheadMiB: 64, cpu: 1 } }));
+      await store.sandboxes.transition('sb-a', ['running'], 'stopped', { stopReason: 'oom', stopDetail: 'the memory limit' });
+      await store.close();
       const again = reopen();
+      const r = (await again.sandboxes.get('sb-a'))!;
       assert.deepEqual(
-        (({ state, stopReason, env, metadata }) => ({ state, stopReason, env, metadata }))(again.getSandbox('sb-a')!),
-        { state: 'stopped', stopReason: 'oom', env: { SECRET: 'x' }, metadata: { team: 'ml' } },
+        { state: r.state, stopReason: r.stopReason, stopDetail: r.stopDetail, env: r.env, metadata: r.metadata, project: r.project, hostPids: r.enforced?.hostPids },
+        { state: 'stopped', stopReason: 'oom', stopDetail: 'the memory limit', env: { SECRET: 'x' }, metadata: { team: 'ml' }, project: 'default', hostPids: 4096 },
       );
-      again.close();
+      await again.close();
     });
 
-    test('filters by state and by every label', () => {
+    test('filters by project, state and by every label', async () => {
       const { store } = open();
-      store.insertSandbox(record('sb-1', { metadata: { team: 'ml', tier: 'gold' } }));
-      store.insertSandbox(record('sb-2', { metadata: { team: 'ml' }, slot: 1 }));
-      store.insertSandbox(record('sb-3', { state: 'destroyed', slot: 2 }));
-      assert.deepEqual(
-        store.listSandboxes({ labels: { team: 'ml', tier: 'gold' } }).map((r) => r.id),
-        ['sb-1'],
-      );
-      assert.deepEqual(
-        store.listSandboxes({ states: ['destroyed'] }).map((r) => r.id),
-        ['sb-3'],
-      );
-      assert.deepEqual([...store.usedSlots()].sort(), [0, 1], 'destroyed sandboxes free their slot');
-      store.deleteSandbox('sb-2');
-      assert.equal(store.getSandbox('sb-2'), undefined);
-      assert.throws(() => store.updateSandbox('sb-2', { state: 'stopped' }));
-      store.close();
+      await store.sandboxes.insert(record('sb-1', { metadata: { team: 'ml', tier: 'gold' } }));
+      await store.sandboxes.insert(record('sb-2', { metadata: { team: 'ml' }, slot: 1 }));
+      await store.sandboxes.insert(record('sb-3', { state: 'destroyed', slot: 2 }));
+      await store.sandboxes.insert(record('sb-4', { project: 'other', slot: 4 }));
+      assert.deepEqual(await ids(store.sandboxes.list({ labels: { team: 'ml', tier: 'gold' } })), ['sb-1']);
+      assert.deepEqual(await ids(store.sandboxes.list({ states: ['destroyed'] })), ['sb-3']);
+      assert.deepEqual(await ids(store.sandboxes.list({ project: 'other' })), ['sb-4']);
+      assert.deepEqual((await store.sandboxes.holding()).map((r) => r.slot).sort(), [0, 1, 4], 'destroyed sandboxes free their slot');
+      await store.sandboxes.delete('sb-2');
+      assert.equal(await store.sandboxes.get('sb-2'), undefined);
+      await assert.rejects(store.sandboxes.update('sb-2', { stopReason: 'oom' }));
+      await store.close();
     });
 
-    test('pooled sandboxes are hidden from listings and claimed exactly once', () => {
+    test('a state change is conditional: of two writers, one wins', async () => {
       const { store } = open();
-      store.insertSandbox(record('sb-p1', { pool: 'runc|default', metadata: {}, env: {} }));
-      store.insertSandbox(record('sb-u1', { slot: 1 }));
-      assert.deepEqual(store.listSandboxes({}).map((r) => r.id), ['sb-u1']);
-      assert.deepEqual(store.listSandboxes({ includePooled: true }).map((r) => r.id).sort(), ['sb-p1', 'sb-u1']);
-      const claimed = store.claimPooled('sb-p1', { env: { A: '1' }, metadata: { team: 'rl' } });
+      await store.sandboxes.insert(record('sb-c'));
+      const [a, b] = await Promise.all([
+        store.sandboxes.transition('sb-c', ['running'], 'stopped', { stopReason: 'timeout' }),
+        store.sandboxes.transition('sb-c', ['running'], 'stopped', { stopReason: 'exited' }),
+      ]);
+      assert.equal([a, b].filter((x) => x !== undefined).length, 1, 'exactly one transition applies');
+      assert.equal(await store.sandboxes.transition('sb-c', ['running'], 'destroyed'), undefined, 'not from a state it is not in');
+      const now = (await store.sandboxes.get('sb-c'))!;
+      assert.deepEqual([now.state, now.stopReason], ['stopped', (a ?? b)!.stopReason]);
+      assert.equal((await store.sandboxes.transition('sb-c', ['stopped'], 'destroyed'))?.state, 'destroyed');
+      await store.close();
+    });
+
+    test('pooled sandboxes are hidden from listings and claimed exactly once', async () => {
+      const { store } = open();
+      await store.sandboxes.insert(record('sb-p1', { pool: 'runc|default', metadata: {}, env: {} }));
+      await store.sandboxes.insert(record('sb-u1', { slot: 1 }));
+      assert.deepEqual(await ids(store.sandboxes.list({})), ['sb-u1']);
+      assert.deepEqual((await ids(store.sandboxes.list({ includePooled: true }))).sort(), ['sb-p1', 'sb-u1']);
+      const [claimed, second] = await Promise.all([
+        store.sandboxes.claimPooled('sb-p1', { env: { A: '1' }, metadata: { team: 'rl' } }),
+        store.sandboxes.claimPooled('sb-p1', { env: {} }),
+      ]);
       assert.deepEqual([claimed?.pool, claimed?.env, claimed?.metadata], [null, { A: '1' }, { team: 'rl' }]);
-      assert.equal(store.claimPooled('sb-p1', { env: {} }), undefined, 'a second claim gets nothing');
-      assert.equal(store.claimPooled('sb-u1', { env: {} }), undefined, 'a sandbox never pooled cannot be claimed');
-      assert.deepEqual(store.listSandboxes({ labels: { team: 'rl' } }).map((r) => r.id), ['sb-p1']);
-      store.close();
+      assert.equal(second, undefined, 'a second claim gets nothing');
+      assert.equal(await store.sandboxes.claimPooled('sb-u1', { env: {} }), undefined, 'a sandbox never pooled cannot be claimed');
+      assert.deepEqual(await ids(store.sandboxes.list({ labels: { team: 'rl' } })), ['sb-p1']);
+      await store.close();
     });
 
-    test('a destroyed sandbox whose release is pending keeps its slot and image', () => {
+    test('a destroyed sandbox whose release is pending keeps its slot and image', async () => {
       const { store } = open();
-      store.insertSandbox(record('sb-r1', { state: 'destroyed', releasePending: true, slot: 3, imageId: 'img-x' }));
-      assert.deepEqual([...store.usedSlots()], [3]);
-      assert.deepEqual([...store.imagesInUse()], ['img-x']);
-      store.updateSandbox('sb-r1', { releasePending: false });
-      assert.deepEqual([...store.usedSlots()], []);
-      assert.deepEqual([...store.imagesInUse()], []);
-      store.close();
+      await store.sandboxes.insert(record('sb-r1', { state: 'destroyed', releasePending: true, slot: 3, imageId: 'img-x' }));
+      assert.deepEqual((await store.sandboxes.holding()).map((r) => r.slot), [3]);
+      assert.deepEqual([...(await store.images.inUse())], ['img-x']);
+      await store.sandboxes.update('sb-r1', { releasePending: false });
+      assert.deepEqual(await store.sandboxes.holding(), []);
+      assert.deepEqual([...(await store.images.inUse())], []);
+      await store.close();
     });
 
-    test('images: references point at one image, survive a reopen, and go with it', () => {
+    test('expiring sandboxes come earliest first, running ones only', async () => {
+      const { store } = open();
+      await store.sandboxes.insert(record('sb-late', { expiresAt: '2030-01-02T00:00:00.000Z' }));
+      await store.sandboxes.insert(record('sb-early', { expiresAt: '2030-01-01T00:00:00.000Z', slot: 1 }));
+      await store.sandboxes.insert(record('sb-never', { slot: 2 }));
+      await store.sandboxes.insert(record('sb-stopped', { state: 'stopped', expiresAt: '2029-01-01T00:00:00.000Z', slot: 3 }));
+      assert.deepEqual((await store.sandboxes.expiring(10)).map((e) => e.id), ['sb-early', 'sb-late']);
+      assert.deepEqual((await store.sandboxes.expiring(1)).map((e) => e.id), ['sb-early']);
+      await store.close();
+    });
+
+    test('images: references point at one image, survive a reopen, and go with it', async () => {
       const { store, reopen } = open();
       const image = (id: string): ImageRecord => ({
         id,
+        project: DEFAULT_PROJECT,
         repository: 'docker.io/library/python',
         configDigest: `sha256:${'c'.repeat(64)}`,
         config: { env: ['A=1'], entrypoint: [], cmd: ['python3'], workingDir: '/', user: 'root', os: 'linux', architecture: 'amd64' },
@@ -106,31 +141,31 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       });
       const a = `sha256:${'a'.repeat(64)}`;
       const b = `sha256:${'b'.repeat(64)}`;
-      store.putImage(image(a), 'docker.io/library/python:3.12');
-      store.putImage(image(b), 'docker.io/library/python:3.12');
-      assert.equal(store.imageByReference('docker.io/library/python:3.12')?.id, b, 'a tag moves to the newer image');
-      assert.deepEqual(store.referencesOf(a), []);
-      store.putImage(image(a), `docker.io/library/python@${a}`);
-      store.insertSandbox(record('sb-img', { imageId: a }));
-      store.insertSandbox(record('sb-gone', { imageId: b, state: 'destroyed' }));
-      assert.deepEqual([...store.imagesInUse()], [a], 'destroyed sandboxes do not hold images');
-      store.close();
+      await store.images.put(image(a), 'docker.io/library/python:3.12');
+      await store.images.put(image(b), 'docker.io/library/python:3.12');
+      assert.equal((await store.images.byReference('docker.io/library/python:3.12'))?.id, b, 'a tag moves to the newer image');
+      assert.deepEqual(await store.images.referencesOf(a), []);
+      await store.images.put(image(a), `docker.io/library/python@${a}`);
+      await store.sandboxes.insert(record('sb-img', { imageId: a }));
+      await store.sandboxes.insert(record('sb-gone', { imageId: b, state: 'destroyed', slot: 1 }));
+      assert.deepEqual([...(await store.images.inUse())], [a], 'destroyed sandboxes do not hold images');
+      await store.close();
       const again = reopen();
-      assert.deepEqual(again.getImage(a)?.config.cmd, ['python3']);
-      assert.equal(again.listImages().length, 2);
-      again.deleteImage(b);
-      assert.equal(again.imageByReference('docker.io/library/python:3.12'), undefined, 'references go with their image');
-      assert.equal(again.getImage(b), undefined);
-      again.close();
+      assert.deepEqual((await again.images.get(a))?.config.cmd, ['python3']);
+      assert.equal((await again.images.list()).length, 2);
+      await again.images.delete(b);
+      assert.equal(await again.images.byReference('docker.io/library/python:3.12'), undefined, 'references go with their image');
+      assert.equal(await again.images.get(b), undefined);
+      await again.close();
     });
 
-    test('api keys are found by hash only', () => {
+    test('api keys are found by hash only', async () => {
       const { store } = open();
-      assert.equal(store.countApiKeys(), 0);
-      store.insertApiKey({ id: 'k1', hash: 'h1', name: 'admin', createdAt: new Date().toISOString() });
-      assert.equal(store.findApiKeyByHash('h1')?.id, 'k1');
-      assert.equal(store.findApiKeyByHash('h2'), undefined);
-      store.close();
+      assert.equal(await store.keys.count(), 0);
+      await store.keys.insert({ id: 'k1', project: DEFAULT_PROJECT, hash: 'h1', name: 'admin', createdAt: new Date().toISOString() });
+      assert.equal((await store.keys.findByHash('h1'))?.id, 'k1');
+      assert.equal(await store.keys.findByHash('h2'), undefined);
+      await store.close();
     });
   });
 }

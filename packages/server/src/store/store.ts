@@ -1,19 +1,29 @@
 /**
  * @module store
- * Durable state. Every sandbox is recorded here before any runtime is touched, and every change of
- * state is written before it is acknowledged, so a restarted server can reconcile what it finds on the
- * host with what it promised. SQLite is the embedded default; the interface is what a Postgres
- * implementation would fill.
+ * Durable state, split by role (sandboxes, images, keys) so that callers depend on the part they use.
+ * Every sandbox is recorded here before any runtime is touched, and every change of state is written
+ * before it is acknowledged, so a restarted server can reconcile what it finds on the host with what
+ * it promised. The interface is asynchronous so that a networked database (Postgres) can fill it;
+ * nothing may rely on two calls happening without a turn of the event loop between them. State
+ * changes are conditional (compare-and-set on the state), so two writers can never both win.
+ *
+ * Every record belongs to a project (`default` until tenancy arrives); every query names it where
+ * the caller acts for a project.
  */
 import type { ImageConfig, RuntimeName, SandboxState, StopReason } from '@airlock/protocol';
+import type { EnforcedLimits } from '../runtimes/runtime.js';
+
+export const DEFAULT_PROJECT = 'default';
 
 export interface SandboxRecord {
   id: string;
+  project: string;
   state: SandboxState;
   runtime: RuntimeName;
   image: string;
   cpu: number;
   memoryMiB: number;
+  /** Guest processes asked for. */
   pids: number;
   /** Seconds, or null for no limit. */
   timeout: number | null;
@@ -24,7 +34,9 @@ export interface SandboxRecord {
   stoppedAt: string | null;
   expiresAt: string | null;
   stopReason: StopReason | null;
-  /** Index of the host uid/gid range this sandbox owns (runc user namespace). */
+  /** A human-readable detail of the stop (e.g. which protocol rule the agent broke). */
+  stopDetail: string | null;
+  /** Index of the host uid/gid range this sandbox owns. */
   slot: number;
   /** The local image the sandbox was created from (an image id), so that it cannot be removed under it. */
   imageId: string;
@@ -40,15 +52,47 @@ export interface SandboxRecord {
    * resources are still being released, so the slot and image stay held, and a restart must redo it.
    */
   releasePending: boolean;
+  /** What the runtime enforces (null until it started). */
+  enforced: EnforcedLimits | null;
 }
 
 export interface SandboxFilter {
+  project?: string;
   states?: SandboxState[];
   labels?: Record<string, string>;
   /** Include sandboxes that sit in a warm pool (default: only those handed out or created on request). */
   includePooled?: boolean;
   /** Only destroyed sandboxes whose host resources are still being released (or only the others). */
   releasePending?: boolean;
+}
+
+export type SandboxPatch = Partial<Omit<SandboxRecord, 'id' | 'project' | 'state'>>;
+
+export interface SandboxStore {
+  insert(record: SandboxRecord): Promise<void>;
+  get(id: string): Promise<SandboxRecord | undefined>;
+  list(filter?: SandboxFilter): Promise<SandboxRecord[]>;
+  /** Applies a patch to fields other than the state; throws if the id is unknown. */
+  update(id: string, patch: SandboxPatch): Promise<SandboxRecord>;
+  /**
+   * Moves the sandbox to `to` only if it is in one of `from` now, with the patch, atomically.
+   * Undefined when it was not (another writer moved it first).
+   */
+  transition(id: string, from: readonly SandboxState[], to: SandboxState, patch?: SandboxPatch): Promise<SandboxRecord | undefined>;
+  /**
+   * Hands a pooled, running sandbox out: applies the patch and clears `pool` in one statement, so two
+   * creates can never take the same one. Undefined if it is no longer pooled and running.
+   */
+  claimPooled(id: string, patch: SandboxPatch): Promise<SandboxRecord | undefined>;
+  /** Removes a record that was never acknowledged (a create that failed). */
+  delete(id: string): Promise<void>;
+  /**
+   * Sandboxes that hold host resources (creating, running or unknown, or whose release has not
+   * finished): what admission counts. A stopped sandbox whose release finished holds nothing.
+   */
+  holding(): Promise<SandboxRecord[]>;
+  /** Running sandboxes with an expiry, earliest first (at most `limit`). */
+  expiring(limit: number): Promise<{ id: string; expiresAt: string }[]>;
 }
 
 export interface ImageLayerRecord {
@@ -62,6 +106,7 @@ export interface ImageLayerRecord {
 /** A local image: its manifest digest is its id; references (tags) point at it. */
 export interface ImageRecord {
   id: string;
+  project: string;
   /** Repository it came from (`docker.io/library/python`), or `import` for an untagged import. */
   repository: string;
   configDigest: string;
@@ -75,45 +120,43 @@ export interface ImageRecord {
   lastUsedAt: string;
 }
 
+export interface ImageStore {
+  /** Inserts or refreshes an image and points `reference` (if given) at it, atomically. */
+  put(record: ImageRecord, reference: string | undefined): Promise<void>;
+  get(id: string): Promise<ImageRecord | undefined>;
+  /** The image a canonical reference (`docker.io/library/python:3.12`) points at. */
+  byReference(reference: string): Promise<ImageRecord | undefined>;
+  referencesOf(id: string): Promise<string[]>;
+  list(): Promise<ImageRecord[]>;
+  /** Removes the image and every reference to it. */
+  delete(id: string): Promise<void>;
+  touch(id: string, at: string): Promise<void>;
+  /** Ids of images that sandboxes holding host resources (see SandboxStore.holding) were created from. */
+  inUse(): Promise<Set<string>>;
+}
+
 export interface ApiKeyRecord {
   id: string;
+  project: string;
   hash: string;
   name: string;
   createdAt: string;
 }
 
+export interface KeyStore {
+  insert(record: ApiKeyRecord): Promise<void>;
+  findByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  count(): Promise<number>;
+}
+
 export interface Store {
-  insertSandbox(record: SandboxRecord): void;
-  /** Applies a patch atomically and returns the new record; throws if the id is unknown. */
-  updateSandbox(id: string, patch: Partial<Omit<SandboxRecord, 'id'>>): SandboxRecord;
-  getSandbox(id: string): SandboxRecord | undefined;
-  /** Removes a record that was never acknowledged (a create that failed). */
-  deleteSandbox(id: string): void;
-  listSandboxes(filter?: SandboxFilter): SandboxRecord[];
-  /**
-   * Hands a pooled, running sandbox out: applies the patch and clears `pool` in one statement, so two
-   * creates can never take the same one. Undefined if it is no longer pooled and running.
-   */
-  claimPooled(id: string, patch: Partial<Omit<SandboxRecord, 'id' | 'pool'>>): SandboxRecord | undefined;
-  /** Slots held by sandboxes that are not destroyed or still release host resources. */
-  usedSlots(): Set<number>;
+  readonly sandboxes: SandboxStore;
+  readonly images: ImageStore;
+  readonly keys: KeyStore;
+  close(): Promise<void>;
+}
 
-  /** Inserts or replaces an image and points `reference` (if given) at it, atomically. */
-  putImage(record: ImageRecord, reference: string | undefined): void;
-  getImage(id: string): ImageRecord | undefined;
-  /** The image a canonical reference (`docker.io/library/python:3.12`) points at. */
-  imageByReference(reference: string): ImageRecord | undefined;
-  referencesOf(id: string): string[];
-  listImages(): ImageRecord[];
-  /** Removes the image and every reference to it. */
-  deleteImage(id: string): void;
-  touchImage(id: string, at: string): void;
-  /** Ids of images that sandboxes which are not destroyed (or still being released) were created from. */
-  imagesInUse(): Set<string>;
-
-  insertApiKey(record: ApiKeyRecord): void;
-  findApiKeyByHash(hash: string): ApiKeyRecord | undefined;
-  countApiKeys(): number;
-
-  close(): void;
+/** A row read back from the database failed validation: the file was damaged or written by something else. */
+export class StoreCorruptError extends Error {
+  override readonly name = 'StoreCorruptError';
 }

@@ -303,12 +303,30 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
       const limited = await api.create({ runtime, cpu: 0.5, memoryMiB: 256 });
       try {
         const limits = cgroupLimits(limited.id);
-        assert.equal(limits.memoryBytes, 256 * 1024 * 1024);
+        const e = limited.enforced;
+        assert.equal(e.memoryMiB, 256);
+        // The host's limit is the guest's plus what the runtime itself needs (gVisor's sentry), as reported.
+        assert.equal(limits.memoryBytes, (e.memoryMiB + e.memoryOverheadMiB) * 1024 * 1024);
         assert.equal(limits.cpuQuotaPerPeriod, 0.5);
-        assert.equal(limits.pids, limited.pids);
+        assert.equal(limits.pids, e.hostPids);
+        assert.equal(e.pids, limited.pids, 'the guest may run as many processes as it asked for');
+        if (runtime !== 'gvisor') assert.deepEqual([e.memoryOverheadMiB, e.hostPids], [0, limited.pids], 'the host limits are the guest limits');
       } finally {
         await api.call('DELETE', `/v1/sandboxes/${limited.id}`);
       }
+    });
+
+    it('runs many processes at once without losing the sandbox', async () => {
+      // A make -j, a test runner or a worker pool: 40 processes, and 20 concurrent execs.
+      const many = await api.exec(sb.id, { cmd: 'seq 1 40 | xargs -P 40 -I{} sleep 2; echo done', timeout: 120 });
+      assert.deepEqual([many.exitCode, many.stdout], [0, 'done\n'], JSON.stringify(many));
+      const execs = await Promise.all(Array.from({ length: 20 }, (_, i) => api.exec(sb.id, { cmd: `sleep 1; echo ${i}`, timeout: 120 })));
+      assert.deepEqual(
+        execs.map((e) => e.stdout),
+        Array.from({ length: 20 }, (_, i) => `${i}\n`),
+      );
+      const after = (await api.call('GET', `/v1/sandboxes/${sb.id}`)).body;
+      assert.equal(after.state, 'running');
     });
 
     it('kills a process that exceeds the memory limit and says so', async () => {

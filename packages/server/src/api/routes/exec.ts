@@ -5,8 +5,10 @@
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { EXEC_LIMITS, ExecEvent, ExecRequest, ExecResult } from '@airlock/protocol';
-import type { SandboxService } from '../../sandbox/sandbox-service.js';
+import { invalidRequest } from '../../errors.js';
+import type { ExecCommand } from '../../sandbox/exec-run.js';
 import type { OutputEvent } from '../../sandbox/output-queue.js';
+import type { SandboxService } from '../../sandbox/service.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
 const buffered = createRoute({
@@ -31,7 +33,12 @@ const streamed = createRoute({
 export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
   app.openapi(buffered, async (c) => {
     const req = c.req.valid('json');
-    const started = await sandboxes.exec(c.req.valid('param').id, req);
+    const started = await sandboxes.exec(c.req.valid('param').id, toCommand(req));
+    // The client went away: nobody will read the result, so the command is killed.
+    const signal = c.req.raw.signal;
+    const onAbort = () => started.events.abandon();
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     const cap = req.maxOutputBytes ?? EXEC_LIMITS.defaultMaxOutputBytes;
     const out = { stdout: new Collector(cap), stderr: new Collector(cap) };
     for await (const ev of started.events) {
@@ -51,15 +58,18 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
           stdoutTruncated: out.stdout.truncated,
           stderrTruncated: out.stderr.truncated,
           durationMs: ev.durationMs,
+          ...(ev.detail !== undefined ? { detail: ev.detail } : {}),
         },
         200,
       );
     }
-    throw new Error('exec event stream ended without an exit event');
+    signal.removeEventListener('abort', onAbort);
+    // Only when the client left: the queue was abandoned and the answer goes nowhere.
+    return new Response(null, { status: 499 }) as never;
   });
 
   app.openapi(streamed, async (c) => {
-    const started = await sandboxes.exec(c.req.valid('param').id, c.req.valid('json'));
+    const started = await sandboxes.exec(c.req.valid('param').id, toCommand(c.req.valid('json')));
     const events = started.events[Symbol.asyncIterator]();
     let first = true;
     const body = new ReadableStream<Uint8Array>(
@@ -90,6 +100,31 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
       headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' },
     }) as never;
   });
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The wire request as a domain command: stdin decoded (strictly), the command form resolved. */
+function toCommand(req: ExecRequest): ExecCommand {
+  let stdin: Buffer | undefined;
+  if (req.stdin !== undefined) {
+    if (req.stdinEncoding === 'base64') {
+      const compact = req.stdin.replace(/\s+/g, '');
+      if (compact.length % 4 !== 0 || !BASE64.test(compact)) throw invalidRequest('stdin: not valid base64 (stdinEncoding is base64)');
+      stdin = Buffer.from(compact, 'base64');
+    } else {
+      stdin = Buffer.from(req.stdin, 'utf8');
+    }
+    if (stdin.length > EXEC_LIMITS.maxStdinBytes) throw invalidRequest(`stdin: ${stdin.length} bytes, more than the ${EXEC_LIMITS.maxStdinBytes} an exec takes`);
+  }
+  return {
+    argv: req.cmd === undefined ? undefined : typeof req.cmd === 'string' ? ['/bin/sh', '-c', req.cmd] : req.cmd,
+    env: req.env,
+    cwd: req.cwd,
+    user: req.user,
+    stdin,
+    timeout: req.timeout,
+  };
 }
 
 function toWire(ev: OutputEvent): ExecEvent {

@@ -4,11 +4,11 @@
  * the agent inside the sandbox.
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { FILE_LIMITS, FileList, FilePathQuery, WriteFileQuery, WriteFileResult } from '@airlock/protocol';
+import { FileList, FilePathQuery, WriteFileQuery, WriteFileResult } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { z } from 'zod';
 import { AirlockError } from '../../errors.js';
-import type { SandboxService } from '../../sandbox/sandbox-service.js';
+import type { SandboxService } from '../../sandbox/service.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
 const write = createRoute({
@@ -42,11 +42,14 @@ const list = createRoute({
   responses: { 200: { description: 'Directory entries', content: { 'application/json': { schema: FileList } } }, ...errorResponses },
 });
 
-export function fileRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
+export function fileRoutes(app: OpenAPIHono, sandboxes: SandboxService, limits: { maxWriteBytes: number }): void {
   app.openapi(write, async (c) => {
     const { id } = c.req.valid('param');
     const q = c.req.valid('query');
-    const bytes = await sandboxes.writeFile(id, q.path, limited(c.req.raw.body), {
+    // Refused before a byte is read when the client says how much it sends.
+    const declared = Number(c.req.header('content-length') ?? 'NaN');
+    if (declared > limits.maxWriteBytes) throw tooLarge(limits.maxWriteBytes);
+    const bytes = await sandboxes.writeFile(id, q.path, limited(c.req.raw.body, limits.maxWriteBytes), {
       ...(q.mode !== undefined ? { mode: parseInt(q.mode, 8) } : {}),
       ...(q.user !== undefined ? { user: q.user } : {}),
     });
@@ -55,7 +58,8 @@ export function fileRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
 
   app.openapi(read, async (c) => {
     const { id } = c.req.valid('param');
-    const chunks = (await sandboxes.readFile(id, c.req.valid('query').path))[Symbol.asyncIterator]();
+    const q = c.req.valid('query');
+    const chunks = (await sandboxes.readFile(id, q.path, q.user === undefined ? {} : { user: q.user }))[Symbol.asyncIterator]();
     const body = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
@@ -74,8 +78,8 @@ export function fileRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
 
   app.openapi(list, async (c) => {
     const { id } = c.req.valid('param');
-    const path = c.req.valid('query').path;
-    const entries = await sandboxes.listDir(id, path);
+    const { path, user } = c.req.valid('query');
+    const entries = await sandboxes.listDir(id, path, user === undefined ? {} : { user });
     return c.json(
       {
         path,
@@ -86,15 +90,15 @@ export function fileRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
   });
 }
 
-/** The request body as chunks, failing once it passes the write limit. */
-async function* limited(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
+const tooLarge = (max: number) => new AirlockError(ErrorCode.PayloadTooLarge, `files are limited to ${max} bytes per write on this server`);
+
+/** The request body as chunks, failing once it passes the write limit (a chunked body has no length to check first). */
+async function* limited(body: ReadableStream<Uint8Array> | null, max: number): AsyncGenerator<Uint8Array> {
   if (body === null) return;
   let total = 0;
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.length;
-    if (total > FILE_LIMITS.maxWriteBytes) {
-      throw new AirlockError(ErrorCode.PayloadTooLarge, `files are limited to ${FILE_LIMITS.maxWriteBytes} bytes per write`);
-    }
+    if (total > max) throw tooLarge(max);
     yield chunk;
   }
 }

@@ -16,7 +16,7 @@ import type { ImageTransfer } from '../../images/image-transfer.js';
 import type { Logger } from '../../log.js';
 import { ndjsonResponse } from '../ndjson.js';
 import { errorResponses } from '../schemas.js';
-import { toWire } from './images.js';
+import { imageToWire } from '../wire.js';
 
 const tooLarge = { 413: { description: 'The build context is over the limit', content: errorResponses[400].content } } as const;
 const capacity = { 429: { description: 'Too many builds at once', content: errorResponses[400].content } } as const;
@@ -91,7 +91,7 @@ export function imageBuildRoutes(app: OpenAPIHono, deps: { builds: BuildService;
       await send({ type: 'build', id: prepared.id });
       try {
         const image = await prepared.run((e) => send(e), signal);
-        await send({ type: 'image', image: toWire(image, deps.images) });
+        await send({ type: 'image', image: imageToWire(await deps.images.inspect(image.id)) });
       } catch (e) {
         await send(errorEvent(e, 'the build failed; see the server log'));
       }
@@ -106,7 +106,7 @@ export function imageBuildRoutes(app: OpenAPIHono, deps: { builds: BuildService;
 
   app.openapi(push, async (c) => {
     const { image, reference } = c.req.valid('json');
-    deps.images.inspect(image); // a missing image is a 422 before the stream starts
+    await deps.images.inspect(image); // a missing image is a 422 before the stream starts
     return ndjsonResponse<PushEvent>(async (send) => {
       try {
         const sent: Promise<void>[] = [];
@@ -119,8 +119,8 @@ export function imageBuildRoutes(app: OpenAPIHono, deps: { builds: BuildService;
     }) as never;
   });
 
-  app.openapi(save, (c) => {
-    const stream = deps.transfer.save(c.req.valid('param').image);
+  app.openapi(save, async (c) => {
+    const stream = await deps.transfer.save(c.req.valid('param').image);
     return new Response(Readable.toWeb(stream) as unknown as ReadableStream, { status: 200, headers: { 'content-type': 'application/x-tar' } }) as never;
   });
 }

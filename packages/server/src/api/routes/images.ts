@@ -9,11 +9,14 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { AirlockError } from '../../errors.js';
+import type { ImageView } from '../../images/catalog.js';
+import type { ContentStore } from '../../images/content-store.js';
 import type { ImageService } from '../../images/image-service.js';
 import { importImages } from '../../images/image-import.js';
 import { parseReference } from '../../images/reference.js';
 import type { ImageRecord } from '../../store/store.js';
 import { errorResponses } from '../schemas.js';
+import { imageToWire } from '../wire.js';
 
 const ImageParams = z.object({ image: z.string().min(1).max(600).describe('Image id (sha256:…) or reference, URL-encoded') });
 const ImportQuery = z.object({ tag: z.string().min(1).max(512).optional().describe('Reference to give the imported image') });
@@ -74,7 +77,7 @@ const prune = createRoute({
   responses: { 200: { description: 'What was removed', content: { 'application/json': { schema: PruneResult } } }, ...errorResponses },
 });
 
-export function imageRoutes(app: OpenAPIHono, images: ImageService, scratchDir: string): void {
+export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { content: ContentStore; maxImportBytes: number }): void {
   app.openapi(pull, async (c) => {
     const { reference } = c.req.valid('json');
     try {
@@ -94,7 +97,7 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, scratchDir: 
         };
         images
           .pull(reference, (p) => send({ type: 'progress', ...p }))
-          .then((image) => send({ type: 'image', image: toWire(image, images) }))
+          .then(async (image) => send({ type: 'image', image: await toWire(image, images) }))
           .catch((e: unknown) => {
             const known = e instanceof AirlockError;
             send({ type: 'error', code: known ? e.code : ErrorCode.Internal, message: known ? e.message : 'the pull failed; see the server log' });
@@ -113,35 +116,30 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, scratchDir: 
 
   app.openapi(importRoute, async (c) => {
     if (!c.req.raw.body) throw new AirlockError(ErrorCode.InvalidRequest, 'the body must be a tar archive');
+    const declared = Number(c.req.header('content-length') ?? 'NaN');
+    if (declared > deps.maxImportBytes) throw new AirlockError(ErrorCode.PayloadTooLarge, `image archives are limited to ${deps.maxImportBytes} bytes on this server`);
     const archive = Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream<Uint8Array>);
-    const imported = await importImages(images, scratchDir, archive, c.req.valid('query').tag);
-    return c.json({ images: imported.map((i) => toWire(i, images)) }, 200);
+    const imported = await importImages(
+      { content: deps.content, installer: images.installer, gc: images.gc, leases: images.leases },
+      archive,
+      c.req.valid('query').tag,
+      deps.maxImportBytes,
+    );
+    return c.json({ images: await Promise.all(imported.map((i) => toWire(i, images))) }, 200);
   });
 
-  app.openapi(list, (c) => c.json({ images: images.list().map((i) => toWire(i, images)) }, 200));
+  app.openapi(list, async (c) => c.json({ images: (await images.list()).map(imageToWire) }, 200));
 
-  app.openapi(inspect, (c) => c.json(toWire(images.inspect(c.req.valid('param').image), images), 200));
+  app.openapi(inspect, async (c) => c.json(imageToWire(await images.inspect(c.req.valid('param').image)), 200));
 
   app.openapi(remove, async (c) => {
     const removed = await images.remove(c.req.valid('param').image);
-    return c.json({ ...toWire(removed, images), inUse: false }, 200);
+    return c.json({ ...(await toWire(removed, images)), inUse: false }, 200);
   });
 
   app.openapi(prune, async (c) => c.json(await images.prune(), 200));
 }
 
-export function toWire(image: ImageRecord, images: ImageService): Image {
-  const extra = 'references' in image ? (image as ImageRecord & { references: string[]; inUse: boolean }) : images.inspect(image.id);
-  return {
-    id: image.id,
-    repository: image.repository,
-    references: extra.references,
-    config: image.config,
-    layers: image.layers.map(({ digest, mediaType, size, diffId }) => ({ digest, mediaType, size, diffId })),
-    size: image.size,
-    unpackedBytes: image.unpackedBytes,
-    inUse: extra.inUse,
-    createdAt: image.createdAt,
-    lastUsedAt: image.lastUsedAt,
-  };
+async function toWire(image: ImageRecord, images: ImageService): Promise<Image> {
+  return imageToWire('references' in image ? (image as ImageView) : await images.catalog.view(image));
 }

@@ -4,7 +4,7 @@
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { PoolList } from '@airlock/protocol';
-import type { SandboxService } from '../../sandbox/sandbox-service.js';
+import type { SandboxService } from '../../sandbox/service.js';
 import { errorResponses } from '../schemas.js';
 
 const list = createRoute({

@@ -5,7 +5,8 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { CreateSandboxRequest, ListSandboxesQuery, Sandbox, SandboxList } from '@airlock/protocol';
 import { invalidRequest } from '../../errors.js';
-import type { SandboxService } from '../../sandbox/sandbox-service.js';
+import type { SandboxService } from '../../sandbox/service.js';
+import { sandboxToWire } from '../wire.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
@@ -43,8 +44,8 @@ const destroy = createRoute({
 });
 
 export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
-  app.openapi(create, async (c) => c.json(await sandboxes.create(c.req.valid('json')), 201));
-  app.openapi(list, (c) => {
+  app.openapi(create, async (c) => c.json(sandboxToWire(await sandboxes.create(c.req.valid('json'))), 201));
+  app.openapi(list, async (c) => {
     const q = c.req.valid('query');
     const labels: Record<string, string> = {};
     for (const l of q.label === undefined ? [] : Array.isArray(q.label) ? q.label : [q.label]) {
@@ -52,8 +53,9 @@ export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService): void
       if (eq <= 0) throw invalidRequest(`label filter ${JSON.stringify(l)} must look like key=value`);
       labels[l.slice(0, eq)] = l.slice(eq + 1);
     }
-    return c.json({ sandboxes: sandboxes.list({ ...(q.state ? { states: [q.state] } : {}), labels }) }, 200);
+    const found = await sandboxes.list({ ...(q.state ? { states: [q.state] } : {}), labels });
+    return c.json({ sandboxes: found.map(sandboxToWire) }, 200);
   });
-  app.openapi(get, (c) => c.json(sandboxes.get(c.req.valid('param').id), 200));
-  app.openapi(destroy, async (c) => c.json(await sandboxes.destroy(c.req.valid('param').id), 200));
+  app.openapi(get, async (c) => c.json(sandboxToWire(await sandboxes.get(c.req.valid('param').id)), 200));
+  app.openapi(destroy, async (c) => c.json(sandboxToWire(await sandboxes.destroy(c.req.valid('param').id)), 200));
 }

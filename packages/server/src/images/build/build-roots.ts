@@ -7,9 +7,17 @@
  * work directory, to be committed as the step's layer.
  */
 import { randomBytes } from 'node:crypto';
-import { addAgentMountPoints } from '../image-service.js';
-import type { ImageDefaults, ImageProvider, PrepareOptions, PreparedRootfs } from '../image.js';
+import { addMountPoints } from '../../host/rootfs-helper.js';
+import type { RootfsSpec } from '../../runtimes/runtime.js';
+import type { ImageDefaults, ImageProvider, PrepareOptions } from '../image.js';
+import type { Lease } from '../leases.js';
 import type { Snapshotter } from '../snapshotter.js';
+
+/** The agent's mount points, as in every sandbox root (oci-rootfs.ts). */
+const AGENT_DIR = '.airlock';
+const AGENT_FILES = ['agent', 'statx-compat.so'];
+/** A build step's root is held by the build itself; the sandbox row needs no lease. */
+const NO_LEASE: Lease = { release: () => {} };
 
 interface Root {
   chain: string;
@@ -72,17 +80,23 @@ export class BuildRoots implements ImageProvider {
     return this.#roots.has(ref);
   }
 
-  async resolve(ref: string): Promise<string> {
-    return ref;
+  async resolve(ref: string): Promise<{ imageId: string; lease: Lease }> {
+    return { imageId: ref, lease: NO_LEASE };
   }
 
-  async prepare(imageId: string, sandboxId: string, opts: PrepareOptions): Promise<PreparedRootfs> {
+  async defaults(imageId: string): Promise<ImageDefaults> {
+    const root = this.#roots.get(imageId);
+    if (!root) throw new Error(`no build step root ${imageId}`);
+    return root.defaults;
+  }
+
+  async prepare(imageId: string, sandboxId: string, opts: PrepareOptions): Promise<RootfsSpec> {
     const root = this.#roots.get(imageId);
     if (!root) throw new Error(`no build step root ${imageId}`);
     root.sandboxId = sandboxId;
     const rootfs = await this.#snapshotter.prepareRootfs(sandboxId, root.chain, { diskBytes: opts.diskMiB * 1024 * 1024, idmap: opts.idmap });
-    addAgentMountPoints(rootfs.hostPath);
-    return { rootfs: rootfs.path, readonly: false, mounts: [], defaults: root.defaults };
+    await addMountPoints(rootfs.hostPath, AGENT_DIR, AGENT_FILES);
+    return { kind: 'directory', path: rootfs.path, readonly: false, mounts: [] };
   }
 
   /** Called by the sandbox service once the sandbox's processes are gone: hands the root over. */

@@ -83,7 +83,7 @@ describe('push and save', { timeout: 600_000 }, () => {
     const plain = await startRegistryStub(env.registry.host);
     try {
       const registry = new RegistryClient({ auth: {}, insecure: [] });
-      const image = srv.server.images.inspect(built.id);
+      const image = await srv.server.images.inspect(built.id);
       await pushImage(registry, content, image, [], `${plain.host}/chunked/app:1`, { chunkBytes: 64 * 1024 });
       const patches = plain.requests.filter((r) => r.startsWith('PATCH '));
       assert.ok(patches.length > 1, `uploaded in ${patches.length} chunk(s)`);

@@ -82,7 +82,7 @@ describe('Airlock and buildah build the same files', { timeout: 900_000 }, () =>
     walk('');
     const ours = await build(srv, await tarOf(entries), { tag: 'compare/airlock:1' });
     assert.equal(ours.error, undefined, JSON.stringify(ours.error));
-    const top = srv.server.images.inspect(ours.image.id).layers.at(-1)!.chainId;
+    const top = (await srv.server.images.inspect(ours.image.id)).layers.at(-1)!.chainId;
     const airlockRoot = join(srv.server.config.dataDir, 'images', 'store', 'fs', 'layers', top.slice(7));
 
     buildah = startBuildah(mkdtempSync(join(testRoot(), 'buildah-')), env.registry.host);

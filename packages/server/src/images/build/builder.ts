@@ -21,6 +21,7 @@ import type { Logger } from '../../log.js';
 import type { ImageRecord } from '../../store/store.js';
 import type { ContentStore } from '../content-store.js';
 import type { ImageService } from '../image-service.js';
+import type { Lease } from '../leases.js';
 import { applyLayer } from '../layer-apply.js';
 import { chainIds } from '../manifest.js';
 import { formatReference, parseReference, repositoryName } from '../reference.js';
@@ -112,7 +113,7 @@ function dockerfileError(e: unknown): unknown {
 }
 
 class BuildRun {
-  readonly #holds: (() => void)[] = [];
+  readonly #holds: Lease[] = [];
   readonly #stages = new Map<number, StageState>();
   readonly #meta = new Map<string, string | undefined>();
   readonly #epoch: number;
@@ -132,7 +133,7 @@ class BuildRun {
   }
 
   release(): void {
-    for (const h of this.#holds.splice(0)) h();
+    for (const h of this.#holds.splice(0)) h.release();
   }
 
   async execute(): Promise<ImageRecord> {
@@ -213,12 +214,12 @@ class BuildRun {
   async #image(ref: string, line: number): Promise<ImageRecord> {
     let record: ImageRecord | undefined;
     try {
-      record = this.d.images.find(ref) ?? (await this.d.images.pull(ref));
+      record = (await this.d.images.find(ref)) ?? (await this.d.images.pull(ref));
     } catch (e) {
       if (e instanceof AirlockError) throw new AirlockError(e.code, `Dockerfile line ${line}: ${e.message}`);
       throw e;
     }
-    this.#holds.push(this.d.images.hold([record.id, record.configDigest, ...record.layers.flatMap((l) => [l.digest, l.chainId])]));
+    this.#holds.push(this.d.images.leases.acquire([record.id, record.configDigest, ...record.layers.flatMap((l) => [l.digest, l.chainId])]));
     return record;
   }
 
@@ -339,7 +340,7 @@ class BuildRun {
     const cached = layer !== undefined;
     let commit: { ms: number; tarBytes: number } | undefined;
     if (layer) {
-      this.#holds.push(this.d.images.hold([layer.digest, layer.chainId]));
+      this.#holds.push(this.d.images.leases.acquire([layer.digest, layer.chainId]));
     } else {
       const work = await make();
       try {
@@ -357,7 +358,7 @@ class BuildRun {
         commit = { ms: Math.round(performance.now() - commitStart), tarBytes: committed.tarBytes };
         const chainId = chainIds([...img.layers.map((l) => l.diffId), committed.diffId]).pop()!;
         layer = { digest: committed.digest, mediaType: committed.mediaType, size: committed.size, diffId: committed.diffId, chainId };
-        this.#holds.push(this.d.images.hold([layer.digest, layer.chainId]));
+        this.#holds.push(this.d.images.leases.acquire([layer.digest, layer.chainId]));
         await snapshotter.commitWork(work, chainId);
       } catch (e) {
         await snapshotter.discardWork(work).catch(() => {});

@@ -91,7 +91,7 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
       throw e;
     },
   );
-  const [stored, written] = await Promise.all([input.content.ingestNew(compressed), writing]);
+  const [stored, written] = await Promise.all([input.content.ingestUnnamed(compressed, Number.MAX_SAFE_INTEGER), writing]);
 
   for (const e of written) await lutimes(join(input.upper, e.path), e.mtime, e.mtime);
   for (const p of removed) await rm(join(input.upper, p), { recursive: true, force: true });

@@ -11,7 +11,7 @@
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { SandboxService } from '../../sandbox/sandbox-service.js';
+import type { SandboxService } from '../../sandbox/service.js';
 import type { Snapshotter } from '../snapshotter.js';
 import type { BuildRoots } from './build-roots.js';
 import type { RunRequest, StepRunner } from './step-runner.js';
@@ -55,7 +55,7 @@ export class SandboxStepRunner implements StepRunner {
       const tail = new Tail();
       let exit: { exitCode: number | null; reason: string; signal: number | null } | undefined;
       try {
-        const started = await sandboxes.exec(sb.id, { cmd: req.argv, user: req.user, cwd: req.cwd, timeout: req.timeoutSeconds });
+        const started = await sandboxes.exec(sb.id, { argv: req.argv, user: req.user, cwd: req.cwd, timeout: req.timeoutSeconds });
         for await (const ev of started.events) {
           if (ev.type === 'exit') {
             exit = ev;

@@ -1,0 +1,66 @@
+/**
+ * @module pull
+ * Pulling from a registry: resolve the reference (an index to this host's platform), then install.
+ * Concurrent pulls of one reference share one job and its progress.
+ */
+import { ErrorCode } from '@airlock/protocol/errors';
+import { AirlockError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ImageRecord } from '../store/store.js';
+import type { ImageGc } from './gc.js';
+import type { Installer, ProgressListener, PullProgress } from './install.js';
+import { Index, imageInvalid, isIndex, parseImageDocument, selectPlatform } from './manifest.js';
+import { ReferenceError, formatReference, parseReference, repositoryName, type ImageReference } from './reference.js';
+import type { RegistryClient } from './registry-client.js';
+
+export interface PullerDeps {
+  registry: RegistryClient;
+  installer: Installer;
+  gc: ImageGc;
+  log: Logger;
+}
+
+export class Puller {
+  readonly #d: PullerDeps;
+  readonly #jobs = new Map<string, { promise: Promise<ImageRecord>; listeners: Set<ProgressListener> }>();
+
+  constructor(deps: PullerDeps) {
+    this.#d = deps;
+  }
+
+  pull(input: string, onProgress?: ProgressListener): Promise<ImageRecord> {
+    let ref: ImageReference;
+    try {
+      ref = parseReference(input);
+    } catch (e) {
+      return Promise.reject(new AirlockError(ErrorCode.InvalidRequest, (e as ReferenceError).message));
+    }
+    const key = formatReference(ref);
+    let job = this.#jobs.get(key);
+    if (!job) {
+      const listeners = new Set<ProgressListener>();
+      const emit = (p: PullProgress) => listeners.forEach((l) => l(p));
+      const promise = this.#pull(ref, emit).finally(() => this.#jobs.delete(key));
+      job = { promise, listeners };
+      this.#jobs.set(key, job);
+    }
+    if (onProgress) job.listeners.add(onProgress);
+    return job.promise;
+  }
+
+  async #pull(ref: ImageReference, emit: ProgressListener): Promise<ImageRecord> {
+    emit({ phase: 'resolving', layersTotal: 0, layersDone: 0, bytesTotal: 0, bytesDone: 0 });
+    const { registry, installer, gc, log } = this.#d;
+    let fetched = await registry.manifest(ref);
+    if (isIndex(fetched.mediaType, fetched.json)) {
+      const index = parseImageDocument(Index, fetched.bytes, `index of ${formatReference(ref)}`);
+      const { chosen, offered } = selectPlatform(index);
+      if (!chosen) throw imageInvalid(`image ${formatReference(ref)} has no linux/${process.arch === 'x64' ? 'amd64' : process.arch} variant (it offers ${offered.join(', ') || 'none'})`);
+      fetched = await registry.manifest(ref, chosen.digest);
+    }
+    const reference = ref.tag !== undefined && ref.digest === undefined ? formatReference(ref) : `${repositoryName(ref)}@${ref.digest ?? fetched.digest}`;
+    const image = await installer.install(fetched.bytes, fetched.digest, repositoryName(ref), reference, { open: (d, signal) => registry.blob(ref, d, signal) }, emit);
+    gc.enforceBudget().catch((err: unknown) => log.error({ err }, 'enforcing the image store budget failed'));
+    return image;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * @module admission
+ * Whether a sandbox may start: the server's sandbox limit, and the host's capacity (memory and CPU of
+ * all sandboxes that hold host resources, with configurable overcommit). It also hands out the
+ * slot, and with it the host uid/gid range, a sandbox owns.
+ *
+ * The view is in memory, loaded from the store at start: this server is the only writer of its data
+ * dir, and a reservation must be synchronous, so two concurrent creates can never take the same slot
+ * or the last of the memory.
+ */
+import { ErrorCode } from '@airlock/protocol/errors';
+import type { Config } from '../config.js';
+import { AirlockError, invalidRequest } from '../errors.js';
+import type { SandboxRecord } from '../store/store.js';
+
+export interface Reservation {
+  readonly slot: number;
+  readonly hostIds: { base: number; size: number };
+}
+
+interface Held {
+  cpu: number;
+  memoryMiB: number;
+}
+
+export class Admission {
+  readonly #config: Config;
+  readonly #held = new Map<number, Held>();
+  #memoryMiB = 0;
+  #cpu = 0;
+
+  constructor(config: Config) {
+    this.#config = config;
+  }
+
+  /** Rebuilds the view from the sandboxes that hold host resources (at start, before anything else). */
+  load(records: SandboxRecord[]): void {
+    this.#held.clear();
+    this.#memoryMiB = 0;
+    this.#cpu = 0;
+    for (const r of records) this.#hold(r.slot, { cpu: r.cpu, memoryMiB: r.memoryMiB });
+  }
+
+  /** Memory all sandboxes together may use: host memory minus the reserve, times the overcommit. */
+  get memoryBudgetMiB(): number {
+    const { machine, limits } = this.#config;
+    return Math.floor(Math.max(0, machine.memoryMiB - limits.hostMemoryReserveMiB) * limits.memoryOvercommit);
+  }
+
+  get cpuBudget(): number {
+    return this.#config.machine.cpus * this.#config.limits.cpuOvercommit;
+  }
+
+  get count(): number {
+    return this.#held.size;
+  }
+
+  /** Whether another sandbox would fit by count (pools ask before a refill). */
+  get full(): boolean {
+    return this.#held.size >= this.#config.limits.maxSandboxes;
+  }
+
+  /**
+   * Checks that a sandbox of this size could ever fit on this host (a 400 if not: retrying cannot
+   * help), without reserving anything.
+   */
+  check(size: Held): void {
+    if (size.memoryMiB > this.memoryBudgetMiB) {
+      throw invalidRequest(
+        `memoryMiB ${size.memoryMiB} is more than this host can give one sandbox (${this.memoryBudgetMiB} MiB: ${this.#config.machine.memoryMiB} MiB of memory, ${this.#config.limits.hostMemoryReserveMiB} MiB reserved, overcommit ${this.#config.limits.memoryOvercommit})`,
+      );
+    }
+    if (size.cpu > this.#config.machine.cpus) throw invalidRequest(`cpu ${size.cpu} is more than this host's ${this.#config.machine.cpus} cores`);
+  }
+
+  /** Reserves a slot and the sandbox's share of the host, or throws `capacity` (429: retry later). */
+  reserve(size: Held): Reservation {
+    this.check(size);
+    const { limits } = this.#config;
+    if (this.#held.size >= limits.maxSandboxes) throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${limits.maxSandboxes} sandboxes`);
+    if (this.#memoryMiB + size.memoryMiB > this.memoryBudgetMiB) {
+      throw new AirlockError(
+        ErrorCode.Capacity,
+        `the host's memory is taken: sandboxes hold ${this.#memoryMiB} of ${this.memoryBudgetMiB} MiB, and this one asks for ${size.memoryMiB} MiB; destroy some or retry later`,
+      );
+    }
+    if (this.#cpu + size.cpu > this.cpuBudget) {
+      throw new AirlockError(ErrorCode.Capacity, `the host's CPU is taken: sandboxes hold ${this.#cpu} of ${this.cpuBudget} vCPUs; destroy some or retry later`);
+    }
+    let slot = 0;
+    while (this.#held.has(slot)) slot++;
+    this.#hold(slot, size);
+    return { slot, hostIds: this.hostIdsOf(slot) };
+  }
+
+  /** Gives a slot and its share back (the sandbox released every host resource). */
+  release(slot: number): void {
+    const h = this.#held.get(slot);
+    if (!h) return;
+    this.#held.delete(slot);
+    this.#memoryMiB -= h.memoryMiB;
+    this.#cpu -= h.cpu;
+  }
+
+  hostIdsOf(slot: number): { base: number; size: number } {
+    const { base, size } = this.#config.hostIds;
+    return { base: base + slot * size, size };
+  }
+
+  #hold(slot: number, size: Held): void {
+    this.#held.set(slot, size);
+    this.#memoryMiB += size.memoryMiB;
+    this.#cpu += size.cpu;
+  }
+}

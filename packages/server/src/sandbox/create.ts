@@ -1,0 +1,193 @@
+/**
+ * @module create
+ * Starting a sandbox (for a create, or into a warm pool) and handing a pooled one out.
+ *
+ * Invariants:
+ * - A sandbox is written to the store (state `creating`) before any runtime is touched, and a
+ *   failed start removes the runtime's objects, its rootfs, its slot and the row: nothing is
+ *   half-created.
+ * - The image is leased from its resolution until the row holds it, so garbage collection cannot
+ *   take it in between.
+ * - A pooled sandbox is handed out by one conditional store update: two creates never get the same.
+ */
+import { ErrorCode } from '@airlock/protocol/errors';
+import { AgentProtocolError } from '../agent-channel/errors.js';
+import type { Config } from '../config.js';
+import { AirlockError, runtimeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { DEFAULT_PROJECT, type SandboxRecord, type SandboxStore } from '../store/store.js';
+import type { Admission, Reservation } from './admission.js';
+import { newSandboxId } from './ids.js';
+import type { LiveSandboxes } from './live.js';
+import type { Releases } from './releases.js';
+import type { Shape } from './shape.js';
+import type { ExpiryTimers } from './timeouts.js';
+import type { WarmPools } from './warm-pools.js';
+
+/** What a create asks for that a pooled sandbox takes on when it is handed out. */
+export interface LateBound {
+  project: string;
+  env: Record<string, string>;
+  metadata: Record<string, string>;
+  timeout: number | null;
+}
+
+export interface CreatorDeps {
+  config: Config;
+  sandboxes: SandboxStore;
+  admission: Admission;
+  live: LiveSandboxes;
+  releases: Releases;
+  expiry: ExpiryTimers;
+  log: Logger;
+  pools(): WarmPools;
+}
+
+export class Creator {
+  readonly #d: CreatorDeps;
+  /** Creates waiting for room at capacity; pool refills stay out of their way meanwhile. */
+  #waiting = 0;
+
+  constructor(deps: CreatorDeps) {
+    this.#d = deps;
+  }
+
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  /** Starts a sandbox: for a create (pool null) or into a warm pool (pool = its shape key). */
+  async start(shape: Shape, late: LateBound, pool: string | null): Promise<SandboxRecord> {
+    const { sandboxes, log } = this.#d;
+    const { runtime, imageProvider: image, cpu, memoryMiB, diskMiB } = shape;
+    this.#d.admission.check({ cpu, memoryMiB });
+    // Pulls on first use; leased until the row below records it.
+    const { imageId, lease } = await image.resolve(shape.image);
+    let reservation: Reservation;
+    try {
+      reservation = await this.#reserve({ cpu, memoryMiB }, pool !== null);
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+    const record: SandboxRecord = {
+      id: newSandboxId(),
+      project: late.project,
+      state: 'creating',
+      runtime: runtime.name,
+      image: shape.image,
+      cpu,
+      memoryMiB,
+      pids: this.#d.config.defaults.pidsLimit,
+      timeout: late.timeout,
+      env: late.env,
+      metadata: late.metadata,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      stoppedAt: null,
+      expiresAt: null,
+      stopReason: null,
+      stopDetail: null,
+      slot: reservation.slot,
+      imageId,
+      diskMiB,
+      pool,
+      releasePending: false,
+      enforced: null,
+    };
+    try {
+      await sandboxes.insert(record);
+    } catch (e) {
+      this.#d.admission.release(reservation.slot);
+      throw e;
+    } finally {
+      lease.release();
+    }
+    const slog = log.child({ sandbox: record.id, runtime: runtime.name });
+    try {
+      const rootfs = await image.prepare(imageId, record.id, {
+        memoryMiB,
+        diskMiB,
+        idmap: runtime.description.idmappedRootfs ? { hostId: reservation.hostIds.base, size: reservation.hostIds.size } : undefined,
+      });
+      const defaults = await image.defaults(imageId);
+      const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network: { kind: 'none' } });
+      try {
+        await this.#d.live.attach(record.id, runtime, handle, defaults);
+      } catch (e) {
+        handle.close();
+        throw e instanceof AgentProtocolError
+          ? runtimeError(`the agent of sandbox ${record.id} broke the protocol while starting: ${e.message}`, e)
+          : runtimeError(`the agent of sandbox ${record.id} did not answer: ${(e as Error).message}`, e);
+      }
+      const now = new Date();
+      const running = await sandboxes.transition(record.id, ['creating'], 'running', {
+        startedAt: now.toISOString(),
+        expiresAt: late.timeout === null ? null : new Date(now.getTime() + late.timeout * 1000).toISOString(),
+        enforced: handle.enforced,
+      });
+      if (!running) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${record.id} was removed while it started`);
+      if (running.expiresAt && pool === null) this.#d.expiry.set(running.id, running.expiresAt);
+      slog.info(pool === null ? 'sandbox running' : 'pooled sandbox ready');
+      return running;
+    } catch (e) {
+      slog.warn({ err: e }, 'create failed; removing everything it made');
+      this.#d.live.detach(record.id, { reason: 'error', detail: 'its create failed' });
+      await runtime.destroy(record.id).catch((err: unknown) => slog.error({ err }, 'cleanup of a failed create failed'));
+      await image.release(record.id).catch((err: unknown) => slog.error({ err }, 'image release of a failed create failed'));
+      await sandboxes.delete(record.id);
+      this.#d.admission.release(reservation.slot);
+      throw e;
+    }
+  }
+
+  /**
+   * Takes a waiting sandbox of the shape and binds what is per request to it in one store update. It
+   * was started with no env, labels or timeout and nothing ever ran in it, so it is indistinguishable
+   * from a fresh one. take() is synchronous: no other create can be handed the same sandbox.
+   */
+  async claim(key: string, late: LateBound): Promise<SandboxRecord | undefined> {
+    const pools = this.#d.pools();
+    for (let id = pools.take(key); id !== undefined; id = pools.take(key)) {
+      const live = this.#d.live.get(id);
+      if (!live || live.conn.closed) continue; // died while waiting; its own close handler removes it
+      const now = new Date();
+      const claimed = await this.#d.sandboxes.claimPooled(id, {
+        env: late.env,
+        metadata: late.metadata,
+        timeout: late.timeout,
+        expiresAt: late.timeout === null ? null : new Date(now.getTime() + late.timeout * 1000).toISOString(),
+      });
+      if (claimed) {
+        if (claimed.expiresAt) this.#d.expiry.set(claimed.id, claimed.expiresAt);
+        return claimed;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * A reservation, waiting for room where it can come back: slots of destroyed sandboxes still being
+   * released return within milliseconds, and a create is worth more than a waiting pooled sandbox.
+   * A pool refill never waits.
+   */
+  async #reserve(size: { cpu: number; memoryMiB: number }, forPool: boolean): Promise<Reservation> {
+    if (forPool && this.#waiting > 0) throw new AirlockError(ErrorCode.Capacity, 'a create is waiting for room');
+    this.#waiting += forPool ? 0 : 1;
+    try {
+      for (;;) {
+        try {
+          return this.#d.admission.reserve(size);
+        } catch (e) {
+          if (forPool || !(e instanceof AirlockError) || e.code !== ErrorCode.Capacity) throw e;
+          if (this.#d.releases.size > 0) await this.#d.releases.settled();
+          else if (!(await this.#d.pools().evictOne())) throw e;
+        }
+      }
+    } finally {
+      this.#waiting -= forPool ? 0 : 1;
+    }
+  }
+}
+
+export const DEFAULT_LATE: LateBound = { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null };

@@ -1,0 +1,89 @@
+/**
+ * @module sqlite/database
+ * Opening the embedded database: one SQLite file in WAL mode (better-sqlite3). Schema changes are
+ * ordered migrations recorded in user_version; a statement is prepared once and reused.
+ */
+import Database from 'better-sqlite3';
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE sandboxes (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     runtime TEXT NOT NULL,
+     image TEXT NOT NULL,
+     cpu REAL NOT NULL,
+     memory_mib INTEGER NOT NULL,
+     pids INTEGER NOT NULL,
+     timeout INTEGER,
+     env TEXT NOT NULL,
+     metadata TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     stopped_at TEXT,
+     expires_at TEXT,
+     stop_reason TEXT,
+     slot INTEGER NOT NULL
+   );
+   CREATE INDEX sandboxes_state ON sandboxes(state);
+   CREATE TABLE api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, created_at TEXT NOT NULL);`,
+  `CREATE TABLE images (
+     id TEXT PRIMARY KEY,
+     repository TEXT NOT NULL,
+     config_digest TEXT NOT NULL,
+     config TEXT NOT NULL,
+     layers TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     unpacked_bytes INTEGER NOT NULL,
+     created_at TEXT NOT NULL,
+     last_used_at TEXT NOT NULL
+   );
+   CREATE TABLE image_references (reference TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
+   CREATE INDEX image_references_image ON image_references(image_id);
+   ALTER TABLE sandboxes ADD COLUMN image_id TEXT NOT NULL DEFAULT 'default';
+   ALTER TABLE sandboxes ADD COLUMN disk_mib INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX sandboxes_image ON sandboxes(image_id);`,
+  `ALTER TABLE sandboxes ADD COLUMN pool TEXT;
+   ALTER TABLE sandboxes ADD COLUMN release_pending INTEGER NOT NULL DEFAULT 0;`,
+  // Every record belongs to a project; what existed before tenancy belongs to `default`.
+  `ALTER TABLE sandboxes ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+   ALTER TABLE sandboxes ADD COLUMN stop_detail TEXT;
+   ALTER TABLE sandboxes ADD COLUMN enforced TEXT;
+   ALTER TABLE images ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+   ALTER TABLE api_keys ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+   CREATE INDEX sandboxes_project_state ON sandboxes(project, state);
+   CREATE INDEX sandboxes_expiry ON sandboxes(expires_at) WHERE state = 'running' AND expires_at IS NOT NULL;`,
+];
+
+export class SqliteDatabase {
+  readonly db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  /** A statement prepared once per SQL text (preparing costs ~0.1 ms; an exec looks its sandbox up). */
+  stmt(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
