@@ -23,12 +23,13 @@ fi
 # docker-style seccomp profile our own is generated from; util-linux has setpriv; g++/make/python3
 # build better-sqlite3 if no prebuilt binary is reachable; python3 is also in the default image.
 # btrfs-progs makes the image store's volume (snapshots + quotas), zstd unpacks zstd layers.
+# clang-14 + libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) build the native fuzzers.
 # The tests and the benchmark add a loopback registry, mmdebstrap for the fixture image, and
 # skopeo + umoci as the baseline that image pulls are compared with. Image builds read extended
 # attributes with attr's getfattr and unpack ADD archives with bzip2/xz; buildah is what the build
 # tests and the benchmark compare Airlock's builder with.
 packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
-  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci attr bzip2 xz-utils buildah)
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev attr bzip2 xz-utils buildah)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -17,7 +17,7 @@ import { AGENT_BINARY, STATX_COMPAT_LIBRARY } from '@airlock/agent';
 import { STATX_COMPAT_IN_SANDBOX } from './runtimes/oci-spec.js';
 import { BtrfsSnapshotter } from './images/btrfs-snapshotter.js';
 import { ContentStore } from './images/content-store.js';
-import { DefaultImage } from './images/default-image.js';
+import { DefaultImage, WRITABLE_LAYER } from './images/default-image.js';
 import { BuildService } from './images/build/build-service.js';
 import { BuildRoots } from './images/build/build-roots.js';
 import { Builder } from './images/build/builder.js';
@@ -79,9 +79,14 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const registry = new RegistryClient(config.images.registries);
     const imageService = new ImageService({ store, content, snapshotter, registry, log, budgetBytes: config.images.budgetBytes, releases });
     closers.push(() => imageService.close());
-    // Build steps' roots come first: their references exist only while a step runs.
+    const defaultImage = new DefaultImage(imagesDir, snapshotter);
+    await defaultImage.init();
+    // No image record references the default image's writable base layer: a lease for the server's
+    // lifetime keeps garbage collection from taking it.
+    imageService.leases.acquire([WRITABLE_LAYER]);
+    // Build steps' roots come before the OCI images: their references exist only while a step runs.
     const buildRoots = new BuildRoots(snapshotter);
-    const images = [new DefaultImage(imagesDir), buildRoots, imageService.provider];
+    const images = [defaultImage, buildRoots, imageService.provider];
     const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
     closers.push(() => sandboxes.close());
     const builds = new BuildService({
