@@ -27,9 +27,11 @@ fi
 # The tests and the benchmark add a loopback registry, mmdebstrap for the fixture image, and
 # skopeo + umoci as the baseline that image pulls are compared with.
 # Sandbox networks: iproute2 (netns, veth, tc), nftables (the egress policy), conntrack (an update
-# ends flows the new policy no longer allows).
+# ends flows the new policy no longer allows). Image builds read extended attributes with attr's
+# getfattr and unpack ADD archives with bzip2/xz; buildah is what the build tests and the benchmark
+# compare Airlock's builder with.
 packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
-  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev iproute2 nftables conntrack)
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev iproute2 nftables conntrack attr bzip2 xz-utils buildah)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

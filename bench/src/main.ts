@@ -11,6 +11,7 @@ import type { PoolStatus } from '@airlock/protocol';
 import { Airlock, type Sandbox } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
 import { density, type DensityResult } from './density.js';
+import { benchBuilds } from './builds.js';
 import { benchImages } from './images.js';
 import { benchNetwork } from './network.js';
 import { describeMachine } from './machine.js';
@@ -23,8 +24,8 @@ import { warmTti } from './warm.js';
 
 const quick = process.argv.includes('--quick');
 const N = quick
-  ? { execTrue: 50, execPy: 15, rawExec: 8, tti: 3, warm: 5, teardown: 3, idle: 10, cpuWindowMs: 2000, execs: 100, floor: 50, pull: 1, prepare: 10 }
-  : { execTrue: 300, execPy: 60, rawExec: 40, tti: 15, warm: 30, teardown: 15, idle: 100, cpuWindowMs: 10_000, execs: 1000, floor: 300, pull: 5, prepare: 100 };
+  ? { execTrue: 50, execPy: 15, rawExec: 8, tti: 3, warm: 5, teardown: 3, idle: 10, cpuWindowMs: 2000, execs: 100, floor: 50, pull: 1, prepare: 10, builds: 1 }
+  : { execTrue: 300, execPy: 60, rawExec: 40, tti: 15, warm: 30, teardown: 15, idle: 100, cpuWindowMs: 10_000, execs: 1000, floor: 300, pull: 5, prepare: 100, builds: 3 };
 /** Lifecycles per concurrency: enough for every worker to do a few, fewer for the slower runtime. */
 const lifecycleCount = (runtime: 'runc' | 'gvisor') => (c: number) => Math.max(c * (quick ? 1 : 3), (quick ? 4 : 20) / (runtime === 'gvisor' ? 2 : 1));
 const CONCURRENCY = [1, 4, 16];
@@ -129,6 +130,7 @@ try {
   const net = await benchNetwork(quick);
   rows.push(...net.rows);
   networkNotes.push(...net.notes);
+  rows.push(...(await benchBuilds(airlock, dataDir, { builds: N.builds })));
 } finally {
   await server.sandboxes.destroyAll();
   await server.close();

@@ -4,7 +4,7 @@
  * finished layer otherwise, so that logs of non-interactive runs stay readable.
  */
 import { SingleBar } from 'cli-progress';
-import { ErrorCode, type Airlock, type Image, type PullProgress } from '@airlock/sdk';
+import { ErrorCode, type Airlock, type ImageInfo as Image, type PullProgress } from '@airlock/sdk';
 
 export async function pullWithProgress(airlock: Airlock, reference: string): Promise<Image> {
   const tty = process.stderr.isTTY === true;

@@ -42,6 +42,8 @@ export const ErrorCode = {
   Capacity: 'capacity',
   /** The sandbox's runtime failed while doing what was asked; the sandbox may have been cleaned up. */
   RuntimeError: 'runtime_error',
+  /** A build step failed (a RUN exited non-zero, or the build was cancelled); the message says which step, its exit code and its last lines of output. */
+  BuildFailed: 'build_failed',
   /** A bug or an unexpected failure; details are in the server log, never in the response. */
   Internal: 'internal',
 } as const;

@@ -9,6 +9,7 @@ export * from './sandbox.js';
 export * from './exec.js';
 export * from './files.js';
 export * from './images.js';
+export * from './image-build.js';
 export * from './pools.js';
 export * from './network.js';
 

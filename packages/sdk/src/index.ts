@@ -6,7 +6,8 @@ export { Airlock } from './client.js';
 export { DEFAULT_URL, type AirlockParams, type FetchLike } from './config.js';
 export { SandboxService, type SandboxCreateParams, type SandboxListParams } from './sandboxes.js';
 export { Sandbox } from './sandbox.js';
-export { ImageService, type ImagePullParams, type PullProgress } from './images.js';
+export { ImageService, type ImagePullParams, type PullProgress, type ImageBuildParams, type ImagePushEvent } from './images.js';
+export { Image } from './image-recipe.js';
 export { PoolService } from './pools.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
 export { SandboxNetwork, SandboxPorts } from './network.js';
@@ -44,7 +45,8 @@ export type {
   WriteFileResult,
   RuntimeName,
   StopReason,
-  Image,
+  Image as ImageInfo,
+  BuildEvent,
   PruneResult,
 } from '@airlock/protocol';
 export { ErrorCode } from '@airlock/protocol/errors';

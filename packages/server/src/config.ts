@@ -75,6 +75,8 @@ export interface Config {
     /** Credentials per registry host and hosts allowed over plain HTTP. Never logged or returned. */
     registries: RegistrySettings;
   };
+  /** Image builds: the largest context accepted (413 past it) and how many builds run at once. */
+  builds: { maxContextBytes: number; maxContextEntries: number; maxConcurrent: number };
   /** Warm pools: started sandboxes kept ready per shape, and how many refills may run at once (the CPU budget). */
   pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
   /** Directory that holds runc/runsc state; private to the server (0700). */
@@ -134,6 +136,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   /** `airlock serve --dns-upstream 1.1.1.1 --dns-upstream 9.9.9.9`. */
   dnsUpstream?: string[];
   network?: Partial<Omit<NetworkConfig, 'dnsUpstream'>>;
+  buildContextBytes?: number;
 };
 
 const Limits = z
@@ -204,6 +207,8 @@ const ConfigFile = z
     poolRefillConcurrency: z.number().int().min(1).optional(),
     poolRefillDelayMs: z.number().int().min(0).max(60_000).optional(),
     maxSandboxes: z.number().int().min(1).optional(),
+    buildContextMiB: z.number().int().min(1).optional(),
+    maxConcurrentBuilds: z.number().int().min(1).optional(),
     limits: Limits.optional(),
     agent: Agent.optional(),
     hostIds: z.object({ base: z.number().int().min(65_536), size: z.number().int().min(1).max(1 << 24) }).strict().optional(),
@@ -342,6 +347,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
       registries,
+    },
+    builds: {
+      maxContextBytes: overrides.buildContextBytes ?? (file.buildContextMiB ?? 2048) * 1024 * 1024,
+      maxContextEntries: 1_000_000,
+      maxConcurrent: file.maxConcurrentBuilds ?? 2,
     },
     pools: {
       shapes,

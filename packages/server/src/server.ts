@@ -19,7 +19,13 @@ import { STATX_COMPAT_IN_SANDBOX } from './runtimes/oci-spec.js';
 import { BtrfsSnapshotter } from './images/btrfs-snapshotter.js';
 import { ContentStore } from './images/content-store.js';
 import { DefaultImage, WRITABLE_LAYER } from './images/default-image.js';
+import { BuildService } from './images/build/build-service.js';
+import { BuildRoots } from './images/build/build-roots.js';
+import { Builder } from './images/build/builder.js';
+import { SandboxStepRunner } from './images/build/sandbox-step-runner.js';
+import { StepCache } from './images/build/step-cache.js';
 import { ImageService } from './images/image-service.js';
+import { ImageTransfer } from './images/image-transfer.js';
 import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
 import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
@@ -30,6 +36,7 @@ import { nftAvailable } from './host/nft.js';
 import { cidr } from './network/ipv4.js';
 import { NetworkService } from './network/network-service.js';
 import { VERSION } from './version.js';
+import { NetworkSettings } from '@airlock/protocol';
 
 export interface RunningServer {
   url: string;
@@ -40,6 +47,7 @@ export interface RunningServer {
   images: ImageService;
   /** Sandbox networks (undefined when off). */
   network: NetworkService | undefined;
+  builds: BuildService;
   close(): Promise<void>;
 }
 
@@ -75,26 +83,47 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const releases = new Releases();
     const content = new ContentStore(privateDir(join(imagesDir, 'content')));
     const snapshotter = await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes);
-    const imageService = new ImageService({
-      store,
-      content,
-      snapshotter,
-      registry: new RegistryClient(config.images.registries),
-      log,
-      budgetBytes: config.images.budgetBytes,
-      releases,
-    });
+    const registry = new RegistryClient(config.images.registries);
+    const imageService = new ImageService({ store, content, snapshotter, registry, log, budgetBytes: config.images.budgetBytes, releases });
     closers.push(() => imageService.close());
     const defaultImage = new DefaultImage(imagesDir, snapshotter);
     await defaultImage.init();
     // No image record references the default image's writable base layer: a lease for the server's
     // lifetime keeps garbage collection from taking it.
     imageService.leases.acquire([WRITABLE_LAYER]);
-    const images = [defaultImage, imageService.provider];
+    // Build steps' roots come before the OCI images: their references exist only while a step runs.
+    const buildRoots = new BuildRoots(snapshotter);
+    const images = [defaultImage, buildRoots, imageService.provider];
     const network = await startNetwork(config, store, log, print);
     if (network) closers.push(() => network.close({ removeTable: network.records().length === 0 }));
     const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases, network });
     closers.push(() => sandboxes.close());
+    const builds = new BuildService({
+      builder: new Builder({
+        images: imageService,
+        content,
+        snapshotter,
+        cache: new StepCache(join(imagesDir, 'build-cache')),
+        runner: new SandboxStepRunner({
+          sandboxes,
+          roots: buildRoots,
+          snapshotter,
+          log,
+          // A build that names domains gets an allow list of exactly those; nothing else.
+          ...(network ? { networkPolicy: (allow: string[]) => NetworkSettings.parse({ egress: { allow } }) } : {}),
+        }),
+        log,
+        // What a RUN may write is its disk limit; a layer may not hold more (sparse files).
+        maxLayerBytes: config.defaults.diskMiB * 1024 * 1024,
+      }),
+      scratchDir: join(imagesDir, 'build'),
+      limits: { maxBytes: config.builds.maxContextBytes, maxEntries: config.builds.maxContextEntries, maxConcurrent: config.builds.maxConcurrent },
+      defaultTimeoutSeconds: config.defaults.timeout ?? 3600,
+      networkPolicies: network !== undefined,
+      log,
+    });
+    // Closed first (closers run in reverse): a running build's sandboxes go before the service does.
+    closers.push(() => builds.close());
     const t0 = performance.now();
     const reconciled = await sandboxes.reconcile();
     log.info({ ...reconciled, ms: Math.round(performance.now() - t0) }, 'reconciled sandboxes with the runtimes');
@@ -103,6 +132,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const app = createApp({
       sandboxes,
       images: imageService,
+      builds,
+      transfer: new ImageTransfer(imageService, content, registry),
+      maxContextBytes: config.builds.maxContextBytes,
       content,
       runtimes,
       keys: store.keys,
@@ -128,6 +160,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       sandboxes,
       images: imageService,
       network,
+      builds,
       close: async () => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));

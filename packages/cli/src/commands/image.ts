@@ -5,10 +5,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
-import type { Image } from '@airlock/sdk';
+import type { ImageInfo as Image } from '@airlock/sdk';
 import { clientFrom } from '../config.js';
 import { pullWithProgress } from '../pull-progress.js';
 import { formatAge, formatTable } from '../table.js';
+import { imageBuildCommands } from './image-build.js';
 import { addConnectionOptions, connectionFlags } from './shared.js';
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)}Mi`;
@@ -25,7 +26,7 @@ export function imageRows(images: Image[], now: number): string[][] {
 }
 
 export function imageCommand(): Command {
-  const image = new Command('image').description('manage the server\'s images (pull, ls, inspect, rm, prune, import)');
+  const image = new Command('image').description('manage the server\'s images (pull, build, push, save, ls, inspect, rm, prune, import)');
   const sub = (name: string, description: string) => addConnectionOptions(new Command(name).description(description));
 
   image.addCommand(
@@ -77,6 +78,7 @@ export function imageCommand(): Command {
         for (const i of images) process.stdout.write(`${i.references[0] ?? '<none>'}   ${i.id}\n`);
       }),
   );
+  for (const c of imageBuildCommands()) image.addCommand(c);
   return image;
 }
 

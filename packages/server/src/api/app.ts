@@ -12,8 +12,10 @@ import { HealthBody } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.js';
+import type { BuildService } from '../images/build/build-service.js';
 import type { ContentStore } from '../images/content-store.js';
 import type { ImageService } from '../images/image-service.js';
+import type { ImageTransfer } from '../images/image-transfer.js';
 import type { Logger } from '../log.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { SandboxService } from '../sandbox/service.js';
@@ -24,6 +26,7 @@ import { errorResponse } from './error-response.js';
 import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-table.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
+import { imageBuildRoutes } from './routes/image-builds.js';
 import { imageRoutes } from './routes/images.js';
 import { networkRoutes } from './routes/network.js';
 import { poolRoutes } from './routes/pools.js';
@@ -32,6 +35,9 @@ import { sandboxRoutes } from './routes/sandboxes.js';
 export interface AppDeps {
   sandboxes: SandboxService;
   images: ImageService;
+  builds: BuildService;
+  transfer: ImageTransfer;
+  maxContextBytes: number;
   content: ContentStore;
   runtimes: RuntimeRegistry;
   keys: KeyStore;
@@ -104,6 +110,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   sandboxRoutes(app, deps.sandboxes);
   execRoutes(app, deps.sandboxes);
   fileRoutes(app, deps.sandboxes, deps.limits);
+  // Before the generic /v1/images/{image} routes, so that /v1/images/build is not taken for an image name.
+  imageBuildRoutes(app, { builds: deps.builds, images: deps.images, transfer: deps.transfer, maxContextBytes: deps.maxContextBytes, log: deps.log });
   imageRoutes(app, deps.images, { content: deps.content, maxImportBytes: deps.limits.maxImportBytes });
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);

@@ -24,5 +24,6 @@ export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 405 | 409 |
   agent_unresponsive: 504,
   capacity: 429,
   runtime_error: 502,
+  build_failed: 422,
   internal: 500,
 };

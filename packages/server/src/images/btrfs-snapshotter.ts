@@ -107,6 +107,42 @@ export class BtrfsSnapshotter implements Snapshotter {
     return readdirSync(join(this.#fs, 'sandboxes'));
   }
 
+  layerPath(chainId: string): string {
+    return this.#layer(chainId);
+  }
+
+  async prepareWork(parent: string | undefined): Promise<string> {
+    const work = this.#work('build');
+    if (parent === undefined) await createSubvolume(work);
+    else await snapshotSubvolume(this.#layer(parent), work);
+    // Only a new root needs its mode: a chmod of a snapshot would count as a change of the step.
+    if (parent === undefined) chmodSync(work, 0o755);
+    return work;
+  }
+
+  async commitWork(work: string, chainId: string): Promise<void> {
+    this.#ownWork(work);
+    if (this.hasLayer(chainId)) {
+      await deleteSubvolume(work);
+      return;
+    }
+    renameSync(work, this.#layer(chainId));
+    await makeReadonly(this.#layer(chainId));
+  }
+
+  async discardWork(work: string): Promise<void> {
+    this.#ownWork(work);
+    if (existsSync(work)) await deleteSubvolume(work);
+  }
+
+  async detachRootfs(sandboxId: string): Promise<string> {
+    const work = this.#work('run');
+    // A snapshot keeps inode numbers and ctimes, so the commit can still tell what the step changed.
+    await snapshotSubvolume(this.#sandbox(sandboxId), work);
+    await this.releaseRootfs(sandboxId);
+    return work;
+  }
+
   async reclaim(): Promise<void> {
     await waitForDeletedSubvolumes(this.#fs);
   }
@@ -121,6 +157,16 @@ export class BtrfsSnapshotter implements Snapshotter {
 
   #layer(chainId: string): string {
     return join(this.#fs, 'layers', hex(chainId));
+  }
+
+  #work(kind: string): string {
+    return join(this.#fs, 'tmp', `${kind}.${randomBytes(8).toString('hex')}`);
+  }
+
+  #ownWork(work: string): void {
+    if (!/^(build|run)\.[a-f0-9]{16}$/.test(work.slice(join(this.#fs, 'tmp').length + 1)) || !work.startsWith(join(this.#fs, 'tmp') + '/')) {
+      throw new Error(`not a work directory of this snapshotter: ${work}`);
+    }
   }
 
   #sandbox(id: string): string {

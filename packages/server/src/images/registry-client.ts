@@ -95,35 +95,63 @@ export class RegistryClient {
   }
 
   async #get(ref: ImageReference, path: string, opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Response> {
-    const url = `${this.#baseUrl(ref.registry)}/v2/${ref.repository}/${path}`;
-    const key = `${ref.registry}|${ref.repository}`;
+    const res = await this.send(ref, 'GET', path, { ...opts, scopes: [`repository:${ref.repository}:pull`] });
+    if (res.ok) return res;
+    await res.body?.cancel();
+    throw this.statusError(ref, path, res.status);
+  }
+
+  /**
+   * One request to the registry's API for `ref`'s repository (`path` relative to
+   * /v2/<repository>/, or a full URL the registry gave, such as an upload location), answering a
+   * 401 challenge once with a token for `scopes`. Any other status is the caller's to judge. A
+   * body is sent only on the authenticated attempt, so make a bodiless request first (which
+   * fetches the token) before one with a stream.
+   */
+  async send(
+    ref: ImageReference,
+    method: string,
+    path: string,
+    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal; scopes: string[]; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
+  ): Promise<Response> {
+    const url = /^https?:\/\//.test(path) ? path : `${this.#baseUrl(ref.registry)}/v2/${ref.repository}/${path}`;
+    if (new URL(url).host !== new URL(this.#baseUrl(ref.registry)).host) throw denied(ref, `it sent the client to another host (${new URL(url).host})`);
+    const key = `${ref.registry}|${[...opts.scopes].sort().join(' ')}`;
     let auth = this.#tokens.get(key) ?? this.#basic(ref.registry);
     for (let attempt = 0; attempt < 2; attempt++) {
-      const res = await this.#fetch(ref.registry, url, auth, opts);
-      if (res.status === 401 && attempt === 0) {
+      const res = await this.#fetch(ref.registry, url, auth, { ...opts, method });
+      if (res.status === 401 && attempt === 0 && opts.body === undefined) {
         await res.body?.cancel();
-        const challenge = res.headers.get('www-authenticate') ?? '';
-        auth = await this.#authenticate(ref, challenge);
+        auth = await this.#authenticate(ref, res.headers.get('www-authenticate') ?? '', opts.scopes);
         this.#tokens.set(key, auth);
         continue;
       }
-      if (res.ok) return res;
-      await res.body?.cancel();
-      throw this.#statusError(ref, path, res.status);
+      if (res.status === 401) {
+        await res.body?.cancel();
+        throw new AirlockError(ErrorCode.RegistryDenied, `registry ${ref.registry} refused access to ${ref.repository} after authentication; check the credentials configured for ${ref.registry}`);
+      }
+      return res;
     }
-    throw new AirlockError(ErrorCode.RegistryDenied, `registry ${ref.registry} refused access to ${ref.repository} after authentication; check the credentials configured for ${ref.registry}`);
+    throw new Error('unreachable');
   }
 
   /** `timeoutMs` bounds the wait for the response headers (the body has its own idle deadline). */
-  async #fetch(registry: string, url: string, auth: string | undefined, opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<Response> {
-    const headers: Record<string, string> = {};
+  async #fetch(
+    registry: string,
+    url: string,
+    auth: string | undefined,
+    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal; method?: string; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...opts.headers };
     if (opts.accept) headers.accept = opts.accept;
     if (auth) headers.authorization = auth;
+    if (opts.contentLength !== undefined) headers['content-length'] = String(opts.contentLength);
+    const body = opts.body instanceof Readable ? Readable.toWeb(opts.body) : opts.body;
     const headersDue = new AbortController();
     const timer = opts.timeoutMs ? setTimeout(() => headersDue.abort(), opts.timeoutMs) : undefined;
     try {
       const signal = opts.signal ? AbortSignal.any([opts.signal, headersDue.signal]) : headersDue.signal;
-      return await fetch(url, { headers, redirect: 'follow', signal });
+      return await fetch(url, { method: opts.method ?? 'GET', headers, redirect: 'follow', signal, ...(body !== undefined ? { body, duplex: 'half' } : {}) } as RequestInit);
     } catch (e) {
       if (opts.signal?.aborted) throw new AirlockError(ErrorCode.RegistryUnavailable, `the download from registry ${registry} was cancelled`);
       if (headersDue.signal.aborted) throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${registry} did not answer within ${opts.timeoutMs} ms; retry later`);
@@ -136,7 +164,7 @@ export class RegistryClient {
   }
 
   /** Answers a 401 challenge: a Bearer token from the realm (with Basic credentials if configured), or Basic. */
-  async #authenticate(ref: ImageReference, challenge: string): Promise<string> {
+  async #authenticate(ref: ImageReference, challenge: string, scopes: string[]): Promise<string> {
     const scheme = challenge.split(' ')[0]?.toLowerCase();
     const creds = this.#settings.auth[ref.registry];
     if (scheme === 'basic') {
@@ -156,7 +184,8 @@ export class RegistryClient {
       throw denied(ref, `its token realm ${realm.origin} is not HTTPS`);
     }
     if (params.service) realm.searchParams.set('service', params.service);
-    realm.searchParams.set('scope', params.scope ?? `repository:${ref.repository}:pull`);
+    // The scopes this request needs, and the one the challenge names if it is another.
+    for (const scope of new Set([...scopes, ...(params.scope ? [params.scope] : [])])) realm.searchParams.append('scope', scope);
     const res = await this.#fetch(ref.registry, realm.toString(), this.#basic(ref.registry), { timeoutMs: MANIFEST_TIMEOUT_MS });
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel();
@@ -181,13 +210,19 @@ export class RegistryClient {
     return isLoopbackRegistry(host) || this.#settings.insecure.includes(host);
   }
 
+  /** `http(s)://host[:port]` of a registry's API. */
+  baseUrl(registry: string): string {
+    return this.#baseUrl(registry);
+  }
+
   #baseUrl(registry: string): string {
     const endpoint = registryEndpoint(registry);
     return `${this.#plainHttpAllowed(registry) ? 'http' : 'https'}://${endpoint}`;
   }
 
-  #statusError(ref: ImageReference, path: string, status: number): AirlockError {
-    const what = path.startsWith('manifests/') ? `image ${formatReference(ref)}` : `blob ${path.slice('blobs/'.length)} of ${ref.registry}/${ref.repository}`;
+  /** The error for a registry status that is not a success. */
+  statusError(ref: ImageReference, path: string, status: number): AirlockError {
+    const what = path.startsWith('manifests/') ? `image ${formatReference(ref)}` : path.startsWith('blobs/') ? `blob ${path.slice('blobs/'.length)} of ${ref.registry}/${ref.repository}` : `${path} of ${ref.registry}/${ref.repository}`;
     if (status === 404) return new AirlockError(ErrorCode.ImageNotFound, `${what} was not found in registry ${ref.registry} (check the name and tag)`);
     if (status === 401 || status === 403) return denied(ref, `it answered HTTP ${status}`);
     if (status === 429) return new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} is rate-limiting pulls (HTTP 429); retry later`);

@@ -36,6 +36,22 @@ export interface Snapshotter {
   /** Removes the sandbox's rootfs and everything written to it; safe when there is none. */
   releaseRootfs(sandboxId: string): Promise<void>;
   listRootfs(): string[];
+  /** The directory of a layer, to read from on the host (read-only; the layer must exist). */
+  layerPath(chainId: string): string;
+  /**
+   * A private writable copy of layer `parent` (undefined: empty) for a build step to write into on
+   * the host; it becomes a layer with commitWork or goes with discardWork. Left over after a crash,
+   * it is removed at the next open.
+   */
+  prepareWork(parent: string | undefined): Promise<string>;
+  /** Makes a work directory layer `chainId`, atomically; when that layer exists already the work is dropped. */
+  commitWork(work: string, chainId: string): Promise<void>;
+  discardWork(work: string): Promise<void>;
+  /**
+   * Turns a sandbox's stopped rootfs into a work directory (for a build step's commit) and releases
+   * the rootfs. Only after the sandbox's processes are gone.
+   */
+  detachRootfs(sandboxId: string): Promise<string>;
   usage(): Promise<{ usedBytes: number; freeBytes: number }>;
   /** Resolves once the space of removed layers and rootfs is free again (deletion may be lazy). */
   reclaim(): Promise<void>;

@@ -43,3 +43,13 @@ test('clone and unshare are allowed only without namespace flags; mknod never ma
   assert.ok(unconditionallyAllowed(p).has('read'));
   assert.ok(!unconditionallyAllowed(p).has('mknod'));
 });
+
+test('an audit socket fails the way shadow tools (useradd) accept: EINVAL, or the sentry\'s own answer on runsc', () => {
+  const audit = (p: ReturnType<typeof buildSeccompProfile>) =>
+    p.syscalls.find((r) => r.names.includes('socket') && r.args?.some((a) => a.index === 2 && a.value === 9) && r.args?.some((a) => a.index === 0 && a.value === 16));
+  assert.deepEqual(
+    (({ action, errnoRet }) => ({ action, errnoRet }))(audit(buildSeccompProfile({ syscalls: [] }, CAPABILITIES, { honoursErrnoRet: true }))!),
+    { action: 'SCMP_ACT_ERRNO', errnoRet: 22 },
+  );
+  assert.equal(audit(buildSeccompProfile({ syscalls: [] }, CAPABILITIES, { honoursErrnoRet: false }))!.action, 'SCMP_ACT_ALLOW');
+});

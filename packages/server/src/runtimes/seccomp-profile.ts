@@ -94,6 +94,7 @@ export function buildSeccompProfile(system: DockerStyleProfile, capabilities: re
   }
   rules.push(...namespaceRules('clone', CLONE_NAMESPACE_FLAGS), ...namespaceRules('unshare', [...CLONE_NAMESPACE_FLAGS, CLONE_NEWTIME]));
   rules.push(...mknodRules('mknod', 1), ...mknodRules('mknodat', 2));
+  rules.push(auditSocketRule(options.honoursErrnoRet));
   rules.push(
     // runsc (2022) ignores errnoRet and answers EPERM, which libc does not take as "fall back to
     // clone": threads would fail. There clone3 is left to the sentry, which implements it itself.
@@ -107,6 +108,26 @@ export function buildSeccompProfile(system: DockerStyleProfile, capabilities: re
  * `name` (flags in arg 0) is allowed only without namespace flags: a sandbox never makes namespaces,
  * and a nested user namespace is the door to most unprivileged kernel exploits. EPERM otherwise.
  */
+const AF_NETLINK = 16;
+const NETLINK_AUDIT = 9;
+const EINVAL = 22;
+
+/**
+ * useradd, groupadd, passwd and the other shadow tools open an audit socket and abort unless that
+ * fails with EINVAL, EPROTONOSUPPORT or EAFNOSUPPORT (which Dockerfiles meet in nearly every
+ * `RUN useradd`). The system profile answers EINVAL for it without CAP_AUDIT_WRITE; a default deny
+ * would answer ENOSYS. runsc ignores errnoRet (EPERM, still fatal to useradd), so there the call
+ * goes to the sentry, whose own netlink has no audit protocol and answers EPROTONOSUPPORT without
+ * asking the host.
+ */
+function auditSocketRule(honoursErrnoRet: boolean): SeccompRule {
+  const args = [
+    { index: 0, value: AF_NETLINK, valueTwo: 0, op: 'SCMP_CMP_EQ' },
+    { index: 2, value: NETLINK_AUDIT, valueTwo: 0, op: 'SCMP_CMP_EQ' },
+  ];
+  return honoursErrnoRet ? { names: ['socket'], action: 'SCMP_ACT_ERRNO', errnoRet: EINVAL, args } : { names: ['socket'], action: 'SCMP_ACT_ALLOW', args };
+}
+
 function namespaceRules(name: string, flags: number[]): SeccompRule[] {
   const mask = flags.reduce((a, f) => a | f, 0) >>> 0;
   return [

@@ -165,6 +165,8 @@ export function buildImage(layerTars: Buffer[], input: ImageConfigInput = {}): B
         ...(input.user ? { User: input.user } : {}),
       },
       rootfs: { type: 'layers', diff_ids: layerTars.map((t) => sha256(t)) },
+      // One entry per layer, as real images have (buildah refuses to build on an image without).
+      history: layerTars.map((_, i) => ({ created: '1970-01-01T00:00:00Z', created_by: `fixture layer ${i}` })),
     }),
   );
   const manifest = {

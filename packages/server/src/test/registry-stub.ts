@@ -20,6 +20,8 @@ export interface RegistryStub {
   blobGets: Map<string, number>;
   /** Every Authorization header the stub saw (to check what credentials travelled). */
   authHeaders: string[];
+  /** Every request (method, path and query) that reached the registry through the stub. */
+  requests: string[];
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ const TOKEN = 'stub-token-0123456789';
 export async function startRegistryStub(upstream: string, opts: StubOptions = {}): Promise<RegistryStub> {
   const blobGets = new Map<string, number>();
   const authHeaders: string[] = [];
+  const requests: string[] = [];
   let host = '';
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -56,8 +59,16 @@ export async function startRegistryStub(upstream: string, opts: StubOptions = {}
       const blob = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname)?.[1];
       if (blob && req.method === 'GET') blobGets.set(blob, (blobGets.get(blob) ?? 0) + 1);
       const headers: Record<string, string> = {};
-      if (req.headers.accept) headers.accept = req.headers.accept;
-      const up = await fetch(`http://${upstream}${url.pathname}${url.search}`, { method: req.method ?? 'GET', headers });
+      for (const h of ['accept', 'content-type', 'content-range']) {
+        const v = req.headers[h];
+        if (typeof v === 'string') headers[h] = v;
+      }
+      const method = req.method ?? 'GET';
+      requests.push(`${method} ${url.pathname}${url.search}`);
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const sent = method === 'GET' || method === 'HEAD' ? undefined : Buffer.concat(chunks);
+      const up = await fetch(`http://${upstream}${url.pathname}${url.search}`, { method, headers, ...(sent ? { body: sent } : {}) });
       let body = Buffer.from(await up.arrayBuffer());
       if (blob && opts.corrupt?.has(blob)) {
         body = Buffer.from(body);
@@ -65,11 +76,14 @@ export async function startRegistryStub(upstream: string, opts: StubOptions = {}
       }
       const truncated = blob !== undefined && opts.truncate?.has(blob);
       const out: Record<string, string> = {};
-      for (const h of ['content-type', 'docker-content-digest']) {
+      for (const h of ['content-type', 'docker-content-digest', 'docker-upload-uuid', 'range']) {
         const v = up.headers.get(h);
         if (v) out[h] = v;
       }
-      out['content-length'] = String(body.length);
+      // Uploads continue at a location on the registry: send the client back through the stub.
+      const location = up.headers.get('location');
+      if (location) out.location = location.replace(`http://${upstream}`, `http://${host}`);
+      out['content-length'] = String(method === 'HEAD' ? Number(up.headers.get('content-length') ?? 0) : body.length);
       res.writeHead(up.status, out);
       if (truncated) {
         // Announce the full length, send half, and cut the connection: a download that breaks off.
@@ -77,7 +91,7 @@ export async function startRegistryStub(upstream: string, opts: StubOptions = {}
         res.destroy();
         return;
       }
-      res.end(body);
+      res.end(method === 'HEAD' ? undefined : body);
     })().catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -86,6 +100,7 @@ export async function startRegistryStub(upstream: string, opts: StubOptions = {}
     host,
     blobGets,
     authHeaders,
+    requests,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

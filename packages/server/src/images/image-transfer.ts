@@ -1,0 +1,47 @@
+/**
+ * @module image-transfer
+ * Moving a local image out: push to a registry (registry-push.ts) and save as an OCI layout tar
+ * (image-save.ts), by id or reference.
+ */
+import type { Readable } from 'node:stream';
+import { ErrorCode } from '@airlock/protocol/errors';
+import { AirlockError } from '../errors.js';
+import type { ContentStore } from './content-store.js';
+import type { ImageService } from './image-service.js';
+import { saveImage } from './image-save.js';
+import type { RegistryClient } from './registry-client.js';
+import { pushImage, type PushAction } from './registry-push.js';
+
+export class ImageTransfer {
+  constructor(
+    private readonly images: ImageService,
+    private readonly content: ContentStore,
+    private readonly registry: RegistryClient,
+  ) {}
+
+  /** Pushes `image` to `target` (default: its first reference). */
+  async push(image: string, target: string | undefined, onBlob?: (digest: string, size: number, action: PushAction) => void): Promise<{ reference: string; digest: string }> {
+    const found = await this.images.inspect(image);
+    const to = target ?? found.references.find((r) => !r.includes('@'));
+    if (to === undefined) throw this.#noTarget(image);
+    const lease = this.images.leases.acquire([found.id, found.configDigest, ...found.layers.map((l) => l.digest)]);
+    try {
+      return await pushImage(this.registry, this.content, found, found.references, to, onBlob ? { onBlob } : {});
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** The image as an OCI image layout tar. */
+  async save(image: string): Promise<Readable> {
+    const found = await this.images.inspect(image);
+    const lease = this.images.leases.acquire([found.id, found.configDigest, ...found.layers.map((l) => l.digest)]);
+    const stream = saveImage(this.content, found, found.references);
+    stream.once('close', () => lease.release());
+    return stream;
+  }
+
+  #noTarget(image: string): AirlockError {
+    return new AirlockError(ErrorCode.InvalidRequest, `image ${image} has no tag to push to; name the reference to push it as`);
+  }
+}
