@@ -10,6 +10,7 @@ import type { SeccompSource } from '../host/seccomp-source.js';
 import { CAPABILITIES, STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
 import { BwrapRuntime } from './bwrap-runtime.js';
+import { MicrovmRuntime } from './microvm/microvm-runtime.js';
 import { gvisorLimits, hostLimits } from './enforced-limits.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
 import type { Availability, Runtime } from './runtime.js';
@@ -58,6 +59,15 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
       });
     case 'bwrap':
       return new BwrapRuntime(common);
+    case 'microvm':
+      return new MicrovmRuntime({
+        stateDir: common.stateDir,
+        vmRoot: join(config.dataDir, 'vm'),
+        sharedDir: join(config.dataDir, 'images', 'vm'),
+        agentBinary: native.agent,
+        vm: config.vm,
+        log,
+      });
   }
 }
 
