@@ -25,8 +25,10 @@ fi
 # btrfs-progs makes the image store's volume (snapshots + quotas), zstd unpacks zstd layers.
 # The tests and the benchmark add a loopback registry, mmdebstrap for the fixture image, and
 # skopeo + umoci as the baseline that image pulls are compared with.
+# microVMs: qemu-system-x86 (QEMU and virtiofsd), linux-image-cloud-amd64 (the guest kernel in /boot and
+# its modules), iproute2 for a VM's tap; cpio checks the initramfs writer in the tests.
 packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
-  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci)
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci qemu-system-x86 linux-image-cloud-amd64 iproute2 cpio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

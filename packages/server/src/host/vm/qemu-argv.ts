@@ -41,7 +41,7 @@ export function guestCmdline(b: GuestBoot, accel: Accel): string {
     'console=ttyS0',
     // Only warnings and worse reach the console: quick to boot, and the OOM killer's reports (errors) are there.
     'quiet',
-    'loglevel=3',
+    'loglevel=4',
     'panic=-1',
     'reboot=t',
     'i8042.noaux',
