@@ -73,6 +73,8 @@ _Noreturn static void die(const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	dprintf(2, "airlock-vm-init: %s\n", msg);
+	/* The host drains the console ring while the guest boots: give it time to take these last words. */
+	sleep(1);
 	power_off();
 }
 

@@ -34,8 +34,8 @@ export interface JailInput {
   cgroupProcs: string[];
   /** Host directory of this VM (owned by hostUid, 0700): sockets and disks; /vm inside the jail. */
   vmDir: string;
-  /** Read-only files QEMU needs, bound at the same path inside the jail. */
-  files: string[];
+  /** Read-only files QEMU needs (kernel, initramfs), and where it sees them. */
+  files: { source: string; destination: string }[];
   virtiofs?: VirtiofsInput;
   /** The sandbox's network namespace, or none: an empty one of QEMU's own. */
   netnsPath?: string;
@@ -89,7 +89,7 @@ const LAUNCHER = [
 const PATH_OK = /^\/[^\t\n\0]*$/;
 
 export function jailArgv(j: JailInput): string[] {
-  for (const p of [j.vmDir, ...j.files, ...(j.virtiofs ? [j.virtiofs.root, j.virtiofs.socket, ...j.virtiofs.binds.flatMap((b) => [b.source, b.destination])] : [])]) {
+  for (const p of [j.vmDir, ...j.files.flatMap((f) => [f.source, f.destination]), ...(j.virtiofs ? [j.virtiofs.root, j.virtiofs.socket, ...j.virtiofs.binds.flatMap((b) => [b.source, b.destination])] : [])]) {
     if (!PATH_OK.test(p)) throw new Error(`path ${JSON.stringify(p)} cannot be passed to the VM launcher`);
   }
   const bwrap = [
@@ -108,7 +108,7 @@ export function jailArgv(j: JailInput): string[] {
     ...(j.kvm ? ['--dev-bind', '/dev/kvm', '/dev/kvm'] : []),
     ...(j.netnsPath ? ['--dev-bind', '/dev/net/tun', '/dev/net/tun'] : []),
     '--proc', '/proc',
-    ...j.files.flatMap((f) => ['--ro-bind', f, f]),
+    ...j.files.flatMap((f) => ['--ro-bind', f.source, f.destination]),
     '--bind', j.vmDir, JAIL_VM_DIR,
     '--chdir', JAIL_VM_DIR,
     '--clearenv',

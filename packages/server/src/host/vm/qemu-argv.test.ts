@@ -56,13 +56,14 @@ describe('microVM command lines', { timeout: 10_000 }, () => {
   });
 
   test('the jail drops to the sandbox uid, no capabilities, and bwrap with only /usr and the VM dir', () => {
-    const argv = jailArgv({ id: 'sb-x', hostUid: 1_065_536, cgroupProcs: ['/sys/fs/cgroup/airlock/sb-x/cgroup.procs'], vmDir: '/d/vm/sb-x', files: [base.kernel], kvm: false, qemu: qemuArgv(base) });
+    const argv = jailArgv({ id: 'sb-x', hostUid: 1_065_536, cgroupProcs: ['/sys/fs/cgroup/airlock/sb-x/cgroup.procs'], vmDir: '/d/vm/sb-x', files: [{ source: base.kernel, destination: '/boot/vmlinuz' }], kvm: false, qemu: qemuArgv(base) });
     const script = argv[argv.indexOf('-c') + 1]!;
     assert.match(script, /setpriv --reuid="\$uid" --regid="\$uid" --clear-groups --inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs/);
     const bwrap = argv.slice(argv.indexOf('bwrap'));
     for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-net', '--disable-userns', '--die-with-parent', '--new-session']) assert.ok(bwrap.includes(flag), flag);
     const binds = bwrap.flatMap((a, i) => (a === '--bind' || a === '--ro-bind' ? [bwrap[i + 1]] : []));
     assert.deepEqual(binds, ['/usr', base.kernel, '/d/vm/sb-x']);
+    assert.ok(bwrap.includes('/boot/vmlinuz'));
     assert.ok(!bwrap.includes('/dev/kvm'));
     const netns = jailArgv({ id: 'sb-x', hostUid: 1, cgroupProcs: [], vmDir: '/d/vm/sb-x', files: [], netnsPath: '/run/netns/n1', kvm: true, qemu: ['qemu'] });
     assert.ok(!netns.includes('--unshare-net'), 'QEMU stays in the sandbox netns to open its tap');

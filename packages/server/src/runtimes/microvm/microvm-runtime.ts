@@ -57,6 +57,9 @@ interface Kit {
 }
 
 const CONSOLE_BYTES = 64 * 1024;
+/** Where QEMU sees the kernel and initramfs inside its jail. */
+const JAIL_KERNEL = '/boot/vmlinuz';
+const JAIL_INITRAMFS = '/boot/initramfs.cpio';
 
 export class MicrovmRuntime implements Runtime {
   readonly name = 'microvm' as const;
@@ -152,8 +155,8 @@ export class MicrovmRuntime implements Runtime {
         machine: this.#o.vm.machine,
         vcpus: Math.max(1, Math.ceil(spec.cpu)),
         memoryMiB: spec.memoryMiB,
-        kernel: kit.kernel.image,
-        initramfs: kit.initramfs,
+        kernel: JAIL_KERNEL,
+        initramfs: JAIL_INITRAMFS,
         cmdline,
         qmpSocket: `${JAIL_VM_DIR}/qmp.sock`,
         virtiofsSocket: `${JAIL_VM_DIR}/fs.sock`,
@@ -166,7 +169,10 @@ export class MicrovmRuntime implements Runtime {
         hostUid: spec.hostIds.base,
         cgroupProcs,
         vmDir,
-        files: [kit.kernel.image, kit.initramfs],
+        files: [
+          { source: kit.kernel.image, destination: JAIL_KERNEL },
+          { source: kit.initramfs, destination: JAIL_INITRAMFS },
+        ],
         virtiofs: { ...rootfs.virtiofs, socket: join(vmDir, 'fs.sock') },
         ...(netnsPath ? { netnsPath } : {}),
         kvm: accel === 'kvm',
