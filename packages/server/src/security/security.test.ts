@@ -23,7 +23,9 @@ const EXPECTED = `${REPO}security/expected-verdicts.json`;
 // inside `npm test` it goes to the run's test root, so a test run never edits tracked files.
 const RESULTS = process.env.AIRLOCK_SECURITY_RESULTS ?? `${testRoot()}/security-results`;
 const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
-const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap'];
+const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap', 'microvm'];
+// A run on some runtimes only (e.g. AIRLOCK_SECURITY_RUNTIMES=microvm while recording its first verdicts).
+const ONLY = process.env.AIRLOCK_SECURITY_RUNTIMES?.split(',');
 
 let server: ReturnType<typeof spawn> | undefined;
 let weakServer: TestServer | undefined;
@@ -35,7 +37,7 @@ after(async () => {
   }
 });
 
-test('security suite: no escapes, every control fires, every resource attack contained, verdicts as reviewed', { timeout: 15 * 60_000 }, async () => {
+test('security suite: no escapes, every control fires, every resource attack contained, verdicts as reviewed', { timeout: 40 * 60_000 }, async () => {
   const envCanary = `airlock-server-env-canary-${randomBytes(8).toString('hex')}`;
   const dataDir = newDataDir('security');
   let output = '';
@@ -56,7 +58,7 @@ test('security suite: no escapes, every control fires, every resource attack con
   });
   const api = new Api(url, TEST_KEY);
   const health = (await api.call('GET', '/v1/health')).body as { runtimes: { name: string; available: boolean }[] };
-  const runtimes = RUNTIME_ORDER.filter((r) => health.runtimes.some((h) => h.name === r && h.available));
+  const runtimes = RUNTIME_ORDER.filter((r) => (ONLY ?? RUNTIME_ORDER).includes(r) && health.runtimes.some((h) => h.name === r && h.available));
   assert.ok(runtimes.length > 0, 'at least one runtime is available');
 
   weakServer = runtimes.includes('runc') ? await startTestServer(newDataDir('weakened'), {}, { createRuntime: weakenedRuntimes }) : undefined;
