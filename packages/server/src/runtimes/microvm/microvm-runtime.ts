@@ -57,6 +57,12 @@ interface Kit {
 }
 
 const CONSOLE_BYTES = 64 * 1024;
+/**
+ * Guest RAM on top of the sandbox's memory: what the guest kernel itself keeps (about 34 MiB of a
+ * 128 MiB guest here), so that the sandbox's processes get about what it asked for and a 64 MiB
+ * sandbox still boots.
+ */
+const GUEST_KERNEL_MIB = 48;
 /** Where QEMU sees the kernel and initramfs inside its jail. */
 const JAIL_KERNEL = '/boot/vmlinuz';
 const JAIL_INITRAMFS = '/boot/initramfs.cpio';
@@ -154,7 +160,7 @@ export class MicrovmRuntime implements Runtime {
         accel,
         machine: this.#o.vm.machine,
         vcpus: Math.max(1, Math.ceil(spec.cpu)),
-        memoryMiB: spec.memoryMiB,
+        memoryMiB: spec.memoryMiB + GUEST_KERNEL_MIB,
         kernel: JAIL_KERNEL,
         initramfs: JAIL_INITRAMFS,
         cmdline,
@@ -244,7 +250,7 @@ export class MicrovmRuntime implements Runtime {
   }
 
   #enforce(spec: Pick<RuntimeSpec, 'cpu' | 'memoryMiB' | 'pids'>): EnforcedLimits {
-    return { pids: spec.pids, hostPids: this.#o.vm.hostTasks, memoryMiB: spec.memoryMiB, memoryOverheadMiB: this.#o.vm.overheadMiB, cpu: spec.cpu };
+    return { pids: spec.pids, hostPids: this.#o.vm.hostTasks, memoryMiB: spec.memoryMiB, memoryOverheadMiB: this.#o.vm.overheadMiB + GUEST_KERNEL_MIB, cpu: spec.cpu };
   }
 
   #ensureKit(): Promise<Kit> {
