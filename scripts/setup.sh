@@ -23,12 +23,13 @@ fi
 # docker-style seccomp profile our own is generated from; util-linux has setpriv; g++/make/python3
 # build better-sqlite3 if no prebuilt binary is reachable; python3 is also in the default image.
 # btrfs-progs makes the image store's volume (snapshots + quotas), zstd unpacks zstd layers.
+# clang-14 + libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) build the native fuzzers.
 # The tests and the benchmark add a loopback registry, mmdebstrap for the fixture image, and
 # skopeo + umoci as the baseline that image pulls are compared with.
 # microVMs: qemu-system-x86 (QEMU and virtiofsd), linux-image-cloud-amd64 (the guest kernel in /boot and
 # its modules), iproute2 for a VM's tap; cpio checks the initramfs writer in the tests.
 packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
-  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci qemu-system-x86 linux-image-cloud-amd64 iproute2 cpio)
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev qemu-system-x86 linux-image-cloud-amd64 iproute2 cpio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

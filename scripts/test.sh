@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite: unit tests, the runtime conformance suite on every runtime, the adversarial
-# security suite (about two minutes), API, SDK and CLI end to end, crash recovery; then a leak check that fails the run if any container, cgroup, mount
-# or process of the sandboxes the tests created is left on the host.
+# security suite (about two minutes), API, SDK and CLI end to end, crash recovery; a bounded run of
+# the native fuzzers (25 s each; `npm run fuzz` runs them longer); then a leak check that fails the
+# run if any container, cgroup, mount or process of the sandboxes the tests created is left on the host.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ mapfile -t files < <(find packages/*/dist packages/agent/test -name '*.test.js' 
 # One file at a time: the suites create real sandboxes and this machine has two cores.
 node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 status=$?
+
+if ! bash scripts/fuzz.sh 25; then
+  status=1
+fi
 
 if ! node packages/server/dist/test/leak-check.js --clean; then
   status=1

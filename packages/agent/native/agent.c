@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 struct agent A;
-static int sigpipe_fds[2] = {-1, -1};
 
 /* ---- output queue ---- */
 
@@ -64,6 +63,7 @@ void send_error(uint32_t chan, int err, const char *fmt, ...)
 	send_frame(T_ERROR, chan, msg, 4 + (size_t)n + 1);
 }
 
+#ifndef AIRLOCK_FUZZ /* the fuzz harness (fuzz/agent-fuzz.c) drains the queue itself */
 static void out_flush(void)
 {
 	while (buf_len(&A.out) && !A.out_dead) {
@@ -76,6 +76,8 @@ static void out_flush(void)
 	if (A.out_dead)
 		buf_consume(&A.out, buf_len(&A.out));
 }
+
+#endif
 
 /* ---- payload reader ---- */
 
@@ -186,7 +188,13 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 	}
 }
 
-static void handle_input(void)
+#ifdef AIRLOCK_FUZZ
+#define STATIC_FOR_FUZZ
+#else
+#define STATIC_FOR_FUZZ static
+#endif
+
+STATIC_FOR_FUZZ void handle_input(void)
 {
 	while (!A.in_broken && buf_len(&A.out) <= OUT_STOP_INPUT) {
 		size_t len = buf_len(&A.in);
@@ -211,7 +219,10 @@ static void handle_input(void)
 	}
 }
 
-/* ---- PID 1 plumbing ---- */
+/* ---- PID 1 plumbing (not in the fuzz build, which has its own main) ---- */
+
+#ifndef AIRLOCK_FUZZ
+static int sigpipe_fds[2] = {-1, -1};
 
 static void on_sigchld(int sig)
 {
@@ -258,6 +269,19 @@ static void setup(void)
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
 
+	/*
+	 * Not dumpable: /proc/1/mem, /proc/1/fd/N and ptrace of the agent then
+	 * need CAP_SYS_PTRACE, which no sandbox process has. The flag is reset
+	 * by execve and credential changes; the agent does neither after this
+	 * (its file operations only swap the effective ids, which keeps it
+	 * non-dumpable). AIRLOCK_AGENT_DUMPABLE is a build flag for the test
+	 * agent that is the positive control of that probe; no release build or
+	 * API request can set it.
+	 */
+#ifndef AIRLOCK_AGENT_DUMPABLE
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+
 	/* Outside a PID namespace, still adopt the orphans of our processes. */
 	if (getpid() != 1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -267,6 +291,21 @@ static void setup(void)
 		A.guest_pids = gp ? strtol(gp, NULL, 10) : 0;
 		if (A.guest_pids < 0)
 			A.guest_pids = 0;
+	}
+	if ((A.devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		perror("airlock-agent: /dev/null");
+		exit(1);
+	}
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+#ifdef AIRLOCK_TEST_HOOKS
+	/* Test builds only: take the path walk that gVisor needs, on any kernel. */
+	if (fd >= 0 && getenv("AIRLOCK_TEST_RESOLVE_WALK"))
+		resolve_init(fd, 1);
+	else
+#endif
+	if (fd < 0 || resolve_init(fd, 0) < 0) {
+		perror("airlock-agent: open /");
+		exit(1);
 	}
 	if (buf_init(&A.in, IN_CAP) < 0 || buf_init(&A.out, OUT_CAP) < 0) {
 		perror("airlock-agent: malloc");
@@ -298,7 +337,7 @@ int main(void)
 		busy = fops_service();
 		out_flush();
 
-		need = 3 + 3 * procs_count();
+		need = 3 + 4 * procs_count();
 		if (need > pfd_cap) {
 			struct pollfd *np = realloc(pfd, need * 2 * sizeof *pfd);
 			if (!np) {
@@ -351,3 +390,4 @@ int main(void)
 		procs_events(pfd);
 	}
 }
+#endif

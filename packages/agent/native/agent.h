@@ -54,15 +54,26 @@ struct proc {
 	uint32_t chan;
 	pid_t pid;              /* also the process group id (setsid) */
 	int in_fd, out_fd, err_fd;
+	int ep_fd;              /* error pipe: >= 0 until STARTED or ERROR */
+	char *argv0, *cwd;      /* for the error message of a failed start */
+	uid_t uid;
+	gid_t gid;
 	int in_close_pending;   /* STDIN_CLOSE seen while input was queued */
 	uint8_t *inq;           /* stdin bytes the pipe did not take yet */
 	size_t inq_off, inq_len;
 	int reaped, status;
 	int64_t deadline;       /* reap time + EXIT_GRACE_MS */
 	size_t drained;         /* bytes read after the deadline */
-	int ix_in, ix_out, ix_err; /* slots in this round's pollfd array */
+	int ix_in, ix_out, ix_err, ix_ep; /* slots in this round's pollfd array */
 	uint64_t credit;        /* output bytes the host will still accept */
 	int orphan;             /* its host is gone (RESET): output is drained and dropped, no frames */
+};
+
+/* The identity a file operation runs as (ident.c). */
+struct ident {
+	uid_t uid;
+	gid_t gid;
+	int active;             /* switched to it right now */
 };
 
 enum fop_kind { FOP_WRITE, FOP_READ, FOP_LIST };
@@ -73,7 +84,10 @@ struct fop {
 	enum fop_kind kind;
 	int fd;
 	void *dir;              /* DIR * for FOP_LIST */
-	char *tmp, *path;       /* FOP_WRITE: temp file and target */
+	int dirfd;              /* FOP_WRITE: the target's directory */
+	char *tmp, *path;       /* FOP_WRITE: temp and target names in dirfd */
+	mode_t mode;            /* FOP_WRITE: permission bits, set at FILE_END */
+	struct ident id;
 	uint64_t bytes;
 	uint8_t pending[320];   /* FOP_LIST: an entry that did not fit */
 	uint64_t credit;        /* FOP_READ: bytes the host will still accept */
@@ -85,6 +99,7 @@ struct agent {
 	struct proc *procs;
 	struct fop *fops;
 	int out_dead;           /* stdout broke: discard output */
+	int devnull;            /* opened at start: the sandbox may replace /dev/null with a FIFO later */
 	long guest_pids;        /* AIRLOCK_GUEST_PIDS: RLIMIT_NPROC of every process it starts (0: none) */
 	int in_broken;          /* framing lost: ignore input until EOF */
 };
@@ -109,8 +124,16 @@ const char *rd_str(struct rd *r);
 /* user.c */
 int user_resolve(const char *spec, struct user *u);
 
-/* proc.c */
+/* spawn.c: the steps a child reports on its error pipe */
+enum { STEP_STDIO = 1, STEP_RLIMIT, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CHDIR, STEP_EXEC };
+/* fork(), or a stub in the fuzzing build (nothing is ever started there). */
+pid_t agent_fork(void);
 void proc_exec(uint32_t chan, const uint8_t *p, size_t n);
+void proc_start_event(struct proc *p);
+
+/* proc.c */
+void proc_free(struct proc *p);
+void proc_unlink(struct proc *p);
 struct proc *proc_find(uint32_t chan);
 int proc_stdin(struct proc *p, const uint8_t *d, size_t n);
 void proc_stdin_close(struct proc *p);
@@ -124,10 +147,25 @@ size_t procs_count(void);
 void procs_kill_all(void);
 void procs_reset(void);
 
-/* files.c */
+/* ident.c: run file syscalls as a user */
+int ident_for(const char *spec, struct ident *id);
+int ident_enter(struct ident *id);
+void ident_leave(struct ident *id);
+
+/* resolve.c: path lookup that never follows a magic link */
+int resolve_init(int root_fd, int force_walk);
+int resolve_uses_openat2(void);
+int resolve_open(const char *path, int flags, mode_t mode, int follow_last);
+
+/* file-write.c */
 void file_write(uint32_t chan, const uint8_t *p, size_t n);
 void file_data(struct fop *f, const uint8_t *d, size_t n);
 void file_end(struct fop *f);
+
+/* files.c */
+struct fop *fop_new(uint32_t chan, enum fop_kind kind);
+void fop_free(struct fop *f);
+void fop_fail(struct fop *f, int err, const char *what);
 void file_read(uint32_t chan, const uint8_t *p, size_t n);
 void list_dir(uint32_t chan, const uint8_t *p, size_t n);
 void fop_cancel(struct fop *f);

@@ -1,8 +1,12 @@
 /*
  * File operations, resolved inside the sandbox so no host code ever walks
- * a path the sandbox controls. Writes land in a temp file renamed at
- * FILE_END; reads and listings are produced chunk by chunk, only while the
- * output queue is below OUT_HIGH, so memory stays flat for any file size.
+ * a path the sandbox controls. Each one runs with its user's rights
+ * (ident.c) and never follows a magic link (resolve.c). This file holds
+ * their lifecycle, reads and listings; file-write.c holds writes. Reads
+ * and listings are produced chunk by chunk, only while the output queue is
+ * below OUT_HIGH, so memory stays flat for any file size. Nothing here can
+ * block: FIFOs and devices are refused before they are opened for reading,
+ * and the fd of a read is non-blocking.
  */
 #include "agent.h"
 
@@ -23,7 +27,7 @@ struct fop *fop_find(uint32_t chan)
 	return NULL;
 }
 
-static struct fop *fop_new(uint32_t chan, enum fop_kind kind)
+struct fop *fop_new(uint32_t chan, enum fop_kind kind)
 {
 	struct fop *f = calloc(1, sizeof *f);
 
@@ -34,13 +38,14 @@ static struct fop *fop_new(uint32_t chan, enum fop_kind kind)
 	f->chan = chan;
 	f->kind = kind;
 	f->fd = -1;
+	f->dirfd = -1;
 	f->next = A.fops;
 	A.fops = f;
 	return f;
 }
 
 /* Unlinks the op and releases it; a pending temp file is removed. */
-static void fop_free(struct fop *f)
+void fop_free(struct fop *f)
 {
 	for (struct fop **pp = &A.fops; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
@@ -52,25 +57,34 @@ static void fop_free(struct fop *f)
 		closedir(f->dir);
 	else if (f->fd >= 0)
 		close(f->fd);
-	if (f->tmp)
-		unlink(f->tmp);
+	if (f->tmp && f->dirfd >= 0 && ident_enter(&f->id) == 0) {
+		unlinkat(f->dirfd, f->tmp, 0); /* as the user, like the create */
+		ident_leave(&f->id);
+	}
+	if (f->dirfd >= 0)
+		close(f->dirfd);
 	free(f->tmp);
 	free(f->path);
 	free(f);
 }
 
-static void fop_fail(struct fop *f, int err, const char *what)
+void fop_fail(struct fop *f, int err, const char *what)
 {
 	send_error(f->chan, err, "%s: %s", what, strerror(err));
 	fop_free(f);
 }
 
-/* The single path\0 payload of FILE_READ / LIST_DIR, or NULL (ERROR sent). */
-static const char *abs_path(uint32_t chan, struct rd *r)
+/*
+ * The path\0 [user\0] payload of FILE_READ / LIST_DIR (no user, or an
+ * empty one: root, so an older host still works). NULL: ERROR sent.
+ */
+static const char *read_payload(uint32_t chan, const uint8_t *payload, size_t n, struct ident *id)
 {
-	const char *path = rd_str(r);
+	struct rd r = {payload, n};
+	const char *path = rd_str(&r), *user = "";
+	int e;
 
-	if (!path) {
+	if (!path || (r.left && !(user = rd_str(&r)))) {
 		send_error(chan, EINVAL, "malformed path");
 		return NULL;
 	}
@@ -78,135 +92,11 @@ static const char *abs_path(uint32_t chan, struct rd *r)
 		send_error(chan, EINVAL, "path must be absolute");
 		return NULL;
 	}
-	return path;
-}
-
-/* ---- write ---- */
-
-/* mkdir -p of dir; directories it creates are chowned to the user. */
-static int mkdir_parents(char *dir, const struct user *u)
-{
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != 0)
-			continue;
-		char c = *p;
-		*p = 0;
-		if (mkdir(dir, 0755) == 0) {
-			if (lchown(dir, u->uid, u->gid) < 0 && geteuid() == 0) {
-				*p = c;
-				return -1;
-			}
-		} else if (errno != EEXIST) {
-			*p = c;
-			return -1;
-		}
-		*p = c;
-		if (!c)
-			return 0;
-	}
-}
-
-void file_write(uint32_t chan, const uint8_t *payload, size_t n)
-{
-	struct rd r = {payload, n};
-	uint32_t mode, flags;
-	const char *path, *user, *slash;
-	struct user u;
-	struct stat st;
-	struct fop *f;
-	char *dir;
-	int e;
-
-	if (rd_u32(&r, &mode) < 0 || rd_u32(&r, &flags) < 0 || !(path = rd_str(&r)) ||
-	    !(user = rd_str(&r))) {
-		send_error(chan, EINVAL, "malformed FILE_WRITE");
-		return;
-	}
-	if (path[0] != '/') {
-		send_error(chan, EINVAL, "path must be absolute");
-		return;
-	}
-	if ((e = user_resolve(user, &u)) != 0) {
+	if ((e = ident_for(user, id)) != 0) {
 		send_error(chan, e, "unknown user '%.200s'", user);
-		return;
+		return NULL;
 	}
-	slash = strrchr(path, '/');
-	if (!slash[1]) {
-		send_error(chan, EINVAL, "path names a directory");
-		return;
-	}
-	if (!(f = fop_new(chan, FOP_WRITE)))
-		return;
-	dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
-	f->path = strdup(path);
-	if (!dir || !f->path || asprintf(&f->tmp, "%s/.airlock-tmp-XXXXXX",
-					 slash == path ? "" : dir) < 0) {
-		f->tmp = NULL;
-		free(dir);
-		fop_fail(f, ENOMEM, "write");
-		return;
-	}
-	if ((flags & 1) && mkdir_parents(dir, &u) < 0) {
-		e = errno;
-		free(dir);
-		free(f->tmp);
-		f->tmp = NULL;
-		fop_fail(f, e, "mkdir");
-		return;
-	}
-	free(dir);
-	f->fd = mkostemp(f->tmp, O_CLOEXEC);
-	if (f->fd < 0) {
-		e = errno;
-		free(f->tmp);
-		f->tmp = NULL;
-		fop_fail(f, e, "create");
-		return;
-	}
-	/* chown before chmod: chown clears set-id bits. */
-	if (fstat(f->fd, &st) < 0 ||
-	    ((st.st_uid != u.uid || st.st_gid != u.gid) && fchown(f->fd, u.uid, u.gid) < 0) ||
-	    fchmod(f->fd, mode & 07777) < 0) {
-		fop_fail(f, errno, "create");
-		return;
-	}
-}
-
-void file_data(struct fop *f, const uint8_t *d, size_t n)
-{
-	while (n) {
-		ssize_t w = write(f->fd, d, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			fop_fail(f, errno, "write");
-			return;
-		}
-		d += w;
-		n -= (size_t)w;
-		f->bytes += (uint64_t)w;
-	}
-}
-
-void file_end(struct fop *f)
-{
-	uint8_t b[8];
-	int fd = f->fd;
-
-	f->fd = -1;
-	if (close(fd) < 0) {
-		fop_fail(f, errno, "write");
-		return;
-	}
-	if (rename(f->tmp, f->path) < 0) {
-		fop_fail(f, errno, "rename");
-		return;
-	}
-	free(f->tmp);
-	f->tmp = NULL;
-	put_u64(b, f->bytes);
-	send_frame(T_OK, f->chan, b, 8);
-	fop_free(f);
+	return path;
 }
 
 /*
@@ -221,30 +111,55 @@ void fop_cancel(struct fop *f)
 
 /* ---- read and list ---- */
 
+/*
+ * Opens a regular file for reading as the user. The type is checked on an
+ * O_PATH fd first, so a FIFO or device is never opened at all (no side
+ * effects, no hang); the real open is non-blocking and must find the same
+ * inode, so a swap in between is refused too.
+ */
+static int read_open(const char *path, const char **what)
+{
+	struct stat a, b;
+	int pfd, fd, e;
+
+	*what = "open";
+	if ((pfd = resolve_open(path, O_PATH, 0, 1)) < 0)
+		return -1;
+	if (fstat(pfd, &a) < 0 || !S_ISREG(a.st_mode)) {
+		e = S_ISDIR(a.st_mode) ? EISDIR : EINVAL;
+		close(pfd);
+		*what = "not a regular file";
+		return errno = e, -1;
+	}
+	close(pfd);
+	if ((fd = resolve_open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0, 1)) < 0)
+		return -1;
+	if (fstat(fd, &b) < 0 || b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
+		close(fd);
+		*what = "not a regular file";
+		return errno = EINVAL, -1;
+	}
+	return fd;
+}
+
 void file_read(uint32_t chan, const uint8_t *payload, size_t n)
 {
-	struct rd r = {payload, n};
-	const char *path = abs_path(chan, &r);
-	struct stat st;
+	struct ident id;
+	const char *path = read_payload(chan, payload, n, &id), *what;
 	struct fop *f;
 	int fd, e;
 
 	if (!path)
 		return;
-	/* O_NONBLOCK: opening a FIFO must not hang the loop. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		e = errno;
-		send_error(chan, e, "open: %s", strerror(e));
+	if ((e = ident_enter(&id)) != 0) {
+		send_error(chan, e, "switch to the user: %s", strerror(e));
 		return;
 	}
-	if (fstat(fd, &st) < 0)
-		e = errno;
-	else
-		e = S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-	if (e) {
-		close(fd);
-		send_error(chan, e, "not a regular file");
+	fd = read_open(path, &what);
+	e = errno;
+	ident_leave(&id);
+	if (fd < 0) {
+		send_error(chan, e, "%s: %s", what, strerror(e));
 		return;
 	}
 	if (!(f = fop_new(chan, FOP_READ))) {
@@ -252,22 +167,29 @@ void file_read(uint32_t chan, const uint8_t *payload, size_t n)
 		return;
 	}
 	f->fd = fd;
+	f->id = id;
 	f->credit = INITIAL_CREDIT;
 }
 
 void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
 {
-	struct rd r = {payload, n};
-	const char *path = abs_path(chan, &r);
+	struct ident id;
+	const char *path = read_payload(chan, payload, n, &id);
 	struct fop *f;
-	DIR *d;
+	DIR *d = NULL;
 	int fd, e;
 
 	if (!path)
 		return;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((e = ident_enter(&id)) != 0) {
+		send_error(chan, e, "switch to the user: %s", strerror(e));
+		return;
+	}
+	fd = resolve_open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, 1);
+	e = errno;
+	ident_leave(&id);
 	if (fd < 0 || !(d = fdopendir(fd))) {
-		e = errno;
+		e = fd < 0 ? e : errno;
 		if (fd >= 0)
 			close(fd);
 		send_error(chan, e, "opendir: %s", strerror(e));
@@ -278,6 +200,7 @@ void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
 		return;
 	}
 	f->dir = d;
+	f->id = id;
 }
 
 static void read_chunk(struct fop *f)
@@ -325,9 +248,15 @@ static void list_chunk(struct fop *f)
 	size_t len = 0;
 	struct dirent *de;
 	struct stat st;
+	int e;
 
 	if (!d)
 		return;
+	/* Entries are stat'ed as the user too (search permission on the directory). */
+	if ((e = ident_enter(&f->id)) != 0) {
+		fop_fail(f, e, "switch to the user");
+		return;
+	}
 	if (f->pending_len) {
 		memcpy(d, f->pending, f->pending_len);
 		len = f->pending_len;
@@ -350,8 +279,10 @@ static void list_chunk(struct fop *f)
 		len += f->pending_len;
 		f->pending_len = 0;
 	}
-	if (!de && errno) {
-		fop_fail(f, errno, "readdir");
+	e = !de ? errno : 0;
+	ident_leave(&f->id);
+	if (e) {
+		fop_fail(f, e, "readdir");
 		return;
 	}
 	if (len)

@@ -98,6 +98,13 @@ int fd_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+void fd_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 int fd_cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);

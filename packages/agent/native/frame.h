@@ -109,6 +109,8 @@ ssize_t buf_flush(struct buf *b, int fd, size_t max);
 
 /* Small fd helpers used by both programs. */
 int fd_nonblock(int fd);
+/* close() and set to -1, if open */
+void fd_close(int *fd);
 int fd_cloexec(int fd);
 int64_t now_ms(void);
 void fds_cloexec_above_stdio(void);

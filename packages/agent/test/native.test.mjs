@@ -1,192 +1,25 @@
 // End-to-end test of Airlock's native pair, without containers: the shim
-// starts the agent through a launcher that leaves it running detached on the
-// shim's pipes, and the test speaks PROTOCOL.md frames over the shim socket.
-// Needs `make -C packages/agent/native` first; builds nothing itself.
+// starts the agent (the sanitized test build) through a launcher that leaves
+// it running detached on the shim's pipes, and the test speaks PROTOCOL.md
+// frames over the shim socket.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const AGENT = path.resolve(here, '../build/airlock-agent');
-const SHIM = path.resolve(here, '../build/airlock-shim');
-
-const T = {
-  EXEC: 0x01, STDIN: 0x02, STDIN_CLOSE: 0x03, SIGNAL: 0x04, PING: 0x05, CREDIT: 0x06,
-  FILE_WRITE: 0x10, FILE_DATA: 0x11, FILE_END: 0x12, FILE_READ: 0x13, LIST_DIR: 0x14, CANCEL: 0x15,
-  HELLO: 0x80, STARTED: 0x81, STDOUT: 0x82, STDERR: 0x83, EXITED: 0x84, ERROR: 0x85, OK: 0x86,
-  RFILE_DATA: 0x87, RFILE_END: 0x88, DIR_ENTRIES: 0x89, DIR_END: 0x8a, PONG: 0x8b,
-};
-const AGENT_TYPES = new Set([0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b]);
-const MAX_LEN = 5 + 1024 * 1024;
-const ENOENT = 2, EINVAL = 22, ECANCELED = 125;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ---- frame codec ----
-
-const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
-const cstr = (s) => Buffer.concat([Buffer.from(s), Buffer.alloc(1)]);
-
-function encode(type, chan, payload = Buffer.alloc(0)) {
-  const b = Buffer.alloc(9 + payload.length);
-  b.writeUInt32BE(5 + payload.length, 0);
-  b[4] = type;
-  b.writeUInt32BE(chan, 5);
-  payload.copy(b, 9);
-  return b;
-}
-
-function execPayload({ args, env = {}, cwd = '', user = '', stdin = false }) {
-  const envs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return Buffer.concat([
-    u32(stdin ? 1 : 0), cstr(user), cstr(cwd),
-    u32(args.length), ...args.map(cstr),
-    u32(envs.length), ...envs.map(cstr),
-  ]);
-}
-
-const errOf = (f) => ({ errno: f.payload.readUInt32BE(0), message: f.payload.subarray(4, -1).toString() });
-
-function parseEntries(p) {
-  const out = [];
-  for (let i = 0; i < p.length;) {
-    const kind = String.fromCharCode(p[i]);
-    const mode = p.readUInt32BE(i + 1);
-    const size = Number(p.readBigUInt64BE(i + 5));
-    const mtime = Number(p.readBigInt64BE(i + 13));
-    const end = p.indexOf(0, i + 21);
-    out.push({ kind, mode, size, mtime, name: p.subarray(i + 21, end).toString() });
-    i = end + 1;
-  }
-  return out;
-}
-
-// A host connection: validates every frame like the server must, and
-// queues frames per channel (or hands them to a per-channel sink).
-class Client {
-  static connect(sockPath) {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(sockPath, () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-
-  constructor(sock) {
-    this.sock = sock;
-    this.buf = Buffer.alloc(0);
-    this.queues = new Map();
-    this.waiters = new Map();
-    this.sinks = new Map();
-    this.closed = false;
-    this.protocolError = null;
-    // Like the server, grant flow-control credit for output as it is taken in, unless a test
-    // holds credit back for a channel to see that only that operation stalls.
-    this.withheld = new Set();
-    sock.on('data', (d) => this.onData(d));
-    sock.on('close', () => { this.closed = true; for (const w of this.waiters.values()) w(); });
-    sock.on('error', () => {});
-  }
-
-  onData(d) {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= 4) {
-      const len = this.buf.readUInt32BE(0);
-      if (len < 5 || len > MAX_LEN || (this.buf.length >= 5 && !AGENT_TYPES.has(this.buf[4]))) {
-        this.protocolError = `bad frame: len ${len} type ${this.buf[4]}`;
-        this.sock.destroy();
-        return;
-      }
-      if (this.buf.length < 4 + len) break;
-      const f = { type: this.buf[4], chan: this.buf.readUInt32BE(5), payload: Buffer.from(this.buf.subarray(9, 4 + len)) };
-      this.buf = this.buf.subarray(4 + len);
-      if ((f.type === T.STDOUT || f.type === T.STDERR || f.type === T.RFILE_DATA) && !this.withheld.has(f.chan)) {
-        this.send(T.CREDIT, f.chan, u32(f.payload.length));
-      }
-      const sink = this.sinks.get(f.chan);
-      if (sink) { sink(f); continue; }
-      if (!this.queues.has(f.chan)) this.queues.set(f.chan, []);
-      this.queues.get(f.chan).push(f);
-      const w = this.waiters.get(f.chan);
-      if (w) { this.waiters.delete(f.chan); w(); }
-    }
-  }
-
-  send(type, chan, payload) { this.sock.write(encode(type, chan, payload)); }
-
-  async next(chan, ms = 10000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const q = this.queues.get(chan);
-      if (q && q.length) return q.shift();
-      if (this.protocolError) throw new Error(this.protocolError);
-      if (this.closed) throw new Error('connection closed');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout waiting on channel ${chan}`);
-      await new Promise((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.set(chan, () => { clearTimeout(t); r(); });
-      });
-    }
-  }
-
-  // Collects an operation until its final frame (EXITED, ERROR, OK, *_END).
-  async collect(chan, ms = 10000) {
-    const res = { frames: [], stdout: [], stderr: [], data: [], entries: [] };
-    for (;;) {
-      const f = await this.next(chan, ms);
-      res.frames.push(f.type);
-      switch (f.type) {
-        case T.STARTED: res.pid = f.payload.readUInt32BE(0); break;
-        case T.STDOUT: res.stdout.push(f.payload); break;
-        case T.STDERR: res.stderr.push(f.payload); break;
-        case T.RFILE_DATA: assert.ok(f.payload.length <= 32768); res.data.push(f.payload); break;
-        case T.DIR_ENTRIES: assert.ok(f.payload.length <= 32768); res.entries.push(...parseEntries(f.payload)); break;
-        case T.EXITED: res.code = f.payload.readInt32BE(0); res.signo = f.payload.readUInt32BE(4); return fin(res);
-        case T.ERROR: res.error = errOf(f); return fin(res);
-        case T.OK: res.bytes = Number(f.payload.readBigUInt64BE(0)); return fin(res);
-        case T.RFILE_END: case T.DIR_END: return fin(res);
-        default: throw new Error(`unexpected frame 0x${f.type.toString(16)} on channel ${chan}`);
-      }
-    }
-    function fin(r) {
-      r.out = Buffer.concat(r.stdout).toString();
-      r.err = Buffer.concat(r.stderr).toString();
-      r.content = Buffer.concat(r.data);
-      return r;
-    }
-  }
-
-  close() { this.sock.destroy(); }
-}
-
-// ---- process helpers (only ever pids this test started or was told) ----
-
-function procState(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch { return null; }
-}
-const alive = (pid) => { const s = procState(pid); return !!s && s[0] !== 'Z'; };
-const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-
-async function waitGone(pid, ms = 5000) {
-  const end = Date.now() + ms;
-  while (alive(pid) && Date.now() < end) await sleep(20);
-  return !alive(pid);
-}
+import {
+  SHIM, T, ENOENT, EINVAL, ECANCELED, sleep, u32, cstr, encode, execPayload,
+  Client, procState, alive, rssKiB, waitGone, startPair, sanitizerReports,
+} from './native-pair.mjs';
 
 // ---- the suite ----
 
 let chanSeq = 1;
 const newChan = () => chanSeq++;
 
-describe('airlock native agent + shim', () => {
+describe('airlock native agent + shim', { timeout: 180_000 }, () => {
   let dir, sockPath, shim, c, agentPid;
 
   const exec = async (opts, { stdinData, close = true, ms } = {}) => {
@@ -200,28 +33,20 @@ describe('airlock native agent + shim', () => {
   };
 
   before(async () => {
-    for (const f of [AGENT, SHIM]) assert.ok(fs.existsSync(f), `${f} missing: run make -C packages/agent/native`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-native-'));
-    sockPath = path.join(dir, 's.sock');
-    // The launcher exits at once, leaving the agent on the shim's pipes in its
-    // own session (fd 3 carries stdin past sh's /dev/null for background jobs).
-    const launcher = 'exec 3<&0; setsid "$0" <&3 3<&- 2>/dev/null &';
-    shim = spawn(SHIM, ['--socket', sockPath, '--', 'sh', '-c', launcher, AGENT], {
-      detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let report = '';
-    shim.stdout.on('data', (d) => { report += d; });
-    await new Promise((resolve) => shim.stdout.on('end', resolve));
-    assert.equal(report, 'ok\n');
-    assert.equal(fs.statSync(sockPath).mode & 0o777, 0o600);
-    c = await Client.connect(sockPath);
+    fs.chmodSync(dir, 0o755); // writes as other users below need to reach it
+    ({ shim, sockPath, client: c } = await startPair(dir));
   });
 
   after(async () => {
     if (c) c.close();
     if (shim && alive(shim.pid)) process.kill(shim.pid, 'SIGKILL');
     if (agentPid && alive(agentPid)) process.kill(agentPid, 'SIGKILL');
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) {
+      const reports = sanitizerReports(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+      assert.deepEqual(reports, [], 'the sanitizers found nothing');
+    }
   });
 
   it('a failing runtime is reported as error <status> with its stderr', async () => {
@@ -307,8 +132,12 @@ describe('airlock native agent + shim', () => {
     assert.equal(r.error.errno, ENOENT);
     const r2 = await exec({ args: ['no-such-command-xyz'] });
     assert.equal(r2.error.errno, ENOENT);
+    assert.equal(r2.error.message, "exec 'no-such-command-xyz': No such file or directory");
     const r3 = await exec({ args: ['true'], cwd: '/no/such/dir' });
     assert.equal(r3.error.errno, ENOENT);
+    assert.equal(r3.error.message, 'cwd /no/such/dir: No such file or directory', 'the failing step and its path are named');
+    const r4 = await exec({ args: ['true'], cwd: '/etc/passwd' });
+    assert.deepEqual([r4.frames, r4.error.message], [[T.ERROR], 'cwd /etc/passwd: Not a directory']);
   });
 
   it('SIGNAL 9 kills the process group', async () => {
@@ -363,7 +192,11 @@ describe('airlock native agent + shim', () => {
 
   it('writes and reads back 300 KiB of binary data', async () => {
     const data = crypto.randomBytes(300 * 1024);
-    const target = path.join(dir, 'w', 'deep', 'file.bin');
+    // Written as 1234:5678, so only where that user may create directories.
+    const shared = path.join(dir, 'shared');
+    fs.mkdirSync(shared, { mode: 0o777 });
+    fs.chmodSync(shared, 0o777);
+    const target = path.join(shared, 'w', 'deep', 'file.bin');
     const ch = newChan();
     c.send(T.FILE_WRITE, ch, Buffer.concat([u32(0o640), u32(1), cstr(target), cstr('1234:5678')]));
     for (let i = 0; i < data.length; i += 65536) c.send(T.FILE_DATA, ch, data.subarray(i, i + 65536));
@@ -375,9 +208,9 @@ describe('airlock native agent + shim', () => {
     assert.equal(st.mode & 0o7777, 0o640);
     assert.equal(st.uid, 1234);
     assert.equal(st.gid, 5678);
-    assert.equal(fs.statSync(path.join(dir, 'w')).uid, 1234);
-    assert.equal(fs.statSync(path.join(dir, 'w', 'deep')).gid, 5678);
-    assert.deepEqual(fs.readdirSync(path.join(dir, 'w', 'deep')), ['file.bin']);
+    assert.equal(fs.statSync(path.join(shared, 'w')).uid, 1234);
+    assert.equal(fs.statSync(path.join(shared, 'w', 'deep')).gid, 5678);
+    assert.deepEqual(fs.readdirSync(path.join(shared, 'w', 'deep')), ['file.bin']);
     assert.ok(fs.readFileSync(target).equals(data));
 
     const rch = newChan();
@@ -514,6 +347,7 @@ describe('airlock native agent + shim', () => {
 
   it('delivers a 50 MB flood to a slow reader with bounded memory', async () => {
     const ch = newChan();
+    const agentBase = rssKiB(agentPid), shimBase = rssKiB(shim.pid);
     let got = 0, frames = 0;
     const done = new Promise((resolve, reject) => c.sinks.set(ch, (f) => {
       if (f.type === T.STDOUT) {
@@ -523,8 +357,10 @@ describe('airlock native agent + shim', () => {
           c.sock.pause(); // slow reader: nothing is read for a while
           setTimeout(() => {
             try {
-              assert.ok(rssKiB(agentPid) < 8 * 1024, `agent RSS ${rssKiB(agentPid)} KiB`);
-              assert.ok(rssKiB(shim.pid) < 16 * 1024, `shim RSS ${rssKiB(shim.pid)} KiB`);
+              // Growth over the idle baseline (the sanitized build has a larger base): an
+              // unbounded path would have taken tens of MiB of the 50 MB by now.
+              assert.ok(rssKiB(agentPid) - agentBase < 4 * 1024, `agent RSS ${rssKiB(agentPid)} KiB (idle ${agentBase})`);
+              assert.ok(rssKiB(shim.pid) - shimBase < 8 * 1024, `shim RSS ${rssKiB(shim.pid)} KiB (idle ${shimBase})`);
             } catch (e) { reject(e); }
             c.sock.resume();
           }, 1500);

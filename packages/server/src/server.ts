@@ -17,7 +17,7 @@ import { AGENT_BINARY, STATX_COMPAT_LIBRARY } from '@airlock/agent';
 import { STATX_COMPAT_IN_SANDBOX } from './runtimes/oci-spec.js';
 import { BtrfsSnapshotter } from './images/btrfs-snapshotter.js';
 import { ContentStore } from './images/content-store.js';
-import { DefaultImage } from './images/default-image.js';
+import { DefaultImage, WRITABLE_LAYER } from './images/default-image.js';
 import { ImageService } from './images/image-service.js';
 import { RegistryClient } from './images/registry-client.js';
 import { createLogger, type Logger } from './log.js';
@@ -68,17 +68,23 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const imagesDir = join(config.dataDir, 'images');
     const releases = new Releases();
     const content = new ContentStore(privateDir(join(imagesDir, 'content')));
+    const snapshotter = await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes);
     const imageService = new ImageService({
       store,
       content,
-      snapshotter: await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes),
+      snapshotter,
       registry: new RegistryClient(config.images.registries),
       log,
       budgetBytes: config.images.budgetBytes,
       releases,
     });
     closers.push(() => imageService.close());
-    const images = [new DefaultImage(imagesDir), imageService.provider];
+    const defaultImage = new DefaultImage(imagesDir, snapshotter);
+    await defaultImage.init();
+    // No image record references the default image's writable base layer: a lease for the server's
+    // lifetime keeps garbage collection from taking it.
+    imageService.leases.acquire([WRITABLE_LAYER]);
+    const images = [defaultImage, imageService.provider];
     const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases });
     closers.push(() => sandboxes.close());
     const t0 = performance.now();

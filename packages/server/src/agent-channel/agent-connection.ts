@@ -97,6 +97,11 @@ export class AgentConnection {
     this.#log = log;
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (e) => this.#close(new ChannelClosedError(`agent channel failed: ${e.message}`)));
+    // EOF from the agent's side is the end: nothing more can arrive (a half-open stream is no use).
+    stream.on('end', () => {
+      stream.destroy();
+      this.#close(new ChannelClosedError('agent channel closed'));
+    });
     stream.on('close', () => this.#close(new ChannelClosedError('agent channel closed')));
   }
 

@@ -19,6 +19,7 @@ import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { SandboxService } from '../sandbox/service.js';
 import type { KeyStore } from '../store/store.js';
 import { requireApiKey } from './auth.js';
+import { drainRefusedBody } from './drain.js';
 import { errorResponse } from './error-response.js';
 import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-table.js';
 import { execRoutes } from './routes/exec.js';
@@ -56,7 +57,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     },
   });
 
-  app.onError((err, c) => errorResponse(c, err, deps.log));
+  app.onError(async (err, c) => {
+    await drainRefusedBody(c);
+    return errorResponse(c, err, deps.log);
+  });
   app.notFound((c) => {
     const others = routes.filter((r) => r.matches(c.req.path)).map((r) => r.method);
     if (others.length > 0) {

@@ -2,14 +2,19 @@
  * @module default-image
  * The image every server has without a registry: a read-only root assembled from the host's /usr
  * (Debian's merged-/usr: sh, python3 and the usual tools) and a generated /etc. Nothing of the host's
- * /etc, home directories, /usr/local or the server's data is visible. Writable places are tmpfs
- * (/tmp, /home/user, /root, /run, /var/tmp), whose pages count against the sandbox's memory limit.
+ * /etc, home directories, /usr/local or the server's data is visible.
+ *
+ * Its writable places (/tmp, /var/tmp, /root, /home/user) are on disk, under the sandbox's disk
+ * limit: a per-sandbox snapshot of a small base layer in the image store, with its own quota, so a
+ * 200 MB upload costs disk, not memory. /run stays a small tmpfs (sockets, pid files).
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RootfsSpec } from '../runtimes/runtime.js';
-import { tmpfsInodes, type ImageDefaults, type ImageProvider, type OciMount, type PrepareOptions } from './image.js';
+import { type ImageDefaults, type ImageProvider, type OciMount, type PrepareOptions } from './image.js';
 import type { Lease } from './leases.js';
+import type { Snapshotter } from './snapshotter.js';
 
 export const DEFAULT_IMAGE = 'default';
 
@@ -33,15 +38,39 @@ const SKELETON_LINKS: [string, string][] = [
   ['lib64', 'usr/lib64'],
 ];
 
+/** The writable places, as they are in the base layer every default-image sandbox snapshots. */
+const WRITABLE: { dir: string; mode: number; uid: number }[] = [
+  { dir: 'tmp', mode: 0o1777, uid: 0 },
+  { dir: 'var/tmp', mode: 0o1777, uid: 0 },
+  { dir: 'root', mode: 0o700, uid: 0 },
+  { dir: 'home/user', mode: 0o755, uid: 1000 },
+];
+/** The base layer's id in the snapshotter: a digest of what it holds, so a change makes a new one. */
+export const WRITABLE_LAYER = `sha256:${createHash('sha256').update(`airlock-default-writable:${JSON.stringify(WRITABLE)}`).digest('hex')}`;
+
 export class DefaultImage implements ImageProvider {
   readonly #rootfs: string;
   readonly #etc: string;
+  readonly #snapshotter: Snapshotter;
 
-  constructor(imagesDir: string) {
+  constructor(imagesDir: string, snapshotter: Snapshotter) {
     const base = join(imagesDir, DEFAULT_IMAGE);
     this.#rootfs = join(base, 'rootfs');
     this.#etc = join(base, 'etc');
+    this.#snapshotter = snapshotter;
     this.#build();
+  }
+
+  /** Creates the writable base layer once (idempotent). */
+  async init(): Promise<void> {
+    await this.#snapshotter.createLayer(WRITABLE_LAYER, undefined, async (dir) => {
+      for (const w of WRITABLE) {
+        const p = join(dir, w.dir);
+        mkdirSync(p, { recursive: true });
+        chownSync(p, w.uid, w.uid);
+        chmodSync(p, w.mode);
+      }
+    });
   }
 
   has(ref: string): boolean {
@@ -62,16 +91,9 @@ export class DefaultImage implements ImageProvider {
     };
   }
 
-  async prepare(_imageId: string, _sandboxId: string, opts: PrepareOptions): Promise<RootfsSpec> {
-    // Each writable tmpfs holds at most the disk limit (and its pages count against memory).
-    const size = `size=${Math.min(opts.memoryMiB, opts.diskMiB)}m`;
-    const inodes = `nr_inodes=${tmpfsInodes(opts.memoryMiB)}`;
-    const tmpfs = (destination: string, mode: string, extra: string[] = []): OciMount => ({
-      destination,
-      type: 'tmpfs',
-      source: 'tmpfs',
-      options: ['nosuid', 'nodev', `mode=${mode}`, size, inodes, ...extra],
-    });
+  async prepare(_imageId: string, sandboxId: string, opts: PrepareOptions): Promise<RootfsSpec> {
+    const disk = await this.#snapshotter.prepareRootfs(sandboxId, WRITABLE_LAYER, { diskBytes: opts.diskMiB * 1024 * 1024, idmap: opts.idmap });
+    const bind = (dir: string): OciMount => ({ destination: `/${dir}`, type: 'bind', source: join(disk.path, dir), options: ['rbind', 'rw', 'nosuid', 'nodev'] });
     return {
       kind: 'directory',
       path: this.#rootfs,
@@ -81,17 +103,18 @@ export class DefaultImage implements ImageProvider {
         // /usr/local holds what the host's admin installed by hand; the sandbox gets an empty one.
         { destination: '/usr/local', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'mode=755', 'size=4k'] },
         { destination: '/etc', type: 'bind', source: this.#etc, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
-        tmpfs('/tmp', '1777'),
-        tmpfs('/var/tmp', '1777'),
-        tmpfs('/root', '700'),
-        tmpfs('/run', '755'),
-        tmpfs('/home/user', '755', ['uid=1000', 'gid=1000']),
+        ...WRITABLE.map((w) => bind(w.dir)),
+        { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=16m', 'nr_inodes=4096'] },
       ],
     };
   }
 
-  async release(): Promise<void> {
-    // Nothing per sandbox: the root is shared and read-only, and its tmpfs mounts die with the sandbox.
+  preparedSandboxes(): string[] {
+    return this.#snapshotter.listRootfs();
+  }
+
+  async release(sandboxId: string): Promise<void> {
+    await this.#snapshotter.releaseRootfs(sandboxId);
   }
 
   /** Builds the shared skeleton once; every mount point exists so runtimes never write into it. */

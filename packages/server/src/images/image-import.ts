@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { extract } from 'tar-stream';
 import { z } from 'zod';
 import { ErrorCode } from '@airlock/protocol/errors';
-import { AirlockError } from '../errors.js';
+import { AirlockError, isStorageFull } from '../errors.js';
 import type { ImageRecord } from '../store/store.js';
 import { BlobTooLargeError, DigestMismatchError, type ContentStore } from './content-store.js';
 import type { ImageGc } from './gc.js';
@@ -191,8 +191,7 @@ function mapScanError(e: unknown): unknown {
   if (e instanceof AirlockError) return e;
   if (e instanceof BlobTooLargeError) return new AirlockError(ErrorCode.PayloadTooLarge, e.message);
   if (e instanceof DigestMismatchError) return imageInvalid(e.message);
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new AirlockError(ErrorCode.StorageFull, `the image store is full (${code}); prune unused images or enlarge the store`);
+  if (isStorageFull(e)) return new AirlockError(ErrorCode.StorageFull, `the image store is full (${(e as Error).message}); prune unused images or enlarge the store`);
   return imageInvalid(`the upload is not a readable tar archive (${(e as Error).message})`);
 }
 

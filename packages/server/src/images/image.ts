@@ -30,7 +30,11 @@ export interface PrepareOptions {
   memoryMiB: number;
   /** Limit of what the sandbox may write to its filesystem. */
   diskMiB: number;
-  /** Set for runtimes with a user namespace: the sandbox's ids as seen on the host. */
+  /**
+   * Set for runtimes with a user namespace: how the sandbox's ids appear on the host, so its files
+   * are seen through an idmapped mount (the range for runc; for bwrap, which maps one host uid to
+   * `user`, a range placed so that uid 1000 lands on that host uid).
+   */
   idmap?: IdMap | undefined;
 }
 

@@ -4,6 +4,7 @@
  * selection from an index, token auth, corrupt and truncated blobs, disk limits, isolation of two
  * sandboxes from one image, removal rules and import.
  */
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { buildImage, pushImage, pushIndex, readPythonRootfsTar, startRegistry, tarOf, sha256, writeOciLayout, type Registry } from '../test/image-fixtures.js';
 import { newDataDir, startTestServer, testRoot, type TestServer } from '../test/harness.js';
+import { WRITABLE_LAYER } from './default-image.js';
 import { startRegistryStub, type RegistryStub } from '../test/registry-stub.js';
 
 const SECRET = 'pw-that-must-not-leak-7f3a';
@@ -238,6 +240,10 @@ describe('images', () => {
     const pruned = await srv.api.call('POST', '/v1/images/prune');
     assert.equal(pruned.status, 200);
     assert.equal((await srv.api.call('GET', '/v1/images')).body.images.length, 0);
+    // The default image needs no record, and a prune does not take its layer from it.
+    const after = await srv.api.create({ runtime: runtimes[0] });
+    assert.equal((await srv.api.exec(after.id, { cmd: 'echo ok > /tmp/x && cat /tmp/x' })).stdout, 'ok\n');
+    await srv.api.call('DELETE', `/v1/sandboxes/${after.id}`);
   });
 
   test('import: a docker save archive runs like a pulled image', async () => {
@@ -324,7 +330,11 @@ describe('image store limits', () => {
       await assert.rejects(tiny.server.images.pull(py), (e: any) => e.code === 'storage_full');
       assert.equal((await tiny.server.images.list()).length, 0);
       const store = join(tiny.server.config.dataDir, 'images');
-      assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'layers')), [], 'no layer left');
+      assert.deepEqual(
+        readdirSync(join(store, 'store', 'fs', 'layers')).filter((l) => `sha256:${l}` !== WRITABLE_LAYER),
+        [],
+        "no layer left but the default image's own",
+      );
       assert.deepEqual(readdirSync(join(store, 'store', 'fs', 'tmp')), [], 'no half-unpacked layer left');
       assert.deepEqual(readdirSync(join(store, 'content', 'ingest')), []);
       // The store still works after the failure.
@@ -332,6 +342,44 @@ describe('image store limits', () => {
       assert.equal((await tiny.server.images.pull(`${registry.host}/sandbox/small:1`)).id, ok.digest);
     } finally {
       await tiny.close();
+    }
+  });
+
+  test('an import over its size limit is refused with 413 while it streams, and leaves nothing in the store', async () => {
+    const small = await startTestServer(newDataDir(), { limits: { maxImportBytes: 256 * 1024 } });
+    try {
+      const built = buildImage([await tarOf([{ name: 'blob.bin', body: randomBytes(600_000) }])]);
+      const dir = mkdtempSync(join(testRoot(), 'layout-big-'));
+      writeOciLayout(dir, built, 'registry.example/team/big:1');
+      const tar = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 }).stdout;
+      // Sent chunked, so the limit is found while the archive streams, not from a length header.
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          for (let off = 0; off < tar.length; off += 64 * 1024) c.enqueue(tar.subarray(off, off + 64 * 1024));
+          c.close();
+        },
+      });
+      const res = await fetch(`${small.api.url}/v1/images/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${small.api.key}`, 'content-type': 'application/x-tar' },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+      assert.equal(res.status, 413);
+      assert.equal(((await res.json()) as { code: string }).code, 'payload_too_large');
+      const content = join(small.server.config.dataDir, 'images', 'content');
+      assert.deepEqual(readdirSync(join(content, 'blobs', 'sha256')), [], 'no blob of the refused archive is kept');
+      assert.deepEqual(readdirSync(join(content, 'ingest')), []);
+      // Positive control: the same archive under a larger limit imports.
+      const roomy = await startTestServer(newDataDir(), {});
+      try {
+        const ok = await roomy.api.call('POST', '/v1/images/import', tar, { 'content-type': 'application/x-tar' });
+        assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      } finally {
+        await roomy.close();
+      }
+    } finally {
+      await small.close();
     }
   });
 

@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ErrorCode } from '@airlock/protocol/errors';
-import { AirlockError } from '../errors.js';
+import { AirlockError, isStorageFull } from '../errors.js';
 import { filterThrough } from '../host/command.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PROJECT, type ImageLayerRecord, type ImageRecord, type ImageStore } from '../store/store.js';
@@ -231,7 +231,7 @@ function mapInstallError(e: unknown): unknown {
   if (e instanceof AirlockError) return e;
   if (e instanceof DigestMismatchError || e instanceof LayerError) return imageInvalid(e.message);
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new AirlockError(ErrorCode.StorageFull, `the image store is full (${code}); prune unused images (airlock image prune) or enlarge the store`);
+  if (isStorageFull(e)) return new AirlockError(ErrorCode.StorageFull, `the image store is full (${(e as Error).message}); prune unused images (airlock image prune) or enlarge the store`);
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'ETIMEDOUT' || code === 'ABORT_ERR') {
     return new AirlockError(ErrorCode.RegistryUnavailable, `the download broke off (${code}); retry the pull`);
   }

@@ -10,7 +10,7 @@
  * Reconciliation after a restart never prepares again: it reads the image's defaults from the store.
  */
 import { ErrorCode } from '@airlock/protocol/errors';
-import { AirlockError } from '../errors.js';
+import { AirlockError, isStorageFull } from '../errors.js';
 import { addMountPoints, RootfsHelperError } from '../host/rootfs-helper.js';
 import type { RootfsSpec } from '../runtimes/runtime.js';
 import type { ImageStore } from '../store/store.js';
@@ -78,9 +78,9 @@ export class OciImages implements ImageProvider {
       return { kind: 'directory', path: rootfs.path, readonly: false, mounts: [] };
     } catch (e) {
       await this.#d.snapshotter.releaseRootfs(sandboxId);
-      const errno = e instanceof RootfsHelperError ? e.errno : (e as NodeJS.ErrnoException).code;
-      if (errno === 'ENOSPC' || errno === 'EDQUOT') {
-        throw new AirlockError(ErrorCode.StorageFull, `the image store is full (${errno}) while preparing the sandbox's filesystem; prune unused images or enlarge the store`);
+      const errno = e instanceof RootfsHelperError ? e.errno : undefined;
+      if (errno === 'ENOSPC' || errno === 'EDQUOT' || isStorageFull(e)) {
+        throw new AirlockError(ErrorCode.StorageFull, `the image store is full (${errno ?? (e as Error).message}) while preparing the sandbox's filesystem; prune unused images or enlarge the store`);
       }
       if (step === 'snapshot') throw e;
       throw new AirlockError(ErrorCode.ImageInvalid, `image ${imageId} cannot host the agent: ${(e as Error).message}`);

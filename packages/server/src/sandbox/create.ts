@@ -14,7 +14,9 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { AgentProtocolError } from '../agent-channel/errors.js';
 import type { Config } from '../config.js';
 import { AirlockError, runtimeError } from '../errors.js';
+import type { IdMap } from '../images/snapshotter.js';
 import type { Logger } from '../log.js';
+import type { RuntimeDescription } from '../runtimes/runtime.js';
 import { DEFAULT_PROJECT, type SandboxRecord, type SandboxStore } from '../store/store.js';
 import type { Admission, Reservation } from './admission.js';
 import { newSandboxId } from './ids.js';
@@ -108,7 +110,7 @@ export class Creator {
       const rootfs = await image.prepare(imageId, record.id, {
         memoryMiB,
         diskMiB,
-        idmap: runtime.description.idmappedRootfs ? { hostId: reservation.hostIds.base, size: reservation.hostIds.size } : undefined,
+        idmap: idmapFor(runtime.description, reservation.hostIds),
       });
       const defaults = await image.defaults(imageId);
       const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network: { kind: 'none' } });
@@ -191,3 +193,16 @@ export class Creator {
 }
 
 export const DEFAULT_LATE: LateBound = { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null };
+
+/** The user uid inside every image Airlock starts from (the default image's `user`). */
+const USER_UID = 1000;
+
+/**
+ * How a sandbox's files must appear on the host: through the runtime's user-namespace range (runc),
+ * or, where one host uid is the sandbox's `user` (bwrap), shifted so that uid 1000 is that uid.
+ */
+export function idmapFor(d: RuntimeDescription, ids: { base: number; size: number }): IdMap | undefined {
+  if (d.idmappedRootfs) return { hostId: ids.base, size: ids.size };
+  if (!d.rootInside) return { hostId: ids.base - USER_UID, size: ids.size };
+  return undefined;
+}

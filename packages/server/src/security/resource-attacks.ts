@@ -31,7 +31,7 @@ interface ExecOutcome {
 interface Attack {
   id: string;
   title: string;
-  create: { memoryMiB: number; cpu: number };
+  create: { memoryMiB: number; cpu: number; diskMiB?: number };
   /** The attack; its exec timeout bounds it. */
   cmd: (marker: string) => string | string[];
   timeout: number;
@@ -40,7 +40,8 @@ interface Attack {
 }
 
 const MiB = 1024 * 1024;
-const nospc = (o: ExecOutcome) => /No space left|ENOSPC|Errno 28/.test(o.stdout + o.stderr);
+/** ENOSPC (a tmpfs or the volume) or EDQUOT (the sandbox's disk quota). */
+const nospc = (o: ExecOutcome) => /No space left|ENOSPC|Errno 28|Disk quota exceeded|EDQUOT|Errno 122/.test(o.stdout + o.stderr);
 /** The guest's own process limit refused a fork (gVisor: RLIMIT_NPROC, which its kernel enforces before the host's pids.max). */
 const forkRefused = (o: ExecOutcome) => /Cannot fork|Resource temporarily unavailable|can't start new thread|EAGAIN/.test(o.stdout + o.stderr);
 const oomKills = (id: string) => cgroupCounter(id, 'memory', 'memory.oom_control', 'oom_kill') ?? 0;
@@ -55,8 +56,9 @@ export const ATTACKS: Attack[] = [
     id: 'A1.fork-bomb',
     title: 'fork bomb (shell, every child forks again)',
     create: { memoryMiB: 256, cpu: 0.5 },
-    cmd: () => 'bomb() { bomb | bomb & }; bomb; sleep 5',
-    timeout: 5,
+    cmd: () => 'bomb() { bomb | bomb & }; bomb; sleep 15',
+    // Long enough for gVisor, where a fork costs milliseconds under ptrace, to reach the guest's limit on a loaded machine.
+    timeout: 15,
     evidence: async (id, o) => {
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
       return {
@@ -107,26 +109,28 @@ export const ATTACKS: Attack[] = [
   {
     id: 'A3.disk-fill',
     title: 'disk fill (dd into every writable directory)',
-    create: { memoryMiB: 128, cpu: 1 },
+    create: { memoryMiB: 128, cpu: 1, diskMiB: 256 },
     // dd's own error line is the evidence (ENOSPC at the limit), so it is the line kept.
-    cmd: () => "for d in /tmp /var/tmp /home/user /root /run; do dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1 | grep -m1 -i -e 'space' -e 'denied' -e 'read-only'; rm -f $d/fill; done",
+    cmd: () => "for d in /tmp /var/tmp /home/user /root /run; do dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1 | grep -m1 -i -e 'space' -e 'quota' -e 'denied' -e 'read-only'; rm -f $d/fill; done",
     timeout: 30,
     evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
   },
   {
     id: 'A4.inode-exhaustion',
     title: 'inode exhaustion (empty files until refused)',
-    // 64 MiB gives the tmpfs 16,384 inodes: few enough that gVisor (about 1 ms per create under
-    // ptrace) reaches the limit well within the timeout even on a loaded machine.
+    // On the sandbox's disk, inodes cost metadata, which its quota counts (46k empty files fill 16
+    // MiB: checked by hand on runc, 8 s). The timed attack goes for the memory-backed /dev/shm, whose
+    // 64 MiB give it 16,384 inodes: few enough that gVisor (about 1 ms per create under ptrace)
+    // reaches the limit well within the timeout even on a loaded machine.
     create: { memoryMiB: 64, cpu: 1 },
     cmd: () =>
       py([
         'import os',
         'n = 0',
-        'os.makedirs("/tmp/i", exist_ok=True)',
+        'os.makedirs("/dev/shm/i", exist_ok=True)',
         'try:',
         '    while True:',
-        '        open(f"/tmp/i/{n}", "w").close(); n += 1',
+        '        open(f"/dev/shm/i/{n}", "w").close(); n += 1',
         'except OSError as e:',
         '    print(f"refused after {n} files: {e}", flush=True)',
       ]),

@@ -323,6 +323,25 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
       }
     });
 
+    it('writes go to disk under the disk limit, not to memory', async () => {
+      const small = await api.create({ runtime, memoryMiB: 128, diskMiB: 320 });
+      try {
+        // 200 MB into a 128 MiB sandbox: on a tmpfs this would be an OOM; on its disk it is a file.
+        const big = Buffer.alloc(200 * 1024 * 1024, 7);
+        const put = await api.call('PUT', `/v1/sandboxes/${small.id}/files?path=/home/user/big.bin`, big, { 'content-type': 'application/octet-stream' });
+        assert.deepEqual([put.status, put.body.bytes], [200, big.length], JSON.stringify(put.body).slice(0, 300));
+        const size = await api.exec(small.id, { cmd: 'stat -c %s /home/user/big.bin' });
+        assert.equal(size.stdout.trim(), String(big.length));
+        // Past the disk limit a write fails inside, and the sandbox goes on.
+        const fill = await api.exec(small.id, { cmd: 'dd if=/dev/zero of=/tmp/fill bs=1M count=400 2>&1 | head -1; rm -f /tmp/fill', timeout: 120 });
+        assert.match(fill.stdout, /quota|No space/i, JSON.stringify(fill));
+        const after = (await api.call('GET', `/v1/sandboxes/${small.id}`)).body;
+        assert.equal(after.state, 'running');
+      } finally {
+        await api.call('DELETE', `/v1/sandboxes/${small.id}`);
+      }
+    });
+
     it('runs many processes at once without losing the sandbox', async () => {
       // A make -j, a test runner or a worker pool: 40 processes, and 20 concurrent execs.
       const many = await api.exec(sb.id, { cmd: 'seq 1 40 | xargs -P 40 -I{} sleep 2; echo done', timeout: 120 });

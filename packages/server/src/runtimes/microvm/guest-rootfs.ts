@@ -6,6 +6,12 @@
  * bound in) is shared with the guest by virtiofsd: the root itself, with its bind mounts made
  * read-only in virtiofsd's own mount namespace; its tmpfs mounts become tmpfs inside the guest,
  * where their pages are guest memory.
+ *
+ * Read-write binds (the default image's /tmp, /var/tmp, /root and /home/user, which the other
+ * runtimes take from a per-sandbox snapshot under the disk quota) become guest tmpfs too, with the
+ * directory's mode and owner: virtiofsd serves nothing writable. So in a microVM these places hold at
+ * most the sandbox's memory, in guest RAM, until its writable layer becomes a block device
+ * (docs/microvm.md, "Not yet").
  */
 import type { OciMount } from '../../images/image.js';
 import type { GuestTmpfs } from '../../host/vm/qemu-argv.js';
@@ -36,13 +42,19 @@ function sizeMiB(v: string | undefined, fallback: number): number {
   return Math.max(1, Math.ceil(bytes / 1024 ** 2));
 }
 
-export function guestRootfs(rootfs: RootfsSpec, memoryMiB: number): GuestRootfs {
+/** Mode and owner of a host directory (a read-write bind's source). */
+export type DirOwner = (path: string) => { mode: number; uid: number; gid: number };
+
+export function guestRootfs(rootfs: RootfsSpec, memoryMiB: number, ownerOf: DirOwner): GuestRootfs {
   if (rootfs.kind !== 'directory') throw new UnsupportedRootfsError(`microVMs take a directory rootfs, not ${rootfs.kind as string}`);
   if (!rootfs.readonly) throw new UnsupportedRootfsError('microVMs serve only read-only directory roots (the default image) over virtio-fs');
   const binds: VirtiofsInput['binds'] = [];
   const tmpfs: GuestTmpfs[] = [];
   for (const m of rootfs.mounts) {
-    if (m.type === 'bind') {
+    if (m.type === 'bind' && m.options.includes('rw')) {
+      const o = ownerOf(m.source);
+      tmpfs.push({ destination: m.destination, mode: o.mode & 0o7777, uid: o.uid, gid: o.gid, sizeMiB: memoryMiB, inodes: memoryMiB * 256, readonly: false });
+    } else if (m.type === 'bind') {
       binds.push({ source: m.source, destination: m.destination });
     } else if (m.type === 'tmpfs') {
       tmpfs.push({

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +14,7 @@ import { AGENT_BINARY } from '@airlock/agent';
 import { pino } from 'pino';
 import { loadConfig } from '../../config.js';
 import { sandboxCgroupPids } from '../../host/cgroups.js';
-import { DefaultImage } from '../../images/default-image.js';
+import type { OciMount } from '../../images/image.js';
 import { eventually, newDataDir, startTestServer, testRoot, type TestServer } from '../../test/harness.js';
 import { isClean, processesMatching, remainsOf } from '../../test/host-probe.js';
 import { ID_RANGE_BASE } from '../oci-spec.js';
@@ -108,12 +108,16 @@ describe('microVM runtime directly: failed boots and the network namespace', { t
   const vm = loadConfig({ dataDir: dir }, {}).vm;
   const runtime = (boot = vm.bootTimeoutMs) =>
     new MicrovmRuntime({ stateDir: join(dir, 'runtime', 'microvm'), vmRoot: join(dir, 'vm'), sharedDir: join(dir, 'images', 'vm'), agentBinary: AGENT_BINARY, vm: { ...vm, accel: 'tcg', bootTimeoutMs: boot }, log });
-  const image = new DefaultImage(join(dir, 'images'));
+  // A default-image-like root built here: a skeleton, host /usr read-only, tmpfs where it writes.
+  const skeleton = join(dir, 'root');
+  for (const d of ['usr', 'etc', 'tmp', 'proc', 'dev', 'sys', 'home/user', 'root', 'run', 'var/tmp']) mkdirSync(join(skeleton, d), { recursive: true });
+  for (const [l, target] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) symlinkSync(target!, join(skeleton, l!));
+  const tmpfs = (destination: string): OciMount => ({ destination, type: 'tmpfs', source: 'tmpfs', options: ['mode=1777', 'size=64m'] });
   // A slot far above what a test server hands out, so that no other sandbox has this uid.
   const slot = 4000 + Math.floor(Math.random() * 4000);
   const spec = async (id: string, extra: Partial<RuntimeSpec> = {}): Promise<RuntimeSpec> => ({
     id,
-    rootfs: await image.prepare('default', id, { memoryMiB: 256, diskMiB: 256 }),
+    rootfs: { kind: 'directory', path: skeleton, readonly: true, mounts: [{ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] }, tmpfs('/tmp'), tmpfs('/run')] },
     cpu: 1,
     memoryMiB: 256,
     pids: 256,

@@ -15,7 +15,7 @@
  * runtime/microvm/sockets/<id>.sock (the shim's), <data-dir>/vm/<id>/ (owned by the sandbox's uid:
  * QMP and virtiofs sockets; QEMU sees it as /vm) and the cgroup /airlock/<id>.
  */
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SHIM_BINARY } from '@airlock/agent';
@@ -122,7 +122,7 @@ export class MicrovmRuntime implements Runtime {
     try {
       const kit = await this.#ensureKit();
       const enforced = this.#enforce(spec);
-      const rootfs = guestRootfs(spec.rootfs, spec.memoryMiB);
+      const rootfs = guestRootfs(spec.rootfs, spec.memoryMiB, (dir) => statSync(dir));
       const bundle = this.#bundleDir(spec.id);
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
