@@ -29,9 +29,10 @@ fi
 # Sandbox networks: iproute2 (netns, veth, tc), nftables (the egress policy), conntrack (an update
 # ends flows the new policy no longer allows). Image builds read extended attributes with attr's
 # getfattr and unpack ADD archives with bzip2/xz; buildah is what the build tests and the benchmark
-# compare Airlock's builder with.
+# compare Airlock's builder with. microVMs: qemu-system-x86 (QEMU and virtiofsd), linux-image-cloud-amd64
+# (the guest kernel in /boot and its modules); cpio checks the initramfs writer in the tests.
 packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
-  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev iproute2 nftables conntrack attr bzip2 xz-utils buildah)
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev iproute2 nftables conntrack attr bzip2 xz-utils buildah qemu-system-x86 linux-image-cloud-amd64 cpio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

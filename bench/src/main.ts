@@ -15,6 +15,7 @@ import { benchBuilds } from './builds.js';
 import { benchImages } from './images.js';
 import { benchNetwork } from './network.js';
 import { describeMachine } from './machine.js';
+import { benchMicrovm } from './microvm.js';
 import { rawExec, rawRun, rawRuntime } from './raw.js';
 import { renderReport, type Row } from './report.js';
 import { summarize, timeIt } from './stats.js';
@@ -121,6 +122,8 @@ try {
       await sb.destroy();
     }
   }
+
+  rows.push(...(await benchMicrovm(airlock, server.url, dataDir, quick ? { boots: 2, execs: 20, idle: 2, teardown: 2 } : { boots: 5, execs: 100, idle: 4, teardown: 5 })));
 
   const warm = await warmTti(mkdtempSync('/tmp/airlock-bench-pools-'), key, N.warm, RUNTIMES);
   rows.push(...warm.rows.map((r) => ({ ...r, baseline: rows.find((x) => x.runtime === r.runtime && x.metric.endsWith('(cold)'))?.baseline })));

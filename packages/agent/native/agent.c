@@ -3,6 +3,7 @@
  * PID 1 duties (reaping, signal immunity, shutdown on stdin EOF).
  */
 #include "agent.h"
+#include "vm-init.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -323,6 +324,7 @@ int main(void)
 	struct pollfd *pfd = NULL;
 	size_t pfd_cap = 0;
 
+	vm_init(); /* returns at once unless this is PID 1 of a microVM */
 	setup();
 	for (;;) {
 		int64_t now, deadline;

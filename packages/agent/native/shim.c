@@ -1,7 +1,7 @@
 /*
  * airlock-shim: the host-side holder of one sandbox's stdio pipes.
  *
- *   airlock-shim --socket PATH [--attached] -- RUNTIME ARGS...
+ *   airlock-shim --socket PATH [--attached [--ready-ms N]] -- RUNTIME ARGS...
  *
  * It runs RUNTIME (which leaves the agent running with our pipes as its
  * stdin/stdout), reports `ok` or `error <status>` on its own stdout, then
@@ -14,7 +14,9 @@
  * --attached: RUNTIME does not exit after a create; it is the sandbox
  * (bubblewrap, which must keep its parent: --die-with-parent). The shim
  * reports `ok` once the agent has written its first bytes, or the error if
- * RUNTIME exits first, and stays RUNTIME's parent.
+ * RUNTIME exits first, and stays RUNTIME's parent. --ready-ms: how long the
+ * agent may take to speak (default READY_MS; a microVM booting under software
+ * emulation needs longer).
  */
 #include "frame.h"
 
@@ -39,6 +41,7 @@
 #define READY_MS 20000                /* --attached: how long the agent may take to speak */
 
 static const char *sock_path;
+static int64_t ready_ms = READY_MS;
 static int sigfd[2] = {-1, -1};
 static volatile sig_atomic_t got_term;
 
@@ -249,7 +252,7 @@ static void take_stderr(int errfd, char *cap, size_t *caplen)
  */
 static int wait_ready(pid_t pid, int errfd, int outfd, char *cap, size_t *caplen)
 {
-	int64_t until = now_ms() + READY_MS;
+	int64_t until = now_ms() + ready_ms;
 	int status;
 
 	fd_nonblock(errfd);
@@ -491,8 +494,18 @@ int main(int argc, char **argv)
 
 	attached = argc > 4 && strcmp(argv[3], "--attached") == 0;
 	first = attached ? 5 : 4;
+	if (attached && argc > 6 && strcmp(argv[4], "--ready-ms") == 0) {
+		char *end;
+		long v = strtol(argv[5], &end, 10);
+		if (*end || v < 1 || v > 3600 * 1000) {
+			fprintf(stderr, "airlock-shim: --ready-ms takes 1..3600000\n");
+			return 2;
+		}
+		ready_ms = v;
+		first = 7;
+	}
 	if (argc <= first || strcmp(argv[1], "--socket") != 0 || strcmp(argv[first - 1], "--") != 0) {
-		fprintf(stderr, "usage: airlock-shim --socket PATH [--attached] -- RUNTIME ARGS...\n");
+		fprintf(stderr, "usage: airlock-shim --socket PATH [--attached [--ready-ms N]] -- RUNTIME ARGS...\n");
 		return 2;
 	}
 	sock_path = argv[2];

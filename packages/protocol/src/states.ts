@@ -21,7 +21,7 @@ export type SandboxState = (typeof SANDBOX_STATES)[number];
 export const STOP_REASONS = ['destroyed', 'timeout', 'oom', 'exited', 'lost', 'error', 'agent_protocol'] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 
-export const RUNTIMES = ['gvisor', 'runc', 'bwrap'] as const;
+export const RUNTIMES = ['gvisor', 'runc', 'bwrap', 'microvm'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 /** How an exec ended. */

@@ -82,6 +82,22 @@ export interface Config {
   /** Directory that holds runc/runsc state; private to the server (0700). */
   runtimeStateDir: string;
   network: NetworkConfig;
+  /** microVMs (runtime "microvm"). */
+  vm: VmConfig;
+}
+
+export interface VmConfig {
+  /** kvm only where it works, tcg always; auto probes once per host boot. */
+  accel: 'auto' | 'kvm' | 'tcg';
+  machine: 'microvm' | 'q35';
+  /** The guest kernel (vmlinuz-<version>, its modules in /lib/modules/<version>); default: the newest *-cloud-amd64 in /boot. */
+  kernel: string | undefined;
+  /** How long a guest may take from QEMU's start to its agent's first words (TCG is slow; so is a loaded host). */
+  bootTimeoutMs: { kvm: number; tcg: number };
+  /** Host memory QEMU itself may use beyond guest RAM (its code, TCG's translation cache, virtiofsd). */
+  overheadMiB: number;
+  /** Host tasks of one VM (QEMU's threads, virtiofsd's, the launcher's). */
+  hostTasks: number;
 }
 
 /** Sandbox networks (docs/network.md). */
@@ -119,6 +135,7 @@ export interface PoolConfig {
 
 /** What `airlock serve` flags (and tests) may set; each wins over the environment and the file. */
 export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' | 'logLevel' | 'apiKey' | 'runtimes'>> & {
+  vm?: Partial<VmConfig>;
   registries?: RegistrySettings;
   defaultDiskMiB?: number;
   imageBudgetBytes?: number;
@@ -228,6 +245,17 @@ const ConfigFile = z
         portsDomain: z.string().regex(/^[a-z0-9.-]+$/),
       })
       .partial()
+      .strict()
+      .optional(),
+    vm: z
+      .object({
+        accel: z.enum(['auto', 'kvm', 'tcg']).optional(),
+        machine: z.enum(['microvm', 'q35']).optional(),
+        kernel: z.string().startsWith('/').optional(),
+        bootTimeoutMs: z.object({ kvm: z.number().int().min(1000), tcg: z.number().int().min(1000) }).strict().optional(),
+        overheadMiB: z.number().int().min(32).optional(),
+        hostTasks: z.number().int().min(16).optional(),
+      })
       .strict()
       .optional(),
   })
@@ -360,6 +388,25 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     },
     runtimeStateDir: join(dataDir, 'runtime'),
     network: networkConfig(file.network ?? {}, overrides, env, dataDir),
+    vm: vmConfig(file.vm ?? {}, overrides.vm ?? {}, env),
+  };
+}
+
+type Loose<T> = { [K in keyof T]?: T[K] | undefined };
+
+function vmConfig(file: Loose<VmConfig>, overrides: Loose<VmConfig>, env: NodeJS.ProcessEnv): VmConfig {
+  const accel = overrides.accel ?? env.AIRLOCK_VM_ACCEL ?? file.accel ?? 'auto';
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new ConfigError(`AIRLOCK_VM_ACCEL "${accel}" is not one of auto, kvm, tcg`);
+  const kernel = overrides.kernel ?? env.AIRLOCK_VM_KERNEL ?? file.kernel;
+  if (kernel !== undefined && !isAbsolute(kernel)) throw new ConfigError(`the guest kernel path ${kernel} must be absolute`);
+  return {
+    accel,
+    machine: overrides.machine ?? file.machine ?? 'microvm',
+    kernel,
+    bootTimeoutMs: overrides.bootTimeoutMs ?? file.bootTimeoutMs ?? { kvm: 10_000, tcg: 90_000 },
+    // Measured idle: QEMU under TCG ~70 MiB with a 64 MiB translation cache, virtiofsd ~5 MiB.
+    overheadMiB: overrides.overheadMiB ?? file.overheadMiB ?? 160,
+    hostTasks: overrides.hostTasks ?? file.hostTasks ?? 128,
   };
 }
 

@@ -100,7 +100,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
           version: deps.version,
           runtimes: deps.runtimes.all().map((r) => {
             const a = deps.runtimes.availability(r.name);
-            return a.available ? { name: r.name, available: true } : { name: r.name, available: false, reason: a.reason };
+            return a.available ? { name: r.name, available: true, ...(a.accel ? { accel: a.accel.name, accelReason: a.accel.reason } : {}) } : { name: r.name, available: false, reason: a.reason };
           }),
         },
         200,

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 const ROOT = '/sys/fs/cgroup';
 export const CGROUP_PARENT = 'airlock';
@@ -118,5 +119,24 @@ export function sandboxCgroupPids(id: string): number[] {
     return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
+  }
+}
+
+/**
+ * SIGKILLs every process in the sandbox's cgroup until it is empty (a process may fork while we
+ * look). For runtimes whose processes all live there: bubblewrap, microVMs.
+ */
+export async function killSandboxCgroup(id: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const pids = sandboxCgroupPids(id);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await delay(20);
   }
 }

@@ -17,10 +17,15 @@ export class ShimStartError extends Error {
  * the shim's pid once `argv` has succeeded; rejects with its stderr otherwise. `attached`: argv is
  * the sandbox itself and never exits (bubblewrap); it has succeeded once the agent speaks.
  */
-export function startShim(socketPath: string, argv: string[], options: { attached?: boolean; timeoutMs?: number } = {}): Promise<number> {
+export function startShim(
+  socketPath: string,
+  argv: string[],
+  options: { attached?: boolean; timeoutMs?: number; /** attached: how long the agent may take to speak */ readyMs?: number } = {},
+): Promise<number> {
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const attached = options.attached ? ['--attached', ...(options.readyMs !== undefined ? ['--ready-ms', String(options.readyMs)] : [])] : [];
   return new Promise((resolve, reject) => {
-    const child = spawn(SHIM_BINARY, ['--socket', socketPath, ...(options.attached ? ['--attached'] : []), '--', ...argv], {
+    const child = spawn(SHIM_BINARY, ['--socket', socketPath, ...attached, '--', ...argv], {
       detached: true,
       stdio: ['ignore', 'pipe', 'ignore'],
     });

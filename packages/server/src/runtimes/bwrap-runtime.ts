@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SECCOMP_COMPILER, SHIM_BINARY } from '@airlock/agent';
 import { runtimeError } from '../errors.js';
-import { createSandboxCgroups, removeSandboxCgroups, sandboxCgroupPids } from '../host/cgroups.js';
+import { createSandboxCgroups, killSandboxCgroup, removeSandboxCgroups, sandboxCgroupPids } from '../host/cgroups.js';
 import { checkCommand } from '../host/command.js';
 import { compileSeccomp } from '../host/seccomp-compile.js';
-import { killQuietly, recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
+import { recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
 import type { Logger } from '../log.js';
 import { bwrapArgv } from './bwrap-args.js';
 import { CgroupSandboxHandle } from './cgroup-handle.js';
@@ -116,13 +116,8 @@ export class BwrapRuntime implements Runtime {
 
   async stop(id: string): Promise<void> {
     // Killing pid 1 of its pid namespace (the agent) takes every process inside with it; bwrap and
-    // anything that raced a fork are in the cgroup too. Repeat until the cgroup is empty.
-    for (let i = 0; i < 100; i++) {
-      const pids = sandboxCgroupPids(id);
-      if (pids.length === 0) return;
-      for (const pid of pids) killQuietly(pid, 'SIGKILL');
-      await delay(20);
-    }
+    // anything that raced a fork are in the cgroup too.
+    await killSandboxCgroup(id);
   }
 
   async destroy(id: string): Promise<void> {

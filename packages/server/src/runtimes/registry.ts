@@ -11,6 +11,7 @@ import { CAPABILITIES, STATX_COMPAT_IN_SANDBOX } from './oci-spec.js';
 import type { Logger } from '../log.js';
 import { withNetstackWorkaround } from '../host/netstack-workaround.js';
 import { BwrapRuntime } from './bwrap-runtime.js';
+import { MicrovmRuntime } from './microvm/microvm-runtime.js';
 import { gvisorLimits, hostLimits } from './enforced-limits.js';
 import { OciCliRuntime } from './oci-cli-runtime.js';
 import type { Availability, Runtime } from './runtime.js';
@@ -64,6 +65,15 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
       });
     case 'bwrap':
       return new BwrapRuntime(common);
+    case 'microvm':
+      return new MicrovmRuntime({
+        stateDir: common.stateDir,
+        vmRoot: join(config.dataDir, 'vm'),
+        sharedDir: join(config.dataDir, 'images', 'vm'),
+        agentBinary: native.agent,
+        vm: config.vm,
+        log,
+      });
   }
 }
 

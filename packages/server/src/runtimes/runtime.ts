@@ -104,7 +104,13 @@ export interface RuntimeDescription {
 
 export type RuntimeStatus = 'running' | 'stopped' | 'absent';
 
-export type Availability = { available: true } | { available: false; reason: string };
+export type Availability =
+  | {
+      available: true;
+      /** Virtual machines: the accelerator guests get (kvm where a probe showed it works, else tcg) and why. */
+      accel?: { name: 'kvm' | 'tcg'; reason: string };
+    }
+  | { available: false; reason: string };
 
 export interface Runtime {
   readonly name: RuntimeName;

@@ -52,7 +52,7 @@ function sharedOnHost(dataDir: string, name: string): string[] {
  * The strongest identity inside each runtime, which the probes run as: root, except in bwrap, which
  * maps a single unprivileged host uid to `user` (there is no root inside to use).
  */
-const STRONGEST_USER: Record<string, string> = { runc: 'root', gvisor: 'root', bwrap: 'user' };
+const STRONGEST_USER: Record<string, string> = { runc: 'root', gvisor: 'root', bwrap: 'user', microvm: 'root' };
 
 /** Host targets whose absence makes a probe moot on this host (nothing there to reach). */
 const ABSENT_ON_HOST = /No such file|ENOSYS/;

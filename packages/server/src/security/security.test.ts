@@ -31,7 +31,11 @@ const EXPECTED = `${REPO}security/expected-verdicts.json`;
 // inside `npm test` it goes to the run's test root, so a test run never edits tracked files.
 const RESULTS = process.env.AIRLOCK_SECURITY_RESULTS ?? `${testRoot()}/security-results`;
 const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
-const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap'];
+// microvm only on request (AIRLOCK_SECURITY_RUNTIMES=microvm): its probes meet the guest's kernel, where
+// guest root holds every privilege by design, and the scoreboard cannot yet tell that from an escape
+// (security/results/microvm-first-run.md); its verdicts are not recorded until it can.
+const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap', 'microvm'];
+const DEFAULT_RUNTIMES = ['runc', 'gvisor', 'bwrap'];
 const NARROWED = process.env.AIRLOCK_SECURITY_RUNTIMES?.split(',').map((r) => r.trim()).filter(Boolean);
 
 let server: ReturnType<typeof spawn> | undefined;
@@ -44,7 +48,7 @@ after(async () => {
   }
 });
 
-test('security suite: no escapes, every control fires, every resource attack contained, verdicts as reviewed', { timeout: 10 * 60_000 }, async () => {
+test('security suite: no escapes, every control fires, every resource attack contained, verdicts as reviewed', { timeout: (NARROWED?.includes('microvm') ? 40 : 10) * 60_000 }, async () => {
   const t0 = Date.now();
   const log = (line: string) => process.stderr.write(`security: [${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}\n`);
   for (const r of NARROWED ?? []) assert.ok(RUNTIME_ORDER.includes(r), `AIRLOCK_SECURITY_RUNTIMES names ${r}; known: ${RUNTIME_ORDER.join(', ')}`);
@@ -68,7 +72,7 @@ test('security suite: no escapes, every control fires, every resource attack con
   });
   const api = new Api(url, TEST_KEY);
   const health = (await api.call('GET', '/v1/health')).body as { runtimes: { name: string; available: boolean; reason?: string }[] };
-  const wanted = RUNTIME_ORDER.filter((r) => !NARROWED || NARROWED.includes(r));
+  const wanted = RUNTIME_ORDER.filter((r) => (NARROWED ?? DEFAULT_RUNTIMES).includes(r));
   const missing = wanted.filter((r) => !health.runtimes.some((h) => h.name === r && h.available));
   // Run what there is (the scoreboard shows it); an expected runtime that did not run then fails the gate.
   const runtimes = wanted.filter((r) => !missing.includes(r));

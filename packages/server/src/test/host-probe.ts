@@ -19,8 +19,9 @@ export function remainsOf(id: string, dataDir: string): Remains {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.includes(id));
-  const paths = ['runc', 'gvisor', 'bwrap']
+  const paths = ['runc', 'gvisor', 'bwrap', 'microvm']
     .flatMap((r) => [`${dataDir}/runtime/${r}/bundles/${id}`, `${dataDir}/runtime/${r}/sockets/${id}.sock`, `${dataDir}/runtime/${r}/state/${id}`])
+    .concat([`${dataDir}/vm/${id}`])
     .filter((p) => existsSync(p));
   return { cgroups: sandboxCgroupDirs(id), processes, mounts, paths };
 }
