@@ -20,6 +20,10 @@
 #include <unistd.h>
 
 #define WATCH_MS 25
+/* After a kill the guest needs a moment to free its memory; no second kill before that. */
+#define GRACE_MS 250
+/* A process below this resident size is never the one to kill: it cannot be what filled the guest. */
+#define MIN_VICTIM_KIB (4 * 1024)
 
 static long limit_kib;
 static int64_t next_at;
@@ -115,8 +119,9 @@ int64_t memwatch_service(int64_t now)
 	if (used < 0 || used <= limit_kib)
 		return next_at;
 	victim = largest(&pages);
-	if (victim <= 1 || kill(victim, SIGKILL) < 0)
+	if (victim <= 1 || (long)(pages * (sysconf(_SC_PAGESIZE) / 1024)) < MIN_VICTIM_KIB || kill(victim, SIGKILL) < 0)
 		return next_at;
+	next_at = now + GRACE_MS;
 	/* Reported before the process's EXITED, so the host can name the kill. */
 	put_u32(b, (uint32_t)victim);
 	put_u64(b + 4, (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE));

@@ -23,7 +23,7 @@ describe('HTTP API', { timeout: 10 * 60_000 }, () => {
     assert.equal(r.body.status, 'ok');
     assert.deepEqual(
       r.body.runtimes.map((x: any) => x.name),
-      ['gvisor', 'runc', 'bwrap'],
+      ['gvisor', 'runc', 'bwrap', 'microvm'],
     );
   });
 

@@ -11,6 +11,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ErrorCode } from '@airlock/protocol/errors';
+import { parseEntry } from '../../network/policy.js';
 import { AirlockError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ImageRecord } from '../../store/store.js';
@@ -63,7 +64,12 @@ export class BuildService {
       }
     });
     if (p.allow.length > 0 && !this.#d.networkPolicies) {
-      throw new AirlockError(ErrorCode.InvalidRequest, `allow ${p.allow.join(', ')}: this server cannot give builds a network yet (network policies are not available); RUN steps run with no network`);
+      throw new AirlockError(ErrorCode.InvalidRequest, `allow ${p.allow.join(', ')}: sandbox networks are off on this server; RUN steps run with no network`);
+    }
+    // Checked before anything is received: a bad entry would otherwise fail the first RUN.
+    for (const entry of p.allow) {
+      const rule = parseEntry(entry);
+      if ('error' in rule) throw new AirlockError(ErrorCode.InvalidRequest, `allow ${JSON.stringify(entry)}: ${rule.error}`);
     }
     if (this.#active.size + this.#preparing >= this.#d.limits.maxConcurrent) {
       throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${this.#d.limits.maxConcurrent} builds; retry when one finished`);

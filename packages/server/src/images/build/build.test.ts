@@ -45,7 +45,7 @@ before(async () => {
   env = await startBaseRegistry();
   srv = await startTestServer(newDataDir('build'));
   const health = await srv.api.call('GET', '/v1/health');
-  runtimes = health.body.runtimes.filter((r: any) => r.available && r.name !== 'bwrap').map((r: any) => r.name);
+  runtimes = health.body.runtimes.filter((r: any) => r.available && r.name !== 'bwrap' && r.name !== 'microvm').map((r: any) => r.name);
 });
 
 after(async () => {
@@ -138,7 +138,7 @@ describe('image build', { timeout: 900_000 }, () => {
     assert.match(bad.error!.message, /line 2: RUN needs a root filesystem/);
   });
 
-  test('bad input: a Dockerfile that does not parse (400 with its line), a missing base (image_not_found), an unsafe context (400), --allow (400)', async () => {
+  test('bad input: a Dockerfile that does not parse (400 with its line), a missing base (image_not_found), an unsafe context (400), a malformed --allow entry (400)', async () => {
     const parse = await build(srv, context('FROM debian\nRUN true\nVOLUME /data\n'));
     assert.equal(parse.status, 400);
     assert.match(parse.error!.message, /Dockerfile line 3: VOLUME is not supported/);
@@ -150,9 +150,9 @@ describe('image build', { timeout: 900_000 }, () => {
     assert.match(climb.error!.message, /leaves the context/);
     const noDockerfile = await build(srv, [{ name: 'other', body: 'x' }]);
     assert.equal(noDockerfile.status, 400);
-    const allow = await build(srv, context(`FROM ${env.base}\nRUN true\n`), { allow: 'deb.debian.org' });
+    const allow = await build(srv, context(`FROM ${env.base}\nRUN true\n`), { allow: 'bad..name*' });
     assert.equal(allow.status, 400);
-    assert.match(allow.error!.message, /network/);
+    assert.match(allow.error!.message, /bad\.\.name\*/);
     assert.deepEqual(await leftovers(srv), []);
   });
 
