@@ -23,9 +23,14 @@ interface Held {
   memoryMiB: number;
 }
 
+/** What a slot's holder reserved, and who holds it: a release by anyone else is a no-op. */
+interface Holding extends Held {
+  owner: string;
+}
+
 export class Admission {
   readonly #config: Config;
-  readonly #held = new Map<number, Held>();
+  readonly #held = new Map<number, Holding>();
   #memoryMiB = 0;
   #cpu = 0;
 
@@ -38,7 +43,7 @@ export class Admission {
     this.#held.clear();
     this.#memoryMiB = 0;
     this.#cpu = 0;
-    for (const r of records) this.#hold(r.slot, { cpu: r.cpu, memoryMiB: r.memoryMiB });
+    for (const r of records) this.#hold(r.slot, { cpu: r.cpu, memoryMiB: r.memoryMiB, owner: r.id });
   }
 
   /** Memory all sandboxes together may use: host memory minus the reserve, times the overcommit. */
@@ -73,8 +78,8 @@ export class Admission {
     if (size.cpu > this.#config.machine.cpus) throw invalidRequest(`cpu ${size.cpu} is more than this host's ${this.#config.machine.cpus} cores`);
   }
 
-  /** Reserves a slot and the sandbox's share of the host, or throws `capacity` (429: retry later). */
-  reserve(size: Held): Reservation {
+  /** Reserves a slot and the sandbox's share of the host for `owner` (a sandbox id), or throws `capacity` (429: retry later). */
+  reserve(size: Held, owner: string): Reservation {
     this.check(size);
     const { limits } = this.#config;
     if (this.#held.size >= limits.maxSandboxes) throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${limits.maxSandboxes} sandboxes`);
@@ -89,14 +94,18 @@ export class Admission {
     }
     let slot = 0;
     while (this.#held.has(slot)) slot++;
-    this.#hold(slot, size);
+    this.#hold(slot, { cpu: size.cpu, memoryMiB: size.memoryMiB, owner });
     return { slot, hostIds: this.hostIdsOf(slot) };
   }
 
-  /** Gives a slot and its share back (the sandbox released every host resource). */
-  release(slot: number): void {
+  /**
+   * Gives a slot and its share back (the sandbox released every host resource). Only its owner's
+   * release counts: a create that fails after a destroy already freed its slot must not free the
+   * slot again once another sandbox holds it, or two sandboxes would share one host uid range.
+   */
+  release(slot: number, owner: string): void {
     const h = this.#held.get(slot);
-    if (!h) return;
+    if (!h || h.owner !== owner) return;
     this.#held.delete(slot);
     this.#memoryMiB -= h.memoryMiB;
     this.#cpu -= h.cpu;
@@ -107,7 +116,7 @@ export class Admission {
     return { base: base + slot * size, size };
   }
 
-  #hold(slot: number, size: Held): void {
+  #hold(slot: number, size: Holding): void {
     this.#held.set(slot, size);
     this.#memoryMiB += size.memoryMiB;
     this.#cpu += size.cpu;

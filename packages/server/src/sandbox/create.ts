@@ -77,15 +77,16 @@ export class Creator {
     this.#d.admission.check({ cpu, memoryMiB });
     // Pulls on first use; leased until the row below records it.
     const { imageId, lease } = await image.resolve(shape.image);
+    const id = newSandboxId();
     let reservation: Reservation;
     try {
-      reservation = await this.#reserve({ cpu, memoryMiB }, pool !== null);
+      reservation = await this.#reserve({ cpu, memoryMiB }, id, pool !== null);
     } catch (e) {
       lease.release();
       throw e;
     }
     const record: SandboxRecord = {
-      id: newSandboxId(),
+      id,
       project: late.project,
       state: 'creating',
       runtime: runtime.name,
@@ -113,7 +114,7 @@ export class Creator {
     try {
       await sandboxes.insert(record);
     } catch (e) {
-      this.#d.admission.release(reservation.slot);
+      this.#d.admission.release(reservation.slot, id);
       throw e;
     } finally {
       lease.release();
@@ -160,7 +161,7 @@ export class Creator {
       await this.#d.network?.detach(record.id).catch((err: unknown) => slog.error({ err }, 'network cleanup of a failed create failed'));
       await image.release(record.id).catch((err: unknown) => slog.error({ err }, 'image release of a failed create failed'));
       await sandboxes.delete(record.id);
-      this.#d.admission.release(reservation.slot);
+      this.#d.admission.release(reservation.slot, id);
       throw e;
     }
   }
@@ -220,13 +221,13 @@ export class Creator {
    * released return within milliseconds, and a create is worth more than a waiting pooled sandbox.
    * A pool refill never waits.
    */
-  async #reserve(size: { cpu: number; memoryMiB: number }, forPool: boolean): Promise<Reservation> {
+  async #reserve(size: { cpu: number; memoryMiB: number }, owner: string, forPool: boolean): Promise<Reservation> {
     if (forPool && this.#waiting > 0) throw new AirlockError(ErrorCode.Capacity, 'a create is waiting for room');
     this.#waiting += forPool ? 0 : 1;
     try {
       for (;;) {
         try {
-          return this.#d.admission.reserve(size);
+          return this.#d.admission.reserve(size, owner);
         } catch (e) {
           if (forPool || !(e instanceof AirlockError) || e.code !== ErrorCode.Capacity) throw e;
           if (this.#d.releases.size > 0) await this.#d.releases.settled();

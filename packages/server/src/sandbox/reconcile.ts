@@ -110,7 +110,7 @@ async function reconcileOne(d: ReconcileDeps, record: SandboxRecord, image: Imag
     await d.network?.detach(record.id);
     await image?.release(record.id);
     await sandboxes.delete(record.id);
-    d.admission.release(record.slot);
+    d.admission.release(record.slot, record.id);
     return;
   }
   if (record.pool !== null) {

@@ -137,7 +137,7 @@ export class Teardown {
   }
 
   #freeSlot(record: SandboxRecord): void {
-    this.#d.admission.release(record.slot);
+    this.#d.admission.release(record.slot, record.id);
     this.#d.slotFree();
   }
 }
