@@ -19,7 +19,7 @@ import { buildSeccompProfile } from './seccomp-profile.js';
 
 export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, seccompSource: SeccompSource, log: Logger): Runtime {
   const seccomp =
-    'profile' in seccompSource ? { profile: buildSeccompProfile(seccompSource.profile, CAPABILITIES, { honoursErrnoRet: name !== 'gvisor' }) } : seccompSource;
+    'profile' in seccompSource ? { profile: buildSeccompProfile(seccompSource.profile, CAPABILITIES, { honoursErrnoRet: name !== 'gvisor', sentryNames: name === 'gvisor' }) } : seccompSource;
   const common = { stateDir: join(config.runtimeStateDir, name), agentBinary: native.agent, seccomp, log };
   switch (name) {
     case 'runc':

@@ -53,3 +53,12 @@ test('an audit socket fails the way shadow tools (useradd) accept: EINVAL, or th
   );
   assert.equal(audit(buildSeccompProfile({ syscalls: [] }, CAPABILITIES, { honoursErrnoRet: false }))!.action, 'SCMP_ACT_ALLOW');
 });
+
+test("gVisor's profile names pselect6 as its sentry does, so glibc's select() is allowed there", { timeout: 60_000 }, () => {
+  const sys: DockerStyleProfile = { syscalls: [{ names: ['pselect6', 'read'], action: 'SCMP_ACT_ALLOW' }] };
+  const sentry = unconditionallyAllowed(buildSeccompProfile(sys, CAPABILITIES, { honoursErrnoRet: false, sentryNames: true }));
+  assert.ok(sentry.has('pselect') && sentry.has('pselect6'), 'both names allowed for runsc');
+  // Control: the Linux-kernel profile stays as the system profile names it.
+  const kernel = unconditionallyAllowed(buildSeccompProfile(sys, CAPABILITIES, { honoursErrnoRet: true }));
+  assert.ok(kernel.has('pselect6') && !kernel.has('pselect'));
+});

@@ -37,6 +37,13 @@ export const DENIED_SYSCALLS: readonly string[] = [
   'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'syslog', 'iopl', 'ioperm',
 ];
 
+/**
+ * Syscalls gVisor's sentry knows by another name than Linux does. runsc resolves a profile's names
+ * in its own table and drops the ones it does not know, so without the alias an allowed syscall is
+ * refused: `pselect6` is what glibc's select() calls, and readline (bash, python) needs it.
+ */
+const SENTRY_NAMES: Readonly<Record<string, string>> = { pselect6: 'pselect' };
+
 export interface SeccompArg {
   index: number;
   value: number;
@@ -76,7 +83,11 @@ export interface DockerStyleProfile {
  * Builds the profile for a sandbox holding `capabilities` (e.g. 'CAP_CHOWN'). Only the system
  * profile's ALLOW rules are taken (its own ERRNO rules cover what our default already refuses).
  */
-export function buildSeccompProfile(system: DockerStyleProfile, capabilities: readonly string[], options: { honoursErrnoRet: boolean }): OciSeccomp {
+export function buildSeccompProfile(
+  system: DockerStyleProfile,
+  capabilities: readonly string[],
+  options: { honoursErrnoRet: boolean; sentryNames?: boolean },
+): OciSeccomp {
   const denied = new Set(DENIED_SYSCALLS);
   // clone, unshare and mknod are allowed below only with conditions; clone3 hides its flags in
   // memory a filter cannot read, so it gets ENOSYS and libc falls back to clone.
@@ -90,6 +101,7 @@ export function buildSeccompProfile(system: DockerStyleProfile, capabilities: re
     if (s.excludes?.caps?.some((c) => capabilities.includes(c))) continue;
     const names = (s.names ?? (s.name ? [s.name] : [])).filter((n) => !denied.has(n) && !conditional.has(n));
     if (names.length === 0) continue;
+    if (options.sentryNames) names.push(...names.flatMap((n) => (SENTRY_NAMES[n] ? [SENTRY_NAMES[n]] : [])));
     rules.push({ names, action: 'SCMP_ACT_ALLOW', ...(s.args && s.args.length > 0 ? { args: s.args.map((a) => ({ ...a })) } : {}) });
   }
   rules.push(...namespaceRules('clone', CLONE_NAMESPACE_FLAGS), ...namespaceRules('unshare', [...CLONE_NAMESPACE_FLAGS, CLONE_NEWTIME]));
