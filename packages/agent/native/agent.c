@@ -127,6 +127,16 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 	case T_FILE_WRITE:
 	case T_FILE_READ:
 	case T_LIST_DIR:
+	case T_SUBSCRIBE:
+	case T_PROC_LIST:
+	case T_FORGET:
+	case T_STAT:
+	case T_MKDIR:
+	case T_REMOVE:
+	case T_RENAME:
+	case T_CHMOD:
+	case T_SYMLINK:
+	case T_WATCH:
 		if (chan == 0) {
 			send_error(chan, EINVAL, "channel 0 is reserved for control");
 			return 0;
@@ -135,14 +145,22 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 			send_error(chan, EBUSY, "channel already in use");
 			return 0;
 		}
-		if (type == T_EXEC)
-			proc_exec(chan, p, n);
-		else if (type == T_FILE_WRITE)
-			file_write(chan, p, n);
-		else if (type == T_FILE_READ)
-			file_read(chan, p, n);
-		else
-			list_dir(chan, p, n);
+		switch (type) {
+		case T_EXEC: proc_exec(chan, p, n); break;
+		case T_FILE_WRITE: file_write(chan, p, n); break;
+		case T_FILE_READ: file_read(chan, p, n); break;
+		case T_LIST_DIR: list_dir(chan, p, n); break;
+		case T_SUBSCRIBE: proc_subscribe(chan, p, n); break;
+		case T_PROC_LIST: proc_list(chan); break;
+		case T_FORGET: proc_forget(chan, p, n); break;
+		case T_STAT: file_stat(chan, p, n); break;
+		case T_MKDIR: file_mkdir(chan, p, n); break;
+		case T_REMOVE: file_remove(chan, p, n); break;
+		case T_RENAME: file_rename(chan, p, n); break;
+		case T_CHMOD: file_chmod(chan, p, n); break;
+		case T_SYMLINK: file_symlink(chan, p, n); break;
+		default: file_watch(chan, p, n); break;
+		}
 		return 0;
 	/*
 	 * Frames for an operation that already ended are normal races (stdin
@@ -176,10 +194,16 @@ static int dispatch(uint8_t type, uint32_t chan, const uint8_t *p, size_t n)
 		procs_reset();
 		fops_abort_all();
 		return 0;
-	case T_CREDIT:
+	case T_ACK:
 		if ((pr = proc_find(chan)))
-			add_credit(&pr->credit, p, n);
-		else if ((f = fop_find(chan)) && f->kind == FOP_READ)
+			proc_ack(pr, p, n);
+		return 0;
+	case T_RESIZE:
+		if ((pr = proc_find(chan)))
+			proc_resize(pr, p, n);
+		return 0;
+	case T_CREDIT:
+		if ((f = fop_find(chan)) && (f->kind == FOP_READ || f->kind == FOP_WATCH))
 			add_credit(&f->credit, p, n);
 		return 0;
 	default:
@@ -343,7 +367,7 @@ int main(void)
 		busy = fops_service();
 		out_flush();
 
-		need = 3 + 4 * procs_count();
+		need = 3 + 4 * procs_count() + fops_count();
 		if (need > pfd_cap) {
 			struct pollfd *np = realloc(pfd, need * 2 * sizeof *pfd);
 			if (!np) {
@@ -361,6 +385,7 @@ int main(void)
 		pfd[2].fd = sigpipe_fds[0];
 		pfd[2].events = POLLIN;
 		n = procs_pollfds(pfd, 3);
+		n = fops_pollfds(pfd, n);
 
 		if (busy && buf_len(&A.out) < OUT_HIGH)
 			timeout = 0;
@@ -394,6 +419,7 @@ int main(void)
 		if (pfd[1].fd >= 0 && pfd[1].revents)
 			out_flush();
 		procs_events(pfd);
+		fops_events(pfd);
 	}
 }
 #endif

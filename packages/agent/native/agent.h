@@ -10,7 +10,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+
+struct walk;
+struct watch;
 
 #define AGENT_VERSION "airlock-agent 0.1.0"
 
@@ -34,8 +38,16 @@
 #define INITIAL_CREDIT (256u * 1024u)
 /* Host frames up to the protocol maximum must fit whole. */
 #define IN_CAP (FRAME_MAX_TOTAL + 64u * 1024u)
-/* Per-process stdin backlog before host frames stop being read. */
+/*
+ * Per-process stdin backlog before host frames stop being read. The host sends at most
+ * STDIN_WINDOW bytes a process has not taken yet (STDIN_ACK), so a well-behaved host never
+ * reaches it: a process that does not read its stdin never holds up the ACKs that its own
+ * output waits for.
+ */
 #define STDIN_QUEUE_MAX (256u * 1024u)
+#define STDIN_WINDOW (256u * 1024u)
+/* STDIN_ACK is sent per this many bytes taken (or when the backlog empties). */
+#define STDIN_ACK_BATCH (32u * 1024u)
 /* After the reap, how long descendants may keep the output pipes. */
 #define EXIT_GRACE_MS 100
 /* ...and how much they may still write through them after that. */
@@ -49,9 +61,45 @@ struct user {
 	char home[PATH_MAX];
 };
 
+/*
+ * A process's output journal, one per stream: a ring of the bytes the host
+ * has not yet acknowledged (ACK), with absolute offsets. `acked` is the
+ * offset of the oldest byte held; `head` counts every byte read from the
+ * pipe; `sent` is how far the current subscription got. The pipe is read
+ * only while the ring has room, so a process nobody reads blocks in
+ * `write` instead of losing output (ring.c).
+ */
+struct ring {
+	uint8_t *data;
+	size_t cap, limit, start; /* allocated, its maximum, index of `acked` */
+	uint64_t acked, head, sent;
+};
+
+#define PROC_ID_MAX 64
+#define PROC_TAG_MAX 256
+#define PROC_CMD_MAX 512
+/* The registry keeps this many ended processes (oldest forgotten first). */
+#define PROCS_EXITED_KEEP 64
+#define PROCS_MAX 1024
+#define RING_DEFAULT (1024u * 1024u)
+#define RING_MIN (64u * 1024u)
+#define RING_MAX (16u * 1024u * 1024u)
+
+/* EXEC flags */
+#define EXEC_KEEP_STDIN 1u
+#define EXEC_PTY 2u
+#define EXEC_FOREGROUND 4u /* recorded for the host: dies with its client */
+
+enum proc_state { PS_STARTING, PS_RUNNING, PS_EXITED };
+
 struct proc {
 	struct proc *next;
-	uint32_t chan;
+	uint64_t seq;           /* registry order: LIST and eviction */
+	char id[PROC_ID_MAX + 1], tag[PROC_TAG_MAX + 1], cmd[PROC_CMD_MAX + 1];
+	uint32_t flags;         /* EXEC_* */
+	uint32_t chan;          /* the host's subscription channel, 0: none */
+	int sub_pending;        /* SUBSCRIBE arrived before the start resolved */
+	uint64_t sub_from[2];   /* ...from these offsets */
 	pid_t pid;              /* also the process group id (setsid) */
 	int in_fd, out_fd, err_fd;
 	int ep_fd;              /* error pipe: >= 0 until STARTED or ERROR */
@@ -62,11 +110,14 @@ struct proc {
 	uint8_t *inq;           /* stdin bytes the pipe did not take yet */
 	size_t inq_off, inq_len;
 	int reaped, status;
+	int done;               /* EXITED delivered (or nobody to deliver to): only the record is left */
 	int64_t deadline;       /* reap time + EXIT_GRACE_MS */
 	size_t drained;         /* bytes read after the deadline */
+	int64_t started_ms, ended_ms; /* wall clock */
+	uint16_t cols, rows;    /* PTY size */
 	int ix_in, ix_out, ix_err, ix_ep; /* slots in this round's pollfd array */
-	uint64_t credit;        /* output bytes the host will still accept */
-	int orphan;             /* its host is gone (RESET): output is drained and dropped, no frames */
+	struct ring ring[2];    /* stdout (or the PTY), stderr */
+	uint64_t stdin_unreported; /* stdin bytes taken (written, or dropped) not yet told in STDIN_ACK */
 };
 
 /* The identity a file operation runs as (ident.c). */
@@ -76,7 +127,7 @@ struct ident {
 	int active;             /* switched to it right now */
 };
 
-enum fop_kind { FOP_WRITE, FOP_READ, FOP_LIST };
+enum fop_kind { FOP_WRITE, FOP_READ, FOP_LIST, FOP_PLIST, FOP_JOB, FOP_WATCH };
 
 struct fop {
 	struct fop *next;
@@ -89,9 +140,15 @@ struct fop {
 	mode_t mode;            /* FOP_WRITE: permission bits, set at FILE_END */
 	struct ident id;
 	uint64_t bytes;
-	uint8_t pending[320];   /* FOP_LIST: an entry that did not fit */
-	uint64_t credit;        /* FOP_READ: bytes the host will still accept */
+	uint8_t pending[PATH_MAX + 64]; /* FOP_LIST: an entry that did not fit */
+	uint64_t credit;        /* FOP_READ, FOP_WATCH: bytes the host will still accept */
 	size_t pending_len;
+	/* FOP_LIST with a depth: the directories being walked (list-walk.c) */
+	struct walk *walk;
+	uint64_t cursor;        /* FOP_PLIST: seq of the last process listed */
+	pid_t job_pid;          /* FOP_JOB: the forked worker (fd is its result pipe) */
+	struct watch *watch;    /* FOP_WATCH (watch.c) */
+	int ix;                 /* slot in this round's pollfd array */
 };
 
 struct agent {
@@ -102,6 +159,7 @@ struct agent {
 	int devnull;            /* opened at start: the sandbox may replace /dev/null with a FIFO later */
 	long guest_pids;        /* AIRLOCK_GUEST_PIDS: RLIMIT_NPROC of every process it starts (0: none) */
 	int in_broken;          /* framing lost: ignore input until EOF */
+	uint64_t proc_seq;
 };
 extern struct agent A;
 
@@ -119,6 +177,7 @@ struct rd {
 	size_t left;
 };
 int rd_u32(struct rd *r, uint32_t *v);
+int rd_u64(struct rd *r, uint64_t *v);
 const char *rd_str(struct rd *r);
 
 /* user.c */
@@ -131,10 +190,40 @@ pid_t agent_fork(void);
 void proc_exec(uint32_t chan, const uint8_t *p, size_t n);
 void proc_start_event(struct proc *p);
 
+/* ring.c */
+int ring_init(struct ring *r, size_t limit);
+void ring_free(struct ring *r);
+size_t ring_len(const struct ring *r);
+size_t ring_room(const struct ring *r);
+uint8_t *ring_tail(struct ring *r, size_t *contig);
+void ring_commit(struct ring *r, size_t n);
+size_t ring_unsent(const struct ring *r, const uint8_t **p);
+void ring_ack(struct ring *r, uint64_t off);
+
+/* registry.c: ids, LIST, SUBSCRIBE, ACK, FORGET */
+struct proc *proc_find(uint32_t chan);
+struct proc *proc_find_id(const char *id);
+void proc_subscribe(uint32_t chan, const uint8_t *p, size_t n);
+void proc_ack(struct proc *p, const uint8_t *d, size_t n);
+void proc_forget(uint32_t chan, const uint8_t *p, size_t n);
+void proc_list(uint32_t chan);
+int plist_chunk(struct fop *f);
+void proc_send_subscribed(struct proc *p);
+void procs_evict(void);
+int proc_trailer(struct rd *r, struct proc *p, uint32_t *ring_bytes);
+
+/* pty.c */
+int pty_open(int *master, int *slave, uint16_t cols, uint16_t rows);
+void pty_child(int slave);
+void proc_resize(struct proc *p, const uint8_t *d, size_t n);
+
 /* proc.c */
 void proc_free(struct proc *p);
 void proc_unlink(struct proc *p);
-struct proc *proc_find(uint32_t chan);
+void proc_release_io(struct proc *p);
+void stdin_report(struct proc *p, int force);
+void stdin_drop(struct proc *p);
+void stdin_pump(struct proc *p);
 int proc_stdin(struct proc *p, const uint8_t *d, size_t n);
 void proc_stdin_close(struct proc *p);
 void proc_signal(struct proc *p, const uint8_t *d, size_t n);
@@ -157,7 +246,36 @@ int resolve_init(int root_fd, int force_walk);
 int resolve_uses_openat2(void);
 int resolve_open(const char *path, int flags, mode_t mode, int follow_last);
 
+/* file-ops.c: STAT, MKDIR, RENAME, CHMOD, SYMLINK; REMOVE in a worker (file-job.c) */
+void file_stat(uint32_t chan, const uint8_t *p, size_t n);
+void file_mkdir(uint32_t chan, const uint8_t *p, size_t n);
+void file_rename(uint32_t chan, const uint8_t *p, size_t n);
+void file_chmod(uint32_t chan, const uint8_t *p, size_t n);
+void file_symlink(uint32_t chan, const uint8_t *p, size_t n);
+void file_remove(uint32_t chan, const uint8_t *p, size_t n);
+void send_ok(uint32_t chan, uint64_t v);
+int split_parent(const char *path, char **dir, const char **name);
+void job_event(struct fop *f);
+void job_start(uint32_t chan, struct ident *id, const char *path);
+
+/* files.c: the fds of jobs and watches in the poll set */
+size_t fops_pollfds(struct pollfd *pfd, size_t i);
+void fops_events(struct pollfd *pfd);
+size_t fops_count(void);
+
+/* list-walk.c: LIST_DIR with a depth */
+void walk_free(struct walk *w);
+int walk_push(struct fop *f, int dirfd, const char *prefix);
+int walk_next(struct fop *f, const char **name, struct stat *st);
+
+/* watch.c: inotify as the user, streamed with credit */
+void file_watch(uint32_t chan, const uint8_t *p, size_t n);
+void watch_free(struct watch *w);
+void watch_event(struct fop *f);
+int watch_service(struct fop *f);
+
 /* file-write.c */
+int mkdir_parents(char *dir);
 void file_write(uint32_t chan, const uint8_t *p, size_t n);
 void file_data(struct fop *f, const uint8_t *d, size_t n);
 void file_end(struct fop *f);

@@ -21,7 +21,7 @@
  * mkdir -p of dir, as the user (so what it creates is the user's, and it
  * creates only where the user may). Each prefix is resolved afresh.
  */
-static int mkdir_parents(char *dir)
+int mkdir_parents(char *dir)
 {
 	for (char *p = dir + 1;; p++) {
 		char c = *p, *slash;

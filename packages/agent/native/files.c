@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,10 @@ void fop_free(struct fop *f)
 			break;
 		}
 	}
+	if (f->kind == FOP_JOB && f->job_pid > 0)
+		kill(f->job_pid, SIGKILL); /* cancelled: reaped later as an unknown child */
+	walk_free(f->walk);
+	watch_free(f->watch);
 	if (f->dir)
 		closedir(f->dir);
 	else if (f->fd >= 0)
@@ -78,13 +83,14 @@ void fop_fail(struct fop *f, int err, const char *what)
  * The path\0 [user\0] payload of FILE_READ / LIST_DIR (no user, or an
  * empty one: root, so an older host still works). NULL: ERROR sent.
  */
-static const char *read_payload(uint32_t chan, const uint8_t *payload, size_t n, struct ident *id)
+static const char *read_payload(uint32_t chan, const uint8_t *payload, size_t n, struct ident *id, uint32_t *depth)
 {
 	struct rd r = {payload, n};
 	const char *path = rd_str(&r), *user = "";
 	int e;
 
-	if (!path || (r.left && !(user = rd_str(&r)))) {
+	*depth = 1;
+	if (!path || (r.left && !(user = rd_str(&r))) || (r.left && rd_u32(&r, depth) < 0)) {
 		send_error(chan, EINVAL, "malformed path");
 		return NULL;
 	}
@@ -145,7 +151,8 @@ static int read_open(const char *path, const char **what)
 void file_read(uint32_t chan, const uint8_t *payload, size_t n)
 {
 	struct ident id;
-	const char *path = read_payload(chan, payload, n, &id), *what;
+	uint32_t depth;
+	const char *path = read_payload(chan, payload, n, &id, &depth), *what;
 	struct fop *f;
 	int fd, e;
 
@@ -174,9 +181,9 @@ void file_read(uint32_t chan, const uint8_t *payload, size_t n)
 void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
 {
 	struct ident id;
-	const char *path = read_payload(chan, payload, n, &id);
+	uint32_t depth;
+	const char *path = read_payload(chan, payload, n, &id, &depth);
 	struct fop *f;
-	DIR *d = NULL;
 	int fd, e;
 
 	if (!path)
@@ -188,19 +195,18 @@ void list_dir(uint32_t chan, const uint8_t *payload, size_t n)
 	fd = resolve_open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, 1);
 	e = errno;
 	ident_leave(&id);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		e = fd < 0 ? e : errno;
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0) {
 		send_error(chan, e, "opendir: %s", strerror(e));
 		return;
 	}
 	if (!(f = fop_new(chan, FOP_LIST))) {
-		closedir(d);
+		close(fd);
 		return;
 	}
-	f->dir = d;
 	f->id = id;
+	f->cursor = depth;
+	if (walk_push(f, fd, "") < 0)
+		fop_fail(f, errno, "opendir");
 }
 
 static void read_chunk(struct fop *f)
@@ -246,13 +252,13 @@ static void list_chunk(struct fop *f)
 {
 	uint8_t *d = out_begin(CHUNK);
 	size_t len = 0;
-	struct dirent *de;
+	const char *name;
 	struct stat st;
-	int e;
+	int e = 0, rc = 0;
 
 	if (!d)
 		return;
-	/* Entries are stat'ed as the user too (search permission on the directory). */
+	/* Entries are stat'ed (and subdirectories opened) as the user too. */
 	if ((e = ident_enter(&f->id)) != 0) {
 		fop_fail(f, e, "switch to the user");
 		return;
@@ -262,24 +268,15 @@ static void list_chunk(struct fop *f)
 		len = f->pending_len;
 		f->pending_len = 0;
 	}
-	for (;;) {
-		errno = 0;
-		de = readdir(f->dir);
-		if (!de)
-			break;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (strlen(de->d_name) > 255 ||
-		    fstatat(dirfd(f->dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue; /* vanished since readdir: skip it */
-		f->pending_len = encode_entry(f->pending, de->d_name, &st);
+	while ((rc = walk_next(f, &name, &st)) > 0) {
+		f->pending_len = encode_entry(f->pending, name, &st);
 		if (len + f->pending_len > CHUNK)
 			break; /* keep it for the next frame */
 		memcpy(d + len, f->pending, f->pending_len);
 		len += f->pending_len;
 		f->pending_len = 0;
 	}
-	e = !de ? errno : 0;
+	e = rc < 0 ? errno : 0;
 	ident_leave(&f->id);
 	if (e) {
 		fop_fail(f, e, "readdir");
@@ -287,7 +284,7 @@ static void list_chunk(struct fop *f)
 	}
 	if (len)
 		out_end(T_DIR_ENTRIES, f->chan, len);
-	if (!de) {
+	if (rc == 0) {
 		send_frame(T_DIR_END, f->chan, NULL, 0);
 		fop_free(f);
 	}
@@ -304,16 +301,59 @@ int fops_service(void)
 			continue;
 		if (buf_len(&A.out) >= OUT_HIGH)
 			return 1;
+		if (f->kind == FOP_JOB)
+			continue; /* its pipe wakes the loop */
+		if (f->kind == FOP_WATCH) {
+			busy |= watch_service(f);
+			continue;
+		}
 		if (f->kind == FOP_READ) {
 			if (!f->credit)
 				continue; /* waits for CREDIT; not busy */
 			read_chunk(f);
+		} else if (f->kind == FOP_PLIST) {
+			plist_chunk(f);
 		} else {
 			list_chunk(f);
 		}
 		busy = 1;
 	}
 	return busy;
+}
+
+size_t fops_count(void)
+{
+	size_t n = 0;
+	for (struct fop *f = A.fops; f; f = f->next)
+		n++;
+	return n;
+}
+
+/* Jobs wait on their result pipe, watches on their inotify fd (while the host takes events). */
+size_t fops_pollfds(struct pollfd *pfd, size_t i)
+{
+	for (struct fop *f = A.fops; f; f = f->next) {
+		f->ix = -1;
+		if (f->kind == FOP_JOB || (f->kind == FOP_WATCH && f->credit && buf_len(&A.out) < OUT_HIGH)) {
+			pfd[i].fd = f->fd;
+			pfd[i].events = POLLIN;
+			f->ix = (int)i++;
+		}
+	}
+	return i;
+}
+
+void fops_events(struct pollfd *pfd)
+{
+	for (struct fop *f = A.fops, *next; f; f = next) {
+		next = f->next;
+		if (f->ix < 0 || !pfd[f->ix].revents)
+			continue;
+		if (f->kind == FOP_JOB)
+			job_event(f); /* may free f */
+		else if (f->kind == FOP_WATCH)
+			watch_event(f);
+	}
 }
 
 void fops_abort_all(void)

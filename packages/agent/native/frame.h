@@ -27,12 +27,24 @@ enum {
 	T_PING = 0x05,
 	T_CREDIT = 0x06,
 	T_RESET = 0x07,
+	T_SUBSCRIBE = 0x08,
+	T_ACK = 0x09,
+	T_RESIZE = 0x0A,
+	T_PROC_LIST = 0x0B,
+	T_FORGET = 0x0C,
 	T_FILE_WRITE = 0x10,
 	T_FILE_DATA = 0x11,
 	T_FILE_END = 0x12,
 	T_FILE_READ = 0x13,
 	T_LIST_DIR = 0x14,
 	T_CANCEL = 0x15,
+	T_STAT = 0x16,
+	T_MKDIR = 0x17,
+	T_REMOVE = 0x18,
+	T_RENAME = 0x19,
+	T_CHMOD = 0x1A,
+	T_SYMLINK = 0x1B,
+	T_WATCH = 0x1C,
 	/* agent -> host */
 	T_HELLO = 0x80,
 	T_STARTED = 0x81,
@@ -47,6 +59,12 @@ enum {
 	T_DIR_END = 0x8A,
 	T_PONG = 0x8B,
 	T_OOM = 0x8C,
+	T_SUBSCRIBED = 0x8D,
+	T_PROC_INFO = 0x8E,
+	T_PROC_END = 0x8F,
+	T_STAT_RESULT = 0x90,
+	T_WATCH_EVENTS = 0x91,
+	T_STDIN_ACK = 0x92,
 };
 
 static inline uint32_t get_u32(const uint8_t *p)
@@ -66,6 +84,11 @@ static inline void put_u64(uint8_t *p, uint64_t v)
 {
 	put_u32(p, (uint32_t)(v >> 32));
 	put_u32(p + 4, (uint32_t)v);
+}
+
+static inline uint64_t get_u64(const uint8_t *p)
+{
+	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
 }
 
 static inline int frame_len_ok(uint32_t len)

@@ -1,9 +1,12 @@
 /*
- * EXEC, once started (spawn.c starts it): relaying a process's stdio under
- * flow control, reaping, EXITED. Each process has its own session (so
- * SIGNAL reaches its whole group) and three pipes whose agent ends are
- * non-blocking and close-on-exec. Nothing here waits for a child: reaping
- * is WNOHANG only.
+ * A started process's I/O: output read into the process's journal rings
+ * (ring.c) and sent to its subscriber under the
+ * per-stream window, reaping, EXITED. Each process has its own session (so
+ * SIGNAL reaches its whole group) and pipes (or a PTY, pty.c) whose agent
+ * ends are non-blocking and close-on-exec. Nothing here waits for a child:
+ * reaping is WNOHANG only. A process keeps running when its host goes
+ * away (RESET): its rings fill, then its pipes are no longer read and it
+ * blocks in `write` until a new host subscribes and acknowledges.
  */
 #include "agent.h"
 
@@ -13,15 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
-
-struct proc *proc_find(uint32_t chan)
-{
-	for (struct proc *p = A.procs; p; p = p->next)
-		if (p->chan == chan && !p->orphan)
-			return p;
-	return NULL;
-}
 
 size_t procs_count(void)
 {
@@ -31,15 +28,26 @@ size_t procs_count(void)
 	return n;
 }
 
-void proc_free(struct proc *p)
+/* Closes what a process holds beyond its record: fds, rings, its stdin backlog. */
+void proc_release_io(struct proc *p)
 {
 	fd_close(&p->in_fd);
 	fd_close(&p->out_fd);
 	fd_close(&p->err_fd);
 	fd_close(&p->ep_fd);
 	free(p->inq);
+	p->inq = NULL;
+	p->inq_off = p->inq_len = 0;
+	ring_free(&p->ring[0]);
+	ring_free(&p->ring[1]);
 	free(p->argv0);
 	free(p->cwd);
+	p->argv0 = p->cwd = NULL;
+}
+
+void proc_free(struct proc *p)
+{
+	proc_release_io(p);
 	free(p);
 }
 
@@ -53,127 +61,78 @@ void proc_unlink(struct proc *p)
 	}
 }
 
-/* ---- stdin ---- */
-
-static void stdin_drop(struct proc *p)
-{
-	fd_close(&p->in_fd);
-	free(p->inq);
-	p->inq = NULL;
-	p->inq_off = p->inq_len = 0;
-}
-
-/* Returns -1 (retry this frame later) when the backlog is full. */
-int proc_stdin(struct proc *p, const uint8_t *d, size_t n)
-{
-	size_t queued = p->inq_len - p->inq_off;
-
-	if (p->in_fd < 0 || p->in_close_pending || n == 0)
-		return 0;
-	if (queued && queued + n > STDIN_QUEUE_MAX)
-		return -1;
-	if (!queued) {
-		ssize_t w = write(p->in_fd, d, n);
-		if (w < 0 && errno != EAGAIN && errno != EINTR) {
-			stdin_drop(p); /* reader gone (EPIPE): drop, like a closed pipe */
-			return 0;
-		}
-		if (w > 0) {
-			d += w;
-			n -= (size_t)w;
-		}
-		if (n == 0)
-			return 0;
-	}
-	if (p->inq_off) {
-		memmove(p->inq, p->inq + p->inq_off, queued);
-		p->inq_off = 0;
-		p->inq_len = queued;
-	}
-	{
-		uint8_t *q = realloc(p->inq, p->inq_len + n);
-		if (!q) {
-			stdin_drop(p);
-			return 0;
-		}
-		p->inq = q;
-	}
-	memcpy(p->inq + p->inq_len, d, n);
-	p->inq_len += n;
-	return 0;
-}
-
-void proc_stdin_close(struct proc *p)
-{
-	if (p->inq_len > p->inq_off)
-		p->in_close_pending = 1;
-	else
-		stdin_drop(p);
-}
-
-static void stdin_pump(struct proc *p)
-{
-	ssize_t w = write(p->in_fd, p->inq + p->inq_off, p->inq_len - p->inq_off);
-
-	if (w < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			stdin_drop(p);
-		return;
-	}
-	p->inq_off += (size_t)w;
-	if (p->inq_off == p->inq_len) {
-		free(p->inq);
-		p->inq = NULL;
-		p->inq_off = p->inq_len = 0;
-		if (p->in_close_pending)
-			stdin_drop(p);
-	}
-}
-
 void proc_signal(struct proc *p, const uint8_t *d, size_t n)
 {
 	uint32_t sig;
 
 	/* No reply exists for SIGNAL; an invalid one is ignored. */
-	if (n < 4 || (sig = get_u32(d)) >= NSIG)
+	if (n < 4 || (sig = get_u32(d)) >= NSIG || p->done)
 		return;
 	if (kill(-p->pid, (int)sig) < 0 && !p->reaped)
 		kill(p->pid, (int)sig);
+	if ((p->flags & EXEC_PTY) && p->out_fd >= 0) {
+		/* A shell's job runs in a process group of its own: the terminal's foreground one. */
+		pid_t fg = tcgetpgrp(p->out_fd);
+		if (fg > 0 && fg != p->pid)
+			kill(-fg, (int)sig);
+	}
 }
 
-/* ---- output pipes ---- */
+/* ---- output: pipe -> ring -> host ---- */
 
-/* One read of at most CHUNK bytes; `drain` closes an empty pipe. */
-static void pipe_read(struct proc *p, int *fd, uint8_t type, int drain)
+/* One read of at most CHUNK bytes into the ring; `drain` closes an empty pipe. */
+static void pipe_read(struct proc *p, int s, int drain)
 {
-	size_t want = p->credit < CHUNK ? (size_t)p->credit : CHUNK;
+	int *fd = s ? &p->err_fd : &p->out_fd;
+	struct ring *r = &p->ring[s];
+	size_t contig;
 	uint8_t *d;
 	ssize_t n;
 
-	if (p->orphan) {
-		/* Nobody reads it: drain into scratch so the killed process can finish. */
-		static uint8_t scratch[CHUNK];
-		do
-			n = read(*fd, scratch, sizeof scratch);
-		while (n < 0 && errno == EINTR);
-		if (n == 0 || (n < 0 && (errno != EAGAIN || drain)))
-			fd_close(fd);
-		else if (n > 0 && drain)
-			p->drained += (size_t)n;
-		return;
-	}
-	if (want == 0 || !(d = out_begin(CHUNK)))
-		return;
+	if (!ring_room(r) || !(d = ring_tail(r, &contig)))
+		return; /* full: the writer waits for the host's ACK */
+	if (contig > ring_room(r))
+		contig = ring_room(r);
+	if (contig > CHUNK)
+		contig = CHUNK;
 	do
-		n = read(*fd, d, want);
+		n = read(*fd, d, contig);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
-		p->credit -= (uint64_t)n;
-		out_end(type, p->chan, (size_t)n);
+		ring_commit(r, (size_t)n);
 		if (drain)
 			p->drained += (size_t)n;
 	} else if (n == 0 || errno != EAGAIN || drain) {
+		/* EOF, or EIO from a PTY whose every slave fd is closed */
 		fd_close(fd);
+	}
+}
+
+/* Sends what the subscriber may take, within each stream's window. */
+static void proc_pump(struct proc *p)
+{
+	if (!p->chan || p->sub_pending || p->ep_fd >= 0)
+		return;
+	for (int s = 0; s < 2; s++) {
+		struct ring *r = &p->ring[s];
+		while (buf_len(&A.out) < OUT_HIGH) {
+			const uint8_t *src;
+			size_t n = ring_unsent(r, &src);
+			uint64_t window = r->acked + INITIAL_CREDIT;
+			uint8_t *d;
+
+			if (r->sent >= window || n == 0)
+				break;
+			if (n > window - r->sent)
+				n = (size_t)(window - r->sent);
+			if (n > CHUNK)
+				n = CHUNK;
+			if (!(d = out_begin(n)))
+				break;
+			memcpy(d, src, n);
+			out_end(s ? T_STDERR : T_STDOUT, p->chan, n);
+			r->sent += n;
+		}
 	}
 }
 
@@ -186,8 +145,11 @@ void procs_reap(void)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		for (struct proc *p = A.procs; p; p = p->next) {
 			if (p->pid == pid && !p->reaped) {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
 				p->reaped = 1;
 				p->status = st;
+				p->ended_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 				p->deadline = now_ms() + EXIT_GRACE_MS;
 				break;
 			}
@@ -209,48 +171,56 @@ static void send_exited(struct proc *p)
 	send_frame(T_EXITED, p->chan, b, 8);
 }
 
+/* Every byte read was sent and acknowledged: nothing of its output is only here any more. */
+static int all_acked(const struct proc *p)
+{
+	return p->ring[0].acked == p->ring[0].head && p->ring[1].acked == p->ring[1].head;
+}
+
 /*
- * Finishes reaped processes. Past the grace period an output pipe that is
- * still open is read once more and closed as soon as it is empty (a
- * descendant holds it), so output already written is never lost. Returns
- * the earliest pending deadline, or -1.
+ * Moves output to subscribers and finishes reaped processes. Past the grace
+ * period an output pipe that is still open is read once more and closed as
+ * soon as it is empty (a descendant holds it), so output already written is
+ * never lost. EXITED goes out once everything the process wrote has been
+ * acknowledged, so a host that dies just before still finds it all here.
+ * Returns the earliest pending deadline, or -1.
  */
 int64_t procs_service(int64_t now)
 {
 	int64_t next = -1;
 
-	for (struct proc **pp = &A.procs; *pp;) {
-		struct proc *p = *pp;
-
-		if (p->ep_fd >= 0) { /* not started yet: nothing to finish */
-			pp = &p->next;
+	for (struct proc *p = A.procs; p; p = p->next) {
+		if (p->done || p->ep_fd >= 0) /* a record only, or not started yet */
 			continue;
-		}
 		if (p->reaped && (p->out_fd >= 0 || p->err_fd >= 0)) {
 			if (now < p->deadline) {
 				if (next < 0 || p->deadline < next)
 					next = p->deadline;
-			} else if (buf_len(&A.out) < OUT_HIGH) {
+			} else {
 				if (p->out_fd >= 0)
-					pipe_read(p, &p->out_fd, T_STDOUT, 1);
-				if (p->err_fd >= 0 && buf_len(&A.out) < OUT_HIGH)
-					pipe_read(p, &p->err_fd, T_STDERR, 1);
+					pipe_read(p, 0, 1);
+				if (p->err_fd >= 0)
+					pipe_read(p, 1, 1);
 				if (p->drained > EXIT_DRAIN_MAX) {
 					fd_close(&p->out_fd);
 					fd_close(&p->err_fd);
 				}
 			}
 		}
-		if (p->reaped && p->out_fd < 0 && p->err_fd < 0 &&
+		proc_pump(p);
+		if (p->reaped && p->out_fd < 0 && p->err_fd < 0 && all_acked(p) &&
 		    buf_len(&A.out) <= OUT_EXITED_MAX) {
-			if (!p->orphan)
+			if (p->chan && !p->sub_pending) {
 				send_exited(p);
-			*pp = p->next;
-			proc_free(p);
-			continue;
+				p->chan = 0;
+			}
+			if (!p->chan) {
+				p->done = 1;
+				proc_release_io(p);
+			}
 		}
-		pp = &p->next;
 	}
+	procs_evict();
 	return next;
 }
 
@@ -267,20 +237,18 @@ static size_t add_pfd(struct pollfd *pfd, size_t i, int fd, short ev, int *ix)
 
 size_t procs_pollfds(struct pollfd *pfd, size_t i)
 {
-	/* Above OUT_HIGH the pipes are not read: the writer blocks instead. */
-	short rd = buf_len(&A.out) < OUT_HIGH ? POLLIN : 0;
-
 	for (struct proc *p = A.procs; p; p = p->next) {
-		/* Without credit its pipes are not read either: only this process waits. */
-		short prd = p->credit ? rd : 0;
-
 		/* Before STARTED only the error pipe counts: output waits for it. */
+		int started = p->ep_fd < 0;
+
+		p->ix_in = p->ix_out = p->ix_err = p->ix_ep = -1;
+		if (p->done)
+			continue;
 		i = add_pfd(pfd, i, p->ep_fd, POLLIN, &p->ix_ep);
-		if (p->ep_fd >= 0)
-			prd = 0;
 		i = add_pfd(pfd, i, p->in_fd, p->inq_len > p->inq_off ? POLLOUT : 0, &p->ix_in);
-		i = add_pfd(pfd, i, p->out_fd, prd, &p->ix_out);
-		i = add_pfd(pfd, i, p->err_fd, prd, &p->ix_err);
+		/* A full ring is not read: only this process waits, in `write`. */
+		i = add_pfd(pfd, i, p->out_fd, started && ring_room(&p->ring[0]) ? POLLIN : 0, &p->ix_out);
+		i = add_pfd(pfd, i, p->err_fd, started && ring_room(&p->ring[1]) ? POLLIN : 0, &p->ix_err);
 	}
 	return i;
 }
@@ -299,18 +267,19 @@ void procs_events(struct pollfd *pfd)
 			else
 				stdin_drop(p); /* POLLERR: the reader is gone */
 		}
-		if (p->ix_out >= 0 && pfd[p->ix_out].revents && p->out_fd >= 0 &&
-		    buf_len(&A.out) < OUT_HIGH)
-			pipe_read(p, &p->out_fd, T_STDOUT, 0);
-		if (p->ix_err >= 0 && pfd[p->ix_err].revents && p->err_fd >= 0 &&
-		    buf_len(&A.out) < OUT_HIGH)
-			pipe_read(p, &p->err_fd, T_STDERR, 0);
+		if (p->ix_out >= 0 && pfd[p->ix_out].revents && p->out_fd >= 0)
+			pipe_read(p, 0, 0);
+		if (p->ix_err >= 0 && pfd[p->ix_err].revents && p->err_fd >= 0)
+			pipe_read(p, 1, 0);
+		proc_pump(p);
 	}
 }
 
 void procs_kill_all(void)
 {
 	for (struct proc *p = A.procs; p; p = p->next) {
+		if (p->done)
+			continue;
 		kill(-p->pid, SIGKILL);
 		if (!p->reaped)
 			kill(p->pid, SIGKILL);
@@ -318,23 +287,31 @@ void procs_kill_all(void)
 }
 
 /*
- * RESET: a new host took over and nobody reads what the old one started.
- * Kill those processes and let their pipes drain so they can be freed. They
- * are orphaned: no frame is sent for them any more (not even the STARTED or
- * ERROR of one still starting), so every frame the new
- * host sees after its first PONG belongs to a channel it opened, and their
- * channel ids are free for the new host at once.
+ * RESET: a new host took over. Its predecessor's channels are forgotten,
+ * silently (no frame is sent on them any more, so every frame the new host
+ * sees after its first PONG belongs to a channel it opened), and their ids
+ * are free at once. Every process keeps running; what it writes stays in
+ * its rings, unacknowledged, until the new host subscribes (LIST, then
+ * SUBSCRIBE from the offsets it has).
  */
 void procs_reset(void)
 {
-	procs_kill_all();
 	for (struct proc *p = A.procs; p; p = p->next) {
-		p->orphan = 1;
-		p->credit = UINT64_MAX / 2;
+		/* Stdin the old host queued is dropped: the new one never sent it, and must not be told of it. */
+		free(p->inq);
+		p->inq = NULL;
+		p->inq_off = p->inq_len = 0;
+		if (p->in_close_pending)
+			fd_close(&p->in_fd);
+		p->stdin_unreported = 0;
+		p->chan = 0;
+		p->sub_pending = 0;
+		p->ring[0].sent = p->ring[0].acked;
+		p->ring[1].sent = p->ring[1].acked;
 	}
 }
 
-/* CREDIT: the host's consumer took data; let this much more through. */
+/* CREDIT for a file read: let this much more through. */
 void add_credit(uint64_t *credit, const uint8_t *d, size_t n)
 {
 	if (n < 4)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -42,13 +43,15 @@ _Noreturn static void child_fail(int errfd, uint32_t step, int err)
 }
 
 _Noreturn static void child_run(const int fds[3], int errfd, const struct user *u,
-				const char *cwd, char **argv, char **envp)
+				const char *cwd, char **argv, char **envp, int pty, int own_stdin)
 {
 	struct sigaction sa;
 	sigset_t set;
 	int fd;
 
 	setsid();
+	if (pty)
+		pty_child(fds[0]);
 	/* The agent ignores SIGPIPE/SIGTERM/...; ignored dispositions survive exec. */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
@@ -60,6 +63,15 @@ _Noreturn static void child_run(const int fds[3], int errfd, const struct user *
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)
 			child_fail(errfd, STEP_STDIO, errno);
+	/*
+	 * The pipes (or the terminal) are the agent's, root's, and mode 0600: the
+	 * process could not reopen its own /dev/stdout. They become the user's.
+	 * /dev/null is shared and stays as it is. Failure only keeps the old owner.
+	 */
+	for (int i = own_stdin ? 0 : 1; i < 3; i++)
+		if (fchown(i, u->uid, u->gid) < 0) {
+			/* not permitted (bwrap: the agent is the user already) */
+		}
 
 	/*
 	 * Make user code the OOM killer's first choice over the agent: the host
@@ -131,15 +143,41 @@ static int pipe_pair(int p[2])
 	return pipe2(p, O_CLOEXEC);
 }
 
+/* argv joined by spaces, cut to PROC_CMD_MAX bytes: what LIST shows. */
+static void join_cmd(char *dst, char **argv)
+{
+	size_t off = 0;
+	for (char **a = argv; *a && off < PROC_CMD_MAX; a++) {
+		size_t l = strlen(*a);
+		if (a != argv)
+			dst[off++] = ' ';
+		if (l > PROC_CMD_MAX - off)
+			l = PROC_CMD_MAX - off;
+		memcpy(dst + off, *a, l);
+		off += l;
+	}
+	dst[off] = 0;
+}
+
+static size_t procs_live(void)
+{
+	size_t n = 0;
+	for (struct proc *p = A.procs; p; p = p->next)
+		n += !p->done;
+	return n;
+}
+
 void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 {
 	struct rd r = {payload, n};
-	uint32_t flags, argc, envc;
+	uint32_t flags, argc, envc, ring_bytes;
 	const char *user, *cwd;
 	char **argv = NULL, **envp = NULL, *home_env = NULL, *user_env = NULL;
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, ep[2] = {-1, -1};
+	int pty = 0;
 	struct user u;
 	struct stat st;
+	struct timespec ts;
 	struct proc *p = NULL;
 	int e;
 	pid_t pid;
@@ -149,6 +187,7 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 		send_error(chan, EINVAL, "malformed EXEC");
 		return;
 	}
+	pty = (flags & EXEC_PTY) != 0;
 	/* argc <= remaining bytes, so these allocations are bounded by the frame. */
 	argv = calloc((size_t)argc + 1, sizeof *argv);
 	if (!argv)
@@ -164,6 +203,20 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 	for (uint32_t i = 0; i < envc; i++)
 		if (!(envp[i] = (char *)rd_str(&r)))
 			goto malformed;
+	if (!(p = calloc(1, sizeof *p)))
+		goto nomem;
+	p->in_fd = p->out_fd = p->err_fd = p->ep_fd = -1;
+	if ((e = proc_trailer(&r, p, &ring_bytes)) != 0) {
+		if (e == EEXIST)
+			send_error(chan, e, "a process '%.64s' exists already", p->id);
+		else
+			send_error(chan, e, "malformed EXEC");
+		goto out;
+	}
+	if (procs_live() >= PROCS_MAX) {
+		send_error(chan, EAGAIN, "the agent runs %u processes already", PROCS_MAX);
+		goto out;
+	}
 
 	if ((e = user_resolve(user, &u)) != 0) {
 		send_error(chan, e, "unknown user '%.200s'", user);
@@ -184,20 +237,29 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 	if (!cwd[0])
 		cwd = u.has_entry && stat(u.home, &st) == 0 && S_ISDIR(st.st_mode) ? u.home : "/";
 
-	if ((flags & 1) ? pipe_pair(in) < 0
-			: (in[0] = fcntl(A.devnull, F_DUPFD_CLOEXEC, 3)) < 0)
-		goto syserr;
-	if (pipe_pair(out) < 0 || pipe_pair(err) < 0 || pipe_pair(ep) < 0)
+	if (pty) {
+		/* One terminal: in[1] / out[0] are the master, the child's three fds the slave. */
+		int m, sl;
+		if (pty_open(&m, &sl, p->cols, p->rows) < 0)
+			goto syserr;
+		in[1] = m;
+		in[0] = sl;
+		if ((out[0] = fcntl(m, F_DUPFD_CLOEXEC, 3)) < 0 || (out[1] = fcntl(sl, F_DUPFD_CLOEXEC, 3)) < 0 ||
+		    (err[1] = fcntl(sl, F_DUPFD_CLOEXEC, 3)) < 0)
+			goto syserr;
+	} else {
+		if ((flags & EXEC_KEEP_STDIN) ? pipe_pair(in) < 0
+					      : (in[0] = fcntl(A.devnull, F_DUPFD_CLOEXEC, 3)) < 0)
+			goto syserr;
+		if (pipe_pair(out) < 0 || pipe_pair(err) < 0)
+			goto syserr;
+	}
+	if (pipe_pair(ep) < 0)
 		goto syserr;
 
 	/* Tracked before the fork, so nothing after it can fail. */
-	if (!(p = calloc(1, sizeof *p)) || !(p->argv0 = strdup(argv[0])) || !(p->cwd = strdup(cwd))) {
-		if (p) {
-			free(p->argv0);
-			free(p);
-		}
+	if (!(p->argv0 = strdup(argv[0])) || !(p->cwd = strdup(cwd)))
 		goto nomem;
-	}
 	/*
 	 * fork, not vfork/posix_spawn: a vfork parent waits until its child
 	 * execs, and a child stopped before its exec (SIGSTOP from the user it
@@ -206,34 +268,41 @@ void proc_exec(uint32_t chan, const uint8_t *payload, size_t n)
 	pid = agent_fork();
 	if (pid < 0) {
 		e = errno;
-		free(p->argv0);
-		free(p->cwd);
-		free(p);
 		send_error(chan, e, "fork: %s", strerror(e));
 		goto out;
 	}
 	if (pid == 0) {
 		int fds[3] = {in[0], out[1], err[1]};
-		child_run(fds, ep[1], &u, cwd, argv, envp);
+		child_run(fds, ep[1], &u, cwd, argv, envp, pty, pty || (flags & EXEC_KEEP_STDIN));
 	}
+	p->seq = ++A.proc_seq;
+	p->flags = flags & (EXEC_KEEP_STDIN | EXEC_PTY | EXEC_FOREGROUND);
+	join_cmd(p->cmd, argv);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	p->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ring_init(&p->ring[0], ring_bytes);
+	ring_init(&p->ring[1], ring_bytes);
 	p->chan = chan;
-	p->credit = INITIAL_CREDIT;
 	p->pid = pid;
 	p->uid = u.uid;
 	p->gid = u.gid;
 	p->in_fd = in[1];
 	p->out_fd = out[0];
-	p->err_fd = err[0];
+	p->err_fd = pty ? -1 : err[0];
 	p->ep_fd = ep[0];
-	in[1] = out[0] = err[0] = ep[0] = -1;
+	in[1] = out[0] = ep[0] = -1;
+	if (!pty)
+		err[0] = -1;
 	if (p->in_fd >= 0)
 		fd_nonblock(p->in_fd);
 	fd_nonblock(p->out_fd);
-	fd_nonblock(p->err_fd);
+	if (p->err_fd >= 0)
+		fd_nonblock(p->err_fd);
 	/* STARTED or ERROR follows from the poll loop (proc_start_event). */
 	fd_nonblock(p->ep_fd);
 	p->next = A.procs;
 	A.procs = p;
+	p = NULL;
 	goto out;
 
 malformed:
@@ -246,6 +315,8 @@ syserr:
 	e = errno;
 	send_error(chan, e, "exec setup: %s", strerror(e));
 out:
+	if (p)
+		proc_free(p);
 	fd_close(&in[0]);
 	fd_close(&in[1]);
 	fd_close(&out[0]);
@@ -273,7 +344,7 @@ static void start_failed(struct proc *p, uint32_t step, int err)
 	const char *what = step < sizeof step_names / sizeof *step_names && step_names[step]
 				   ? step_names[step] : "start";
 
-	if (p->orphan)
+	if (!p->chan)
 		; /* its host is gone (RESET): no frame */
 	else if (step == STEP_CHDIR)
 		send_error(p->chan, err, "cwd %.200s: %s", p->cwd, strerror(err));
@@ -320,8 +391,12 @@ void proc_start_event(struct proc *p)
 	}
 	/* EOF (or a broken pipe): the process runs. */
 	fd_close(&p->ep_fd);
-	if (p->orphan)
+	if (!p->chan)
 		return;
+	if (p->sub_pending) {
+		proc_send_subscribed(p); /* a new host subscribed while it was starting */
+		return;
+	}
 	put_u32(b, (uint32_t)p->pid);
 	send_frame(T_STARTED, p->chan, b, 4);
 }

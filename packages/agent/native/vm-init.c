@@ -399,6 +399,14 @@ void vm_init(void)
 	guest_cgroup(getenv("AIRLOCK_PIDS"));
 	xmount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
 	xmount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, getenv("AIRLOCK_SHM") ? getenv("AIRLOCK_SHM") : "mode=1777,size=64m");
+	/* devtmpfs has no /dev/fd or /dev/std*: what udev or a container runtime would add. */
+	{
+		static const char *const links[][2] = {{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+						       {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}};
+		for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+			if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+				die("symlink %s: %s", links[i][1], strerror(errno));
+	}
 	network(getenv("AIRLOCK_NET"));
 	if (sethostname("sandbox", 7) < 0)
 		die("sethostname: %s", strerror(errno));

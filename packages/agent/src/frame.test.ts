@@ -48,6 +48,6 @@ describe('frame codec', { timeout: 60_000 }, () => {
   });
 
   test('refuses to send strings the agent would cut at a NUL', () => {
-    assert.throws(() => encodeExec({ argv: ['a\0b'], env: [], cwd: '', user: '', keepStdin: false }), ProtocolError);
+    assert.throws(() => encodeExec({ argv: ['a\0b'], env: [], cwd: '', user: '', keepStdin: false, id: 'p1' }), ProtocolError);
   });
 });

@@ -15,3 +15,4 @@ export const ROOTFS_HELPER = fileURLToPath(new URL('../build/airlock-rootfs', im
 export const STATX_COMPAT_LIBRARY = fileURLToPath(new URL('../build/airlock-statx-compat.so', import.meta.url));
 /** Host-side: compiles a seccomp policy into the BPF program bubblewrap loads (links libseccomp). */
 export const SECCOMP_COMPILER = fileURLToPath(new URL('../build/airlock-seccomp-compile', import.meta.url));
+export * from './messages-ops.js';

@@ -13,12 +13,24 @@ export const HostFrame = {
   Ping: 0x05,
   Credit: 0x06,
   Reset: 0x07,
+  Subscribe: 0x08,
+  Ack: 0x09,
+  Resize: 0x0a,
+  ProcList: 0x0b,
+  Forget: 0x0c,
   FileWrite: 0x10,
   FileData: 0x11,
   FileEnd: 0x12,
   FileRead: 0x13,
   ListDir: 0x14,
   Cancel: 0x15,
+  Stat: 0x16,
+  Mkdir: 0x17,
+  Remove: 0x18,
+  Rename: 0x19,
+  Chmod: 0x1a,
+  Symlink: 0x1b,
+  Watch: 0x1c,
 } as const;
 
 export const AgentFrame = {
@@ -35,6 +47,12 @@ export const AgentFrame = {
   DirEnd: 0x8a,
   Pong: 0x8b,
   Oom: 0x8c,
+  Subscribed: 0x8d,
+  ProcInfo: 0x8e,
+  ProcEnd: 0x8f,
+  StatResult: 0x90,
+  WatchEvents: 0x91,
+  StdinAck: 0x92,
 } as const;
 
 export const KNOWN_AGENT_FRAMES: ReadonlySet<number> = new Set(Object.values(AgentFrame));
@@ -45,13 +63,26 @@ export interface ExecSpec {
   cwd: string;
   user: string;
   keepStdin: boolean;
+  /** The process's id in the agent's registry (unique in the sandbox) and its user-given tag. */
+  id: string;
+  tag?: string;
+  /** Bytes of unacknowledged output the agent may hold per stream before the process blocks. */
+  ringBytes?: number;
+  /** Runs on a pseudo-terminal of this size. */
+  pty?: { cols: number; rows: number } | undefined;
+  /** Recorded for a later host: the process dies with its client (a plain exec). */
+  foreground?: boolean;
 }
 
+export const EXEC_FLAGS = { keepStdin: 1, pty: 2, foreground: 4 } as const;
+
 export function encodeExec(spec: ExecSpec): Buffer {
-  const parts: Buffer[] = [u32(spec.keepStdin ? 1 : 0), cstr(spec.user), cstr(spec.cwd), u32(spec.argv.length)];
+  const flags = (spec.keepStdin ? EXEC_FLAGS.keepStdin : 0) | (spec.pty ? EXEC_FLAGS.pty : 0) | (spec.foreground ? EXEC_FLAGS.foreground : 0);
+  const parts: Buffer[] = [u32(flags), cstr(spec.user), cstr(spec.cwd), u32(spec.argv.length)];
   for (const a of spec.argv) parts.push(cstr(a));
   parts.push(u32(spec.env.length));
   for (const e of spec.env) parts.push(cstr(e));
+  parts.push(cstr(spec.id), cstr(spec.tag ?? ''), u32(spec.ringBytes ?? 0), u32(spec.pty?.cols ?? 0), u32(spec.pty?.rows ?? 0));
   return Buffer.concat(parts);
 }
 
@@ -59,14 +90,17 @@ export function encodeFileWrite(path: string, mode: number, mkdirParents: boolea
   return Buffer.concat([u32(mode), u32(mkdirParents ? 1 : 0), cstr(path), cstr(user)]);
 }
 
-/** FILE_READ and LIST_DIR: the path, and the user whose rights the agent uses (empty: root). */
-export function encodePath(path: string, user = ''): Buffer {
-  return Buffer.concat([cstr(path), cstr(user)]);
+/** FILE_READ and LIST_DIR: the path, the user whose rights the agent uses (empty: root), and for LIST_DIR a depth (1: its own entries). */
+export function encodePath(path: string, user = '', depth?: number): Buffer {
+  return Buffer.concat([cstr(path), cstr(user), ...(depth === undefined ? [] : [u32(depth)])]);
 }
 
 export function encodeSignal(signo: number): Buffer {
   return u32(signo);
 }
+
+/** A process's stdin may run this far ahead of what it has taken (STDIN_ACK). */
+export const STDIN_WINDOW = 256 * 1024;
 
 /** Flow control: the consumer took `bytes`; the agent may send that much more on the channel. */
 export const INITIAL_CREDIT = 256 * 1024;
@@ -138,23 +172,23 @@ export function decodeDirEntries(p: Buffer): DirEntry[] {
   return out;
 }
 
-function readCString(p: Buffer, off: number, what: string): [string, number] {
+export function readCString(p: Buffer, off: number, what: string): [string, number] {
   const end = p.indexOf(0, off);
   if (end < 0) throw new ProtocolError(`${what}: string is not NUL-terminated`);
   return [p.toString('utf8', off, end), end + 1];
 }
 
-function need(p: Buffer, n: number, what: string): void {
+export function need(p: Buffer, n: number, what: string): void {
   if (p.length < n) throw new ProtocolError(`${what} payload of ${p.length} bytes, expected at least ${n}`);
 }
 
-function u32(n: number): Buffer {
+export function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(n >>> 0, 0);
   return b;
 }
 
-function cstr(s: string): Buffer {
+export function cstr(s: string): Buffer {
   if (s.includes('\0')) throw new ProtocolError('strings sent to the agent must not contain NUL');
   return Buffer.from(`${s}\0`, 'utf8');
 }

@@ -16,17 +16,21 @@ export const SHIM = path.resolve(here, '../build/test/airlock-shim');
 
 export const T = {
   EXEC: 0x01, STDIN: 0x02, STDIN_CLOSE: 0x03, SIGNAL: 0x04, PING: 0x05, CREDIT: 0x06,
+  RESET: 0x07, SUBSCRIBE: 0x08, ACK: 0x09, RESIZE: 0x0a, PROC_LIST: 0x0b, FORGET: 0x0c,
   FILE_WRITE: 0x10, FILE_DATA: 0x11, FILE_END: 0x12, FILE_READ: 0x13, LIST_DIR: 0x14, CANCEL: 0x15,
+  STAT: 0x16, MKDIR: 0x17, REMOVE: 0x18, RENAME: 0x19, CHMOD: 0x1a, SYMLINK: 0x1b, WATCH: 0x1c,
   HELLO: 0x80, STARTED: 0x81, STDOUT: 0x82, STDERR: 0x83, EXITED: 0x84, ERROR: 0x85, OK: 0x86,
   RFILE_DATA: 0x87, RFILE_END: 0x88, DIR_ENTRIES: 0x89, DIR_END: 0x8a, PONG: 0x8b,
+  OOM: 0x8c, SUBSCRIBED: 0x8d, PROC_INFO: 0x8e, PROC_END: 0x8f, STAT_RESULT: 0x90, WATCH_EVENTS: 0x91, STDIN_ACK: 0x92,
 };
-export const AGENT_TYPES = new Set([0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b]);
+export const AGENT_TYPES = new Set(Object.values(T).filter((t) => t >= 0x80));
 export const MAX_LEN = 5 + 1024 * 1024;
 export const ENOENT = 2, EINVAL = 22, ECANCELED = 125;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- frame codec ----
 
+export const u64s = (...ns) => { const b = Buffer.alloc(8 * ns.length); ns.forEach((n, i) => b.writeBigUInt64BE(BigInt(n), 8 * i)); return b; };
 export const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
 export const cstr = (s) => Buffer.concat([Buffer.from(s), Buffer.alloc(1)]);
 
@@ -39,13 +43,26 @@ export function encode(type, chan, payload = Buffer.alloc(0)) {
   return b;
 }
 
-export function execPayload({ args, env = {}, cwd = '', user = '', stdin = false }) {
+export function execPayload({ args, env = {}, cwd = '', user = '', stdin = false, pty, id, tag = '', ring = 0 }) {
   const envs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   return Buffer.concat([
-    u32(stdin ? 1 : 0), cstr(user), cstr(cwd),
+    u32((stdin ? 1 : 0) | (pty ? 2 : 0)), cstr(user), cstr(cwd),
     u32(args.length), ...args.map(cstr),
     u32(envs.length), ...envs.map(cstr),
+    ...(id === undefined ? [] : [cstr(id), cstr(tag), u32(ring), u32(pty?.cols ?? 80), u32(pty?.rows ?? 24)]),
   ]);
+}
+
+// PROC_INFO: the registry's view of one process.
+export function parseInfo(p) {
+  const strs = p.subarray(69).toString().split('\0');
+  return {
+    pid: p.readUInt32BE(0), flags: p.readUInt32BE(4), state: ['starting', 'running', 'exited'][p[8]],
+    code: p.readInt32BE(9), signo: p.readUInt32BE(13), started: Number(p.readBigInt64BE(17)), ended: Number(p.readBigInt64BE(25)),
+    outHead: Number(p.readBigUInt64BE(33)), outAcked: Number(p.readBigUInt64BE(41)),
+    errHead: Number(p.readBigUInt64BE(49)), errAcked: Number(p.readBigUInt64BE(57)),
+    cols: p.readUInt16BE(65), rows: p.readUInt16BE(67), id: strs[0], tag: strs[1], cmd: strs[2],
+  };
 }
 
 export const errOf = (f) => ({ errno: f.payload.readUInt32BE(0), message: f.payload.subarray(4, -1).toString() });
@@ -85,6 +102,9 @@ export class Client {
     // Like the server, grant flow-control credit for output as it is taken in, unless a test
     // holds credit back for a channel to see that only that operation stalls.
     this.withheld = new Set();
+    this.offsets = new Map();
+    this.stdinTaken = new Map();
+    this.stdinWaiters = [];
     sock.on('data', (d) => this.onData(d));
     sock.on('close', () => { this.closed = true; for (const w of this.waiters.values()) w(); });
     sock.on('error', () => {});
@@ -102,8 +122,20 @@ export class Client {
       if (this.buf.length < 4 + len) break;
       const f = { type: this.buf[4], chan: this.buf.readUInt32BE(5), payload: Buffer.from(this.buf.subarray(9, 4 + len)) };
       this.buf = this.buf.subarray(4 + len);
-      if ((f.type === T.STDOUT || f.type === T.STDERR || f.type === T.RFILE_DATA) && !this.withheld.has(f.chan)) {
-        this.send(T.CREDIT, f.chan, u32(f.payload.length));
+      // Process output is acknowledged by absolute offset per stream (ACK), file reads by CREDIT.
+      if (f.type === T.SUBSCRIBED) this.offsets.set(f.chan, [f.payload.readBigUInt64BE(4), f.payload.readBigUInt64BE(12)]);
+      if (f.type === T.STDOUT || f.type === T.STDERR) {
+        const o = this.offsets.get(f.chan) ?? [0n, 0n];
+        o[f.type === T.STDOUT ? 0 : 1] += BigInt(f.payload.length);
+        this.offsets.set(f.chan, o);
+        if (!this.withheld.has(f.chan)) this.send(T.ACK, f.chan, u64s(o[0], o[1]));
+      }
+      if (f.type === T.RFILE_DATA && !this.withheld.has(f.chan)) this.send(T.CREDIT, f.chan, u32(f.payload.length));
+      // Stdin taken by a process: counted per channel (a host sends at most 256 KiB beyond it).
+      if (f.type === T.STDIN_ACK) {
+        this.stdinTaken.set(f.chan, (this.stdinTaken.get(f.chan) ?? 0) + f.payload.readUInt32BE(0));
+        for (const w of this.stdinWaiters.splice(0)) w();
+        continue;
       }
       const sink = this.sinks.get(f.chan);
       if (sink) { sink(f); continue; }
@@ -115,6 +147,18 @@ export class Client {
   }
 
   send(type, chan, payload) { this.sock.write(encode(type, chan, payload)); }
+
+  // Stdin under the agent's window, as the server sends it.
+  async sendStdin(chan, data, window = 256 * 1024) {
+    for (let off = 0; off < data.length; off += 65536) {
+      const part = data.subarray(off, off + 65536);
+      while (off + part.length - (this.stdinTaken.get(chan) ?? 0) > window) {
+        if (this.closed) throw new Error('connection closed');
+        await new Promise((r) => this.stdinWaiters.push(r));
+      }
+      this.send(T.STDIN, chan, part);
+    }
+  }
 
   async next(chan, ms = 10000) {
     const deadline = Date.now() + ms;
@@ -147,7 +191,10 @@ export class Client {
         case T.EXITED: res.code = f.payload.readInt32BE(0); res.signo = f.payload.readUInt32BE(4); return fin(res);
         case T.ERROR: res.error = errOf(f); return fin(res);
         case T.OK: res.bytes = Number(f.payload.readBigUInt64BE(0)); return fin(res);
-        case T.RFILE_END: case T.DIR_END: return fin(res);
+        case T.RFILE_END: case T.DIR_END: case T.PROC_END: return fin(res);
+        case T.SUBSCRIBED: res.pid = f.payload.readUInt32BE(0); res.from = [Number(f.payload.readBigUInt64BE(4)), Number(f.payload.readBigUInt64BE(12))]; res.gaps = f.payload.readUInt32BE(20); break;
+        case T.PROC_INFO: (res.procs ??= []).push(parseInfo(f.payload)); break;
+        case T.STAT_RESULT: res.stat = { kind: String.fromCharCode(f.payload[0]), mode: f.payload.readUInt32BE(1), size: Number(f.payload.readBigUInt64BE(5)), target: f.payload.subarray(29, -1).toString() }; return fin(res);
         default: throw new Error(`unexpected frame 0x${f.type.toString(16)} on channel ${chan}`);
       }
     }

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import {
-  SHIM, T, ENOENT, EINVAL, ECANCELED, sleep, u32, cstr, encode, execPayload,
+  SHIM, T, ENOENT, EINVAL, ECANCELED, sleep, u32, u64s, cstr, encode, execPayload,
   Client, procState, alive, rssKiB, waitGone, startPair, sanitizerReports,
 } from './native-pair.mjs';
 
@@ -311,28 +311,32 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
     assert.equal(r.out, 'newest\n');
   });
 
-  it('a host leaving mid-frame of agent output does not desync the next one', async () => {
+  it('a host leaving mid-frame of agent output does not desync the next one, and loses no byte', async () => {
     const ch = newChan();
     const total = 20000000;
     c.sinks.set(ch, () => {});
     c.sock.pause(); // the kernel buffers fill, so the shim holds a part-sent frame
-    c.send(T.EXEC, ch, execPayload({ args: ['head', '-c', String(total), '/dev/zero'] }));
+    c.send(T.EXEC, ch, execPayload({ args: ['head', '-c', String(total), '/dev/zero'], id: 'desync-flood' }));
     await sleep(300);
     c.close();
     c = await Client.connect(sockPath);
-    // Credit for what the first host took in but never acknowledged is lost with it; grant it again.
-    c.send(T.CREDIT, ch, u32(0xffffffff));
-    let got = 0;
+    // A new host: RESET, then subscribe again; what the first host took but never acknowledged comes again.
+    c.send(T.RESET, 0);
+    const sub = newChan();
+    let got = 0, from = -1;
     const done = new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no EXITED after reconnect')), 20000);
-      c.sinks.set(ch, (f) => {
+      c.sinks.set(sub, (f) => {
+        if (f.type === T.SUBSCRIBED) from = Number(f.payload.readBigUInt64BE(4));
         if (f.type === T.STDOUT) got += f.payload.length;
         if (f.type === T.EXITED) { clearTimeout(t); resolve(f.payload.readInt32BE(0)); }
       });
     });
+    c.send(T.SUBSCRIBE, sub, Buffer.concat([cstr('desync-flood'), u64s(0, 0)]));
     assert.equal(await done, 0);
     assert.equal(c.protocolError, null);
-    assert.ok(got > 0 && got < total, `got ${got}`);
+    assert.ok(from >= 0 && got > 0, `from ${from}, got ${got}`);
+    assert.equal(from + got, total, 'the second host got exactly what the first did not acknowledge');
     const r = await exec({ args: ['echo', 'synced'] });
     assert.equal(r.out, 'synced\n');
   });
@@ -376,7 +380,7 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
     assert.equal(got, 50000000);
   });
 
-  it('without credit only that process stalls; a CREDIT frame lets it go on', async () => {
+  it('without an ACK only that process stalls; an ACK lets it go on', async () => {
     const ch = newChan();
     c.withheld.add(ch);
     let got = 0;
@@ -391,11 +395,11 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
     assert.equal(exited, false);
     const other = await exec({ args: ['echo', 'not blocked'] });
     assert.equal(other.out, 'not blocked\n', 'another process runs while the first one waits for credit');
-    c.send(T.CREDIT, ch, u32(0xffffffff));
+    c.withheld.delete(ch);
+    c.send(T.ACK, ch, u64s(got, 0));
     for (let i = 0; i < 100 && !exited; i++) await sleep(50);
     assert.equal(exited, true);
     assert.equal(got, 3000000);
-    c.withheld.delete(ch);
   });
 
   it('SIGTERM to the shim: the agent and everything it started are gone', async () => {

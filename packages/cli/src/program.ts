@@ -15,6 +15,7 @@ import { poolsCommand } from './commands/pools.js';
 import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
+import { shellCommand } from './commands/shell.js';
 import { addConnectionOptions } from './commands/shared.js';
 
 export const VERSION = '0.1.0';
@@ -42,6 +43,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     runCommand(),
     createCommand(),
     execCommand(),
+    shellCommand(),
     lsCommand(),
     rmCommand(),
     cpCommand(),

@@ -38,6 +38,8 @@ export const ErrorCode = {
   MethodNotAllowed: 'method_not_allowed',
   /** The sandbox's agent did not answer within its deadline; the sandbox may be overloaded or frozen, and can be destroyed. */
   AgentUnresponsive: 'agent_unresponsive',
+  /** The process output asked for (by offset) is no longer kept in its journal; the message says where it now begins. */
+  OffsetGone: 'offset_gone',
   /** The server is at a configured capacity limit. */
   Capacity: 'capacity',
   /** The sandbox's runtime failed while doing what was asked; the sandbox may have been cleaned up. */

@@ -44,6 +44,7 @@ export const ExecRequest = z
       .optional()
       .describe('Buffered call only: cap per stream; output beyond it is dropped and flagged'),
     encoding: z.enum(['utf8', 'base64']).optional().describe('Buffered call only: how stdout/stderr are returned'),
+    survive: z.boolean().optional().describe('Keep running when the client goes away (default false: it is killed); it can be attached to later by its process id'),
   })
   .strict()
   .meta({ id: 'ExecRequest' });
@@ -63,6 +64,7 @@ export const ExecResult = z
     stderrTruncated: z.boolean(),
     durationMs: z.number(),
     detail: z.string().optional().describe('With reason sandbox_stopped: what stopped the sandbox (its timeout, a destroy, its agent breaking the protocol)'),
+    processId: z.string().optional().describe('The process in the sandbox registry (its output stays attachable until it is forgotten)'),
   })
   .meta({ id: 'ExecResult' });
 export type ExecResult = z.infer<typeof ExecResult>;
@@ -70,7 +72,7 @@ export type ExecResult = z.infer<typeof ExecResult>;
 /** One line of the `application/x-ndjson` stream answered by POST /v1/sandboxes/{id}/exec/stream. */
 export const ExecEvent = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('start'), pid: z.number().int() }),
+    z.object({ type: z.literal('start'), pid: z.number().int(), processId: z.string().optional() }),
     z.object({ type: z.literal('stdout'), data: z.string().describe('base64') }),
     z.object({ type: z.literal('stderr'), data: z.string().describe('base64') }),
     z.object({

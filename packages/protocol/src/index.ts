@@ -8,6 +8,8 @@ export * from './states.js';
 export * from './sandbox.js';
 export * from './exec.js';
 export * from './files.js';
+export * from './processes.js';
+export * from './files-ops.js';
 export * from './images.js';
 export * from './image-build.js';
 export * from './pools.js';

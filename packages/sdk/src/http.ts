@@ -12,8 +12,11 @@ export interface RequestOptions {
   query?: Query | undefined;
   /** Sent as `application/json`. */
   json?: unknown;
-  /** Sent as `application/octet-stream`. */
+  /** Sent as `application/octet-stream` (or `contentType`). */
   bytes?: Uint8Array | undefined;
+  /** A body streamed as it is read (any size; memory stays flat). */
+  stream?: ReadableStream<Uint8Array> | undefined;
+  contentType?: string | undefined;
   signal?: AbortSignal | undefined;
   /** Overrides the client's deadline; `null` disables it (streams). */
   timeoutMs?: number | null | undefined;
@@ -30,6 +33,11 @@ export class HttpClient {
 
   get baseUrl(): string {
     return this.#config.url;
+  }
+
+  /** The key, for a WebSocket from Node (browsers use a ticket instead). */
+  get apiKey(): string {
+    return this.#config.apiKey;
   }
 
   url(path: string, query?: Query): string {
@@ -51,7 +59,7 @@ export class HttpClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.json);
     } else if (options.bytes !== undefined) {
-      headers['content-type'] = 'application/octet-stream';
+      headers['content-type'] = options.contentType ?? 'application/octet-stream';
       body = options.bytes;
     }
     const base = options.timeoutMs === undefined ? this.#config.timeoutMs : (options.timeoutMs ?? undefined);
@@ -60,6 +68,11 @@ export class HttpClient {
     const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
     const init: RequestInit = { method, headers };
     if (body !== undefined) init.body = body;
+    if (options.stream !== undefined) {
+      headers['content-type'] = options.contentType ?? 'application/octet-stream';
+      init.body = options.stream;
+      (init as { duplex?: string }).duplex = 'half';
+    }
     if (signals.length > 0) init.signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
 
     let response: Response;

@@ -9,6 +9,8 @@ export { Sandbox } from './sandbox.js';
 export { ImageService, type ImagePullParams, type PullProgress, type ImageBuildParams, type ImagePushEvent } from './images.js';
 export { Image } from './image-recipe.js';
 export { PoolService } from './pools.js';
+export { SandboxProcesses, SandboxPty, type ProcessStartParams, type ProcessOutput, type Pty, type PtyCreateParams } from './processes.js';
+export { Attachment, type AttachParams, type ProcessExitInfo } from './attach.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
 export { SandboxNetwork, SandboxPorts } from './network.js';
 export {
@@ -43,6 +45,10 @@ export type {
   ExitReason,
   FileEntry,
   WriteFileResult,
+  FileStat,
+  ProcessInfo,
+  PtySize,
+  WatchEventWire as WatchEvent,
   RuntimeName,
   StopReason,
   Image as ImageInfo,

@@ -13,12 +13,15 @@ import { ExecStream } from './exec-stream.js';
 import { SandboxFiles } from './files.js';
 import type { HttpClient } from './http.js';
 import { SandboxNetwork, SandboxPorts } from './network.js';
+import { SandboxProcesses, SandboxPty } from './processes.js';
 
 export class Sandbox {
   readonly id: string;
   readonly files: SandboxFiles;
   readonly network: SandboxNetwork;
   readonly ports: SandboxPorts;
+  readonly processes: SandboxProcesses;
+  readonly pty: SandboxPty;
   readonly #http: HttpClient;
   #info: SandboxInfo;
 
@@ -29,6 +32,8 @@ export class Sandbox {
     this.files = new SandboxFiles(http, info.id);
     this.network = new SandboxNetwork(http, info.id);
     this.ports = new SandboxPorts(http, info.id, this.network);
+    this.processes = new SandboxProcesses(http, info.id);
+    this.pty = new SandboxPty(this.processes);
   }
 
   /** The wire description as of the last call that returned it. */

@@ -81,6 +81,22 @@ export interface Config {
   pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
   /** Directory that holds runc/runsc state; private to the server (0700). */
   runtimeStateDir: string;
+  /** Processes: their output journals, the agent's buffer, the registry's size; the file API's batch bounds. */
+  processes: {
+    /** Output kept on the server's disk per process (both streams); older output is dropped and says so. */
+    journalBytes: number;
+    /** Unacknowledged output the agent holds per stream before a process nobody reads blocks. */
+    agentBufferBytes: number;
+    /** Ended processes kept listed per sandbox. */
+    keepExited: number;
+    /** A WebSocket ticket's lifetime. */
+    ticketTtlMs: number;
+    /** One multi-file write: files, and bytes in all. */
+    maxBatchFiles: number;
+    maxBatchBytes: number;
+    /** Entries of one directory archive (tar) going either way. */
+    maxArchiveEntries: number;
+  };
   network: NetworkConfig;
   /** microVMs (runtime "microvm"). */
   vm: VmConfig;
@@ -147,6 +163,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   maxSandboxes?: number;
   limits?: Partial<Config['limits']>;
   agent?: Partial<Config['agent']>;
+  processes?: Partial<Config['processes']>;
   /** Admission's view of the host (tests give a small host to reach capacity). */
   hostMemoryMiB?: number;
   hostCpus?: number;
@@ -230,6 +247,19 @@ const ConfigFile = z
     agent: Agent.optional(),
     hostIds: z.object({ base: z.number().int().min(65_536), size: z.number().int().min(1).max(1 << 24) }).strict().optional(),
     reconcileConcurrency: z.number().int().min(1).max(256).optional(),
+    processes: z
+      .object({
+        journalBytes: z.number().int().min(64 * 1024),
+        agentBufferBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024),
+        keepExited: z.number().int().min(1).max(1000),
+        ticketTtlMs: z.number().int().min(1000).max(600_000),
+        maxBatchFiles: z.number().int().min(1),
+        maxBatchBytes: z.number().int().min(1024),
+        maxArchiveEntries: z.number().int().min(1),
+      })
+      .partial()
+      .strict()
+      .optional(),
     network: z
       .object({
         enabled: z.boolean(),
@@ -312,7 +342,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     maxMemoryMiB: 16 * 1024,
     maxDiskMiB: 256 * 1024,
     maxBodyBytes: 16 * MiB,
-    maxWriteBytes: 256 * MiB,
+    maxWriteBytes: 64 * GiB,
     maxImportBytes: 16 * GiB,
     maxOperationsPerSandbox: 64,
     maxListEntries: 100_000,
@@ -371,6 +401,17 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     agent,
     hostIds: file.hostIds ?? { base: 1_000_000, size: 65_536 },
     reconcileConcurrency: file.reconcileConcurrency ?? 8,
+    processes: {
+      journalBytes: 8 * MiB,
+      agentBufferBytes: 1 * MiB,
+      keepExited: 64,
+      ticketTtlMs: 30_000,
+      maxBatchFiles: 1000,
+      maxBatchBytes: 8 * MiB,
+      maxArchiveEntries: 100_000,
+      ...defined(file.processes),
+      ...defined(overrides.processes),
+    },
     images: {
       volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,

@@ -8,8 +8,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { createApp } from './api/app.js';
 import { installPortsGateway } from './api/ports-gateway.js';
+import { Tickets } from './api/tickets.js';
+import { attachWebSockets } from './api/ws.js';
 import { CREDENTIALS_FILE, ensureAdminKey, writeCredentials } from './auth/api-keys.js';
 import { loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { readSystemSeccompProfile } from './host/seccomp-source.js';
@@ -83,6 +86,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const releases = new Releases();
     const content = new ContentStore(privateDir(join(imagesDir, 'content')));
     const snapshotter = await BtrfsSnapshotter.open(join(imagesDir, 'store'), config.images.volumeBytes);
+    snapshotter.onCleanupError = (err, path) => log.error({ err, path }, 'removing a half-made layer failed; the next start removes it');
     const registry = new RegistryClient(config.images.registries);
     const imageService = new ImageService({ store, content, snapshotter, registry, log, budgetBytes: config.images.budgetBytes, releases });
     closers.push(() => imageService.close());
@@ -129,7 +133,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     log.info({ ...reconciled, ms: Math.round(performance.now() - t0) }, 'reconciled sandboxes with the runtimes');
     sandboxes.start();
 
+    const tickets = new Tickets(config.processes.ticketTtlMs);
     const app = createApp({
+      tickets,
       sandboxes,
       images: imageService,
       builds,
@@ -140,10 +146,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       keys: store.keys,
       log,
       version: VERSION,
-      limits: config.limits,
+      limits: { ...config.limits, maxArchiveEntries: config.processes.maxArchiveEntries },
     });
     const server = await listen(app.fetch, config.host, config.port);
     installPortsGateway(server as import('node:http').Server, sandboxes, config.network.portsDomain, log);
+    const sockets = attachWebSockets(server as Server, { sandboxes, keys: store.keys, tickets, log, portsDomain: config.network.portsDomain });
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     const credentials = join(config.dataDir, CREDENTIALS_FILE);
@@ -162,6 +169,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       network,
       builds,
       close: async () => {
+        sockets.close();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         await store.close();

@@ -7,6 +7,7 @@ import { clientFrom } from '../config.js';
 import { collectKeyValue, parsePositive } from '../options.js';
 import { onInterrupt, readPipedStdin } from '../stdio.js';
 import { execOptions } from './run.js';
+import { interactive } from '../terminal.js';
 import { addConnectionOptions, connectionFlags, streamCommand } from './shared.js';
 
 interface ExecOptions {
@@ -15,6 +16,8 @@ interface ExecOptions {
   cwd?: string;
   timeout?: number;
   stdin: boolean;
+  interactive?: boolean;
+  tty?: boolean;
 }
 
 export function execCommand(): Command {
@@ -28,10 +31,23 @@ export function execCommand(): Command {
     .option('--cwd <dir>', 'working directory (absolute)')
     .option('--timeout <seconds>', 'kill the command after this long (exit 124)', parsePositive)
     .option('--no-stdin', 'do not forward piped stdin')
+    .option('-i, --interactive', 'keep stdin open and forward it as it comes (with -t: keystrokes)')
+    .option('-t, --tty', 'run the command on a terminal (raw mode, resize), as docker exec -it')
     .addHelpText('after', "\nThe command is an argv, run without a shell; for shell syntax use: -- sh -c '...'");
   addConnectionOptions(command);
   return command.action(async (id: string, argv: string[], options: ExecOptions, self: Command) => {
     const airlock = clientFrom(connectionFlags(self));
+    if (options.interactive || options.tty) {
+      const sandbox = await airlock.sandboxes.get(id);
+      process.exitCode = await interactive(sandbox, {
+        argv,
+        tty: options.tty === true,
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.user ? { user: options.user } : {}),
+        ...(options.cwd ? { cwd: options.cwd } : {}),
+      });
+      return;
+    }
     const stdin = options.stdin ? await readPipedStdin() : undefined;
     const sandbox = await airlock.sandboxes.get(id);
     const interrupt = onInterrupt();

@@ -5,7 +5,9 @@ import { AgentFrame, HostFrame, encodeExec } from '@airlock/agent';
 import fc from 'fast-check';
 import { AgentConnection, DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './agent-connection.js';
 import { AgentProtocolError, ChannelClosedError } from './errors.js';
-import { startExec } from './exec.js';
+import { listProcesses, openProcess } from './process-channel.js';
+
+const sink = { data: () => {}, exited: () => {}, lost: () => {} };
 import { FakeAgent, errorPayload } from './fake-agent.js';
 import { readFile } from './files.js';
 
@@ -104,7 +106,7 @@ describe('agent connection: every byte from the sandbox is untrusted', { timeout
       [AgentFrame.Error, Buffer.from([0, 0, 0, 2, 65, 66])],
     ] as const) {
       const { agent, conn, closed } = await connected();
-      const run = startExec(conn, { argv: ['hold'], env: [], cwd: '/', user: '', keepStdin: false }, { stdout: () => {}, stderr: () => {} }, { startTimeoutMs: 5000 });
+      const run = openProcess(conn, { spec: { argv: ['hold'], env: [], cwd: '/', user: '', keepStdin: false, id: 'p1' } }, sink, { startTimeoutMs: 5000 });
       run.catch(() => {});
       const ch = agent.received.at(-1)!.channel;
       if (type !== AgentFrame.Started) agent.send(AgentFrame.Started, ch, u32(9));
@@ -154,10 +156,13 @@ describe('agent connection: every byte from the sandbox is untrusted', { timeout
     conn.close();
   });
 
-  test('operations in flight per sandbox are capped with a capacity error', async () => {
-    const { conn } = await connected({ maxChannels: 3 });
-    for (let i = 0; i < 3; i++) openExec(conn);
-    assert.throws(() => openExec(conn), (e: any) => e.code === 'capacity');
+  test('operations in flight per sandbox are capped with a capacity error, processes apart', async () => {
+    const { conn } = await connected({ maxChannels: 3, maxProcessChannels: 2 });
+    const op = () => conn.open('list', { frame: () => {}, closed: () => {} });
+    for (let i = 0; i < 3; i++) op();
+    assert.throws(op, (e: any) => e.code === 'capacity');
+    for (let i = 0; i < 2; i++) openExec(conn);
+    assert.throws(() => openExec(conn), (e: any) => e.code === 'capacity' && /processes/.test(e.message), 'processes have a limit of their own');
     conn.close();
   });
 
@@ -218,13 +223,51 @@ describe('agent connection: every byte from the sandbox is untrusted', { timeout
     assert.equal(uncaught, undefined);
   });
 
+  test('processes: output before SUBSCRIBED, beyond the window, or a lying PROC_INFO are violations', async () => {
+    {
+      const { agent, conn, closed } = await connected();
+      const ch = conn.open('subscribe', { frame: () => {}, closed: () => {} });
+      agent.send(AgentFrame.Stdout, ch.id, Buffer.from('x'));
+      assert.match((await closed).message, /before SUBSCRIBED/);
+    }
+    {
+      const { agent, conn, closed } = await connected();
+      agent.responsive = false; // this test answers for the agent
+      const run = openProcess(conn, { id: 'p1', from: [0, 0] }, sink, { startTimeoutMs: 5000 });
+      const chId = agent.received.at(-1)!.channel;
+      const sub = Buffer.alloc(24);
+      sub.writeUInt32BE(7, 0);
+      agent.send(AgentFrame.Subscribed, chId, sub);
+      await run;
+      // Within the window (256 KiB, with slack) it is fine; far beyond it, the agent ignored its ACKs.
+      for (let i = 0; i < 8; i++) agent.send(AgentFrame.Stdout, chId, Buffer.alloc(32 * 1024));
+      await delay(20);
+      assert.ok(!conn.closed, 'positive control: within the window');
+      for (let i = 0; i < 40; i++) agent.send(AgentFrame.Stdout, chId, Buffer.alloc(32 * 1024));
+      assert.match((await closed).message, /beyond its window/);
+    }
+    {
+      const { agent, conn, closed } = await connected();
+      agent.responsive = false;
+      const listing = listProcesses(conn, 5000);
+      listing.catch(() => {});
+      const chId = agent.received.at(-1)!.channel;
+      const info = Buffer.alloc(69 + 6);
+      info.writeBigUInt64BE(10n, 33); // head 10
+      info.writeBigUInt64BE(99n, 41); // acked 99: more than was ever written
+      info.write('p1\0t\0c\0', 69);
+      agent.send(AgentFrame.ProcInfo, chId, info);
+      assert.ok((await closed) instanceof AgentProtocolError);
+    }
+  });
+
   test('an exec over the frame budget is refused before anything is sent', async () => {
     const { agent, conn } = await connected();
     const before = agent.received.length;
     const env = Array.from({ length: 40 }, (_, i) => `V${i}=${'x'.repeat(30_000)}`);
-    assert.ok(encodeExec({ argv: ['true'], env, cwd: '', user: '', keepStdin: false }).length > 1024 * 1024);
+    assert.ok(encodeExec({ argv: ['true'], env, cwd: '', user: '', keepStdin: false, id: 'p1' }).length > 1024 * 1024);
     assert.throws(
-      () => startExec(conn, { argv: ['true'], env, cwd: '', user: '', keepStdin: false }, { stdout: () => {}, stderr: () => {} }, { startTimeoutMs: 1000 }),
+      () => openProcess(conn, { spec: { argv: ['true'], env, cwd: '', user: '', keepStdin: false, id: 'p1' } }, sink, { startTimeoutMs: 1000 }),
       (e: any) => e.code === 'payload_too_large',
     );
     assert.equal(agent.received.length, before);

@@ -22,12 +22,14 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentTransport } from '../runtimes/runtime.js';
-import { judgeFrame, type ChannelKind, type ChannelPhase } from './channel-rules.js';
+import { PROCESS_KINDS, judgeFrame, type ChannelKind, type ChannelPhase } from './channel-rules.js';
 import { AgentProtocolError, AgentTimeoutError, ChannelClosedError } from './errors.js';
 
 export interface ChannelLimits {
   /** Operations in flight on one sandbox (each holds at most about one credit window of output). */
   maxChannels: number;
+  /** Process channels (an exec's, a subscription) open at once: one per process of the sandbox's registry. */
+  maxProcessChannels: number;
   /** Bytes of frames for a previous host's channels accepted before the connection is in sync. */
   preSyncBytes: number;
   /** Frames and bytes per second read from one sandbox before reading pauses. */
@@ -37,6 +39,7 @@ export interface ChannelLimits {
 
 export const DEFAULT_CHANNEL_LIMITS: ChannelLimits = {
   maxChannels: 64,
+  maxProcessChannels: 1024,
   preSyncBytes: 4 * 1024 * 1024,
   framesPerSecond: 20_000,
   bytesPerSecond: 512 * 1024 * 1024,
@@ -107,9 +110,10 @@ export class AgentConnection {
   }
 
   /**
-   * Opens a stream through the transport and proves the agent answers: RESET (whatever a previous
-   * host started is unread from now on), then a PING round trip, which works for a fresh agent and
-   * for one adopted after a server restart alike.
+   * Opens a stream through the transport and proves the agent answers: RESET (a previous host's
+   * channels are forgotten; its processes keep running, for the new host to list and subscribe to
+   * again), then a PING round trip, which works for a fresh agent and for one adopted after a server
+   * restart alike.
    */
   static async connect(
     transport: AgentTransport,
@@ -167,7 +171,12 @@ export class AgentConnection {
   /** Opens a channel of the given kind; its handler gets every frame for it until its final one. */
   open(kind: ChannelKind, handler: ChannelHandler): Channel {
     if (this.#closed) throw this.#closed;
-    if (this.#channels.size >= this.#limits.maxChannels) {
+    const processes = PROCESS_KINDS.has(kind);
+    const inUse = [...this.#channels.values()].filter((c) => PROCESS_KINDS.has(c.kind) === processes).length;
+    if (processes && inUse >= this.#limits.maxProcessChannels) {
+      throw new AirlockError(ErrorCode.Capacity, `this sandbox already has ${this.#limits.maxProcessChannels} processes the server follows; forget some that ended`);
+    }
+    if (!processes && inUse >= this.#limits.maxChannels) {
       throw new AirlockError(ErrorCode.Capacity, `this sandbox already has ${this.#limits.maxChannels} operations in flight; wait for some to finish`);
     }
     const id = this.#allocate();

@@ -6,9 +6,12 @@
  */
 import { AgentFrame } from '@airlock/agent';
 
-export type ChannelKind = 'exec' | 'read' | 'write' | 'list' | 'ping';
+export type ChannelKind = 'exec' | 'subscribe' | 'read' | 'write' | 'list' | 'ping' | 'plist' | 'op' | 'stat' | 'watch';
 
-/** Where a channel is in its exchange; only exec has more than one phase. */
+/** Kinds that live as long as a process does: counted against the process limit, not the operation limit. */
+export const PROCESS_KINDS: ReadonlySet<ChannelKind> = new Set(['exec', 'subscribe']);
+
+/** Where a channel is in its exchange; only exec and subscribe have more than one phase. */
 export type ChannelPhase = 'open' | 'started';
 
 export type Verdict = { ok: true; final: boolean; phase: ChannelPhase } | { ok: false; why: string };
@@ -21,9 +24,27 @@ export function judgeFrame(kind: ChannelKind, phase: ChannelPhase, type: number)
   switch (kind) {
     case 'exec':
       if (phase === 'open') return type === AgentFrame.Started ? ok(false, 'started') : bad(`${name(type)} before STARTED on an exec channel`);
-      if (type === AgentFrame.Stdout || type === AgentFrame.Stderr) return ok(false);
+      if (type === AgentFrame.Stdout || type === AgentFrame.Stderr || type === AgentFrame.StdinAck) return ok(false);
       if (type === AgentFrame.Exited) return ok(true);
       return bad(`${name(type)} on a running exec channel`);
+    case 'subscribe':
+      if (phase === 'open') return type === AgentFrame.Subscribed ? ok(false, 'started') : bad(`${name(type)} before SUBSCRIBED on a subscription`);
+      if (type === AgentFrame.Stdout || type === AgentFrame.Stderr || type === AgentFrame.StdinAck) return ok(false);
+      if (type === AgentFrame.Exited) return ok(true);
+      return bad(`${name(type)} on a subscription`);
+    case 'plist':
+      if (type === AgentFrame.ProcInfo) return ok(false);
+      if (type === AgentFrame.ProcEnd) return ok(true);
+      return bad(`${name(type)} on a process listing`);
+    case 'op':
+      if (type === AgentFrame.Ok) return ok(true);
+      return bad(`${name(type)} on a file operation channel`);
+    case 'stat':
+      if (type === AgentFrame.StatResult) return ok(true);
+      return bad(`${name(type)} on a stat channel`);
+    case 'watch':
+      if (type === AgentFrame.WatchEvents) return ok(false);
+      return bad(`${name(type)} on a watch channel`);
     case 'read':
       if (type === AgentFrame.FileData) return ok(false);
       if (type === AgentFrame.FileEnd) return ok(true);

@@ -129,6 +129,12 @@ export class FakeAgent {
       }
       case HostFrame.Cancel:
         return this.send(AgentFrame.Error, f.channel, errorPayload(125, 'cancelled'));
+      case HostFrame.ProcList:
+        // Its processes end with the channel that started them: nothing outlives a host here.
+        return this.send(AgentFrame.ProcEnd, f.channel);
+      case HostFrame.Subscribe:
+      case HostFrame.Forget:
+        return this.send(AgentFrame.Error, f.channel, errorPayload(2, 'no such process'));
       default:
         return;
     }

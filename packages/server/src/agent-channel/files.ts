@@ -153,7 +153,7 @@ export async function* readFile(conn: AgentConnection, path: string, options: { 
 export function listDir(
   conn: AgentConnection,
   path: string,
-  options: { user: string; maxEntries: number; deadlines: FileDeadlines },
+  options: { user: string; maxEntries: number; deadlines: FileDeadlines; depth?: number },
 ): Promise<DirEntry[]> {
   return new Promise((resolve, reject) => {
     const entries: DirEntry[] = [];
@@ -184,6 +184,6 @@ export function listDir(
         reject(err);
       },
     });
-    ch.send(HostFrame.ListDir, encodePath(path, options.user));
+    ch.send(HostFrame.ListDir, encodePath(path, options.user, options.depth));
   });
 }

@@ -30,6 +30,9 @@ import { imageBuildRoutes } from './routes/image-builds.js';
 import { imageRoutes } from './routes/images.js';
 import { networkRoutes } from './routes/network.js';
 import { poolRoutes } from './routes/pools.js';
+import { fileOpRoutes } from './routes/file-ops.js';
+import { processRoutes } from './routes/processes.js';
+import type { Tickets } from './tickets.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
@@ -43,7 +46,9 @@ export interface AppDeps {
   keys: KeyStore;
   log: Logger;
   version: string;
-  limits: { maxBodyBytes: number; maxWriteBytes: number; maxImportBytes: number };
+  limits: { maxBodyBytes: number; maxWriteBytes: number; maxImportBytes: number; maxArchiveEntries: number };
+  /** WebSocket attach tickets (issued here, redeemed by api/ws.ts). */
+  tickets: Tickets;
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono {
@@ -115,6 +120,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   imageRoutes(app, deps.images, { content: deps.content, maxImportBytes: deps.limits.maxImportBytes });
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);
+  processRoutes(app, deps.sandboxes, deps.tickets);
+  fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/v1/openapi.json', {

@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from '@airlock/protocol/errors';
 
-export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 504 | 507> = {
+export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 405 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 502 | 504 | 507> = {
   invalid_request: 400,
   unauthenticated: 401,
   not_found: 404,
@@ -22,6 +22,7 @@ export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 405 | 409 |
   unsupported_media_type: 415,
   method_not_allowed: 405,
   agent_unresponsive: 504,
+  offset_gone: 410,
   capacity: 429,
   runtime_error: 502,
   build_failed: 422,

@@ -36,6 +36,8 @@ const hex = (chainId: string) => {
 export class BtrfsSnapshotter implements Snapshotter {
   readonly #fs: string;
   readonly #mounts: string;
+  /** Where cleanup failures go (the server logs them); they never replace the error being handled. */
+  onCleanupError: (err: unknown, path: string) => void = () => {};
 
   private constructor(dir: string) {
     this.#fs = join(dir, 'fs');
@@ -71,7 +73,9 @@ export class BtrfsSnapshotter implements Snapshotter {
       // Renamed while writable (btrfs refuses to move a read-only subvolume); complete either way.
       renameSync(work, this.#layer(chainId));
     } catch (e) {
-      await deleteSubvolume(work).catch(() => {});
+      // The apply's error is the one the caller gets; a failed removal is reported, not lost (the
+      // next start removes what is left under tmp/).
+      await deleteSubvolume(work).catch((cleanup: unknown) => this.onCleanupError(cleanup, work));
       throw e;
     }
     await makeReadonly(this.#layer(chainId));

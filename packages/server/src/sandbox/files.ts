@@ -49,7 +49,7 @@ export function listSandboxDir(live: LiveSandbox, path: string, opts: { user?: s
   return fileOp(path, () => listDir(live.conn, path, { user: opts.user ?? live.defaults.user, maxEntries: limits.maxListEntries, deadlines: { idleMs: limits.idleMs } }));
 }
 
-async function fileOp<T>(path: string, op: () => Promise<T>): Promise<T> {
+export async function fileOp<T>(path: string, op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (e) {
@@ -57,7 +57,7 @@ async function fileOp<T>(path: string, op: () => Promise<T>): Promise<T> {
   }
 }
 
-function mapFileError(path: string, e: unknown): unknown {
+export function mapFileError(path: string, e: unknown): unknown {
   if (e instanceof AirlockError) return e;
   if (e instanceof AgentOpError) {
     if (e.errno === ENOENT) return new AirlockError(ErrorCode.NotFound, `${path}: ${e.message}`);

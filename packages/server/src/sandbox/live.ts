@@ -6,12 +6,14 @@
  * is reported to `onStopped` with the reason (its agent broke the protocol, the memory limit ended
  * it, or it just exited).
  */
+import { join } from 'node:path';
 import type { StopReason } from '@airlock/protocol';
 import { AgentConnection, type ChannelLimits } from '../agent-channel/agent-connection.js';
 import { AgentProtocolError } from '../agent-channel/errors.js';
 import type { ImageDefaults } from '../images/image.js';
 import type { Logger } from '../log.js';
 import type { Runtime, SandboxHandle } from '../runtimes/runtime.js';
+import { SandboxProcesses, type ProcessLimits } from '../processes/processes.js';
 
 export interface StopInfo {
   reason: StopReason | null;
@@ -24,6 +26,8 @@ export interface LiveSandbox {
   readonly handle: SandboxHandle;
   readonly runtime: Runtime;
   readonly defaults: ImageDefaults;
+  /** Its processes (the agent's registry, mirrored) and their journals. */
+  readonly processes: SandboxProcesses;
   oomKills: number;
   missedPings: number;
   unresponsiveSince: string | null;
@@ -37,6 +41,8 @@ export interface AttachOptions {
   readyTimeoutMs: number;
   limits: ChannelLimits;
   log: Logger;
+  /** Where process journals live (one directory per sandbox beneath), and their limits. */
+  journals: { dir: string; limits: ProcessLimits };
   /** The channel closed without the server closing it: the sandbox stopped on its own. */
   onStopped(live: LiveSandbox, info: StopInfo): void;
 }
@@ -67,12 +73,23 @@ export class LiveSandboxes {
     let settle!: (info: StopInfo) => void;
     const stopped = new Promise<StopInfo>((resolve) => (settle = resolve));
     let settled = false;
+    const log = this.#o.log.child({ sandbox: id });
+    const processes = new SandboxProcesses(conn, join(this.#o.journals.dir, id), this.#o.journals.limits, log, {
+      oomKills: () => live.oomKills,
+      oomSince: async (before) => {
+        // The kill was counted before the process died; read the counter now to know whose it was.
+        await handle.sync().catch(() => {});
+        return live.oomKills > before;
+      },
+      stopped: () => stopped,
+    });
     const live: LiveSandbox = {
       id,
       conn,
       handle,
       runtime,
       defaults,
+      processes,
       oomKills: 0,
       missedPings: 0,
       unresponsiveSince: null,
@@ -97,6 +114,8 @@ export class LiveSandboxes {
     await handle.sync().catch((err: unknown) => this.#o.log.warn({ err, sandbox: id }, 'reading the OOM counter failed'));
     this.#live.set(id, live);
     conn.onClose((err) => void this.#closed(live, err));
+    // The agent's processes outlive a server: follow them again (a fresh sandbox has none).
+    await processes.reattach().catch((err: unknown) => log.warn({ err }, 'could not list the processes of the sandbox'));
     return live;
   }
 
@@ -108,6 +127,7 @@ export class LiveSandboxes {
     live.settle(info);
     live.conn.close();
     live.handle.close();
+    void live.processes.destroy();
     return live;
   }
 
@@ -118,6 +138,7 @@ export class LiveSandboxes {
     this.#live.clear();
     for (const live of all) {
       live.settle({ reason: null, detail: 'the server is shutting down' });
+      void live.processes.close();
       live.conn.close();
       live.handle.close();
     }
@@ -135,6 +156,7 @@ export class LiveSandboxes {
     }
     live.settle(info);
     live.handle.close();
+    void live.processes.destroy();
     this.#o.onStopped(live, info);
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AgentFrame } from '@airlock/agent';
-import type { OutputEvent } from './output-queue.js';
+import type { OutputEvent } from './exec-run.js';
 import { fakeKit, type Kit } from './test-kit.js';
 
 /** Polls until `probe` gives a value; the deadline only turns a hang into a failure. */

@@ -5,6 +5,8 @@
  * creation, the live channels, teardown, reconciliation — and never sees HTTP: it takes typed
  * commands and returns domain objects, which the API maps to the wire.
  */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import type { NetworkEvent, NetworkSettings, RuntimeName, StopReason } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
@@ -18,6 +20,8 @@ import { DEFAULT_PROJECT, type SandboxFilter, type SandboxNetwork, type SandboxR
 import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
+import { ProcessService } from '../processes/process-service.js';
+import { FileOps } from './file-ops.js';
 import { listSandboxDir, readSandboxFile, writeSandboxFile, type FileLimits } from './files.js';
 import { LIVE_STATES, requireState } from './lifecycle.js';
 import { LiveSandboxes, type LiveSandbox } from './live.js';
@@ -68,6 +72,10 @@ export class SandboxService {
   readonly #pools: WarmPools;
   readonly #watchdog: Watchdog;
   readonly #fileLimits: FileLimits;
+  /** Processes of running sandboxes (processes/process-service.ts). */
+  readonly processes: ProcessService;
+  /** The file API beyond read/write/list (sandbox/file-ops.ts). */
+  readonly fileOps: FileOps;
 
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
@@ -77,8 +85,19 @@ export class SandboxService {
     this.#expiry = new ExpiryTimers({ expire: (id) => void this.#expire(id) });
     this.#live = new LiveSandboxes({
       readyTimeoutMs: config.agent.readyTimeoutMs,
+      journals: {
+        dir: join(config.dataDir, 'journals'),
+        limits: {
+          journal: { maxBytes: config.processes.journalBytes, hotBytes: 64 * 1024 },
+          ringBytes: config.processes.agentBufferBytes,
+          keepExited: config.processes.keepExited,
+          startTimeoutMs: config.agent.startTimeoutMs,
+          opTimeoutMs: config.agent.fileIdleMs,
+        },
+      },
       limits: {
         maxChannels: config.limits.maxOperationsPerSandbox,
+        maxProcessChannels: 1024,
         preSyncBytes: 4 * 1024 * 1024,
         framesPerSecond: config.agent.framesPerSecond,
         bytesPerSecond: config.agent.bytesPerSecond,
@@ -131,6 +150,11 @@ export class SandboxService {
         return undefined;
       },
     });
+    this.processes = new ProcessService({ live: (action, id) => this.liveFor(action, id), rootInside: (live, user) => rootInside(live, user) });
+    this.fileOps = new FileOps({
+      live: (action, id) => this.liveFor(action, id),
+      limits: { ...this.#fileLimits, maxBatchFiles: config.processes.maxBatchFiles, maxBatchBytes: config.processes.maxBatchBytes },
+    });
     this.#watchdog = new Watchdog(this.#live, { intervalMs: config.agent.pingIntervalMs, maxMissed: config.agent.maxMissedPings, log });
   }
 
@@ -171,21 +195,17 @@ export class SandboxService {
   async exec(id: string, cmd: ExecCommand): Promise<StartedExec> {
     const record = await this.#mustGet(id);
     const live = this.#liveOf('exec in', record);
-    if (!live.runtime.description.rootInside && isRoot(cmd.user)) {
-      throw new AirlockError(ErrorCode.ExecFailed, `${live.runtime.name} sandboxes have no root user (one unprivileged uid is mapped, to "user"); run the command as user, or use a runtime with root inside (runc, gvisor)`);
-    }
-    return runExec(
-      {
-        conn: live.conn,
-        defaults: live.defaults,
-        sandboxEnv: record.env,
-        oomKills: () => live.oomKills,
-        syncOom: () => live.handle.sync(),
-        stopped: () => live.stopped,
-        startTimeoutMs: this.#d.config.agent.startTimeoutMs,
-      },
-      cmd,
-    );
+    rootInside(live, cmd.user);
+    return runExec({ processes: live.processes, defaults: live.defaults, sandboxEnv: record.env }, cmd);
+  }
+
+  /**
+   * A running sandbox's live parts, for the process and file-operation services (processes/,
+   * sandbox/file-ops.ts), with what its environment is; 404 / 409 as for exec.
+   */
+  async liveFor(action: string, id: string): Promise<{ live: LiveSandbox; env: Record<string, string> }> {
+    const record = await this.#mustGet(id);
+    return { live: this.#liveOf(action, record), env: record.env };
   }
 
   async writeFile(id: string, path: string, data: AsyncIterable<Uint8Array> | Uint8Array, opts: { mode?: number; user?: string }): Promise<number> {
@@ -247,7 +267,11 @@ export class SandboxService {
 
   /** After a restart, before anything else: adopt, clean up, rebuild admission's view. */
   reconcile(): Promise<ReconcileReport> {
-    return reconcile({
+    return this.#reconcileAndPrune();
+  }
+
+  async #reconcileAndPrune(): Promise<ReconcileReport> {
+    const report = await reconcile({
       sandboxes: this.#d.store.sandboxes,
       runtimes: this.#d.runtimes,
       images: this.#d.images,
@@ -259,6 +283,11 @@ export class SandboxService {
       concurrency: this.#d.config.reconcileConcurrency,
       network: this.#d.network,
     });
+    // Journals of sandboxes that did not come back (lost, destroyed meanwhile) go.
+    for (const name of safeReaddir(join(this.#d.config.dataDir, 'journals'))) {
+      if (!this.#live.get(name)) rmSync(join(this.#d.config.dataDir, 'journals', name), { recursive: true, force: true });
+    }
+    return report;
   }
 
   /** Starts the background work: pool refills and the agent watchdog (expiry timers run from reconcile on). */
@@ -324,6 +353,20 @@ export class SandboxService {
     const live = this.#live.get(record.id);
     if (!live || live.conn.closed) throw new AirlockError(ErrorCode.InvalidState, `cannot ${action} sandbox ${record.id}: it is stopping`);
     return live;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function rootInside(live: LiveSandbox, user: string | undefined): void {
+  if (!live.runtime.description.rootInside && isRoot(user)) {
+    throw new AirlockError(ErrorCode.ExecFailed, `${live.runtime.name} sandboxes have no root user (one unprivileged uid is mapped, to "user"); run the command as user, or use a runtime with root inside (runc, gvisor)`);
   }
 }
 

@@ -4,30 +4,16 @@
  * one that died meanwhile is marked lost and cleaned up, and a container nobody owns is removed.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { checkCommand } from '../host/command.js';
-import { Api, TEST_KEY, newDataDir, recordSandbox } from './harness.js';
+import { newDataDir, recordSandbox } from './harness.js';
+import { spawnServer } from './spawn-server.js';
 import { isClean, processesMatching, remainsOf } from './host-probe.js';
 
-const SERVER = fileURLToPath(new URL('./server-process.js', import.meta.url));
 const children: ChildProcess[] = [];
-
-async function spawnServer(dataDir: string): Promise<{ child: ChildProcess; api: Api }> {
-  const child = spawn(process.execPath, [SERVER, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('AIRLOCK_TEST_URL=')) resolve(line.slice('AIRLOCK_TEST_URL='.length));
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return { child, api: new Api(url, TEST_KEY) };
-}
 
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -35,7 +21,7 @@ after(() => {
 
 test('kill -9 of the server: running sandboxes are adopted, dead ones cleaned, orphans removed', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('recovery');
-  const first = await spawnServer(dataDir);
+  const first = await spawnServer(dataDir, children);
   const a = await first.api.create({ runtime: 'runc' });
   const b = await first.api.create({ runtime: 'gvisor' });
   const c = await first.api.create({ runtime: 'runc' });
@@ -61,7 +47,7 @@ test('kill -9 of the server: running sandboxes are adopted, dead ones cleaned, o
   await checkCommand(['sh', '-c', `runc --root ${runcRoot} create --bundle ${bundle} ${orphan} </dev/null >/dev/null 2>&1`]);
   assert.ok(!isClean(remainsOf(orphan, dataDir)), 'positive control: the orphan exists before the restart');
 
-  const second = await spawnServer(dataDir);
+  const second = await spawnServer(dataDir, children);
   try {
     for (const s of [a, b, d]) {
       const got = await second.api.call('GET', `/v1/sandboxes/${s.id}`);

@@ -7,7 +7,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { EXEC_LIMITS, ExecEvent, ExecRequest, ExecResult } from '@airlock/protocol';
 import { invalidRequest } from '../../errors.js';
 import type { ExecCommand } from '../../sandbox/exec-run.js';
-import type { OutputEvent } from '../../sandbox/output-queue.js';
+import type { OutputEvent } from '../../sandbox/exec-run.js';
 import type { SandboxService } from '../../sandbox/service.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
@@ -59,6 +59,7 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
           stderrTruncated: out.stderr.truncated,
           durationMs: ev.durationMs,
           ...(ev.detail !== undefined ? { detail: ev.detail } : {}),
+          processId: started.processId,
         },
         200,
       );
@@ -79,7 +80,7 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
         async pull(controller) {
           if (first) {
             first = false;
-            controller.enqueue(line({ type: 'start', pid: started.pid }));
+            controller.enqueue(line({ type: 'start', pid: started.pid, processId: started.processId }));
             return;
           }
           const { value, done } = await events.next();
@@ -105,7 +106,7 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** The wire request as a domain command: stdin decoded (strictly), the command form resolved. */
-function toCommand(req: ExecRequest): ExecCommand {
+export function toCommand(req: Omit<ExecRequest, 'maxOutputBytes' | 'encoding'>): ExecCommand {
   let stdin: Buffer | undefined;
   if (req.stdin !== undefined) {
     if (req.stdinEncoding === 'base64') {
@@ -124,6 +125,7 @@ function toCommand(req: ExecRequest): ExecCommand {
     user: req.user,
     stdin,
     timeout: req.timeout,
+    survive: req.survive,
   };
 }
 

@@ -4,7 +4,7 @@
  * the agent inside the sandbox.
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { FileList, FilePathQuery, WriteFileQuery, WriteFileResult } from '@airlock/protocol';
+import { FileList, FilePathQuery, ListQuery, WriteFileQuery, WriteFileResult } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { z } from 'zod';
 import { AirlockError } from '../../errors.js';
@@ -38,7 +38,7 @@ const list = createRoute({
   method: 'get',
   path: '/v1/sandboxes/{id}/files/list',
   summary: 'List a directory',
-  request: { params: IdParams, query: FilePathQuery },
+  request: { params: IdParams, query: ListQuery },
   responses: { 200: { description: 'Directory entries', content: { 'application/json': { schema: FileList } } }, ...errorResponses },
 });
 
@@ -78,8 +78,8 @@ export function fileRoutes(app: OpenAPIHono, sandboxes: SandboxService, limits: 
 
   app.openapi(list, async (c) => {
     const { id } = c.req.valid('param');
-    const { path, user } = c.req.valid('query');
-    const entries = await sandboxes.listDir(id, path, user === undefined ? {} : { user });
+    const { path, user, depth } = c.req.valid('query');
+    const entries = await sandboxes.fileOps.list(id, path, { user, depth });
     return c.json(
       {
         path,

@@ -1,0 +1,3 @@
+import { processConformance } from '../test/process-conformance.js';
+
+processConformance({ runtime: 'runc' });
