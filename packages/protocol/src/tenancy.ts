@@ -74,7 +74,7 @@ export const CreateKeyRequest = z
   .object({
     name: z.string().min(1).max(100).regex(/^[\x20-\x7e]+$/, 'printable ASCII').default('key'),
     role: z.enum(KEY_ROLES).default('project'),
-    expiresInSeconds: z.number().int().min(60).max(10 * 366 * 86400).optional().describe('Absent: the key never expires'),
+    expiresInSeconds: z.number().int().min(1).max(10 * 366 * 86400).optional().describe('Absent: the key never expires'),
   })
   .strict()
   .meta({ id: 'CreateKeyRequest' });

@@ -11,6 +11,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp } from './api/app.js';
+import { routeTable, type RouteEntry } from './api/route-table.js';
 import { installPortsGateway } from './api/ports-gateway.js';
 import { Tickets } from './api/tickets.js';
 import { attachWebSockets } from './api/ws.js';
@@ -59,6 +60,8 @@ export interface RunningServer {
   network: NetworkService | undefined;
   builds: BuildService;
   projects: Projects;
+  /** The HTTP routes as data (api/route-table.ts): what the authorization matrix test walks. */
+  routes: RouteEntry[];
   close(): Promise<void>;
 }
 
@@ -189,6 +192,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       network,
       builds,
       projects,
+      routes: routeTable(app),
       close: async () => {
         sockets.close();
         principals.close();
