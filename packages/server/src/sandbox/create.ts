@@ -76,7 +76,7 @@ export class Creator {
     if (settings !== null) this.#networkFor(runtime.name, runtime.description.network).validate(settings);
     this.#d.admission.check({ cpu, memoryMiB });
     // Before the image is pulled: a create over its project's quota leaves nothing behind.
-    if (pool === null) this.#d.admission.checkProject(late.project, { cpu, memoryMiB, diskMiB });
+    if (pool === null) await this.fitsProject(late.project, { cpu, memoryMiB, diskMiB });
     // Pulls on first use; leased until the row below records it.
     const { imageId, lease } = await image.resolve(shape.image);
     const id = newSandboxId();
@@ -222,6 +222,21 @@ export class Creator {
     return undefined;
   }
 
+  /**
+   * Whether one more sandbox of this size fits the project's quotas, waiting first for releases in
+   * flight (a sandbox just destroyed still holds its share until its teardown ends, within ms).
+   */
+  async fitsProject(project: string, size: { cpu: number; memoryMiB: number; diskMiB: number }): Promise<void> {
+    for (;;) {
+      try {
+        return this.#d.admission.checkProject(project, size);
+      } catch (e) {
+        if (!(e instanceof AirlockError) || e.code !== ErrorCode.QuotaExceeded || this.#d.releases.size === 0) throw e;
+        await this.#d.releases.settled();
+      }
+    }
+  }
+
   /** The network service, or a 4xx-worthy error when this sandbox cannot have a network. */
   #networkFor(runtime: string, kinds: readonly string[]): NetworkService {
     if (!this.#d.network) throw new AirlockError(ErrorCode.RuntimeUnavailable, 'this server has no sandbox networks (nft or ip is missing, or network.enabled is false); create without "network"');
@@ -243,7 +258,13 @@ export class Creator {
         try {
           return this.#d.admission.reserve(size, owner, project);
         } catch (e) {
-          if (forPool || !(e instanceof AirlockError) || e.code !== ErrorCode.Capacity) throw e;
+          if (forPool || !(e instanceof AirlockError) || (e.code !== ErrorCode.Capacity && e.code !== ErrorCode.QuotaExceeded)) throw e;
+          if (e.code === ErrorCode.QuotaExceeded) {
+            // Only releases give a project room back (evicting a pooled sandbox would not).
+            if (this.#d.releases.size === 0) throw e;
+            await this.#d.releases.settled();
+            continue;
+          }
           if (this.#d.releases.size > 0) await this.#d.releases.settled();
           else if (!(await this.#d.pools().evictOne())) throw e;
         }

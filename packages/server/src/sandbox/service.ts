@@ -173,7 +173,7 @@ export class SandboxService {
     const key = shapeKey({ ...shape, runtime: shape.runtime.name });
     if (this.#pools.has(key)) {
       // Refused before a pooled sandbox is taken: over quota, the pool keeps it.
-      this.#admission.checkProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
+      await this.#creator.fitsProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
       const claimed = await this.#creator.claim(key, late);
       this.#pools.count(key, claimed !== undefined);
       if (claimed) {
