@@ -17,6 +17,9 @@ import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { shellCommand } from './commands/shell.js';
 import { addConnectionOptions } from './commands/shared.js';
+import { auditCommand } from './commands/audit.js';
+import { keyCommand } from './commands/key.js';
+import { projectCommand } from './commands/project.js';
 
 export const VERSION = '0.1.0';
 
@@ -51,6 +54,9 @@ export function buildProgram(output?: ProgramOutput): Command {
     imageCommand(),
     poolsCommand(),
     netCommand(),
+    projectCommand(),
+    keyCommand(),
+    auditCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;

@@ -123,6 +123,8 @@ export const ATTACH_CLOSE = {
   offsetGone: 4010,
   /** The client broke the attach protocol (a bad control message, a frame too large). */
   protocol: 4400,
+  /** The key the attach was opened with was revoked or expired while attached. */
+  unauthenticated: 4401,
   /** The server is shutting down. */
   serverClosing: 1001,
 } as const;

@@ -18,11 +18,18 @@ import { HttpClient } from './http.js';
 import { ImageService } from './images.js';
 import { PoolService } from './pools.js';
 import { SandboxService } from './sandboxes.js';
+import { AuditService, KeyService, ProjectService } from './tenancy.js';
 
 export class Airlock {
   readonly sandboxes: SandboxService;
   readonly images: ImageService;
   readonly pools: PoolService;
+  /** Projects and their quotas (admin keys; any key reads its own project). */
+  readonly projects: ProjectService;
+  /** API keys of projects (admin keys). */
+  readonly keys: KeyService;
+  /** The project's audit log. */
+  readonly audit: AuditService;
   readonly #http: HttpClient;
 
   /** Throws `AuthenticationError` when no API key is given or set in `AIRLOCK_API_KEY`. */
@@ -31,6 +38,9 @@ export class Airlock {
     this.sandboxes = new SandboxService(this.#http);
     this.images = new ImageService(this.#http);
     this.pools = new PoolService(this.#http);
+    this.projects = new ProjectService(this.#http);
+    this.keys = new KeyService(this.#http);
+    this.audit = new AuditService(this.#http);
   }
 
   /** The server's base URL, as resolved. */

@@ -9,6 +9,7 @@ export { Sandbox } from './sandbox.js';
 export { ImageService, type ImagePullParams, type PullProgress, type ImageBuildParams, type ImagePushEvent } from './images.js';
 export { Image } from './image-recipe.js';
 export { PoolService } from './pools.js';
+export { ProjectService, KeyService, AuditService, type KeyCreateParams } from './tenancy.js';
 export { SandboxProcesses, SandboxPty, type ProcessStartParams, type ProcessOutput, type Pty, type PtyCreateParams } from './processes.js';
 export { Attachment, type AttachParams, type ProcessExitInfo } from './attach.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
@@ -54,5 +55,12 @@ export type {
   Image as ImageInfo,
   BuildEvent,
   PruneResult,
+  Project,
+  Quotas,
+  QuotaPatch,
+  ApiKeyInfo,
+  CreatedKey,
+  KeyRole,
+  AuditEvent,
 } from '@airlock/protocol';
 export { ErrorCode } from '@airlock/protocol/errors';

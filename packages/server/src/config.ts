@@ -100,6 +100,16 @@ export interface Config {
   network: NetworkConfig;
   /** microVMs (runtime "microvm"). */
   vm: VmConfig;
+  /** Projects: the quotas every project has unless the admin set others, per-key rates, the audit log's retention. */
+  tenancy: TenancyConfig;
+}
+
+export interface TenancyConfig {
+  /** null: no limit. */
+  quotas: { sandboxes: number | null; cpu: number | null; memoryMiB: number | null; diskMiB: number | null; imageBytes: number | null; execs: number | null; pulls: number | null };
+  /** Per key: a token bucket of `burst` requests refilled at `perSecond`. */
+  rate: { perSecond: number; burst: number };
+  audit: { maxEvents: number; maxAgeDays: number };
 }
 
 export interface VmConfig {
@@ -171,6 +181,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   dnsUpstream?: string[];
   network?: Partial<Omit<NetworkConfig, 'dnsUpstream'>>;
   buildContextBytes?: number;
+  tenancy?: { quotas?: Partial<TenancyConfig['quotas']>; rate?: Partial<TenancyConfig['rate']>; audit?: Partial<TenancyConfig['audit']> };
 };
 
 const Limits = z
@@ -242,6 +253,26 @@ const ConfigFile = z
     poolRefillDelayMs: z.number().int().min(0).max(60_000).optional(),
     maxSandboxes: z.number().int().min(1).optional(),
     buildContextMiB: z.number().int().min(1).optional(),
+    tenancy: z
+      .object({
+        quotas: z
+          .object({
+            sandboxes: z.number().int().min(0).nullable(),
+            cpu: z.number().min(0).nullable(),
+            memoryMiB: z.number().int().min(0).nullable(),
+            diskMiB: z.number().int().min(0).nullable(),
+            imageBytes: z.number().int().min(0).nullable(),
+            execs: z.number().int().min(0).nullable(),
+            pulls: z.number().int().min(0).nullable(),
+          })
+          .partial()
+          .strict()
+          .optional(),
+        rate: z.object({ perSecond: z.number().positive(), burst: z.number().int().min(1) }).partial().strict().optional(),
+        audit: z.object({ maxEvents: z.number().int().min(100), maxAgeDays: z.number().int().min(1) }).partial().strict().optional(),
+      })
+      .strict()
+      .optional(),
     maxConcurrentBuilds: z.number().int().min(1).optional(),
     limits: Limits.optional(),
     agent: Agent.optional(),
@@ -429,6 +460,13 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     },
     runtimeStateDir: join(dataDir, 'runtime'),
     network: networkConfig(file.network ?? {}, overrides, env, dataDir),
+    tenancy: {
+      // Defaults generous enough that one user never meets them; an installation shared between
+      // tenants sets its own (docs/tenancy.md).
+      quotas: { sandboxes: 100, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: 256, pulls: 4, ...defined(file.tenancy?.quotas), ...defined(overrides.tenancy?.quotas) },
+      rate: { perSecond: 200, burst: 1000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
+      audit: { maxEvents: 1_000_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
+    },
     vm: vmConfig(file.vm ?? {}, overrides.vm ?? {}, env),
   };
 }

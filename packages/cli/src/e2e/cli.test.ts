@@ -52,7 +52,7 @@ describe('airlock CLI end to end', { timeout: 10 * 60_000 }, () => {
     assert.equal(created.code, 0, created.stderr);
     const id = created.stdout.trim();
     recordSandbox(id);
-    assert.match(id, /^sb-[a-z0-9]{20}$/);
+    assert.match(id, /^sb-[a-z0-9]{24}$/);
 
     const exec = await airlock(['exec', id, '--', 'sh', '-c', 'echo $X; cat']);
     assert.deepEqual([exec.code, exec.stdout], [0, '1\n'], exec.stderr);

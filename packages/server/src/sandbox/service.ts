@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { DEFAULT_PROJECT, type SandboxFilter, type SandboxNetwork, type SandboxRecord, type Store } from '../store/store.js';
+import type { ProjectQuotas } from '../tenancy/quotas.js';
 import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
@@ -60,6 +61,8 @@ export interface SandboxServiceDeps {
   log: Logger;
   releases: Releases;
   network?: NetworkService | undefined;
+  /** Each project's quotas (tenancy/quotas.ts); absent: none. */
+  quotas?: ProjectQuotas;
 }
 
 export class SandboxService {
@@ -80,7 +83,7 @@ export class SandboxService {
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
     const { config, store, log } = deps;
-    this.#admission = new Admission(config);
+    this.#admission = new Admission(config, deps.quotas);
     this.#fileLimits = { idleMs: config.agent.fileIdleMs, maxListEntries: config.limits.maxListEntries };
     this.#expiry = new ExpiryTimers({ expire: (id) => void this.#expire(id) });
     this.#live = new LiveSandboxes({
@@ -168,7 +171,9 @@ export class SandboxService {
       network: cmd.network ?? null,
     };
     const key = shapeKey({ ...shape, runtime: shape.runtime.name });
-    if (this.#pools.has(key) && late.project === DEFAULT_PROJECT) {
+    if (this.#pools.has(key)) {
+      // Refused before a pooled sandbox is taken: over quota, the pool keeps it.
+      await this.#creator.fitsProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
       const claimed = await this.#creator.claim(key, late);
       this.#pools.count(key, claimed !== undefined);
       if (claimed) {
@@ -258,6 +263,11 @@ export class SandboxService {
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AirlockError(ErrorCode.InvalidRequest, `port ${port} is not a TCP port`);
     return { host: address, port };
+  }
+
+  /** What a project's sandboxes hold now (what its quotas count). */
+  usage(project: string): { sandboxes: number; cpu: number; memoryMiB: number; diskMiB: number } {
+    return this.#admission.usage(project);
   }
 
   /** Warm pools as the API reports them. */
