@@ -14,5 +14,6 @@ export * from './images.js';
 export * from './image-build.js';
 export * from './pools.js';
 export * from './network.js';
+export * from './observe.js';
 
 export * from './health.js';

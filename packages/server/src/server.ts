@@ -40,6 +40,10 @@ import { cidr } from './network/ipv4.js';
 import { NetworkService } from './network/network-service.js';
 import { VERSION } from './version.js';
 import { NetworkSettings } from '@airlock/protocol';
+import { Observability } from './observe/observability.js';
+import { SandboxStatsReader } from './observe/stats.js';
+import { countPulls } from './observe/pull-meter.js';
+import { metricsApp } from './api/routes/metrics.js';
 
 export interface RunningServer {
   url: string;
@@ -51,6 +55,8 @@ export interface RunningServer {
   /** Sandbox networks (undefined when off). */
   network: NetworkService | undefined;
   builds: BuildService;
+  /** The admin metrics listener's URL, when configured (observe.metricsListen). */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -63,7 +69,7 @@ export interface StartOptions {
 export async function startServer(overrides: ConfigOverrides = {}, options: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(overrides);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.observe.logFormat);
   const releaseLock = claimDataDir(config.dataDir);
   const store = new SqliteStore(join(privateDir(join(config.dataDir, 'db')), 'airlock.db'));
   const closers: (() => Promise<void>)[] = [];
@@ -100,7 +106,15 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const images = [defaultImage, buildRoots, imageService.provider];
     const network = await startNetwork(config, store, log, print);
     if (network) closers.push(() => network.close({ removeTable: network.records().length === 0 }));
-    const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases, network });
+    const obs = new Observability(join(config.dataDir, 'db'), config.observe, {
+      sandboxes: async () => (await store.sandboxes.list({ states: ['creating', 'running', 'stopped', 'unknown'], includePooled: true })).map((r) => ({ state: r.state, runtime: r.runtime, project: r.project })),
+      storeBytes: async () => ({ blobs: content.list().reduce((n, d) => n + content.size(d), 0), volume: (await snapshotter.usage()).usedBytes }),
+    }, log);
+    closers.push(() => obs.close());
+    countPulls(imageService.puller, obs.metrics);
+    if (network) network.onVerdict = (kind, verdict) => obs.metrics.networkVerdicts.inc({ kind, verdict });
+    const observedStore = { sandboxes: obs.wrapStore(store.sandboxes), images: store.images, keys: store.keys, close: () => store.close() };
+    const sandboxes = new SandboxService({ config, store: observedStore, runtimes, images, log, releases, network, observer: obs.observer });
     closers.push(() => sandboxes.close());
     const builds = new BuildService({
       builder: new Builder({
@@ -134,6 +148,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     sandboxes.start();
 
     const tickets = new Tickets(config.processes.ticketTtlMs);
+    const stats = new SandboxStatsReader({
+      sandbox: (id) => sandboxes.get(id),
+      rootfsPath: (id) => snapshotter.rootfsHostPath(id),
+      hostLink: (id) => network?.hostLinkOf(id),
+    });
     const app = createApp({
       tickets,
       sandboxes,
@@ -147,8 +166,13 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       log,
       version: VERSION,
       limits: { ...config.limits, maxArchiveEntries: config.processes.maxArchiveEntries },
+      observe: { obs, stats },
     });
     const server = await listen(app.fetch, config.host, config.port);
+    const ml = config.observe.metricsListen;
+    const metricsServer = ml ? await listen(metricsApp(obs.metrics).fetch, ml.host, ml.port) : undefined;
+    const metricsUrl = metricsServer ? `http://${ml!.host.includes(':') ? `[${ml!.host}]` : ml!.host}:${(metricsServer.address() as AddressInfo).port}/metrics` : undefined;
+    if (metricsUrl) print(`airlock: metrics (no key) on ${metricsUrl}`);
     installPortsGateway(server as import('node:http').Server, sandboxes, config.network.portsDomain, log);
     const sockets = attachWebSockets(server as Server, { sandboxes, keys: store.keys, tickets, log, portsDomain: config.network.portsDomain });
     const port = (server.address() as AddressInfo).port;
@@ -168,8 +192,10 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       images: imageService,
       network,
       builds,
+      metricsUrl,
       close: async () => {
         sockets.close();
+        if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
         await new Promise<void>((resolve) => server.close(() => resolve()));
         for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         await store.close();

@@ -33,6 +33,13 @@ import { poolRoutes } from './routes/pools.js';
 import { fileOpRoutes } from './routes/file-ops.js';
 import { processRoutes } from './routes/processes.js';
 import type { Tickets } from './tickets.js';
+import type { Observability } from '../observe/observability.js';
+import type { SandboxStatsReader } from '../observe/stats.js';
+import { requestLog } from './request-log.js';
+import { eventRoutes } from './routes/events.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { statsRoutes } from './routes/stats.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
@@ -49,6 +56,8 @@ export interface AppDeps {
   limits: { maxBodyBytes: number; maxWriteBytes: number; maxImportBytes: number; maxArchiveEntries: number };
   /** WebSocket attach tickets (issued here, redeemed by api/ws.ts). */
   tickets: Tickets;
+  /** Metrics, events, webhooks, stats and request logs (observe/). */
+  observe: { obs: Observability; stats: SandboxStatsReader };
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono {
@@ -81,6 +90,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }
     return errorResponse(c, new AirlockError(ErrorCode.NotFound, `no route for ${c.req.method} ${c.req.path}`), deps.log);
   });
+  app.use('*', requestLog(deps.log, deps.observe.obs.metrics, deps.keys));
   app.use('/v1/*', requireApiKey(deps.keys));
   app.use('/v1/*', async (c, next) => {
     const route = routes.find((r) => r.method === c.req.method && r.matches(c.req.path));
@@ -121,6 +131,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);
   processRoutes(app, deps.sandboxes, deps.tickets);
+  metricsRoutes(app, deps.observe.obs.metrics, deps.keys);
+  statsRoutes(app, deps.observe.stats, deps.keys);
+  eventRoutes(app, deps.observe.obs.events, deps.keys);
+  webhookRoutes(app, deps.observe.obs.webhooks, deps.keys);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
