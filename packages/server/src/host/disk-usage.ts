@@ -1,23 +1,22 @@
 /**
  * @module disk-usage
  * What a sandbox wrote to its root filesystem: the exclusive bytes of its btrfs snapshot's quota
- * group (the bytes its disk limit counts), from `btrfs qgroup show -f` as JSON. One short process
- * per read; the answer is bounded and checked before it is believed.
+ * group (the bytes its disk limit counts), from `btrfs qgroup show -f` (one short process per read).
+ * Its text table is parsed, not its JSON: btrfs-progs 6.2 (Debian 12) aborts on `--format json
+ * qgroup show --raw`. The answer is bounded and checked before it is believed.
  */
 import { runCommand } from './command.js';
 
+/** `0/257   5017600   5017600   2147483648   sandboxes/sb-…` (max exclusive may be `none`). */
+const ROW = /^0\/\d+\s+(\d+)\s+(\d+)\s+(\d+|none)\s/m;
+
 export async function readSnapshotUsage(path: string): Promise<{ usedBytes: number; limitBytes: number | null } | undefined> {
-  const r = await runCommand(['btrfs', '--format', 'json', 'qgroup', 'show', '-f', '-e', '--raw', path], { timeoutMs: 5000 }).catch(() => undefined);
+  const r = await runCommand(['btrfs', 'qgroup', 'show', '-f', '-e', '--raw', path], { timeoutMs: 5000 }).catch(() => undefined);
   if (!r || r.code !== 0 || r.stdout.length > 64 * 1024) return undefined;
-  try {
-    const parsed = JSON.parse(r.stdout) as { 'qgroup-show'?: { qgroupid?: string; exclusive?: unknown; max_exclusive?: unknown }[] };
-    // -f lists the qgroups that impact the path without ancestors: its own level-0 group.
-    const own = parsed['qgroup-show']?.find((q) => typeof q.qgroupid === 'string' && q.qgroupid.startsWith('0/'));
-    const used = Number(own?.exclusive);
-    if (!own || !Number.isSafeInteger(used) || used < 0) return undefined;
-    const max = Number(own.max_exclusive);
-    return { usedBytes: used, limitBytes: Number.isSafeInteger(max) && max > 0 ? max : null };
-  } catch {
-    return undefined;
-  }
+  const m = ROW.exec(r.stdout);
+  if (!m) return undefined;
+  const used = Number(m[2]);
+  const max = m[3] === 'none' ? null : Number(m[3]);
+  if (!Number.isSafeInteger(used)) return undefined;
+  return { usedBytes: used, limitBytes: max !== null && Number.isSafeInteger(max) && max > 0 ? max : null };
 }

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { cgroupVersion } from '../host/cgroups.js';
-import { startTestServer, type TestServer } from '../test/harness.js';
+import { TEST_KEY, startTestServer, type TestServer } from '../test/harness.js';
+import { parseExposition } from '../test/prom-text.js';
 
 const MiB = 1024 * 1024;
 
@@ -21,7 +22,7 @@ async function stats(t: TestServer, id: string) {
   return r.body;
 }
 
-for (const runtime of ['runc', 'gvisor'] as const) {
+for (const runtime of ['runc', 'gvisor', 'bwrap'] as const) {
   test(`${runtime}: stats move with CPU burnt, memory held and bytes written`, { timeout: 5 * 60_000 }, async () => {
     const t = await startTestServer();
     try {
@@ -88,3 +89,24 @@ for (const runtime of ['runc', 'gvisor'] as const) {
     }
   });
 }
+
+test('runc with a network: its bytes show in stats, and its DNS verdicts in the metrics', { timeout: 3 * 60_000 }, async () => {
+  const t = await startTestServer();
+  try {
+    const sb = await t.api.create({ runtime: 'runc', network: { egress: 'none' } });
+    const before = await stats(t, sb.id);
+    assert.ok(before.network !== null, 'a sandbox with a network has link counters');
+    const scrape = async () => parseExposition(await (await fetch(`${t.api.url}/metrics`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).text());
+    const denied0 = (await scrape()).value('airlock_network_verdicts_total', { kind: 'dns', verdict: 'denied' });
+    // Questions the policy refuses: each is a packet out and an answer back, and a verdict.
+    await t.api.exec(sb.id, { cmd: ['sh', '-c', 'for i in 1 2 3 4 5; do getent hosts example$i.com; done; true'] });
+    const after = await stats(t, sb.id);
+    assert.ok(after.network.txBytes > before.network.txBytes, `sent ${before.network.txBytes} → ${after.network.txBytes}`);
+    assert.ok(after.network.rxBytes > before.network.rxBytes, `received ${before.network.rxBytes} → ${after.network.rxBytes}`);
+    assert.ok((await scrape()).value('airlock_network_verdicts_total', { kind: 'dns', verdict: 'denied' }) >= denied0 + 5);
+    const none = await t.api.create({ runtime: 'runc' });
+    assert.equal((await stats(t, none.id)).network, null, 'no network, no counters');
+  } finally {
+    await t.close();
+  }
+});
