@@ -12,6 +12,8 @@ import { inspectCommand } from './commands/inspect.js';
 import { lsCommand } from './commands/ls.js';
 import { netCommand } from './commands/net.js';
 import { poolsCommand } from './commands/pools.js';
+import { eventsCommand } from './commands/events.js';
+import { statsCommand } from './commands/stats.js';
 import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
@@ -51,6 +53,8 @@ export function buildProgram(output?: ProgramOutput): Command {
     imageCommand(),
     poolsCommand(),
     netCommand(),
+    statsCommand(),
+    eventsCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;

@@ -17,12 +17,16 @@ import { resolveConfig, type AirlockParams } from './config.js';
 import { HttpClient } from './http.js';
 import { ImageService } from './images.js';
 import { PoolService } from './pools.js';
+import { EventService, WebhookService } from './observe.js';
 import { SandboxService } from './sandboxes.js';
 
 export class Airlock {
   readonly sandboxes: SandboxService;
   readonly images: ImageService;
   readonly pools: PoolService;
+  /** The project's lifecycle events (SSE) and its webhooks. */
+  readonly events: EventService;
+  readonly webhooks: WebhookService;
   readonly #http: HttpClient;
 
   /** Throws `AuthenticationError` when no API key is given or set in `AIRLOCK_API_KEY`. */
@@ -31,6 +35,8 @@ export class Airlock {
     this.sandboxes = new SandboxService(this.#http);
     this.images = new ImageService(this.#http);
     this.pools = new PoolService(this.#http);
+    this.events = new EventService(this.#http);
+    this.webhooks = new WebhookService(this.#http);
   }
 
   /** The server's base URL, as resolved. */

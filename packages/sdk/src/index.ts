@@ -9,6 +9,7 @@ export { Sandbox } from './sandbox.js';
 export { ImageService, type ImagePullParams, type PullProgress, type ImageBuildParams, type ImagePushEvent } from './images.js';
 export { Image } from './image-recipe.js';
 export { PoolService } from './pools.js';
+export { EventService, WebhookService, type EventStreamParams } from './observe.js';
 export { SandboxProcesses, SandboxPty, type ProcessStartParams, type ProcessOutput, type Pty, type PtyCreateParams } from './processes.js';
 export { Attachment, type AttachParams, type ProcessExitInfo } from './attach.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
