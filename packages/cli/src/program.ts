@@ -14,13 +14,16 @@ import { netCommand } from './commands/net.js';
 import { poolsCommand } from './commands/pools.js';
 import { eventsCommand } from './commands/events.js';
 import { statsCommand } from './commands/stats.js';
+import { mcpCommand } from './commands/mcp.js';
 import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { shellCommand } from './commands/shell.js';
 import { addConnectionOptions } from './commands/shared.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.js';
+
+export { VERSION };
 
 export interface ProgramOutput {
   writeOut(text: string): void;
@@ -55,6 +58,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     netCommand(),
     statsCommand(),
     eventsCommand(),
+    mcpCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;
