@@ -133,6 +133,11 @@ export interface ObserveConfig {
   webhookTimeoutMs: number;
   /** Webhooks one project may register. */
   maxWebhooks: number;
+  /**
+   * false: no request logs or request and sandbox metrics, no lifecycle events (what the bench's
+   * overhead measurement compares against); /metrics then has only the process series.
+   */
+  enabled: boolean;
   /** Log lines: pretty on a terminal, JSON otherwise (auto), or one of them always (AIRLOCK_LOG_FORMAT). */
   logFormat: 'auto' | 'json' | 'pretty';
 }
@@ -308,6 +313,7 @@ const ConfigFile = z
         webhookTimeoutMs: z.number().int().min(100).max(120_000),
         maxWebhooks: z.number().int().min(1).max(1000),
         logFormat: z.enum(['auto', 'json', 'pretty']),
+        enabled: z.boolean(),
       })
       .partial()
       .strict()
@@ -599,6 +605,7 @@ function observeConfig(file: z.infer<typeof ConfigFile>['observe'], env: NodeJS.
     webhookTimeoutMs: 10_000,
     maxWebhooks: 20,
     logFormat: 'auto',
+    enabled: true,
     ...defined(rest),
     ...(format ? { logFormat: format } : {}),
     ...defined(over),

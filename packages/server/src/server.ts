@@ -113,8 +113,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     closers.push(() => obs.close());
     countPulls(imageService.puller, obs.metrics);
     if (network) network.onVerdict = (kind, verdict) => obs.metrics.networkVerdicts.inc({ kind, verdict });
-    const observedStore = { sandboxes: obs.wrapStore(store.sandboxes), images: store.images, keys: store.keys, close: () => store.close() };
-    const sandboxes = new SandboxService({ config, store: observedStore, runtimes, images, log, releases, network, observer: obs.observer });
+    const on = config.observe.enabled;
+    const observedStore = on ? { sandboxes: obs.wrapStore(store.sandboxes), images: store.images, keys: store.keys, close: () => store.close() } : store;
+    const sandboxes = new SandboxService({ config, store: observedStore, runtimes, images, log, releases, network, observer: on ? obs.observer : undefined });
     closers.push(() => sandboxes.close());
     const builds = new BuildService({
       builder: new Builder({
@@ -166,7 +167,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       log,
       version: VERSION,
       limits: { ...config.limits, maxArchiveEntries: config.processes.maxArchiveEntries },
-      observe: { obs, stats },
+      observe: { obs, stats, enabled: config.observe.enabled },
     });
     const server = await listen(app.fetch, config.host, config.port);
     const ml = config.observe.metricsListen;

@@ -36,6 +36,7 @@ import type { Tickets } from './tickets.js';
 import type { Observability } from '../observe/observability.js';
 import type { SandboxStatsReader } from '../observe/stats.js';
 import { requestLog } from './request-log.js';
+import { rememberingKeys } from './principal.js';
 import { eventRoutes } from './routes/events.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { statsRoutes } from './routes/stats.js';
@@ -57,7 +58,7 @@ export interface AppDeps {
   /** WebSocket attach tickets (issued here, redeemed by api/ws.ts). */
   tickets: Tickets;
   /** Metrics, events, webhooks, stats and request logs (observe/). */
-  observe: { obs: Observability; stats: SandboxStatsReader };
+  observe: { obs: Observability; stats: SandboxStatsReader; enabled: boolean };
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono {
@@ -90,8 +91,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }
     return errorResponse(c, new AirlockError(ErrorCode.NotFound, `no route for ${c.req.method} ${c.req.path}`), deps.log);
   });
-  app.use('*', requestLog(deps.log, deps.observe.obs.metrics, deps.keys));
-  app.use('/v1/*', requireApiKey(deps.keys));
+  // The auth middleware's key lookup is remembered for the request, so the request log and the
+  // project-scoped routes know the caller without looking the key up again (api/principal.ts).
+  const keys = rememberingKeys(deps.keys);
+  if (deps.observe.enabled) app.use('*', requestLog(deps.log, deps.observe.obs.metrics, keys));
+  app.use('/v1/*', requireApiKey(keys));
   app.use('/v1/*', async (c, next) => {
     const route = routes.find((r) => r.method === c.req.method && r.matches(c.req.path));
     if (route && !acceptsBody(route, c.req.header('content-type'))) {
@@ -131,10 +135,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);
   processRoutes(app, deps.sandboxes, deps.tickets);
-  metricsRoutes(app, deps.observe.obs.metrics, deps.keys);
-  statsRoutes(app, deps.observe.stats, deps.keys);
-  eventRoutes(app, deps.observe.obs.events, deps.keys);
-  webhookRoutes(app, deps.observe.obs.webhooks, deps.keys);
+  metricsRoutes(app, deps.observe.obs.metrics, keys);
+  statsRoutes(app, deps.observe.stats, keys);
+  eventRoutes(app, deps.observe.obs.events, keys);
+  webhookRoutes(app, deps.observe.obs.webhooks, keys);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -9,7 +9,7 @@ import type { Context } from 'hono';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { hashKey } from '../auth/api-keys.js';
 import { AirlockError } from '../errors.js';
-import type { KeyStore } from '../store/store.js';
+import type { ApiKeyRecord, KeyStore } from '../store/store.js';
 
 export interface Principal {
   keyId: string;
@@ -19,12 +19,41 @@ export interface Principal {
 
 const known = new WeakMap<Request, Principal | null>();
 
+/**
+ * The key store as the auth middleware should use it: each key record it found is held until this
+ * request's principal is read, so the caller is known without a second lookup. Nothing outlives the
+ * request that looked it up (a revoked key is never served from here to a later request).
+ */
+export function rememberingKeys(keys: KeyStore): KeyStore & { take(hash: string): ApiKeyRecord | undefined } {
+  const found = new Map<string, ApiKeyRecord[]>();
+  return {
+    insert: (r) => keys.insert(r),
+    count: () => keys.count(),
+    findByHash: async (hash) => {
+      const r = await keys.findByHash(hash);
+      if (r) {
+        // Bounded: requests whose principal is never read leave their record; a full map starts over.
+        if (found.size > 10_000) found.clear();
+        found.set(hash, [...(found.get(hash) ?? []), r]);
+      }
+      return r;
+    },
+    take: (hash) => {
+      const list = found.get(hash);
+      const r = list?.shift();
+      if (list?.length === 0) found.delete(hash);
+      return r;
+    },
+  };
+}
+
 /** The caller of an authenticated request, once per request; undefined when it presented no valid key. */
 export async function principalOf(c: Context, keys: KeyStore): Promise<Principal | undefined> {
   const cached = known.get(c.req.raw);
   if (cached !== undefined) return cached ?? undefined;
   const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
-  const record = m ? await keys.findByHash(hashKey(m[1]!)) : undefined;
+  const hash = m ? hashKey(m[1]!) : undefined;
+  const record = hash === undefined ? undefined : (('take' in keys ? (keys as ReturnType<typeof rememberingKeys>).take(hash) : undefined) ?? (await keys.findByHash(hash)));
   const p = record ? { keyId: record.id, project: record.project, admin: true } : null;
   known.set(c.req.raw, p);
   return p ?? undefined;

@@ -25,22 +25,27 @@ export function requestLog(log: Logger, metrics: Metrics, keys: KeyStore): Middl
     // The matched route's template; a request no route took has none of its own.
     const route = matchedRoutes(c).filter((r) => r.method !== 'ALL').at(-1)?.path ?? '(unmatched)';
     const method = c.req.method;
-    const who = status === 401 ? undefined : await principalOf(c, keys).catch(() => undefined);
-    const id = route.includes(':id') ? paramId(c.req.path) : undefined;
+    const error = c.error;
     metrics.httpRequests.inc({ method, route, status: String(status) });
     metrics.httpSeconds.observe({ method, route }, seconds);
-    if (c.error instanceof AirlockError && c.error.code === ErrorCode.Capacity) metrics.quotaRefused(who?.project ?? 'unknown', 'server_capacity');
-    const line = {
-      method,
-      route,
-      status,
-      ms: Math.round(seconds * 10_000) / 10,
-      ...(who ? { key: who.keyId, project: who.project } : {}),
-      ...(id !== undefined && SANDBOX_ID.test(id) ? { sandbox: id } : {}),
-      ...(c.error instanceof AirlockError ? { code: c.error.code } : {}),
+    // The rest (the key's lookup, the line) waits for the next turn, after the response went out.
+    setImmediate(() => void finish());
+    const finish = async () => {
+      const who = status === 401 ? undefined : await principalOf(c, keys).catch(() => undefined);
+      const id = route.includes(':id') ? paramId(c.req.path) : undefined;
+      if (error instanceof AirlockError && error.code === ErrorCode.Capacity) metrics.quotaRefused(who?.project ?? 'unknown', 'server_capacity');
+      const line = {
+        method,
+        route,
+        status,
+        ms: Math.round(seconds * 10_000) / 10,
+        ...(who ? { key: who.keyId, project: who.project } : {}),
+        ...(id !== undefined && SANDBOX_ID.test(id) ? { sandbox: id } : {}),
+        ...(error instanceof AirlockError ? { code: error.code } : {}),
+      };
+      if (status >= 500) log.warn(line, 'request');
+      else log.info(line, 'request');
     };
-    if (status >= 500) log.warn(line, 'request');
-    else log.info(line, 'request');
   };
 }
 

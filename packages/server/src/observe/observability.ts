@@ -45,7 +45,7 @@ export class Observability {
       destroyed: (o) => m.destroySeconds.observe({ runtime: o.runtime }, o.seconds),
       poolClaim: (runtime, hit) => m.poolClaims.inc({ runtime, result: hit ? 'hit' : 'miss' }),
       process: (id, runtime, what, entry) => {
-        void this.#projectOf(id).then((project) => {
+        const tell = (project: string | undefined) => {
           if (project === undefined) return;
           if (what === 'started') {
             m.execStarted.inc({ runtime, project });
@@ -59,7 +59,11 @@ export class Observability {
           this.emit({ type: 'sandbox.exec_ended', project, sandbox: id, runtime, data });
           // A process the memory limit killed, in a sandbox that goes on.
           if (exit?.reason === 'oom') this.emit({ type: 'sandbox.oom', project, sandbox: id, runtime, data: { processId: entry.facts.id, reason: 'oom', detail: 'the memory limit killed a process' } });
-        });
+        };
+        // Known sandboxes are told at once; the first process of one waits for its record.
+        const known = this.#projects.get(id);
+        if (known !== undefined) tell(known);
+        else void this.#projectOf(id).then(tell);
       },
     };
   }
@@ -88,6 +92,7 @@ export class Observability {
   }
 
   async close(): Promise<void> {
+    this.events.flush();
     await this.webhooks.close();
     this.#db.close();
   }
