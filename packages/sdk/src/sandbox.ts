@@ -2,7 +2,8 @@
  * @module sandbox
  * `Sandbox`: a handle on one sandbox, holding its last known wire info, with exec and files.
  */
-import type { ExecResult, Sandbox as SandboxInfo, SandboxState } from '@airlock/protocol';
+import type { ExecResult, Sandbox as SandboxInfo, SandboxState, SandboxStats } from '@airlock/protocol';
+import { SandboxStatsReader } from './observe.js';
 import {
   buildExecRequest,
   type Command,
@@ -23,6 +24,7 @@ export class Sandbox {
   readonly processes: SandboxProcesses;
   readonly pty: SandboxPty;
   readonly #http: HttpClient;
+  readonly #stats: SandboxStatsReader;
   #info: SandboxInfo;
 
   constructor(http: HttpClient, info: SandboxInfo) {
@@ -34,6 +36,17 @@ export class Sandbox {
     this.ports = new SandboxPorts(http, info.id, this.network);
     this.processes = new SandboxProcesses(http, info.id);
     this.pty = new SandboxPty(this.processes);
+    this.#stats = new SandboxStatsReader(http, info.id);
+  }
+
+  /** CPU, memory, pids, disk and network use now, as the host measures it (a running sandbox only). */
+  stats(params: { signal?: AbortSignal } = {}): Promise<SandboxStats> {
+    return this.#stats.read(params);
+  }
+
+  /** A stats sample every `intervalSeconds` (default 1) until the sandbox stops or `signal` aborts. */
+  statsStream(params: { intervalSeconds?: number; signal?: AbortSignal } = {}): AsyncGenerator<SandboxStats> {
+    return this.#stats.stream(params);
   }
 
   /** The wire description as of the last call that returned it. */

@@ -24,3 +24,19 @@ export function principalOf(c: Context): Principal {
 export function sees(p: Principal, project: string): boolean {
   return p.role === 'admin' || p.project === project;
 }
+
+/** The principal if the request authenticated (the request log reads it after the answer went out). */
+export function principalIfAny(c: Context): Principal | undefined {
+  return c.get(KEY as never) as Principal | undefined;
+}
+
+/** What observation routes scope by: the caller's project, and whether it may see every project. */
+export interface ObservationScope {
+  keyId: string;
+  project: string;
+  admin: boolean;
+}
+
+export function scopeOf(p: Principal): ObservationScope {
+  return { keyId: p.keyId, project: p.project, admin: p.role === 'admin' };
+}

@@ -41,6 +41,12 @@ export interface StartSpec {
   timeout?: number | undefined;
 }
 
+/** Told when a process of this sandbox started and when it ended (metrics and lifecycle events). */
+export interface ProcessWatch {
+  started(entry: ProcessEntry): void;
+  ended(entry: ProcessEntry): void;
+}
+
 const SIGKILL = 9;
 /**
  * The ids this server gives (start). An id read back from the agent names a directory on the host,
@@ -55,8 +61,10 @@ export class SandboxProcesses {
   readonly #log: Logger;
   readonly #hooks: Omit<EntryHooks, 'ended'>;
   readonly #entries = new Map<string, ProcessEntry>();
+  readonly #watch: ProcessWatch | undefined;
 
-  constructor(conn: AgentConnection, dir: string, limits: ProcessLimits, log: Logger, hooks: Omit<EntryHooks, 'ended'>) {
+  constructor(conn: AgentConnection, dir: string, limits: ProcessLimits, log: Logger, hooks: Omit<EntryHooks, 'ended'>, watch?: ProcessWatch) {
+    this.#watch = watch;
     this.#conn = conn;
     this.#dir = dir;
     this.#limits = limits;
@@ -113,6 +121,7 @@ export class SandboxProcesses {
       writeDeadline(join(this.#dir, id), deadlineMs);
       entry.setDeadline(deadlineMs);
     }
+    this.#watch?.started(entry);
     return entry;
   }
 
@@ -162,7 +171,13 @@ export class SandboxProcesses {
 
   #entry(facts: ProcessFacts): ProcessEntry {
     const journal = ProcessJournal.open(join(this.#dir, facts.id), this.#limits.journal);
-    return new ProcessEntry(facts, journal, { ...this.#hooks, ended: () => this.#evict() });
+    return new ProcessEntry(facts, journal, {
+      ...this.#hooks,
+      ended: (entry) => {
+        this.#evict();
+        this.#watch?.ended(entry);
+      },
+    });
   }
 
   async #adopt(info: ProcInfo): Promise<void> {

@@ -33,6 +33,7 @@ import { Teardown } from './teardown.js';
 import { ExpiryTimers } from './timeouts.js';
 import { WarmPools, shapeKey } from './warm-pools.js';
 import { Watchdog } from './watchdog.js';
+import type { SandboxObserver } from './observer.js';
 
 /** What a create asks for (validated at the edge). */
 export interface CreateSandbox {
@@ -63,6 +64,8 @@ export interface SandboxServiceDeps {
   network?: NetworkService | undefined;
   /** Each project's quotas (tenancy/quotas.ts); absent: none. */
   quotas?: ProjectQuotas;
+  /** Metrics and lifecycle events (observe/); nothing watches when absent. */
+  observer?: SandboxObserver | undefined;
 }
 
 export class SandboxService {
@@ -107,6 +110,7 @@ export class SandboxService {
       },
       log,
       onStopped: (live, info) => void this.#stoppedOnItsOwn(live, info.reason, info.detail),
+      onProcess: (id, runtime, what, entry) => deps.observer?.process(id, runtime.name, what, entry),
     });
     this.#teardown = new Teardown({
       sandboxes: store.sandboxes,
@@ -162,7 +166,24 @@ export class SandboxService {
   }
 
   async create(cmd: CreateSandbox): Promise<SandboxView> {
-    const shape = resolveShape(this.#d, cmd);
+    const t0 = performance.now();
+    let source: 'pool' | 'cold' = 'cold';
+    const done = (runtime: RuntimeName, ok: boolean) =>
+      this.#d.observer?.created({ runtime, project: cmd.project ?? DEFAULT_PROJECT, seconds: (performance.now() - t0) / 1000, source, ok });
+    let runtime: RuntimeName | undefined = cmd.runtime;
+    try {
+      const shape = resolveShape(this.#d, cmd);
+      runtime = shape.runtime.name;
+      const view = await this.#create(cmd, shape, () => (source = 'pool'));
+      done(view.runtime, true);
+      return view;
+    } catch (e) {
+      if (runtime !== undefined) done(runtime, false);
+      throw e;
+    }
+  }
+
+  async #create(cmd: CreateSandbox, shape: ReturnType<typeof resolveShape>, pooled: () => void): Promise<SandboxView> {
     const late: LateBound = {
       project: cmd.project ?? DEFAULT_PROJECT,
       env: cmd.env ?? {},
@@ -176,7 +197,9 @@ export class SandboxService {
       await this.#creator.fitsProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
       const claimed = await this.#creator.claim(key, late);
       this.#pools.count(key, claimed !== undefined);
+      this.#d.observer?.poolClaim(shape.runtime.name, claimed !== undefined);
       if (claimed) {
+        pooled();
         this.#d.log.info({ sandbox: claimed.id, runtime: claimed.runtime }, 'sandbox handed out from the warm pool');
         return this.#view(claimed);
       }
@@ -194,7 +217,11 @@ export class SandboxService {
   }
 
   async destroy(id: string, reason: StopReason = 'destroyed'): Promise<SandboxView> {
-    return this.#view(await this.#teardown.destroy(await this.#mustGet(id), reason));
+    const record = await this.#mustGet(id);
+    const t0 = performance.now();
+    const view = this.#view(await this.#teardown.destroy(record, reason));
+    this.#d.observer?.destroyed({ runtime: record.runtime, seconds: (performance.now() - t0) / 1000 });
+    return view;
   }
 
   async exec(id: string, cmd: ExecCommand): Promise<StartedExec> {
