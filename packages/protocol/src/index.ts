@@ -16,3 +16,4 @@ export * from './pools.js';
 export * from './network.js';
 
 export * from './health.js';
+export * from './code.js';
