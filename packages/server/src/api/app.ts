@@ -24,6 +24,7 @@ import { requireApiKey } from './auth.js';
 import { drainRefusedBody } from './drain.js';
 import { errorResponse } from './error-response.js';
 import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-table.js';
+import { codeRoutes } from './routes/code.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { imageBuildRoutes } from './routes/image-builds.js';
@@ -121,6 +122,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);
   processRoutes(app, deps.sandboxes, deps.tickets);
+  codeRoutes(app, deps.sandboxes);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
