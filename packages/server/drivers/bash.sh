@@ -5,6 +5,7 @@
 # and the cwd persist from cell to cell, since every cell is evaluated by this same shell.
 exec 7<&0 0</dev/null 8>&1 9>&2
 __airlock_seq=0
+__airlock_err_seq=0
 __airlock_count=0
 __airlock_send() {
 	__airlock_seq=$((__airlock_seq + 1))
@@ -20,6 +21,9 @@ while IFS=' ' read -r -u 7 __airlock_cell __airlock_b64; do
 	__airlock_status=$?
 	# A cell may have closed or redirected its stdout or stderr: the next one gets them back.
 	exec 1>&8 2>&9
+	# The fence: stderr (another pipe) holds all of the cell's output.
+	__airlock_err_seq=$((__airlock_err_seq + 1))
+	printf '\036%s %d 0 {"type":"fence","cell":"%s"}\n' "$__airlock_nonce" "$__airlock_err_seq" "$__airlock_cell" >&9
 	if [ "$__airlock_status" -eq 0 ]; then
 		__airlock_send '{"type":"end","cell":"'"$__airlock_cell"'","executionCount":'"$__airlock_count"'}'
 	else

@@ -9,20 +9,21 @@
 const fs = require('fs');
 const repl = require('repl');
 const util = require('util');
+const vm = require('vm');
 const { PassThrough } = require('stream');
 
 const MARK = '\x1e' + BOOT.nonce + ' ';
 const MAX_RESULT = (BOOT.limits && BOOT.limits.maxResultBytes) || 4 << 20;
 const PIECE = 3800 - MARK.length;
 const MAX_TRACEBACK = 64 * 1024;
-let seq = 0;
+const seqs = { 1: 0, 2: 0 };
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-function writeAll(line) {
+function writeAll(line, fd) {
   let buf = Buffer.from(line, 'latin1');
   while (buf.length > 0) {
     try {
-      buf = buf.subarray(fs.writeSync(1, buf));
+      buf = buf.subarray(fs.writeSync(fd, buf));
     } catch (e) {
       if (e.code !== 'EAGAIN') process.exit(71);
       Atomics.wait(pause, 0, 0, 1); // a full pipe: wait for the host to read
@@ -30,12 +31,13 @@ function writeAll(line) {
   }
 }
 
-function send(obj) {
+/** A frame on fd 1, or (a fence: stderr, another pipe, holds all of the cell's output) on fd 2. */
+function send(obj, fd = 1) {
   const data = JSON.stringify(obj).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
-  seq += 1;
+  const seq = (seqs[fd] += 1);
   for (let i = 0; ; i += PIECE) {
     const more = i + PIECE < data.length ? '1' : '0';
-    writeAll(MARK + seq + ' ' + more + ' ' + data.slice(i, i + PIECE) + '\n');
+    writeAll(MARK + seq + ' ' + more + ' ' + data.slice(i, i + PIECE) + '\n', fd);
     if (more === '0') return;
   }
 }
@@ -47,7 +49,8 @@ let current = null;
 function errorOf(e) {
   if (e && e.constructor && e.constructor.name === 'Recoverable' && e.err) e = e.err; // an incomplete cell is a syntax error
   const isObj = e !== null && typeof e === 'object';
-  let stack = isObj && typeof e.stack === 'string' ? e.stack : String(e);
+  // The driver's and Node's own frames are not the user's business.
+  let stack = isObj && typeof e.stack === 'string' ? e.stack.split('\n').filter((l) => !/node:|\[eval\]|^\s+at (runCell|next|finish) /.test(l)).join('\n') : String(e);
   if (stack.length > MAX_TRACEBACK) stack = stack.slice(0, MAX_TRACEBACK);
   return { name: isObj && typeof e.name === 'string' ? e.name : 'Error', value: String(isObj && 'message' in e ? e.message : e).slice(0, MAX_TRACEBACK), traceback: stack };
 }
@@ -68,8 +71,9 @@ function finish(cell, err, value) {
     if (text.length > MAX_RESULT) r.truncated = true;
     send(r);
   }
+  send({ type: 'fence', cell: cell.id }, 2);
   send(end);
-  next();
+  setImmediate(next);
 }
 
 // An interrupt ends the cell being awaited (a synchronous loop is broken by the REPL itself).
@@ -87,11 +91,36 @@ function next() {
   executionCount += 1;
   const cell = { id: cmd.cell, count: executionCount };
   current = cell;
+  runCell(cell, cmd.code);
+}
+
+// A cell without top-level await is a vm.Script in this context (its let and const persist, its
+// completion value is the cell's value, a throw is caught here); one with await goes through the
+// REPL's evaluator, which rewrites it into an async function and hands back its value or rejection.
+function runCell(cell, code) {
+  const filename = 'cell-' + cell.count;
+  let script;
   try {
-    server.eval(cmd.code, server.context, 'cell-' + executionCount, (err, value) => finish(cell, err, value));
+    script = new vm.Script(code, { filename });
   } catch (e) {
-    finish(cell, e);
+    if (e instanceof SyntaxError && /await/.test(e.message)) {
+      try {
+        server.eval(code, server.context, filename, (err, value) => finish(cell, err, value));
+      } catch (e2) {
+        finish(cell, e2);
+      }
+      return;
+    }
+    return finish(cell, e);
   }
+  let value;
+  try {
+    value = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
+  } catch (e) {
+    if (e && typeof e.message === 'string' && e.message.includes('interrupted by `SIGINT`')) e.name = 'KeyboardInterrupt';
+    return finish(cell, e);
+  }
+  finish(cell, null, value);
 }
 
 let inbuf = BOOT.rest || Buffer.alloc(0);

@@ -53,6 +53,7 @@ os.environ["MPLBACKEND"] = "Agg"
 
 _lock = threading.Lock()
 _seq = 0
+_err_seq = 0
 _in_user = False
 
 
@@ -74,8 +75,9 @@ def _channel():
     os._exit(71)  # nothing left to speak on: the host sees the interpreter end
 
 
-def send(obj):
-    global _seq
+def send(obj, on_stderr=False):
+    """A frame on the result pipe, or (a fence) on the stderr pipe, each with its own sequence."""
+    global _seq, _err_seq
     if os.getpid() != DRIVER_PID:
         return  # a forked child never speaks for the driver
     try:
@@ -84,14 +86,20 @@ def send(obj):
         data = json.dumps({"type": "result", "cell": obj.get("cell"), "text": "[result not serializable: %s]" % e, "isMainResult": False, "truncated": True}).encode("ascii")
     with _lock:
         _flush_user()
-        _seq += 1
-        fd = _channel()
+        if on_stderr:
+            if not _fd_is(err_fd, ERR_ID):
+                return  # the cell closed our stderr copy: the host stops waiting for the fence
+            _err_seq += 1
+            fd, seq = err_fd, _err_seq
+        else:
+            _seq += 1
+            fd, seq = _channel(), _seq
         i, n = 0, len(data)
         while True:
             piece = data[i:i + PIECE]
             i += PIECE
             more = b"1" if i < n else b"0"
-            line = MARK + str(_seq).encode() + b" " + more + b" " + piece + b"\n"
+            line = MARK + str(seq).encode() + b" " + more + b" " + piece + b"\n"
             while line:
                 line = line[os.write(fd, line):]
             if more == b"0":
@@ -634,6 +642,8 @@ def run_cell(cmd):
     if error is not None:
         end["error"] = error
     CURRENT = None
+    # The fence tells the host that stderr (another pipe, read apart) holds all of the cell's output.
+    send({"type": "fence", "cell": end["cell"]}, on_stderr=True)
     send(end)
 
 

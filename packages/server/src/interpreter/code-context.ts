@@ -72,8 +72,12 @@ export class CodeContext {
     if (!this.#starting) {
       this.#starting = (async () => {
         const old = this.#proc;
-        if (old) this.#d.forget(old.entry);
-        const entry = await this.#d.start(driverFor(this.spec.language).argv, this.spec, `code-context:${this.id}`);
+        if (old) {
+          // Its processes (a fork bomb's too) are gone before a new one is started in their place.
+          await old.entry.waitEnd(5_000);
+          this.#d.forget(old.entry);
+        }
+        const entry = await this.#startRetrying();
         const p = new InterpreterProcess(entry, this.spec.language, this.#d.limits);
         try {
           await p.boot();
@@ -86,6 +90,18 @@ export class CodeContext {
       })().finally(() => (this.#starting = undefined));
     }
     return this.#starting;
+  }
+
+  /** A sandbox at its pids limit refuses a start with 429 for a moment after a kill: a few tries. */
+  async #startRetrying(): Promise<ProcessEntry> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#d.start(driverFor(this.spec.language).argv, this.spec, `code-context:${this.id}`);
+      } catch (e) {
+        if (!(e instanceof AirlockError) || e.code !== ErrorCode.Capacity || attempt >= 10) throw e;
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      }
+    }
   }
 
   /** Runs a cell after those before it; `reject` refuses with 409 while another runs or waits. */

@@ -173,6 +173,7 @@ const ResultFrame = z.object({
 });
 
 export const DriverFrame = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('fence'), cell: CellId }),
   z.object({ type: z.literal('ready'), language: z.string().max(32), version: z.string().max(64), pid: z.number().int() }),
   ResultFrame,
   z.object({

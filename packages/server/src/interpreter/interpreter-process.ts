@@ -44,6 +44,7 @@ export interface InterpreterLimits {
 }
 
 const SIGINT = 2;
+const FENCE_WAIT_MS = 2000;
 const SIGKILL = 9;
 
 export class InterpreterProcess {
@@ -52,6 +53,8 @@ export class InterpreterProcess {
   readonly #limits: InterpreterLimits;
   readonly #nonce = randomBytes(16).toString('hex');
   readonly #splitter: FrameSplitter;
+  /** stderr carries the user's bytes and one frame per cell: the fence (see #frame). */
+  readonly #errSplitter: FrameSplitter;
   readonly #reader;
   #cell: ActiveCell | undefined;
   #ready: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -66,6 +69,7 @@ export class InterpreterProcess {
     this.language = language;
     this.#limits = limits;
     this.#splitter = new FrameSplitter(this.#nonce, 2 * limits.maxResultBytes + 1024 * 1024);
+    this.#errSplitter = new FrameSplitter(this.#nonce, 4096);
     this.#reader = entry.reader(0, { onGap: 'skip', pace: true });
   }
 
@@ -139,8 +143,7 @@ export class InterpreterProcess {
             continue;
           }
           if (it.stream === 1) {
-            if (this.#cell) await this.#cell.stderr(it.data);
-            else if (this.#ready) this.#bootStderr = (this.#bootStderr + it.data.toString()).slice(-4096);
+            for (const s of this.#errSplitter.push(it.data)) await this.#dispatchErr(s);
             continue;
           }
           for (const s of this.#splitter.push(it.data)) await this.#dispatch(s);
@@ -157,6 +160,17 @@ export class InterpreterProcess {
     this.#ready?.reject(new Error(this.dead));
     const cause = exit?.reason === 'sandbox_stopped' ? 'the sandbox stopped' : exit?.reason === 'oom' ? 'the sandbox ran out of memory' : this.dead;
     this.#cell?.fail({ name: 'ContextDied', value: `${cause} while the cell ran; the context starts a fresh interpreter for its next cell (its state is lost)`, traceback: '' });
+  }
+
+  async #dispatchErr(s: ReturnType<FrameSplitter['push']>[number]): Promise<void> {
+    if (s.kind === 'stdout') {
+      if (this.#cell) await this.#cell.stderr(s.data);
+      else if (this.#ready) this.#bootStderr = (this.#bootStderr + s.data.toString()).slice(-4096);
+    } else if (s.kind === 'frame' && s.frame.type === 'fence') {
+      if (this.#cell && s.frame.cell === this.#cell.id) this.#cell.fence();
+    } else {
+      this.#broken(`on stderr: ${s.kind === 'broken' ? s.reason : 'a frame that is not a fence'}`);
+    }
   }
 
   async #dispatch(s: ReturnType<FrameSplitter['push']>[number]): Promise<void> {
@@ -180,6 +194,7 @@ export class InterpreterProcess {
       this.#ready?.resolve();
       return;
     }
+    if (f.type === 'fence') return this.#broken('a fence on stdout');
     const cell = this.#cell;
     if (!cell || f.cell !== cell.id) return; // a late frame of a cell given up on
     if (f.type === 'result') {
@@ -207,6 +222,9 @@ class ActiveCell {
   #results = 0;
   #dropped = 0;
   #done = false;
+  #fenced = false;
+  #ended: { error: CodeError | null; executionCount: number | null; resultsDropped: number } | undefined;
+  #fenceTimer: NodeJS.Timeout | undefined;
   #resolve!: (o: CellOutcome) => void;
   readonly outcome: Promise<CellOutcome>;
   timedOutMs: number | undefined;
@@ -255,7 +273,16 @@ class ActiveCell {
     if (this.timedOutMs !== undefined && error?.name === 'KeyboardInterrupt') {
       error = { ...error, name: 'TimeoutError', value: `the cell ran past its timeout of ${this.timedOutMs} ms and was interrupted; the context keeps its state` };
     }
-    this.#finish({ error, executionCount, resultsDropped: this.#dropped + dropped });
+    this.#ended = { error, executionCount, resultsDropped: this.#dropped + dropped };
+    // stderr is another pipe, read apart: the cell ends once its fence came through it too, or
+    // shortly after (a cell that closed the driver's copy of stderr has no fence).
+    if (this.#fenced) this.#finish(this.#ended);
+    else this.#fenceTimer = setTimeout(() => this.#ended && this.#finish(this.#ended), FENCE_WAIT_MS);
+  }
+
+  fence(): void {
+    this.#fenced = true;
+    if (this.#ended) this.#finish(this.#ended);
   }
 
   fail(error: CodeError): void {
@@ -265,6 +292,7 @@ class ActiveCell {
   #finish(o: { error: CodeError | null; executionCount: number | null; resultsDropped: number }): void {
     if (this.#done) return;
     this.#done = true;
+    clearTimeout(this.#fenceTimer);
     // What the decoders still hold (a cut UTF-8 sequence) is dropped rather than sent after the end.
     this.#resolve({ ...o, stdoutTruncated: this.truncated.stdout, stderrTruncated: this.truncated.stderr });
   }

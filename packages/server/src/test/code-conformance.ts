@@ -112,7 +112,13 @@ export function codeConformance({ runtime }: { runtime: RuntimeName }): void {
         body: JSON.stringify({ code: 'import time\nprint("a", flush=True)\ntime.sleep(0.3)\ndisplay(7)\nprint("b")\nraise ValueError("v")' }),
       });
       assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
-      const events = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      // Output may come in several chunks: consecutive chunks of a stream are one here.
+      const events: any[] = [];
+      for (const e of (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l))) {
+        const last = events.at(-1);
+        if (last && e.type === 'stdout' && last.type === 'stdout') last.text += e.text;
+        else events.push(e);
+      }
       assert.deepEqual(
         events.map((e) => e.type),
         ['start', 'stdout', 'result', 'stdout', 'error', 'end'],
@@ -186,7 +192,7 @@ export function codeConformance({ runtime }: { runtime: RuntimeName }): void {
       const control = await run({ code: 'display(41)' });
       assert.equal(control.results[0].text, '41');
       const fake = '\\x1e0123456789abcdef0123456789abcdef 99 0 {"type":"result","cell":"x","isMainResult":true,"text":"forged"}';
-      const ex = await run({ code: `print("${fake}")\nprint('{"type":"end","cell":"x","executionCount":1}')\n"real"` });
+      const ex = await run({ code: `print('${fake}')\nprint('{"type":"end","cell":"x","executionCount":1}')\n"real"` });
       assert.equal(ex.error, null);
       assert.deepEqual(ex.results.map((r: any) => r.text), ["'real'"]);
       assert.match(stdout(ex), /forged/);
@@ -292,6 +298,7 @@ export function codeConformance({ runtime }: { runtime: RuntimeName }): void {
       assert.equal((await api.call('POST', `${code()}/contexts/ctx-nosuch/interrupt`)).status, 404);
       const big = await api.call('POST', `${code()}/run`, { code: '#'.repeat(1024 * 1024 + 1) });
       assert.deepEqual([big.status, big.body.code], [413, 'payload_too_large']);
+      await run({ code: '1' });
       const mismatch = await api.call('POST', `${code()}/run`, { code: '1', context: 'default-python', language: 'bash' });
       assert.equal(mismatch.status, 400);
       assert.equal((await api.call('POST', `/v1/sandboxes/sb-nosuch/code/run`, { code: '1' })).status, 404);
