@@ -515,11 +515,7 @@ sys.meta_path.insert(0, _PyplotHook())
 # --- an IPython.display stand-in (when IPython itself is not installed) -------------------------
 
 
-def _install_ipython_shim():
-    import importlib.util
-
-    if importlib.util.find_spec("IPython") is not None:
-        return
+def _ipython_display_module():
     mod = types.ModuleType("IPython.display")
 
     class _Data:
@@ -549,14 +545,42 @@ def _install_ipython_shim():
     mod.Image = Image
     mod.display = display
     mod.clear_output = lambda wait=False: None
-    pkg = types.ModuleType("IPython")
-    pkg.display = mod
-    pkg.__path__ = []
-    sys.modules["IPython"] = pkg
-    sys.modules["IPython.display"] = mod
+    return mod
 
 
-_install_ipython_shim()
+class _IPythonStandIn:
+    """`import IPython.display` where IPython is not installed: the display classes and nothing more.
+    Last on sys.meta_path, so a real IPython wins; nothing is in sys.modules until a cell imports it
+    (libraries that look for IPython there would take the stand-in for a shell)."""
+
+    def find_spec(self, name, path, target=None):
+        import importlib.machinery
+
+        if name == "IPython":
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        if name == "IPython.display":
+            return importlib.machinery.ModuleSpec(name, self)
+        return None
+
+    def create_module(self, spec):
+        if spec.name == "IPython.display":
+            return _ipython_display_module()
+        pkg = types.ModuleType("IPython")
+        pkg.get_ipython = lambda: None  # matplotlib and pandas ask; there is no shell
+        return pkg
+
+    def exec_module(self, module):
+        if module.__name__ == "IPython":
+            module.display = importlib_import("IPython.display")
+
+
+def importlib_import(name):
+    import importlib
+
+    return importlib.import_module(name)
+
+
+sys.meta_path.append(_IPythonStandIn())
 
 # --- running a cell ---------------------------------------------------------------------------
 

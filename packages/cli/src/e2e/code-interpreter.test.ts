@@ -12,7 +12,11 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { Airlock, type Execution, type Sandbox } from '@airlock/sdk';
 import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { testRoot } from '@airlock/server/testing';
 import { buildBuiltin } from '../builtin-images.js';
+import { runCli } from './run-cli.js';
 
 const IMAGE = 'airlock/code-interpreter:1';
 const noMmdebstrap = spawnSync('mmdebstrap', ['--version']).status === 0 ? false : 'mmdebstrap is not installed: the code-interpreter base cannot be built here';
@@ -143,6 +147,21 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
         assert.equal(fig?.png, undefined);
         const none = ok(await sandbox.runCode('len(plt.get_fignums())'));
         assert.equal(none.results[0]!.text, '0');
+      });
+
+      test('airlock code ID --file cell.py prints the output and value and saves the figure as a PNG file; a failing cell exits 1', { timeout: 180_000 }, async () => {
+        const dir = mkdtempSync(join(testRoot(), 'code-cli-'));
+        writeFileSync(join(dir, 'cell.py'), 'import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([1, 2])\nprint("from the cell")\n6 * 7\n');
+        const env = { PATH: process.env.PATH, AIRLOCK_URL: t.server.url, AIRLOCK_API_KEY: TEST_KEY };
+        const r = await runCli(env, ['code', sandbox.id, '--file', join(dir, 'cell.py'), '--out', join(dir, 'out')]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^from the cell\n42\n\[png saved as .*\.png\]\n$/);
+        const files = readdirSync(join(dir, 'out'));
+        assert.equal(files.length, 1);
+        assert.deepEqual(pngSize(readFileSync(join(dir, 'out', files[0]!)).toString('base64')), { width: 100, height: 100 });
+        const piped = await runCli(env, ['code', sandbox.id], 'undefined_name\n');
+        assert.equal(piped.code, 1);
+        assert.match(piped.stderr, /NameError: name 'undefined_name' is not defined/);
       });
 
       test('numpy, scikit-learn and a JavaScript context in the same sandbox', { timeout: 180_000 }, async () => {
