@@ -35,6 +35,8 @@ export default tseslint.config(
   { ...boundary([`${server}/api/**/*.ts`], SPAWN), ignores: notTests },
   // Clients never load the server: the CLI starts fast and the SDK runs in a browser.
   boundary(['packages/{sdk,cli,protocol}/src/**/*.ts'], restricted(['@airlock/server', '@airlock/server/*'], 'The SDK, CLI and protocol never load the server (tests may).')),
+  // The interpreter's JavaScript driver runs inside the sandbox as CommonJS, handed BOOT by its bootstrap.
+  { files: ['packages/server/drivers/**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', BOOT: 'readonly', SharedArrayBuffer: 'readonly', Atomics: 'readonly' } }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   // Tests read JSON answers of the API they probe, whatever shape a bug gives them: `any` is the honest type there.
   { files: ['**/*.test.ts', '**/*.test.mjs', `${server}/test/**`, `${server}/security/**`], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   { files: ['packages/{sdk,cli}/src/**/*.test.ts', 'packages/cli/src/e2e/**', 'packages/cli/src/commands/serve.ts'], rules: { '@typescript-eslint/no-restricted-imports': 'off' } },

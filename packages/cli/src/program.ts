@@ -4,6 +4,7 @@
  * exit status (2 for usage) and nothing calls `process.exit` from inside commander.
  */
 import { Command } from 'commander';
+import { codeCommand } from './commands/code.js';
 import { cpCommand } from './commands/cp.js';
 import { createCommand } from './commands/create.js';
 import { execCommand } from './commands/exec.js';
@@ -52,6 +53,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     createCommand(),
     execCommand(),
     shellCommand(),
+    codeCommand(),
     lsCommand(),
     rmCommand(),
     cpCommand(),

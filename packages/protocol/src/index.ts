@@ -18,3 +18,4 @@ export * from './tenancy.js';
 export * from './observe.js';
 
 export * from './health.js';
+export * from './code.js';

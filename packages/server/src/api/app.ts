@@ -36,6 +36,7 @@ import { projectRoutes } from './routes/projects.js';
 import { drainRefusedBody } from './drain.js';
 import { errorResponse } from './error-response.js';
 import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-table.js';
+import { codeRoutes } from './routes/code.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { imageBuildRoutes } from './routes/image-builds.js';
@@ -153,6 +154,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   statsRoutes(app, deps.observe.stats);
   eventRoutes(app, deps.observe.obs.events);
   webhookRoutes(app, deps.observe.obs.webhooks);
+  codeRoutes(app, deps.sandboxes);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
   projectRoutes(app, deps.projects);
   keyRoutes(app, deps.projects);

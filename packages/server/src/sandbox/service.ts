@@ -22,6 +22,7 @@ import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
 import { ProcessService } from '../processes/process-service.js';
+import { InterpreterService } from '../interpreter/interpreter-service.js';
 import { FileOps } from './file-ops.js';
 import { listSandboxDir, readSandboxFile, writeSandboxFile, type FileLimits } from './files.js';
 import { LIVE_STATES, requireState } from './lifecycle.js';
@@ -80,6 +81,8 @@ export class SandboxService {
   readonly #fileLimits: FileLimits;
   /** Processes of running sandboxes (processes/process-service.ts). */
   readonly processes: ProcessService;
+  /** Code contexts of running sandboxes (interpreter/). */
+  readonly interpreter: InterpreterService;
   /** The file API beyond read/write/list (sandbox/file-ops.ts). */
   readonly fileOps: FileOps;
 
@@ -158,6 +161,7 @@ export class SandboxService {
       },
     });
     this.processes = new ProcessService({ live: (action, id) => this.liveFor(action, id), rootInside: (live, user) => rootInside(live, user) });
+    this.interpreter = new InterpreterService({ processes: this.processes, requireRunning: async (id) => void (await this.liveFor('run code in', id)) });
     this.fileOps = new FileOps({
       live: (action, id) => this.liveFor(action, id),
       limits: { ...this.#fileLimits, maxBatchFiles: config.processes.maxBatchFiles, maxBatchBytes: config.processes.maxBatchBytes },
