@@ -2,14 +2,15 @@
  * @module principal
  * Who is calling: the key's id and project, found from the bearer key the auth middleware already
  * accepted. Every observation route scopes what it serves by this project. Tenancy replaces this
- * one function (roles: admin / project / read); until it does, every key is an admin key of its
- * project (api-keys.ts), and `admin` means "may see server-wide series and every project's sandboxes".
+ * one function (roles: admin / project / read). Until it does, the admin keys are those of project
+ * `default` (the only ones api-keys.ts makes), and a key of any other project sees only its own;
+ * `admin` means "may see server-wide series and every project's sandboxes".
  */
 import type { Context } from 'hono';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { hashKey } from '../auth/api-keys.js';
 import { AirlockError } from '../errors.js';
-import type { ApiKeyRecord, KeyStore } from '../store/store.js';
+import { DEFAULT_PROJECT, type ApiKeyRecord, type KeyStore } from '../store/store.js';
 
 export interface Principal {
   keyId: string;
@@ -54,7 +55,7 @@ export async function principalOf(c: Context, keys: KeyStore): Promise<Principal
   const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
   const hash = m ? hashKey(m[1]!) : undefined;
   const record = hash === undefined ? undefined : (('take' in keys ? (keys as ReturnType<typeof rememberingKeys>).take(hash) : undefined) ?? (await keys.findByHash(hash)));
-  const p = record ? { keyId: record.id, project: record.project, admin: true } : null;
+  const p = record ? { keyId: record.id, project: record.project, admin: record.project === DEFAULT_PROJECT } : null;
   known.set(c.req.raw, p);
   return p ?? undefined;
 }
