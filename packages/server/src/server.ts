@@ -196,6 +196,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       metricsUrl,
       close: async () => {
         sockets.close();
+        obs.endStreams();
         if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
         await new Promise<void>((resolve) => server.close(() => resolve()));
         for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));

@@ -136,8 +136,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   networkRoutes(app, deps.sandboxes);
   processRoutes(app, deps.sandboxes, deps.tickets);
   metricsRoutes(app, deps.observe.obs.metrics, keys);
-  statsRoutes(app, deps.observe.stats, keys);
-  eventRoutes(app, deps.observe.obs.events, keys);
+  statsRoutes(app, deps.observe.stats, keys, deps.observe.obs.streamsEnd);
+  eventRoutes(app, deps.observe.obs.events, keys, deps.observe.obs.streamsEnd);
   webhookRoutes(app, deps.observe.obs.webhooks, keys);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
 

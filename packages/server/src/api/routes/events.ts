@@ -30,7 +30,7 @@ const events = createRoute({
 const REPLAY_BATCH = 500;
 const HEARTBEAT_MS = 15_000;
 
-export function eventRoutes(app: OpenAPIHono, log: EventLog, keys: KeyStore): void {
+export function eventRoutes(app: OpenAPIHono, log: EventLog, keys: KeyStore, serverStopping: AbortSignal): void {
   app.openapi(events, async (c) => {
     const who = await requirePrincipal(c, keys);
     const q = c.req.valid('query');
@@ -50,7 +50,8 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog, keys: KeyStore): vo
     const unsubscribe = log.subscribe((e) => {
       if (e.project === who.project) wake?.();
     });
-    const signal = c.req.raw.signal;
+    // The client left, or the server is stopping (its listener waits for open streams to end).
+    const signal = AbortSignal.any([c.req.raw.signal, serverStopping]);
     const stop = () => {
       unsubscribe();
       wake?.();
@@ -94,6 +95,6 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog, keys: KeyStore): vo
       },
       { highWaterMark: 0 },
     );
-    return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' } }) as never;
+    return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'close' } }) as never;
   });
 }
