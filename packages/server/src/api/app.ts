@@ -41,6 +41,7 @@ import { eventRoutes } from './routes/events.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { statsRoutes } from './routes/stats.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { loadDashboard, uiRoutes } from './routes/ui.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
@@ -139,6 +140,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   statsRoutes(app, deps.observe.stats, keys, deps.observe.obs.streamsEnd);
   eventRoutes(app, deps.observe.obs.events, keys, deps.observe.obs.streamsEnd);
   webhookRoutes(app, deps.observe.obs.webhooks, keys);
+  uiRoutes(app, loadDashboard());
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
