@@ -28,21 +28,31 @@ export function Terminal({ sandbox }: { sandbox: string }) {
         const proc = await json<{ id: string }>('POST', base, { cmd: ['/bin/sh', '-c', 'command -v bash >/dev/null && exec bash -l || exec sh -l'], pty: { cols: term.cols, rows: term.rows }, tag: 'dashboard-terminal' });
         const { url } = await json<{ url: string }>('POST', `${base}/${encodeURIComponent(proc.id)}/ticket`);
         if (closed) return;
-        ws = new WebSocket(`${url}&pace=true`);
+        // snapshot: the screen as it is (the shell's prompt was printed before we attached).
+        ws = new WebSocket(`${url}&pace=true&snapshot=true`);
         ws.binaryType = 'arraybuffer';
         let taken = 0;
         let offset = 0;
+        let screen = false;
         ws.onmessage = (m) => {
           if (typeof m.data === 'string') {
             const msg = JSON.parse(m.data) as { type: string; offset?: number; exitCode?: number | null };
             if (msg.type === 'attached') {
               offset = msg.offset ?? 0;
               setStatus('connected');
+            } else if (msg.type === 'snapshot') {
+              // The next binary frame redraws the screen; live output goes on from this offset.
+              offset = msg.offset ?? offset;
+              screen = true;
             } else if (msg.type === 'exit') setStatus(`the shell exited (${msg.exitCode ?? 'signal'})`);
             return;
           }
           const bytes = new Uint8Array(m.data as ArrayBuffer);
           term.write(bytes.subarray(1));
+          if (screen) {
+            screen = false;
+            return;
+          }
           offset += bytes.length - 1;
           taken += bytes.length - 1;
           if (taken >= ACK_EVERY) {
