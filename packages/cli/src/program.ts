@@ -4,6 +4,7 @@
  * exit status (2 for usage) and nothing calls `process.exit` from inside commander.
  */
 import { Command } from 'commander';
+import { codeCommand } from './commands/code.js';
 import { cpCommand } from './commands/cp.js';
 import { createCommand } from './commands/create.js';
 import { execCommand } from './commands/exec.js';
@@ -20,6 +21,9 @@ import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { shellCommand } from './commands/shell.js';
 import { addConnectionOptions } from './commands/shared.js';
+import { auditCommand } from './commands/audit.js';
+import { keyCommand } from './commands/key.js';
+import { projectCommand } from './commands/project.js';
 
 import { VERSION } from './version.js';
 
@@ -49,6 +53,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     createCommand(),
     execCommand(),
     shellCommand(),
+    codeCommand(),
     lsCommand(),
     rmCommand(),
     cpCommand(),
@@ -56,6 +61,9 @@ export function buildProgram(output?: ProgramOutput): Command {
     imageCommand(),
     poolsCommand(),
     netCommand(),
+    projectCommand(),
+    keyCommand(),
+    auditCommand(),
     statsCommand(),
     eventsCommand(),
     mcpCommand(),

@@ -2,7 +2,7 @@
  * @module sandbox
  * `Sandbox`: a handle on one sandbox, holding its last known wire info, with exec and files.
  */
-import type { ExecResult, Sandbox as SandboxInfo, SandboxState, SandboxStats } from '@airlock/protocol';
+import type { ExecResult, Execution, Sandbox as SandboxInfo, SandboxState, SandboxStats } from '@airlock/protocol';
 import { SandboxStatsReader } from './observe.js';
 import {
   buildExecRequest,
@@ -10,6 +10,7 @@ import {
   type SandboxExecBufferedParams,
   type SandboxExecStreamParams,
 } from './exec-request.js';
+import { runCode, SandboxCode, type RunCodeParams } from './code.js';
 import { ExecStream } from './exec-stream.js';
 import { SandboxFiles } from './files.js';
 import type { HttpClient } from './http.js';
@@ -23,6 +24,8 @@ export class Sandbox {
   readonly ports: SandboxPorts;
   readonly processes: SandboxProcesses;
   readonly pty: SandboxPty;
+  /** Code contexts: stateful interpreters (see runCode). */
+  readonly code: SandboxCode;
   readonly #http: HttpClient;
   readonly #stats: SandboxStatsReader;
   #info: SandboxInfo;
@@ -37,6 +40,7 @@ export class Sandbox {
     this.processes = new SandboxProcesses(http, info.id);
     this.pty = new SandboxPty(this.processes);
     this.#stats = new SandboxStatsReader(http, info.id);
+    this.code = new SandboxCode(http, info.id);
   }
 
   /** CPU, memory, pids, disk and network use now, as the host measures it (a running sandbox only). */
@@ -47,6 +51,16 @@ export class Sandbox {
   /** A stats sample every `intervalSeconds` (default 1) until the sandbox stops or `signal` aborts. */
   statsStream(params: { intervalSeconds?: number; signal?: AbortSignal } = {}): AsyncGenerator<SandboxStats> {
     return this.#stats.stream(params);
+  }
+
+  /**
+   * Runs a cell in a stateful code context (python by default; javascript, bash), calling back
+   * with output and results as they come, and resolves with its Execution (results, logs, error,
+   * executionCount). A cell that fails resolves with `error` set; the call throws only for bad input
+   * (unknown context: NotFoundError, a cell over the size limit, a busy context with onBusy: 'reject').
+   */
+  runCode(code: string, params: RunCodeParams = {}): Promise<Execution> {
+    return runCode(this.#http, this.id, code, params);
   }
 
   /** The wire description as of the last call that returned it. */

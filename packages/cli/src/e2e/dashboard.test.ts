@@ -6,12 +6,10 @@
  * Screenshots of the main pages go to docs/images/dashboard-*.png.
  */
 import assert from 'node:assert/strict';
-import { randomUUID, createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
 
@@ -20,12 +18,10 @@ const SHOTS = fileURLToPath(new URL('../../../../docs/images/', import.meta.url)
 
 describe('the dashboard in Chromium', { timeout: 5 * 60_000, skip: existsSync(CHROMIUM) ? false : 'no /usr/bin/chromium (scripts/setup.sh installs it)' }, () => {
   let t: TestServer;
-  let dataDir: string;
   let browser: Browser;
 
   before(async () => {
-    dataDir = newDataDir('dashboard');
-    t = await startTestServer(dataDir);
+    t = await startTestServer(newDataDir('dashboard'));
     // Root cannot use Chromium's own sandbox (it needs an unprivileged user); the page is ours.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
     mkdirSync(SHOTS, { recursive: true });
@@ -99,31 +95,24 @@ describe('the dashboard in Chromium', { timeout: 5 * 60_000, skip: existsSync(CH
   });
 
   test('a session whose key is revoked is signed out at once', { timeout: 60_000 }, async () => {
-    const key = `ak_revoked_${randomUUID()}`;
-    const keyId = randomUUID();
-    const db = new Database(join(dataDir, 'db', 'airlock.db'));
-    try {
-      db.prepare('INSERT INTO api_keys (id, project, hash, name, created_at) VALUES (?, ?, ?, ?, ?)').run(keyId, 'default', createHash('sha256').update(key).digest('hex'), 'to revoke', new Date().toISOString());
-      const page = await browser.newPage();
-      await signIn(page, key);
-      await page.waitForSelector('h1:text("Sandboxes")');
-      const wrong = await browser.newPage();
-      await wrong.goto(`${t.server.url}/ui/`);
-      await wrong.fill('#api-key', 'ak_not_a_key');
-      await wrong.click('#sign-in');
-      await wrong.waitForSelector('.signin .error');
-      // Revoke it as tenancy will: the key's row goes.
-      db.prepare('DELETE FROM api_keys WHERE id = ?').run(keyId);
-      const t0 = performance.now();
-      await page.waitForSelector('#api-key', { timeout: 10_000 });
-      const ms = performance.now() - t0;
-      assert.ok(ms < 5000, `signed out ${Math.round(ms)} ms after the revocation`);
-      assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('airlock.key')), null, 'the key is forgotten');
-      await page.close();
-      await wrong.close();
-    } finally {
-      db.close();
-    }
+    const issued = await t.api.call('POST', '/v1/projects/default/keys', { name: 'to revoke', role: 'project' });
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    const page = await browser.newPage();
+    await signIn(page, issued.body.key);
+    await page.waitForSelector('h1:text("Sandboxes")');
+    const wrong = await browser.newPage();
+    await wrong.goto(`${t.server.url}/ui/`);
+    await wrong.fill('#api-key', 'ak_not_a_key');
+    await wrong.click('#sign-in');
+    await wrong.waitForSelector('.signin .error');
+    assert.equal((await t.api.call('DELETE', `/v1/keys/${issued.body.info.id}`)).status, 200);
+    const t0 = performance.now();
+    await page.waitForSelector('#api-key', { timeout: 10_000 });
+    const ms = performance.now() - t0;
+    assert.ok(ms < 5000, `signed out ${Math.round(ms)} ms after the revocation`);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('airlock.key')), null, 'the key is forgotten');
+    await page.close();
+    await wrong.close();
   });
 
   test('the dashboard is served with a strict CSP and nothing from elsewhere', { timeout: 30_000 }, async () => {

@@ -11,12 +11,11 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { KeyStore } from '../store/store.js';
-import { principalOf } from './principal.js';
+import { principalIfAny } from './principal.js';
 
 const SANDBOX_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-export function requestLog(log: Logger, metrics: Metrics, keys: KeyStore): MiddlewareHandler {
+export function requestLog(log: Logger, metrics: Metrics): MiddlewareHandler {
   return async (c, next) => {
     const t0 = performance.now();
     await next();
@@ -31,7 +30,7 @@ export function requestLog(log: Logger, metrics: Metrics, keys: KeyStore): Middl
     // The rest (the key's lookup, the line) waits for the next turn, after the response went out.
     setImmediate(() => void finish());
     const finish = async () => {
-      const who = status === 401 ? undefined : await principalOf(c, keys).catch(() => undefined);
+      const who = status === 401 ? undefined : principalIfAny(c);
       const id = route.includes(':id') ? paramId(c.req.path) : undefined;
       if (error instanceof AirlockError && error.code === ErrorCode.Capacity) metrics.quotaRefused(who?.project ?? 'unknown', 'server_capacity');
       const line = {

@@ -1,6 +1,6 @@
 /**
  * The store wrapper tells each state change once, with the event type its stop reason calls for,
- * hides warm-pool sandboxes until they are handed out, and tells a policy change only when the
+ * hides warm-pool sandboxes until they are handed out (then in the project that took them), and tells a policy change only when the
  * policy changed. On the real SQLite store; no runtime needed.
  */
 import assert from 'node:assert/strict';
@@ -45,12 +45,12 @@ test('state changes become events, once each, with reasons', { timeout: 30_000 }
     events.length = 0;
     await s.insert(sandboxRecord('sb-p', { state: 'running', pool: 'runc default 1 512 2048' }));
     assert.equal(events.length, 0, "a pooled sandbox is nobody's yet");
-    await s.claimPooled('sb-p', { metadata: { who: 'claimed' } });
+    await s.claimPooled('sb-p', { project: 'team', metadata: { who: 'claimed' } });
     assert.deepEqual(
       events.map((e) => [e.type, e.project, e.data.reason]),
       [
-        ['sandbox.created', 'default', 'warm_pool'],
-        ['sandbox.started', 'default', 'warm_pool'],
+        ['sandbox.created', 'team', 'warm_pool'],
+        ['sandbox.started', 'team', 'warm_pool'],
       ],
     );
   } finally {

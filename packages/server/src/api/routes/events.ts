@@ -9,8 +9,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { EVENT_TYPES, LifecycleEvent } from '@airlock/protocol';
 import { invalidRequest } from '../../errors.js';
 import type { EventLog } from '../../observe/event-log.js';
-import type { KeyStore } from '../../store/store.js';
-import { requirePrincipal } from '../principal.js';
+import { principalOf, scopeOf } from '../principal.js';
 import { errorResponses } from '../schemas.js';
 
 const EventsQuery = z.object({
@@ -30,9 +29,9 @@ const events = createRoute({
 const REPLAY_BATCH = 500;
 const HEARTBEAT_MS = 15_000;
 
-export function eventRoutes(app: OpenAPIHono, log: EventLog, keys: KeyStore, serverStopping: AbortSignal): void {
+export function eventRoutes(app: OpenAPIHono, log: EventLog, serverStopping: AbortSignal): void {
   app.openapi(events, async (c) => {
-    const who = await requirePrincipal(c, keys);
+    const who = scopeOf(principalOf(c));
     const q = c.req.valid('query');
     const lastId = c.req.header('last-event-id');
     if (lastId !== undefined && !/^\d{1,15}$/.test(lastId)) throw invalidRequest('Last-Event-ID must be an event id (digits)');
@@ -50,8 +49,9 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog, keys: KeyStore, ser
     const unsubscribe = log.subscribe((e) => {
       if (e.project === who.project) wake?.();
     });
-    // The client left, or the server is stopping (its listener waits for open streams to end).
-    const signal = AbortSignal.any([c.req.raw.signal, serverStopping]);
+    // The client leaving, or its key being revoked or expiring: either ends the stream.
+    // The client left, its key was revoked, or the server is stopping (its listener waits for open streams).
+    const signal = AbortSignal.any([c.req.raw.signal, principalOf(c).signal, serverStopping]);
     const stop = () => {
       unsubscribe();
       wake?.();
@@ -64,8 +64,10 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog, keys: KeyStore, ser
         start(controller) {
           controller.enqueue(enc.encode(': airlock events\nretry: 2000\n\n'));
           const oldest = log.oldest(who.project);
-          if (resumeFrom !== undefined && oldest !== undefined && oldest > cursor + 1) // Ids run through every project, so a gap may be other projects' events; say what is known.
+          if (resumeFrom !== undefined && oldest !== undefined && oldest > cursor + 1) {
+            // Ids run through every project, so a gap may be other projects' events; say what is known.
             controller.enqueue(enc.encode(`: events after ${cursor} may no longer be kept: the oldest kept is ${oldest}\n\n`));
+          }
         },
         async pull(controller) {
           for (;;) {

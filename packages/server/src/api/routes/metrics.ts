@@ -8,14 +8,14 @@ import { Hono } from 'hono';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Metrics } from '../../observe/metrics.js';
 import { exposition } from '../../observe/exposition.js';
-import type { KeyStore } from '../../store/store.js';
+import type { Principals } from '../../auth/principals.js';
 import { requireApiKey } from '../auth.js';
-import { requirePrincipal } from '../principal.js';
+import { principalOf, scopeOf } from '../principal.js';
 
-export function metricsRoutes(app: OpenAPIHono, metrics: Metrics, keys: KeyStore): void {
-  app.use('/metrics', requireApiKey(keys));
+export function metricsRoutes(app: OpenAPIHono, metrics: Metrics, principals: Principals): void {
+  app.use('/metrics', requireApiKey(principals));
   app.get('/metrics', async (c) => {
-    const p = await requirePrincipal(c, keys);
+    const p = scopeOf(principalOf(c));
     return c.body(await exposition(metrics.registry, p), 200, { 'content-type': metrics.registry.contentType });
   });
 }

@@ -6,8 +6,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { SandboxStats } from '@airlock/protocol';
 import type { SandboxStatsReader } from '../../observe/stats.js';
-import type { KeyStore } from '../../store/store.js';
-import { requirePrincipal } from '../principal.js';
+import { principalOf, scopeOf } from '../principal.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
 const StatsQuery = z.object({
@@ -29,16 +28,17 @@ const stats = createRoute({
   },
 });
 
-export function statsRoutes(app: OpenAPIHono, reader: SandboxStatsReader, keys: KeyStore, serverStopping: AbortSignal): void {
+export function statsRoutes(app: OpenAPIHono, reader: SandboxStatsReader, serverStopping: AbortSignal): void {
   app.openapi(stats, async (c) => {
     const { id } = c.req.valid('param');
     const q = c.req.valid('query');
-    const who = await requirePrincipal(c, keys);
+    const who = scopeOf(principalOf(c));
     const read = (id: string) => reader.read(id, who);
     const first = await read(id);
     if (q.follow !== '1' && q.follow !== 'true') return c.json(first, 200);
     const intervalMs = (q.interval ?? 1) * 1000;
-    const signal = AbortSignal.any([c.req.raw.signal, serverStopping]);
+    // The client leaving, or its key being revoked or expiring: either ends the stream.
+    const signal = AbortSignal.any([c.req.raw.signal, principalOf(c).signal, serverStopping]);
     const enc = new TextEncoder();
     let sent = false;
     const body = new ReadableStream<Uint8Array>(

@@ -6,8 +6,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { Webhook, WebhookCreate, WebhookDeliveryList, WebhookList } from '@airlock/protocol';
 import type { Webhooks } from '../../observe/webhooks.js';
-import type { KeyStore } from '../../store/store.js';
-import { requirePrincipal } from '../principal.js';
+import { principalOf, scopeOf } from '../principal.js';
 import { errorResponses } from '../schemas.js';
 
 const HookParams = z.object({ id: z.string().min(1).max(64).describe('Webhook id') });
@@ -40,19 +39,19 @@ const deliveries = createRoute({
   responses: { 200: { description: 'Each attempt: outcome, status, error, time taken', content: { 'application/json': { schema: WebhookDeliveryList } } }, ...errorResponses },
 });
 
-export function webhookRoutes(app: OpenAPIHono, hooks: Webhooks, keys: KeyStore): void {
+export function webhookRoutes(app: OpenAPIHono, hooks: Webhooks): void {
   app.openapi(create, async (c) => {
-    const who = await requirePrincipal(c, keys);
+    const who = scopeOf(principalOf(c));
     const body = c.req.valid('json');
     return c.json(hooks.create(who.project, body.url, body.types), 201);
   });
-  app.openapi(list, async (c) => c.json({ webhooks: hooks.list((await requirePrincipal(c, keys)).project) }, 200));
+  app.openapi(list, async (c) => c.json({ webhooks: hooks.list((scopeOf(principalOf(c))).project) }, 200));
   app.openapi(remove, async (c) => {
-    hooks.delete((await requirePrincipal(c, keys)).project, c.req.valid('param').id);
+    hooks.delete((scopeOf(principalOf(c))).project, c.req.valid('param').id);
     return c.body(null, 204);
   });
   app.openapi(deliveries, async (c) => {
-    const who = await requirePrincipal(c, keys);
+    const who = scopeOf(principalOf(c));
     return c.json({ deliveries: hooks.deliveries(who.project, c.req.valid('param').id, c.req.valid('query').limit ?? 100) }, 200);
   });
 }
