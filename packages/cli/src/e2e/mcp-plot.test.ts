@@ -31,7 +31,17 @@ describe('MCP: Python that plots, the image received', { timeout: 20 * 60_000, s
 
   before(async () => {
     t = await startTestServer(newDataDir('mcp-plot'));
-    await buildBuiltin(new Airlock({ url: t.server.url, apiKey: TEST_KEY }), 'code-interpreter', { runtime: 'runc' });
+    // The base's import is retried: on this host it sometimes ends in ECONNRESET (the interpreter's
+    // own e2e suite meets the same, with observation on or off); reported, not fixed here.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await buildBuiltin(new Airlock({ url: t.server.url, apiKey: TEST_KEY }), 'code-interpreter', { runtime: 'runc' });
+        break;
+      } catch (e) {
+        if (attempt >= 4 || !/ECONNRESET/.test(String(e))) throw e;
+        process.stderr.write(`mcp-plot: building the code-interpreter image failed (${String(e).slice(0, 160)}); again\n`);
+      }
+    }
   });
   after(async () => {
     await t?.close();
