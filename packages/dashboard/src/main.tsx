@@ -1,11 +1,12 @@
 /**
  * @module main
  * The dashboard's shell: sign-in with an API key, a hash router (#/sandboxes, #/sandboxes/ID,
- * #/images), and a heartbeat that signs the user out as soon as the key stops working (revoked).
+ * #/images, #/admin), and a heartbeat that signs the user out as soon as the key stops working (revoked).
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { call, currentKey, onSignOut, signIn, signOut } from './api.js';
+import { AdminPage } from './admin.js';
 import { ImagesPage } from './images.js';
 import { SandboxPage } from './sandbox-page.js';
 import { SandboxesPage } from './sandboxes.js';
@@ -68,11 +69,12 @@ function App() {
         <strong>Airlock</strong>
         <a href="#/sandboxes">Sandboxes</a>
         <a href="#/images">Images and pools</a>
+        <a href="#/admin">Projects, keys, audit</a>
         <button id="sign-out" onClick={signOut}>
           Sign out
         </button>
       </nav>
-      <main>{sandbox ? <SandboxPage id={sandbox} /> : route === '/images' ? <ImagesPage /> : <SandboxesPage />}</main>
+      <main>{sandbox ? <SandboxPage id={sandbox} /> : route === '/images' ? <ImagesPage /> : route === '/admin' ? <AdminPage /> : <SandboxesPage />}</main>
     </>
   );
 }

@@ -3,6 +3,7 @@
  * server and a real runc sandbox, as a new user would use it: sign in with a key, create a sandbox,
  * type in its terminal and see the output, burn CPU in it and watch its stats move, upload a file
  * and see it listed, destroy it; and a session whose key is revoked is signed out at once.
+ * An admin revokes that key from the admin page (projects, keys, audit).
  * Screenshots of the main pages go to docs/images/dashboard-*.png.
  */
 import assert from 'node:assert/strict';
@@ -105,14 +106,27 @@ describe('the dashboard in Chromium', { timeout: 5 * 60_000, skip: existsSync(CH
     await wrong.fill('#api-key', 'ak_not_a_key');
     await wrong.click('#sign-in');
     await wrong.waitForSelector('.signin .error');
-    assert.equal((await t.api.call('DELETE', `/v1/keys/${issued.body.info.id}`)).status, 200);
+    // An admin revokes it from the admin page, where the audit log is shown too.
+    const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await signIn(admin, TEST_KEY);
+    await admin.click('nav a:text("Projects, keys, audit")');
+    await admin.locator('table.projects tr[data-project="default"]').waitFor();
+    await admin.locator('table.audit tbody tr').first().waitFor();
+    const row = admin.locator(`table.keys tr[data-key="${issued.body.info.id}"]`);
+    await row.waitFor();
+    await admin.screenshot({ path: join(SHOTS, 'dashboard-admin.png') });
+    await row.locator('button.revoke').click();
+    await row.locator('td.revoked').filter({ hasText: /\d{4}-/ }).waitFor({ timeout: 10_000 });
     const t0 = performance.now();
     await page.waitForSelector('#api-key', { timeout: 10_000 });
     const ms = performance.now() - t0;
     assert.ok(ms < 5000, `signed out ${Math.round(ms)} ms after the revocation`);
     assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('airlock.key')), null, 'the key is forgotten');
+    const listed = (await t.api.call('GET', '/v1/projects/default/keys')).body.keys.find((k: { id: string }) => k.id === issued.body.info.id);
+    assert.ok(listed.revokedAt !== null, 'the server has it revoked');
     await page.close();
     await wrong.close();
+    await admin.close();
   });
 
   test('the dashboard is served with a strict CSP and nothing from elsewhere', { timeout: 30_000 }, async () => {
