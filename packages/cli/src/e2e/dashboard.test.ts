@@ -66,6 +66,13 @@ describe('the dashboard in Chromium', { timeout: 5 * 60_000, skip: existsSync(CH
     await page.keyboard.type('echo $((6*7))-from-the-terminal\n');
     await page.locator('.xterm-rows').filter({ hasText: '42-from-the-terminal' }).waitFor({ timeout: 15_000 });
 
+    // top, full screen, then quit it: the terminal is a real one.
+    await page.keyboard.type('top\n');
+    await page.locator('.xterm-rows').filter({ hasText: /Tasks:|Mem/ }).waitFor({ timeout: 15_000 });
+    await page.keyboard.type('q');
+    // The shell has the terminal again once top quit.
+    await page.keyboard.type('clear; echo after-$((1+1))-top\n');
+    await page.locator('.xterm-rows').filter({ hasText: 'after-2-top' }).waitFor({ timeout: 15_000 });
     // Burn a core from the terminal; the stats panel (polled every second) shows it.
     await page.keyboard.type("timeout 8 sh -c 'while :; do :; done'\n");
     let cpu = '';
