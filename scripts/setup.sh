@@ -31,8 +31,9 @@ fi
 # getfattr and unpack ADD archives with bzip2/xz; buildah is what the build tests and the benchmark
 # compare Airlock's builder with. microVMs: qemu-system-x86 (QEMU and virtiofsd), linux-image-cloud-amd64
 # (the guest kernel in /boot and its modules); cpio checks the initramfs writer in the tests.
+# chromium is the real browser the dashboard's test drives (playwright-core, no browser download).
 packages=(runc runsc bubblewrap gcc libc6-dev libseccomp-dev golang-github-containers-common util-linux make g++ python3 procps
-  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev iproute2 nftables conntrack attr bzip2 xz-utils buildah qemu-system-x86 linux-image-cloud-amd64 cpio)
+  btrfs-progs zstd docker-registry mmdebstrap skopeo umoci clang-14 libclang-rt-14-dev iproute2 nftables conntrack attr bzip2 xz-utils buildah qemu-system-x86 linux-image-cloud-amd64 cpio chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -59,3 +60,5 @@ fi
 
 make -s -C packages/agent/native
 npx tsc -b
+# The dashboard's bundle (Preact, xterm.js), served by the server at /ui.
+npm run -s build -w @airlock/dashboard

@@ -183,12 +183,12 @@ class Cell:
 CURRENT = None
 
 
-def _user(fn, *args):
-    """Runs a user hook (a repr, a _repr_*_ method) where an interrupt may stop it."""
+def _user(fn, *args, **kwargs):
+    """Runs a user hook (a repr, a _repr_*_ method, a figure's savefig) where an interrupt may stop it."""
     global _in_user
     _in_user = True
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     finally:
         _in_user = False
 

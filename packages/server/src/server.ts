@@ -222,6 +222,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       metricsUrl,
       close: async () => {
         sockets.close();
+        obs.endStreams();
         principals.close();
         if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -72,6 +72,9 @@ describe('airlock mcp with the MCP SDK client', { timeout: 5 * 60_000 }, () => {
     assert.ok(image, 'the plot comes back as image content');
     assert.equal(image.mimeType, 'image/png');
     assert.deepEqual([...Buffer.from(image.data, 'base64').subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    // The interpreter's context keeps state between calls, and a last expression is the cell's value.
+    await call(client, 'run_code', { sandboxId: id, code: 'v = 20' });
+    assert.match(textOf(await call(client, 'run_code', { sandboxId: id, code: 'v * 2 + 2' })), /^exit code: 0 \(ok\)\nstdout:\n42\n/);
     const bash = await call(client, 'run_code', { sandboxId: id, language: 'bash', code: 'echo $((6*7))' });
     assert.match(textOf(bash), /42/);
     const broken = await call(client, 'run_code', { sandboxId: id, code: 'raise SystemExit(5)' });

@@ -100,7 +100,7 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
     {
       title: 'Run code',
       description:
-        'Run Python, bash or JavaScript in a sandbox. Images the code saves in $AIRLOCK_OUTPUT_DIR (png, jpeg, gif, svg), and matplotlib figures left open, come back as images.',
+        "Run Python, JavaScript or bash in the sandbox's code interpreter (state persists between calls per language). Rich results (matplotlib figures, images) and files saved in $AIRLOCK_OUTPUT_DIR (png, jpeg, gif, svg) come back as images.",
       inputSchema: {
         sandboxId: SandboxId,
         language: z.enum(LANGUAGES).default('python'),

@@ -53,6 +53,7 @@ import { eventRoutes } from './routes/events.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { statsRoutes } from './routes/stats.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { loadDashboard, uiRoutes } from './routes/ui.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
@@ -151,9 +152,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   networkRoutes(app, deps.sandboxes);
   processRoutes(app, deps.sandboxes, deps.tickets);
   metricsRoutes(app, deps.observe.obs.metrics, deps.principals);
-  statsRoutes(app, deps.observe.stats);
-  eventRoutes(app, deps.observe.obs.events);
+  statsRoutes(app, deps.observe.stats, deps.observe.obs.streamsEnd);
+  eventRoutes(app, deps.observe.obs.events, deps.observe.obs.streamsEnd);
   webhookRoutes(app, deps.observe.obs.webhooks);
+  uiRoutes(app, loadDashboard());
   codeRoutes(app, deps.sandboxes);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
   projectRoutes(app, deps.projects);

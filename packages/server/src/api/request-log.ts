@@ -7,6 +7,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import { QUOTA_NAMES } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -32,7 +33,10 @@ export function requestLog(log: Logger, metrics: Metrics): MiddlewareHandler {
     const finish = async () => {
       const who = status === 401 ? undefined : principalIfAny(c);
       const id = route.includes(':id') ? paramId(c.req.path) : undefined;
-      if (error instanceof AirlockError && error.code === ErrorCode.Capacity) metrics.quotaRefused(who?.project ?? 'unknown', 'server_capacity');
+      if (error instanceof AirlockError) {
+        const quota = refusedQuota(error);
+        if (quota !== undefined) metrics.quotaRefused(who?.project ?? 'unknown', quota);
+      }
       const line = {
         method,
         route,
@@ -51,4 +55,16 @@ export function requestLog(log: Logger, metrics: Metrics): MiddlewareHandler {
 /** The id in /v1/sandboxes/{id}/… (the route's own params are not at hand once it answered). */
 function paramId(path: string): string | undefined {
   return /^\/v1\/sandboxes\/([^/]+)/.exec(path)?.[1];
+}
+
+/**
+ * Which quota refused a request: a project's (quota_exceeded, quota_limit: tenancy's errors name it,
+ * `…quota sandboxes=4…`), or the server's capacity; undefined for any other error. The label is one
+ * of the closed set of quota names, never text from the message itself.
+ */
+function refusedQuota(e: AirlockError): string | undefined {
+  if (e.code === ErrorCode.Capacity) return 'server_capacity';
+  if (e.code !== ErrorCode.QuotaExceeded && e.code !== ErrorCode.QuotaLimit) return undefined;
+  const name = / (\w+)=\d/.exec(e.message)?.[1];
+  return name !== undefined && (QUOTA_NAMES as readonly string[]).includes(name) ? name : 'other';
 }

@@ -166,3 +166,21 @@ test('webhooks: http(s) only, signed, retried while the target is down, delivere
     hang.close();
   }
 });
+
+test('open event and stats streams do not hold up the server stopping', { timeout: 60_000 }, async () => {
+  const t = await startTestServer();
+  const sb = await t.api.create({ runtime: 'runc' });
+  const sse = await new SseReader().open(`${t.api.url}/v1/events`, auth);
+  const stats = await fetch(`${t.api.url}/v1/sandboxes/${sb.id}/stats?follow=1`, { headers: auth });
+  const reader = stats.body!.getReader();
+  await reader.read();
+  const t0 = performance.now();
+  await t.close();
+  const ms = performance.now() - t0;
+  await sse.close();
+  assert.ok(ms < 2000, `close took ${Math.round(ms)} ms with two streams open`);
+  // A sample may still be buffered; after it, the stream ends.
+  let done = false;
+  for (let i = 0; i < 5 && !done; i++) done = (await reader.read().catch(() => ({ done: true }))).done === true;
+  assert.ok(done, 'the stats stream ended');
+});

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TEST_KEY, startTestServer } from '../test/harness.js';
+import { Api, TEST_KEY, startTestServer } from '../test/harness.js';
 import { parseExposition } from '../test/prom-text.js';
 
 async function scrape(url: string, key: string | null = TEST_KEY) {
@@ -71,4 +71,41 @@ test('the strict parser refuses malformed exposition (positive control)', { time
   assert.throws(() => parseExposition('b 1\n'), /undeclared/);
   assert.throws(() => parseExposition('# TYPE a gauge\na one\n'));
   assert.equal(parseExposition('# TYPE a gauge\na{x="1"} 2\n').value('a', { x: '1' }), 2);
+});
+
+test('a capacity refusal counts as a quota refusal of its project', { timeout: 60_000 }, async () => {
+  const t = await startTestServer(undefined, { observe: { maxWebhooks: 1 } });
+  try {
+    const first = await t.api.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/a' });
+    assert.equal(first.status, 201);
+    const before = (await scrape(`${t.server.url}/metrics`)).m!;
+    assert.equal(before.value('airlock_quota_refusals_total'), 0, 'positive control: nothing refused yet');
+    const second = await t.api.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/b' });
+    assert.deepEqual([second.status, second.body.code], [429, 'capacity']);
+    // The count is taken with the request's log line, just after the response.
+    await new Promise((r) => setTimeout(r, 50));
+    const after = (await scrape(`${t.server.url}/metrics`)).m!;
+    assert.equal(after.value('airlock_quota_refusals_total', { project: 'default', quota: 'server_capacity' }), 1);
+  } finally {
+    await t.close();
+  }
+});
+
+test("a project's quota refusal is counted by the quota's name", { timeout: 60_000 }, async () => {
+  const t = await startTestServer();
+  try {
+    assert.equal((await t.api.call('POST', '/v1/projects', { name: 'tight', quotas: { sandboxes: 0 } })).status, 201);
+    const key = (await t.api.call('POST', '/v1/projects/tight/keys', { name: 'k', role: 'project' })).body.key as string;
+    const refused = await new Api(t.api.url, key).call('POST', '/v1/sandboxes', { runtime: 'runc' });
+    assert.ok(['quota_limit', 'quota_exceeded'].includes(refused.body.code), JSON.stringify(refused.body));
+    await new Promise((r) => setTimeout(r, 50));
+    const m = (await scrape(`${t.server.url}/metrics`)).m!;
+    assert.equal(m.value('airlock_quota_refusals_total', { project: 'tight', quota: 'sandboxes' }), 1);
+    // The project's own key sees its series, and only its own.
+    const own = await scrape(`${t.server.url}/metrics`, key);
+    assert.equal(own.m!.value('airlock_quota_refusals_total', { project: 'tight', quota: 'sandboxes' }), 1);
+    assert.ok(own.m!.samples.every((x) => x.labels.project === 'tight'));
+  } finally {
+    await t.close();
+  }
 });

@@ -23,6 +23,7 @@ export class Observability {
   readonly observer: SandboxObserver;
   readonly #db: Database.Database;
   readonly #log: Logger;
+  readonly #streams = new AbortController();
   /** Project of each sandbox with a process running, for exec events (the observer is told only ids). */
   readonly #projects = new Map<string, string>();
   #lookup: ((id: string) => Promise<{ project: string; pool: string | null } | undefined>) | undefined;
@@ -91,7 +92,18 @@ export class Observability {
     }
   }
 
+  /** Aborts when the server stops: long streams (events, stats follow) end, so closing the listener is not held up by them. */
+  get streamsEnd(): AbortSignal {
+    return this.#streams.signal;
+  }
+
+  /** Ends the long streams; called before the listener closes (it waits for open connections). */
+  endStreams(): void {
+    this.#streams.abort();
+  }
+
   async close(): Promise<void> {
+    this.endStreams();
     this.events.flush();
     await this.webhooks.close();
     this.#db.close();

@@ -115,3 +115,22 @@ test('runc with a network: its bytes show in stats, and its DNS verdicts in the 
     await t.close();
   }
 });
+
+test('microvm: the host side (QEMU) is measured, and its CPU time moves with the guest busy', { timeout: 5 * 60_000 }, async (t0) => {
+  const t = await startTestServer();
+  try {
+    const h = await t.api.call('GET', '/v1/health');
+    if (!h.body.runtimes.some((r: { name: string; available: boolean }) => r.name === 'microvm' && r.available)) return t0.skip('microvm is not available here');
+    const sb = await t.api.create({ runtime: 'microvm' });
+    const idle = await stats(t, sb.id);
+    assert.match(idle.source, /host side: QEMU/);
+    assert.equal(idle.pids.scope, 'host');
+    assert.ok(idle.memory.currentBytes > 16 * MiB, `QEMU holds the guest's touched RAM: ${idle.memory.currentBytes}`);
+    await t.api.exec(sb.id, { cmd: ['sh', '-c', 'timeout 3 sh -c "while :; do :; done"; true'] });
+    const busy = await stats(t, sb.id);
+    assert.ok(busy.cpu.usageSeconds > idle.cpu.usageSeconds + 1.5, `CPU time ${idle.cpu.usageSeconds} → ${busy.cpu.usageSeconds} s over a 3 s busy loop`);
+    assert.ok(Math.abs(cgroupCpuNs(sb.id) / 1e9 - busy.cpu.usageSeconds) < 1);
+  } finally {
+    await t.close();
+  }
+});

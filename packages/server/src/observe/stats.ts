@@ -67,7 +67,7 @@ export class SandboxStatsReader {
       id,
       runtime: s.runtime,
       time: new Date().toISOString(),
-      source: `cgroup v${now.version} /airlock/${id}${hostScope ? ` (host side: ${s.runtime === 'gvisor' ? "gVisor's sentry and gofer" : 'QEMU and virtiofsd'})` : ''}`,
+      source: `cgroup v${now.version} /airlock/${id}${hostScope ? ` (host side: ${s.runtime === 'gvisor' ? "gVisor's sentry" : 'QEMU and virtiofsd'})` : ''}`,
       cpu: { usageSeconds: now.cpuUsageNs / 1e9, percent, windowMs: windowMs === null ? null : Math.round(windowMs), limitCores: s.enforced?.cpu ?? s.cpu },
       memory: { currentBytes: now.memoryBytes, peakBytes: now.memoryPeakBytes, limitBytes: now.memoryLimitBytes },
       pids: { current: now.pids, limit: now.pidsLimit, scope: hostScope ? 'host' : 'guest' },

@@ -29,7 +29,7 @@ const events = createRoute({
 const REPLAY_BATCH = 500;
 const HEARTBEAT_MS = 15_000;
 
-export function eventRoutes(app: OpenAPIHono, log: EventLog): void {
+export function eventRoutes(app: OpenAPIHono, log: EventLog, serverStopping: AbortSignal): void {
   app.openapi(events, async (c) => {
     const who = scopeOf(principalOf(c));
     const q = c.req.valid('query');
@@ -50,7 +50,8 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog): void {
       if (e.project === who.project) wake?.();
     });
     // The client leaving, or its key being revoked or expiring: either ends the stream.
-    const signal = AbortSignal.any([c.req.raw.signal, principalOf(c).signal]);
+    // The client left, its key was revoked, or the server is stopping (its listener waits for open streams).
+    const signal = AbortSignal.any([c.req.raw.signal, principalOf(c).signal, serverStopping]);
     const stop = () => {
       unsubscribe();
       wake?.();
@@ -63,7 +64,10 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog): void {
         start(controller) {
           controller.enqueue(enc.encode(': airlock events\nretry: 2000\n\n'));
           const oldest = log.oldest(who.project);
-          if (resumeFrom !== undefined && oldest !== undefined && oldest > cursor + 1) controller.enqueue(enc.encode(`: events after ${cursor} up to ${oldest - 1} are no longer kept\n\n`));
+          if (resumeFrom !== undefined && oldest !== undefined && oldest > cursor + 1) {
+            // Ids run through every project, so a gap may be other projects' events; say what is known.
+            controller.enqueue(enc.encode(`: events after ${cursor} may no longer be kept: the oldest kept is ${oldest}\n\n`));
+          }
         },
         async pull(controller) {
           for (;;) {
@@ -94,6 +98,6 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog): void {
       },
       { highWaterMark: 0 },
     );
-    return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' } }) as never;
+    return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'close' } }) as never;
   });
 }

@@ -28,7 +28,7 @@ const stats = createRoute({
   },
 });
 
-export function statsRoutes(app: OpenAPIHono, reader: SandboxStatsReader): void {
+export function statsRoutes(app: OpenAPIHono, reader: SandboxStatsReader, serverStopping: AbortSignal): void {
   app.openapi(stats, async (c) => {
     const { id } = c.req.valid('param');
     const q = c.req.valid('query');
@@ -38,7 +38,7 @@ export function statsRoutes(app: OpenAPIHono, reader: SandboxStatsReader): void 
     if (q.follow !== '1' && q.follow !== 'true') return c.json(first, 200);
     const intervalMs = (q.interval ?? 1) * 1000;
     // The client leaving, or its key being revoked or expiring: either ends the stream.
-    const signal = AbortSignal.any([c.req.raw.signal, principalOf(c).signal]);
+    const signal = AbortSignal.any([c.req.raw.signal, principalOf(c).signal, serverStopping]);
     const enc = new TextEncoder();
     let sent = false;
     const body = new ReadableStream<Uint8Array>(
@@ -49,7 +49,10 @@ export function statsRoutes(app: OpenAPIHono, reader: SandboxStatsReader): void 
             controller.enqueue(enc.encode(`${JSON.stringify(first)}\n`));
             return;
           }
-          await new Promise((r) => setTimeout(r, intervalMs));
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, intervalMs);
+            signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+          });
           if (signal.aborted) return controller.close();
           try {
             controller.enqueue(enc.encode(`${JSON.stringify(await read(id))}\n`));
@@ -61,6 +64,6 @@ export function statsRoutes(app: OpenAPIHono, reader: SandboxStatsReader): void 
       },
       { highWaterMark: 0 },
     );
-    return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' } }) as never;
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', connection: 'close' } }) as never;
   });
 }
