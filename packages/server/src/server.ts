@@ -272,7 +272,11 @@ async function startNetwork(config: Config, store: SqliteStore, log: Logger, pri
 
 function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    // Node's default requestTimeout (300 s for the whole request, body included) resets an upload
+    // that is still legitimately streaming: a 1.4 GiB image import into a busy server, a 64 GiB file
+    // write. Bodies are bounded by size limits and each operation's own idle deadline instead; the
+    // headers still have to arrive within Node's headersTimeout (60 s).
+    const server = serve({ fetch, hostname, port, serverOptions: { requestTimeout: 0 } }, () => resolve(server));
     server.once('error', reject);
   });
 }
