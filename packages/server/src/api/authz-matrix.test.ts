@@ -147,7 +147,11 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
     const imported = (await alpha.call('POST', '/v1/images/import', archive, { 'content-type': 'application/x-tar' })).body.images[0];
     assert.equal((await beta.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id), false);
     assert.equal((await alpha.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id), true, 'positive control');
-    assert.equal((await admin.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id), true);
+    assert.equal((await admin.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id), false, "an admin's list is its own project's");
+    assert.equal((await admin.call('GET', '/v1/images?project=alpha')).body.images.some((i: any) => i.id === imported.id), true, 'unless it names another');
+    assert.equal((await beta.call('GET', '/v1/images?project=alpha')).status, 404, 'which only an admin may');
+    assert.equal((await admin.call('GET', '/v1/sandboxes?project=alpha')).body.sandboxes.some((s: any) => s.id === fill.id), true);
+    assert.equal((await beta.call('GET', '/v1/sandboxes?project=alpha')).status, 404);
     const byRef = await beta.call('GET', `/v1/images/${encodeURIComponent('alpha/private:1')}`);
     const missing = await beta.call('GET', `/v1/images/${encodeURIComponent('alpha/nothing:1')}`);
     assert.deepEqual([byRef.status, byRef.body.code], [missing.status, missing.body.code], "another project's image answers as one that is not there");
