@@ -109,6 +109,7 @@ export interface TenancyConfig {
   quotas: { sandboxes: number | null; cpu: number | null; memoryMiB: number | null; diskMiB: number | null; imageBytes: number | null; execs: number | null; pulls: number | null };
   /** Per key: a token bucket of `burst` requests refilled at `perSecond`. */
   rate: { perSecond: number; burst: number };
+  /** Retention: at most `maxEvents` per project, none older than `maxAgeDays`. */
   audit: { maxEvents: number; maxAgeDays: number };
 }
 
@@ -465,7 +466,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       // tenants sets its own (docs/tenancy.md).
       quotas: { sandboxes: 100, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: 256, pulls: 4, ...defined(file.tenancy?.quotas), ...defined(overrides.tenancy?.quotas) },
       rate: { perSecond: 200, burst: 1000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
-      audit: { maxEvents: 1_000_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
+      audit: { maxEvents: 100_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
     },
     vm: vmConfig(file.vm ?? {}, overrides.vm ?? {}, env),
   };
