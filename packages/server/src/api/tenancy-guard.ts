@@ -10,7 +10,8 @@
  *    for an id that does not exist, unless it belongs to the key's project (or the key is admin).
  * 4. The project's in-flight quotas (execs and streams, pulls), held until the response ends.
  * 5. A streamed response ends when the key is revoked (or expires) while it is open.
- * 6. Every route that is not read-only is written to the audit log with its result.
+ * 6. Every route that changes something (not a GET, or a GET that hands out a capability, like the
+ *    ports token) is written to the audit log with its result.
  */
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -46,6 +47,7 @@ export function tenancyGuard(d: GuardDeps): MiddlewareHandler {
     const route = d.routes().find((r) => r.method === c.req.method && r.matches(c.req.path));
     if (!route) return next();
     const p = principalOf(c);
+    const audited = route.method !== 'GET' || route.access === 'write';
     let project = p.project;
     let release: (() => void) | undefined;
     try {
@@ -55,7 +57,7 @@ export function tenancyGuard(d: GuardDeps): MiddlewareHandler {
       if (route.path.startsWith('/v1/sandboxes/{id}')) project = await sandboxProject(d.sandboxes, p, c.req.path.split('/')[3]!);
       if (route.quota) release = d.quotas.acquire(project, route.quota);
     } catch (e) {
-      if (route.access !== 'read') await audit(d, c, route, p, project, e);
+      if (audited) await audit(d, c, route, p, project, e);
       throw e;
     }
     try {
@@ -69,7 +71,7 @@ export function tenancyGuard(d: GuardDeps): MiddlewareHandler {
         release?.();
       }
     }
-    if (route.access !== 'read') await audit(d, c, route, p, project, c.error);
+    if (audited) await audit(d, c, route, p, project, c.error);
   };
 }
 
