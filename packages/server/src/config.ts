@@ -465,7 +465,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       // Defaults generous enough that one user never meets them; an installation shared between
       // tenants sets its own (docs/tenancy.md).
       quotas: { sandboxes: 100, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: 256, pulls: 4, ...defined(file.tenancy?.quotas), ...defined(overrides.tenancy?.quotas) },
-      rate: { perSecond: 200, burst: 1000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
+      rate: { perSecond: 2000, burst: 5000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
       audit: { maxEvents: 100_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
     },
     vm: vmConfig(file.vm ?? {}, overrides.vm ?? {}, env),
