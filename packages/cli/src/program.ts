@@ -4,6 +4,7 @@
  * exit status (2 for usage) and nothing calls `process.exit` from inside commander.
  */
 import { Command } from 'commander';
+import { codeCommand } from './commands/code.js';
 import { cpCommand } from './commands/cp.js';
 import { createCommand } from './commands/create.js';
 import { execCommand } from './commands/exec.js';
@@ -12,6 +13,9 @@ import { inspectCommand } from './commands/inspect.js';
 import { lsCommand } from './commands/ls.js';
 import { netCommand } from './commands/net.js';
 import { poolsCommand } from './commands/pools.js';
+import { eventsCommand } from './commands/events.js';
+import { statsCommand } from './commands/stats.js';
+import { mcpCommand } from './commands/mcp.js';
 import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
@@ -21,7 +25,9 @@ import { auditCommand } from './commands/audit.js';
 import { keyCommand } from './commands/key.js';
 import { projectCommand } from './commands/project.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.js';
+
+export { VERSION };
 
 export interface ProgramOutput {
   writeOut(text: string): void;
@@ -47,6 +53,7 @@ export function buildProgram(output?: ProgramOutput): Command {
     createCommand(),
     execCommand(),
     shellCommand(),
+    codeCommand(),
     lsCommand(),
     rmCommand(),
     cpCommand(),
@@ -57,6 +64,9 @@ export function buildProgram(output?: ProgramOutput): Command {
     projectCommand(),
     keyCommand(),
     auditCommand(),
+    statsCommand(),
+    eventsCommand(),
+    mcpCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;

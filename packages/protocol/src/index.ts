@@ -15,5 +15,7 @@ export * from './image-build.js';
 export * from './pools.js';
 export * from './network.js';
 export * from './tenancy.js';
+export * from './observe.js';
 
 export * from './health.js';
+export * from './code.js';

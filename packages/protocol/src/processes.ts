@@ -109,14 +109,7 @@ export type AttachServerMessage =
   | { type: 'pong' }
   | { type: 'error'; code: string; message: string };
 
-export const ATTACH_LIMITS = {
-  /** The server sends at most this much beyond the client's last ack… */
-  unackedBytes: 1024 * 1024,
-  /** …and a client acks at least every this many bytes it has taken. */
-  ackEvery: 128 * 1024,
-  /** Largest frame a client may send. */
-  maxClientFrame: 64 * 1024,
-} as const;
+export { ATTACH_LIMITS } from './attach-limits.js';
 
 /** Close codes of the attach WebSocket: each reason has its own. */
 export const ATTACH_CLOSE = {

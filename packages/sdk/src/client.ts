@@ -17,6 +17,7 @@ import { resolveConfig, type AirlockParams } from './config.js';
 import { HttpClient } from './http.js';
 import { ImageService } from './images.js';
 import { PoolService } from './pools.js';
+import { EventService, WebhookService } from './observe.js';
 import { SandboxService } from './sandboxes.js';
 import { AuditService, KeyService, ProjectService } from './tenancy.js';
 
@@ -30,6 +31,9 @@ export class Airlock {
   readonly keys: KeyService;
   /** The project's audit log. */
   readonly audit: AuditService;
+  /** The project's lifecycle events (SSE) and its webhooks. */
+  readonly events: EventService;
+  readonly webhooks: WebhookService;
   readonly #http: HttpClient;
 
   /** Throws `AuthenticationError` when no API key is given or set in `AIRLOCK_API_KEY`. */
@@ -41,6 +45,8 @@ export class Airlock {
     this.projects = new ProjectService(this.#http);
     this.keys = new KeyService(this.#http);
     this.audit = new AuditService(this.#http);
+    this.events = new EventService(this.#http);
+    this.webhooks = new WebhookService(this.#http);
   }
 
   /** The server's base URL, as resolved. */

@@ -17,6 +17,8 @@ export interface RequestOptions {
   /** A body streamed as it is read (any size; memory stays flat). */
   stream?: ReadableStream<Uint8Array> | undefined;
   contentType?: string | undefined;
+  /** The Accept header (a route that answers NDJSON or JSON by it). */
+  accept?: string | undefined;
   signal?: AbortSignal | undefined;
   /** Overrides the client's deadline; `null` disables it (streams). */
   timeoutMs?: number | null | undefined;
@@ -54,6 +56,7 @@ export class HttpClient {
   async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const url = this.url(path, options.query);
     const headers: Record<string, string> = { authorization: `Bearer ${this.#config.apiKey}` };
+    if (options.accept !== undefined) headers.accept = options.accept;
     let body: string | Uint8Array | undefined;
     if (options.json !== undefined) {
       headers['content-type'] = 'application/json';

@@ -10,10 +10,12 @@ export { ImageService, type ImagePullParams, type PullProgress, type ImageBuildP
 export { Image } from './image-recipe.js';
 export { PoolService } from './pools.js';
 export { ProjectService, KeyService, AuditService, type KeyCreateParams } from './tenancy.js';
+export { EventService, WebhookService, type EventStreamParams } from './observe.js';
 export { SandboxProcesses, SandboxPty, type ProcessStartParams, type ProcessOutput, type Pty, type PtyCreateParams } from './processes.js';
 export { Attachment, type AttachParams, type ProcessExitInfo } from './attach.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
 export { SandboxNetwork, SandboxPorts } from './network.js';
+export { SandboxCode, type RunCodeParams, type CreateContextParams, type CodeContextInfo, type CodeError, type CodeLanguage, type CodeResult, type Execution } from './code.js';
 export {
   ExecStream,
   type ExecExit,

@@ -2,13 +2,15 @@
  * @module sandbox
  * `Sandbox`: a handle on one sandbox, holding its last known wire info, with exec and files.
  */
-import type { ExecResult, Sandbox as SandboxInfo, SandboxState } from '@airlock/protocol';
+import type { ExecResult, Execution, Sandbox as SandboxInfo, SandboxState, SandboxStats } from '@airlock/protocol';
+import { SandboxStatsReader } from './observe.js';
 import {
   buildExecRequest,
   type Command,
   type SandboxExecBufferedParams,
   type SandboxExecStreamParams,
 } from './exec-request.js';
+import { runCode, SandboxCode, type RunCodeParams } from './code.js';
 import { ExecStream } from './exec-stream.js';
 import { SandboxFiles } from './files.js';
 import type { HttpClient } from './http.js';
@@ -22,7 +24,10 @@ export class Sandbox {
   readonly ports: SandboxPorts;
   readonly processes: SandboxProcesses;
   readonly pty: SandboxPty;
+  /** Code contexts: stateful interpreters (see runCode). */
+  readonly code: SandboxCode;
   readonly #http: HttpClient;
+  readonly #stats: SandboxStatsReader;
   #info: SandboxInfo;
 
   constructor(http: HttpClient, info: SandboxInfo) {
@@ -34,6 +39,28 @@ export class Sandbox {
     this.ports = new SandboxPorts(http, info.id, this.network);
     this.processes = new SandboxProcesses(http, info.id);
     this.pty = new SandboxPty(this.processes);
+    this.#stats = new SandboxStatsReader(http, info.id);
+    this.code = new SandboxCode(http, info.id);
+  }
+
+  /** CPU, memory, pids, disk and network use now, as the host measures it (a running sandbox only). */
+  stats(params: { signal?: AbortSignal } = {}): Promise<SandboxStats> {
+    return this.#stats.read(params);
+  }
+
+  /** A stats sample every `intervalSeconds` (default 1) until the sandbox stops or `signal` aborts. */
+  statsStream(params: { intervalSeconds?: number; signal?: AbortSignal } = {}): AsyncGenerator<SandboxStats> {
+    return this.#stats.stream(params);
+  }
+
+  /**
+   * Runs a cell in a stateful code context (python by default; javascript, bash), calling back
+   * with output and results as they come, and resolves with its Execution (results, logs, error,
+   * executionCount). A cell that fails resolves with `error` set; the call throws only for bad input
+   * (unknown context: NotFoundError, a cell over the size limit, a busy context with onBusy: 'reject').
+   */
+  runCode(code: string, params: RunCodeParams = {}): Promise<Execution> {
+    return runCode(this.#http, this.id, code, params);
   }
 
   /** The wire description as of the last call that returned it. */

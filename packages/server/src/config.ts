@@ -98,6 +98,8 @@ export interface Config {
     maxArchiveEntries: number;
   };
   network: NetworkConfig;
+  /** Metrics, lifecycle events and webhooks (docs/observability.md). */
+  observe: ObserveConfig;
   /** microVMs (runtime "microvm"). */
   vm: VmConfig;
   /** Projects: the quotas every project has unless the admin set others, per-key rates, the audit log's retention. */
@@ -125,6 +127,30 @@ export interface VmConfig {
   overheadMiB: number;
   /** Host tasks of one VM (QEMU's threads, virtiofsd's, the launcher's). */
   hostTasks: number;
+}
+
+/** Metrics, events and webhooks (docs/observability.md). */
+export interface ObserveConfig {
+  /**
+   * A second listener (`host:port`) that serves only /metrics, without a key, for a Prometheus on a
+   * private network; null: /metrics is served on the API listener only, behind an API key.
+   */
+  metricsListen: { host: string; port: number } | null;
+  /** Lifecycle events kept for resumption (Last-Event-ID), oldest dropped first. */
+  eventsRetained: number;
+  /** Webhook deliveries: attempts in all, the first retry's delay (doubling), one attempt's deadline. */
+  webhookAttempts: number;
+  webhookBackoffMs: number;
+  webhookTimeoutMs: number;
+  /** Webhooks one project may register. */
+  maxWebhooks: number;
+  /**
+   * false: no request logs or request and sandbox metrics, no lifecycle events (what the bench's
+   * overhead measurement compares against); /metrics then has only the process series.
+   */
+  enabled: boolean;
+  /** Log lines: pretty on a terminal, JSON otherwise (auto), or one of them always (AIRLOCK_LOG_FORMAT). */
+  logFormat: 'auto' | 'json' | 'pretty';
 }
 
 /** Sandbox networks (docs/network.md). */
@@ -183,6 +209,7 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   network?: Partial<Omit<NetworkConfig, 'dnsUpstream'>>;
   buildContextBytes?: number;
   tenancy?: { quotas?: Partial<TenancyConfig['quotas']>; rate?: Partial<TenancyConfig['rate']>; audit?: Partial<TenancyConfig['audit']> };
+  observe?: Partial<ObserveConfig>;
 };
 
 const Limits = z
@@ -305,6 +332,20 @@ const ConfigFile = z
         maxTtl: z.number().int().min(1),
         dnsQuestionsPerSecond: z.number().positive(),
         portsDomain: z.string().regex(/^[a-z0-9.-]+$/),
+      })
+      .partial()
+      .strict()
+      .optional(),
+    observe: z
+      .object({
+        metricsListen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/),
+        eventsRetained: z.number().int().min(100).max(10_000_000),
+        webhookAttempts: z.number().int().min(1).max(50),
+        webhookBackoffMs: z.number().int().min(10).max(3_600_000),
+        webhookTimeoutMs: z.number().int().min(100).max(120_000),
+        maxWebhooks: z.number().int().min(1).max(1000),
+        logFormat: z.enum(['auto', 'json', 'pretty']),
+        enabled: z.boolean(),
       })
       .partial()
       .strict()
@@ -444,6 +485,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       ...defined(file.processes),
       ...defined(overrides.processes),
     },
+    observe: observeConfig(file.observe, env, overrides.observe),
     images: {
       volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
@@ -580,4 +622,31 @@ function intFrom(v: string | undefined, name: string): number | undefined {
 function listFrom(v: string | undefined): string[] | undefined {
   if (v === undefined || v === '') return undefined;
   return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function observeConfig(file: z.infer<typeof ConfigFile>['observe'], env: NodeJS.ProcessEnv, over: Partial<ObserveConfig> | undefined): ObserveConfig {
+  const listen = env.AIRLOCK_METRICS_LISTEN ?? file?.metricsListen;
+  const format = env.AIRLOCK_LOG_FORMAT;
+  if (format !== undefined && format !== '' && format !== 'auto' && format !== 'json' && format !== 'pretty') throw new ConfigError(`AIRLOCK_LOG_FORMAT ${format} is not auto, json or pretty`);
+  let metricsListen: ObserveConfig['metricsListen'] = null;
+  if (listen !== undefined && listen !== '') {
+    const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(listen);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) throw new ConfigError(`metrics listen address ${listen} is not host:port`);
+    metricsListen = { host: m[1] ?? m[2]!, port };
+  }
+  const { metricsListen: _f, ...rest } = file ?? {};
+  return {
+    metricsListen,
+    eventsRetained: 100_000,
+    webhookAttempts: 8,
+    webhookBackoffMs: 1000,
+    webhookTimeoutMs: 10_000,
+    maxWebhooks: 20,
+    logFormat: 'auto',
+    enabled: true,
+    ...defined(rest),
+    ...(format ? { logFormat: format } : {}),
+    ...defined(over),
+  };
 }

@@ -43,11 +43,16 @@ import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
 import { Releases } from './sandbox/releases.js';
 import { SandboxService } from './sandbox/service.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import type { Store } from './store/store.js';
 import { nftAvailable } from './host/nft.js';
 import { cidr } from './network/ipv4.js';
 import { NetworkService } from './network/network-service.js';
 import { VERSION } from './version.js';
 import { NetworkSettings } from '@airlock/protocol';
+import { Observability } from './observe/observability.js';
+import { SandboxStatsReader } from './observe/stats.js';
+import { countPulls } from './observe/pull-meter.js';
+import { metricsApp } from './api/routes/metrics.js';
 
 export interface RunningServer {
   url: string;
@@ -62,6 +67,8 @@ export interface RunningServer {
   projects: Projects;
   /** The HTTP routes as data (api/route-table.ts): what the authorization matrix test walks. */
   routes: RouteEntry[];
+  /** The admin metrics listener's URL, when configured (observe.metricsListen). */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -74,7 +81,7 @@ export interface StartOptions {
 export async function startServer(overrides: ConfigOverrides = {}, options: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(overrides);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.observe.logFormat);
   const releaseLock = claimDataDir(config.dataDir);
   const dbDir = privateDir(join(config.dataDir, 'db'));
   const store = new SqliteStore(join(dbDir, 'airlock.db'), envSealKey(join(dbDir, 'env.key')));
@@ -116,7 +123,16 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const images = [defaultImage, buildRoots, imageService.provider];
     const network = await startNetwork(config, store, log, print);
     if (network) closers.push(() => network.close({ removeTable: network.records().length === 0 }));
-    const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases, network, quotas });
+    const obs = new Observability(join(config.dataDir, 'db'), config.observe, {
+      sandboxes: async () => (await store.sandboxes.list({ states: ['creating', 'running', 'stopped', 'unknown'], includePooled: true })).map((r) => ({ state: r.state, runtime: r.runtime, project: r.project })),
+      storeBytes: async () => ({ blobs: content.list().reduce((n, d) => n + content.size(d), 0), volume: (await snapshotter.usage()).usedBytes }),
+    }, log);
+    closers.push(() => obs.close());
+    countPulls(imageService.puller, obs.metrics);
+    if (network) network.onVerdict = (kind, verdict) => obs.metrics.networkVerdicts.inc({ kind, verdict });
+    const on = config.observe.enabled;
+    const observedStore: Store = on ? { sandboxes: obs.wrapStore(store.sandboxes), images: store.images, keys: store.keys, projects: store.projects, grants: store.grants, audit: store.audit, close: () => store.close() } : store;
+    const sandboxes = new SandboxService({ config, store: observedStore, runtimes, images, log, releases, network, quotas, observer: on ? obs.observer : undefined });
     projects.bind(sandboxes);
     closers.push(() => sandboxes.close());
     const builds = new BuildService({
@@ -155,6 +171,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const audit = new AuditLog(store.audit, config.tenancy.audit, log);
     await audit.prune();
     const tenancy = { principals, quotas, rate, audit };
+    const stats = new SandboxStatsReader({
+      sandbox: (id) => sandboxes.get(id),
+      rootfsPath: (id) => snapshotter.rootfsHostPath(id),
+      hostLink: (id) => network?.hostLinkOf(id),
+    });
     const app = createApp({
       ...tenancy,
       projects,
@@ -170,8 +191,13 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       log,
       version: VERSION,
       limits: { ...config.limits, maxArchiveEntries: config.processes.maxArchiveEntries },
+      observe: { obs, stats, enabled: config.observe.enabled },
     });
     const server = await listen(app.fetch, config.host, config.port);
+    const ml = config.observe.metricsListen;
+    const metricsServer = ml ? await listen(metricsApp(obs.metrics).fetch, ml.host, ml.port) : undefined;
+    const metricsUrl = metricsServer ? `http://${ml!.host.includes(':') ? `[${ml!.host}]` : ml!.host}:${(metricsServer.address() as AddressInfo).port}/metrics` : undefined;
+    if (metricsUrl) print(`airlock: metrics (no key) on ${metricsUrl}`);
     installPortsGateway(server as import('node:http').Server, sandboxes, config.network.portsDomain, log);
     const sockets = attachWebSockets(server as Server, { sandboxes, ...tenancy, tickets, log, portsDomain: config.network.portsDomain });
     const port = (server.address() as AddressInfo).port;
@@ -193,9 +219,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       builds,
       projects,
       routes: routeTable(app),
+      metricsUrl,
       close: async () => {
         sockets.close();
         principals.close();
+        if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
         await new Promise<void>((resolve) => server.close(() => resolve()));
         for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         await store.close();

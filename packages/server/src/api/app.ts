@@ -36,6 +36,7 @@ import { projectRoutes } from './routes/projects.js';
 import { drainRefusedBody } from './drain.js';
 import { errorResponse } from './error-response.js';
 import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-table.js';
+import { codeRoutes } from './routes/code.js';
 import { execRoutes } from './routes/exec.js';
 import { fileRoutes } from './routes/files.js';
 import { imageBuildRoutes } from './routes/image-builds.js';
@@ -45,6 +46,13 @@ import { poolRoutes } from './routes/pools.js';
 import { fileOpRoutes } from './routes/file-ops.js';
 import { processRoutes } from './routes/processes.js';
 import type { Tickets } from './tickets.js';
+import type { Observability } from '../observe/observability.js';
+import type { SandboxStatsReader } from '../observe/stats.js';
+import { requestLog } from './request-log.js';
+import { eventRoutes } from './routes/events.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { statsRoutes } from './routes/stats.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
@@ -66,6 +74,8 @@ export interface AppDeps {
   limits: { maxBodyBytes: number; maxWriteBytes: number; maxImportBytes: number; maxArchiveEntries: number };
   /** WebSocket attach tickets (issued here, redeemed by api/ws.ts). */
   tickets: Tickets;
+  /** Metrics, events, webhooks, stats and request logs (observe/). */
+  observe: { obs: Observability; stats: SandboxStatsReader; enabled: boolean };
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono {
@@ -98,6 +108,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }
     return errorResponse(c, new AirlockError(ErrorCode.NotFound, `no route for ${c.req.method} ${c.req.path}`), deps.log);
   });
+  if (deps.observe.enabled) app.use('*', requestLog(deps.log, deps.observe.obs.metrics));
   app.use('/v1/*', requireApiKey(deps.principals));
   app.use('/v1/*', async (c, next) => {
     const route = routes.find((r) => r.method === c.req.method && r.matches(c.req.path));
@@ -139,6 +150,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);
   processRoutes(app, deps.sandboxes, deps.tickets);
+  metricsRoutes(app, deps.observe.obs.metrics, deps.principals);
+  statsRoutes(app, deps.observe.stats);
+  eventRoutes(app, deps.observe.obs.events);
+  webhookRoutes(app, deps.observe.obs.webhooks);
+  codeRoutes(app, deps.sandboxes);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
   projectRoutes(app, deps.projects);
   keyRoutes(app, deps.projects);

@@ -34,3 +34,19 @@ export function listedProject(p: Principal, asked: string | undefined): string {
   if (p.role !== 'admin') throw new AirlockError(ErrorCode.NotFound, `project ${asked} does not exist`);
   return asked;
 }
+
+/** The principal if the request authenticated (the request log reads it after the answer went out). */
+export function principalIfAny(c: Context): Principal | undefined {
+  return c.get(KEY as never) as Principal | undefined;
+}
+
+/** What observation routes scope by: the caller's project, and whether it may see every project. */
+export interface ObservationScope {
+  keyId: string;
+  project: string;
+  admin: boolean;
+}
+
+export function scopeOf(p: Principal): ObservationScope {
+  return { keyId: p.keyId, project: p.project, admin: p.role === 'admin' };
+}

@@ -22,6 +22,7 @@ import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
 import { ProcessService } from '../processes/process-service.js';
+import { InterpreterService } from '../interpreter/interpreter-service.js';
 import { FileOps } from './file-ops.js';
 import { listSandboxDir, readSandboxFile, writeSandboxFile, type FileLimits } from './files.js';
 import { LIVE_STATES, requireState } from './lifecycle.js';
@@ -33,6 +34,7 @@ import { Teardown } from './teardown.js';
 import { ExpiryTimers } from './timeouts.js';
 import { WarmPools, shapeKey } from './warm-pools.js';
 import { Watchdog } from './watchdog.js';
+import type { SandboxObserver } from './observer.js';
 
 /** What a create asks for (validated at the edge). */
 export interface CreateSandbox {
@@ -63,6 +65,8 @@ export interface SandboxServiceDeps {
   network?: NetworkService | undefined;
   /** Each project's quotas (tenancy/quotas.ts); absent: none. */
   quotas?: ProjectQuotas;
+  /** Metrics and lifecycle events (observe/); nothing watches when absent. */
+  observer?: SandboxObserver | undefined;
 }
 
 export class SandboxService {
@@ -77,6 +81,8 @@ export class SandboxService {
   readonly #fileLimits: FileLimits;
   /** Processes of running sandboxes (processes/process-service.ts). */
   readonly processes: ProcessService;
+  /** Code contexts of running sandboxes (interpreter/). */
+  readonly interpreter: InterpreterService;
   /** The file API beyond read/write/list (sandbox/file-ops.ts). */
   readonly fileOps: FileOps;
 
@@ -107,6 +113,7 @@ export class SandboxService {
       },
       log,
       onStopped: (live, info) => void this.#stoppedOnItsOwn(live, info.reason, info.detail),
+      onProcess: (id, runtime, what, entry) => deps.observer?.process(id, runtime.name, what, entry),
     });
     this.#teardown = new Teardown({
       sandboxes: store.sandboxes,
@@ -154,6 +161,7 @@ export class SandboxService {
       },
     });
     this.processes = new ProcessService({ live: (action, id) => this.liveFor(action, id), rootInside: (live, user) => rootInside(live, user) });
+    this.interpreter = new InterpreterService({ processes: this.processes, requireRunning: async (id) => void (await this.liveFor('run code in', id)) });
     this.fileOps = new FileOps({
       live: (action, id) => this.liveFor(action, id),
       limits: { ...this.#fileLimits, maxBatchFiles: config.processes.maxBatchFiles, maxBatchBytes: config.processes.maxBatchBytes },
@@ -162,7 +170,24 @@ export class SandboxService {
   }
 
   async create(cmd: CreateSandbox): Promise<SandboxView> {
-    const shape = resolveShape(this.#d, cmd);
+    const t0 = performance.now();
+    let source: 'pool' | 'cold' = 'cold';
+    const done = (runtime: RuntimeName, ok: boolean) =>
+      this.#d.observer?.created({ runtime, project: cmd.project ?? DEFAULT_PROJECT, seconds: (performance.now() - t0) / 1000, source, ok });
+    let runtime: RuntimeName | undefined = cmd.runtime;
+    try {
+      const shape = resolveShape(this.#d, cmd);
+      runtime = shape.runtime.name;
+      const view = await this.#create(cmd, shape, () => (source = 'pool'));
+      done(view.runtime, true);
+      return view;
+    } catch (e) {
+      if (runtime !== undefined) done(runtime, false);
+      throw e;
+    }
+  }
+
+  async #create(cmd: CreateSandbox, shape: ReturnType<typeof resolveShape>, pooled: () => void): Promise<SandboxView> {
     const late: LateBound = {
       project: cmd.project ?? DEFAULT_PROJECT,
       env: cmd.env ?? {},
@@ -176,7 +201,9 @@ export class SandboxService {
       await this.#creator.fitsProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
       const claimed = await this.#creator.claim(key, late);
       this.#pools.count(key, claimed !== undefined);
+      this.#d.observer?.poolClaim(shape.runtime.name, claimed !== undefined);
       if (claimed) {
+        pooled();
         this.#d.log.info({ sandbox: claimed.id, runtime: claimed.runtime }, 'sandbox handed out from the warm pool');
         return this.#view(claimed);
       }
@@ -194,7 +221,11 @@ export class SandboxService {
   }
 
   async destroy(id: string, reason: StopReason = 'destroyed'): Promise<SandboxView> {
-    return this.#view(await this.#teardown.destroy(await this.#mustGet(id), reason));
+    const record = await this.#mustGet(id);
+    const t0 = performance.now();
+    const view = this.#view(await this.#teardown.destroy(record, reason));
+    this.#d.observer?.destroyed({ runtime: record.runtime, seconds: (performance.now() - t0) / 1000 });
+    return view;
   }
 
   async exec(id: string, cmd: ExecCommand): Promise<StartedExec> {

@@ -1,0 +1,3 @@
+import { codeConformance } from '../test/code-conformance.js';
+
+codeConformance({ runtime: 'runc' });
