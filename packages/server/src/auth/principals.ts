@@ -55,15 +55,15 @@ export class Principals {
       // Every open stream and exec of the key listens on it: many at once is normal, not a leak.
       setMaxListeners(0, controller.signal);
       t = { controller, timer: undefined };
-      if (r.expiresAt !== null) {
-        // setTimeout takes at most 2^31-1 ms; a later expiry re-arms on the key's next request.
-        const ms = Date.parse(r.expiresAt) - Date.now();
-        if (ms < 2 ** 31 - 1) {
-          t.timer = setTimeout(() => this.revoked(r.id), Math.max(0, ms));
-          t.timer.unref();
-        }
-      }
       this.#live.set(r.id, t);
+    }
+    if (r.expiresAt !== null && t.timer === undefined) {
+      // setTimeout takes at most 2^31-1 ms (24.8 days): a later expiry is armed by a request nearer to it.
+      const ms = Date.parse(r.expiresAt) - Date.now();
+      if (ms < 2 ** 31 - 1) {
+        t.timer = setTimeout(() => this.revoked(r.id), Math.max(0, ms));
+        t.timer.unref();
+      }
     }
     return { keyId: r.id, project: r.project, role: r.role, signal: t.controller.signal };
   }
