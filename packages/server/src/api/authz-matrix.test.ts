@@ -178,6 +178,20 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
     const create = await beta.call('POST', '/v1/sandboxes', { image: 'alpha/private:1', runtime: 'runc' });
     assert.deepEqual([create.status, create.body.code], [422, 'image_not_found'], "a sandbox cannot be made from another project's image");
     assert.equal((await beta.call('DELETE', `/v1/images/${encodeURIComponent(imported.id)}`)).status, 422);
+    // A build cannot start from it either; alpha's own build can (the positive control).
+    const context = await tarOf([
+      { name: 'Dockerfile', body: 'FROM alpha/private:1\nCOPY extra.txt /extra.txt\n' },
+      { name: 'extra.txt', body: 'x\n' },
+    ]);
+    const build = async (api: Api) => {
+      const res = await fetch(`${admin.url}/v1/images/build?tag=${encodeURIComponent(`${api === alpha ? 'alpha' : 'beta'}/built:1`)}`, { method: 'POST', headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/x-tar' }, body: context });
+      const events = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      return events.at(-1);
+    };
+    const refused = await build(beta);
+    assert.deepEqual([refused.type, refused.code], ['error', 'image_not_found'], JSON.stringify(refused));
+    const built = await build(alpha);
+    assert.equal(built.type, 'image', JSON.stringify(built));
     assert.equal((await alpha.call('GET', `/v1/images/${encodeURIComponent(imported.id)}`)).status, 200, 'still there for alpha');
   });
 

@@ -174,7 +174,10 @@ class BuildRun {
   async #image(ref: string, line: number): Promise<ImageRecord> {
     let record: ImageRecord | undefined;
     try {
-      record = (await this.d.images.find(ref)) ?? (await this.d.images.pull(ref));
+      const local = await this.d.images.find(ref);
+      // Another project's image is not there for this build, exactly as for a sandbox's create.
+      if (local && this.o.canUse && !(await this.o.canUse(local.id))) throw new AirlockError(ErrorCode.ImageNotFound, `image ${JSON.stringify(ref)} is not in the local store; pull or import it first`);
+      record = local ?? (await this.d.images.pull(ref));
     } catch (e) {
       if (e instanceof AirlockError) throw new AirlockError(e.code, `Dockerfile line ${line}: ${e.message}`);
       throw e;
@@ -260,6 +263,7 @@ class BuildRun {
         cwd: img.config.WorkingDir || '/',
         runtime: this.o.runtime,
         allow: this.o.allow,
+        project: this.o.project,
         timeoutSeconds: this.o.timeoutSeconds,
         signal: this.o.signal,
         onOutput: (stream, data) => this.o.onEvent({ type: 'output', step, stream, data: data.toString('utf8') }),
