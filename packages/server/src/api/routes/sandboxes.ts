@@ -50,7 +50,7 @@ export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService, image
     const req = c.req.valid('json');
     const p = principalOf(c);
     // Every sandbox is its creator's project's; an image is usable only if the project references it.
-    await images.checkUse({ project: p.project, admin: false }, req.image);
+    await images.admit({ project: p.project, admin: false }, req.image);
     const created = await sandboxes.create({ ...req, project: p.project });
     // An image the create pulled (it was not local) is now the project's too.
     if (created.imageId && req.image !== undefined) await images.grant(p.project, created.imageId);

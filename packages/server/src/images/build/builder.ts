@@ -175,9 +175,10 @@ class BuildRun {
     let record: ImageRecord | undefined;
     try {
       const local = await this.d.images.find(ref);
-      // Another project's image is not there for this build, exactly as for a sandbox's create.
-      if (local && this.o.canUse && !(await this.o.canUse(local.id))) throw new AirlockError(ErrorCode.ImageNotFound, `image ${JSON.stringify(ref)} is not in the local store; pull or import it first`);
-      record = local ?? (await this.d.images.pull(ref));
+      // Another project's image is not there for this build: it is pulled as a missing one would be,
+      // which succeeds only where its registry gives it to anyone who asks.
+      const usable = local && (!this.o.canUse || (await this.o.canUse(local.id))) ? local : undefined;
+      record = usable ?? (await this.d.images.pull(ref));
     } catch (e) {
       if (e instanceof AirlockError) throw new AirlockError(e.code, `Dockerfile line ${line}: ${e.message}`);
       throw e;
