@@ -49,7 +49,9 @@ export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService, image
   app.openapi(create, async (c) => {
     const req = c.req.valid('json');
     const p = principalOf(c);
-    // Every sandbox is its creator's project's; an image is usable only if the project references it.
+    // Every sandbox is its creator's project's; an image is usable only if the project references it
+    // (or can pull it). Over quota, nothing is pulled for it either.
+    await sandboxes.fitsQuota({ ...req, project: p.project });
     await images.admit({ project: p.project, admin: false }, req.image);
     const created = await sandboxes.create({ ...req, project: p.project });
     // An image the create pulled (it was not local) is now the project's too.
