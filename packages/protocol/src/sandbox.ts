@@ -4,6 +4,7 @@
  * its OpenAPI document from them, so the contract and the checks cannot drift apart.
  */
 import { z } from 'zod';
+import { ProjectName } from './tenancy.js';
 import { NetworkSettings, NetworkState } from './network.js';
 import { RUNTIMES, SANDBOX_STATES, STOP_REASONS } from './states.js';
 
@@ -125,5 +126,6 @@ export const ListSandboxesQuery = z.object({
     .union([z.string(), z.array(z.string())])
     .optional()
     .describe('key=value; repeat to require several labels'),
+  project: ProjectName.optional().describe("Admin keys only: another project's sandboxes (default: the key's own project)"),
 });
 export type ListSandboxesQuery = z.infer<typeof ListSandboxesQuery>;

@@ -75,4 +75,12 @@ describe('instanceof', { timeout: 60_000 }, () => {
     assert.ok(!(theirs instanceof ExecFailedError));
     assert.ok(new ConnectionError('x') instanceof copy.ConnectionError);
   });
+
+  it('carries the tenancy codes and Retry-After', () => {
+    const e = errorFromBody(429, { code: 'rate_limited', message: 'slow down' }, 3);
+    assert.deepEqual([e.code, e.status, e.retryAfterSeconds], ['rate_limited', 429, 3]);
+    assert.equal(errorFromBody(429, { code: 'quota_exceeded', message: 'q' }).code, 'quota_exceeded');
+    assert.equal(errorFromBody(403, { code: 'permission_denied', message: 'p' }).code, 'permission_denied');
+    assert.equal(errorFromBody(403, { code: 'quota_limit', message: 'p' }).retryAfterSeconds, undefined);
+  });
 });

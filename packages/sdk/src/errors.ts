@@ -21,6 +21,8 @@ export interface AirlockErrorOptions {
   status?: number | undefined;
   issues?: ErrorIssue[] | undefined;
   cause?: unknown;
+  /** `rate_limited`: the server's Retry-After, in seconds. */
+  retryAfterSeconds?: number | undefined;
 }
 
 const kAirlockError = Symbol.for('airlock.error');
@@ -37,6 +39,8 @@ export class AirlockError extends Error {
   readonly code: AirlockErrorCode;
   readonly status: number | undefined;
   readonly issues: ErrorIssue[] | undefined;
+  /** Set for `rate_limited` (and any answer with Retry-After): seconds to wait before retrying. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: AirlockErrorCode, message: string, options: AirlockErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -44,6 +48,7 @@ export class AirlockError extends Error {
     this.code = code;
     this.status = options.status;
     this.issues = options.issues;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
@@ -141,13 +146,13 @@ function parseIssues(value: unknown): ErrorIssue[] | undefined {
  * Builds the typed error for a non-2xx answer (or an in-stream `error` event). An unknown or
  * missing code becomes a plain `AirlockError` with code `internal`.
  */
-export function errorFromBody(status: number | undefined, body: unknown): AirlockError {
+export function errorFromBody(status: number | undefined, body: unknown, retryAfterSeconds?: number): AirlockError {
   const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
   const message =
     typeof fields['message'] === 'string' && fields['message'] !== ''
       ? fields['message']
       : `the server answered ${status === undefined ? 'an error' : `HTTP ${status}`}`;
-  const options: AirlockErrorOptions = { status, issues: parseIssues(fields['issues']) };
+  const options: AirlockErrorOptions = { status, issues: parseIssues(fields['issues']), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
   const code = fields['code'];
   if (!isErrorCode(code)) return new AirlockError(ErrorCode.Internal, message, options);
   switch (code) {

@@ -145,7 +145,8 @@ export class HttpClient {
     } catch {
       body = { message: `HTTP ${response.status} ${response.statusText} from ${url}`.trim() };
     }
-    return errorFromBody(response.status, body);
+    const retryAfter = Number(response.headers.get('retry-after') ?? 'NaN');
+    return errorFromBody(response.status, body, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined);
   }
 }
 

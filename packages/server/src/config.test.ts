@@ -68,3 +68,14 @@ test('sandbox networks: DNS upstream from the flag, the environment, the file, t
   assert.throws(() => loadConfig({ dnsUpstream: ['resolver.example'] }, env()), /IPv4 address/);
   assert.throws(() => loadConfig({}, { AIRLOCK_CONFIG: configFile({ network: { minTtl: 500, maxTtl: 100 } }) }), /minTtl/);
 });
+
+test('tenancy: quota defaults, per-key rate and audit retention from the file; null lifts a quota; bad values refused', { timeout: 60_000 }, () => {
+  const d = loadConfig({}, env()).tenancy;
+  assert.deepEqual(d.quotas, { sandboxes: null, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: null, pulls: null }, 'no limits: one user sees no change');
+  const c = loadConfig({}, { AIRLOCK_CONFIG: configFile({ tenancy: { quotas: { sandboxes: 10, execs: null }, rate: { perSecond: 5 }, audit: { maxAgeDays: 7 } } }) }).tenancy;
+  assert.deepEqual([c.quotas.sandboxes, c.quotas.execs, c.quotas.pulls, c.rate.perSecond, c.rate.burst, c.audit.maxAgeDays], [10, null, null, 5, 5000, 7]);
+  assert.equal(loadConfig({ tenancy: { quotas: { sandboxes: 3 } } }, { AIRLOCK_CONFIG: configFile({ tenancy: { quotas: { sandboxes: 10 } } }) }).tenancy.quotas.sandboxes, 3, 'overrides win over the file');
+  for (const bad of [{ quotas: { sandboxes: -1 } }, { quotas: { nope: 1 } }, { rate: { perSecond: 0 } }, { audit: { maxEvents: 1 } }]) {
+    assert.throws(() => loadConfig({}, { AIRLOCK_CONFIG: configFile({ tenancy: bad }) }), ConfigError, JSON.stringify(bad));
+  }
+});

@@ -154,11 +154,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     runtimeStateDir: join(dataDir, 'runtime'),
     network: networkConfig(file.network ?? {}, overrides, env, dataDir),
     tenancy: {
-      // Defaults generous enough that one user never meets them; an installation shared between
-      // tenants sets its own (docs/tenancy.md).
-      quotas: { sandboxes: 100, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: 256, pulls: 4, ...defined(file.tenancy?.quotas), ...defined(overrides.tenancy?.quotas) },
-      rate: { perSecond: 200, burst: 1000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
-      audit: { maxEvents: 1_000_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
+      // No limits by default, so that one user's setup behaves as it did before projects (the
+      // server-wide limits still hold); an installation shared between tenants sets its own
+      // (docs/tenancy.md suggests some).
+      quotas: { sandboxes: null, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: null, pulls: null, ...defined(file.tenancy?.quotas), ...defined(overrides.tenancy?.quotas) },
+      rate: { perSecond: 2000, burst: 5000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
+      audit: { maxEvents: 100_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
     },
     vm: vmConfig(file.vm ?? {}, overrides.vm ?? {}, env),
   };

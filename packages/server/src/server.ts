@@ -67,6 +67,8 @@ export interface RunningServer {
   projects: Projects;
   /** The HTTP routes as data (api/route-table.ts): what the authorization matrix test walks. */
   routes: RouteEntry[];
+  /** Every handler the HTTP app has, in or outside the route table (the matrix checks none escapes it). */
+  handlers: { method: string; path: string }[];
   /** The admin metrics listener's URL, when configured (observe.metricsListen). */
   metricsUrl: string | undefined;
   close(): Promise<void>;
@@ -219,6 +221,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       builds,
       projects,
       routes: routeTable(app),
+      handlers: app.routes.filter((r) => r.method !== 'ALL').map((r) => ({ method: r.method, path: r.path })),
       metricsUrl,
       close: async () => {
         sockets.close();

@@ -25,6 +25,16 @@ export function sees(p: Principal, project: string): boolean {
   return p.role === 'admin' || p.project === project;
 }
 
+/**
+ * Which project a list shows: the key's own, or for an admin key the one it names. A non-admin key
+ * naming another project gets an empty answer's equivalent: 404, as for a project that does not exist.
+ */
+export function listedProject(p: Principal, asked: string | undefined): string {
+  if (asked === undefined || asked === p.project) return p.project;
+  if (p.role !== 'admin') throw new AirlockError(ErrorCode.NotFound, `project ${asked} does not exist`);
+  return asked;
+}
+
 /** The principal if the request authenticated (the request log reads it after the answer went out). */
 export function principalIfAny(c: Context): Principal | undefined {
   return c.get(KEY as never) as Principal | undefined;

@@ -4,6 +4,7 @@
  * being valid. Revocation fires it, so every stream and WebSocket session a key opened ends at once
  * rather than at its next request; an expired key's signal fires at its expiry.
  */
+import { setMaxListeners } from 'node:events';
 import { verifyKey } from './api-keys.js';
 import type { ApiKeyRecord, KeyRole, KeyStore } from '../store/store.js';
 
@@ -51,16 +52,18 @@ export class Principals {
     let t = this.#live.get(r.id);
     if (!t) {
       const controller = new AbortController();
+      // Every open stream and exec of the key listens on it: many at once is normal, not a leak.
+      setMaxListeners(0, controller.signal);
       t = { controller, timer: undefined };
-      if (r.expiresAt !== null) {
-        // setTimeout takes at most 2^31-1 ms; a later expiry re-arms on the key's next request.
-        const ms = Date.parse(r.expiresAt) - Date.now();
-        if (ms < 2 ** 31 - 1) {
-          t.timer = setTimeout(() => this.revoked(r.id), Math.max(0, ms));
-          t.timer.unref();
-        }
-      }
       this.#live.set(r.id, t);
+    }
+    if (r.expiresAt !== null && t.timer === undefined) {
+      // setTimeout takes at most 2^31-1 ms (24.8 days): a later expiry is armed by a request nearer to it.
+      const ms = Date.parse(r.expiresAt) - Date.now();
+      if (ms < 2 ** 31 - 1) {
+        t.timer = setTimeout(() => this.revoked(r.id), Math.max(0, ms));
+        t.timer.unref();
+      }
     }
     return { keyId: r.id, project: r.project, role: r.role, signal: t.controller.signal };
   }

@@ -211,6 +211,12 @@ export class SandboxService {
     return this.#view(await this.#creator.start(shape, late, null));
   }
 
+  /** Whether a create like this one would fit its project's quotas now (throws as the create would). */
+  async fitsQuota(cmd: CreateSandbox): Promise<void> {
+    const shape = resolveShape(this.#d, cmd);
+    await this.#creator.fitsProject(cmd.project ?? DEFAULT_PROJECT, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
+  }
+
   async get(id: string): Promise<SandboxView> {
     return this.#view(await this.#mustGet(id));
   }

@@ -224,8 +224,11 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       assert.deepEqual(alpha.map((e) => e.argv), [null, ['echo', 'hi']]);
       assert.ok(alpha[0]!.seq > alpha[1]!.seq);
       assert.equal((await store.audit.list('alpha', { before: alpha[0]!.seq, limit: 10 })).length, 1);
-      await store.audit.prune(2, new Date(0).toISOString());
-      assert.equal((await store.audit.list('alpha', { limit: 10 })).length + (await store.audit.list('beta', { limit: 10 })).length, 2);
+      await store.audit.prune(1, new Date(0).toISOString());
+      assert.deepEqual([(await store.audit.list('alpha', { limit: 10 })).length, (await store.audit.list('beta', { limit: 10 })).length], [1, 1], 'at most maxEvents per project');
+      assert.equal((await store.audit.list('alpha', { limit: 10 }))[0]!.seq, alpha[0]!.seq, 'the newest stay');
+      await store.audit.prune(10, new Date().toISOString());
+      assert.equal((await store.audit.list('beta', { limit: 10 })).length, 0, 'none older than the age limit');
       await store.close();
     });
   });

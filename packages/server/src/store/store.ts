@@ -213,7 +213,7 @@ export interface AuditRecord {
 export interface AuditStore {
   append(event: Omit<AuditRecord, 'seq'>): Promise<void>;
   list(project: string, opts: { before?: number; limit: number }): Promise<AuditRecord[]>;
-  /** Retention: keeps at most `maxEvents`, none older than `olderThan`. */
+  /** Retention: keeps at most `maxEvents` per project, none older than `olderThan`. */
   prune(maxEvents: number, olderThan: string): Promise<number>;
 }
 

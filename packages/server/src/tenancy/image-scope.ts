@@ -71,14 +71,17 @@ export class ImageScope {
   }
 
   /**
-   * Before a create names an image: one that is local but not this project's is refused as if it
-   * were not there (no pull could have given it to this project: it may be another's build or
-   * import). One that is not local at all is pulled by the create, and granted after it.
+   * Before a create names an image: one that is local but not this project's is treated exactly as
+   * one that is not local. It is pulled for the project, which succeeds only if its registry gives it
+   * (anyone could pull that) and fails as for a missing image otherwise (another project's import or
+   * build is never handed over); a pulled image becomes the project's.
    */
-  async checkUse(a: ImageActor, input: string | undefined): Promise<void> {
+  async admit(a: ImageActor, input: string | undefined): Promise<void> {
     if (input === undefined) return;
     const found = await this.#images.find(input);
-    if (found && !(await this.visible(a, found.id))) throw notLocal(input);
+    if (!found || (await this.visible(a, found.id))) return;
+    const pulled = await this.#images.pull(input);
+    await this.#grants.grant(a.project, pulled.id);
   }
 }
 

@@ -39,37 +39,47 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
     const started = await sandboxes.exec(c.req.valid('param').id, toCommand(req));
     // The client went away (or its key was revoked): nobody will read the result, so the command is killed.
     const onAbort = () => started.events.abandon();
-    for (const signal of [c.req.raw.signal, principalOf(c).signal]) {
+    // The key's signal lives as long as the key: the listener must go with this request.
+    const signals = [c.req.raw.signal, principalOf(c).signal];
+    for (const signal of signals) {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     }
-    const cap = req.maxOutputBytes ?? EXEC_LIMITS.defaultMaxOutputBytes;
-    const out = { stdout: new Collector(cap), stderr: new Collector(cap) };
-    for await (const ev of started.events) {
-      if (ev.type !== 'exit') {
-        out[ev.type].add(ev.data);
-        continue;
-      }
-      const encoding = req.encoding ?? 'utf8';
-      return c.json(
-        {
-          stdout: out.stdout.text(encoding),
-          stderr: out.stderr.text(encoding),
-          encoding,
-          exitCode: ev.exitCode,
-          signal: ev.signal,
-          reason: ev.reason,
-          stdoutTruncated: out.stdout.truncated,
-          stderrTruncated: out.stderr.truncated,
-          durationMs: ev.durationMs,
-          ...(ev.detail !== undefined ? { detail: ev.detail } : {}),
-          processId: started.processId,
-        },
-        200,
-      );
+    try {
+      return await collect();
+    } finally {
+      for (const signal of signals) signal.removeEventListener('abort', onAbort);
     }
-    // Only when the client left: the queue was abandoned and the answer goes nowhere.
-    return new Response(null, { status: 499 }) as never;
+
+    async function collect() {
+      const cap = req.maxOutputBytes ?? EXEC_LIMITS.defaultMaxOutputBytes;
+      const out = { stdout: new Collector(cap), stderr: new Collector(cap) };
+      for await (const ev of started.events) {
+        if (ev.type !== 'exit') {
+          out[ev.type].add(ev.data);
+          continue;
+        }
+        const encoding = req.encoding ?? 'utf8';
+        return c.json(
+          {
+            stdout: out.stdout.text(encoding),
+            stderr: out.stderr.text(encoding),
+            encoding,
+            exitCode: ev.exitCode,
+            signal: ev.signal,
+            reason: ev.reason,
+            stdoutTruncated: out.stdout.truncated,
+            stderrTruncated: out.stderr.truncated,
+            durationMs: ev.durationMs,
+            ...(ev.detail !== undefined ? { detail: ev.detail } : {}),
+            processId: started.processId,
+          },
+          200,
+        );
+      }
+      // Only when the client left: the queue was abandoned and the answer goes nowhere.
+      return new Response(null, { status: 499 }) as never;
+    }
   });
 
   app.openapi(streamed, async (c) => {

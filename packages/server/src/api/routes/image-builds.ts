@@ -97,6 +97,9 @@ export function imageBuildRoutes(
       compression: q.compression ?? 'gzip',
       noCache: q.noCache === 'true' || q.noCache === '1',
       timeoutSeconds: q.timeout,
+      // Its steps run in sandboxes of its project, from images its project references.
+      project: actor.project,
+      canUse: (id: string) => deps.scope.visible({ project: actor.project, admin: false }, id),
     });
     return ndjsonResponse<BuildEvent>(async (send, signal) => {
       owners.set(prepared.id, actor.project);

@@ -4,7 +4,7 @@
  * An image in a path is its id (sha256:…) or a reference, URL-encoded (python%3A3.12-slim).
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { Image, ImageList, ImportResult, PruneResult, PullEvent, PullImageRequest } from '@airlock/protocol';
+import { Image, ImageList, ImportResult, ProjectName, PruneResult, PullEvent, PullImageRequest } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -17,7 +17,7 @@ import { parseReference } from '../../images/reference.js';
 import type { ImageRecord } from '../../store/store.js';
 import type { ImageActor, ImageScope } from '../../tenancy/image-scope.js';
 import type { Projects } from '../../tenancy/projects.js';
-import { principalOf } from '../principal.js';
+import { listedProject, principalOf } from '../principal.js';
 import { errorResponses } from '../schemas.js';
 import { imageToWire } from '../wire.js';
 
@@ -55,7 +55,8 @@ const importRoute = createRoute({
 const list = createRoute({
   method: 'get',
   path: '/v1/images',
-  summary: 'List local images',
+  summary: "List the project's images (an admin key may name another project)",
+  request: { query: z.object({ project: ProjectName.optional().describe("Admin keys only: another project's images") }) },
   responses: { 200: { description: 'Local images', content: { 'application/json': { schema: ImageList } } }, ...errorResponses },
 });
 
@@ -149,7 +150,10 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { cont
     return c.json({ images: await Promise.all(imported.map((i) => toWire(i, images))) }, 200);
   });
 
-  app.openapi(list, async (c) => c.json({ images: (await deps.scope.list(actorOf(c))).map(imageToWire) }, 200));
+  app.openapi(list, async (c) => {
+    const project = listedProject(principalOf(c), c.req.valid('query').project);
+    return c.json({ images: (await deps.scope.list({ project, admin: false })).map(imageToWire) }, 200);
+  });
 
   app.openapi(inspect, async (c) => c.json(imageToWire(await deps.scope.inspect(actorOf(c), c.req.valid('param').image)), 200));
 

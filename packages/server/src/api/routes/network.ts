@@ -13,6 +13,8 @@ const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } })
 const get = createRoute({
   method: 'get',
   path: '/v1/sandboxes/{id}/network',
+  // It hands out the ports token, which opens the sandbox's services: not for read-only keys.
+  'x-airlock-access': 'write',
   summary: "A sandbox's network settings, address and ports token",
   request: { params: IdParams },
   responses: { 200: { description: 'The network', ...json(NetworkDetails) }, ...errorResponses },

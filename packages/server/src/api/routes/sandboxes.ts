@@ -7,7 +7,7 @@ import { CreateSandboxRequest, ListSandboxesQuery, Sandbox, SandboxList } from '
 import { invalidRequest } from '../../errors.js';
 import type { SandboxService } from '../../sandbox/service.js';
 import type { ImageScope } from '../../tenancy/image-scope.js';
-import { principalOf } from '../principal.js';
+import { listedProject, principalOf } from '../principal.js';
 import { sandboxToWire } from '../wire.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
@@ -49,8 +49,10 @@ export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService, image
   app.openapi(create, async (c) => {
     const req = c.req.valid('json');
     const p = principalOf(c);
-    // Every sandbox is its creator's project's; an image is usable only if the project references it.
-    await images.checkUse({ project: p.project, admin: false }, req.image);
+    // Every sandbox is its creator's project's; an image is usable only if the project references it
+    // (or can pull it). Over quota, nothing is pulled for it either.
+    await sandboxes.fitsQuota({ ...req, project: p.project });
+    await images.admit({ project: p.project, admin: false }, req.image);
     const created = await sandboxes.create({ ...req, project: p.project });
     // An image the create pulled (it was not local) is now the project's too.
     if (created.imageId && req.image !== undefined) await images.grant(p.project, created.imageId);
@@ -64,7 +66,7 @@ export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService, image
       if (eq <= 0) throw invalidRequest(`label filter ${JSON.stringify(l)} must look like key=value`);
       labels[l.slice(0, eq)] = l.slice(eq + 1);
     }
-    const found = await sandboxes.list({ ...(q.state ? { states: [q.state] } : {}), labels, project: principalOf(c).project });
+    const found = await sandboxes.list({ ...(q.state ? { states: [q.state] } : {}), labels, project: listedProject(principalOf(c), q.project) });
     return c.json({ sandboxes: found.map(sandboxToWire) }, 200);
   });
   app.openapi(get, async (c) => c.json(sandboxToWire(await sandboxes.get(c.req.valid('param').id)), 200));

@@ -109,6 +109,8 @@ export class BuildService {
             allow: p.allow,
             compression: p.compression,
             noCache: p.noCache,
+            project: p.project,
+            canUse: p.canUse,
             timeoutSeconds: p.timeoutSeconds ?? this.#d.defaultTimeoutSeconds,
             signal: abort.signal,
             onEvent,

@@ -27,6 +27,10 @@ export interface BuildSettings {
   allow: string[];
   compression: LayerCompression;
   noCache: boolean;
+  /** The project the build acts for: its step sandboxes are that project's (absent: default). */
+  project?: string | undefined;
+  /** Whether the build may start from a local image (its project references it); absent: any. */
+  canUse?: ((imageId: string) => Promise<boolean>) | undefined;
 }
 
 export interface BuildOptions extends BuildSettings {

@@ -174,7 +174,11 @@ class BuildRun {
   async #image(ref: string, line: number): Promise<ImageRecord> {
     let record: ImageRecord | undefined;
     try {
-      record = (await this.d.images.find(ref)) ?? (await this.d.images.pull(ref));
+      const local = await this.d.images.find(ref);
+      // Another project's image is not there for this build: it is pulled as a missing one would be,
+      // which succeeds only where its registry gives it to anyone who asks.
+      const usable = local && (!this.o.canUse || (await this.o.canUse(local.id))) ? local : undefined;
+      record = usable ?? (await this.d.images.pull(ref));
     } catch (e) {
       if (e instanceof AirlockError) throw new AirlockError(e.code, `Dockerfile line ${line}: ${e.message}`);
       throw e;
@@ -260,6 +264,7 @@ class BuildRun {
         cwd: img.config.WorkingDir || '/',
         runtime: this.o.runtime,
         allow: this.o.allow,
+        project: this.o.project,
         timeoutSeconds: this.o.timeoutSeconds,
         signal: this.o.signal,
         onOutput: (stream, data) => this.o.onEvent({ type: 'output', step, stream, data: data.toString('utf8') }),

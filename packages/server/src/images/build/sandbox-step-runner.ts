@@ -52,6 +52,7 @@ export class SandboxStepRunner implements StepRunner {
       const network = req.allow.length > 0 ? this.#d.networkPolicy?.(req.allow) : undefined;
       const sb = await sandboxes.create({
         image: root.ref,
+        ...(req.project ? { project: req.project } : {}),
         ...(req.runtime ? { runtime: req.runtime as never } : {}),
         timeout: req.timeoutSeconds,
         metadata: { 'airlock.build-step': 'true' },

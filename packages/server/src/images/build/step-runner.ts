@@ -16,6 +16,8 @@ export interface RunRequest {
   runtime: string | undefined;
   /** Domains the step may reach (empty: no network). */
   allow: string[];
+  /** The build's project: the step's sandbox is its (absent: default). */
+  project?: string | undefined;
   timeoutSeconds: number;
   signal: AbortSignal;
   onOutput(stream: 'stdout' | 'stderr', data: Buffer): void | Promise<void>;

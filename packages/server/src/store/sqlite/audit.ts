@@ -39,7 +39,10 @@ export class SqliteAuditStore implements AuditStore {
   async prune(maxEvents: number, olderThan: string): Promise<number> {
     return this.#d.db.transaction(() => {
       let n = this.#d.stmt('DELETE FROM audit WHERE at < ?').run(olderThan).changes;
-      n += this.#d.stmt('DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 OFFSET ?)').run(maxEvents).changes;
+      // Per project: a noisy project pushes out only its own old events.
+      for (const { project } of this.#d.stmt('SELECT DISTINCT project FROM audit').all() as { project: string }[]) {
+        n += this.#d.stmt('DELETE FROM audit WHERE project = ? AND seq <= (SELECT seq FROM audit WHERE project = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)').run(project, project, maxEvents).changes;
+      }
       return n;
     })();
   }
