@@ -280,6 +280,11 @@ function listen(fetch: (req: Request) => Response | Promise<Response>, hostname:
     // write. Bodies are bounded by size limits and each operation's own idle deadline instead; the
     // headers still have to arrive within Node's headersTimeout (60 s).
     const server = serve({ fetch, hostname, port, serverOptions: { requestTimeout: 0 } }, () => resolve(server));
+    // An idle keep-alive connection outlives the clients' own idle limit (undici keeps one 4 s, or
+    // the server's hint minus 1 s), so a client never sends a request on a socket the server is
+    // closing at that moment: a POST is not retried, and the caller would see ECONNRESET.
+    (server as import('node:http').Server).keepAliveTimeout = 65_000;
+    (server as import('node:http').Server).headersTimeout = 66_000;
     server.once('error', reject);
   });
 }
