@@ -444,7 +444,7 @@ def figure_bundle(fig):
     formats = CURRENT.formats if CURRENT else ["png"]
     for fmt in formats:
         buf = io.BytesIO()
-        _user(fig.savefig, buf, format=fmt, bbox_inches=None)
+        _user(lambda: fig.savefig(buf, format=fmt))
         _set(out, fmt, buf.getvalue() if fmt == "png" else buf.getvalue().decode("utf-8", "replace"))
     chart = chart_of(fig)  # after drawing: tick labels exist only once drawn
     if chart is not None:
