@@ -125,10 +125,17 @@ def _repair_stdio():
             setattr(sys, name, open(fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False))
 
 
+_pending_interrupt = False
+
+
 def _on_sigint(signum, frame):
-    # Only user code is interrupted; between cells (or while a frame is written) it does nothing.
+    # Only user code is interrupted; between cells it does nothing. One that comes while a cell is
+    # being set up (or a frame written) is kept for the moment user code starts.
+    global _pending_interrupt
     if _in_user:
         raise KeyboardInterrupt
+    if CURRENT is not None:
+        _pending_interrupt = True
 
 
 def _after_fork_in_child():
@@ -185,7 +192,10 @@ CURRENT = None
 
 def _user(fn, *args):
     """Runs a user hook (a repr, a _repr_*_ method) where an interrupt may stop it."""
-    global _in_user
+    global _in_user, _pending_interrupt
+    if _pending_interrupt:
+        _pending_interrupt = False
+        raise KeyboardInterrupt
     _in_user = True
     try:
         return fn(*args)
@@ -622,9 +632,10 @@ execution_count = 0
 
 
 def run_cell(cmd):
-    global execution_count, CURRENT, _in_user
+    global execution_count, CURRENT, _in_user, _pending_interrupt
     execution_count += 1
     count = execution_count
+    _pending_interrupt = False
     CURRENT = Cell(cmd["cell"], [f for f in cmd.get("figureFormats", ["png"]) if f in ("png", "svg")] or ["png"])
     signal.signal(signal.SIGINT, _on_sigint)
     _repair_stdio()
@@ -640,6 +651,9 @@ def run_cell(cmd):
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
         body = compile(tree, filename, "exec", flags=flags)
         expr = compile(last, filename, "eval", flags=flags) if last is not None else None
+        if _pending_interrupt:
+            _pending_interrupt = False
+            raise KeyboardInterrupt
         _in_user = True
         try:
             _run(body)

@@ -115,6 +115,10 @@ export class CodeContext {
     this.#tail = new Promise<void>((r) => (release = r));
     try {
       await before;
+      if (opts.signal?.aborted) {
+        // Its client went away while it waited: it never runs.
+        return { error: { name: 'Cancelled', value: 'the client went away before the cell ran', traceback: '' }, executionCount: null, stdoutTruncated: false, stderrTruncated: false, resultsDropped: 0 };
+      }
       const p = await this.ensure();
       await onStart();
       return await p.run(code, opts, sink);

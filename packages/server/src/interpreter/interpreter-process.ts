@@ -45,6 +45,8 @@ export interface InterpreterLimits {
 
 const SIGINT = 2;
 const FENCE_WAIT_MS = 2000;
+/** What the results of one cell may hold in all (a buffered Execution is held in memory). */
+const MAX_RESULT_BYTES_PER_CELL = 32 * 1024 * 1024;
 const SIGKILL = 9;
 
 export class InterpreterProcess {
@@ -220,6 +222,7 @@ class ActiveCell {
   readonly #bytes = { stdout: 0, stderr: 0 };
   readonly truncated = { stdout: false, stderr: false };
   #results = 0;
+  #resultBytes = 0;
   #dropped = 0;
   #done = false;
   #fenced = false;
@@ -261,11 +264,13 @@ class ActiveCell {
 
   async result(r: CodeResult): Promise<void> {
     if (this.#done) return;
-    if (this.#results >= this.#limits.maxResultsPerCell) {
+    const size = resultSize(r);
+    if (this.#results >= this.#limits.maxResultsPerCell || this.#resultBytes + size > MAX_RESULT_BYTES_PER_CELL) {
       this.#dropped++;
       return;
     }
     this.#results++;
+    this.#resultBytes += size;
     await this.#sink.result(r);
   }
 
@@ -296,6 +301,12 @@ class ActiveCell {
     // What the decoders still hold (a cut UTF-8 sequence) is dropped rather than sent after the end.
     this.#resolve({ ...o, stdoutTruncated: this.truncated.stdout, stderrTruncated: this.truncated.stderr });
   }
+}
+
+function resultSize(r: CodeResult): number {
+  let n = 0;
+  for (const v of Object.values(r)) n += typeof v === 'string' ? v.length : typeof v === 'object' && v !== null ? JSON.stringify(v).length : 8;
+  return n;
 }
 
 const TEXT_FIELDS = ['text', 'html', 'markdown', 'svg', 'latex', 'javascript'] as const;
