@@ -164,6 +164,24 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
         assert.match(piped.stderr, /NameError: name 'undefined_name' is not defined/);
       });
 
+      test('a context with preload has the heavy imports done before its first cell (timings printed)', { timeout: 180_000 }, async () => {
+        const cell = 'import sys\nloaded = "pandas" in sys.modules\nimport numpy, pandas, matplotlib.pyplot as plt\nloaded';
+        const time = async (preload: string[]) => {
+          const t0 = performance.now();
+          const ctx = await sandbox.code.createContext({ preload });
+          const t1 = performance.now();
+          const ex = ok(await sandbox.runCode(cell, { context: ctx }));
+          const t2 = performance.now();
+          await sandbox.code.deleteContext(ctx);
+          return { create: t1 - t0, first: t2 - t1, loaded: ex.results[0]!.text };
+        };
+        const cold = await time([]);
+        const warm = await time(['numpy', 'pandas', 'matplotlib.pyplot']);
+        assert.equal(cold.loaded, 'False', 'the control: without preload, pandas is imported by the cell');
+        assert.equal(warm.loaded, 'True');
+        process.stderr.write(`${runtime}: first cell with numpy+pandas+matplotlib: ${cold.first.toFixed(1)} ms cold (context ${cold.create.toFixed(1)} ms), ${warm.first.toFixed(1)} ms preloaded (context ${warm.create.toFixed(1)} ms)\n`);
+      });
+
       test('numpy, scikit-learn and a JavaScript context in the same sandbox', { timeout: 180_000 }, async () => {
         const np = ok(await sandbox.runCode('import numpy as np\nfrom sklearn.linear_model import LinearRegression\nm = LinearRegression().fit(np.array([[1], [2], [3]]), [2, 4, 6])\nround(float(m.coef_[0]), 3)'));
         assert.equal(np.results[0]!.text, '2.0');

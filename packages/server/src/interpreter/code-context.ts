@@ -19,6 +19,8 @@ export interface ContextSpec {
   envs: Record<string, string> | undefined;
   user: string | undefined;
   isDefault: boolean;
+  /** Python modules imported before the interpreter is ready. */
+  preload?: string[] | undefined;
 }
 
 export interface ContextDeps {
@@ -78,7 +80,7 @@ export class CodeContext {
           this.#d.forget(old.entry);
         }
         const entry = await this.#startRetrying();
-        const p = new InterpreterProcess(entry, this.spec.language, this.#d.limits);
+        const p = new InterpreterProcess(entry, this.spec.language, this.#d.limits, this.spec.preload);
         try {
           await p.boot();
         } catch (e) {

@@ -66,8 +66,11 @@ export class InterpreterProcess {
   /** The driver's own execution count. */
   executionCount = 0;
 
-  constructor(entry: ProcessEntry, language: CodeLanguage, limits: InterpreterLimits) {
+  readonly #preload: string[];
+
+  constructor(entry: ProcessEntry, language: CodeLanguage, limits: InterpreterLimits, preload: string[] = []) {
     this.entry = entry;
+    this.#preload = preload;
     this.language = language;
     this.#limits = limits;
     this.#splitter = new FrameSplitter(this.#nonce, 2 * limits.maxResultBytes + 1024 * 1024);
@@ -81,7 +84,7 @@ export class InterpreterProcess {
     void this.#loop();
     const timer = setTimeout(() => this.#ready?.reject(new Error(`no ready within ${this.#limits.readyTimeoutMs} ms`)), this.#limits.readyTimeoutMs);
     try {
-      await this.entry.channel?.writeStdin(bootLine(this.language, this.#nonce, this.#limits));
+      await this.entry.channel?.writeStdin(bootLine(this.language, this.#nonce, this.#limits, this.#preload));
       await ready;
     } catch (e) {
       this.kill(`the ${this.language} interpreter did not start`);

@@ -37,7 +37,7 @@ export class InterpreterService {
 
   async create(sandboxId: string, req: CreateContextRequest): Promise<CodeContext> {
     await this.#running(sandboxId);
-    return this.#add(sandboxId, { language: req.language ?? 'python', cwd: req.cwd, envs: req.envs, user: req.user, isDefault: false });
+    return this.#add(sandboxId, { language: req.language ?? 'python', cwd: req.cwd, envs: req.envs, user: req.user, isDefault: false, preload: req.preload });
   }
 
   async list(sandboxId: string): Promise<CodeContext[]> {
