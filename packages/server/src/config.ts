@@ -147,6 +147,8 @@ export interface PoolConfig {
   memoryMiB: number;
   diskMiB: number;
   size: number;
+  /** A Python code context started in each pooled sandbox, these modules imported (interpreter/). */
+  codeContext?: { preload: string[] } | undefined;
 }
 
 /** What `airlock serve` flags (and tests) may set; each wins over the environment and the file. */
@@ -234,6 +236,10 @@ const ConfigFile = z
             cpu: z.number().positive().optional(),
             memoryMiB: z.number().int().min(32).optional(),
             diskMiB: z.number().int().min(16).optional(),
+            codeContext: z
+              .object({ preload: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'a module name')).max(32).optional() })
+              .strict()
+              .optional(),
           })
           .strict(),
       )
@@ -376,6 +382,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
         cpu: p.cpu ?? defaults.cpu,
         memoryMiB: p.memoryMiB ?? defaults.memoryMiB,
         diskMiB: p.diskMiB ?? defaults.diskMiB,
+        ...(p.codeContext ? { codeContext: { preload: p.codeContext.preload ?? [] } } : {}),
       }));
   const keys = shapes.map((p) => `${p.runtime} ${p.image} ${p.cpu} ${p.memoryMiB} ${p.diskMiB}`);
   const dup = keys.find((k, i) => keys.indexOf(k) !== i);

@@ -70,6 +70,29 @@ export class InterpreterService {
     return c;
   }
 
+  /** A pooled sandbox's default Python context, started before anyone claims the sandbox. */
+  async prewarm(sandboxId: string, preload: string[]): Promise<void> {
+    const c = this.#register(sandboxId, { language: 'python', cwd: undefined, envs: undefined, user: undefined, isDefault: true, preload });
+    try {
+      await c.ensure();
+    } catch (e) {
+      this.#bySandbox.get(sandboxId)?.delete(c.id);
+      throw e;
+    }
+  }
+
+  /**
+   * A pooled sandbox was handed out. Its warm context ran nothing but the pool's imports, and it is
+   * the claimant's alone from now on; but it was started without the claimant's env, so with an env
+   * it is dropped and the first cell starts one that has it (cold, as without a pool).
+   */
+  claimed(sandboxId: string, env: Record<string, string>): void {
+    if (Object.keys(env).length === 0) return;
+    const m = this.#bySandbox.get(sandboxId);
+    for (const c of m?.values() ?? []) c.delete();
+    this.#bySandbox.delete(sandboxId);
+  }
+
   /**
    * Checks a cell (413, 404, 400) and finds its context before anything is streamed; the returned
    * run waits for its turn, then runs it.

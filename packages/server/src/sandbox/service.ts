@@ -140,7 +140,19 @@ export class SandboxService {
       refillConcurrency: config.pools.refillConcurrency,
       refillDelayMs: config.pools.refillDelayMs,
       log,
-      fill: async (shape, key) => (await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null }, key)).id,
+      fill: async (shape, key) => {
+        const id = (await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null }, key)).id;
+        if (!shape.codeContext) return id;
+        // A pooled code-interpreter sandbox: its default Python context is running, the heavy imports done.
+        try {
+          await this.interpreter.prewarm(id, shape.codeContext.preload);
+        } catch (e) {
+          const record = await store.sandboxes.get(id);
+          if (record && record.state !== 'destroyed') await this.#teardown.destroy(record, 'destroyed', 'a warm pool sandbox whose code context did not start');
+          throw e;
+        }
+        return id;
+      },
       discard: async (id) => {
         const record = await store.sandboxes.get(id);
         if (record && record.state !== 'destroyed') await this.#teardown.destroy(record, 'destroyed', 'a warm pool sandbox nobody took');
@@ -176,6 +188,7 @@ export class SandboxService {
       const claimed = await this.#creator.claim(key, late);
       this.#pools.count(key, claimed !== undefined);
       if (claimed) {
+        this.interpreter.claimed(claimed.id, late.env);
         this.#d.log.info({ sandbox: claimed.id, runtime: claimed.runtime }, 'sandbox handed out from the warm pool');
         return this.#view(claimed);
       }
