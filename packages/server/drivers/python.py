@@ -616,7 +616,10 @@ def error_of(e):
     while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell-"):
         tb = tb.tb_next  # the driver's own frames are not the user's business
     try:
-        text = "".join(traceback.format_exception(type(e), e, tb))
+        te = traceback.TracebackException(type(e), e, tb)
+        # The driver's frame of an interrupt (its SIGINT handler) is not the user's either.
+        te.stack = traceback.StackSummary.from_list([f for f in te.stack if f.filename != "<airlock-driver>"])
+        text = "".join(te.format())
     except Exception:
         text = "%s\n" % type(e).__name__
     try:
