@@ -15,6 +15,8 @@ import type { CellOutcome, CellSink, InterpreterLimits } from './interpreter-pro
 
 export interface InterpreterDeps {
   processes: ProcessService;
+  /** The same, for sandboxes still waiting in a warm pool (prewarm). */
+  poolProcesses: ProcessService;
   /** Throws 404 / 409 unless the sandbox runs. */
   requireRunning(sandboxId: string): Promise<void>;
   limits?: Partial<InterpreterLimits>;
@@ -72,7 +74,7 @@ export class InterpreterService {
 
   /** A pooled sandbox's default Python context, started before anyone claims the sandbox. */
   async prewarm(sandboxId: string, preload: string[]): Promise<void> {
-    const c = this.#register(sandboxId, { language: 'python', cwd: undefined, envs: undefined, user: undefined, isDefault: true, preload });
+    const c = this.#register(sandboxId, { language: 'python', cwd: undefined, envs: undefined, user: undefined, isDefault: true, preload }, this.#d.poolProcesses);
     try {
       await c.ensure();
     } catch (e) {
@@ -149,7 +151,7 @@ export class InterpreterService {
     return c;
   }
 
-  #register(sandboxId: string, spec: ContextSpec): CodeContext {
+  #register(sandboxId: string, spec: ContextSpec, processes = this.#d.processes): CodeContext {
     let m = this.#bySandbox.get(sandboxId);
     if (!m) this.#bySandbox.set(sandboxId, (m = new Map()));
     if (m.size >= CODE_LIMITS.maxContextsPerSandbox) throw new AirlockError(ErrorCode.Capacity, `sandbox ${sandboxId} has ${m.size} code contexts, the most it may have; delete one first`);
@@ -157,12 +159,12 @@ export class InterpreterService {
     const c = new CodeContext(spec, {
       limits: this.#limits,
       start: async (argv, s, tag) => {
-        return this.#d.processes.start(sid, { argv, env: s.envs, cwd: s.cwd, user: s.user, keepStdin: true, tag, survive: true });
+        return processes.start(sid, { argv, env: s.envs, cwd: s.cwd, user: s.user, keepStdin: true, tag, survive: true });
       },
       forget: (entry) =>
         void entry
           .waitEnd(10_000)
-          .then(() => this.#d.processes.forget(sid, entry.facts.id))
+          .then(() => processes.forget(sid, entry.facts.id))
           .catch(() => {}),
     });
     m.set(c.id, c);

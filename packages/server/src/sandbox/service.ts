@@ -166,7 +166,12 @@ export class SandboxService {
       },
     });
     this.processes = new ProcessService({ live: (action, id) => this.liveFor(action, id), rootInside: (live, user) => rootInside(live, user) });
-    this.interpreter = new InterpreterService({ processes: this.processes, requireRunning: async (id) => void (await this.liveFor('run code in', id)) });
+    this.interpreter = new InterpreterService({
+      processes: this.processes,
+      // Warm pools start a code context before the sandbox is handed out (and so visible).
+      poolProcesses: new ProcessService({ live: async (action, id) => this.#liveAny(action, id), rootInside: (live, user) => rootInside(live, user) }),
+      requireRunning: async (id) => void (await this.liveFor('run code in', id)),
+    });
     this.fileOps = new FileOps({
       live: (action, id) => this.liveFor(action, id),
       limits: { ...this.#fileLimits, maxBatchFiles: config.processes.maxBatchFiles, maxBatchBytes: config.processes.maxBatchBytes },
@@ -359,6 +364,13 @@ export class SandboxService {
     const r = await this.#d.store.sandboxes.get(id);
     if (!r || r.pool !== null) throw notFound(`sandbox ${id}`);
     return r;
+  }
+
+  /** A live sandbox, pooled (not yet handed out) or not: for the server's own work in it. */
+  async #liveAny(action: string, id: string): Promise<{ live: LiveSandbox; env: Record<string, string> }> {
+    const r = await this.#d.store.sandboxes.get(id);
+    if (!r) throw notFound(`sandbox ${id}`);
+    return { live: this.#liveOf(action, r), env: r.env };
   }
 
   async #requireLive(action: string, id: string): Promise<LiveSandbox> {
