@@ -28,6 +28,8 @@ export interface ContextDeps {
   start(argv: string[], spec: ContextSpec, tag: string): Promise<ProcessEntry>;
   /** Forgets an ended process of the sandbox (best effort). */
   forget(entry: ProcessEntry): void;
+  /** The interpreter ended because its sandbox did: the sandbox's contexts can go. */
+  sandboxGone(): void;
   limits: InterpreterLimits;
 }
 
@@ -80,7 +82,9 @@ export class CodeContext {
           this.#d.forget(old.entry);
         }
         const entry = await this.#startRetrying();
-        const p = new InterpreterProcess(entry, this.spec.language, this.#d.limits, this.spec.preload);
+        const p = new InterpreterProcess(entry, this.spec.language, this.#d.limits, this.spec.preload, () => {
+          if (entry.exit?.reason === 'sandbox_stopped') this.#d.sandboxGone();
+        });
         try {
           await p.boot();
         } catch (e) {

@@ -67,10 +67,12 @@ export class InterpreterProcess {
   executionCount = 0;
 
   readonly #preload: string[];
+  readonly #onEnd: (() => void) | undefined;
 
-  constructor(entry: ProcessEntry, language: CodeLanguage, limits: InterpreterLimits, preload: string[] = []) {
+  constructor(entry: ProcessEntry, language: CodeLanguage, limits: InterpreterLimits, preload: string[] = [], onEnd?: () => void) {
     this.entry = entry;
     this.#preload = preload;
+    this.#onEnd = onEnd;
     this.language = language;
     this.#limits = limits;
     this.#splitter = new FrameSplitter(this.#nonce, 2 * limits.maxResultBytes + 1024 * 1024);
@@ -165,6 +167,7 @@ export class InterpreterProcess {
     this.#ready?.reject(new Error(this.dead));
     const cause = exit?.reason === 'sandbox_stopped' ? 'the sandbox stopped' : exit?.reason === 'oom' ? 'the sandbox ran out of memory' : this.dead;
     this.#cell?.fail({ name: 'ContextDied', value: `${cause} while the cell ran; the context starts a fresh interpreter for its next cell (its state is lost)`, traceback: '' });
+    this.#onEnd?.();
   }
 
   async #dispatchErr(s: ReturnType<FrameSplitter['push']>[number]): Promise<void> {

@@ -161,6 +161,7 @@ export class InterpreterService {
       start: async (argv, s, tag) => {
         return processes.start(sid, { argv, env: s.envs, cwd: s.cwd, user: s.user, keepStdin: true, tag, survive: true });
       },
+      sandboxGone: () => this.#bySandbox.delete(sid),
       forget: (entry) =>
         void entry
           .waitEnd(10_000)
