@@ -290,6 +290,10 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.equal(e.error.name, 'TypeError');
       const d = await run({ code: '({a: [1, 2]})', language: 'javascript' });
       assert.equal(main(d).text, '{ a: [ 1, 2 ] }');
+      // Hostile: Node cannot keep a private copy of fd 1, so closing it ends the driver: a clear error, then a fresh one.
+      const closed = await run({ code: 'require("fs").closeSync(1)', context: c.id, timeoutMs: 60_000 });
+      assert.equal(closed.error.name, 'ContextDied');
+      assert.equal((await run({ code: 'typeof n', context: c.id })).results[0].text, "'undefined'");
     });
 
     test('bash: state (variables, cwd) across cells, stdout and stderr, a failing command', { timeout: 120_000 }, async () => {
@@ -302,6 +306,13 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       const f = await run({ code: 'false', context: c.id });
       assert.equal(f.error.name, 'ExitCode');
       assert.equal(f.error.value, '1');
+      // Hostile: the driver's own fds closed. A clear error at once (not the cell's timeout), then a fresh shell.
+      const started = Date.now();
+      const closed = await run({ code: 'exec 8>&- 9>&- 7<&-', context: c.id, timeoutMs: 60_000 });
+      assert.equal(closed.error.name, 'ContextDied');
+      assert.ok(Date.now() - started < 15_000, 'not left to the timeout');
+      const fresh = await run({ code: 'echo "${X:-unset}"', context: c.id });
+      assert.equal(stdout(fresh), 'unset\n');
     });
 
     test('bad input: unknown language 400, unknown context 404, an oversize cell 413, a language mismatch 400, an unknown sandbox 404', { timeout: 60_000 }, async () => {
