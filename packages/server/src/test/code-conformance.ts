@@ -272,6 +272,8 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.equal(flood.stdoutTruncated, true);
       assert.equal(Buffer.byteLength(stdout(flood)), 65536);
       assert.equal(main(await run({ code: 'kept', context: c.id })).text, '9');
+      const many = await run({ code: 'for i in range(300): display(i)', context: c.id });
+      assert.deepEqual([many.results.length, many.resultsDropped], [256, 44], 'results per cell are bounded and counted');
       const big = await run({ code: '"z" * (5 * 1024 * 1024)', context: c.id });
       assert.equal(main(big).truncated, true);
       assert.ok(main(big).text.length <= 4 * 1024 * 1024);
@@ -320,6 +322,10 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.deepEqual([lang.status, lang.body.code], [400, 'invalid_request']);
       const badCtx = await api.call('POST', `${code()}/contexts`, { language: 'cobol' });
       assert.equal(badCtx.status, 400);
+      const before = (await api.call('GET', `${code()}/contexts`)).body.contexts.length;
+      const noUser = await api.call('POST', `${code()}/contexts`, { user: 'nosuchuser' });
+      assert.equal(noUser.status, 422, JSON.stringify(noUser.body));
+      assert.equal((await api.call('GET', `${code()}/contexts`)).body.contexts.length, before, 'nothing half-created');
       const unknown = await api.call('POST', `${code()}/run`, { code: '1', context: 'ctx-nosuch' });
       assert.deepEqual([unknown.status, unknown.body.code], [404, 'not_found']);
       assert.equal((await api.call('POST', `${code()}/contexts/ctx-nosuch/interrupt`)).status, 404);
