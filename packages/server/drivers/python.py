@@ -138,14 +138,40 @@ def _on_sigint(signum, frame):
         _pending_interrupt = True
 
 
+# A child forked from the interpreter's main thread dies with its parent (PR_SET_PDEATHSIG), and so
+# on down: when the interpreter ends for any reason (os._exit, the OOM killer, a kill), the copies of
+# it a cell forked (a fork bomb's too) go with it instead of filling the sandbox's pids. Only the main
+# thread: the death signal follows the forking thread, not the process. subprocess children are not
+# forks of the interpreter (no at-fork hooks run for them) and live on.
+_fork_parent = {"pid": 0, "main": False}
+_prctl = None
+
+
+def _before_fork():
+    global _prctl
+    _fork_parent["pid"] = os.getpid()
+    _fork_parent["main"] = threading.current_thread() is threading.main_thread()
+    if _prctl is None:
+        try:
+            import ctypes
+
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except Exception:
+            _prctl = False
+
+
 def _after_fork_in_child():
     try:
         os.close(cmd_fd)  # a child never takes the driver's commands
     except OSError:
         pass
+    if _prctl and _fork_parent["main"]:
+        _prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+        if os.getppid() != _fork_parent["pid"]:
+            os._exit(0)  # the parent died before the signal was set
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 # --- commands ---------------------------------------------------------------------------------
 
