@@ -42,7 +42,10 @@ export async function maxDensity(key: string, target: number): Promise<MaxDensit
         break;
       }
       const batch = await Promise.allSettled([0, 1].map(() => airlock.sandboxes.create({ runtime: 'gvisor', memoryMiB: 64, cpu: 0.1, timeout: null })));
-      for (const r of batch) r.status === 'fulfilled' ? boxes.push(r.value) : (stoppedBecause = String(r.reason));
+      for (const r of batch) {
+        if (r.status === 'fulfilled') boxes.push(r.value);
+        else stoppedBecause = String(r.reason);
+      }
       if (boxes.length % 100 < 2) process.stderr.write(`${boxes.length} sandboxes, MemAvailable ${memAvailableMiB().toFixed(0)} MiB, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     }
     const createSeconds = (Date.now() - t0) / 1000;

@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tarBuilder } from '@airlock/sdk/context';
 import { ErrorCode, type Airlock, type ImageInfo } from '@airlock/sdk';
 import { buildProgress } from './build-progress.js';
 
@@ -87,6 +86,8 @@ async function ociLayout(rootfsTar: string): Promise<Uint8Array> {
     }),
   );
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(manifest)}`, size: manifest.length }] }));
+  // Loaded here: tar-stream is needed only by this rare command, and `airlock ls` should not pay for it.
+  const { tarBuilder } = await import('@airlock/sdk/context');
   const tar = tarBuilder();
   const files: [string, Buffer][] = [
     ['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')],

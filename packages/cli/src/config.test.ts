@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveConnection, type ReadFile } from './config.js';
+import { UsageError } from './errors.js';
 
 const creds = (text: string): ReadFile => (path) => {
   assert.equal(path, '/data/credentials.json');
@@ -51,5 +52,22 @@ describe('resolveConnection', { timeout: 60_000 }, () => {
     assert.match(resolveConnection({}, env, denied).credentialsProblem ?? '', /not readable/);
     assert.match(resolveConnection({}, env, creds('{oops')).credentialsProblem ?? '', /not valid JSON/);
     assert.equal(resolveConnection({}, env, missing).credentialsProblem, undefined);
+  });
+
+  it('a named profile from the config dir wins over the environment; flags still win over it', () => {
+    const profiles: ReadFile = (path) => {
+      assert.equal(path, '/home/u/.config/airlock/config.json');
+      return JSON.stringify({ profiles: { prod: { url: 'https://prod.example', apiKey: 'ak_prod' }, nokey: { url: 'https://x' } } });
+    };
+    const e = { HOME: '/home/u', AIRLOCK_URL: 'http://env', AIRLOCK_API_KEY: 'envkey' };
+    const c = resolveConnection({ profile: 'prod' }, e, profiles);
+    assert.deepEqual([c.url, c.apiKey], ['https://prod.example', 'ak_prod']);
+    assert.deepEqual([resolveConnection({}, { ...e, AIRLOCK_PROFILE: 'prod' }, profiles).apiKey], ['ak_prod'], 'AIRLOCK_PROFILE names one too');
+    assert.equal(resolveConnection({ profile: 'prod', apiKey: 'flag' }, e, profiles).apiKey, 'flag');
+    assert.equal(resolveConnection({ profile: 'prod' }, { XDG_CONFIG_HOME: '/home/u/.config' }, profiles).url, 'https://prod.example');
+    assert.match(resolveConnection({ profile: 'nokey' }, e, profiles).credentialsProblem ?? '', /no apiKey/);
+    assert.throws(() => resolveConnection({ profile: 'nope' }, e, profiles), UsageError);
+    assert.throws(() => resolveConnection({ profile: 'prod' }, e, missing), /there is no/);
+    assert.deepEqual([resolveConnection({}, e, profiles).apiKey], ['envkey'], 'no profile asked for: as before');
   });
 });

@@ -51,6 +51,11 @@ describe('argv handling', { timeout: 60_000 }, () => {
     assert.throws(() => parse(['exec', 'sb-1', 'ls', '-la']), CommanderError);
   });
 
+  it('takes --profile before and after the verb', () => {
+    assert.equal(parse(['--profile', 'prod', 'ls']).opts['profile'], 'prod');
+    assert.equal(parse(['ls', '--profile', 'dev']).opts['profile'], 'dev');
+  });
+
   it('reports usage errors as CommanderError', () => {
     assert.throws(() => parse(['run', '--memory', 'lots', '--', 'ls']), CommanderError);
     assert.throws(() => parse(['ls', '--state', 'sleeping']), CommanderError);

@@ -13,13 +13,21 @@ import { inspectCommand } from './commands/inspect.js';
 import { lsCommand } from './commands/ls.js';
 import { netCommand } from './commands/net.js';
 import { poolsCommand } from './commands/pools.js';
+import { eventsCommand } from './commands/events.js';
+import { statsCommand } from './commands/stats.js';
+import { mcpCommand } from './commands/mcp.js';
 import { rmCommand } from './commands/rm.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { shellCommand } from './commands/shell.js';
 import { addConnectionOptions } from './commands/shared.js';
+import { auditCommand } from './commands/audit.js';
+import { keyCommand } from './commands/key.js';
+import { projectCommand } from './commands/project.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.js';
+
+export { VERSION };
 
 export interface ProgramOutput {
   writeOut(text: string): void;
@@ -53,6 +61,12 @@ export function buildProgram(output?: ProgramOutput): Command {
     imageCommand(),
     poolsCommand(),
     netCommand(),
+    projectCommand(),
+    keyCommand(),
+    auditCommand(),
+    statsCommand(),
+    eventsCommand(),
+    mcpCommand(),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
   return program;

@@ -3,13 +3,13 @@
  * Pulling with progress on stderr: a bar on a terminal (bytes and layers done), one line per
  * finished layer otherwise, so that logs of non-interactive runs stay readable.
  */
-import { SingleBar } from 'cli-progress';
 import { ErrorCode, type Airlock, type ImageInfo as Image, type PullProgress } from '@airlock/sdk';
 
 export async function pullWithProgress(airlock: Airlock, reference: string): Promise<Image> {
   const tty = process.stderr.isTTY === true;
+  // Loaded on a terminal only, when a pull happens: commands that never pull do not pay for it.
   const bar = tty
-    ? new SingleBar({
+    ? new (await import('cli-progress')).SingleBar({
         stream: process.stderr,
         format: `${reference}  {bar} {percentage}% | {done}/{total} MiB | layers {layersDone}/{layersTotal} | {phase}`,
         hideCursor: true,

@@ -12,6 +12,14 @@ export const ErrorCode = {
   Unauthenticated: 'unauthenticated',
   /** The sandbox (or other resource) does not exist, or is not visible to this key. */
   NotFound: 'not_found',
+  /** The key is valid but its role does not allow this (a `read` key calling a mutating route, a non-admin key on an admin route). */
+  PermissionDenied: 'permission_denied',
+  /** The project is at one of its quotas (429: retry once something is released); the message names the quota and its limit. */
+  QuotaExceeded: 'quota_exceeded',
+  /** The request alone is more than the project may ever have (403: retrying cannot help); the message names the quota and its limit. */
+  QuotaLimit: 'quota_limit',
+  /** The key sent more requests than its rate allows; the Retry-After header says when to try again. */
+  RateLimited: 'rate_limited',
   /** The resource exists but is in a state that does not allow the operation (e.g. exec into a stopped sandbox). */
   InvalidState: 'invalid_state',
   /** The requested isolation runtime is not available on this server. */

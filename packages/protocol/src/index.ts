@@ -14,6 +14,8 @@ export * from './images.js';
 export * from './image-build.js';
 export * from './pools.js';
 export * from './network.js';
+export * from './tenancy.js';
+export * from './observe.js';
 
 export * from './health.js';
 export * from './code.js';

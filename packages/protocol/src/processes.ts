@@ -109,14 +109,7 @@ export type AttachServerMessage =
   | { type: 'pong' }
   | { type: 'error'; code: string; message: string };
 
-export const ATTACH_LIMITS = {
-  /** The server sends at most this much beyond the client's last ack… */
-  unackedBytes: 1024 * 1024,
-  /** …and a client acks at least every this many bytes it has taken. */
-  ackEvery: 128 * 1024,
-  /** Largest frame a client may send. */
-  maxClientFrame: 64 * 1024,
-} as const;
+export { ATTACH_LIMITS } from './attach-limits.js';
 
 /** Close codes of the attach WebSocket: each reason has its own. */
 export const ATTACH_CLOSE = {
@@ -130,6 +123,8 @@ export const ATTACH_CLOSE = {
   offsetGone: 4010,
   /** The client broke the attach protocol (a bad control message, a frame too large). */
   protocol: 4400,
+  /** The key the attach was opened with was revoked or expired while attached. */
+  unauthenticated: 4401,
   /** The server is shutting down. */
   serverClosing: 1001,
 } as const;

@@ -39,7 +39,7 @@ export const Labels = z
 
 export const RuntimeNameSchema = z.enum(RUNTIMES);
 
-export const SandboxId = z.string().regex(/^sb-[a-z0-9]{20}$/, 'sandbox ids look like sb- followed by 20 lowercase letters or digits');
+export const SandboxId = z.string().regex(/^sb-[a-z0-9]{20}(?:[a-z0-9]{4})?$/, 'sandbox ids look like sb- followed by 24 lowercase letters or digits (20 for sandboxes made before projects)');
 
 export const CreateSandboxRequest = z
   .object({

@@ -5,7 +5,8 @@
  * at most about 1 MiB ahead of what this client took. In Node the `ws` package is used (with the
  * API key as a header); in a browser the global WebSocket, with a ticket fetched first.
  */
-import { ATTACH_LIMITS, type AttachServerMessage, type PtySize } from '@airlock/protocol';
+import type { AttachServerMessage, PtySize } from '@airlock/protocol';
+import { ATTACH_LIMITS } from '@airlock/protocol/attach-limits';
 import { AirlockError, ConnectionError } from './errors.js';
 import type { HttpClient } from './http.js';
 

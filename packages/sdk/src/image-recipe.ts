@@ -110,7 +110,7 @@ function dockerQuote(v: string): string {
 }
 
 function shellQuote(v: string): string {
-  return /^[A-Za-z0-9_.+:=\/-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_.+:=/-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
 /** A multi-line shell command as a heredoc script (quoted: the Dockerfile expands nothing in it). */

@@ -9,6 +9,8 @@ export { Sandbox } from './sandbox.js';
 export { ImageService, type ImagePullParams, type PullProgress, type ImageBuildParams, type ImagePushEvent } from './images.js';
 export { Image } from './image-recipe.js';
 export { PoolService } from './pools.js';
+export { ProjectService, KeyService, AuditService, type KeyCreateParams } from './tenancy.js';
+export { EventService, WebhookService, type EventStreamParams } from './observe.js';
 export { SandboxProcesses, SandboxPty, type ProcessStartParams, type ProcessOutput, type Pty, type PtyCreateParams } from './processes.js';
 export { Attachment, type AttachParams, type ProcessExitInfo } from './attach.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
@@ -55,5 +57,12 @@ export type {
   Image as ImageInfo,
   BuildEvent,
   PruneResult,
+  Project,
+  Quotas,
+  QuotaPatch,
+  ApiKeyInfo,
+  CreatedKey,
+  KeyRole,
+  AuditEvent,
 } from '@airlock/protocol';
 export { ErrorCode } from '@airlock/protocol/errors';

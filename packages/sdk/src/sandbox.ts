@@ -2,7 +2,8 @@
  * @module sandbox
  * `Sandbox`: a handle on one sandbox, holding its last known wire info, with exec and files.
  */
-import type { ExecResult, Execution, Sandbox as SandboxInfo, SandboxState } from '@airlock/protocol';
+import type { ExecResult, Execution, Sandbox as SandboxInfo, SandboxState, SandboxStats } from '@airlock/protocol';
+import { SandboxStatsReader } from './observe.js';
 import {
   buildExecRequest,
   type Command,
@@ -26,6 +27,7 @@ export class Sandbox {
   /** Code contexts: stateful interpreters (see runCode). */
   readonly code: SandboxCode;
   readonly #http: HttpClient;
+  readonly #stats: SandboxStatsReader;
   #info: SandboxInfo;
 
   constructor(http: HttpClient, info: SandboxInfo) {
@@ -37,7 +39,18 @@ export class Sandbox {
     this.ports = new SandboxPorts(http, info.id, this.network);
     this.processes = new SandboxProcesses(http, info.id);
     this.pty = new SandboxPty(this.processes);
+    this.#stats = new SandboxStatsReader(http, info.id);
     this.code = new SandboxCode(http, info.id);
+  }
+
+  /** CPU, memory, pids, disk and network use now, as the host measures it (a running sandbox only). */
+  stats(params: { signal?: AbortSignal } = {}): Promise<SandboxStats> {
+    return this.#stats.read(params);
+  }
+
+  /** A stats sample every `intervalSeconds` (default 1) until the sandbox stops or `signal` aborts. */
+  statsStream(params: { intervalSeconds?: number; signal?: AbortSignal } = {}): AsyncGenerator<SandboxStats> {
+    return this.#stats.stream(params);
   }
 
   /**

@@ -6,305 +6,22 @@
  * enforces lives here, so an operator can change it without a rebuild.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { RUNTIMES, type RuntimeName } from '@airlock/protocol';
-import { z } from 'zod';
+import { ConfigError } from './config-error.js';
+import { readConfigFile, type ConfigFileContents } from './config-file.js';
+import type { Config, ConfigOverrides, NetworkConfig, ObserveConfig, PoolConfig, VmConfig } from './config-types.js';
 import type { RegistrySettings } from './images/registry-client.js';
 
-export interface Config {
-  host: string;
-  port: number;
-  dataDir: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** A fixed admin key (AIRLOCK_API_KEY); otherwise one is generated on first start. */
-  apiKey: string | undefined;
-  /** Runtimes to offer, in order of preference for sandboxes that do not name one. */
-  runtimes: RuntimeName[];
-  defaults: { cpu: number; memoryMiB: number; diskMiB: number; timeout: number | null; pidsLimit: number };
-  limits: {
-    maxSandboxes: number;
-    maxCpu: number;
-    maxMemoryMiB: number;
-    maxDiskMiB: number;
-    /** Any request body but file uploads and image imports (JSON of any content type included). */
-    maxBodyBytes: number;
-    /** One file upload. */
-    maxWriteBytes: number;
-    /** One image import archive. */
-    maxImportBytes: number;
-    /** Execs and file operations in flight on one sandbox. */
-    maxOperationsPerSandbox: number;
-    /** Entries one directory listing returns. */
-    maxListEntries: number;
-    /** Memory of all sandboxes together may reach host memory × this (minus the reserve). */
-    memoryOvercommit: number;
-    /** vCPUs of all sandboxes together may reach host cores × this. */
-    cpuOvercommit: number;
-    /** Host memory kept for the server and the host itself, MiB. */
-    hostMemoryReserveMiB: number;
-  };
-  /** The host's size, as admission sees it (from the machine unless configured). */
-  machine: { memoryMiB: number; cpus: number };
-  /** Deadlines and budgets of the agent channel. */
-  agent: {
-    /** How long create waits for the agent's first answer. */
-    readyTimeoutMs: number;
-    /** How long the agent may take to start a command. */
-    startTimeoutMs: number;
-    /** How long a file operation may wait on the agent without progress. */
-    fileIdleMs: number;
-    /** How often every live sandbox's agent is pinged (0: never). */
-    pingIntervalMs: number;
-    /** Missed pings before a sandbox is marked unresponsive. */
-    maxMissedPings: number;
-    /** Frames and bytes per second read from one sandbox before reading pauses (fair share of the server's CPU). */
-    framesPerSecond: number;
-    bytesPerSecond: number;
-  };
-  /** Host uid/gid ranges: sandbox slot n owns [base + n·size, base + (n+1)·size). */
-  hostIds: { base: number; size: number };
-  /** Sandboxes adopted or cleaned up at once after a restart. */
-  reconcileConcurrency: number;
-  images: {
-    /** Size of the sparse btrfs volume that holds unpacked layers and sandbox root filesystems. */
-    volumeBytes: number;
-    /** Unused images are evicted (least recently used first) while blobs + volume use exceed this. */
-    budgetBytes: number;
-    /** Credentials per registry host and hosts allowed over plain HTTP. Never logged or returned. */
-    registries: RegistrySettings;
-  };
-  /** Image builds: the largest context accepted (413 past it) and how many builds run at once. */
-  builds: { maxContextBytes: number; maxContextEntries: number; maxConcurrent: number };
-  /** Warm pools: started sandboxes kept ready per shape, and how many refills may run at once (the CPU budget). */
-  pools: { shapes: PoolConfig[]; refillConcurrency: number; refillDelayMs: number };
-  /** Directory that holds runc/runsc state; private to the server (0700). */
-  runtimeStateDir: string;
-  /** Processes: their output journals, the agent's buffer, the registry's size; the file API's batch bounds. */
-  processes: {
-    /** Output kept on the server's disk per process (both streams); older output is dropped and says so. */
-    journalBytes: number;
-    /** Unacknowledged output the agent holds per stream before a process nobody reads blocks. */
-    agentBufferBytes: number;
-    /** Ended processes kept listed per sandbox. */
-    keepExited: number;
-    /** A WebSocket ticket's lifetime. */
-    ticketTtlMs: number;
-    /** One multi-file write: files, and bytes in all. */
-    maxBatchFiles: number;
-    maxBatchBytes: number;
-    /** Entries of one directory archive (tar) going either way. */
-    maxArchiveEntries: number;
-  };
-  network: NetworkConfig;
-  /** microVMs (runtime "microvm"). */
-  vm: VmConfig;
-}
-
-export interface VmConfig {
-  /** kvm only where it works, tcg always; auto probes once per host boot. */
-  accel: 'auto' | 'kvm' | 'tcg';
-  machine: 'microvm' | 'q35';
-  /** The guest kernel (vmlinuz-<version>, its modules in /lib/modules/<version>); default: the newest *-cloud-amd64 in /boot. */
-  kernel: string | undefined;
-  /** How long a guest may take from QEMU's start to its agent's first words (TCG is slow; so is a loaded host). */
-  bootTimeoutMs: { kvm: number; tcg: number };
-  /** Host memory QEMU itself may use beyond guest RAM (its code, TCG's translation cache, virtiofsd). */
-  overheadMiB: number;
-  /** Host tasks of one VM (QEMU's threads, virtiofsd's, the launcher's). */
-  hostTasks: number;
-}
-
-/** Sandbox networks (docs/network.md). */
-export interface NetworkConfig {
-  /** Off when the host lacks nft/ip, or by config: creates that ask for a network then fail. */
-  enabled: boolean;
-  /** Private range sandbox links are cut from (a /30 each). */
-  subnet: string;
-  /** Names this instance's nft table, veths and namespaces; from the data dir unless set. */
-  tag: string;
-  /** Resolvers the platform DNS and the proxy ask (`ip` or `ip:port`); default: the host's resolv.conf. */
-  dnsUpstream: string[];
-  /** Interfaces sandbox traffic may leave by; undefined: those holding a default route. */
-  uplinks: string[] | undefined;
-  /** TCP ports that domain rules are enforced on by name (the transparent proxy). */
-  httpPorts: number[];
-  tlsPorts: number[];
-  /** DNS answers' TTLs are clamped to this range, seconds. */
-  ttl: { min: number; max: number };
-  /** DNS questions per second per sandbox (sustained, burst). */
-  dnsRate: { perSecond: number; burst: number };
-  /** When set, exposed ports also answer at `{port}-{id}.{portsDomain}`. */
-  portsDomain: string | null;
-}
-
-/** One warm pool: `size` sandboxes of this shape are kept started and waiting for a create that matches it. */
-export interface PoolConfig {
-  runtime: RuntimeName;
-  image: string;
-  cpu: number;
-  memoryMiB: number;
-  diskMiB: number;
-  size: number;
-  /** A Python code context started in each pooled sandbox, these modules imported (interpreter/). */
-  codeContext?: { preload: string[] } | undefined;
-}
-
-/** What `airlock serve` flags (and tests) may set; each wins over the environment and the file. */
-export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' | 'logLevel' | 'apiKey' | 'runtimes'>> & {
-  vm?: Partial<VmConfig>;
-  registries?: RegistrySettings;
-  defaultDiskMiB?: number;
-  imageBudgetBytes?: number;
-  imageVolumeBytes?: number;
-  /** `runtime:size` specs (`airlock serve --pool gvisor:4`): pools of the default image and resources. */
-  pools?: string[];
-  poolRefillConcurrency?: number;
-  poolRefillDelayMs?: number;
-  maxSandboxes?: number;
-  limits?: Partial<Config['limits']>;
-  agent?: Partial<Config['agent']>;
-  processes?: Partial<Config['processes']>;
-  /** Admission's view of the host (tests give a small host to reach capacity). */
-  hostMemoryMiB?: number;
-  hostCpus?: number;
-  /** `airlock serve --dns-upstream 1.1.1.1 --dns-upstream 9.9.9.9`. */
-  dnsUpstream?: string[];
-  network?: Partial<Omit<NetworkConfig, 'dnsUpstream'>>;
-  buildContextBytes?: number;
-};
-
-const Limits = z
-  .object({
-    maxSandboxes: z.number().int().min(1),
-    maxCpu: z.number().positive(),
-    maxMemoryMiB: z.number().int().min(32),
-    maxDiskMiB: z.number().int().min(16),
-    maxBodyBytes: z.number().int().min(1024),
-    maxWriteBytes: z.number().int().min(1024),
-    maxImportBytes: z.number().int().min(1024),
-    maxOperationsPerSandbox: z.number().int().min(1).max(4096),
-    maxListEntries: z.number().int().min(1),
-    memoryOvercommit: z.number().positive().max(16),
-    cpuOvercommit: z.number().positive().max(64),
-    hostMemoryReserveMiB: z.number().int().min(0),
-  })
-  .partial()
-  .strict();
-
-const Agent = z
-  .object({
-    readyTimeoutMs: z.number().int().min(100),
-    startTimeoutMs: z.number().int().min(100),
-    fileIdleMs: z.number().int().min(100),
-    pingIntervalMs: z.number().int().min(0),
-    maxMissedPings: z.number().int().min(1),
-    framesPerSecond: z.number().int().min(100),
-    bytesPerSecond: z.number().int().min(1024 * 1024),
-  })
-  .partial()
-  .strict();
-
-/** The optional JSON config file (AIRLOCK_CONFIG, default /etc/airlock/config.json). */
-const ConfigFile = z
-  .object({
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(0).max(65535).optional(),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-    runtimes: z.array(z.enum(RUNTIMES)).min(1).optional(),
-    registries: z
-      .record(
-        z.string().min(1),
-        z.object({ username: z.string().optional(), password: z.string().optional(), insecure: z.boolean().optional() }).strict(),
-      )
-      .optional(),
-    defaultDiskMiB: z.number().int().min(16).optional(),
-    defaultMemoryMiB: z.number().int().min(32).optional(),
-    defaultCpu: z.number().positive().optional(),
-    defaultTimeout: z.number().int().positive().nullable().optional(),
-    defaultPidsLimit: z.number().int().min(16).optional(),
-    imageVolumeGiB: z.number().int().min(1).optional(),
-    imageBudgetGiB: z.number().positive().optional(),
-    pools: z
-      .array(
-        z
-          .object({
-            runtime: z.enum(RUNTIMES),
-            size: z.number().int().min(0),
-            image: z.string().min(1).optional(),
-            cpu: z.number().positive().optional(),
-            memoryMiB: z.number().int().min(32).optional(),
-            diskMiB: z.number().int().min(16).optional(),
-            codeContext: z
-              .object({ preload: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'a module name')).max(32).optional() })
-              .strict()
-              .optional(),
-          })
-          .strict(),
-      )
-      .optional(),
-    poolRefillConcurrency: z.number().int().min(1).optional(),
-    poolRefillDelayMs: z.number().int().min(0).max(60_000).optional(),
-    maxSandboxes: z.number().int().min(1).optional(),
-    buildContextMiB: z.number().int().min(1).optional(),
-    maxConcurrentBuilds: z.number().int().min(1).optional(),
-    limits: Limits.optional(),
-    agent: Agent.optional(),
-    hostIds: z.object({ base: z.number().int().min(65_536), size: z.number().int().min(1).max(1 << 24) }).strict().optional(),
-    reconcileConcurrency: z.number().int().min(1).max(256).optional(),
-    processes: z
-      .object({
-        journalBytes: z.number().int().min(64 * 1024),
-        agentBufferBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024),
-        keepExited: z.number().int().min(1).max(1000),
-        ticketTtlMs: z.number().int().min(1000).max(600_000),
-        maxBatchFiles: z.number().int().min(1),
-        maxBatchBytes: z.number().int().min(1024),
-        maxArchiveEntries: z.number().int().min(1),
-      })
-      .partial()
-      .strict()
-      .optional(),
-    network: z
-      .object({
-        enabled: z.boolean(),
-        subnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/),
-        tag: z.string().regex(/^[0-9a-f]{6}$/),
-        dnsUpstream: z.array(z.string().regex(/^\d+\.\d+\.\d+\.\d+(:\d+)?$/)).min(1),
-        uplinks: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/)),
-        httpPorts: z.array(z.number().int().min(1).max(65535)).max(16),
-        tlsPorts: z.array(z.number().int().min(1).max(65535)).max(16),
-        minTtl: z.number().int().min(0),
-        maxTtl: z.number().int().min(1),
-        dnsQuestionsPerSecond: z.number().positive(),
-        portsDomain: z.string().regex(/^[a-z0-9.-]+$/),
-      })
-      .partial()
-      .strict()
-      .optional(),
-    vm: z
-      .object({
-        accel: z.enum(['auto', 'kvm', 'tcg']).optional(),
-        machine: z.enum(['microvm', 'q35']).optional(),
-        kernel: z.string().startsWith('/').optional(),
-        bootTimeoutMs: z.object({ kvm: z.number().int().min(1000), tcg: z.number().int().min(1000) }).strict().optional(),
-        overheadMiB: z.number().int().min(32).optional(),
-        hostTasks: z.number().int().min(16).optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
+export type { Config, TenancyConfig, VmConfig, ObserveConfig, NetworkConfig, PoolConfig, ConfigOverrides } from './config-types.js';
+export { ConfigError } from './config-error.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
 
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const file = readConfigFile(env.AIRLOCK_CONFIG);
@@ -419,6 +136,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       ...defined(file.processes),
       ...defined(overrides.processes),
     },
+    observe: observeConfig(file.observe, env, overrides.observe),
     images: {
       volumeBytes: overrides.imageVolumeBytes ?? (file.imageVolumeGiB ?? 256) * GiB,
       budgetBytes: overrides.imageBudgetBytes ?? (file.imageBudgetGiB ?? 50) * GiB,
@@ -436,6 +154,13 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     },
     runtimeStateDir: join(dataDir, 'runtime'),
     network: networkConfig(file.network ?? {}, overrides, env, dataDir),
+    tenancy: {
+      // Defaults generous enough that one user never meets them; an installation shared between
+      // tenants sets its own (docs/tenancy.md).
+      quotas: { sandboxes: 100, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: 256, pulls: 4, ...defined(file.tenancy?.quotas), ...defined(overrides.tenancy?.quotas) },
+      rate: { perSecond: 200, burst: 1000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
+      audit: { maxEvents: 1_000_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
+    },
     vm: vmConfig(file.vm ?? {}, overrides.vm ?? {}, env),
   };
 }
@@ -459,7 +184,7 @@ function vmConfig(file: Loose<VmConfig>, overrides: Loose<VmConfig>, env: NodeJS
 }
 
 function networkConfig(
-  file: NonNullable<z.infer<typeof ConfigFile>['network']>,
+  file: NonNullable<ConfigFileContents['network']>,
   overrides: ConfigOverrides,
   env: NodeJS.ProcessEnv,
   dataDir: string,
@@ -507,22 +232,6 @@ function hostResolvers(): string[] {
   }
 }
 
-function readConfigFile(path: string | undefined): z.infer<typeof ConfigFile> {
-  const p = path ?? '/etc/airlock/config.json';
-  if (path === undefined && !existsSync(p)) return {};
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(p, 'utf8'));
-  } catch (e) {
-    throw new ConfigError(`config file ${p} cannot be read as JSON: ${(e as Error).message}`);
-  }
-  const parsed = ConfigFile.safeParse(raw);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new ConfigError(`config file ${p}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
-  }
-  return parsed.data;
-}
 
 /** `gvisor:4` → a pool of 4 gVisor sandboxes; the same runtime named twice is a mistake, not a sum. */
 export function parsePoolSpec(spec: string): { runtime: RuntimeName; size: number } {
@@ -548,4 +257,31 @@ function intFrom(v: string | undefined, name: string): number | undefined {
 function listFrom(v: string | undefined): string[] | undefined {
   if (v === undefined || v === '') return undefined;
   return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function observeConfig(file: ConfigFileContents['observe'], env: NodeJS.ProcessEnv, over: Partial<ObserveConfig> | undefined): ObserveConfig {
+  const listen = env.AIRLOCK_METRICS_LISTEN ?? file?.metricsListen;
+  const format = env.AIRLOCK_LOG_FORMAT;
+  if (format !== undefined && format !== '' && format !== 'auto' && format !== 'json' && format !== 'pretty') throw new ConfigError(`AIRLOCK_LOG_FORMAT ${format} is not auto, json or pretty`);
+  let metricsListen: ObserveConfig['metricsListen'] = null;
+  if (listen !== undefined && listen !== '') {
+    const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(listen);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) throw new ConfigError(`metrics listen address ${listen} is not host:port`);
+    metricsListen = { host: m[1] ?? m[2]!, port };
+  }
+  const { metricsListen: _f, ...rest } = file ?? {};
+  return {
+    metricsListen,
+    eventsRetained: 100_000,
+    webhookAttempts: 8,
+    webhookBackoffMs: 1000,
+    webhookTimeoutMs: 10_000,
+    maxWebhooks: 20,
+    logFormat: 'auto',
+    enabled: true,
+    ...defined(rest),
+    ...(format ? { logFormat: format } : {}),
+    ...defined(over),
+  };
 }

@@ -11,12 +11,15 @@ export class AirlockError extends Error {
   constructor(
     readonly code: Code,
     message: string,
-    options?: { cause?: unknown; issues?: { path: string; message: string }[] },
+    options?: { cause?: unknown; issues?: { path: string; message: string }[]; retryAfterSeconds?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     if (options?.issues) this.issues = options.issues;
+    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
   issues?: { path: string; message: string }[];
+  /** For rate_limited: the Retry-After the API sends. */
+  retryAfterSeconds?: number;
 }
 
 export const notFound = (what: string) => new AirlockError(ErrorCode.NotFound, `${what} does not exist`);

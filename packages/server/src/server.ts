@@ -4,16 +4,24 @@
  * reconciliation → HTTP. Returns a handle whose close() stops serving and leaves sandboxes running
  * for the next start to adopt.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp } from './api/app.js';
+import { routeTable, type RouteEntry } from './api/route-table.js';
 import { installPortsGateway } from './api/ports-gateway.js';
 import { Tickets } from './api/tickets.js';
 import { attachWebSockets } from './api/ws.js';
 import { CREDENTIALS_FILE, ensureAdminKey, writeCredentials } from './auth/api-keys.js';
+import { Principals } from './auth/principals.js';
+import { AuditLog } from './tenancy/audit-log.js';
+import { ImageScope } from './tenancy/image-scope.js';
+import { Projects } from './tenancy/projects.js';
+import { ProjectQuotas } from './tenancy/quotas.js';
+import { KeyRateLimiter } from './tenancy/rate-limit.js';
 import { loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { readSystemSeccompProfile } from './host/seccomp-source.js';
 import { claimDataDir, installNative, privateDir, type NativeFiles } from './host/data-dir.js';
@@ -35,11 +43,16 @@ import { RuntimeRegistry, createRuntime } from './runtimes/registry.js';
 import { Releases } from './sandbox/releases.js';
 import { SandboxService } from './sandbox/service.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import type { Store } from './store/store.js';
 import { nftAvailable } from './host/nft.js';
 import { cidr } from './network/ipv4.js';
 import { NetworkService } from './network/network-service.js';
 import { VERSION } from './version.js';
 import { NetworkSettings } from '@airlock/protocol';
+import { Observability } from './observe/observability.js';
+import { SandboxStatsReader } from './observe/stats.js';
+import { countPulls } from './observe/pull-meter.js';
+import { metricsApp } from './api/routes/metrics.js';
 
 export interface RunningServer {
   url: string;
@@ -51,6 +64,11 @@ export interface RunningServer {
   /** Sandbox networks (undefined when off). */
   network: NetworkService | undefined;
   builds: BuildService;
+  projects: Projects;
+  /** The HTTP routes as data (api/route-table.ts): what the authorization matrix test walks. */
+  routes: RouteEntry[];
+  /** The admin metrics listener's URL, when configured (observe.metricsListen). */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -63,12 +81,17 @@ export interface StartOptions {
 export async function startServer(overrides: ConfigOverrides = {}, options: StartOptions = {}): Promise<RunningServer> {
   const config = loadConfig(overrides);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.observe.logFormat);
   const releaseLock = claimDataDir(config.dataDir);
-  const store = new SqliteStore(join(privateDir(join(config.dataDir, 'db')), 'airlock.db'));
+  const dbDir = privateDir(join(config.dataDir, 'db'));
+  const store = new SqliteStore(join(dbDir, 'airlock.db'), envSealKey(join(dbDir, 'env.key')));
   const closers: (() => Promise<void>)[] = [];
   try {
     const { key, created } = await ensureAdminKey(store.keys, config.apiKey);
+    const quotas = new ProjectQuotas(config.tenancy.quotas);
+    const principals = new Principals(store.keys);
+    const projects = new Projects(store, quotas, principals);
+    await projects.load();
     privateDir(config.runtimeStateDir);
     const native: NativeFiles =
       existsSync(AGENT_BINARY) && existsSync(STATX_COMPAT_LIBRARY)
@@ -100,7 +123,17 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const images = [defaultImage, buildRoots, imageService.provider];
     const network = await startNetwork(config, store, log, print);
     if (network) closers.push(() => network.close({ removeTable: network.records().length === 0 }));
-    const sandboxes = new SandboxService({ config, store, runtimes, images, log, releases, network });
+    const obs = new Observability(join(config.dataDir, 'db'), config.observe, {
+      sandboxes: async () => (await store.sandboxes.list({ states: ['creating', 'running', 'stopped', 'unknown'], includePooled: true })).map((r) => ({ state: r.state, runtime: r.runtime, project: r.project })),
+      storeBytes: async () => ({ blobs: content.list().reduce((n, d) => n + content.size(d), 0), volume: (await snapshotter.usage()).usedBytes }),
+    }, log);
+    closers.push(() => obs.close());
+    countPulls(imageService.puller, obs.metrics);
+    if (network) network.onVerdict = (kind, verdict) => obs.metrics.networkVerdicts.inc({ kind, verdict });
+    const on = config.observe.enabled;
+    const observedStore: Store = on ? { sandboxes: obs.wrapStore(store.sandboxes), images: store.images, keys: store.keys, projects: store.projects, grants: store.grants, audit: store.audit, close: () => store.close() } : store;
+    const sandboxes = new SandboxService({ config, store: observedStore, runtimes, images, log, releases, network, quotas, observer: on ? obs.observer : undefined });
+    projects.bind(sandboxes);
     closers.push(() => sandboxes.close());
     const builds = new BuildService({
       builder: new Builder({
@@ -134,7 +167,19 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     sandboxes.start();
 
     const tickets = new Tickets(config.processes.ticketTtlMs);
+    const rate = new KeyRateLimiter(config.tenancy.rate);
+    const audit = new AuditLog(store.audit, config.tenancy.audit, log);
+    await audit.prune();
+    const tenancy = { principals, quotas, rate, audit };
+    const stats = new SandboxStatsReader({
+      sandbox: (id) => sandboxes.get(id),
+      rootfsPath: (id) => snapshotter.rootfsHostPath(id),
+      hostLink: (id) => network?.hostLinkOf(id),
+    });
     const app = createApp({
+      ...tenancy,
+      projects,
+      imageScope: new ImageScope(imageService, store.grants),
       tickets,
       sandboxes,
       images: imageService,
@@ -143,14 +188,18 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       maxContextBytes: config.builds.maxContextBytes,
       content,
       runtimes,
-      keys: store.keys,
       log,
       version: VERSION,
       limits: { ...config.limits, maxArchiveEntries: config.processes.maxArchiveEntries },
+      observe: { obs, stats, enabled: config.observe.enabled },
     });
     const server = await listen(app.fetch, config.host, config.port);
+    const ml = config.observe.metricsListen;
+    const metricsServer = ml ? await listen(metricsApp(obs.metrics).fetch, ml.host, ml.port) : undefined;
+    const metricsUrl = metricsServer ? `http://${ml!.host.includes(':') ? `[${ml!.host}]` : ml!.host}:${(metricsServer.address() as AddressInfo).port}/metrics` : undefined;
+    if (metricsUrl) print(`airlock: metrics (no key) on ${metricsUrl}`);
     installPortsGateway(server as import('node:http').Server, sandboxes, config.network.portsDomain, log);
-    const sockets = attachWebSockets(server as Server, { sandboxes, keys: store.keys, tickets, log, portsDomain: config.network.portsDomain });
+    const sockets = attachWebSockets(server as Server, { sandboxes, ...tenancy, tickets, log, portsDomain: config.network.portsDomain });
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     const credentials = join(config.dataDir, CREDENTIALS_FILE);
@@ -168,8 +217,13 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       images: imageService,
       network,
       builds,
+      projects,
+      routes: routeTable(app),
+      metricsUrl,
       close: async () => {
         sockets.close();
+        principals.close();
+        if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
         await new Promise<void>((resolve) => server.close(() => resolve()));
         for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'closing failed'));
         await store.close();
@@ -220,6 +274,18 @@ function listen(fetch: (req: Request) => Response | Promise<Response>, hostname:
     const server = serve({ fetch, hostname, port }, () => resolve(server));
     server.once('error', reject);
   });
+}
+
+/** The key that seals sandbox env values in the database (store/sqlite/sealed.ts): made once, 0600, next to it. */
+function envSealKey(path: string): Buffer {
+  if (existsSync(path)) {
+    const key = readFileSync(path);
+    if (key.length !== 32) throw new Error(`${path} must hold 32 bytes; it holds ${key.length}`);
+    return key;
+  }
+  const key = randomBytes(32);
+  writeFileSync(path, key, { mode: 0o600, flag: 'wx' });
+  return key;
 }
 
 function readStoredKey(path: string): string | undefined {

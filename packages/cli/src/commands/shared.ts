@@ -13,12 +13,13 @@ import { pipeExecOutput, type Interrupt } from '../stdio.js';
 export function addConnectionOptions(command: Command): Command {
   return command
     .option('--url <url>', 'server URL (default: AIRLOCK_URL, then the local credentials file)')
-    .option('--api-key <key>', 'API key (default: AIRLOCK_API_KEY, then the local credentials file)');
+    .option('--api-key <key>', 'API key (default: AIRLOCK_API_KEY, then the local credentials file)')
+    .option('--profile <name>', 'a named server and key from ~/.config/airlock/config.json (default: AIRLOCK_PROFILE)');
 }
 
 export function connectionFlags(command: Command): ConnectionFlags {
   const opts = command.optsWithGlobals<ConnectionFlags>();
-  return { url: opts.url, apiKey: opts.apiKey };
+  return { url: opts.url, apiKey: opts.apiKey, profile: opts.profile };
 }
 
 export interface StreamedExecOptions {

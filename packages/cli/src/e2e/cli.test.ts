@@ -2,15 +2,13 @@
  * The `airlock` command end to end, as a user runs it, against a real server.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
 import { isClean, remainsOf } from '@airlock/server/testing/host-probe';
-import { CLI, runCli, type Run } from './run-cli.js';
+import { runCli, type Run } from './run-cli.js';
 
 
 
@@ -54,7 +52,7 @@ describe('airlock CLI end to end', { timeout: 10 * 60_000 }, () => {
     assert.equal(created.code, 0, created.stderr);
     const id = created.stdout.trim();
     recordSandbox(id);
-    assert.match(id, /^sb-[a-z0-9]{20}$/);
+    assert.match(id, /^sb-[a-z0-9]{24}$/);
 
     const exec = await airlock(['exec', id, '--', 'sh', '-c', 'echo $X; cat']);
     assert.deepEqual([exec.code, exec.stdout], [0, '1\n'], exec.stderr);

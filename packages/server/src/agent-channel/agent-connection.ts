@@ -221,7 +221,10 @@ export class AgentConnection {
     const token = Buffer.from(`airlock-${(this.#nextChannel * 2654435761) >>> 0}`);
     await new Promise<void>((resolve, reject) => {
       let late = false;
-      let timer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        late = true;
+        reject(new AgentTimeoutError(`the agent did not answer a ping within ${timeoutMs} ms`));
+      }, timeoutMs);
       const ch = this.open('ping', {
         frame: (f) => {
           clearTimeout(timer);
@@ -237,10 +240,6 @@ export class AgentConnection {
           reject(err);
         },
       });
-      timer = setTimeout(() => {
-        late = true;
-        reject(new AgentTimeoutError(`the agent did not answer a ping within ${timeoutMs} ms`));
-      }, timeoutMs);
       this.#pingOutstanding = true;
       ch.send(HostFrame.Ping, token);
     });

@@ -110,11 +110,19 @@ describe('HTTP API', { timeout: 10 * 60_000 }, () => {
   });
 
   test('bad exec requests are rejected before reaching a sandbox', async () => {
-    // An exec without cmd is valid (the image's Entrypoint + Cmd), so {} is not among these.
-    for (const body of [{ cmd: [] }, { cmd: '' }, { cmd: ['a\0b'] }, { cmd: ['true'], cwd: 'relative' }, { cmd: ['true'], timeout: -1 }, { cmd: ['true'], user: 'x y' }]) {
-      const r = await api.call('POST', '/v1/sandboxes/nope/exec', body);
-      assert.equal(r.status, 400, JSON.stringify(body));
-      assert.equal(r.body.code, 'invalid_request');
+    // The sandbox is looked up (and must be the key's project's) before the body is validated, so that
+    // an invalid body cannot tell another project's sandbox from one that does not exist: both 404.
+    assert.equal((await api.call('POST', '/v1/sandboxes/nope/exec', { cmd: [] })).status, 404);
+    const sb = await api.create({ runtime: 'runc' });
+    try {
+      // An exec without cmd is valid (the image's Entrypoint + Cmd), so {} is not among these.
+      for (const body of [{ cmd: [] }, { cmd: '' }, { cmd: ['a\0b'] }, { cmd: ['true'], cwd: 'relative' }, { cmd: ['true'], timeout: -1 }, { cmd: ['true'], user: 'x y' }]) {
+        const r = await api.call('POST', `/v1/sandboxes/${sb.id}/exec`, body);
+        assert.equal(r.status, 400, JSON.stringify(body));
+        assert.equal(r.body.code, 'invalid_request');
+      }
+    } finally {
+      await api.call('DELETE', `/v1/sandboxes/${sb.id}`);
     }
   });
 

@@ -6,6 +6,9 @@
  * Every request body is bounded: uploads and imports by their own streaming limits, every other
  * body (whatever its Content-Type says) by `maxBodyBytes`. A JSON route refuses other content types
  * with 415, and a known path with the wrong method answers 405.
+ *
+ * Every /v1 route but health and the document needs a key (api/auth.ts), then passes the tenancy
+ * guard (api/tenancy-guard.ts): role, rate, project scope, in-flight quotas, audit.
  */
 import { OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { HealthBody } from '@airlock/protocol';
@@ -19,8 +22,17 @@ import type { ImageTransfer } from '../images/image-transfer.js';
 import type { Logger } from '../log.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { SandboxService } from '../sandbox/service.js';
-import type { KeyStore } from '../store/store.js';
+import type { Principals } from '../auth/principals.js';
+import type { AuditLog } from '../tenancy/audit-log.js';
+import type { ImageScope } from '../tenancy/image-scope.js';
+import type { Projects } from '../tenancy/projects.js';
+import type { ProjectQuotas } from '../tenancy/quotas.js';
+import type { KeyRateLimiter } from '../tenancy/rate-limit.js';
 import { requireApiKey } from './auth.js';
+import { tenancyGuard } from './tenancy-guard.js';
+import { auditRoutes } from './routes/audit.js';
+import { keyRoutes } from './routes/keys.js';
+import { projectRoutes } from './routes/projects.js';
 import { drainRefusedBody } from './drain.js';
 import { errorResponse } from './error-response.js';
 import { acceptsBody, routeTable, streamsBody, type RouteEntry } from './route-table.js';
@@ -34,6 +46,13 @@ import { poolRoutes } from './routes/pools.js';
 import { fileOpRoutes } from './routes/file-ops.js';
 import { processRoutes } from './routes/processes.js';
 import type { Tickets } from './tickets.js';
+import type { Observability } from '../observe/observability.js';
+import type { SandboxStatsReader } from '../observe/stats.js';
+import { requestLog } from './request-log.js';
+import { eventRoutes } from './routes/events.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { statsRoutes } from './routes/stats.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { sandboxRoutes } from './routes/sandboxes.js';
 
 export interface AppDeps {
@@ -44,12 +63,19 @@ export interface AppDeps {
   maxContextBytes: number;
   content: ContentStore;
   runtimes: RuntimeRegistry;
-  keys: KeyStore;
+  principals: Principals;
+  projects: Projects;
+  imageScope: ImageScope;
+  quotas: ProjectQuotas;
+  rate: KeyRateLimiter;
+  audit: AuditLog;
   log: Logger;
   version: string;
   limits: { maxBodyBytes: number; maxWriteBytes: number; maxImportBytes: number; maxArchiveEntries: number };
   /** WebSocket attach tickets (issued here, redeemed by api/ws.ts). */
   tickets: Tickets;
+  /** Metrics, events, webhooks, stats and request logs (observe/). */
+  observe: { obs: Observability; stats: SandboxStatsReader; enabled: boolean };
 }
 
 export function createApp(deps: AppDeps): OpenAPIHono {
@@ -82,7 +108,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }
     return errorResponse(c, new AirlockError(ErrorCode.NotFound, `no route for ${c.req.method} ${c.req.path}`), deps.log);
   });
-  app.use('/v1/*', requireApiKey(deps.keys));
+  if (deps.observe.enabled) app.use('*', requestLog(deps.log, deps.observe.obs.metrics));
+  app.use('/v1/*', requireApiKey(deps.principals));
   app.use('/v1/*', async (c, next) => {
     const route = routes.find((r) => r.method === c.req.method && r.matches(c.req.path));
     if (route && !acceptsBody(route, c.req.header('content-type'))) {
@@ -91,6 +118,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     if (route && streamsBody(route)) return next();
     return limitJson(c, next);
   });
+  app.use('/v1/*', tenancyGuard({ sandboxes: deps.sandboxes, quotas: deps.quotas, rate: deps.rate, audit: deps.audit, routes: () => routes }));
 
   app.openapi(
     createRoute({
@@ -113,17 +141,24 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       ),
   );
 
-  sandboxRoutes(app, deps.sandboxes);
+  sandboxRoutes(app, deps.sandboxes, deps.imageScope);
   execRoutes(app, deps.sandboxes);
   fileRoutes(app, deps.sandboxes, deps.limits);
   // Before the generic /v1/images/{image} routes, so that /v1/images/build is not taken for an image name.
-  imageBuildRoutes(app, { builds: deps.builds, images: deps.images, transfer: deps.transfer, maxContextBytes: deps.maxContextBytes, log: deps.log });
-  imageRoutes(app, deps.images, { content: deps.content, maxImportBytes: deps.limits.maxImportBytes });
+  imageBuildRoutes(app, { builds: deps.builds, images: deps.images, transfer: deps.transfer, maxContextBytes: deps.maxContextBytes, log: deps.log, scope: deps.imageScope, projects: deps.projects });
+  imageRoutes(app, deps.images, { content: deps.content, maxImportBytes: deps.limits.maxImportBytes, scope: deps.imageScope, projects: deps.projects });
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);
   processRoutes(app, deps.sandboxes, deps.tickets);
+  metricsRoutes(app, deps.observe.obs.metrics, deps.principals);
+  statsRoutes(app, deps.observe.stats);
+  eventRoutes(app, deps.observe.obs.events);
+  webhookRoutes(app, deps.observe.obs.webhooks);
   codeRoutes(app, deps.sandboxes);
   fileOpRoutes(app, deps.sandboxes, { maxArchiveEntries: deps.limits.maxArchiveEntries, maxWriteBytes: deps.limits.maxWriteBytes });
+  projectRoutes(app, deps.projects);
+  keyRoutes(app, deps.projects);
+  auditRoutes(app, deps.audit);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc31('/v1/openapi.json', {

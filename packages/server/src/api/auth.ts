@@ -1,22 +1,28 @@
 /**
  * @module auth
- * Bearer-key authentication for every route but health and the OpenAPI document.
+ * Bearer-key authentication for every route but health and the OpenAPI document. A missing,
+ * malformed, wrong, expired or revoked key is one answer (401), with no detail about which.
  */
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { MiddlewareHandler } from 'hono';
-import { verifyKey } from '../auth/api-keys.js';
+import type { Principals } from '../auth/principals.js';
 import { AirlockError } from '../errors.js';
-import type { KeyStore } from '../store/store.js';
+import { setPrincipal } from './principal.js';
 
-const PUBLIC_PATHS = new Set(['/v1/health', '/v1/openapi.json']);
+export const PUBLIC_PATHS = new Set(['/v1/health', '/v1/openapi.json']);
 
-export function requireApiKey(keys: KeyStore): MiddlewareHandler {
+export function bearerOf(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+}
+
+export function requireApiKey(principals: Principals): MiddlewareHandler {
   return async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
-    const header = c.req.header('authorization') ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw new AirlockError(ErrorCode.Unauthenticated, 'missing API key: send Authorization: Bearer <key>');
-    if (!(await verifyKey(keys, m[1]!))) throw new AirlockError(ErrorCode.Unauthenticated, 'the API key is not valid');
+    const bearer = bearerOf(c.req.header('authorization'));
+    if (bearer === undefined) throw new AirlockError(ErrorCode.Unauthenticated, 'missing API key: send Authorization: Bearer <key>');
+    const p = await principals.authenticate(bearer);
+    if (!p) throw new AirlockError(ErrorCode.Unauthenticated, 'the API key is not valid');
+    setPrincipal(c, p);
     return next();
   };
 }

@@ -15,6 +15,7 @@ export function errorResponse(c: Context, err: unknown, log: Logger): Response {
   let body: ErrorBody;
   if (err instanceof AirlockError) {
     body = { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) };
+    if (err.retryAfterSeconds !== undefined) c.header('retry-after', String(err.retryAfterSeconds));
     if (err.code === ErrorCode.RuntimeError || err.code === ErrorCode.Internal) log.error({ err }, 'request failed');
   } else if (err instanceof HTTPException && err.status === 413) {
     body = { code: ErrorCode.PayloadTooLarge, message: 'request body is larger than this server accepts' };

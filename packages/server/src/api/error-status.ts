@@ -8,6 +8,10 @@ import type { ErrorCode } from '@airlock/protocol/errors';
 export const ERROR_STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 405 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 502 | 504 | 507> = {
   invalid_request: 400,
   unauthenticated: 401,
+  permission_denied: 403,
+  quota_exceeded: 429,
+  quota_limit: 403,
+  rate_limited: 429,
   not_found: 404,
   invalid_state: 409,
   exec_failed: 422,

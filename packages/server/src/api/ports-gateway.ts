@@ -16,9 +16,10 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SandboxService } from '../sandbox/service.js';
+import { SANDBOX_ID_CHARS } from '../sandbox/ids.js';
 import { ERROR_STATUS } from './error-status.js';
 
-const PATH = /^\/v1\/sandboxes\/(sb-[a-z0-9]{20})\/ports\/(\d{1,5})(\/[^?#]*)?(\?.*)?$/;
+const PATH = new RegExp(`^/v1/sandboxes/(sb-${SANDBOX_ID_CHARS})/ports/(\\d{1,5})(/[^?#]*)?(\\?.*)?$`);
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'authorization', 'x-airlock-ports-token']);
 const TOKEN_PARAM = 'airlock_token';
 
@@ -41,7 +42,7 @@ function route(req: IncomingMessage, domain: string | null): PortRequest | undef
     rest = `${m[3] ?? '/'}${m[4] ?? ''}`;
   } else if (domain !== null) {
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-    const h = new RegExp(`^(\\d{1,5})-(sb-[a-z0-9]{20})\\.${domain.replace(/\./g, '\\.')}$`).exec(host);
+    const h = new RegExp(`^(\\d{1,5})-(sb-${SANDBOX_ID_CHARS})\\.${domain.replace(/\./g, '\\.')}$`).exec(host);
     if (!h) return undefined;
     port = Number(h[1]);
     id = h[2];

@@ -6,8 +6,18 @@
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 
+/**
+ * What a route needs of a key's role: `read` (list, get, logs: no side effects) is every GET unless
+ * it says otherwise; `write` is everything else; `admin` routes say so (`'x-airlock-access'`).
+ */
+export type RouteAccess = 'read' | 'write' | 'admin';
+/** The per-project in-flight quota a route takes a unit of while it runs (`'x-airlock-quota'`). */
+export type RouteQuota = 'execs' | 'pulls';
+
 export interface RouteEntry {
   method: string;
+  access: RouteAccess;
+  quota: RouteQuota | undefined;
   /** OpenAPI form: /v1/sandboxes/{id}. */
   path: string;
   /** Media types the request body may have; undefined when the route takes no body. */
@@ -17,7 +27,7 @@ export interface RouteEntry {
 
 interface RouteDefinition {
   type: string;
-  route?: { method: string; path: string; request?: { body?: { content?: Record<string, unknown> } } };
+  route?: { method: string; path: string; request?: { body?: { content?: Record<string, unknown> } }; 'x-airlock-access'?: RouteAccess; 'x-airlock-quota'?: RouteQuota };
 }
 
 export function routeTable(app: OpenAPIHono): RouteEntry[] {
@@ -26,9 +36,11 @@ export function routeTable(app: OpenAPIHono): RouteEntry[] {
     .filter((d) => d.type === 'route' && d.route)
     .map((d) => {
       const { method, path, request } = d.route!;
+      const access = d.route!['x-airlock-access'] ?? (method.toLowerCase() === 'get' ? 'read' : 'write');
+      const quota = d.route!['x-airlock-quota'];
       const pattern = new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\\{[^}]+\\\}|\{[^}]+\}/g, '[^/]+')}$`);
       const content = request?.body?.content;
-      return { method: method.toUpperCase(), path, bodyTypes: content ? Object.keys(content) : undefined, matches: (p: string) => pattern.test(p) };
+      return { method: method.toUpperCase(), path, access, quota, bodyTypes: content ? Object.keys(content) : undefined, matches: (p: string) => pattern.test(p) };
     });
 }
 

@@ -2,7 +2,10 @@
  * @module ws
  * The WebSocket attach to a process: GET /v1/sandboxes/{id}/processes/{pid}/attach with Upgrade.
  * Authenticated by `Authorization: Bearer` or a ticket from POST …/ticket (browsers cannot set a
- * header on a WebSocket). Output goes out as binary frames (a stream byte, then the bytes), stdin
+ * header on a WebSocket); either way it acts for one key, which must be allowed to write (an
+ * attach can send stdin and signals) and whose project must own the sandbox (404 otherwise, as for
+ * one that does not exist). The attach counts against the project's execs quota while open, and
+ * ends (close code 4401) the moment the key is revoked or expires. Output goes out as binary frames (a stream byte, then the bytes), stdin
  * comes in as binary frames, and small JSON text frames carry control (protocol processes.ts).
  *
  * Memory is bounded per attach: output is read from the journal only while the client has acked
@@ -18,16 +21,22 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ATTACH_CLOSE, ATTACH_LIMITS, SIGNALS, type AttachServerMessage } from '@airlock/protocol';
+import { ErrorCode } from '@airlock/protocol/errors';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { verifyKey } from '../auth/api-keys.js';
-import { AirlockError } from '../errors.js';
+import type { Principal, Principals } from '../auth/principals.js';
+import { AirlockError, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JournalReader } from '../processes/journal-reader.js';
 import type { ProcessEntry } from '../processes/process-entry.js';
 import { screenSnapshot } from '../processes/screen-snapshot.js';
 import type { SandboxService } from '../sandbox/service.js';
-import type { KeyStore } from '../store/store.js';
+import { SANDBOX_ID_CHARS } from '../sandbox/ids.js';
+import type { AuditLog } from '../tenancy/audit-log.js';
+import type { ProjectQuotas } from '../tenancy/quotas.js';
+import type { KeyRateLimiter } from '../tenancy/rate-limit.js';
+import { bearerOf } from './auth.js';
 import { ERROR_STATUS } from './error-status.js';
+import { sees } from './principal.js';
 import type { Tickets } from './tickets.js';
 
 const PATH = /^\/v1\/sandboxes\/([^/]+)\/processes\/([^/]+)\/attach$/;
@@ -35,7 +44,10 @@ const STDIN_PAUSE_BYTES = 256 * 1024;
 
 export interface WebSocketDeps {
   sandboxes: SandboxService;
-  keys: KeyStore;
+  principals: Principals;
+  quotas: ProjectQuotas;
+  rate: KeyRateLimiter;
+  audit: AuditLog;
   tickets: Tickets;
   log: Logger;
   /** The exposed ports' host names (`{port}-{id}.{domain}`): every path there belongs to the sandbox. */
@@ -50,7 +62,7 @@ export function attachWebSockets(server: Server, deps: WebSocketDeps): { close()
   const wss = new WebSocketServer({ noServer: true, maxPayload: ATTACH_LIMITS.maxClientFrame, perMessageDeflate: false });
   const others = server.listeners('upgrade') as ((req: IncomingMessage, socket: Duplex, head: Buffer) => void)[];
   server.removeAllListeners('upgrade');
-  const portsHost = deps.portsDomain ? new RegExp(`^\\d{1,5}-sb-[a-z0-9]{20}\\.${deps.portsDomain.replace(/\./g, '\\.')}(:\\d+)?$`, 'i') : undefined;
+  const portsHost = deps.portsDomain ? new RegExp(`^\\d{1,5}-sb-${SANDBOX_ID_CHARS}\\.${deps.portsDomain.replace(/\./g, '\\.')}(:\\d+)?$`, 'i') : undefined;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (!PATH.test(path) || portsHost?.test(req.headers.host ?? '')) {
@@ -77,10 +89,26 @@ async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingM
   const m = PATH.exec(url.pathname);
   if (!m) return refuse(socket, 404, 'not_found', `no WebSocket route for ${url.pathname}`);
   const [sandboxId, pid] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
-  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const bearer = bearerOf(req.headers.authorization);
   const ticket = url.searchParams.get('ticket');
-  const authed = bearer !== undefined ? await verifyKey(deps.keys, bearer) : ticket !== null && deps.tickets.redeem(ticket, sandboxId, pid);
-  if (!authed) return refuse(socket, 401, 'unauthenticated', bearer === undefined && ticket === null ? 'send Authorization: Bearer <key>, or a ?ticket= from POST …/ticket' : 'the API key or ticket is not valid');
+  const principal = bearer !== undefined ? await deps.principals.authenticate(bearer) : ticket !== null ? deps.tickets.redeem(ticket, sandboxId, pid) : undefined;
+  if (!principal) return refuse(socket, 401, 'unauthenticated', bearer === undefined && ticket === null ? 'send Authorization: Bearer <key>, or a ?ticket= from POST …/ticket' : 'the API key or ticket is not valid');
+  const auditAs = (status: number, result: string, project = principal.project) =>
+    deps.audit.record({ keyId: principal.keyId, project, action: 'GET /v1/sandboxes/{id}/processes/{pid}/attach', target: `${sandboxId}/${pid}`, status, result, argv: null });
+  let release: () => void;
+  let project = principal.project;
+  try {
+    if (principal.role === 'read') throw new AirlockError(ErrorCode.PermissionDenied, 'this key is read-only: an attach can write to the process (stdin, signals); read its output with GET …/output');
+    deps.rate.take(principal.keyId);
+    const record = await deps.sandboxes.get(sandboxId);
+    if (!sees(principal, record.project)) throw notFound(`sandbox ${sandboxId}`);
+    project = record.project;
+    release = deps.quotas.acquire(project, 'execs');
+  } catch (e) {
+    if (!(e instanceof AirlockError)) throw e;
+    await auditAs(ERROR_STATUS[e.code], e.code, project);
+    return refuse(socket, ERROR_STATUS[e.code], e.code, e.message, e.retryAfterSeconds);
+  }
   const offsetArg = url.searchParams.get('offset');
   const offset = offsetArg === null ? undefined : Number(offsetArg);
   if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0)) return refuse(socket, 400, 'invalid_request', 'offset must be a non-negative integer');
@@ -95,18 +123,33 @@ async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingM
     // Default: live from now on (a terminal), or from the offset asked for.
     opened = await deps.sandboxes.processes.reader(sandboxId, pid, snapshot?.offset ?? offset ?? entry.journal.head, { onGap: gap, pace });
   } catch (e) {
-    if (e instanceof AirlockError) return refuse(socket, ERROR_STATUS[e.code], e.code, e.message);
+    release();
+    if (e instanceof AirlockError) {
+      await auditAs(ERROR_STATUS[e.code], e.code, project);
+      return refuse(socket, ERROR_STATUS[e.code], e.code, e.message);
+    }
     throw e;
   }
-  wss.handleUpgrade(req, socket, head, (ws) => session(ws, opened.entry, opened.reader, deps.log, snapshot));
+  if (principal.signal.aborted) {
+    release();
+    opened.reader.close();
+    return refuse(socket, 401, 'unauthenticated', 'the API key or ticket is not valid');
+  }
+  await auditAs(101, 'ok', project);
+  // Released however the socket ends, even if the upgrade never completes.
+  socket.once('close', release);
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    session(ws, opened.entry, opened.reader, deps.log, principal, snapshot);
+  });
 }
 
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
+function refuse(socket: Duplex, status: number, code: string, message: string, retryAfter?: number): void {
   const body = JSON.stringify({ code, message });
-  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  const extra = retryAfter === undefined ? '' : `retry-after: ${retryAfter}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
 }
 
-function session(ws: WebSocket, entry: ProcessEntry, reader: JournalReader, log: Logger, snapshot?: { data: Buffer; offset: number }): void {
+function session(ws: WebSocket, entry: ProcessEntry, reader: JournalReader, log: Logger, principal: Principal, snapshot?: { data: Buffer; offset: number }): void {
   let acked = reader.cursor;
   let closed = false;
   let stdinPending = 0;
@@ -137,8 +180,12 @@ function session(ws: WebSocket, entry: ProcessEntry, reader: JournalReader, log:
     reader.close();
     ws.close(code, reason);
   };
+  // Revoked or expired while attached: the session ends now, not at the key's next request.
+  const onRevoked = () => end(ATTACH_CLOSE.unauthenticated, 'the API key is no longer valid');
+  principal.signal.addEventListener('abort', onRevoked, { once: true });
   ws.on('close', () => {
     closed = true;
+    principal.signal.removeEventListener('abort', onRevoked);
     clearTimeout(resizeTimer);
     reader.close();
     poke();

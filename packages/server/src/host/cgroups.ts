@@ -102,14 +102,16 @@ export function createSandboxCgroups(id: string, limits: CgroupLimits): string[]
     return [join(dir, 'cgroup.procs')];
   }
   const dir = (ctl: string) => join(ROOT, ctl, CGROUP_PARENT, id);
-  for (const ctl of ['memory', 'cpu', 'pids']) mkdirSync(dir(ctl), { recursive: true });
+  // cpuacct holds no limit, but it is where v1 counts the CPU time that stats report.
+  const joined = ['memory', 'cpu', 'cpuacct', 'pids'].filter((ctl) => ctl !== 'cpuacct' || existsSync(join(ROOT, ctl)));
+  for (const ctl of joined) mkdirSync(dir(ctl), { recursive: true });
   write(join(dir('memory'), 'memory.limit_in_bytes'), limits.memoryBytes);
   // memsw exists only with swap accounting; it must be set after the plain limit.
   if (existsSync(join(dir('memory'), 'memory.memsw.limit_in_bytes'))) write(join(dir('memory'), 'memory.memsw.limit_in_bytes'), limits.memoryBytes);
   write(join(dir('cpu'), 'cpu.cfs_period_us'), limits.cpuPeriodUs);
   write(join(dir('cpu'), 'cpu.cfs_quota_us'), limits.cpuQuotaUs);
   write(join(dir('pids'), 'pids.max'), limits.pids);
-  return ['memory', 'cpu', 'pids'].map((ctl) => join(dir(ctl), 'cgroup.procs'));
+  return joined.map((ctl) => join(dir(ctl), 'cgroup.procs'));
 }
 
 /** Host pids in the sandbox's cgroup (every process of a bubblewrap sandbox, bwrap itself included). */

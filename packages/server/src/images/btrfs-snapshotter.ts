@@ -107,6 +107,11 @@ export class BtrfsSnapshotter implements Snapshotter {
     if (mounted) rmdirSync(mount);
   }
 
+  /** The host path of a sandbox's writable snapshot (its qgroup holds what it wrote; observe/ reads it). */
+  rootfsHostPath(sandboxId: string): string {
+    return this.#sandbox(sandboxId);
+  }
+
   listRootfs(): string[] {
     return readdirSync(join(this.#fs, 'sandboxes'));
   }

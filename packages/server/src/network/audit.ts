@@ -11,9 +11,14 @@ export class AuditRing {
   readonly #events: NetworkEvent[] = [];
   #next = 0;
 
-  constructor(readonly capacity: number = NETWORK_LIMITS.auditEvents) {}
+  constructor(
+    readonly capacity: number = NETWORK_LIMITS.auditEvents,
+    /** Told every decision (the server's verdict counters); never a name or an address of it. */
+    private readonly onPush?: (e: AuditInput) => void,
+  ) {}
 
   push(e: AuditInput): void {
+    this.onPush?.(e);
     this.#events.push({ seq: this.#next++, time: new Date().toISOString(), ...e });
     if (this.#events.length > this.capacity) this.#events.shift();
   }

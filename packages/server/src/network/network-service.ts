@@ -92,6 +92,8 @@ export class NetworkService {
   #table!: TableSpec;
   #dns!: PlatformDns;
   #proxy!: EgressProxy;
+  /** Told each egress decision of any sandbox (metrics count them by kind and verdict). */
+  onVerdict: ((kind: string, verdict: string) => void) | undefined;
 
   private constructor(private readonly o: NetworkOptions) {
     this.plan = new AddressPlan(o.tag, o.subnet);
@@ -172,7 +174,7 @@ export class NetworkService {
       settings,
       policy: parsePolicy(settings.egress, this.#denySet),
       generation: 0,
-      audit: new AuditRing(),
+      audit: new AuditRing(undefined, (e) => this.onVerdict?.(e.kind, e.verdict)),
       questions: new TokenBucket(this.o.dnsRate.perSecond, this.o.dnsRate.burst),
       connections: new Set(),
       learned: new Map(),
@@ -256,6 +258,11 @@ export class NetworkService {
   state(id: string): NetworkState | undefined {
     const e = this.#byId.get(id);
     return e && { egress: e.settings.egress, bandwidthMbit: e.settings.bandwidthMbit, publicPorts: e.settings.publicPorts, address: e.link.sandboxAddress };
+  }
+
+  /** The host end of the sandbox's veth (its counters are the sandbox's traffic, seen from the host). */
+  hostLinkOf(id: string): string | undefined {
+    return this.#byId.get(id)?.link.hostVeth;
   }
 
   attachmentOf(id: string): Attachment | undefined {

@@ -87,12 +87,15 @@ export class ProcessEntry {
     this.#ack();
   }
 
-  /** Kills the process group after `seconds` (as long as this server runs). */
-  setTimeout(seconds: number): void {
-    this.#timer = setTimeout(() => {
-      this.timedOut = true;
-      this.channel?.signal(SIGKILL);
-    }, seconds * 1000);
+  /** Kills the process group at `deadlineMs` (epoch ms; at once if it has passed), as long as this server runs. */
+  setDeadline(deadlineMs: number): void {
+    this.#timer = setTimeout(
+      () => {
+        this.timedOut = true;
+        this.channel?.signal(SIGKILL);
+      },
+      Math.max(0, deadlineMs - Date.now()),
+    );
     this.#timer.unref();
   }
 

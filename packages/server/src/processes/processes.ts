@@ -7,7 +7,7 @@
  * plain exec whose client died with the old server is killed then, as its client is gone.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProcInfo } from '@airlock/agent';
 import { ErrorCode } from '@airlock/protocol/errors';
@@ -41,6 +41,12 @@ export interface StartSpec {
   timeout?: number | undefined;
 }
 
+/** Told when a process of this sandbox started and when it ended (metrics and lifecycle events). */
+export interface ProcessWatch {
+  started(entry: ProcessEntry): void;
+  ended(entry: ProcessEntry): void;
+}
+
 const SIGKILL = 9;
 /**
  * The ids this server gives (start). An id read back from the agent names a directory on the host,
@@ -55,8 +61,10 @@ export class SandboxProcesses {
   readonly #log: Logger;
   readonly #hooks: Omit<EntryHooks, 'ended'>;
   readonly #entries = new Map<string, ProcessEntry>();
+  readonly #watch: ProcessWatch | undefined;
 
-  constructor(conn: AgentConnection, dir: string, limits: ProcessLimits, log: Logger, hooks: Omit<EntryHooks, 'ended'>) {
+  constructor(conn: AgentConnection, dir: string, limits: ProcessLimits, log: Logger, hooks: Omit<EntryHooks, 'ended'>, watch?: ProcessWatch) {
+    this.#watch = watch;
     this.#conn = conn;
     this.#dir = dir;
     this.#limits = limits;
@@ -107,7 +115,13 @@ export class SandboxProcesses {
       void entry.journal.remove();
       throw startError(spec.argv[0] ?? '', e);
     }
-    if (spec.timeout !== undefined) entry.setTimeout(spec.timeout);
+    if (spec.timeout !== undefined) {
+      const deadlineMs = Date.now() + spec.timeout * 1000;
+      // Next to its journal, so that a server started after a crash kills it on time too.
+      writeDeadline(join(this.#dir, id), deadlineMs);
+      entry.setDeadline(deadlineMs);
+    }
+    this.#watch?.started(entry);
     return entry;
   }
 
@@ -157,7 +171,13 @@ export class SandboxProcesses {
 
   #entry(facts: ProcessFacts): ProcessEntry {
     const journal = ProcessJournal.open(join(this.#dir, facts.id), this.#limits.journal);
-    return new ProcessEntry(facts, journal, { ...this.#hooks, ended: () => this.#evict() });
+    return new ProcessEntry(facts, journal, {
+      ...this.#hooks,
+      ended: (entry) => {
+        this.#evict();
+        this.#watch?.ended(entry);
+      },
+    });
   }
 
   async #adopt(info: ProcInfo): Promise<void> {
@@ -181,6 +201,8 @@ export class SandboxProcesses {
       return;
     }
     const ch = await openProcess(this.#conn, { id: info.id, from }, entry.sink(), { startTimeoutMs: this.#limits.startTimeoutMs });
+    const deadlineMs = readDeadline(join(this.#dir, info.id));
+    if (deadlineMs !== undefined && info.state !== 'exited') entry.setDeadline(deadlineMs);
     if (ch.gap[0] || ch.gap[1]) this.#log.warn({ process: info.id, from, agentFrom: ch.from }, 'a process journal had lost output the agent no longer holds');
     entry.bind(ch);
     // Its client was a request of the server that died: nobody will read it, as before the restart.
@@ -193,6 +215,23 @@ export class SandboxProcesses {
     for (const e of ended.slice(0, Math.max(0, ended.length - this.#limits.keepExited))) {
       void this.forget(e.facts.id).catch((err: unknown) => this.#log.debug({ err, process: e.facts.id }, 'evicting an ended process failed'));
     }
+  }
+}
+
+const DEADLINE_FILE = 'deadline';
+
+function writeDeadline(dir: string, deadlineMs: number): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, DEADLINE_FILE), String(deadlineMs));
+}
+
+/** The deadline this server's earlier run recorded (its own file: a number or nothing). */
+function readDeadline(dir: string): number | undefined {
+  try {
+    const n = Number(readFileSync(join(dir, DEADLINE_FILE), 'utf8'));
+    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,7 +7,7 @@
  * Host layout per sandbox, under the runtime's state dir: state/ (the CLI's --root), bundles/<id>/
  * (config.json, init.pid, shim.pid), sockets/<id>.sock (the shim's), and the cgroups /airlock/<id>.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SHIM_BINARY } from '@airlock/agent';
 import type { RuntimeName } from '@airlock/protocol';

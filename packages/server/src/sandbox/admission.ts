@@ -2,7 +2,9 @@
  * @module admission
  * Whether a sandbox may start: the server's sandbox limit, and the host's capacity (memory and CPU of
  * all sandboxes that hold host resources, with configurable overcommit). It also hands out the
- * slot, and with it the host uid/gid range, a sandbox owns.
+ * slot, and with it the host uid/gid range, a sandbox owns. Each project's quotas (sandboxes, vCPU,
+ * memory, disk of what holds host resources) are checked in the same synchronous step; a pooled
+ * sandbox counts against no project until one claims it.
  *
  * The view is in memory, loaded from the store at start: this server is the only writer of its data
  * dir, and a reservation must be synchronous, so two concurrent creates can never take the same slot
@@ -12,6 +14,7 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import type { Config } from '../config.js';
 import { AirlockError, invalidRequest } from '../errors.js';
 import type { SandboxRecord } from '../store/store.js';
+import { quotaExceeded, quotaLimit, type ProjectQuotas } from '../tenancy/quotas.js';
 
 export interface Reservation {
   readonly slot: number;
@@ -21,21 +24,26 @@ export interface Reservation {
 interface Held {
   cpu: number;
   memoryMiB: number;
+  diskMiB?: number;
 }
 
 /** What a slot's holder reserved, and who holds it: a release by anyone else is a no-op. */
 interface Holding extends Held {
   owner: string;
+  /** null: a warm pool's, nobody's yet. */
+  project: string | null;
 }
 
 export class Admission {
   readonly #config: Config;
+  readonly #quotas: ProjectQuotas | undefined;
   readonly #held = new Map<number, Holding>();
   #memoryMiB = 0;
   #cpu = 0;
 
-  constructor(config: Config) {
+  constructor(config: Config, quotas?: ProjectQuotas) {
     this.#config = config;
+    this.#quotas = quotas;
   }
 
   /** Rebuilds the view from the sandboxes that hold host resources (at start, before anything else). */
@@ -43,7 +51,7 @@ export class Admission {
     this.#held.clear();
     this.#memoryMiB = 0;
     this.#cpu = 0;
-    for (const r of records) this.#hold(r.slot, { cpu: r.cpu, memoryMiB: r.memoryMiB, owner: r.id });
+    for (const r of records) this.#hold(r.slot, { cpu: r.cpu, memoryMiB: r.memoryMiB, diskMiB: r.diskMiB, owner: r.id, project: r.pool === null ? r.project : null });
   }
 
   /** Memory all sandboxes together may use: host memory minus the reserve, times the overcommit. */
@@ -78,9 +86,48 @@ export class Admission {
     if (size.cpu > this.#config.machine.cpus) throw invalidRequest(`cpu ${size.cpu} is more than this host's ${this.#config.machine.cpus} cores`);
   }
 
-  /** Reserves a slot and the sandbox's share of the host for `owner` (a sandbox id), or throws `capacity` (429: retry later). */
-  reserve(size: Held, owner: string): Reservation {
+  /** What a project's sandboxes hold now. */
+  usage(project: string): { sandboxes: number; cpu: number; memoryMiB: number; diskMiB: number } {
+    const u = { sandboxes: 0, cpu: 0, memoryMiB: 0, diskMiB: 0 };
+    for (const h of this.#held.values()) {
+      if (h.project !== project) continue;
+      u.sandboxes++;
+      u.cpu += h.cpu;
+      u.memoryMiB += h.memoryMiB;
+      u.diskMiB += h.diskMiB ?? 0;
+    }
+    return u;
+  }
+
+  /** Throws quota_limit / quota_exceeded if one more sandbox of this size would not fit the project's quotas. */
+  checkProject(project: string, size: Held): void {
+    if (!this.#quotas) return;
+    const q = this.#quotas.of(project);
+    const u = this.usage(project);
+    const asks = { sandboxes: 1, cpu: size.cpu, memoryMiB: size.memoryMiB, diskMiB: size.diskMiB ?? 0 };
+    for (const k of ['sandboxes', 'cpu', 'memoryMiB', 'diskMiB'] as const) {
+      const limit = q[k];
+      if (limit === null) continue;
+      if (asks[k] > limit || (k === 'sandboxes' && limit === 0)) throw quotaLimit(project, k, limit, asks[k]);
+      if (u[k] + asks[k] > limit) throw quotaExceeded(project, k, limit, u[k]);
+    }
+  }
+
+  /** A pooled sandbox handed to a project: from now on it counts against that project's quotas (checked). */
+  assign(slot: number, owner: string, project: string): void {
+    const h = this.#held.get(slot);
+    if (!h || h.owner !== owner) return;
+    this.checkProject(project, h);
+    h.project = project;
+  }
+
+  /**
+   * Reserves a slot and the sandbox's share of the host for `owner` (a sandbox id) of `project` (null:
+   * a warm pool's), or throws `capacity` (429: retry later) or a quota error.
+   */
+  reserve(size: Held, owner: string, project: string | null = null): Reservation {
     this.check(size);
+    if (project !== null) this.checkProject(project, size);
     const { limits } = this.#config;
     if (this.#held.size >= limits.maxSandboxes) throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${limits.maxSandboxes} sandboxes`);
     if (this.#memoryMiB + size.memoryMiB > this.memoryBudgetMiB) {
@@ -94,7 +141,7 @@ export class Admission {
     }
     let slot = 0;
     while (this.#held.has(slot)) slot++;
-    this.#hold(slot, { cpu: size.cpu, memoryMiB: size.memoryMiB, owner });
+    this.#hold(slot, { cpu: size.cpu, memoryMiB: size.memoryMiB, diskMiB: size.diskMiB ?? 0, owner, project });
     return { slot, hostIds: this.hostIdsOf(slot) };
   }
 

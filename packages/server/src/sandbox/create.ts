@@ -75,12 +75,14 @@ export class Creator {
     const settings = pool !== null && this.#d.network && runtime.description.network.includes('netns') ? NetworkSettings.parse({}) : late.network;
     if (settings !== null) this.#networkFor(runtime.name, runtime.description.network).validate(settings);
     this.#d.admission.check({ cpu, memoryMiB });
+    // Before the image is pulled: a create over its project's quota leaves nothing behind.
+    if (pool === null) await this.fitsProject(late.project, { cpu, memoryMiB, diskMiB });
     // Pulls on first use; leased until the row below records it.
     const { imageId, lease } = await image.resolve(shape.image);
     const id = newSandboxId();
     let reservation: Reservation;
     try {
-      reservation = await this.#reserve({ cpu, memoryMiB }, id, pool !== null);
+      reservation = await this.#reserve({ cpu, memoryMiB, diskMiB }, id, pool === null ? late.project : null);
     } catch (e) {
       lease.release();
       throw e;
@@ -177,6 +179,16 @@ export class Creator {
       const live = this.#d.live.get(id);
       if (!live || live.conn.closed) continue; // died while waiting; its own close handler removes it
       const pooled = await this.#d.sandboxes.get(id);
+      if (pooled) {
+        // From here it counts against the claiming project; over its quota, the pooled sandbox goes
+        // (it was taken from the pool already) and the create is refused.
+        try {
+          this.#d.admission.assign(pooled.slot, id, late.project);
+        } catch (e) {
+          await this.#d.discard(id);
+          throw e;
+        }
+      }
       let network = pooled?.network ?? null;
       if (late.network !== null) {
         // Bound late, on the host side: the sandbox was taken from the pool above, so nobody else can get it.
@@ -195,6 +207,7 @@ export class Creator {
       }
       const now = new Date();
       const claimed = await this.#d.sandboxes.claimPooled(id, {
+        project: late.project,
         network,
         env: late.env,
         metadata: late.metadata,
@@ -209,6 +222,21 @@ export class Creator {
     return undefined;
   }
 
+  /**
+   * Whether one more sandbox of this size fits the project's quotas, waiting first for releases in
+   * flight (a sandbox just destroyed still holds its share until its teardown ends, within ms).
+   */
+  async fitsProject(project: string, size: { cpu: number; memoryMiB: number; diskMiB: number }): Promise<void> {
+    for (;;) {
+      try {
+        return this.#d.admission.checkProject(project, size);
+      } catch (e) {
+        if (!(e instanceof AirlockError) || e.code !== ErrorCode.QuotaExceeded || this.#d.releases.size === 0) throw e;
+        await this.#d.releases.settled();
+      }
+    }
+  }
+
   /** The network service, or a 4xx-worthy error when this sandbox cannot have a network. */
   #networkFor(runtime: string, kinds: readonly string[]): NetworkService {
     if (!this.#d.network) throw new AirlockError(ErrorCode.RuntimeUnavailable, 'this server has no sandbox networks (nft or ip is missing, or network.enabled is false); create without "network"');
@@ -221,15 +249,22 @@ export class Creator {
    * released return within milliseconds, and a create is worth more than a waiting pooled sandbox.
    * A pool refill never waits.
    */
-  async #reserve(size: { cpu: number; memoryMiB: number }, owner: string, forPool: boolean): Promise<Reservation> {
+  async #reserve(size: { cpu: number; memoryMiB: number; diskMiB: number }, owner: string, project: string | null): Promise<Reservation> {
+    const forPool = project === null;
     if (forPool && this.#waiting > 0) throw new AirlockError(ErrorCode.Capacity, 'a create is waiting for room');
     this.#waiting += forPool ? 0 : 1;
     try {
       for (;;) {
         try {
-          return this.#d.admission.reserve(size, owner);
+          return this.#d.admission.reserve(size, owner, project);
         } catch (e) {
-          if (forPool || !(e instanceof AirlockError) || e.code !== ErrorCode.Capacity) throw e;
+          if (forPool || !(e instanceof AirlockError) || (e.code !== ErrorCode.Capacity && e.code !== ErrorCode.QuotaExceeded)) throw e;
+          if (e.code === ErrorCode.QuotaExceeded) {
+            // Only releases give a project room back (evicting a pooled sandbox would not).
+            if (this.#d.releases.size === 0) throw e;
+            await this.#d.releases.settled();
+            continue;
+          }
           if (this.#d.releases.size > 0) await this.#d.releases.settled();
           else if (!(await this.#d.pools().evictOne())) throw e;
         }

@@ -14,6 +14,7 @@ import type { ImageDefaults } from '../images/image.js';
 import type { Logger } from '../log.js';
 import type { Runtime, SandboxHandle } from '../runtimes/runtime.js';
 import { SandboxProcesses, type ProcessLimits } from '../processes/processes.js';
+import type { ProcessEntry } from '../processes/process-entry.js';
 
 export interface StopInfo {
   reason: StopReason | null;
@@ -45,6 +46,8 @@ export interface AttachOptions {
   journals: { dir: string; limits: ProcessLimits };
   /** The channel closed without the server closing it: the sandbox stopped on its own. */
   onStopped(live: LiveSandbox, info: StopInfo): void;
+  /** A process of a live sandbox started or ended (observers: metrics, lifecycle events). */
+  onProcess?(id: string, runtime: Runtime, what: 'started' | 'ended', entry: ProcessEntry): void;
 }
 
 export class LiveSandboxes {
@@ -82,6 +85,9 @@ export class LiveSandboxes {
         return live.oomKills > before;
       },
       stopped: () => stopped,
+    }, {
+      started: (entry) => this.#o.onProcess?.(id, runtime, 'started', entry),
+      ended: (entry) => this.#o.onProcess?.(id, runtime, 'ended', entry),
     });
     const live: LiveSandbox = {
       id,

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { DEFAULT_PROJECT, type SandboxFilter, type SandboxNetwork, type SandboxRecord, type Store } from '../store/store.js';
+import type { ProjectQuotas } from '../tenancy/quotas.js';
 import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
@@ -33,6 +34,7 @@ import { Teardown } from './teardown.js';
 import { ExpiryTimers } from './timeouts.js';
 import { WarmPools, shapeKey } from './warm-pools.js';
 import { Watchdog } from './watchdog.js';
+import type { SandboxObserver } from './observer.js';
 
 /** What a create asks for (validated at the edge). */
 export interface CreateSandbox {
@@ -61,6 +63,10 @@ export interface SandboxServiceDeps {
   log: Logger;
   releases: Releases;
   network?: NetworkService | undefined;
+  /** Each project's quotas (tenancy/quotas.ts); absent: none. */
+  quotas?: ProjectQuotas;
+  /** Metrics and lifecycle events (observe/); nothing watches when absent. */
+  observer?: SandboxObserver | undefined;
 }
 
 export class SandboxService {
@@ -83,7 +89,7 @@ export class SandboxService {
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
     const { config, store, log } = deps;
-    this.#admission = new Admission(config);
+    this.#admission = new Admission(config, deps.quotas);
     this.#fileLimits = { idleMs: config.agent.fileIdleMs, maxListEntries: config.limits.maxListEntries };
     this.#expiry = new ExpiryTimers({ expire: (id) => void this.#expire(id) });
     this.#live = new LiveSandboxes({
@@ -107,6 +113,7 @@ export class SandboxService {
       },
       log,
       onStopped: (live, info) => void this.#stoppedOnItsOwn(live, info.reason, info.detail),
+      onProcess: (id, runtime, what, entry) => deps.observer?.process(id, runtime.name, what, entry),
     });
     this.#teardown = new Teardown({
       sandboxes: store.sandboxes,
@@ -180,7 +187,24 @@ export class SandboxService {
   }
 
   async create(cmd: CreateSandbox): Promise<SandboxView> {
-    const shape = resolveShape(this.#d, cmd);
+    const t0 = performance.now();
+    let source: 'pool' | 'cold' = 'cold';
+    const done = (runtime: RuntimeName, ok: boolean) =>
+      this.#d.observer?.created({ runtime, project: cmd.project ?? DEFAULT_PROJECT, seconds: (performance.now() - t0) / 1000, source, ok });
+    let runtime: RuntimeName | undefined = cmd.runtime;
+    try {
+      const shape = resolveShape(this.#d, cmd);
+      runtime = shape.runtime.name;
+      const view = await this.#create(cmd, shape, () => (source = 'pool'));
+      done(view.runtime, true);
+      return view;
+    } catch (e) {
+      if (runtime !== undefined) done(runtime, false);
+      throw e;
+    }
+  }
+
+  async #create(cmd: CreateSandbox, shape: ReturnType<typeof resolveShape>, pooled: () => void): Promise<SandboxView> {
     const late: LateBound = {
       project: cmd.project ?? DEFAULT_PROJECT,
       env: cmd.env ?? {},
@@ -189,10 +213,14 @@ export class SandboxService {
       network: cmd.network ?? null,
     };
     const key = shapeKey({ ...shape, runtime: shape.runtime.name });
-    if (this.#pools.has(key) && late.project === DEFAULT_PROJECT) {
+    if (this.#pools.has(key)) {
+      // Refused before a pooled sandbox is taken: over quota, the pool keeps it.
+      await this.#creator.fitsProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
       const claimed = await this.#creator.claim(key, late);
       this.#pools.count(key, claimed !== undefined);
+      this.#d.observer?.poolClaim(shape.runtime.name, claimed !== undefined);
       if (claimed) {
+        pooled();
         this.interpreter.claimed(claimed.id, late.env);
         this.#d.log.info({ sandbox: claimed.id, runtime: claimed.runtime }, 'sandbox handed out from the warm pool');
         return this.#view(claimed);
@@ -211,7 +239,11 @@ export class SandboxService {
   }
 
   async destroy(id: string, reason: StopReason = 'destroyed'): Promise<SandboxView> {
-    return this.#view(await this.#teardown.destroy(await this.#mustGet(id), reason));
+    const record = await this.#mustGet(id);
+    const t0 = performance.now();
+    const view = this.#view(await this.#teardown.destroy(record, reason));
+    this.#d.observer?.destroyed({ runtime: record.runtime, seconds: (performance.now() - t0) / 1000 });
+    return view;
   }
 
   async exec(id: string, cmd: ExecCommand): Promise<StartedExec> {
@@ -280,6 +312,11 @@ export class SandboxService {
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AirlockError(ErrorCode.InvalidRequest, `port ${port} is not a TCP port`);
     return { host: address, port };
+  }
+
+  /** What a project's sandboxes hold now (what its quotas count). */
+  usage(project: string): { sandboxes: number; cpu: number; memoryMiB: number; diskMiB: number } {
+    return this.#admission.usage(project);
   }
 
   /** Warm pools as the API reports them. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -18,9 +19,10 @@ const dbPath = () => {
   return join(dir, 'airlock.db');
 };
 
+const envKey = randomBytes(32);
 storeConformance('sqlite', () => {
   const path = dbPath();
-  return { store: new SqliteStore(path), reopen: () => new SqliteStore(path) };
+  return { store: new SqliteStore(path, envKey), reopen: () => new SqliteStore(path, envKey) };
 });
 
 describe('sqlite store specifics', { timeout: 30_000 }, () => {
@@ -44,8 +46,30 @@ describe('sqlite store specifics', { timeout: 30_000 }, () => {
     old.close();
     const store = new SqliteStore(path);
     assert.equal((await store.sandboxes.get('sb-old'))?.project, 'default');
-    assert.equal((await store.keys.findByHash('hash-old'))?.project, 'default');
+    const key = await store.keys.findByHash('hash-old');
+    assert.deepEqual([key?.project, key?.role, key?.revokedAt, key?.expiresAt], ['default', 'admin', null, null], 'the one key from before is the admin key');
+    assert.deepEqual((await store.projects.list()).map((p) => p.name), ['default']);
     await store.close();
+  });
+
+  test('sandbox env values are sealed at rest: not in the file, read back with the key, refused without it', async () => {
+    const path = dbPath();
+    const store = new SqliteStore(path, envKey);
+    await store.sandboxes.insert(sandboxRecord('sb-env', { env: { TOKEN: 'canary-7f3a9c-env' } }));
+    await store.sandboxes.update('sb-env', { metadata: { a: 'b' } });
+    await store.close();
+    const bytes = Buffer.concat([readFileSync(path), ...['-wal'].map((x) => { try { return readFileSync(path + x); } catch { return Buffer.alloc(0); } })]);
+    assert.equal(bytes.includes('canary-7f3a9c-env'), false, 'the value is not in the database file');
+    const again = new SqliteStore(path, envKey);
+    assert.deepEqual((await again.sandboxes.get('sb-env'))?.env, { TOKEN: 'canary-7f3a9c-env' }, 'positive control: it reads back');
+    await again.close();
+    const keyless = new SqliteStore(path);
+    await assert.rejects(keyless.sandboxes.get('sb-env'), StoreCorruptError);
+    await keyless.close();
+    const plain = new SqliteStore(dbPath());
+    await plain.sandboxes.insert(sandboxRecord('sb-plain', { env: { A: '1' } }));
+    assert.deepEqual((await plain.sandboxes.get('sb-plain'))?.env, { A: '1' }, 'rows written unsealed (before sealing) still read');
+    await plain.close();
   });
 
   test('a damaged row is reported as corrupt, not cast', async () => {

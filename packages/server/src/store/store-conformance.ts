@@ -94,12 +94,12 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       assert.deepEqual(await ids(store.sandboxes.list({})), ['sb-u1']);
       assert.deepEqual((await ids(store.sandboxes.list({ includePooled: true }))).sort(), ['sb-p1', 'sb-u1']);
       const [claimed, second] = await Promise.all([
-        store.sandboxes.claimPooled('sb-p1', { env: { A: '1' }, metadata: { team: 'rl' } }),
-        store.sandboxes.claimPooled('sb-p1', { env: {} }),
+        store.sandboxes.claimPooled('sb-p1', { project: 'default', env: { A: '1' }, metadata: { team: 'rl' } }),
+        store.sandboxes.claimPooled('sb-p1', { project: 'default', env: {} }),
       ]);
       assert.deepEqual([claimed?.pool, claimed?.env, claimed?.metadata], [null, { A: '1' }, { team: 'rl' }]);
       assert.equal(second, undefined, 'a second claim gets nothing');
-      assert.equal(await store.sandboxes.claimPooled('sb-u1', { env: {} }), undefined, 'a sandbox never pooled cannot be claimed');
+      assert.equal(await store.sandboxes.claimPooled('sb-u1', { project: 'default', env: {} }), undefined, 'a sandbox never pooled cannot be claimed');
       assert.deepEqual(await ids(store.sandboxes.list({ labels: { team: 'rl' } })), ['sb-p1']);
       await store.close();
     });
@@ -163,9 +163,69 @@ export function storeConformance(name: string, open: () => { store: Store; reope
     test('api keys are found by hash only', async () => {
       const { store } = open();
       assert.equal(await store.keys.count(), 0);
-      await store.keys.insert({ id: 'k1', project: DEFAULT_PROJECT, hash: 'h1', name: 'admin', createdAt: new Date().toISOString() });
+      await store.keys.insert({ id: 'k1', project: DEFAULT_PROJECT, hash: 'h1', name: 'admin', role: 'admin', createdAt: new Date().toISOString(), expiresAt: null, revokedAt: null });
       assert.equal((await store.keys.findByHash('h1'))?.id, 'k1');
       assert.equal(await store.keys.findByHash('h2'), undefined);
+      await store.close();
+    });
+
+    test('keys are listed per project and revoked once, kept for the audit trail', async () => {
+      const { store } = open();
+      const at = new Date().toISOString();
+      await store.keys.insert({ id: 'ka', project: 'alpha', hash: 'ha', name: 'ci', role: 'read', createdAt: at, expiresAt: null, revokedAt: null });
+      await store.keys.insert({ id: 'kb', project: 'beta', hash: 'hb', name: 'ci', role: 'project', createdAt: at, expiresAt: at, revokedAt: null });
+      assert.deepEqual((await store.keys.list('alpha')).map((k) => [k.id, k.role]), [['ka', 'read']]);
+      assert.equal(await store.keys.revoke('ka', at), true);
+      assert.equal(await store.keys.revoke('ka', at), false, 'already revoked');
+      assert.equal((await store.keys.get('ka'))?.revokedAt, at);
+      assert.equal((await store.keys.get('kb'))?.expiresAt, at);
+      await store.close();
+    });
+
+    test('projects: default exists; delete revokes their keys and drops their image references', async () => {
+      const { store } = open();
+      assert.ok(await store.projects.get(DEFAULT_PROJECT), 'default is there from the migration');
+      const at = new Date().toISOString();
+      await store.projects.insert({ name: 'alpha', createdAt: at, overrides: { sandboxes: 2, cpu: null } });
+      assert.deepEqual((await store.projects.get('alpha'))?.overrides, { sandboxes: 2, cpu: null });
+      await store.projects.setOverrides('alpha', { sandboxes: 3 });
+      assert.deepEqual((await store.projects.get('alpha'))?.overrides, { sandboxes: 3 });
+      await store.images.put(
+        {
+          id: 'sha256:' + 'c'.repeat(64),
+          project: DEFAULT_PROJECT,
+          repository: 'docker.io/library/alpine',
+          configDigest: `sha256:${'f'.repeat(64)}`,
+          config: { env: [], entrypoint: [], cmd: ['sh'], workingDir: '/', user: 'root', os: 'linux', architecture: 'amd64' },
+          layers: [],
+          size: 1,
+          unpackedBytes: 2,
+          createdAt: '2026-01-01T00:00:00.000Z',
+          lastUsedAt: '2026-01-01T00:00:00.000Z',
+        },
+        'docker.io/library/alpine:3',
+      );
+      await store.grants.grant('alpha', 'sha256:' + 'c'.repeat(64));
+      await store.grants.grant('alpha', 'default'); // not in the store: a no-op
+      assert.equal(await store.grants.has('alpha', 'sha256:' + 'c'.repeat(64)), true);
+      assert.equal(await store.grants.has('beta', 'sha256:' + 'c'.repeat(64)), false);
+      await store.keys.insert({ id: 'ka', project: 'alpha', hash: 'ha', name: 'ci', role: 'project', createdAt: at, expiresAt: null, revokedAt: null });
+      await store.projects.delete('alpha', at);
+      assert.equal(await store.projects.get('alpha'), undefined);
+      assert.equal((await store.keys.get('ka'))?.revokedAt, at);
+      assert.equal((await store.grants.imagesOf('alpha')).size, 0);
+      await store.close();
+    });
+
+    test('the audit log is per project, newest first, bounded by retention', async () => {
+      const { store } = open();
+      for (let i = 0; i < 5; i++) await store.audit.append({ at: new Date(Date.now() - (5 - i) * 1000).toISOString(), keyId: 'k', project: i % 2 ? 'alpha' : 'beta', action: 'POST /v1/sandboxes', target: null, status: 201, result: 'ok', argv: i === 1 ? ['echo', 'hi'] : null });
+      const alpha = await store.audit.list('alpha', { limit: 10 });
+      assert.deepEqual(alpha.map((e) => e.argv), [null, ['echo', 'hi']]);
+      assert.ok(alpha[0]!.seq > alpha[1]!.seq);
+      assert.equal((await store.audit.list('alpha', { before: alpha[0]!.seq, limit: 10 })).length, 1);
+      await store.audit.prune(2, new Date(0).toISOString());
+      assert.equal((await store.audit.list('alpha', { limit: 10 })).length + (await store.audit.list('beta', { limit: 10 })).length, 2);
       await store.close();
     });
   });

@@ -7,8 +7,8 @@
  * nothing may rely on two calls happening without a turn of the event loop between them. State
  * changes are conditional (compare-and-set on the state), so two writers can never both win.
  *
- * Every record belongs to a project (`default` until tenancy arrives); every query names it where
- * the caller acts for a project.
+ * Every record belongs to a project (what existed before tenancy belongs to `default`); every query
+ * names it where the caller acts for a project.
  */
 import type { ImageConfig, RuntimeName, SandboxState, StopReason, NetworkSettings } from '@airlock/protocol';
 import type { EnforcedLimits } from '../runtimes/runtime.js';
@@ -94,7 +94,7 @@ export interface SandboxStore {
    * Hands a pooled, running sandbox out: applies the patch and clears `pool` in one statement, so two
    * creates can never take the same one. Undefined if it is no longer pooled and running.
    */
-  claimPooled(id: string, patch: SandboxPatch): Promise<SandboxRecord | undefined>;
+  claimPooled(id: string, patch: SandboxPatch & { project: string }): Promise<SandboxRecord | undefined>;
   /** Removes a record that was never acknowledged (a create that failed). */
   delete(id: string): Promise<void>;
   /**
@@ -146,24 +146,84 @@ export interface ImageStore {
   inUse(): Promise<Set<string>>;
 }
 
+export type KeyRole = 'admin' | 'project' | 'read';
+
 export interface ApiKeyRecord {
+  /** Public id, safe to log (the key is ak_<id>_<secret>; keys from before tenancy have a uuid). */
   id: string;
   project: string;
+  /** SHA-256 of the whole key, hex: the secret itself is never stored. */
   hash: string;
   name: string;
+  role: KeyRole;
   createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
 }
 
 export interface KeyStore {
   insert(record: ApiKeyRecord): Promise<void>;
   findByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  list(project: string): Promise<ApiKeyRecord[]>;
+  /** Marks the key revoked (kept for the audit trail); false if it was unknown or already revoked. */
+  revoke(id: string, at: string): Promise<boolean>;
   count(): Promise<number>;
+}
+
+/** A project: its name is its id. `overrides` are the admin's quota settings over the server defaults. */
+export interface ProjectRecord {
+  name: string;
+  createdAt: string;
+  overrides: Partial<Record<string, number | null>>;
+}
+
+export interface ProjectStore {
+  insert(record: ProjectRecord): Promise<void>;
+  get(name: string): Promise<ProjectRecord | undefined>;
+  list(): Promise<ProjectRecord[]>;
+  setOverrides(name: string, overrides: ProjectRecord['overrides']): Promise<void>;
+  /** Removes the project, revokes its keys and drops its image references, in one transaction. */
+  delete(name: string, at: string): Promise<void>;
+}
+
+/** Which projects reference which images: one content store, references per project. */
+export interface ImageGrants {
+  /** A no-op for an image not in the store (the built-in ones). */
+  grant(project: string, imageId: string): Promise<void>;
+  /** Drops one project's reference; returns how many projects still reference the image. */
+  ungrant(project: string, imageId: string): Promise<number>;
+  has(project: string, imageId: string): Promise<boolean>;
+  imagesOf(project: string): Promise<Set<string>>;
+}
+
+export interface AuditRecord {
+  seq: number;
+  at: string;
+  keyId: string;
+  project: string;
+  action: string;
+  target: string | null;
+  status: number;
+  result: string;
+  argv: string[] | null;
+}
+
+/** Append-only from the API: there is no update, and deletion is only retention's. */
+export interface AuditStore {
+  append(event: Omit<AuditRecord, 'seq'>): Promise<void>;
+  list(project: string, opts: { before?: number; limit: number }): Promise<AuditRecord[]>;
+  /** Retention: keeps at most `maxEvents`, none older than `olderThan`. */
+  prune(maxEvents: number, olderThan: string): Promise<number>;
 }
 
 export interface Store {
   readonly sandboxes: SandboxStore;
   readonly images: ImageStore;
   readonly keys: KeyStore;
+  readonly projects: ProjectStore;
+  readonly grants: ImageGrants;
+  readonly audit: AuditStore;
   close(): Promise<void>;
 }
 

@@ -39,6 +39,9 @@ test('kill -9 of the server: background processes run on, are listed again, and 
     assert.equal(ticker.status, 201);
     started.push({ sb: sb.id, ticker: ticker.body.id, flood: flood.body.id });
   }
+  // A process with a timeout: the next server must still end it on time.
+  const bounded = await first.api.call('POST', `/v1/sandboxes/${sandboxes[0].id}/processes`, { cmd: ['sleep', '120'], timeout: 6 });
+  assert.equal(bounded.status, 201, JSON.stringify(bounded.body));
   // A plain exec in flight: its client is the server that is about to die.
   const plain = fetch(`${first.api.url}/v1/sandboxes/${sandboxes[0].id}/exec`, {
     method: 'POST',
@@ -68,6 +71,8 @@ test('kill -9 of the server: background processes run on, are listed again, and 
       await eventually('the flood to end', async () => ((await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes/${s.flood}/wait?timeout=5`)).body.state === 'exited' ? true : undefined));
       assert.equal(await output(second.api, s.sb, s.flood), `${'z'.repeat(3145728)}\ndone\n`, 'nothing lost while no server read it');
     }
+    const timedOut = (await second.api.call('GET', `/v1/sandboxes/${sandboxes[0].id}/processes/${bounded.body.id}/wait?timeout=60`)).body;
+    assert.deepEqual([timedOut.state, timedOut.reason], ['exited', 'timeout'], `its timeout outlived the server: ${JSON.stringify(timedOut)}`);
     const killed = (await second.api.call('GET', `/v1/sandboxes/${sandboxes[0].id}/processes/${plainId}/wait?timeout=30`)).body;
     assert.deepEqual([killed.state, killed.signal], ['exited', 9], 'the plain exec died with its client');
   } finally {

@@ -11,11 +11,14 @@ import { Api, TEST_KEY } from './harness.js';
 
 const SERVER = fileURLToPath(new URL('./server-process.js', import.meta.url));
 
-export async function spawnServer(dataDir: string, children: ChildProcess[]): Promise<{ child: ChildProcess; api: Api }> {
-  const child = spawn(process.execPath, [SERVER, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** `opts.onLine` gets every line the server writes (its log, on stdout and stderr), at `opts.logLevel`. */
+export async function spawnServer(dataDir: string, children: ChildProcess[], opts: { logLevel?: string; onLine?: (line: string) => void } = {}): Promise<{ child: ChildProcess; api: Api }> {
+  const child = spawn(process.execPath, [SERVER, dataDir, ...(opts.logLevel ? [opts.logLevel] : [])], { stdio: ['ignore', 'pipe', opts.onLine ? 'pipe' : 'inherit'] });
   children.push(child);
+  if (opts.onLine) createInterface({ input: child.stderr! }).on('line', opts.onLine);
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      opts.onLine?.(line);
       if (line.startsWith('AIRLOCK_TEST_URL=')) resolve(line.slice('AIRLOCK_TEST_URL='.length));
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));

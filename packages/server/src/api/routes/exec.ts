@@ -9,11 +9,13 @@ import { invalidRequest } from '../../errors.js';
 import type { ExecCommand } from '../../sandbox/exec-run.js';
 import type { OutputEvent } from '../../sandbox/exec-run.js';
 import type { SandboxService } from '../../sandbox/service.js';
+import { principalOf } from '../principal.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
 const buffered = createRoute({
   method: 'post',
   path: '/v1/sandboxes/{id}/exec',
+  'x-airlock-quota': 'execs',
   summary: 'Run a command and wait for its result',
   request: { params: IdParams, body: { content: { 'application/json': { schema: ExecRequest } }, required: true } },
   responses: { 200: { description: 'How the command ended and its (capped) output', content: { 'application/json': { schema: ExecResult } } }, ...errorResponses },
@@ -22,6 +24,7 @@ const buffered = createRoute({
 const streamed = createRoute({
   method: 'post',
   path: '/v1/sandboxes/{id}/exec/stream',
+  'x-airlock-quota': 'execs',
   summary: 'Run a command and stream its output as NDJSON events',
   request: { params: IdParams, body: { content: { 'application/json': { schema: ExecRequest } }, required: true } },
   responses: {
@@ -34,11 +37,12 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
   app.openapi(buffered, async (c) => {
     const req = c.req.valid('json');
     const started = await sandboxes.exec(c.req.valid('param').id, toCommand(req));
-    // The client went away: nobody will read the result, so the command is killed.
-    const signal = c.req.raw.signal;
+    // The client went away (or its key was revoked): nobody will read the result, so the command is killed.
     const onAbort = () => started.events.abandon();
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    for (const signal of [c.req.raw.signal, principalOf(c).signal]) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
     const cap = req.maxOutputBytes ?? EXEC_LIMITS.defaultMaxOutputBytes;
     const out = { stdout: new Collector(cap), stderr: new Collector(cap) };
     for await (const ev of started.events) {
@@ -64,7 +68,6 @@ export function execRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
         200,
       );
     }
-    signal.removeEventListener('abort', onAbort);
     // Only when the client left: the queue was abandoned and the answer goes nowhere.
     return new Response(null, { status: 499 }) as never;
   });

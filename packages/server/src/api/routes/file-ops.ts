@@ -52,6 +52,7 @@ const routes = {
   watch: createRoute({
     method: 'get',
     path: `${f}/watch`,
+    'x-airlock-quota': 'execs',
     summary: 'Watch a path: NDJSON events (ready, then create/write/remove/rename_from/rename_to/chmod; overflow when events were lost)',
     request: { params: IdParams, query: WatchQuery },
     responses: { 200: { description: 'One event per line', content: { 'application/x-ndjson': { schema: WatchEventWire } } }, ...errorResponses },

@@ -14,7 +14,10 @@ import type { BuildService } from '../../images/build/build-service.js';
 import type { ImageService } from '../../images/image-service.js';
 import type { ImageTransfer } from '../../images/image-transfer.js';
 import type { Logger } from '../../log.js';
+import type { ImageScope } from '../../tenancy/image-scope.js';
+import type { Projects } from '../../tenancy/projects.js';
 import { ndjsonResponse } from '../ndjson.js';
+import { actorOf } from './images.js';
 import { errorResponses } from '../schemas.js';
 import { imageToWire } from '../wire.js';
 
@@ -24,6 +27,7 @@ const capacity = { 429: { description: 'Too many builds at once', content: error
 const build = createRoute({
   method: 'post',
   path: '/v1/images/build',
+  'x-airlock-quota': 'pulls',
   summary: 'Build an image from a Dockerfile; the body is the build context as a tar',
   request: { query: BuildImageQuery, body: { content: { 'application/x-tar': { schema: z.string().meta({ format: 'binary' }) } }, required: true } },
   responses: {
@@ -60,7 +64,12 @@ const save = createRoute({
 
 const many = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-export function imageBuildRoutes(app: OpenAPIHono, deps: { builds: BuildService; images: ImageService; transfer: ImageTransfer; maxContextBytes: number; log: Logger }): void {
+export function imageBuildRoutes(
+  app: OpenAPIHono,
+  deps: { builds: BuildService; images: ImageService; transfer: ImageTransfer; maxContextBytes: number; log: Logger; scope: ImageScope; projects: Projects },
+): void {
+  // Which project runs each build, so that only it can cancel it (bounded by the builds running).
+  const owners = new Map<string, string>();
   const errorEvent = (e: unknown, fallback: string) => {
     if (!(e instanceof AirlockError)) deps.log.error({ err: e }, fallback);
     return toErrorEvent(e, fallback);
@@ -70,6 +79,8 @@ export function imageBuildRoutes(app: OpenAPIHono, deps: { builds: BuildService;
     const length = Number(c.req.header('content-length') ?? '0');
     if (length > deps.maxContextBytes) throw new AirlockError(ErrorCode.PayloadTooLarge, `the build context is ${length} bytes, over the ${deps.maxContextBytes}-byte limit; exclude what the build does not need in .dockerignore`);
     if (!c.req.raw.body) throw new AirlockError(ErrorCode.InvalidRequest, 'the body must be the build context as a tar archive');
+    const actor = actorOf(c);
+    await deps.projects.checkImageBytes(actor.project);
     const buildArgs: Record<string, string> = {};
     for (const kv of many(q.buildArg)) {
       const eq = kv.indexOf('=');
@@ -88,25 +99,31 @@ export function imageBuildRoutes(app: OpenAPIHono, deps: { builds: BuildService;
       timeoutSeconds: q.timeout,
     });
     return ndjsonResponse<BuildEvent>(async (send, signal) => {
+      owners.set(prepared.id, actor.project);
       await send({ type: 'build', id: prepared.id });
       try {
         const image = await prepared.run((e) => send(e), signal);
+        await deps.scope.grant(actor.project, image.id);
         await send({ type: 'image', image: imageToWire(await deps.images.inspect(image.id)) });
       } catch (e) {
         await send(errorEvent(e, 'the build failed; see the server log'));
+      } finally {
+        owners.delete(prepared.id);
       }
     }) as never;
   });
 
   app.openapi(cancel, (c) => {
     const { id } = c.req.valid('param');
-    if (!deps.builds.cancel(id)) throw new AirlockError(ErrorCode.NotFound, `build ${id} is not running`);
+    const owner = owners.get(id);
+    const a = actorOf(c);
+    if (owner === undefined || (!a.admin && owner !== a.project) || !deps.builds.cancel(id)) throw new AirlockError(ErrorCode.NotFound, `build ${id} is not running`);
     return c.json({ id, cancelled: true as const }, 200);
   });
 
   app.openapi(push, async (c) => {
     const { image, reference } = c.req.valid('json');
-    await deps.images.inspect(image); // a missing image is a 422 before the stream starts
+    await deps.scope.inspect(actorOf(c), image); // a missing image is a 422 before the stream starts
     return ndjsonResponse<PushEvent>(async (send) => {
       try {
         const sent: Promise<void>[] = [];
@@ -120,6 +137,7 @@ export function imageBuildRoutes(app: OpenAPIHono, deps: { builds: BuildService;
   });
 
   app.openapi(save, async (c) => {
+    await deps.scope.inspect(actorOf(c), c.req.valid('param').image);
     const stream = await deps.transfer.save(c.req.valid('param').image);
     return new Response(Readable.toWeb(stream) as unknown as ReadableStream, { status: 200, headers: { 'content-type': 'application/x-tar' } }) as never;
   });

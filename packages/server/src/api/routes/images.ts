@@ -15,6 +15,9 @@ import type { ImageService } from '../../images/image-service.js';
 import { importImages } from '../../images/image-import.js';
 import { parseReference } from '../../images/reference.js';
 import type { ImageRecord } from '../../store/store.js';
+import type { ImageActor, ImageScope } from '../../tenancy/image-scope.js';
+import type { Projects } from '../../tenancy/projects.js';
+import { principalOf } from '../principal.js';
 import { errorResponses } from '../schemas.js';
 import { imageToWire } from '../wire.js';
 
@@ -31,6 +34,7 @@ const imageResponses = {
 const pull = createRoute({
   method: 'post',
   path: '/v1/images/pull',
+  'x-airlock-quota': 'pulls',
   summary: 'Pull an image from a registry, streaming progress as NDJSON',
   request: { body: { content: { 'application/json': { schema: PullImageRequest } }, required: true } },
   responses: {
@@ -42,6 +46,7 @@ const pull = createRoute({
 const importRoute = createRoute({
   method: 'post',
   path: '/v1/images/import',
+  'x-airlock-quota': 'pulls',
   summary: 'Import images from an OCI image layout or a docker save archive (tar body)',
   request: { query: ImportQuery, body: { content: { 'application/x-tar': { schema: z.string().meta({ format: 'binary' }) } }, required: true } },
   responses: { 200: { description: 'The imported images', content: { 'application/json': { schema: ImportResult } } }, ...imageResponses },
@@ -73,13 +78,23 @@ const remove = createRoute({
 const prune = createRoute({
   method: 'post',
   path: '/v1/images/prune',
-  summary: 'Remove every image no sandbox uses, and unreferenced blobs and layers',
+  // Every project's images: only an admin may.
+  'x-airlock-access': 'admin',
+  summary: 'Remove every image no sandbox uses, and unreferenced blobs and layers (admin)',
   responses: { 200: { description: 'What was removed', content: { 'application/json': { schema: PruneResult } } }, ...errorResponses },
 });
 
-export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { content: ContentStore; maxImportBytes: number }): void {
+/** Who acts, for the image scope (tenancy/image-scope.ts). */
+export function actorOf(c: import('hono').Context): ImageActor {
+  const p = principalOf(c);
+  return { project: p.project, admin: p.role === 'admin' };
+}
+
+export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { content: ContentStore; maxImportBytes: number; scope: ImageScope; projects: Projects }): void {
   app.openapi(pull, async (c) => {
     const { reference } = c.req.valid('json');
+    const actor = actorOf(c);
+    await deps.projects.checkImageBytes(actor.project);
     try {
       parseReference(reference);
     } catch (e) {
@@ -97,7 +112,10 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { cont
         };
         images
           .pull(reference, (p) => send({ type: 'progress', ...p }))
-          .then(async (image) => send({ type: 'image', image: await toWire(image, images) }))
+          .then(async (image) => {
+            await deps.scope.grant(actor.project, image.id);
+            send({ type: 'image', image: await toWire(image, images) });
+          })
           .catch((e: unknown) => {
             const known = e instanceof AirlockError;
             send({ type: 'error', code: known ? e.code : ErrorCode.Internal, message: known ? e.message : 'the pull failed; see the server log' });
@@ -116,6 +134,8 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { cont
 
   app.openapi(importRoute, async (c) => {
     if (!c.req.raw.body) throw new AirlockError(ErrorCode.InvalidRequest, 'the body must be a tar archive');
+    const actor = actorOf(c);
+    await deps.projects.checkImageBytes(actor.project);
     const declared = Number(c.req.header('content-length') ?? 'NaN');
     if (declared > deps.maxImportBytes) throw new AirlockError(ErrorCode.PayloadTooLarge, `image archives are limited to ${deps.maxImportBytes} bytes on this server`);
     const archive = Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream<Uint8Array>);
@@ -125,15 +145,16 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { cont
       c.req.valid('query').tag,
       deps.maxImportBytes,
     );
+    for (const i of imported) await deps.scope.grant(actor.project, i.id);
     return c.json({ images: await Promise.all(imported.map((i) => toWire(i, images))) }, 200);
   });
 
-  app.openapi(list, async (c) => c.json({ images: (await images.list()).map(imageToWire) }, 200));
+  app.openapi(list, async (c) => c.json({ images: (await deps.scope.list(actorOf(c))).map(imageToWire) }, 200));
 
-  app.openapi(inspect, async (c) => c.json(imageToWire(await images.inspect(c.req.valid('param').image)), 200));
+  app.openapi(inspect, async (c) => c.json(imageToWire(await deps.scope.inspect(actorOf(c), c.req.valid('param').image)), 200));
 
   app.openapi(remove, async (c) => {
-    const removed = await images.remove(c.req.valid('param').image);
+    const removed = await deps.scope.remove(actorOf(c), c.req.valid('param').image);
     return c.json({ ...(await toWire(removed, images)), inUse: false }, 200);
   });
 

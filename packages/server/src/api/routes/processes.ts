@@ -23,6 +23,7 @@ import { z } from 'zod';
 import type { SandboxService } from '../../sandbox/service.js';
 import { processToWire } from '../process-wire.js';
 import { IdParams, errorResponses } from '../schemas.js';
+import { principalOf } from '../principal.js';
 import type { Tickets } from '../tickets.js';
 import { toCommand } from './exec.js';
 
@@ -49,6 +50,7 @@ const routes = {
   output: createRoute({
     method: 'get',
     path: `${one}/output`,
+    'x-airlock-quota': 'execs',
     summary: 'Its output from an offset, then live (NDJSON)',
     request: { params: ProcessParams, query: OutputQuery },
     responses: { 200: { description: 'One event per line; the last is exit (or the stream ends when follow=false)', content: { 'application/x-ndjson': { schema: OutputEvent } } }, 410: json(z.object({ code: z.string(), message: z.string() }), 'The offset fell out of the journal'), ...errorResponses },
@@ -135,7 +137,8 @@ export function processRoutes(app: OpenAPIHono, sandboxes: SandboxService, ticke
   app.openapi(routes.ticket, async (c) => {
     const { id, pid } = c.req.valid('param');
     await svc.get(id, pid); // 404 now rather than at the upgrade
-    const t = tickets.issue(id, pid);
+    // The ticket carries the key's project and revocation: the attach it opens ends with the key.
+    const t = tickets.issue(id, pid, principalOf(c));
     const url = new URL(c.req.url);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.pathname = `/v1/sandboxes/${encodeURIComponent(id)}/processes/${encodeURIComponent(pid)}/attach`;

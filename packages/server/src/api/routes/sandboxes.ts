@@ -6,6 +6,8 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { CreateSandboxRequest, ListSandboxesQuery, Sandbox, SandboxList } from '@airlock/protocol';
 import { invalidRequest } from '../../errors.js';
 import type { SandboxService } from '../../sandbox/service.js';
+import type { ImageScope } from '../../tenancy/image-scope.js';
+import { principalOf } from '../principal.js';
 import { sandboxToWire } from '../wire.js';
 import { IdParams, errorResponses } from '../schemas.js';
 
@@ -43,8 +45,17 @@ const destroy = createRoute({
   responses: { 200: { description: 'The destroyed sandbox', ...json(Sandbox) }, ...errorResponses },
 });
 
-export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
-  app.openapi(create, async (c) => c.json(sandboxToWire(await sandboxes.create(c.req.valid('json'))), 201));
+export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService, images: ImageScope): void {
+  app.openapi(create, async (c) => {
+    const req = c.req.valid('json');
+    const p = principalOf(c);
+    // Every sandbox is its creator's project's; an image is usable only if the project references it.
+    await images.checkUse({ project: p.project, admin: false }, req.image);
+    const created = await sandboxes.create({ ...req, project: p.project });
+    // An image the create pulled (it was not local) is now the project's too.
+    if (created.imageId && req.image !== undefined) await images.grant(p.project, created.imageId);
+    return c.json(sandboxToWire(created), 201);
+  });
   app.openapi(list, async (c) => {
     const q = c.req.valid('query');
     const labels: Record<string, string> = {};
@@ -53,7 +64,7 @@ export function sandboxRoutes(app: OpenAPIHono, sandboxes: SandboxService): void
       if (eq <= 0) throw invalidRequest(`label filter ${JSON.stringify(l)} must look like key=value`);
       labels[l.slice(0, eq)] = l.slice(eq + 1);
     }
-    const found = await sandboxes.list({ ...(q.state ? { states: [q.state] } : {}), labels });
+    const found = await sandboxes.list({ ...(q.state ? { states: [q.state] } : {}), labels, project: principalOf(c).project });
     return c.json({ sandboxes: found.map(sandboxToWire) }, 200);
   });
   app.openapi(get, async (c) => c.json(sandboxToWire(await sandboxes.get(c.req.valid('param').id)), 200));

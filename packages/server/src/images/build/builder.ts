@@ -17,63 +17,23 @@
 import { Readable } from 'node:stream';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../../errors.js';
-import type { Logger } from '../../log.js';
 import type { ImageRecord } from '../../store/store.js';
-import type { ContentStore } from '../content-store.js';
-import type { ImageService } from '../image-service.js';
 import type { Lease } from '../leases.js';
 import { applyLayer } from '../layer-apply.js';
 import { chainIds } from '../manifest.js';
 import { formatReference, parseReference, repositoryName } from '../reference.js';
-import type { Snapshotter } from '../snapshotter.js';
 import type { BuildContext } from './build-context.js';
 import { DockerfileError, parseDockerfile, stageNamed, type Dockerfile, type Stage } from './dockerfile.js';
 import { typeInstruction, type Instruction } from './dockerfile-instructions.js';
 import { planCopy, planWorkdir, type FilePlan } from './file-step.js';
 import { getEnv, scratchImage, setEnv, stageFromImage, writeImageDocuments, type StageImage } from './image-config.js';
-import { LayerTooLargeError, commitLayer, type LayerCompression } from './layer-commit.js';
-import { chainKey, type CachedLayer, type StepCache } from './step-cache.js';
-import type { StepRunner } from './step-runner.js';
+import { LayerTooLargeError, commitLayer } from './layer-commit.js';
+import { chainKey, type CachedLayer } from './step-cache.js';
 import { TarWriter } from './tar-writer.js';
 
-export type BuildEvent =
-  | { type: 'step'; step: number; steps: number; stage: number; line: number; instruction: string }
-  | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: string }
-  | { type: 'layer'; step: number; digest: string; diffId: string; size: number; cached: boolean; durationMs: number; commit?: { ms: number; tarBytes: number } };
+import { RUNTIME_ARTIFACTS, type BuildOptions, type BuilderDeps } from './build-types.js';
 
-/** What a build is asked for, whoever asks. */
-export interface BuildSettings {
-  /** References to tag the image with. */
-  tags: string[];
-  buildArgs: Record<string, string>;
-  target?: string | undefined;
-  runtime?: string | undefined;
-  allow: string[];
-  compression: LayerCompression;
-  noCache: boolean;
-}
-
-export interface BuildOptions extends BuildSettings {
-  context: BuildContext;
-  timeoutSeconds: number;
-  signal: AbortSignal;
-  /** Awaited: a slow consumer slows the build down instead of filling memory. */
-  onEvent: (e: BuildEvent) => void | Promise<void>;
-}
-
-export interface BuilderDeps {
-  images: ImageService;
-  content: ContentStore;
-  snapshotter: Snapshotter;
-  cache: StepCache;
-  runner: StepRunner;
-  log: Logger;
-  /** Bytes of file content one layer may hold (sparse files at full size). */
-  maxLayerBytes: number;
-}
-
-/** Mount points the runtimes add to a root they run (relative); new empty ones are not the step's. */
-export const RUNTIME_ARTIFACTS = ['proc', 'sys', 'dev', 'dev/pts', 'dev/shm', 'dev/mqueue', 'dev/fuse', 'etc/ld.so.preload'];
+export { RUNTIME_ARTIFACTS, type BuildEvent, type BuildSettings, type BuildOptions, type BuilderDeps } from './build-types.js';
 
 interface StageState {
   img: StageImage;

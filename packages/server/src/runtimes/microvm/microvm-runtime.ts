@@ -29,7 +29,6 @@ import { findGuestKernel, type GuestKernel } from '../../host/vm/guest-kernel.js
 import { ensureInitramfs } from '../../host/vm/initramfs.js';
 import { JAIL_VM_DIR, jailArgv } from '../../host/vm/jail.js';
 import { guestCmdline, qemuArgv } from '../../host/vm/qemu-argv.js';
-import { readConsole } from '../../host/vm/qmp.js';
 import { attachTap, detachTap, GUEST_NET, TAP_NAME } from '../../host/vm/tap.js';
 import type { Logger } from '../../log.js';
 import type { Availability, EnforcedLimits, Runtime, RuntimeDescription, RuntimeSpec, RuntimeStatus, SandboxHandle } from '../runtime.js';

@@ -53,6 +53,30 @@ const MIGRATIONS: string[] = [
    CREATE INDEX sandboxes_project_state ON sandboxes(project, state);
    CREATE INDEX sandboxes_expiry ON sandboxes(expires_at) WHERE state = 'running' AND expires_at IS NOT NULL;`,
   `ALTER TABLE sandboxes ADD COLUMN network TEXT;`,
+  // Tenancy: projects, key roles and lifetimes, image references per project, the audit log. Keys
+  // from before had no role: the only one was the admin key. Images from before are `default`'s.
+  `CREATE TABLE projects (name TEXT PRIMARY KEY, created_at TEXT NOT NULL, overrides TEXT NOT NULL DEFAULT '{}');
+   INSERT INTO projects (name, created_at) VALUES ('default', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+   INSERT OR IGNORE INTO projects (name, created_at) SELECT DISTINCT project, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM sandboxes;
+   ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+   ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+   ALTER TABLE api_keys ADD COLUMN revoked_at TEXT;
+   CREATE INDEX api_keys_project ON api_keys(project);
+   CREATE TABLE image_grants (project TEXT NOT NULL, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE, PRIMARY KEY (project, image_id));
+   CREATE INDEX image_grants_image ON image_grants(image_id);
+   INSERT INTO image_grants (project, image_id) SELECT project, id FROM images;
+   CREATE TABLE audit (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     project TEXT NOT NULL,
+     action TEXT NOT NULL,
+     target TEXT,
+     status INTEGER NOT NULL,
+     result TEXT NOT NULL,
+     argv TEXT
+   );
+   CREATE INDEX audit_project ON audit(project, seq);`,
 ];
 
 export class SqliteDatabase {

@@ -7,6 +7,7 @@ import { NetworkSettings, RUNTIMES, SANDBOX_STATES, STOP_REASONS, type SandboxSt
 import { z } from 'zod';
 import { StoreCorruptError, type SandboxFilter, type SandboxPatch, type SandboxRecord, type SandboxStore } from '../store.js';
 import type { SqliteDatabase } from './database.js';
+import { seal, unseal } from './sealed.js';
 
 const json = <T extends z.ZodType>(schema: T) =>
   z.string().transform((s, ctx) => {
@@ -87,20 +88,22 @@ export const HOLDING = `state IN ('creating', 'running', 'unknown') OR release_p
 
 export class SqliteSandboxStore implements SandboxStore {
   readonly #d: SqliteDatabase;
+  readonly #envKey: Buffer | undefined;
 
-  constructor(db: SqliteDatabase) {
+  constructor(db: SqliteDatabase, envKey?: Buffer) {
     this.#d = db;
+    this.#envKey = envKey;
   }
 
   async insert(r: SandboxRecord): Promise<void> {
-    const row = toRow(r);
+    const row = toRow(r, this.#envKey);
     const cols = Object.keys(row);
     this.#d.stmt(`INSERT INTO sandboxes (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
   }
 
   async get(id: string): Promise<SandboxRecord | undefined> {
     const row = this.#d.stmt('SELECT * FROM sandboxes WHERE id = ?').get(id);
-    return row === undefined ? undefined : fromRow(row);
+    return row === undefined ? undefined : fromRow(row, this.#envKey);
   }
 
   async list(filter: SandboxFilter = {}): Promise<SandboxRecord[]> {
@@ -121,7 +124,7 @@ export class SqliteSandboxStore implements SandboxStore {
       params.push(`$."${k}"`, v);
     }
     const sql = `SELECT * FROM sandboxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
-    return this.#d.stmt(sql).all(...params).map(fromRow);
+    return this.#d.stmt(sql).all(...params).map((r) => fromRow(r, this.#envKey));
   }
 
   async update(id: string, patch: SandboxPatch): Promise<SandboxRecord> {
@@ -140,7 +143,7 @@ export class SqliteSandboxStore implements SandboxStore {
     return this.#patch(id, { ...patch, state: to }, next, guard) ? next : undefined;
   }
 
-  async claimPooled(id: string, patch: SandboxPatch): Promise<SandboxRecord | undefined> {
+  async claimPooled(id: string, patch: SandboxPatch & { project: string }): Promise<SandboxRecord | undefined> {
     const current = await this.get(id);
     if (!current) return undefined;
     const next = { ...current, ...patch, pool: null };
@@ -152,7 +155,7 @@ export class SqliteSandboxStore implements SandboxStore {
   }
 
   async holding(): Promise<SandboxRecord[]> {
-    return this.#d.stmt(`SELECT * FROM sandboxes WHERE ${HOLDING} ORDER BY created_at, id`).all().map(fromRow);
+    return this.#d.stmt(`SELECT * FROM sandboxes WHERE ${HOLDING} ORDER BY created_at, id`).all().map((r) => fromRow(r, this.#envKey));
   }
 
   async expiring(limit: number): Promise<{ id: string; expiresAt: string }[]> {
@@ -166,13 +169,13 @@ export class SqliteSandboxStore implements SandboxStore {
   #patch(id: string, patch: Partial<Omit<SandboxRecord, 'id'>>, next: SandboxRecord, guard: string): boolean {
     const keys = Object.keys(patch) as (keyof typeof COLUMNS)[];
     if (keys.length === 0) return guard === '' || this.#d.stmt(`SELECT 1 FROM sandboxes WHERE id = ?${guard}`).get(id) !== undefined;
-    const row = toRow(next);
+    const row = toRow(next, this.#envKey);
     const sets = keys.map((k) => `${COLUMNS[k]} = @${COLUMNS[k]}`).join(', ');
     return this.#d.stmt(`UPDATE sandboxes SET ${sets} WHERE id = @id${guard}`).run(row).changes === 1;
   }
 }
 
-function toRow(r: SandboxRecord): Record<string, unknown> {
+function toRow(r: SandboxRecord, envKey: Buffer | undefined): Record<string, unknown> {
   return {
     id: r.id,
     project: r.project,
@@ -183,7 +186,7 @@ function toRow(r: SandboxRecord): Record<string, unknown> {
     memory_mib: r.memoryMiB,
     pids: r.pids,
     timeout: r.timeout,
-    env: JSON.stringify(r.env),
+    env: seal(envKey, JSON.stringify(r.env)),
     metadata: JSON.stringify(r.metadata),
     created_at: r.createdAt,
     started_at: r.startedAt,
@@ -201,7 +204,13 @@ function toRow(r: SandboxRecord): Record<string, unknown> {
   };
 }
 
-function fromRow(raw: unknown): SandboxRecord {
+function fromRow(raw: unknown, envKey: Buffer | undefined): SandboxRecord {
+  const env = (raw as { env?: unknown } | null)?.env;
+  if (typeof env === 'string') {
+    const opened = unseal(envKey, env);
+    if (opened === undefined) throw new StoreCorruptError(`sandbox row ${(raw as { id?: unknown })?.id ?? '?'}: its env cannot be unsealed (wrong or missing key file)`);
+    raw = { ...(raw as object), env: opened };
+  }
   const parsed = Row.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
