@@ -77,8 +77,10 @@ export class CodeContext {
       this.#starting = (async () => {
         const old = this.#proc;
         if (old) {
-          // Its processes (a fork bomb's too) are gone before a new one is started in their place.
+          // Its processes (a fork bomb's too) are gone before a new one is started in their place:
+          // an interpreter that died on its own (the OOM killer) left its process group running.
           await old.entry.waitEnd(5_000);
+          if (old.entry.pid > 0) await this.#killGroup(old.entry.pid);
           this.#d.forget(old.entry);
         }
         const entry = await this.#startRetrying();
@@ -96,6 +98,21 @@ export class CodeContext {
       })().finally(() => (this.#starting = undefined));
     }
     return this.#starting;
+  }
+
+  /** `kill -KILL -- -pgid` in the sandbox, as the interpreter's user; best effort, a few tries while the sandbox is at its pids limit. */
+  async #killGroup(pgid: number): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const e = await this.#d.start(['kill', '-KILL', '--', `-${pgid}`], this.spec, `code-context:${this.id}:cleanup`);
+        await e.waitEnd(5_000);
+        this.#d.forget(e);
+        return;
+      } catch (e) {
+        if (!(e instanceof AirlockError) || e.code !== ErrorCode.Capacity) return;
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      }
+    }
   }
 
   /** A sandbox at its pids limit refuses a start with 429 for a moment after a kill: a few tries. */
