@@ -26,6 +26,7 @@ import { teardown } from './teardown.js';
 import { execRate, lifecycles, type ThroughputRow } from './throughput.js';
 import { warmTti } from './warm.js';
 import { processBench } from './processes.js';
+import { codeBench } from './code.js';
 
 const quick = process.argv.includes('--quick');
 const key = 'bench-key-0123456789abcdefghij';
@@ -160,6 +161,9 @@ try {
   const procs = await processBench(airlock, RUNTIMES, quick);
   rows.push(...procs.rows);
   processLines.push(...procs.lines);
+  const code = await codeBench(airlock, RUNTIMES, quick);
+  rows.push(...code.rows);
+  processLines.push(...code.lines);
 } finally {
   await server.sandboxes.destroyAll();
   await server.close();

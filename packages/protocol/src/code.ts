@@ -35,6 +35,11 @@ export const CreateContextRequest = z
     cwd: AbsPath.optional().describe("The interpreter's working directory (default: the image's)"),
     envs: EnvMap.optional().describe('Added to the sandbox environment for this context'),
     user: User.optional(),
+    preload: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'a module name'))
+      .max(32)
+      .optional()
+      .describe('Python: modules imported before the context is ready (e.g. numpy, pandas, matplotlib.pyplot), so its first cell does not pay for them'),
   })
   .strict()
   .meta({ id: 'CreateContextRequest' });

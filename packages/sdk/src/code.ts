@@ -35,6 +35,8 @@ export interface CreateContextParams {
   cwd?: string;
   envs?: Record<string, string>;
   user?: string;
+  /** Python: modules imported before the context is ready, so its first cell does not pay for them. */
+  preload?: string[];
   signal?: AbortSignal;
 }
 

@@ -9,7 +9,8 @@ __airlock_err_seq=0
 __airlock_count=0
 __airlock_send() {
 	__airlock_seq=$((__airlock_seq + 1))
-	printf '\036%s %d 0 %s\n' "$__airlock_nonce" "$__airlock_seq" "$1" >&8
+	# A cell that closed the frame fd leaves nothing to speak on: end, and the host says so at once.
+	printf '\036%s %d 0 %s\n' "$__airlock_nonce" "$__airlock_seq" "$1" >&8 || exit 71
 }
 # An interrupt stops the running command (it is in the same process group); the shell goes on.
 trap ':' INT
@@ -20,7 +21,7 @@ while IFS=' ' read -r -u 7 __airlock_cell __airlock_b64; do
 	eval "$__airlock_code"
 	__airlock_status=$?
 	# A cell may have closed or redirected its stdout or stderr: the next one gets them back.
-	exec 1>&8 2>&9
+	exec 1>&8 2>&9 || exit 71
 	# The fence: stderr (another pipe) holds all of the cell's output.
 	__airlock_err_seq=$((__airlock_err_seq + 1))
 	printf '\036%s %d 0 {"type":"fence","cell":"%s"}\n' "$__airlock_nonce" "$__airlock_err_seq" "$__airlock_cell" >&9

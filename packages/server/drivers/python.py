@@ -125,10 +125,39 @@ def _repair_stdio():
             setattr(sys, name, open(fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False))
 
 
+_pending_interrupt = False
+
+
 def _on_sigint(signum, frame):
-    # Only user code is interrupted; between cells (or while a frame is written) it does nothing.
+    # Only user code is interrupted; between cells it does nothing. One that comes while a cell is
+    # being set up (or a frame written) is kept for the moment user code starts.
+    global _pending_interrupt
     if _in_user:
         raise KeyboardInterrupt
+    if CURRENT is not None:
+        _pending_interrupt = True
+
+
+# A child forked from the interpreter's main thread dies with its parent (PR_SET_PDEATHSIG), and so
+# on down: when the interpreter ends for any reason (os._exit, the OOM killer, a kill), the copies of
+# it a cell forked (a fork bomb's too) go with it instead of filling the sandbox's pids. Only the main
+# thread: the death signal follows the forking thread, not the process. subprocess children are not
+# forks of the interpreter (no at-fork hooks run for them) and live on.
+_fork_parent = {"pid": 0, "main": False}
+_prctl = None
+
+
+def _before_fork():
+    global _prctl
+    _fork_parent["pid"] = os.getpid()
+    _fork_parent["main"] = threading.current_thread() is threading.main_thread()
+    if _prctl is None:
+        try:
+            import ctypes
+
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except Exception:
+            _prctl = False
 
 
 def _after_fork_in_child():
@@ -136,9 +165,13 @@ def _after_fork_in_child():
         os.close(cmd_fd)  # a child never takes the driver's commands
     except OSError:
         pass
+    if _prctl and _fork_parent["main"]:
+        _prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+        if os.getppid() != _fork_parent["pid"]:
+            os._exit(0)  # the parent died before the signal was set
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 # --- commands ---------------------------------------------------------------------------------
 
@@ -185,7 +218,10 @@ CURRENT = None
 
 def _user(fn, *args, **kwargs):
     """Runs a user hook (a repr, a _repr_*_ method, a figure's savefig) where an interrupt may stop it."""
-    global _in_user
+    global _in_user, _pending_interrupt
+    if _pending_interrupt:
+        _pending_interrupt = False
+        raise KeyboardInterrupt
     _in_user = True
     try:
         return fn(*args, **kwargs)
@@ -444,7 +480,7 @@ def figure_bundle(fig):
     formats = CURRENT.formats if CURRENT else ["png"]
     for fmt in formats:
         buf = io.BytesIO()
-        _user(fig.savefig, buf, format=fmt, bbox_inches=None)
+        _user(lambda: fig.savefig(buf, format=fmt))
         _set(out, fmt, buf.getvalue() if fmt == "png" else buf.getvalue().decode("utf-8", "replace"))
     chart = chart_of(fig)  # after drawing: tick labels exist only once drawn
     if chart is not None:
@@ -606,7 +642,10 @@ def error_of(e):
     while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell-"):
         tb = tb.tb_next  # the driver's own frames are not the user's business
     try:
-        text = "".join(traceback.format_exception(type(e), e, tb))
+        te = traceback.TracebackException(type(e), e, tb)
+        # The driver's frame of an interrupt (its SIGINT handler) is not the user's either.
+        te.stack = traceback.StackSummary.from_list([f for f in te.stack if f.filename != "<airlock-driver>"])
+        text = "".join(te.format())
     except Exception:
         text = "%s\n" % type(e).__name__
     try:
@@ -622,9 +661,10 @@ execution_count = 0
 
 
 def run_cell(cmd):
-    global execution_count, CURRENT, _in_user
+    global execution_count, CURRENT, _in_user, _pending_interrupt
     execution_count += 1
     count = execution_count
+    _pending_interrupt = False
     CURRENT = Cell(cmd["cell"], [f for f in cmd.get("figureFormats", ["png"]) if f in ("png", "svg")] or ["png"])
     signal.signal(signal.SIGINT, _on_sigint)
     _repair_stdio()
@@ -640,6 +680,9 @@ def run_cell(cmd):
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
         body = compile(tree, filename, "exec", flags=flags)
         expr = compile(last, filename, "eval", flags=flags) if last is not None else None
+        if _pending_interrupt:
+            _pending_interrupt = False
+            raise KeyboardInterrupt
         _in_user = True
         try:
             _run(body)

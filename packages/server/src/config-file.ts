@@ -69,6 +69,10 @@ export const ConfigFile = z
             cpu: z.number().positive().optional(),
             memoryMiB: z.number().int().min(32).optional(),
             diskMiB: z.number().int().min(16).optional(),
+            codeContext: z
+              .object({ preload: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'a module name')).max(32).optional() })
+              .strict()
+              .optional(),
           })
           .strict(),
       )

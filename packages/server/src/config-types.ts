@@ -177,6 +177,8 @@ export interface PoolConfig {
   memoryMiB: number;
   diskMiB: number;
   size: number;
+  /** A Python code context started in each pooled sandbox, these modules imported (interpreter/). */
+  codeContext?: { preload: string[] } | undefined;
 }
 
 /** What `airlock serve` flags (and tests) may set; each wins over the environment and the file. */

@@ -99,6 +99,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
         cpu: p.cpu ?? defaults.cpu,
         memoryMiB: p.memoryMiB ?? defaults.memoryMiB,
         diskMiB: p.diskMiB ?? defaults.diskMiB,
+        ...(p.codeContext ? { codeContext: { preload: p.codeContext.preload ?? [] } } : {}),
       }));
   const keys = shapes.map((p) => `${p.runtime} ${p.image} ${p.cpu} ${p.memoryMiB} ${p.diskMiB}`);
   const dup = keys.find((k, i) => keys.indexOf(k) !== i);

@@ -54,11 +54,11 @@ export function codeCommand(): Command {
   });
 }
 
-async function runCell(sandbox: Sandbox, code: string, options: CodeOptions): Promise<Execution> {
+async function runCell(sandbox: Sandbox, code: string, options: CodeOptions, handleSigint = true): Promise<Execution> {
   const context = options.context ?? `default-${options.language}`;
   // Ctrl-C interrupts the cell in the sandbox; the answer (a KeyboardInterrupt) still comes back.
   const onSigint = () => void sandbox.code.interrupt(context).catch(() => {});
-  process.on('SIGINT', onSigint);
+  if (handleSigint) process.on('SIGINT', onSigint);
   let saved = 0;
   try {
     const ex = await sandbox.runCode(code, {
@@ -85,40 +85,51 @@ async function runCell(sandbox: Sandbox, code: string, options: CodeOptions): Pr
   }
 }
 
-/** Lines are gathered until a blank line when the cell is open (a block, a bracket, a backslash). */
+/**
+ * Lines are gathered until a blank line when the cell is open (a block, a bracket, a backslash).
+ * The terminal stays in readline's raw mode while a cell runs, so Ctrl-C arrives as readline's
+ * SIGINT: it interrupts the running cell, or clears the lines typed so far.
+ */
 async function repl(sandbox: Sandbox, options: CodeOptions): Promise<void> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+  const context = options.context ?? `default-${options.language}`;
   let lines: string[] = [];
   let count = 1;
-  const prompt = () => rl.setPrompt(lines.length === 0 ? `In [${count}]: ` : '   ...: ');
-  prompt();
-  rl.prompt();
+  let running = false;
+  const prompt = () => {
+    rl.setPrompt(lines.length === 0 ? `In [${count}]: ` : '   ...: ');
+    rl.prompt();
+  };
   rl.on('SIGINT', () => {
+    if (running) {
+      void sandbox.code.interrupt(context).catch(() => {});
+      return;
+    }
     lines = [];
     process.stdout.write('\n');
     prompt();
-    rl.prompt();
   });
-  for await (const line of rl) {
+  const closed = new Promise<void>((resolve) => rl.on('close', resolve));
+  rl.on('line', (line) => {
+    if (running) return; // typed while a cell runs: not a cell of its own
     lines.push(line);
     const open = lines.length === 1 ? /[:\\([{,]\s*$/.test(line) : line.trim() !== '';
-    if (open) {
-      prompt();
-      rl.prompt();
-      continue;
-    }
+    if (open) return prompt();
     const code = lines.join('\n');
     lines = [];
-    if (code.trim() !== '') {
-      rl.pause();
-      const ex = await runCell(sandbox, code, options).catch((e: Error) => {
-        process.stderr.write(`airlock: ${e.message}\n`);
-        return undefined;
+    if (code.trim() === '') return prompt();
+    running = true;
+    void runCell(sandbox, code, options, false)
+      .then((ex) => {
+        if (ex.executionCount !== null) count = ex.executionCount + 1;
+      })
+      .catch((e: Error) => process.stderr.write(`airlock: ${e.message}\n`))
+      .finally(() => {
+        running = false;
+        prompt();
       });
-      if (ex?.executionCount != null) count = ex.executionCount + 1;
-      rl.resume();
-    }
-    prompt();
-    rl.prompt();
-  }
+  });
+  prompt();
+  await closed;
+  process.stdout.write('\n');
 }

@@ -38,9 +38,10 @@ const ok = (ex: Execution) => {
 describe('the code interpreter with the code-interpreter image', { timeout: 20 * 60_000, skip: noMmdebstrap }, () => {
   let t: TestServer;
   let airlock: Airlock;
+  const dataDir = newDataDir('code-image');
 
   before(async () => {
-    t = await startTestServer(newDataDir('code-image'));
+    t = await startTestServer(dataDir);
     airlock = new Airlock({ url: t.server.url, apiKey: TEST_KEY });
     const started = Date.now();
     await buildBuiltin(airlock, 'code-interpreter', { runtime: 'runc' });
@@ -82,7 +83,11 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
         const plot = ok(
           await sandbox.runCode(
             'import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(4, 3), dpi=50)\nplt.plot(df["day"], df["visitors"], label="visitors")\nplt.title("Visitors")\nplt.xlabel("day")\nplt.ylabel("people (count)")\nprint("plotted")',
-            { onResult: (r) => seen.push(r.png ? 'png' : 'other'), onStdout: (s) => seen.push(s) },
+            {
+              onResult: (r) => seen.push(r.png ? 'png' : 'other'),
+              // print() writes its text and its newline apart: consecutive chunks are one here.
+              onStdout: (s) => (seen.length > 0 && seen.at(-1) !== 'png' && seen.at(-1) !== 'other' ? (seen[seen.length - 1] += s) : seen.push(s)),
+            },
           ),
         );
         assert.deepEqual(seen, ['plotted\n', 'png'], 'callbacks as the events came');
@@ -164,6 +169,24 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
         assert.match(piped.stderr, /NameError: name 'undefined_name' is not defined/);
       });
 
+      test('a context with preload has the heavy imports done before its first cell (timings printed)', { timeout: 180_000 }, async () => {
+        const cell = 'import sys\nloaded = "pandas" in sys.modules\nimport numpy, pandas, matplotlib.pyplot as plt\nloaded';
+        const time = async (preload: string[]) => {
+          const t0 = performance.now();
+          const ctx = await sandbox.code.createContext({ preload });
+          const t1 = performance.now();
+          const ex = ok(await sandbox.runCode(cell, { context: ctx }));
+          const t2 = performance.now();
+          await sandbox.code.deleteContext(ctx);
+          return { create: t1 - t0, first: t2 - t1, loaded: ex.results[0]!.text };
+        };
+        const cold = await time([]);
+        const warm = await time(['numpy', 'pandas', 'matplotlib.pyplot']);
+        assert.equal(cold.loaded, 'False', 'the control: without preload, pandas is imported by the cell');
+        assert.equal(warm.loaded, 'True');
+        process.stderr.write(`${runtime}: first cell with numpy+pandas+matplotlib: ${cold.first.toFixed(1)} ms cold (context ${cold.create.toFixed(1)} ms), ${warm.first.toFixed(1)} ms preloaded (context ${warm.create.toFixed(1)} ms)\n`);
+      });
+
       test('numpy, scikit-learn and a JavaScript context in the same sandbox', { timeout: 180_000 }, async () => {
         const np = ok(await sandbox.runCode('import numpy as np\nfrom sklearn.linear_model import LinearRegression\nm = LinearRegression().fit(np.array([[1], [2], [3]]), [2, 4, 6])\nround(float(m.coef_[0]), 3)'));
         assert.equal(np.results[0]!.text, '2.0');
@@ -173,4 +196,42 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
       });
     });
   }
+  describe('a warm pool of the image with a Python context pre-started', () => {
+    const shape = { runtime: 'gvisor' as const, image: IMAGE, memoryMiB: 1024 };
+    before(async () => {
+      // The same data dir (the built image), now with a pool configured as an operator would.
+      await t.close();
+      const config = join(mkdtempSync(join(testRoot(), 'code-pool-')), 'config.json');
+      writeFileSync(config, JSON.stringify({ pools: [{ ...shape, size: 2, codeContext: { preload: ['numpy', 'pandas', 'matplotlib.pyplot'] } }] }));
+      process.env.AIRLOCK_CONFIG = config;
+      try {
+        t = await startTestServer(dataDir);
+      } finally {
+        delete process.env.AIRLOCK_CONFIG;
+      }
+      airlock = new Airlock({ url: t.server.url, apiKey: TEST_KEY });
+      for (let i = 0; i < 600; i++) {
+        const pools = (await (await fetch(`${t.server.url}/v1/pools`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as { pools: { ready: number }[] };
+        if ((pools.pools[0]?.ready ?? 0) >= 2) return;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error('the pool never filled');
+    });
+
+    test('the first cell of a claimed sandbox finds numpy, pandas and matplotlib imported; a claim with env gets a context with it', { timeout: 300_000 }, async () => {
+      const t0 = performance.now();
+      const sandbox = await airlock.sandboxes.create(shape);
+      recordSandbox(sandbox.id);
+      const t1 = performance.now();
+      const ex = ok(await sandbox.runCode('import sys\nwarm = "pandas" in sys.modules\nimport numpy, pandas, matplotlib.pyplot as plt\nwarm'));
+      const t2 = performance.now();
+      assert.equal(ex.results[0]!.text, 'True', 'imported before the first cell');
+      assert.equal(ex.executionCount, 1, 'nothing ran in it before the claimant');
+      process.stderr.write(`gvisor warm pool: create ${(t1 - t0).toFixed(1)} ms, first cell (numpy, pandas, matplotlib) ${(t2 - t1).toFixed(1)} ms\n`);
+      const withEnv = await airlock.sandboxes.create({ ...shape, env: { WHO: 'claimant' } });
+      recordSandbox(withEnv.id);
+      const env = ok(await withEnv.runCode('import os, sys\n(os.environ.get("WHO"), "pandas" in sys.modules)'));
+      assert.equal(env.results[0]!.text, "('claimant', False)", 'the pooled context (without the env) was dropped for a fresh one');
+    });
+  });
 });

@@ -5,7 +5,7 @@ import { AgentFrame, HostFrame, encodeExec } from '@airlock/agent';
 import fc from 'fast-check';
 import { AgentConnection, DEFAULT_CHANNEL_LIMITS, type ChannelLimits } from './agent-connection.js';
 import { AgentProtocolError, ChannelClosedError } from './errors.js';
-import { listProcesses, openProcess } from './process-channel.js';
+import { forgetProcess, listProcesses, openProcess } from './process-channel.js';
 
 const sink = { data: () => {}, exited: () => {}, lost: () => {} };
 import { FakeAgent, errorPayload } from './fake-agent.js';
@@ -154,6 +154,16 @@ describe('agent connection: every byte from the sandbox is untrusted', { timeout
     assert.ok(ex.frames.length < 1000, `only part of the flood was read in the first window (${ex.frames.length})`);
     assert.ok(!conn.closed, 'a valid flood is throttled, not a violation');
     conn.close();
+  });
+
+  test('a one-answer operation refused at open (capacity, a closed connection) rejects, and leaves no timer that would crash the server', async () => {
+    const { conn } = await connected({ maxChannels: 1 });
+    conn.open('list', { frame: () => {}, closed: () => {} });
+    await assert.rejects(forgetProcess(conn, 'proc-x', 50), (e: any) => e.code === 'capacity');
+    conn.close();
+    await assert.rejects(forgetProcess(conn, 'proc-y', 50));
+    // The old code's timer fired here and threw a ReferenceError out of a timer: an uncaught exception.
+    await delay(150);
   });
 
   test('operations in flight per sandbox are capped with a capacity error, processes apart', async () => {

@@ -221,22 +221,30 @@ export function listProcesses(conn: AgentConnection, timeoutMs: number): Promise
 /** A one-answer operation (OK or ERROR) on a channel of its own. */
 export function simpleOp(conn: AgentConnection, type: number, payload: Uint8Array, timeoutMs: number, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
+    // If open() throws (the connection closed), the promise rejects with that, and no timer is
+    // left behind to touch a channel that was never made (it used to crash the server).
+    let ch: ReturnType<AgentConnection['open']> | undefined;
     const timer = setTimeout(() => {
-      ch.abandon();
+      ch?.abandon();
       reject(new AgentTimeoutError(`the agent did not ${what} within ${timeoutMs} ms`));
     }, timeoutMs);
-    const ch = conn.open('op', {
-      frame: (f) => {
-        clearTimeout(timer);
-        if (f.type === AgentFrame.Ok) return resolve();
-        const { errno, message } = decodeError(f.payload);
-        reject(new AgentOpError(errno, message));
-      },
-      closed: (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    });
+    try {
+      ch = conn.open('op', {
+        frame: (f) => {
+          clearTimeout(timer);
+          if (f.type === AgentFrame.Ok) return resolve();
+          const { errno, message } = decodeError(f.payload);
+          reject(new AgentOpError(errno, message));
+        },
+        closed: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
+    } catch (e) {
+      clearTimeout(timer);
+      throw e;
+    }
     ch.send(type, payload);
   });
 }

@@ -19,6 +19,8 @@ export interface ContextSpec {
   envs: Record<string, string> | undefined;
   user: string | undefined;
   isDefault: boolean;
+  /** Python modules imported before the interpreter is ready. */
+  preload?: string[] | undefined;
 }
 
 export interface ContextDeps {
@@ -26,6 +28,8 @@ export interface ContextDeps {
   start(argv: string[], spec: ContextSpec, tag: string): Promise<ProcessEntry>;
   /** Forgets an ended process of the sandbox (best effort). */
   forget(entry: ProcessEntry): void;
+  /** The interpreter ended because its sandbox did: the sandbox's contexts can go. */
+  sandboxGone(): void;
   limits: InterpreterLimits;
 }
 
@@ -73,12 +77,16 @@ export class CodeContext {
       this.#starting = (async () => {
         const old = this.#proc;
         if (old) {
-          // Its processes (a fork bomb's too) are gone before a new one is started in their place.
+          // Its processes (a fork bomb's too) are gone before a new one is started in their place:
+          // an interpreter that died on its own (the OOM killer) left its process group running.
           await old.entry.waitEnd(5_000);
+          if (old.entry.pid > 0) await this.#killGroup(old.entry.pid);
           this.#d.forget(old.entry);
         }
         const entry = await this.#startRetrying();
-        const p = new InterpreterProcess(entry, this.spec.language, this.#d.limits);
+        const p = new InterpreterProcess(entry, this.spec.language, this.#d.limits, this.spec.preload, () => {
+          if (entry.exit?.reason === 'sandbox_stopped') this.#d.sandboxGone();
+        });
         try {
           await p.boot();
         } catch (e) {
@@ -90,6 +98,21 @@ export class CodeContext {
       })().finally(() => (this.#starting = undefined));
     }
     return this.#starting;
+  }
+
+  /** `kill -KILL -- -pgid` in the sandbox, as the interpreter's user; best effort, a few tries while the sandbox is at its pids limit. */
+  async #killGroup(pgid: number): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const e = await this.#d.start(['kill', '-KILL', '--', `-${pgid}`], this.spec, `code-context:${this.id}:cleanup`);
+        await e.waitEnd(5_000);
+        this.#d.forget(e);
+        return;
+      } catch (e) {
+        if (!(e instanceof AirlockError) || e.code !== ErrorCode.Capacity) return;
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      }
+    }
   }
 
   /** A sandbox at its pids limit refuses a start with 429 for a moment after a kill: a few tries. */
@@ -115,6 +138,10 @@ export class CodeContext {
     this.#tail = new Promise<void>((r) => (release = r));
     try {
       await before;
+      if (opts.signal?.aborted) {
+        // Its client went away while it waited: it never runs.
+        return { error: { name: 'Cancelled', value: 'the client went away before the cell ran', traceback: '' }, executionCount: null, stdoutTruncated: false, stderrTruncated: false, resultsDropped: 0 };
+      }
       const p = await this.ensure();
       await onStart();
       return await p.run(code, opts, sink);

@@ -55,10 +55,10 @@ export function driverFor(language: CodeLanguage): DriverSpec {
 }
 
 /** The first line the driver reads: what it runs and how it frames. */
-export function bootLine(language: CodeLanguage, nonce: string, limits: { maxResultBytes: number; maxResultsPerCell: number }): Buffer {
+export function bootLine(language: CodeLanguage, nonce: string, limits: { maxResultBytes: number; maxResultsPerCell: number }, preload: string[] = []): Buffer {
   const spec = driverFor(language);
   if (language === 'bash') return Buffer.from(`${nonce} ${Buffer.from(spec.source).toString('base64')}\n`);
-  return Buffer.from(`${JSON.stringify({ nonce, source: spec.source, limits })}\n`);
+  return Buffer.from(`${JSON.stringify({ nonce, source: spec.source, limits, preload })}\n`);
 }
 
 /** A command to run a cell, as the driver reads it (bash: base64 of the code on one line). */

@@ -45,6 +45,8 @@ export interface InterpreterLimits {
 
 const SIGINT = 2;
 const FENCE_WAIT_MS = 2000;
+/** What the results of one cell may hold in all (a buffered Execution is held in memory). */
+const MAX_RESULT_BYTES_PER_CELL = 32 * 1024 * 1024;
 const SIGKILL = 9;
 
 export class InterpreterProcess {
@@ -64,8 +66,13 @@ export class InterpreterProcess {
   /** The driver's own execution count. */
   executionCount = 0;
 
-  constructor(entry: ProcessEntry, language: CodeLanguage, limits: InterpreterLimits) {
+  readonly #preload: string[];
+  readonly #onEnd: (() => void) | undefined;
+
+  constructor(entry: ProcessEntry, language: CodeLanguage, limits: InterpreterLimits, preload: string[] = [], onEnd?: () => void) {
     this.entry = entry;
+    this.#preload = preload;
+    this.#onEnd = onEnd;
     this.language = language;
     this.#limits = limits;
     this.#splitter = new FrameSplitter(this.#nonce, 2 * limits.maxResultBytes + 1024 * 1024);
@@ -79,7 +86,7 @@ export class InterpreterProcess {
     void this.#loop();
     const timer = setTimeout(() => this.#ready?.reject(new Error(`no ready within ${this.#limits.readyTimeoutMs} ms`)), this.#limits.readyTimeoutMs);
     try {
-      await this.entry.channel?.writeStdin(bootLine(this.language, this.#nonce, this.#limits));
+      await this.entry.channel?.writeStdin(bootLine(this.language, this.#nonce, this.#limits, this.#preload));
       await ready;
     } catch (e) {
       this.kill(`the ${this.language} interpreter did not start`);
@@ -160,6 +167,7 @@ export class InterpreterProcess {
     this.#ready?.reject(new Error(this.dead));
     const cause = exit?.reason === 'sandbox_stopped' ? 'the sandbox stopped' : exit?.reason === 'oom' ? 'the sandbox ran out of memory' : this.dead;
     this.#cell?.fail({ name: 'ContextDied', value: `${cause} while the cell ran; the context starts a fresh interpreter for its next cell (its state is lost)`, traceback: '' });
+    this.#onEnd?.();
   }
 
   async #dispatchErr(s: ReturnType<FrameSplitter['push']>[number]): Promise<void> {
@@ -220,6 +228,7 @@ class ActiveCell {
   readonly #bytes = { stdout: 0, stderr: 0 };
   readonly truncated = { stdout: false, stderr: false };
   #results = 0;
+  #resultBytes = 0;
   #dropped = 0;
   #done = false;
   #fenced = false;
@@ -261,11 +270,13 @@ class ActiveCell {
 
   async result(r: CodeResult): Promise<void> {
     if (this.#done) return;
-    if (this.#results >= this.#limits.maxResultsPerCell) {
+    const size = resultSize(r);
+    if (this.#results >= this.#limits.maxResultsPerCell || this.#resultBytes + size > MAX_RESULT_BYTES_PER_CELL) {
       this.#dropped++;
       return;
     }
     this.#results++;
+    this.#resultBytes += size;
     await this.#sink.result(r);
   }
 
@@ -296,6 +307,12 @@ class ActiveCell {
     // What the decoders still hold (a cut UTF-8 sequence) is dropped rather than sent after the end.
     this.#resolve({ ...o, stdoutTruncated: this.truncated.stdout, stderrTruncated: this.truncated.stderr });
   }
+}
+
+function resultSize(r: CodeResult): number {
+  let n = 0;
+  for (const v of Object.values(r)) n += typeof v === 'string' ? v.length : typeof v === 'object' && v !== null ? JSON.stringify(v).length : 8;
+  return n;
 }
 
 const TEXT_FIELDS = ['text', 'html', 'markdown', 'svg', 'latex', 'javascript'] as const;

@@ -15,6 +15,8 @@ import type { CellOutcome, CellSink, InterpreterLimits } from './interpreter-pro
 
 export interface InterpreterDeps {
   processes: ProcessService;
+  /** The same, for sandboxes still waiting in a warm pool (prewarm). */
+  poolProcesses: ProcessService;
   /** Throws 404 / 409 unless the sandbox runs. */
   requireRunning(sandboxId: string): Promise<void>;
   limits?: Partial<InterpreterLimits>;
@@ -37,7 +39,7 @@ export class InterpreterService {
 
   async create(sandboxId: string, req: CreateContextRequest): Promise<CodeContext> {
     await this.#running(sandboxId);
-    return this.#add(sandboxId, { language: req.language ?? 'python', cwd: req.cwd, envs: req.envs, user: req.user, isDefault: false });
+    return this.#add(sandboxId, { language: req.language ?? 'python', cwd: req.cwd, envs: req.envs, user: req.user, isDefault: false, preload: req.preload });
   }
 
   async list(sandboxId: string): Promise<CodeContext[]> {
@@ -68,6 +70,29 @@ export class InterpreterService {
     const c = await this.get(sandboxId, cid);
     await c.restart();
     return c;
+  }
+
+  /** A pooled sandbox's default Python context, started before anyone claims the sandbox. */
+  async prewarm(sandboxId: string, preload: string[]): Promise<void> {
+    const c = this.#register(sandboxId, { language: 'python', cwd: undefined, envs: undefined, user: undefined, isDefault: true, preload }, this.#d.poolProcesses);
+    try {
+      await c.ensure();
+    } catch (e) {
+      this.#bySandbox.get(sandboxId)?.delete(c.id);
+      throw e;
+    }
+  }
+
+  /**
+   * A pooled sandbox was handed out. Its warm context ran nothing but the pool's imports, and it is
+   * the claimant's alone from now on; but it was started without the claimant's env, so with an env
+   * it is dropped and the first cell starts one that has it (cold, as without a pool).
+   */
+  claimed(sandboxId: string, env: Record<string, string>): void {
+    if (Object.keys(env).length === 0) return;
+    const m = this.#bySandbox.get(sandboxId);
+    for (const c of m?.values() ?? []) c.delete();
+    this.#bySandbox.delete(sandboxId);
   }
 
   /**
@@ -126,7 +151,7 @@ export class InterpreterService {
     return c;
   }
 
-  #register(sandboxId: string, spec: ContextSpec): CodeContext {
+  #register(sandboxId: string, spec: ContextSpec, processes = this.#d.processes): CodeContext {
     let m = this.#bySandbox.get(sandboxId);
     if (!m) this.#bySandbox.set(sandboxId, (m = new Map()));
     if (m.size >= CODE_LIMITS.maxContextsPerSandbox) throw new AirlockError(ErrorCode.Capacity, `sandbox ${sandboxId} has ${m.size} code contexts, the most it may have; delete one first`);
@@ -134,12 +159,13 @@ export class InterpreterService {
     const c = new CodeContext(spec, {
       limits: this.#limits,
       start: async (argv, s, tag) => {
-        return this.#d.processes.start(sid, { argv, env: s.envs, cwd: s.cwd, user: s.user, keepStdin: true, tag, survive: true });
+        return processes.start(sid, { argv, env: s.envs, cwd: s.cwd, user: s.user, keepStdin: true, tag, survive: true });
       },
+      sandboxGone: () => this.#bySandbox.delete(sid),
       forget: (entry) =>
         void entry
           .waitEnd(10_000)
-          .then(() => this.#d.processes.forget(sid, entry.facts.id))
+          .then(() => processes.forget(sid, entry.facts.id))
           .catch(() => {}),
     });
     m.set(c.id, c);

@@ -147,7 +147,19 @@ export class SandboxService {
       refillConcurrency: config.pools.refillConcurrency,
       refillDelayMs: config.pools.refillDelayMs,
       log,
-      fill: async (shape, key) => (await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null }, key)).id,
+      fill: async (shape, key) => {
+        const id = (await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null }, key)).id;
+        if (!shape.codeContext) return id;
+        // A pooled code-interpreter sandbox: its default Python context is running, the heavy imports done.
+        try {
+          await this.interpreter.prewarm(id, shape.codeContext.preload);
+        } catch (e) {
+          const record = await store.sandboxes.get(id);
+          if (record && record.state !== 'destroyed') await this.#teardown.destroy(record, 'destroyed', 'a warm pool sandbox whose code context did not start');
+          throw e;
+        }
+        return id;
+      },
       discard: async (id) => {
         const record = await store.sandboxes.get(id);
         if (record && record.state !== 'destroyed') await this.#teardown.destroy(record, 'destroyed', 'a warm pool sandbox nobody took');
@@ -161,7 +173,12 @@ export class SandboxService {
       },
     });
     this.processes = new ProcessService({ live: (action, id) => this.liveFor(action, id), rootInside: (live, user) => rootInside(live, user) });
-    this.interpreter = new InterpreterService({ processes: this.processes, requireRunning: async (id) => void (await this.liveFor('run code in', id)) });
+    this.interpreter = new InterpreterService({
+      processes: this.processes,
+      // Warm pools start a code context before the sandbox is handed out (and so visible).
+      poolProcesses: new ProcessService({ live: async (action, id) => this.#liveAny(action, id), rootInside: (live, user) => rootInside(live, user) }),
+      requireRunning: async (id) => void (await this.liveFor('run code in', id)),
+    });
     this.fileOps = new FileOps({
       live: (action, id) => this.liveFor(action, id),
       limits: { ...this.#fileLimits, maxBatchFiles: config.processes.maxBatchFiles, maxBatchBytes: config.processes.maxBatchBytes },
@@ -204,6 +221,7 @@ export class SandboxService {
       this.#d.observer?.poolClaim(shape.runtime.name, claimed !== undefined);
       if (claimed) {
         pooled();
+        this.interpreter.claimed(claimed.id, late.env);
         this.#d.log.info({ sandbox: claimed.id, runtime: claimed.runtime }, 'sandbox handed out from the warm pool');
         return this.#view(claimed);
       }
@@ -389,6 +407,13 @@ export class SandboxService {
     const r = await this.#d.store.sandboxes.get(id);
     if (!r || r.pool !== null) throw notFound(`sandbox ${id}`);
     return r;
+  }
+
+  /** A live sandbox, pooled (not yet handed out) or not: for the server's own work in it. */
+  async #liveAny(action: string, id: string): Promise<{ live: LiveSandbox; env: Record<string, string> }> {
+    const r = await this.#d.store.sandboxes.get(id);
+    if (!r) throw notFound(`sandbox ${id}`);
+    return { live: this.#liveOf(action, r), env: r.env };
   }
 
   async #requireLive(action: string, id: string): Promise<LiveSandbox> {

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RuntimeName } from '@airlock/protocol';
-import { startTestServer, type Api, type TestServer } from './harness.js';
+import { eventually, startTestServer, type Api, type TestServer } from './harness.js';
 
 export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime: RuntimeName; /** Why a fork bomb may end the sandbox on this runtime, if it may. */ bombStopsSandbox?: string | false }): void {
   describe(`code interpreter: ${runtime}`, { timeout: 600_000 }, () => {
@@ -156,6 +156,7 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       const ex = await running;
       assert.equal(ex.error.name, 'KeyboardInterrupt');
       assert.match(ex.error.traceback, /time\.sleep\(60\)/);
+      assert.doesNotMatch(ex.error.traceback, /airlock-driver/, "not the driver's signal handler either");
       assert.equal(main(await run({ code: 'kept', context: c.id })).text, '5');
       const rs = await api.call('POST', `${code()}/contexts/${c.id}/restart`);
       assert.deepEqual([rs.status, rs.body.state], [200, 'idle']);
@@ -255,7 +256,12 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
         assert.equal((await api.call('GET', '/v1/health')).status, 200);
         return;
       }
-      const recovered = await ownRun({ code: '"recovered"' });
+      // Processes the memory limit caught can take seconds to die (uninterruptible while the cgroup
+      // reclaims); until then the sandbox is at its pids limit and a start is refused (429).
+      const recovered = await eventually('the context recovers', async () => {
+        const r = await ownRun({ code: '"recovered"' });
+        return r.status === 200 && main(r.body)?.text === "'recovered'" ? r : undefined;
+      }, 90_000);
       assert.equal(main(recovered.body).text, "'recovered'");
       const left = await api.exec(own.id, { cmd: 'ls /proc | grep -c "^[0-9]"' });
       assert.ok(Number(left.stdout.trim()) < 40, `the bomb's processes are gone (${left.stdout.trim()} left)`);
@@ -271,6 +277,8 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.equal(flood.stdoutTruncated, true);
       assert.equal(Buffer.byteLength(stdout(flood)), 65536);
       assert.equal(main(await run({ code: 'kept', context: c.id })).text, '9');
+      const many = await run({ code: 'for i in range(300): display(i)', context: c.id });
+      assert.deepEqual([many.results.length, many.resultsDropped], [256, 44], 'results per cell are bounded and counted');
       const big = await run({ code: '"z" * (5 * 1024 * 1024)', context: c.id });
       assert.equal(main(big).truncated, true);
       assert.ok(main(big).text.length <= 4 * 1024 * 1024);
@@ -289,6 +297,10 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.equal(e.error.name, 'TypeError');
       const d = await run({ code: '({a: [1, 2]})', language: 'javascript' });
       assert.equal(main(d).text, '{ a: [ 1, 2 ] }');
+      // Hostile: Node cannot keep a private copy of fd 1, so closing it ends the driver: a clear error, then a fresh one.
+      const closed = await run({ code: 'require("fs").closeSync(1)', context: c.id, timeoutMs: 60_000 });
+      assert.equal(closed.error.name, 'ContextDied');
+      assert.equal((await run({ code: 'typeof n', context: c.id })).results[0].text, "'undefined'");
     });
 
     test('bash: state (variables, cwd) across cells, stdout and stderr, a failing command', { timeout: 120_000 }, async () => {
@@ -301,6 +313,13 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       const f = await run({ code: 'false', context: c.id });
       assert.equal(f.error.name, 'ExitCode');
       assert.equal(f.error.value, '1');
+      // Hostile: the driver's own fds closed. A clear error at once (not the cell's timeout), then a fresh shell.
+      const started = Date.now();
+      const closed = await run({ code: 'exec 8>&- 9>&- 7<&-', context: c.id, timeoutMs: 60_000 });
+      assert.equal(closed.error.name, 'ContextDied');
+      assert.ok(Date.now() - started < 15_000, 'not left to the timeout');
+      const fresh = await run({ code: 'echo "${X:-unset}"', context: c.id });
+      assert.equal(stdout(fresh), 'unset\n');
     });
 
     test('bad input: unknown language 400, unknown context 404, an oversize cell 413, a language mismatch 400, an unknown sandbox 404', { timeout: 60_000 }, async () => {
@@ -308,6 +327,10 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.deepEqual([lang.status, lang.body.code], [400, 'invalid_request']);
       const badCtx = await api.call('POST', `${code()}/contexts`, { language: 'cobol' });
       assert.equal(badCtx.status, 400);
+      const before = (await api.call('GET', `${code()}/contexts`)).body.contexts.length;
+      const noUser = await api.call('POST', `${code()}/contexts`, { user: 'nosuchuser' });
+      assert.equal(noUser.status, 422, JSON.stringify(noUser.body));
+      assert.equal((await api.call('GET', `${code()}/contexts`)).body.contexts.length, before, 'nothing half-created');
       const unknown = await api.call('POST', `${code()}/run`, { code: '1', context: 'ctx-nosuch' });
       assert.deepEqual([unknown.status, unknown.body.code], [404, 'not_found']);
       assert.equal((await api.call('POST', `${code()}/contexts/ctx-nosuch/interrupt`)).status, 404);

@@ -21,6 +21,8 @@ const routes = {
   run: createRoute({
     method: 'post',
     path: `${base}/run`,
+    // A running cell counts against the project's in-flight execs, as an exec does.
+    'x-airlock-quota': 'execs',
     summary: 'Run a cell in a code context (NDJSON events with Accept: application/x-ndjson, else the Execution)',
     request: { params: IdParams, body: { content: { 'application/json': { schema: RunCodeRequest } }, required: true } },
     responses: {
