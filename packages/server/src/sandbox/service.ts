@@ -5,9 +5,6 @@
  * creation, the live channels, teardown, reconciliation — and never sees HTTP: it takes typed
  * commands and returns domain objects, which the API maps to the wire.
  */
-import { readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
 import type { NetworkEvent, NetworkSettings, RuntimeName, StopReason } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { Config } from '../config.js';
@@ -16,7 +13,7 @@ import type { ImageProvider } from '../images/image.js';
 import type { Logger } from '../log.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import { DEFAULT_PROJECT, type SandboxFilter, type SandboxNetwork, type SandboxRecord, type Store } from '../store/store.js';
+import { DEFAULT_PROJECT, type SandboxFilter, type SandboxRecord, type Store } from '../store/store.js';
 import type { ProjectQuotas } from '../tenancy/quotas.js';
 import { Admission } from './admission.js';
 import { Creator, type LateBound } from './create.js';
@@ -34,6 +31,11 @@ import { Teardown } from './teardown.js';
 import { ExpiryTimers } from './timeouts.js';
 import { WarmPools, shapeKey } from './warm-pools.js';
 import { Watchdog } from './watchdog.js';
+import { liveSettings, pruneJournals } from './live-settings.js';
+import { rootInside } from './root-user.js';
+import { SandboxNetworks, type NetworkView } from './sandbox-network.js';
+
+export type { NetworkView } from './sandbox-network.js';
 import type { SandboxObserver } from './observer.js';
 
 /** What a create asks for (validated at the edge). */
@@ -79,6 +81,7 @@ export class SandboxService {
   readonly #pools: WarmPools;
   readonly #watchdog: Watchdog;
   readonly #fileLimits: FileLimits;
+  readonly #networks: SandboxNetworks;
   /** Processes of running sandboxes (processes/process-service.ts). */
   readonly processes: ProcessService;
   /** Code contexts of running sandboxes (interpreter/). */
@@ -91,26 +94,10 @@ export class SandboxService {
     const { config, store, log } = deps;
     this.#admission = new Admission(config, deps.quotas);
     this.#fileLimits = { idleMs: config.agent.fileIdleMs, maxListEntries: config.limits.maxListEntries };
+    this.#networks = new SandboxNetworks({ sandboxes: store.sandboxes, network: deps.network, get: (id) => this.#mustGet(id) });
     this.#expiry = new ExpiryTimers({ expire: (id) => void this.#expire(id) });
     this.#live = new LiveSandboxes({
-      readyTimeoutMs: config.agent.readyTimeoutMs,
-      journals: {
-        dir: join(config.dataDir, 'journals'),
-        limits: {
-          journal: { maxBytes: config.processes.journalBytes, hotBytes: 64 * 1024 },
-          ringBytes: config.processes.agentBufferBytes,
-          keepExited: config.processes.keepExited,
-          startTimeoutMs: config.agent.startTimeoutMs,
-          opTimeoutMs: config.agent.fileIdleMs,
-        },
-      },
-      limits: {
-        maxChannels: config.limits.maxOperationsPerSandbox,
-        maxProcessChannels: 1024,
-        preSyncBytes: 4 * 1024 * 1024,
-        framesPerSecond: config.agent.framesPerSecond,
-        bytesPerSecond: config.agent.bytesPerSecond,
-      },
+      ...liveSettings(config),
       log,
       onStopped: (live, info) => void this.#stoppedOnItsOwn(live, info.reason, info.detail),
       onProcess: (id, runtime, what, entry) => deps.observer?.process(id, runtime.name, what, entry),
@@ -281,43 +268,21 @@ export class SandboxService {
   }
 
   /** A running sandbox's network settings replace the previous ones; a failure leaves those in force. */
-  async updateNetwork(id: string, settings: NetworkSettings): Promise<NetworkView> {
-    const record = await this.#mustGet(id);
-    requireState('update the network of', id, record.state, 'running');
-    const net = this.#d.network;
-    if (!record.network || !net?.attachmentOf(id)) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} was created without a network; create it with "network" to change its policy later`);
-    await net.update(id, settings);
-    const network = { ...record.network, settings };
-    await this.#d.store.sandboxes.update(id, { network });
-    return networkView(id, network, net);
+  updateNetwork(id: string, settings: NetworkSettings): Promise<NetworkView> {
+    return this.#networks.update(id, settings);
   }
 
-  async network(id: string): Promise<NetworkView> {
-    const record = await this.#mustGet(id);
-    if (!record.network) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network (it was created without one)`);
-    return networkView(id, record.network, this.#d.network);
+  network(id: string): Promise<NetworkView> {
+    return this.#networks.view(id);
   }
 
-  async networkEvents(id: string, since = 0): Promise<{ events: NetworkEvent[]; dropped: number }> {
-    const record = await this.#mustGet(id);
-    if (!record.network) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network (it was created without one)`);
-    return this.#d.network?.events(id, since) ?? { events: [], dropped: 0 };
+  networkEvents(id: string, since = 0): Promise<{ events: NetworkEvent[]; dropped: number }> {
+    return this.#networks.events(id, since);
   }
 
-  /**
-   * Where an exposed port of a running sandbox is reached from the host side (its address on its
-   * own link), once the caller showed the sandbox's ports token or the ports are public.
-   */
-  async portTarget(id: string, port: number, token: string | undefined): Promise<{ host: string; port: number }> {
-    const record = await this.#mustGet(id);
-    const address = this.#d.network?.attachmentOf(id)?.address;
-    if (!record.network || !address) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network, so no ports can be reached (create it with "network")`);
-    requireState('reach a port of', id, record.state, 'running');
-    if (!record.network.settings.publicPorts && !tokenMatches(token, record.network.portsToken)) {
-      throw new AirlockError(ErrorCode.Unauthenticated, `the ports of sandbox ${id} need its ports token (GET /v1/sandboxes/${id}/network)`);
-    }
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AirlockError(ErrorCode.InvalidRequest, `port ${port} is not a TCP port`);
-    return { host: address, port };
+  /** Where an exposed port is reached from the host side, once the caller showed its ports token (sandbox-network.ts). */
+  portTarget(id: string, port: number, token: string | undefined): Promise<{ host: string; port: number }> {
+    return this.#networks.portTarget(id, port, token);
   }
 
   /** What a project's sandboxes hold now (what its quotas count). */
@@ -348,10 +313,7 @@ export class SandboxService {
       concurrency: this.#d.config.reconcileConcurrency,
       network: this.#d.network,
     });
-    // Journals of sandboxes that did not come back (lost, destroyed meanwhile) go.
-    for (const name of safeReaddir(join(this.#d.config.dataDir, 'journals'))) {
-      if (!this.#live.get(name)) rmSync(join(this.#d.config.dataDir, 'journals', name), { recursive: true, force: true });
-    }
+    pruneJournals(this.#d.config, (id) => this.#live.get(id) !== undefined);
     return report;
   }
 
@@ -426,35 +388,4 @@ export class SandboxService {
     if (!live || live.conn.closed) throw new AirlockError(ErrorCode.InvalidState, `cannot ${action} sandbox ${record.id}: it is stopping`);
     return live;
   }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-function rootInside(live: LiveSandbox, user: string | undefined): void {
-  if (!live.runtime.description.rootInside && isRoot(user)) {
-    throw new AirlockError(ErrorCode.ExecFailed, `${live.runtime.name} sandboxes have no root user (one unprivileged uid is mapped, to "user"); run the command as user, or use a runtime with root inside (runc, gvisor)`);
-  }
-}
-
-export type NetworkView = NetworkSettings & { address: string | null; portsToken: string };
-
-function networkView(id: string, n: SandboxNetwork, net: NetworkService | undefined): NetworkView {
-  return { ...n.settings, address: net?.attachmentOf(id)?.address ?? null, portsToken: n.portsToken };
-}
-
-function tokenMatches(given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function isRoot(user: string | undefined): boolean {
-  return user === 'root' || user === '0' || (user !== undefined && /^0:/.test(user));
 }
