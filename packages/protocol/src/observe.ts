@@ -41,18 +41,8 @@ export const SandboxStats = z
   .meta({ id: 'SandboxStats' });
 export type SandboxStats = z.infer<typeof SandboxStats>;
 
-export const EVENT_TYPES = [
-  'sandbox.created',
-  'sandbox.started',
-  'sandbox.exec_started',
-  'sandbox.exec_ended',
-  'sandbox.oom',
-  'sandbox.timeout',
-  'sandbox.policy_changed',
-  'sandbox.agent_protocol_violation',
-  'sandbox.stopped',
-  'sandbox.destroyed',
-] as const;
+export { EVENT_TYPES } from './names.js';
+import { EVENT_TYPES } from './names.js';
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const LifecycleEvent = z

@@ -5,7 +5,8 @@
  * kept) and exits once it is idle; with it, it goes on and resumes after a dropped connection.
  */
 import { Command } from 'commander';
-import { EVENT_TYPES, type EventType, type LifecycleEvent } from '@airlock/protocol';
+import type { EventType, LifecycleEvent } from '@airlock/protocol';
+import { EVENT_TYPES } from '@airlock/protocol/names';
 import { clientFrom } from '../config.js';
 import { addConnectionOptions, connectionFlags } from './shared.js';
 

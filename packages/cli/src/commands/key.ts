@@ -4,7 +4,8 @@
  * once, alone on stdout, so that `airlock key create p > key` captures just it.
  */
 import { Command } from 'commander';
-import { KEY_ROLES, type ApiKeyInfo, type KeyRole } from '@airlock/protocol';
+import type { ApiKeyInfo, KeyRole } from '@airlock/protocol';
+import { KEY_ROLES } from '@airlock/protocol/names';
 import { clientFrom } from '../config.js';
 import { UsageError } from '../errors.js';
 import { formatTable } from '../table.js';

@@ -5,11 +5,7 @@
  * HTTP. Sandboxes a session created are destroyed when it ends, unless kept. docs/mcp.md.
  */
 import { Command } from 'commander';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { clientFrom } from '../config.js';
-import { serveMcpHttp } from '../mcp/http-transport.js';
-import { McpSession } from '../mcp/session.js';
-import { buildMcpServer } from '../mcp/tools.js';
 import { VERSION } from '../version.js';
 import { addConnectionOptions, connectionFlags } from './shared.js';
 
@@ -31,6 +27,8 @@ export function mcpCommand(): Command {
     const keep = options.keep === true;
     if (options.http !== undefined) {
       const listen = parseListen(options.http);
+      // The MCP SDK (and zod, ajv) load only for this command: every other command starts without them.
+      const { serveMcpHttp } = await import('../mcp/http-transport.js');
       const served = await serveMcpHttp({ client: () => clientFrom(flags), ...listen, keep, token: process.env.AIRLOCK_MCP_TOKEN, version: VERSION });
       process.stderr.write(`airlock: MCP over streamable HTTP at ${served.url}\n`);
       if (process.env.AIRLOCK_MCP_TOKEN === undefined) process.stderr.write(`airlock: send Authorization: Bearer ${served.token}\n`);
@@ -41,6 +39,11 @@ export function mcpCommand(): Command {
       return;
     }
     // stdout is the protocol: nothing else may be written to it.
+    const [{ StdioServerTransport }, { McpSession }, { buildMcpServer }] = await Promise.all([
+      import('@modelcontextprotocol/sdk/server/stdio.js'),
+      import('../mcp/session.js'),
+      import('../mcp/tools.js'),
+    ]);
     const session = new McpSession(clientFrom(flags), keep);
     const transport = new StdioServerTransport();
     const ended = new Promise<void>((resolve) => {

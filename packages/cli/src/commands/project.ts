@@ -3,7 +3,8 @@
  * `airlock project create|ls|rm|quota`: projects and their quotas (an admin key).
  */
 import { Command } from 'commander';
-import { QUOTA_NAMES, type Project, type QuotaPatch } from '@airlock/protocol';
+import type { Project, QuotaPatch } from '@airlock/protocol';
+import { QUOTA_NAMES } from '@airlock/protocol/names';
 import { clientFrom } from '../config.js';
 import { UsageError } from '../errors.js';
 import { formatTable } from '../table.js';
@@ -15,7 +16,7 @@ export function parseQuotas(pairs: string[]): QuotaPatch {
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     const name = eq > 0 ? pair.slice(0, eq) : '';
-    if (!(QUOTA_NAMES as string[]).includes(name)) throw new UsageError(`quota ${JSON.stringify(pair)} must be NAME=VALUE with NAME one of ${QUOTA_NAMES.join(', ')}`);
+    if (!(QUOTA_NAMES as readonly string[]).includes(name)) throw new UsageError(`quota ${JSON.stringify(pair)} must be NAME=VALUE with NAME one of ${QUOTA_NAMES.join(', ')}`);
     const raw = pair.slice(eq + 1);
     const value = raw === 'none' ? null : Number(raw);
     if (value !== null && (!Number.isFinite(value) || value < 0)) throw new UsageError(`quota ${name}: ${JSON.stringify(raw)} is not a non-negative number (or none)`);
