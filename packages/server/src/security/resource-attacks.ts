@@ -9,7 +9,7 @@
 import { statfsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Api } from '../test/harness.js';
-import { cgroupCounter, isClean, processesMatching, remainsOf, rssBytes } from '../test/host-probe.js';
+import { cgroupCounter, cgroupOomKills, isClean, processesMatching, remainsOf, rssBytes } from '../test/host-probe.js';
 import type { AttackResult } from './scoreboard.js';
 
 export interface AttackContext {
@@ -44,7 +44,7 @@ const MiB = 1024 * 1024;
 const nospc = (o: ExecOutcome) => /No space left|ENOSPC|Errno 28|Disk quota exceeded|EDQUOT|Errno 122/.test(o.stdout + o.stderr);
 /** The guest's own process limit refused a fork (gVisor: RLIMIT_NPROC, which its kernel enforces before the host's pids.max). */
 const forkRefused = (o: ExecOutcome) => /Cannot fork|Resource temporarily unavailable|can't start new thread|EAGAIN/.test(o.stdout + o.stderr);
-const oomKills = (id: string) => cgroupCounter(id, 'memory', 'memory.oom_control', 'oom_kill') ?? 0;
+const oomKills = (id: string) => cgroupOomKills(id) ?? 0;
 const oomKilled = (id: string, o: ExecOutcome) => o.reason === 'oom' || oomKills(id) > 0;
 /** What stopped a memory or disk attack: the exec's own end, OOM kills in its cgroup, ENOSPC. */
 const stoppedBy = (id: string, o: ExecOutcome) => `exec ${o.reason}, ${oomKills(id)} OOM kill(s) in its cgroup${nospc(o) ? ', ENOSPC' : ''}`;
