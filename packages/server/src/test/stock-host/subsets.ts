@@ -3,7 +3,7 @@
  * What runs inside the stock-host guest. `ci` is bounded for `npm test` under TCG (the guest runs
  * 5–20× slower than this host): the runtime conformance suite on runc and bwrap and the resource
  * attacks that judge limits (fork bomb against pids.max, a heap past memory.max reported as `oom`,
- * a CPU hog throttled by cpu.max) on runc, gVisor and bwrap. `full` adds gVisor's conformance suite,
+ * a CPU hog throttled by cpu.max) on runc, gVisor and bwrap, with the attacks' time stretched 4×. `full` adds gVisor's conformance suite,
  * the runtime contracts, and the tests that read cgroup files (stats, the leak scan).
  */
 
@@ -24,14 +24,14 @@ const dist = (f: string) => `packages/server/dist/${f}`;
 export const SUBSETS: Record<SubsetName, Subset> = {
   ci: {
     files: [dist('security/resource-limits.test.js'), dist('runtimes/runc.test.js'), dist('runtimes/bwrap.test.js')],
-    env: { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor' },
+    env: { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor', AIRLOCK_ATTACK_TIME_SCALE: '4' },
     testTimeoutMs: 20 * 60_000,
     guestDeadlineMs: 20 * 60_000,
   },
   // For working on the v2 paths: only the limit attacks (AIRLOCK_RESOURCE_RUNTIMES narrows them further).
   limits: {
     files: [dist('security/resource-limits.test.js')],
-    env: { AIRLOCK_RESOURCE_RUNTIMES: process.env.AIRLOCK_RESOURCE_RUNTIMES ?? 'runc,bwrap,gvisor' },
+    env: { AIRLOCK_RESOURCE_RUNTIMES: process.env.AIRLOCK_RESOURCE_RUNTIMES ?? 'runc,bwrap,gvisor', AIRLOCK_ATTACK_TIME_SCALE: '4' },
     testTimeoutMs: 20 * 60_000,
     guestDeadlineMs: 20 * 60_000,
   },
@@ -47,7 +47,7 @@ export const SUBSETS: Record<SubsetName, Subset> = {
       dist('observe/stats.test.js'),
       dist('test/leak-scan.test.js'),
     ],
-    env: { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor' },
+    env: { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor', AIRLOCK_ATTACK_TIME_SCALE: '4' },
     testTimeoutMs: 30 * 60_000,
     guestDeadlineMs: 75 * 60_000,
   },
