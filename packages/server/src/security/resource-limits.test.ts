@@ -7,6 +7,7 @@
  * the unified v2 hierarchy is the only one, so on a v1 host it skips with that reason.
  *
  * AIRLOCK_RESOURCE_RUNTIMES=runc,bwrap,gvisor names the runtimes (default: all three).
+ * AIRLOCK_RESOURCE_SKIP=gvisor/A1.fork-bomb leaves out attacks whose reason is written below.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +17,13 @@ import { ATTACKS, runAttack } from './resource-attacks.js';
 
 const RUNTIMES = (process.env.AIRLOCK_RESOURCE_RUNTIMES ?? 'runc,bwrap,gvisor').split(',').map((r) => r.trim()).filter(Boolean);
 const LIMIT_ATTACKS = ['A1.fork-bomb', 'A2.memory-heap', 'A6.cpu-hog'];
+/** Attacks a run may leave out (AIRLOCK_RESOURCE_SKIP), each with why. */
+const SKIP_REASONS: Record<string, string> = {
+  'gvisor/A1.fork-bomb':
+    "under TCG (the stock-host guest) gVisor's forks under ptrace are so slow that the bomb reaches neither the guest's RLIMIT_NPROC nor pids.max in 60 s; the security suite judges it on this host",
+};
+const SKIPPED = new Set((process.env.AIRLOCK_RESOURCE_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+for (const k of SKIPPED) if (!SKIP_REASONS[k]) throw new Error(`AIRLOCK_RESOURCE_SKIP names ${k}, which has no written reason`);
 const skip = cgroupVersion() === 2 ? false : 'this host has v1 controllers: the security suite judges these attacks here; this file is for cgroup v2 (npm run test:stock-host)';
 
 describe('resource limits hold on this host’s cgroups', { timeout: 30 * 60_000, skip }, () => {
@@ -29,7 +37,8 @@ describe('resource limits hold on this host’s cgroups', { timeout: 30 * 60_000
 
   for (const runtime of RUNTIMES) {
     for (const id of LIMIT_ATTACKS) {
-      test(`${runtime}: ${id}`, { timeout: 10 * 60_000 }, async () => {
+      const reason = SKIPPED.has(`${runtime}/${id}`) ? SKIP_REASONS[`${runtime}/${id}`] : undefined;
+      test(`${runtime}: ${id}`, { timeout: 10 * 60_000, ...(reason ? { skip: reason } : {}) }, async () => {
         const attack = ATTACKS.find((a) => a.id === id);
         assert.ok(attack, `attack ${id} exists`);
         const neighbour = await t.api.create({ runtime, memoryMiB: 128, timeout: 900 });

@@ -7,7 +7,7 @@
  * file is left: each process is ended by its pid and waited for, then the directory is removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { hostTscKhz } from '../../host/vm/accel.js';
@@ -136,7 +136,8 @@ export async function bootStockGuest(b: BootInput): Promise<BootResult> {
     const code = readOr(join(scratch, 'exit-code')).trim();
     const consoleText = readOr(consoleFile);
     mkdirSync(b.logDir, { recursive: true });
-    for (const f of ['scratch/run.log', 'scratch/results.tap', 'console.log', 'qemu-stderr.log', 'host-stderr.log']) {
+    const taps = readdirSync(scratch).filter((f) => /^results-\d{1,2}\.tap$/.test(f)).sort();
+    for (const f of ['scratch/run.log', ...taps.map((t) => `scratch/${t}`), 'console.log', 'qemu-stderr.log', 'host-stderr.log']) {
       if (existsSync(join(run, f))) copyFileSync(join(run, f), join(b.logDir, f.replace('scratch/', '')));
     }
     return {
@@ -144,7 +145,7 @@ export async function bootStockGuest(b: BootInput): Promise<BootResult> {
       timedOut,
       initFailure: readOr(join(scratch, 'init-failed')).slice(0, 500) || /STOCK-HOST-INIT-FAILED: (.{0,300})/.exec(consoleText)?.[1],
       wallMs: Date.now() - t0,
-      tap: readOr(join(scratch, 'results.tap')),
+      tap: taps.map((t) => readOr(join(scratch, t))).join('\n'),
       consoleTail: consoleText.split('\n').slice(-30).join('\n'),
     };
   } finally {

@@ -42,7 +42,7 @@ async function main(): Promise<number> {
   // KVM guests hang on these machines (docs/microvm.md): TCG unless the operator says otherwise.
   const accel = process.env.AIRLOCK_VM_ACCEL === 'kvm' ? 'kvm' : 'tcg';
   const logDir = values['log-dir'] ?? `${process.env.AIRLOCK_TEST_ROOT ?? '/tmp'}/stock-host-logs`;
-  say(`booting a cgroup-v2-only Debian 12 guest (${accel}, ${values.vcpus} vCPUs, ${values['memory-mib']} MiB), subset ${name}: ${subset.files.length} files`);
+  say(`booting a cgroup-v2-only Debian 12 guest (${accel}, ${values.vcpus} vCPUs, ${values['memory-mib']} MiB), subset ${name}: ${subset.runs.flatMap((r) => r.files).length} test files`);
   const r = await bootStockGuest({
     image,
     kernel,

@@ -18,14 +18,16 @@ describe('stock-host guest', { timeout: 10_000 }, () => {
   test('the run script refuses anything but a v2 host and names its files', () => {
     const s = guestRunScript(SUBSETS.ci);
     assert.match(s, /\[ "\$fs" = cgroup2fs \] \|\| \{ echo "not a cgroup v2 host"; exit 90; \}/);
-    for (const f of SUBSETS.ci.files) assert.ok(s.includes(f));
-    assert.throws(() => guestRunScript({ ...SUBSETS.ci, files: ['a; rm -rf /'] }), /cannot go/);
+    for (const f of SUBSETS.ci.runs.flatMap((r) => r.files)) assert.ok(s.includes(f));
+    assert.match(s, /--test-name-pattern='writes its cpu/);
+    assert.throws(() => guestRunScript({ ...SUBSETS.ci, runs: [{ files: ['a; rm -rf /'] }] }), /cannot go/);
+    assert.throws(() => guestRunScript({ ...SUBSETS.ci, runs: [{ files: ['a.js'], namePattern: "x'; reboot" }] }), /cannot go/);
     assert.throws(() => guestRunScript({ ...SUBSETS.ci, env: { X: "'; reboot" } }), /cannot go/);
   });
 
   test('reads the counts and failures from the TAP output', () => {
-    const tap = 'TAP version 13\nnot ok 3 - runc: A2.memory-heap\n# pass 7\n# fail 1\n# skipped 2\n';
-    assert.deepEqual(summarizeTap(tap), { pass: 7, fail: 1, skip: 2, failed: ['runc: A2.memory-heap'] });
+    const tap = 'TAP version 13\nnot ok 3 - runc: A2.memory-heap\n# pass 7\n# fail 1\n# skipped 2\n\nTAP version 13\n# pass 2\n# fail 0\n';
+    assert.deepEqual(summarizeTap(tap), { pass: 9, fail: 1, skip: 2, failed: ['runc: A2.memory-heap'] });
     assert.deepEqual(summarizeTap(''), { pass: 0, fail: 0, skip: 0, failed: [] });
   });
 });

@@ -9,9 +9,16 @@
 
 export type SubsetName = 'ci' | 'full' | 'limits';
 
-export interface Subset {
+export interface GuestRun {
   /** Test files, relative to the project tree. */
   files: string[];
+  /** Only the tests whose names match (node --test --test-name-pattern). */
+  namePattern?: string;
+}
+
+export interface Subset {
+  /** One node --test invocation each (a name pattern applies to every file of its invocation). */
+  runs: GuestRun[];
   /** Environment for the run (which runtimes a file covers). */
   env: Record<string, string>;
   /** Per-test timeout passed to node --test, and the deadline of the whole guest. */
@@ -20,34 +27,43 @@ export interface Subset {
 }
 
 const dist = (f: string) => `packages/server/dist/${f}`;
+// Under TCG, gVisor's forks under ptrace are so slow that its fork bomb reaches no limit (neither the
+// guest's RLIMIT_NPROC nor the host's pids.max) in 60 s while the sentry starves its own agent: not
+// judgeable in bounded time there. gVisor's pids.max on v2 is checked by the conformance test below.
+const TCG_ENV = { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor', AIRLOCK_ATTACK_TIME_SCALE: '4', AIRLOCK_RESOURCE_SKIP: 'gvisor/A1.fork-bomb' };
+const GVISOR_LIMITS: GuestRun = { files: [dist('runtimes/gvisor.test.js')], namePattern: 'writes its cpu, memory and pids limits|kills a process that exceeds the memory limit' };
 
 export const SUBSETS: Record<SubsetName, Subset> = {
   ci: {
-    files: [dist('security/resource-limits.test.js'), dist('runtimes/runc.test.js'), dist('runtimes/bwrap.test.js')],
-    env: { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor', AIRLOCK_ATTACK_TIME_SCALE: '4' },
+    runs: [{ files: [dist('security/resource-limits.test.js'), dist('runtimes/runc.test.js'), dist('runtimes/bwrap.test.js')] }, GVISOR_LIMITS],
+    env: TCG_ENV,
     testTimeoutMs: 20 * 60_000,
     guestDeadlineMs: 20 * 60_000,
   },
   // For working on the v2 paths: only the limit attacks (AIRLOCK_RESOURCE_RUNTIMES narrows them further).
   limits: {
-    files: [dist('security/resource-limits.test.js')],
-    env: { AIRLOCK_RESOURCE_RUNTIMES: process.env.AIRLOCK_RESOURCE_RUNTIMES ?? 'runc,bwrap,gvisor', AIRLOCK_ATTACK_TIME_SCALE: '4' },
+    runs: [{ files: [dist('security/resource-limits.test.js')] }],
+    env: { ...TCG_ENV, AIRLOCK_RESOURCE_RUNTIMES: process.env.AIRLOCK_RESOURCE_RUNTIMES ?? TCG_ENV.AIRLOCK_RESOURCE_RUNTIMES },
     testTimeoutMs: 20 * 60_000,
     guestDeadlineMs: 20 * 60_000,
   },
   full: {
-    files: [
-      dist('security/resource-limits.test.js'),
-      dist('runtimes/runc.test.js'),
-      dist('runtimes/bwrap.test.js'),
-      dist('runtimes/gvisor.test.js'),
-      dist('runtimes/runc-contract.test.js'),
-      dist('runtimes/bwrap-contract.test.js'),
-      dist('runtimes/gvisor-contract.test.js'),
-      dist('observe/stats.test.js'),
-      dist('test/leak-scan.test.js'),
+    runs: [
+      {
+        files: [
+          dist('security/resource-limits.test.js'),
+          dist('runtimes/runc.test.js'),
+          dist('runtimes/bwrap.test.js'),
+          dist('runtimes/gvisor.test.js'),
+          dist('runtimes/runc-contract.test.js'),
+          dist('runtimes/bwrap-contract.test.js'),
+          dist('runtimes/gvisor-contract.test.js'),
+          dist('observe/stats.test.js'),
+          dist('test/leak-scan.test.js'),
+        ],
+      },
     ],
-    env: { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor', AIRLOCK_ATTACK_TIME_SCALE: '4' },
+    env: TCG_ENV,
     testTimeoutMs: 30 * 60_000,
     guestDeadlineMs: 75 * 60_000,
   },
@@ -56,11 +72,15 @@ export const SUBSETS: Record<SubsetName, Subset> = {
 const NAME = /^[A-Z][A-Z0-9_]*$/;
 const VALUE = /^[A-Za-z0-9_.,:/@-]*$/;
 const FILE = /^[A-Za-z0-9_./-]+$/;
+const PATTERN = /^[A-Za-z0-9 ,.|-]+$/;
 
 /** The script the guest's init runs (as bash, from the tree's root); its exit code is the verdict. */
 export function guestRunScript(subset: Subset): string {
   for (const [k, v] of Object.entries(subset.env)) if (!NAME.test(k) || !VALUE.test(v)) throw new Error(`environment ${k}=${v} cannot go into the guest script`);
-  for (const f of subset.files) if (!FILE.test(f) || f.startsWith('/') || f.includes('..')) throw new Error(`test file ${f} cannot go into the guest script`);
+  for (const run of subset.runs) {
+    for (const f of run.files) if (!FILE.test(f) || f.startsWith('/') || f.includes('..')) throw new Error(`test file ${f} cannot go into the guest script`);
+    if (run.namePattern !== undefined && !PATTERN.test(run.namePattern)) throw new Error(`name pattern ${run.namePattern} cannot go into the guest script`);
+  }
   return [
     'set -uo pipefail',
     'fs=$(stat -fc %T /sys/fs/cgroup)',
@@ -74,7 +94,10 @@ export function guestRunScript(subset: Subset): string {
     ...Object.entries(subset.env).map(([k, v]) => `export ${k}='${v}'`),
     'status=0',
     'start=$(date +%s)',
-    `node --test --test-concurrency=1 --test-timeout=${subset.testTimeoutMs} --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=/scratch/results.tap ${subset.files.join(' ')} || status=1`,
+    ...subset.runs.map(
+      (run, i) =>
+        `node --test --test-concurrency=1 --test-timeout=${subset.testTimeoutMs} --test-reporter=spec --test-reporter-destination=stdout --test-reporter=tap --test-reporter-destination=/scratch/results-${i}.tap${run.namePattern ? ` --test-name-pattern='${run.namePattern}'` : ''} ${run.files.join(' ')} || status=1`,
+    ),
     'echo "stock-host guest: tests took $(( $(date +%s) - start )) s (guest clock)"',
     'node packages/server/dist/test/leak-check.js --clean || { echo "stock-host guest: the leak check failed"; status=1; }',
     'exit $status',
@@ -91,7 +114,8 @@ export interface TapSummary {
 
 /** Counts from node's TAP output (the `# pass N` lines), and the names of failed tests (hostile-safe: bounded). */
 export function summarizeTap(tap: string): TapSummary {
-  const count = (k: string) => Number(new RegExp(`^# ${k} (\\d{1,9})$`, 'm').exec(tap)?.[1] ?? 0);
+  // One TAP stream per node --test run, concatenated: sum their counts.
+  const count = (k: string) => [...tap.matchAll(new RegExp(`^# ${k} (\\d{1,9})$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
   const failed = [...tap.matchAll(/^\s*not ok \d+ - (.{1,300})$/gm)].map((m) => m[1]!.trim()).slice(0, 100);
   return { pass: count('pass'), fail: count('fail'), skip: count('skipped'), failed };
 }
