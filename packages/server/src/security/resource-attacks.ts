@@ -102,18 +102,30 @@ export const ATTACKS: Attack[] = [
     id: 'A2.memory-tmpfs',
     title: 'memory bomb through /dev/shm (tmpfs)',
     create: { memoryMiB: 128, cpu: 1 },
-    cmd: () => 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=4096',
+    // dd's exit status is printed: a microVM's guest OOM killer may stop dd while the exec itself (the shell) exits normally.
+    cmd: () => 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=4096; echo "dd exit $?"',
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
+    evidence: async (id, o) => {
+      const killed = /dd exit 137/.test(o.stdout);
+      const status = /dd exit \d+/.exec(o.stdout)?.[0];
+      return { fired: oomKilled(id, o) || nospc(o) || killed, detail: `${stoppedBy(id, o)}${status ? `, ${status}` : ''}${killed ? ' (SIGKILL: OOM killer)' : ''}` };
+    },
   },
   {
     id: 'A3.disk-fill',
     title: 'disk fill (dd into every writable directory)',
     create: { memoryMiB: 128, cpu: 1, diskMiB: 256 },
-    // dd's own error line is the evidence (ENOSPC at the limit), so it is the line kept.
-    cmd: () => "for d in /tmp /var/tmp /home/user /root /run; do dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1 | grep -m1 -i -e 'space' -e 'quota' -e 'denied' -e 'read-only'; rm -f $d/fill; done",
+    // dd's own error line is the evidence (ENOSPC at the limit), so it is the line kept. Where the
+    // writable places are memory (a microVM's guest tmpfs), the guest's OOM killer stops dd first:
+    // dd's own exit status, 137 (SIGKILL), is then the evidence, since the loop goes on and the exec
+    // itself exits normally.
+    cmd: () =>
+      "for d in /tmp /var/tmp /home/user /root /run; do { dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1; echo \"dd exit $?\"; } | grep -m1 -i -e 'space' -e 'quota' -e 'denied' -e 'read-only' -e 'dd exit 137'; rm -f $d/fill; done",
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
+    evidence: async (id, o) => {
+      const killed = /dd exit 137/.test(o.stdout);
+      return { fired: oomKilled(id, o) || nospc(o) || killed, detail: `${stoppedBy(id, o)}${killed ? ', dd exit 137 (SIGKILL: OOM killer)' : ''}` };
+    },
   },
   {
     id: 'A4.inode-exhaustion',
