@@ -40,7 +40,7 @@ export function hostSysctls(): Record<string, string> {
 export function hostFacts(dataDir: string): Record<string, string> {
   const facts: Record<string, string> = {};
   for (const bin of ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/bwrap', join(dataDir, 'images', 'agent', 'airlock-agent')]) facts[`sha256 ${bin}`] = sha256(bin);
-  for (const f of ['/proc/sys/kernel/core_pattern', '/sys/kernel/mm/transparent_hugepage/enabled']) {
+  for (const f of ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/modprobe', '/sys/kernel/mm/transparent_hugepage/enabled']) {
     facts[f] = existsSync(f) ? readFileSync(f, 'utf8').trim() : 'absent';
   }
   return facts;

@@ -9,7 +9,7 @@
 import { statfsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Api } from '../test/harness.js';
-import { cgroupCounter, isClean, processesMatching, remainsOf, rssBytes } from '../test/host-probe.js';
+import { cgroupCounter, cgroupOomKills, isClean, processesMatching, remainsOf, rssBytes } from '../test/host-probe.js';
 import type { AttackResult } from './scoreboard.js';
 
 export interface AttackContext {
@@ -44,7 +44,7 @@ const MiB = 1024 * 1024;
 const nospc = (o: ExecOutcome) => /No space left|ENOSPC|Errno 28|Disk quota exceeded|EDQUOT|Errno 122/.test(o.stdout + o.stderr);
 /** The guest's own process limit refused a fork (gVisor: RLIMIT_NPROC, which its kernel enforces before the host's pids.max). */
 const forkRefused = (o: ExecOutcome) => /Cannot fork|Resource temporarily unavailable|can't start new thread|EAGAIN/.test(o.stdout + o.stderr);
-const oomKills = (id: string) => cgroupCounter(id, 'memory', 'memory.oom_control', 'oom_kill') ?? 0;
+const oomKills = (id: string) => cgroupOomKills(id) ?? 0;
 const oomKilled = (id: string, o: ExecOutcome) => o.reason === 'oom' || oomKills(id) > 0;
 /** What stopped a memory or disk attack: the exec's own end, OOM kills in its cgroup, ENOSPC. */
 const stoppedBy = (id: string, o: ExecOutcome) => `exec ${o.reason}, ${oomKills(id)} OOM kill(s) in its cgroup${nospc(o) ? ', ENOSPC' : ''}`;
@@ -63,7 +63,7 @@ export const ATTACKS: Attack[] = [
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
       return {
         fired: hits > 0 || o.reason === 'sandbox_stopped' || forkRefused(o),
-        detail: `pids.max hit ${hits} times, ${forkRefused(o) ? 'forks refused inside, ' : ''}exec ${o.reason}`,
+        detail: `pids.max hit ${hits} times, ${forkRefused(o) ? 'forks refused inside, ' : ''}exec ${o.reason}, ${o.stderr.split('\n').length - 1} stderr lines`,
       };
     },
   },
@@ -102,18 +102,30 @@ export const ATTACKS: Attack[] = [
     id: 'A2.memory-tmpfs',
     title: 'memory bomb through /dev/shm (tmpfs)',
     create: { memoryMiB: 128, cpu: 1 },
-    cmd: () => 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=4096',
+    // dd's exit status is printed: a microVM's guest OOM killer may stop dd while the exec itself (the shell) exits normally.
+    cmd: () => 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=4096; echo "dd exit $?"',
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
+    evidence: async (id, o) => {
+      const killed = /dd exit 137/.test(o.stdout);
+      const status = /dd exit \d+/.exec(o.stdout)?.[0];
+      return { fired: oomKilled(id, o) || nospc(o) || killed, detail: `${stoppedBy(id, o)}${status ? `, ${status}` : ''}${killed ? ' (SIGKILL: OOM killer)' : ''}` };
+    },
   },
   {
     id: 'A3.disk-fill',
     title: 'disk fill (dd into every writable directory)',
     create: { memoryMiB: 128, cpu: 1, diskMiB: 256 },
-    // dd's own error line is the evidence (ENOSPC at the limit), so it is the line kept.
-    cmd: () => "for d in /tmp /var/tmp /home/user /root /run; do dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1 | grep -m1 -i -e 'space' -e 'quota' -e 'denied' -e 'read-only'; rm -f $d/fill; done",
+    // dd's own error line is the evidence (ENOSPC at the limit), so it is the line kept. Where the
+    // writable places are memory (a microVM's guest tmpfs), the guest's OOM killer stops dd first:
+    // dd's own exit status, 137 (SIGKILL), is then the evidence, since the loop goes on and the exec
+    // itself exits normally.
+    cmd: () =>
+      "for d in /tmp /var/tmp /home/user /root /run; do { dd if=/dev/zero of=$d/fill bs=1M count=4096 2>&1; echo \"dd exit $?\"; } | grep -m1 -i -e 'space' -e 'quota' -e 'denied' -e 'read-only' -e 'dd exit 137'; rm -f $d/fill; done",
     timeout: 30,
-    evidence: async (id, o) => ({ fired: oomKilled(id, o) || nospc(o), detail: stoppedBy(id, o) }),
+    evidence: async (id, o) => {
+      const killed = /dd exit 137/.test(o.stdout);
+      return { fired: oomKilled(id, o) || nospc(o) || killed, detail: `${stoppedBy(id, o)}${killed ? ', dd exit 137 (SIGKILL: OOM killer)' : ''}` };
+    },
   },
   {
     id: 'A4.inode-exhaustion',
@@ -171,6 +183,13 @@ export const ATTACKS: Attack[] = [
   },
 ];
 
+/**
+ * Stretches every attack's time (AIRLOCK_ATTACK_TIME_SCALE, default 1): the stock-host guest runs
+ * under TCG, 5–20× slower, where gVisor's forks under ptrace would not reach a limit in the time
+ * this host needs. Bounded, so a typo cannot turn an attack into an hour.
+ */
+const TIME_SCALE = Math.min(10, Math.max(1, Number(process.env.AIRLOCK_ATTACK_TIME_SCALE) || 1));
+
 /** How long a background release (asynchronous destroy) may take before leftovers count as a leak. */
 const RELEASE_GRACE_MS = 10_000;
 
@@ -182,7 +201,7 @@ export async function runAttack(ctx: AttackContext, attack: Attack): Promise<Att
   const rssBefore = rssBytes(ctx.serverPid) ?? 0;
   const diskBefore = freeBytes('/');
   const running: Promise<ExecOutcome> = api
-    .exec(box.id, { cmd: attack.cmd(marker), timeout: attack.timeout })
+    .exec(box.id, { cmd: attack.cmd(marker), timeout: Math.round(attack.timeout * TIME_SCALE) })
     .catch((e: unknown) => ({ stdout: '', stderr: '', reason: 'error', error: e instanceof Error ? e.message : String(e) }));
   // Let the attack reach its limit; one that is over sooner is measured right after.
   await Promise.race([delay(1500), running]);

@@ -13,12 +13,12 @@ export function renderMarkdown(board: Scoreboard): string {
   lines.push('# Airlock security scoreboard', '');
   lines.push(`Generated ${board.generatedAt} on kernel ${board.host.kernel}, ${board.host.cpus} CPUs, by \`npm run security\`.`, '');
   if (board.notRun.length > 0) lines.push(`**Not run** (narrowed by the operator): ${board.notRun.map((n) => `${n.runtime} (${n.reason})`).join(', ')}.`, '');
-  lines.push('| runtime | probes attempted | blocked | escaped | not applicable | error | controls passed | channel attacks | resource attacks contained |');
-  lines.push('|---|---|---|---|---|---|---|---|---|');
+  lines.push('| runtime | probes attempted | blocked | escaped | guest only | not applicable | error | controls passed | channel attacks | resource attacks contained |');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of board.runtimes) {
     const s = summarize(r);
     lines.push(
-      `| ${r.runtime} | ${s.attempted} | ${s.blocked} | ${s.escaped} | ${s.notApplicable} | ${s.errors} | ${s.controlsPassed}/${s.controlsRequired} | ${s.channelAttacks} | ${s.attacksContained}/${s.attacks} (evidence ${s.attackEvidence}/${s.attacks}) |`,
+      `| ${r.runtime} | ${s.attempted} | ${s.blocked} | ${s.escaped} | ${s.guestOnly} | ${s.notApplicable} | ${s.errors} | ${s.controlsPassed}/${s.controlsRequired} | ${s.channelAttacks} | ${s.attacksContained}/${s.attacks} (evidence ${s.attackEvidence}/${s.attacks}) |`,
     );
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { problems, summarize, type ChannelResult, type Scoreboard } from './scoreboard.js';
+import { confineToGuest, problems, summarize, type ChannelResult, type Scoreboard } from './scoreboard.js';
 import { renderMarkdown } from './scoreboard-markdown.js';
 import { judge } from './security-suite.js';
 
@@ -95,5 +95,29 @@ describe('the security gate', { timeout: 10_000 }, () => {
     assert.match(found, /fairness flood: too slow/);
     assert.equal(summarize(b.runtimes[0]!).channelAttacks, 3);
     assert.match(renderMarkdown(b), /Hostile agent channel/);
+  });
+  test('a kernel-surface probe that fires in a microVM is guest only, but only with the host shown untouched', () => {
+    const fired = (id: string) => judge(id, { id, fired: true, detail: 'got through' }, { fired: true, detail: 'host: got through' });
+    const vm = (ownKernel: { distinct: boolean; detail: string } | undefined, hostOk: boolean, runtime = 'microvm'): Scoreboard =>
+      board([], {
+        runtimes: [{ runtime, probes: [fired('B2.core-pattern'), fired('C1.mount'), fired('B1.canary-read'), fired('B2.canary-write'), blocked], attacks: [], channel: [], ...(ownKernel ? { ownKernel } : {}) }],
+        hostChecks: [{ name: '/proc/sys/kernel/core_pattern', ok: hostOk, detail: hostOk ? 'unchanged' : 'core -> |/x' }],
+      });
+    const own = new Set(['microvm']);
+    const verdicts = (b: Scoreboard) => b.runtimes[0]!.probes.map((p) => p.verdict);
+    const proven = confineToGuest(vm({ distinct: true, detail: 'boot id a… inside, b… on the host' }, true), own);
+    // The host's files stay escapes whatever kernel the sandbox has; the controls are unchanged.
+    assert.deepEqual(verdicts(proven), ['guest only', 'guest only', 'escaped', 'escaped', 'blocked']);
+    assert.ok(proven.runtimes[0]!.probes.every((p) => p.control === 'passed'));
+    assert.equal(summarize(proven.runtimes[0]!).guestOnly, 2);
+    assert.match(renderMarkdown(proven), /\| guest only \|/);
+    const gate = problems(proven, { microvm: { 'B2.core-pattern': 'guest only', 'C1.mount': 'guest only', 'B1.canary-read': 'escaped', 'B2.canary-write': 'escaped', 'C4.bpf': 'blocked' } }).join('\n');
+    assert.doesNotMatch(gate, /B2\.core-pattern|C1\.mount/, 'a guest-only verdict is not an escape');
+    assert.match(gate, /B1\.canary-read: ESCAPED/);
+    // No proof, no downgrade: a host check that changed, the same kernel, no boot id, or a runtime that shares the host's kernel.
+    for (const b of [vm({ distinct: true, detail: '' }, false), vm({ distinct: false, detail: 'same' }, true), vm(undefined, true), vm({ distinct: true, detail: '' }, true, 'runc')]) {
+      assert.deepEqual(verdicts(confineToGuest(b, own)), ['escaped', 'escaped', 'escaped', 'escaped', 'blocked']);
+    }
+    assert.deepEqual(verdicts(confineToGuest({ ...vm({ distinct: true, detail: '' }, true), hostChecks: [] }, own)).slice(0, 2), ['escaped', 'escaped'], 'no host checks is no proof');
   });
 });

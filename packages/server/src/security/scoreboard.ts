@@ -6,8 +6,12 @@
  * expected verdicts (scoreboard-markdown.ts renders it). Pure: no I/O.
  */
 
-/** `error`: the probe itself crashed, so nothing is known; it fails the run and never counts as blocked. */
-export type Verdict = 'blocked' | 'escaped' | 'not applicable' | 'error';
+/**
+ * `error`: the probe itself crashed, so nothing is known; it fails the run and never counts as blocked.
+ * `guest only`: a kernel-surface probe fired in a runtime whose boundary is a kernel of its own (a
+ * microVM), against that kernel, and the host is shown untouched (confineToGuest): guest root by design.
+ */
+export type Verdict = 'blocked' | 'escaped' | 'guest only' | 'not applicable' | 'error';
 /** Hostile-channel attacks (group J) add `contained`: they reached PID 1, and the host found everything in its documented state. */
 export type ChannelVerdict = Verdict | 'contained';
 export type ControlState = 'passed' | 'failed' | 'not applicable';
@@ -45,6 +49,8 @@ export interface AttackResult {
 
 export interface RuntimeReport {
   runtime: string;
+  /** For a runtime whose boundary is its own kernel: whether the sandbox's kernel is another kernel than the host's (its boot id differs). */
+  ownKernel?: { distinct: boolean; detail: string };
   probes: ProbeResult[];
   attacks: AttackResult[];
   channel: ChannelResult[];
@@ -110,6 +116,7 @@ export interface Summary {
   attempted: number;
   blocked: number;
   escaped: number;
+  guestOnly: number;
   notApplicable: number;
   errors: number;
   controlsPassed: number;
@@ -127,6 +134,7 @@ export function summarize(r: RuntimeReport): Summary {
     attempted: r.probes.length,
     blocked: count('blocked'),
     escaped: count('escaped'),
+    guestOnly: count('guest only'),
     notApplicable: count('not applicable'),
     errors: count('error'),
     controlsPassed: needControl.filter((p) => p.control === 'passed').length,
@@ -135,6 +143,39 @@ export function summarize(r: RuntimeReport): Summary {
     attacksContained: r.attacks.filter((a) => a.contained).length,
     attackEvidence: r.attacks.filter((a) => a.evidence).length,
     channelAttacks: r.channel.reduce((n, c) => n + c.attacks, 0),
+  };
+}
+
+/**
+ * The probes that meet the kernel the sandbox runs on (its sysctls, kernel memory and symbols, devices,
+ * its own binaries, the syscalls of group C). In a microVM that kernel is the guest's. Not here: the
+ * probes that reach for the host's files, fds, processes, uids, environment or shared image (B1,
+ * B2.canary-write, B5, E, H), which are escapes whatever kernel the sandbox has.
+ */
+export function isKernelSurface(id: string): boolean {
+  if (id === 'B2.canary-write') return false;
+  return /^(B2|B3|B4|B6|C\d)\./.test(id);
+}
+
+/**
+ * Turns the `escaped` kernel-surface probes of the runtimes whose boundary is their own kernel into
+ * `guest only`, but only with proof that the host was untouched: the sandbox's kernel was seen to be
+ * another kernel (a boot id of its own, read during the run) and every host check (the runtime
+ * binaries, core_pattern, modprobe, the /sys attribute the probes write) is unchanged. Without that
+ * proof they stay escapes and fail the run. Positive controls are untouched: each probe must still
+ * fire on the host, so a `guest only` is a probe that worked, against the guest.
+ */
+export function confineToGuest(board: Scoreboard, ownKernel: ReadonlySet<string>): Scoreboard {
+  const hostUntouched = board.hostChecks.length > 0 && board.hostChecks.every((c) => c.ok);
+  return {
+    ...board,
+    runtimes: board.runtimes.map((r) => {
+      if (!ownKernel.has(r.runtime) || !r.ownKernel?.distinct || !hostUntouched) return r;
+      const probes = r.probes.map((p) =>
+        p.verdict === 'escaped' && isKernelSurface(p.id) ? { ...p, verdict: 'guest only' as const, detail: `fired against the guest's own kernel (${r.ownKernel!.detail}; host checks unchanged): ${p.detail}` } : p,
+      );
+      return { ...r, probes };
+    }),
   };
 }
 

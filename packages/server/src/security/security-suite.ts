@@ -8,7 +8,7 @@
  * reviewed verdicts.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -21,7 +21,7 @@ import { frameControls, probeChannel } from './hostile-channel.js';
 import { IN_SANDBOX_PROBES } from './probe-catalog.js';
 import { runInSandbox, type RawResult } from './probe-run.js';
 import { ATTACKS, runAttack } from './resource-attacks.js';
-import type { ChannelControl, LayerReport, ProbeResult, RuntimeReport, Scoreboard } from './scoreboard.js';
+import { confineToGuest, type ChannelControl, type LayerReport, type ProbeResult, type RuntimeReport, type Scoreboard } from './scoreboard.js';
 
 export interface SuiteOptions {
   api: Api;
@@ -52,6 +52,9 @@ function sharedOnHost(dataDir: string, name: string): string[] {
  * The strongest identity inside each runtime, which the probes run as: root, except in bwrap, which
  * maps a single unprivileged host uid to `user` (there is no root inside to use).
  */
+/** Runtimes whose boundary is a kernel of their own (runtime description `isolation: 'microvm'`): their kernel-surface probes meet that kernel. */
+const OWN_KERNEL: ReadonlySet<string> = new Set(['microvm']);
+const BOOT_ID = /^[0-9a-f-]{36}$/;
 const STRONGEST_USER: Record<string, string> = { runc: 'root', gvisor: 'root', bwrap: 'user', microvm: 'root' };
 
 /** Host targets whose absence makes a probe moot on this host (nothing there to reach). */
@@ -93,7 +96,7 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
   const channelControlsSeen: ChannelControl[] = [];
   for (const runtime of o.runtimes) {
     log(`${runtime}: probes`);
-    const probes = await probeRuntime({ api: o.api, dataDir: o.dataDir, serverOutput: o.serverOutput }, runtime, base, writeDir, controls);
+    const { probes, bootId } = await probeRuntime({ api: o.api, dataDir: o.dataDir, serverOutput: o.serverOutput }, runtime, base, writeDir, controls);
     log(`${runtime}: hostile channel`);
     const users: ('root' | 'user')[] = STRONGEST_USER[runtime] === 'root' ? ['root', 'user'] : ['user'];
     const channel = await probeChannel({ api: o.api, runtime, dataDir: o.dataDir, seed: frameSeed, users, hostControls: channelHost });
@@ -111,7 +114,7 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
     } finally {
       await o.api.call('DELETE', `/v1/sandboxes/${neighbour.id}`);
     }
-    reports.push({ runtime, probes, attacks, channel: channel.results });
+    reports.push({ runtime, probes, attacks, channel: channel.results, ...(OWN_KERNEL.has(runtime) ? { ownKernel: distinctKernel(bootId) } : {}) });
   }
 
   const cheapest = CHEAPEST.find((r) => o.runtimes.includes(r)) ?? o.runtimes[0]!;
@@ -125,12 +128,13 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
   for (const l of o.layers) {
     log(`${l.variant} (without ${l.removed}): probes`);
     const target = { api: l.api, dataDir: l.dataDir, serverOutput: undefined };
-    layers.push({ variant: l.variant, removed: l.removed, probes: await probeRuntime(target, 'runc', { ...base, dataDir: l.dataDir }, writeDir, controls) });
+    layers.push({ variant: l.variant, removed: l.removed, probes: (await probeRuntime(target, 'runc', { ...base, dataDir: l.dataDir }, writeDir, controls)).probes });
   }
   const hostAfter = hostFacts(o.dataDir);
   rmSync(canaryDir, { recursive: true, force: true });
   rmSync(writeDir, { recursive: true, force: true });
-  return {
+  // The host checks are in: only now can a kernel-surface probe in a VM be judged guest-only.
+  return confineToGuest({
     generatedAt: new Date().toISOString(),
     host: { kernel: release(), cpus: cpus().length, sysctls: hostSysctls() },
     runtimes: reports,
@@ -144,7 +148,14 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
       ok: hostBefore[name] === hostAfter[name],
       detail: hostBefore[name] === hostAfter[name] ? `unchanged (${hostBefore[name]!.slice(0, 16)})` : `${hostBefore[name]} -> ${hostAfter[name]}`,
     })),
-  };
+  }, OWN_KERNEL);
+}
+
+/** The host's boot id against the one read inside: another kernel instance has another one. */
+function distinctKernel(inside: string | undefined): { distinct: boolean; detail: string } {
+  const host = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  if (!inside || !BOOT_ID.test(inside)) return { distinct: false, detail: `no boot id read inside (${JSON.stringify(inside?.slice(0, 60))})` };
+  return { distinct: inside !== host, detail: inside !== host ? `boot id ${inside.slice(0, 8)}… inside, ${host.slice(0, 8)}… on the host` : 'the same boot id as the host' };
 }
 
 /** The server a runtime is probed through; without its output, the host-side H1 probe is left out. */
@@ -154,7 +165,7 @@ interface Target {
   serverOutput: (() => string) | undefined;
 }
 
-async function probeRuntime(o: Target, runtime: string, base: BaseArgs, writeDir: string, controls: Map<string, Control>): Promise<ProbeResult[]> {
+async function probeRuntime(o: Target, runtime: string, base: BaseArgs, writeDir: string, controls: Map<string, Control>): Promise<{ probes: ProbeResult[]; bootId: string | undefined }> {
   const box = await o.api.create({ runtime, timeout: 900 });
   const neighbour = await o.api.create({ runtime, timeout: 900 });
   const marker = `airlockmarker${randomBytes(4).toString('hex')}`;
@@ -181,7 +192,8 @@ async function probeRuntime(o: Target, runtime: string, base: BaseArgs, writeDir
     }
     results.push(await probeHostUid(o.api, box.id, neighbour.id, user));
     if (o.serverOutput) results.push(await probeCreateEnv(o.api, runtime, join(o.dataDir, 'runtime'), o.serverOutput));
-    return results;
+    const bootId = OWN_KERNEL.has(runtime) ? (await o.api.exec(box.id, { cmd: ['cat', '/proc/sys/kernel/random/boot_id'] })).stdout.trim() : undefined;
+    return { probes: results, bootId };
   } finally {
     await o.api.call('DELETE', `/v1/sandboxes/${box.id}`);
     await o.api.call('DELETE', `/v1/sandboxes/${neighbour.id}`);

@@ -31,9 +31,10 @@ const EXPECTED = `${REPO}security/expected-verdicts.json`;
 // inside `npm test` it goes to the run's test root, so a test run never edits tracked files.
 const RESULTS = process.env.AIRLOCK_SECURITY_RESULTS ?? `${testRoot()}/security-results`;
 const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
-// microvm only on request (AIRLOCK_SECURITY_RUNTIMES=microvm): its probes meet the guest's kernel, where
-// guest root holds every privilege by design, and the scoreboard cannot yet tell that from an escape
-// (security/results/microvm-first-run.md); its verdicts are not recorded until it can.
+// microvm only on request (AIRLOCK_SECURITY_RUNTIMES=microvm), because under TCG its run takes many
+// minutes (a VM per probe sandbox and per attack; security/results/microvm.md). Its kernel-surface
+// probes meet the guest's kernel and are judged `guest only` when the host is shown untouched
+// (confineToGuest in scoreboard.ts); its reviewed verdicts are in expected-verdicts.json.
 const RUNTIME_ORDER = ['runc', 'gvisor', 'bwrap', 'microvm'];
 const DEFAULT_RUNTIMES = ['runc', 'gvisor', 'bwrap'];
 const NARROWED = process.env.AIRLOCK_SECURITY_RUNTIMES?.split(',').map((r) => r.trim()).filter(Boolean);

@@ -82,6 +82,14 @@ export function cgroupCounter(id: string, controller: string, file: string, key:
   }
 }
 
+/**
+ * OOM kills counted in a sandbox's memory cgroup: `oom_kill` of memory.oom_control on v1, of
+ * memory.events on v2 (which has no memory.oom_control); undefined when the cgroup is gone.
+ */
+export function cgroupOomKills(id: string): number | undefined {
+  return cgroupVersion() === 2 ? cgroupCounter(id, 'memory', 'memory.events', 'oom_kill') : cgroupCounter(id, 'memory', 'memory.oom_control', 'oom_kill');
+}
+
 /** Resident memory of a host process in bytes (VmRSS), or undefined once it is gone. */
 export function rssBytes(pid: number): number | undefined {
   try {

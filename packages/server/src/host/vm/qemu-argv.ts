@@ -96,6 +96,23 @@ export interface QemuInput {
   consoleBytes: number;
 }
 
+/**
+ * The accelerator, vCPUs and RAM (a memfd that a vhost-user backend such as virtiofsd can map), no
+ * default devices, and QEMU's own seccomp filter (no spawning, no privilege changes, no obsolete or
+ * resource-control calls). Shared by the sandbox microVM and the stock-host test guest.
+ */
+export function cpuMemoryAndConfinement(accel: Accel, vcpus: number, memoryMiB: number, tbSizeMiB: number): string[] {
+  return [
+    '-accel', accel === 'tcg' ? `tcg,tb-size=${tbSizeMiB}` : 'kvm',
+    '-cpu', accel === 'kvm' ? 'host' : 'max',
+    '-smp', String(vcpus),
+    '-m', `${memoryMiB}M`,
+    '-object', `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`,
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+  ];
+}
+
 export function qemuArgv(q: QemuInput): string[] {
   const mmio = q.machine === 'microvm';
   const dev = (name: string) => (mmio ? `${name}-device` : `${name}-pci`);
@@ -108,15 +125,7 @@ export function qemuArgv(q: QemuInput): string[] {
     'qemu-system-x86_64',
     '-name', q.name,
     '-machine', machine,
-    '-accel', q.accel === 'tcg' ? 'tcg,tb-size=64' : 'kvm',
-    '-cpu', q.accel === 'kvm' ? 'host' : 'max',
-    '-smp', String(q.vcpus),
-    '-m', `${q.memoryMiB}M`,
-    // Guest RAM in a memfd that a vhost-user backend (virtiofsd) can map.
-    '-object', `memory-backend-memfd,id=mem,size=${q.memoryMiB}M,share=on`,
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    // QEMU's own seccomp filter: no spawning, no privilege changes, no obsolete or resource-control calls.
-    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    ...cpuMemoryAndConfinement(q.accel, q.vcpus, q.memoryMiB, 64),
     '-kernel', q.kernel,
     '-initrd', q.initramfs,
     '-append', q.cmdline,
