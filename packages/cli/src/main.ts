@@ -22,4 +22,15 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Resolves once what was written to `stream` reached the OS (a pipe's reader may be slow). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
 await main(process.argv);
+// The command has done all its work when main returns (long-running ones, serve and mcp, return
+// only when they end). What still holds the event loop is the HTTP client's idle keep-alive socket
+// and timers, about 90 ms for every command: leave once the output is out.
+await flushed(process.stdout);
+await flushed(process.stderr);
+process.exit();

@@ -110,6 +110,8 @@ async function repl(sandbox: Sandbox, options: CodeOptions): Promise<void> {
     prompt();
   });
   const closed = new Promise<void>((resolve) => rl.on('close', resolve));
+  // Ctrl-D while a cell runs: its output still comes before the REPL ends.
+  let inflight: Promise<unknown> = Promise.resolve();
   rl.on('line', (line) => {
     if (running) return; // typed while a cell runs: not a cell of its own
     lines.push(line);
@@ -119,7 +121,7 @@ async function repl(sandbox: Sandbox, options: CodeOptions): Promise<void> {
     lines = [];
     if (code.trim() === '') return prompt();
     running = true;
-    void runCell(sandbox, code, options, false)
+    inflight = runCell(sandbox, code, options, false)
       .then((ex) => {
         if (ex.executionCount !== null) count = ex.executionCount + 1;
       })
@@ -131,5 +133,6 @@ async function repl(sandbox: Sandbox, options: CodeOptions): Promise<void> {
   });
   prompt();
   await closed;
+  await inflight;
   process.stdout.write('\n');
 }

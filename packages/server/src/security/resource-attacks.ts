@@ -62,7 +62,8 @@ export const ATTACKS: Attack[] = [
     evidence: async (id, o) => {
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
       return {
-        fired: hits > 0 || o.reason === 'sandbox_stopped' || forkRefused(o),
+        // gVisor: the bomb's processes may meet the guest's memory limit before any process limit (exec oom).
+        fired: hits > 0 || o.reason === 'sandbox_stopped' || forkRefused(o) || oomKilled(id, o),
         detail: `pids.max hit ${hits} times, ${forkRefused(o) ? 'forks refused inside, ' : ''}exec ${o.reason}, ${o.stderr.split('\n').length - 1} stderr lines`,
       };
     },
