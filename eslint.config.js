@@ -10,7 +10,10 @@ const SPAWN = restricted(['node:child_process', 'child_process'], 'Processes are
 const HTTP_FRAMEWORK = restricted(['hono', 'hono/*', '@hono/*', 'ws'], 'HTTP and WebSocket serving lives in api/.');
 const API = restricted(['**/api/*', '**/api/**'], 'Nothing below the API imports from api/: wire mapping happens at the edge.');
 const LIFECYCLE = restricted(['**/sandbox/*', '**/processes/*', '**/interpreter/*'], 'Lower layers do not reach up into the lifecycle services.');
-const DOMAINS = restricted(['**/images/*', '**/network/*', '**/runtimes/*', '**/agent-channel/*'], 'host/ and store/ are the bottom layer: they import no domain.');
+const DOMAINS = restricted(
+  ['**/images/*', '**/network/*', '**/runtimes/*', '**/agent-channel/*'],
+  'host/ and store/ are the bottom layer: they import no domain.',
+);
 
 const server = 'packages/server/src';
 const boundary = (files, ...rules) => ({ files, rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: rules }] } });
@@ -21,7 +24,37 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', performance: 'readonly', fetch: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', queueMicrotask: 'readonly', structuredClone: 'readonly', WebSocket: 'readonly', Response: 'readonly', Request: 'readonly', Headers: 'readonly', ReadableStream: 'readonly', Blob: 'readonly', FormData: 'readonly', globalThis: 'readonly' } },
+    languageOptions: {
+      ecmaVersion: 2023,
+      sourceType: 'module',
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        performance: 'readonly',
+        fetch: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        queueMicrotask: 'readonly',
+        structuredClone: 'readonly',
+        WebSocket: 'readonly',
+        Response: 'readonly',
+        Request: 'readonly',
+        Headers: 'readonly',
+        ReadableStream: 'readonly',
+        Blob: 'readonly',
+        FormData: 'readonly',
+        globalThis: 'readonly',
+      },
+    },
     rules: {
       // Unused names are an error, except the deliberate `_`-prefixed ones (callbacks' positional args).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
@@ -34,10 +67,23 @@ export default tseslint.config(
   { ...boundary([`${server}/{images,network,runtimes,agent-channel}/**/*.ts`], SPAWN, HTTP_FRAMEWORK, API, LIFECYCLE), ignores: notTests },
   { ...boundary([`${server}/api/**/*.ts`], SPAWN), ignores: notTests },
   // Clients never load the server: the CLI starts fast and the SDK runs in a browser.
-  boundary(['packages/{sdk,cli,protocol}/src/**/*.ts'], restricted(['@airlock/server', '@airlock/server/*'], 'The SDK, CLI and protocol never load the server (tests may).')),
+  boundary(
+    ['packages/{sdk,cli,protocol}/src/**/*.ts'],
+    restricted(['@airlock/server', '@airlock/server/*'], 'The SDK, CLI and protocol never load the server (tests may).'),
+  ),
   // The interpreter's JavaScript driver runs inside the sandbox as CommonJS, handed BOOT by its bootstrap.
-  { files: ['packages/server/drivers/**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', BOOT: 'readonly', SharedArrayBuffer: 'readonly', Atomics: 'readonly' } }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  {
+    files: ['packages/server/drivers/**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', BOOT: 'readonly', SharedArrayBuffer: 'readonly', Atomics: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   // Tests read JSON answers of the API they probe, whatever shape a bug gives them: `any` is the honest type there.
   { files: ['**/*.test.ts', '**/*.test.mjs', `${server}/test/**`, `${server}/security/**`], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
-  { files: ['packages/{sdk,cli}/src/**/*.test.ts', 'packages/cli/src/e2e/**', 'packages/cli/src/commands/serve.ts'], rules: { '@typescript-eslint/no-restricted-imports': 'off' } },
+  {
+    files: ['packages/{sdk,cli}/src/**/*.test.ts', 'packages/cli/src/e2e/**', 'packages/cli/src/commands/serve.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': 'off' },
+  },
 );

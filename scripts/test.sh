@@ -12,9 +12,14 @@ AIRLOCK_TEST_ROOT="$(mktemp -d /tmp/airlock-test-XXXXXX)"
 chmod 711 "$AIRLOCK_TEST_ROOT"
 
 status=0
-# The architecture's boundaries and the lint rules (eslint.config.js): a few seconds, before the long part.
+# The architecture's boundaries, the lint rules (eslint.config.js) and the formatting: seconds, before the long part.
 if ! npx --no-install eslint .; then
   echo "lint failed (npm run lint)" >&2
+  status=1
+fi
+if ! npx --no-install prettier --check . >/dev/null; then
+  npx --no-install prettier --list-different . >&2
+  echo "formatting differs from Prettier's (npm run format fixes it)" >&2
   status=1
 fi
 

@@ -73,10 +73,25 @@ export async function benchBuilds(airlock: Airlock, scratch: string, n: { builds
       }
     }
     const baseline = (name: string, v: number[]) => (v.length > 0 ? { baseline: { name, summary: summarize(v) } } : {});
-    rows.push({ metric: 'image build, cold (base pulled, 3 steps, RUN in gVisor), ms', runtime: 'gvisor', airlock: summarize(cold), ...baseline('buildah bud (chroot)', buildah.cold) });
-    rows.push({ metric: 'image build, cached rebuild (nothing changed), ms', runtime: 'gvisor', airlock: summarize(cached), ...baseline('buildah bud --layers', buildah.cached) });
+    rows.push({
+      metric: 'image build, cold (base pulled, 3 steps, RUN in gVisor), ms',
+      runtime: 'gvisor',
+      airlock: summarize(cold),
+      ...baseline('buildah bud (chroot)', buildah.cold),
+    });
+    rows.push({
+      metric: 'image build, cached rebuild (nothing changed), ms',
+      runtime: 'gvisor',
+      airlock: summarize(cached),
+      ...baseline('buildah bud --layers', buildah.cached),
+    });
     const mib = (layerBytes / 2 ** 20).toFixed(0);
-    rows.push({ metric: `layer commit, MiB/s of tar (${mib} MiB layer), gzip`, runtime: 'host', airlock: summarize(commit.gzip), ...baseline('buildah commit (stores it uncompressed)', buildah.commit) });
+    rows.push({
+      metric: `layer commit, MiB/s of tar (${mib} MiB layer), gzip`,
+      runtime: 'host',
+      airlock: summarize(commit.gzip),
+      ...baseline('buildah commit (stores it uncompressed)', buildah.commit),
+    });
     rows.push({ metric: `layer commit, MiB/s of tar (${mib} MiB layer), zstd`, runtime: 'host', airlock: summarize(commit.zstd) });
   } finally {
     rmSync(ctx, { recursive: true, force: true });

@@ -12,12 +12,16 @@ import { codeBench } from './code.js';
 const quick = process.argv.includes('--quick');
 const dataDir = mkdtempSync('/tmp/airlock-bench-');
 const key = 'bench-key-0123456789abcdefghij';
-const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'warn', network: { uplinks: [] }, limits: { cpuOvercommit: 32 } }, { print: () => {} });
+const server = await startServer(
+  { dataDir, port: 0, apiKey: key, logLevel: 'warn', network: { uplinks: [] }, limits: { cpuOvercommit: 32 } },
+  { print: () => {} },
+);
 const lines: string[] = [`# Airlock code interpreter benchmark ${quick ? '(quick)' : ''}`, '', new Date().toISOString()];
 try {
   const r = await codeBench(new Airlock({ url: server.url, apiKey: key }), ['runc', 'gvisor'], quick);
   lines.push('', '| metric | runtime | p50 / p95 / p99 ms |', '|---|---|---|');
-  for (const row of r.rows) lines.push(`| ${row.metric} | ${row.runtime} | ${row.airlock?.p50} / ${row.airlock?.p95} / ${row.airlock?.p99} (n=${row.airlock?.n}) |`);
+  for (const row of r.rows)
+    lines.push(`| ${row.metric} | ${row.runtime} | ${row.airlock?.p50} / ${row.airlock?.p95} / ${row.airlock?.p99} (n=${row.airlock?.n}) |`);
   lines.push(...r.lines);
 } finally {
   await server.sandboxes.destroyAll();

@@ -20,12 +20,16 @@ export async function codeBench(airlock: Airlock, runtimes: readonly string[], q
   for (const runtime of runtimes) {
     const sb = await airlock.sandboxes.create({ runtime: runtime as 'runc', timeout: null });
     try {
-      const first = await timeIt(quick ? 3 : 10, async () => {
-        const ctx = await sb.code.createContext();
-        const ex = await sb.runCode('1+1', { context: ctx });
-        if (ex.results[0]?.text !== '2') throw new Error(`first cell: ${JSON.stringify(ex)}`);
-        await sb.code.deleteContext(ctx);
-      }, 1);
+      const first = await timeIt(
+        quick ? 3 : 10,
+        async () => {
+          const ctx = await sb.code.createContext();
+          const ex = await sb.runCode('1+1', { context: ctx });
+          if (ex.results[0]?.text !== '2') throw new Error(`first cell: ${JSON.stringify(ex)}`);
+          await sb.code.deleteContext(ctx);
+        },
+        1,
+      );
       rows.push({ metric: 'code: a new Python context and its first cell (1+1)', runtime, airlock: summarize(first) });
       const ctx = await sb.code.createContext();
       const cell = summarize(await timeIt(quick ? 50 : 300, () => sb.runCode('1+1', { context: ctx })));
@@ -37,14 +41,18 @@ export async function codeBench(airlock: Airlock, runtimes: readonly string[], q
       await sb.destroy();
     }
     const concurrency = quick ? 4 : 16;
-    const sandboxes: Sandbox[] = await Promise.all(Array.from({ length: concurrency }, () => airlock.sandboxes.create({ runtime: runtime as 'runc', timeout: null, cpu: 0.25, memoryMiB: 256 })));
+    const sandboxes: Sandbox[] = await Promise.all(
+      Array.from({ length: concurrency }, () => airlock.sandboxes.create({ runtime: runtime as 'runc', timeout: null, cpu: 0.25, memoryMiB: 256 })),
+    );
     try {
       await Promise.all(sandboxes.map((s) => s.runCode('1+1')));
       const cellsEach = quick ? 10 : 40;
       const t0 = performance.now();
-      await Promise.all(sandboxes.map(async (s) => {
-        for (let i = 0; i < cellsEach; i++) await s.runCode('1+1');
-      }));
+      await Promise.all(
+        sandboxes.map(async (s) => {
+          for (let i = 0; i < cellsEach; i++) await s.runCode('1+1');
+        }),
+      );
       const seconds = (performance.now() - t0) / 1000;
       lines.push(`| cells per second, concurrency ${concurrency} across sandboxes | ${runtime} | ${((concurrency * cellsEach) / seconds).toFixed(1)} |`);
     } finally {

@@ -27,7 +27,15 @@ export interface MaxDensity {
 export async function maxDensity(key: string, target: number): Promise<MaxDensity> {
   const dataDir = mkdtempSync('/tmp/airlock-bench-dense-');
   const server = await startServer(
-    { dataDir, port: 0, apiKey: key, logLevel: 'error', network: { uplinks: [] }, maxSandboxes: Math.max(target, 1000), limits: { cpuOvercommit: 64, memoryOvercommit: 4 } },
+    {
+      dataDir,
+      port: 0,
+      apiKey: key,
+      logLevel: 'error',
+      network: { uplinks: [] },
+      maxSandboxes: Math.max(target, 1000),
+      limits: { cpuOvercommit: 64, memoryOvercommit: 4 },
+    },
     { print: () => {} },
   );
   const airlock = new Airlock({ url: server.url, apiKey: key });
@@ -46,13 +54,23 @@ export async function maxDensity(key: string, target: number): Promise<MaxDensit
         if (r.status === 'fulfilled') boxes.push(r.value);
         else stoppedBecause = String(r.reason);
       }
-      if (boxes.length % 100 < 2) process.stderr.write(`${boxes.length} sandboxes, MemAvailable ${memAvailableMiB().toFixed(0)} MiB, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+      if (boxes.length % 100 < 2)
+        process.stderr.write(`${boxes.length} sandboxes, MemAvailable ${memAvailableMiB().toFixed(0)} MiB, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     }
     const createSeconds = (Date.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 5000));
     const after = memAvailableMiB();
     const sample = boxes.filter((_, i) => i % Math.ceil(boxes.length / 10) === 0);
-    const ok = (await Promise.all(sample.map((b) => b.exec(['true']).then((r) => r.exitCode === 0, () => false)))).filter(Boolean).length;
+    const ok = (
+      await Promise.all(
+        sample.map((b) =>
+          b.exec(['true']).then(
+            (r) => r.exitCode === 0,
+            () => false,
+          ),
+        ),
+      )
+    ).filter(Boolean).length;
     const threads = hostThreads();
     const t1 = Date.now();
     await server.sandboxes.destroyAll();

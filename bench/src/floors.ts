@@ -61,7 +61,17 @@ export async function cliRows(url: string, apiKey: string, n: number): Promise<R
   const run = (args: string[]) => () => promisify(execFile)(process.execPath, args, { env });
   const node = summarize(await timeIt(n, run(['-e', '0']), 1));
   return [
-    { metric: 'CLI: airlock ls (process start to exit)', runtime: 'host', airlock: summarize(await timeIt(n, run([CLI, 'ls']), 1)), baseline: { name: 'node -e 0', summary: node } },
-    { metric: 'CLI: airlock --version', runtime: 'host', airlock: summarize(await timeIt(n, run([CLI, '--version']), 1)), baseline: { name: 'node -e 0', summary: node } },
+    {
+      metric: 'CLI: airlock ls (process start to exit)',
+      runtime: 'host',
+      airlock: summarize(await timeIt(n, run([CLI, 'ls']), 1)),
+      baseline: { name: 'node -e 0', summary: node },
+    },
+    {
+      metric: 'CLI: airlock --version',
+      runtime: 'host',
+      airlock: summarize(await timeIt(n, run([CLI, '--version']), 1)),
+      baseline: { name: 'node -e 0', summary: node },
+    },
   ];
 }

@@ -33,7 +33,12 @@ function run(argv: string[]): void {
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr.toString()}`);
 }
 
-export async function benchImages(airlock: Airlock, server: RunningServer, scratch: string, n: { pull: number; prepare: number; tti: number }): Promise<ImageRow[]> {
+export async function benchImages(
+  airlock: Airlock,
+  server: RunningServer,
+  scratch: string,
+  n: { pull: number; prepare: number; tti: number },
+): Promise<ImageRow[]> {
   const rows: ImageRow[] = [];
   const registry = await startRegistry(join(scratch, 'registry'));
   try {
@@ -69,25 +74,33 @@ export async function benchImages(airlock: Airlock, server: RunningServer, scrat
     const image = await airlock.images.get(ref);
     let i = 0;
     for (const idmap of [undefined, { hostId: 1_000_000 + 500 * 65_536, size: 65_536 }]) {
-      const times = await sample(n.prepare, async () => {
-        const id = `bench-prep-${process.pid}-${i++}`;
-        const t0 = performance.now();
-        await server.images.provider.prepare(image.id, id, { memoryMiB: 256, diskMiB: 1024, idmap });
-        const ms = performance.now() - t0;
-        await server.images.provider.release(id);
-        return ms;
-      }, 3);
+      const times = await sample(
+        n.prepare,
+        async () => {
+          const id = `bench-prep-${process.pid}-${i++}`;
+          const t0 = performance.now();
+          await server.images.provider.prepare(image.id, id, { memoryMiB: 256, diskMiB: 1024, idmap });
+          const ms = performance.now() - t0;
+          await server.images.provider.release(id);
+          return ms;
+        },
+        3,
+      );
       const store = join(server.config.dataDir, 'images', 'store', 'fs');
       const layer = join(store, 'layers', chainHex(image.layers.map((l) => l.diffId)));
-      const cli = await sample(n.prepare, async () => {
-        const dst = join(store, 'sandboxes', `bench-cli-${process.pid}-${i++}`);
-        const t0 = performance.now();
-        run(['btrfs', '-q', 'subvolume', 'snapshot', layer, dst]);
-        run(['btrfs', 'qgroup', 'limit', '-e', '1G', dst]);
-        const ms = performance.now() - t0;
-        run(['btrfs', '-q', 'subvolume', 'delete', dst]);
-        return ms;
-      }, 3);
+      const cli = await sample(
+        n.prepare,
+        async () => {
+          const dst = join(store, 'sandboxes', `bench-cli-${process.pid}-${i++}`);
+          const t0 = performance.now();
+          run(['btrfs', '-q', 'subvolume', 'snapshot', layer, dst]);
+          run(['btrfs', 'qgroup', 'limit', '-e', '1G', dst]);
+          const ms = performance.now() - t0;
+          run(['btrfs', '-q', 'subvolume', 'delete', dst]);
+          return ms;
+        },
+        3,
+      );
       rows.push({
         metric: `rootfs for one sandbox from a cached image${idmap ? ' (idmapped, for runc)' : ' (gVisor)'}`,
         runtime: 'host',
@@ -106,7 +119,7 @@ export async function benchImages(airlock: Airlock, server: RunningServer, scrat
         await sb.destroy();
         return ms;
       });
-      rows.push({ metric: "create to first output from the pulled image: python3 (cold)", runtime, airlock: summarize(tti) });
+      rows.push({ metric: 'create to first output from the pulled image: python3 (cold)', runtime, airlock: summarize(tti) });
     }
     await airlock.images.prune();
   } finally {

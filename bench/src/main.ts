@@ -38,8 +38,42 @@ if (maxDensityAt !== -1) {
   process.exit(0);
 }
 const N = quick
-  ? { execTrue: 50, execPy: 15, rawExec: 8, tti: 3, warm: 5, teardown: 3, idle: 10, cpuWindowMs: 2000, execs: 100, floor: 50, pull: 1, prepare: 10, builds: 1, cli: 5, adopt: 25, restarts: 2 }
-  : { execTrue: 300, execPy: 60, rawExec: 40, tti: 15, warm: 30, teardown: 15, idle: 100, cpuWindowMs: 10_000, execs: 1000, floor: 300, pull: 5, prepare: 100, builds: 3, cli: 20, adopt: 1000, restarts: 3 };
+  ? {
+      execTrue: 50,
+      execPy: 15,
+      rawExec: 8,
+      tti: 3,
+      warm: 5,
+      teardown: 3,
+      idle: 10,
+      cpuWindowMs: 2000,
+      execs: 100,
+      floor: 50,
+      pull: 1,
+      prepare: 10,
+      builds: 1,
+      cli: 5,
+      adopt: 25,
+      restarts: 2,
+    }
+  : {
+      execTrue: 300,
+      execPy: 60,
+      rawExec: 40,
+      tti: 15,
+      warm: 30,
+      teardown: 15,
+      idle: 100,
+      cpuWindowMs: 10_000,
+      execs: 1000,
+      floor: 300,
+      pull: 5,
+      prepare: 100,
+      builds: 3,
+      cli: 20,
+      adopt: 1000,
+      restarts: 3,
+    };
 /** Lifecycles per concurrency: enough for every worker to do a few, fewer for the slower runtime. */
 const lifecycleCount = (runtime: 'runc' | 'gvisor') => (c: number) => Math.max(c * (quick ? 1 : 3), (quick ? 4 : 20) / (runtime === 'gvisor' ? 2 : 1));
 const CONCURRENCY = [1, 4, 16];
@@ -58,7 +92,10 @@ const dataDir = mkdtempSync('/tmp/airlock-bench-');
 // No uplink: the bench's sandboxes need no egress, and the host's own interfaces stay as they are.
 // CPU overcommit raised: 16 concurrent lifecycles of 1-vCPU sandboxes on a 2-core host is the point
 // of the throughput rows, not a mistake admission should refuse.
-const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'warn', network: { uplinks: [] }, limits: { cpuOvercommit: 32 }, processes: { journalBytes: 128 * 1024 * 1024 } }, { print: () => {} });
+const server = await startServer(
+  { dataDir, port: 0, apiKey: key, logLevel: 'warn', network: { uplinks: [] }, limits: { cpuOvercommit: 32 }, processes: { journalBytes: 128 * 1024 * 1024 } },
+  { print: () => {} },
+);
 const airlock = new Airlock({ url: server.url, apiKey: key });
 let runId = 0;
 const nextRunId = () => `sb-bench${String(process.pid % 1e6).padStart(6, '0')}${String(runId++).padStart(6, '0')}`;
@@ -93,8 +130,18 @@ try {
     const sb = await airlock.sandboxes.create({ runtime, timeout: null });
     try {
       const floor = await sandboxFloor(sb, floorBinary, N.floor);
-      rows.push({ metric: 'floor inside the sandbox: fork + exec + wait of /bin/true (C)', runtime, airlock: floor, baseline: { name: 'the same on the host', summary: cFloor } });
-      rows.push({ metric: 'exec round trip: true, next to the floor inside the sandbox', runtime, airlock: summarize(await timeIt(N.execTrue, () => sb.exec(['true']))), baseline: { name: 'fork + exec inside', summary: floor } });
+      rows.push({
+        metric: 'floor inside the sandbox: fork + exec + wait of /bin/true (C)',
+        runtime,
+        airlock: floor,
+        baseline: { name: 'the same on the host', summary: cFloor },
+      });
+      rows.push({
+        metric: 'exec round trip: true, next to the floor inside the sandbox',
+        runtime,
+        airlock: summarize(await timeIt(N.execTrue, () => sb.exec(['true']))),
+        baseline: { name: 'fork + exec inside', summary: floor },
+      });
       rows.push({
         metric: 'exec round trip: true',
         runtime,
@@ -151,7 +198,14 @@ try {
   rows.push(...(await benchAdopt(key, N.adopt, N.restarts)));
   // After the warm pools: QEMU guests under TCG take both cores for seconds and would be the noise
   // the pool's rows are measured in.
-  rows.push(...(await benchMicrovm(airlock, server.url, dataDir, quick ? { boots: 2, execs: 20, idle: 2, teardown: 2 } : { boots: 5, execs: 100, idle: 4, teardown: 5 })));
+  rows.push(
+    ...(await benchMicrovm(
+      airlock,
+      server.url,
+      dataDir,
+      quick ? { boots: 2, execs: 20, idle: 2, teardown: 2 } : { boots: 5, execs: 100, idle: 4, teardown: 5 },
+    )),
+  );
   rows.push(...(await benchImages(airlock, server, dataDir, { pull: N.pull, prepare: N.prepare, tti: N.tti })));
   // Sandbox networks: their own server and rig (bench/src/network.ts).
   const net = await benchNetwork(quick);
@@ -170,7 +224,11 @@ try {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-const machine: Record<string, string | number> = { ...describeMachine(), loadavgBefore: loadBefore, loadavgAfter: spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim() };
+const machine: Record<string, string | number> = {
+  ...describeMachine(),
+  loadavgBefore: loadBefore,
+  loadavgAfter: spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.trim(),
+};
 const seconds = Math.round((performance.now() - started) / 1000);
 const lines = [...renderReport({ quick, machine, seconds, rows, throughput, densities, pools }), '', ...networkNotes.map((n) => `- ${n}`), '', ...processLines];
 const out = fileURLToPath(new URL('../results/', import.meta.url));

@@ -11,7 +11,12 @@ import type { Row } from './report.js';
 import { summarize, timeIt } from './stats.js';
 import { teardown } from './teardown.js';
 
-export async function benchMicrovm(airlock: Airlock, url: string, dataDir: string, n: { boots: number; execs: number; idle: number; teardown: number }): Promise<Row[]> {
+export async function benchMicrovm(
+  airlock: Airlock,
+  url: string,
+  dataDir: string,
+  n: { boots: number; execs: number; idle: number; teardown: number },
+): Promise<Row[]> {
   const health = (await (await fetch(`${url}/v1/health`)).json()) as { runtimes: { name: string; available: boolean; accel?: string }[] };
   const mvm = health.runtimes.find((r) => r.name === 'microvm');
   if (!mvm?.available) return [];

@@ -22,7 +22,16 @@ const job = JSON.parse(process.argv[2]!) as Job;
 function clientHello(name: string): Buffer {
   const host = Buffer.from(name);
   const sni = Buffer.concat([Buffer.from([0, 0]), u16(host.length + 5), u16(host.length + 3), Buffer.from([0]), u16(host.length), host]);
-  const body = Buffer.concat([Buffer.from([3, 3]), Buffer.alloc(32, 7), Buffer.from([0]), u16(2), Buffer.from([0x13, 0x01]), Buffer.from([1, 0]), u16(sni.length), sni]);
+  const body = Buffer.concat([
+    Buffer.from([3, 3]),
+    Buffer.alloc(32, 7),
+    Buffer.from([0]),
+    u16(2),
+    Buffer.from([0x13, 0x01]),
+    Buffer.from([1, 0]),
+    u16(sni.length),
+    sni,
+  ]);
   const hs = Buffer.concat([Buffer.from([1, 0, body.length >> 8, body.length & 255]), body]);
   return Buffer.concat([Buffer.from([0x16, 3, 1]), u16(hs.length), hs]);
 }

@@ -10,11 +10,17 @@ const f = (s?: { p50: number; p95: number; p99: number }) => (s ? `${s.p50} / ${
 const lines = [
   `# Airlock network benchmark ${quick ? '(quick)' : ''}`,
   '',
-  `${new Date().toISOString()} · load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  `${new Date().toISOString()} · load average ${(await import('node:os'))
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
   '',
   '| metric | Airlock p50 / p95 / p99 ms | baseline | baseline p50 / p95 / p99 ms | ratio (p50) |',
   '|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.metric} | ${f(r.airlock)} | ${r.baseline?.name ?? ''} | ${f(r.baseline?.summary)} | ${r.airlock && r.baseline ? (r.airlock.p50 / r.baseline.summary.p50).toFixed(2) : ''} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.metric} | ${f(r.airlock)} | ${r.baseline?.name ?? ''} | ${f(r.baseline?.summary)} | ${r.airlock && r.baseline ? (r.airlock.p50 / r.baseline.summary.p50).toFixed(2) : ''} |`,
+  ),
   '',
   ...notes.map((n) => `- ${n}`),
   '',

@@ -55,7 +55,11 @@ try {
       s.n += BLOCK;
     }
   }
-  const per = (s: (typeof sides)[number]) => ({ cpuMsPerExec: Math.round((s.cpu / s.n) * 1000) / 1000, wallMsPerExec: Math.round((s.wallMs / s.n) * 1000) / 1000, execs: s.n });
+  const per = (s: (typeof sides)[number]) => ({
+    cpuMsPerExec: Math.round((s.cpu / s.n) * 1000) / 1000,
+    wallMsPerExec: Math.round((s.wallMs / s.n) * 1000) / 1000,
+    execs: s.n,
+  });
   const on = per(sides[0]!);
   const off = per(sides[1]!);
   const result = {

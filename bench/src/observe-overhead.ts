@@ -27,7 +27,10 @@ try {
   for (const enabled of [true, false]) {
     const dataDir = mkdtempSync('/tmp/airlock-bench-observe-');
     dirs.push(dataDir);
-    const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'info', network: { uplinks: [] }, observe: { enabled, logFormat: 'json' } }, { print: () => {} });
+    const server = await startServer(
+      { dataDir, port: 0, apiKey: key, logLevel: 'info', network: { uplinks: [] }, observe: { enabled, logFormat: 'json' } },
+      { print: () => {} },
+    );
     const client = new Airlock({ url: server.url, apiKey: key });
     const sb = await client.sandboxes.create({ runtime: 'runc' });
     sides.push({

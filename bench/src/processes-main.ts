@@ -17,7 +17,8 @@ const lines: string[] = [`# Airlock process and file benchmark ${quick ? '(quick
 try {
   const r = await processBench(new Airlock({ url: server.url, apiKey: key }), ['runc', 'gvisor'], quick);
   lines.push('', '| metric | runtime | p50 / p95 / p99 ms |', '|---|---|---|');
-  for (const row of r.rows) lines.push(`| ${row.metric} | ${row.runtime} | ${row.airlock?.p50} / ${row.airlock?.p95} / ${row.airlock?.p99} (n=${row.airlock?.n}) |`);
+  for (const row of r.rows)
+    lines.push(`| ${row.metric} | ${row.runtime} | ${row.airlock?.p50} / ${row.airlock?.p95} / ${row.airlock?.p99} (n=${row.airlock?.n}) |`);
   lines.push(...r.lines);
 } finally {
   await server.sandboxes.destroyAll();

@@ -61,7 +61,10 @@ export async function processBench(airlock: Airlock, runtimes: readonly string[]
       let peak = rss0;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
       const u0 = performance.now();
-      await sb.files.upload('/home/user/bench.bin', new ReadableStream({ pull: (c) => (sent >= bytes ? c.close() : (c.enqueue(chunk), (sent += chunk.length), undefined)) }));
+      await sb.files.upload(
+        '/home/user/bench.bin',
+        new ReadableStream({ pull: (c) => (sent >= bytes ? c.close() : (c.enqueue(chunk), (sent += chunk.length), undefined)) }),
+      );
       const up = bytes / MiB / ((performance.now() - u0) / 1000);
       const d0 = performance.now();
       let down = 0;

@@ -6,7 +6,12 @@ import type { Airlock } from '@airlock/sdk';
 import { isClean, remainsOf } from '@airlock/server/testing/host-probe';
 import { summarize, type Summary } from './stats.js';
 
-export async function teardown(airlock: Airlock, dataDir: string, runtime: 'runc' | 'gvisor' | 'microvm', n: number): Promise<{ returns: Summary; gone: Summary }> {
+export async function teardown(
+  airlock: Airlock,
+  dataDir: string,
+  runtime: 'runc' | 'gvisor' | 'microvm',
+  n: number,
+): Promise<{ returns: Summary; gone: Summary }> {
   const returns: number[] = [];
   const gone: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -99,7 +99,12 @@ try {
     );
   }
   await sb.destroy();
-  lines.push('', `Runtime ${runtime}; each exec of the flood is a short busy loop in its sandbox (cpu 1). Load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (a shared machine).`);
+  lines.push(
+    '',
+    `Runtime ${runtime}; each exec of the flood is a short busy loop in its sandbox (cpu 1). Load average at the end: ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} (a shared machine).`,
+  );
 } finally {
   await server.sandboxes.destroyAll();
   await server.close();

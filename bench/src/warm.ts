@@ -26,8 +26,16 @@ async function untilFull(airlock: Airlock, runtime: string): Promise<void> {
   }
 }
 
-export async function warmTti(dataDir: string, key: string, n: number, runtimes: readonly ('runc' | 'gvisor')[]): Promise<{ rows: WarmRow[]; pools: PoolStatus[] }> {
-  const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'warn', network: { uplinks: [] }, pools: runtimes.map((r) => `${r}:4`) }, { print: () => {} });
+export async function warmTti(
+  dataDir: string,
+  key: string,
+  n: number,
+  runtimes: readonly ('runc' | 'gvisor')[],
+): Promise<{ rows: WarmRow[]; pools: PoolStatus[] }> {
+  const server = await startServer(
+    { dataDir, port: 0, apiKey: key, logLevel: 'warn', network: { uplinks: [] }, pools: runtimes.map((r) => `${r}:4`) },
+    { print: () => {} },
+  );
   const airlock = new Airlock({ url: server.url, apiKey: key });
   const rows: WarmRow[] = [];
   try {

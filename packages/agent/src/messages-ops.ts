@@ -106,9 +106,11 @@ export function decodeProcInfo(p: Buffer): ProcInfo {
 // ---- file operations ----
 
 export const encodeStat = (path: string, user: string, noFollow: boolean) => Buffer.concat([u32(noFollow ? 1 : 0), cstr(path), cstr(user)]);
-export const encodeMkdir = (path: string, user: string, mode: number, parents: boolean) => Buffer.concat([u32(mode), u32(parents ? 1 : 0), cstr(path), cstr(user)]);
+export const encodeMkdir = (path: string, user: string, mode: number, parents: boolean) =>
+  Buffer.concat([u32(mode), u32(parents ? 1 : 0), cstr(path), cstr(user)]);
 export const encodeRemove = (path: string, user: string, recursive: boolean) => Buffer.concat([u32(recursive ? 1 : 0), cstr(path), cstr(user)]);
-export const encodeRename = (from: string, to: string, user: string, noReplace: boolean) => Buffer.concat([u32(noReplace ? 1 : 0), cstr(from), cstr(to), cstr(user)]);
+export const encodeRename = (from: string, to: string, user: string, noReplace: boolean) =>
+  Buffer.concat([u32(noReplace ? 1 : 0), cstr(from), cstr(to), cstr(user)]);
 export const encodeChmod = (path: string, user: string, mode: number) => Buffer.concat([u32(mode), cstr(path), cstr(user)]);
 export const encodeSymlink = (target: string, path: string, user: string) => Buffer.concat([cstr(target), cstr(path), cstr(user)]);
 export const encodeWatch = (path: string, user: string, recursive: boolean) => Buffer.concat([u32(recursive ? 1 : 0), cstr(path), cstr(user)]);
@@ -152,7 +154,16 @@ export interface WatchEvent {
   cookie: number;
 }
 
-const WATCH_KINDS: Record<string, WatchKind> = { c: 'create', w: 'write', r: 'remove', f: 'rename_from', t: 'rename_to', a: 'chmod', m: 'moved', o: 'overflow' };
+const WATCH_KINDS: Record<string, WatchKind> = {
+  c: 'create',
+  w: 'write',
+  r: 'remove',
+  f: 'rename_from',
+  t: 'rename_to',
+  a: 'chmod',
+  m: 'moved',
+  o: 'overflow',
+};
 
 export function decodeWatchEvents(p: Buffer): WatchEvent[] {
   const out: WatchEvent[] = [];

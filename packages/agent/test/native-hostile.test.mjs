@@ -13,7 +13,9 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { T, EINVAL, u32, cstr, execPayload, procState, sleep, startPair, sanitizerReports } from './native-pair.mjs';
 
-const EACCES = 13, EPERM = 1, EISDIR = 21;
+const EACCES = 13,
+  EPERM = 1,
+  EISDIR = 21;
 const NOBODY = 65534;
 
 /** One agent behind its shim, with the helpers every suite below needs. */
@@ -21,7 +23,11 @@ async function agentIn(dir, opts) {
   const pair = await startPair(dir, opts);
   const c = pair.client;
   let seq = 1;
-  const exec = (o) => { const ch = seq++; c.send(T.EXEC, ch, execPayload(o)); return c.collect(ch); };
+  const exec = (o) => {
+    const ch = seq++;
+    c.send(T.EXEC, ch, execPayload(o));
+    return c.collect(ch);
+  };
   const agentPid = Number((await exec({ args: ['sh', '-c', 'echo $PPID'] })).out.trim());
   return {
     ...pair,
@@ -29,8 +35,16 @@ async function agentIn(dir, opts) {
     agentPid,
     chan: () => seq++,
     exec,
-    read: (p, user) => { const ch = seq++; c.send(T.FILE_READ, ch, Buffer.concat([cstr(p), ...(user === undefined ? [] : [cstr(user)])])); return c.collect(ch); },
-    list: (p, user) => { const ch = seq++; c.send(T.LIST_DIR, ch, Buffer.concat([cstr(p), ...(user === undefined ? [] : [cstr(user)])])); return c.collect(ch); },
+    read: (p, user) => {
+      const ch = seq++;
+      c.send(T.FILE_READ, ch, Buffer.concat([cstr(p), ...(user === undefined ? [] : [cstr(user)])]));
+      return c.collect(ch);
+    },
+    list: (p, user) => {
+      const ch = seq++;
+      c.send(T.LIST_DIR, ch, Buffer.concat([cstr(p), ...(user === undefined ? [] : [cstr(user)])]));
+      return c.collect(ch);
+    },
     write: (p, data, { user = '', mode = 0o644, mkdir = false } = {}) => {
       const ch = seq++;
       c.send(T.FILE_WRITE, ch, Buffer.concat([u32(mode), u32(mkdir ? 1 : 0), cstr(p), cstr(user)]));
@@ -54,16 +68,24 @@ async function agentIn(dir, opts) {
 
 /** Children of `ppid` in stop state (T), found on the host. */
 function stoppedChildren(ppid) {
-  return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    const s = procState(p);
-    return s && Number(s[1]) === ppid && s[0] === 'T';
-  }).map(Number);
+  return fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      const s = procState(p);
+      return s && Number(s[1]) === ppid && s[0] === 'T';
+    })
+    .map(Number);
 }
 
 /** The agent's fd whose link on the host is `target`. */
 function agentFdOf(agentPid, target) {
   for (const fd of fs.readdirSync(`/proc/${agentPid}/fd`)) {
-    try { if (fs.readlinkSync(`/proc/${agentPid}/fd/${fd}`) === target) return Number(fd); } catch { /* closed meanwhile */ }
+    try {
+      if (fs.readlinkSync(`/proc/${agentPid}/fd/${fd}`) === target) return Number(fd);
+    } catch {
+      /* closed meanwhile */
+    }
   }
   return undefined;
 }
@@ -96,7 +118,10 @@ describe('agent: a child stopped before its exec', { timeout: 60_000 }, () => {
     const ch = ctx.a.chan();
     ctx.a.c.send(T.EXEC, ch, execPayload({ args: ['echo', 'resumed'], user: 'nobody', env: { AIRLOCK_TEST_STOP_BEFORE_EXEC: '1' } }));
     let stopped = [];
-    for (let i = 0; i < 250 && stopped.length === 0; i++) { await sleep(20); stopped = stoppedChildren(ctx.a.agentPid); }
+    for (let i = 0; i < 250 && stopped.length === 0; i++) {
+      await sleep(20);
+      stopped = stoppedChildren(ctx.a.agentPid);
+    }
     assert.equal(stopped.length, 1, 'positive control: the child is stopped in the window (state T)');
     assert.equal(fs.readFileSync(`/proc/${stopped[0]}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)[1], String(NOBODY), 'after its setuid');
 
@@ -115,7 +140,10 @@ describe('agent: a child stopped before its exec', { timeout: 60_000 }, () => {
     const ch = ctx.a.chan();
     ctx.a.c.send(T.EXEC, ch, execPayload({ args: ['true'], user: 'nobody', env: { AIRLOCK_TEST_STOP_BEFORE_EXEC: '1' } }));
     let stopped = [];
-    for (let i = 0; i < 250 && stopped.length === 0; i++) { await sleep(20); stopped = stoppedChildren(ctx.a.agentPid); }
+    for (let i = 0; i < 250 && stopped.length === 0; i++) {
+      await sleep(20);
+      stopped = stoppedChildren(ctx.a.agentPid);
+    }
     assert.equal(stopped.length, 1, 'positive control: stopped in the window');
     ctx.a.c.send(T.SIGNAL, ch, u32(9));
     const r = await ctx.a.c.collect(ch);
@@ -126,11 +154,20 @@ describe('agent: a child stopped before its exec', { timeout: 60_000 }, () => {
 
 // /etc/passwd replaced in a mount namespace of the agent's own: empty, as in a scratch image, and a
 // FIFO, which root inside could plant (reading it must neither block the agent nor fail root).
-for (const [variant, source] of [['empty', () => '/dev/null'], ['a FIFO', (dir) => path.join(dir, 'passwd-fifo')]]) {
+for (const [variant, source] of [
+  ['empty', () => '/dev/null'],
+  ['a FIFO', (dir) => path.join(dir, 'passwd-fifo')],
+]) {
   describe(`agent: an image whose /etc/passwd is ${variant}`, { timeout: 60_000 }, () => {
-    const ctx = useAgent('nopasswd', (dir) => ({
-      wrap: `unshare -m --propagation private sh -c 'mount --bind ${source(dir)} /etc/passwd && exec "$@"' -`,
-    }), (dir) => { if (variant === 'a FIFO') execFileSync('mkfifo', [source(dir)]); });
+    const ctx = useAgent(
+      'nopasswd',
+      (dir) => ({
+        wrap: `unshare -m --propagation private sh -c 'mount --bind ${source(dir)} /etc/passwd && exec "$@"' -`,
+      }),
+      (dir) => {
+        if (variant === 'a FIFO') execFileSync('mkfifo', [source(dir)]);
+      },
+    );
 
     it('runs root (named or default) as 0:0 and numeric ids as given; names still need an entry', async () => {
       const probe = ['sh', '-c', 'echo $(id -u):$(id -g) $HOME; test -s /etc/passwd || echo no-entries'];
@@ -198,7 +235,10 @@ for (const resolver of ['openat2', 'walk']) {
       ctx.a.c.sinks.set(held, () => {});
       ctx.a.c.send(T.FILE_READ, held, cstr(path.join(priv, 'data.bin')));
       let fd;
-      for (let i = 0; i < 100 && fd === undefined; i++) { await sleep(20); fd = agentFdOf(ctx.a.agentPid, path.join(priv, 'data.bin')); }
+      for (let i = 0; i < 100 && fd === undefined; i++) {
+        await sleep(20);
+        fd = agentFdOf(ctx.a.agentPid, path.join(priv, 'data.bin'));
+      }
       assert.ok(fd !== undefined, 'the agent holds the file open');
       // ...and the same magic link, followed on the host, does lead to it: the positive control.
       assert.ok(fs.readFileSync(`/proc/${ctx.a.agentPid}/fd/${fd}`).equals(big));
@@ -214,7 +254,8 @@ for (const resolver of ['openat2', 'walk']) {
 
     it('never writes through a magic link to a directory fd of the agent', async () => {
       // vault/open is writable by anyone, but the user cannot reach it: vault is 0700.
-      const vault = path.join(dir, 'vault'), open = path.join(vault, 'open');
+      const vault = path.join(dir, 'vault'),
+        open = path.join(vault, 'open');
       fs.mkdirSync(open, { recursive: true });
       fs.chmodSync(vault, 0o700);
       fs.chmodSync(open, 0o777);
@@ -222,7 +263,10 @@ for (const resolver of ['openat2', 'walk']) {
       const pending = ctx.a.chan();
       ctx.a.c.send(T.FILE_WRITE, pending, Buffer.concat([u32(0o644), u32(0), cstr(path.join(open, 'pending.txt')), cstr('')]));
       let fd;
-      for (let i = 0; i < 100 && fd === undefined; i++) { await sleep(20); fd = agentFdOf(ctx.a.agentPid, open); }
+      for (let i = 0; i < 100 && fd === undefined; i++) {
+        await sleep(20);
+        fd = agentFdOf(ctx.a.agentPid, open);
+      }
       assert.ok(fd !== undefined, 'positive control: the agent holds the directory open');
       fs.symlinkSync(`/proc/self/fd/${fd}`, path.join(pub, 'magic-dir'));
       const w = await ctx.a.write(path.join(pub, 'magic-dir', 'evil'), 'x', { user: 'nobody' });
@@ -234,7 +278,11 @@ for (const resolver of ['openat2', 'walk']) {
 
     it('lists and writes through a symlinked parent only with the rights of the user', async () => {
       const control = await ctx.a.list(path.join(pub, 'to-private'), 'root');
-      assert.deepEqual(control.entries.map((e) => e.name), ['data.bin'], 'positive control: root lists it');
+      assert.deepEqual(
+        control.entries.map((e) => e.name),
+        ['data.bin'],
+        'positive control: root lists it',
+      );
       const l = await ctx.a.list(path.join(pub, 'to-private'), 'nobody');
       assert.deepEqual([l.error?.errno, l.entries.length], [EACCES, 0]);
 
@@ -270,7 +318,13 @@ for (const resolver of ['openat2', 'walk']) {
     it('refuses FIFOs, devices, directories and /proc/PID/mem without hanging', async () => {
       const fifo = path.join(pub, 'fifo');
       await ctx.a.exec({ args: ['mkfifo', fifo] });
-      for (const [p, user, errno] of [[fifo, 'root', EINVAL], [fifo, 'nobody', EINVAL], ['/dev/null', 'root', EINVAL], ['/dev/zero', 'nobody', EINVAL], [pub, 'root', EISDIR]]) {
+      for (const [p, user, errno] of [
+        [fifo, 'root', EINVAL],
+        [fifo, 'nobody', EINVAL],
+        ['/dev/null', 'root', EINVAL],
+        ['/dev/zero', 'nobody', EINVAL],
+        [pub, 'root', EISDIR],
+      ]) {
         const r = await ctx.a.read(p, user);
         assert.equal(r.error?.errno, errno, `${p} as ${user}: ${JSON.stringify(r.error)}`);
       }

@@ -14,23 +14,70 @@ export const AGENT = path.resolve(here, '../build/test/airlock-agent');
 export const SHIM = path.resolve(here, '../build/test/airlock-shim');
 
 export const T = {
-  EXEC: 0x01, STDIN: 0x02, STDIN_CLOSE: 0x03, SIGNAL: 0x04, PING: 0x05, CREDIT: 0x06,
-  RESET: 0x07, SUBSCRIBE: 0x08, ACK: 0x09, RESIZE: 0x0a, PROC_LIST: 0x0b, FORGET: 0x0c,
-  FILE_WRITE: 0x10, FILE_DATA: 0x11, FILE_END: 0x12, FILE_READ: 0x13, LIST_DIR: 0x14, CANCEL: 0x15,
-  STAT: 0x16, MKDIR: 0x17, REMOVE: 0x18, RENAME: 0x19, CHMOD: 0x1a, SYMLINK: 0x1b, WATCH: 0x1c,
-  HELLO: 0x80, STARTED: 0x81, STDOUT: 0x82, STDERR: 0x83, EXITED: 0x84, ERROR: 0x85, OK: 0x86,
-  RFILE_DATA: 0x87, RFILE_END: 0x88, DIR_ENTRIES: 0x89, DIR_END: 0x8a, PONG: 0x8b,
-  OOM: 0x8c, SUBSCRIBED: 0x8d, PROC_INFO: 0x8e, PROC_END: 0x8f, STAT_RESULT: 0x90, WATCH_EVENTS: 0x91, STDIN_ACK: 0x92,
+  EXEC: 0x01,
+  STDIN: 0x02,
+  STDIN_CLOSE: 0x03,
+  SIGNAL: 0x04,
+  PING: 0x05,
+  CREDIT: 0x06,
+  RESET: 0x07,
+  SUBSCRIBE: 0x08,
+  ACK: 0x09,
+  RESIZE: 0x0a,
+  PROC_LIST: 0x0b,
+  FORGET: 0x0c,
+  FILE_WRITE: 0x10,
+  FILE_DATA: 0x11,
+  FILE_END: 0x12,
+  FILE_READ: 0x13,
+  LIST_DIR: 0x14,
+  CANCEL: 0x15,
+  STAT: 0x16,
+  MKDIR: 0x17,
+  REMOVE: 0x18,
+  RENAME: 0x19,
+  CHMOD: 0x1a,
+  SYMLINK: 0x1b,
+  WATCH: 0x1c,
+  HELLO: 0x80,
+  STARTED: 0x81,
+  STDOUT: 0x82,
+  STDERR: 0x83,
+  EXITED: 0x84,
+  ERROR: 0x85,
+  OK: 0x86,
+  RFILE_DATA: 0x87,
+  RFILE_END: 0x88,
+  DIR_ENTRIES: 0x89,
+  DIR_END: 0x8a,
+  PONG: 0x8b,
+  OOM: 0x8c,
+  SUBSCRIBED: 0x8d,
+  PROC_INFO: 0x8e,
+  PROC_END: 0x8f,
+  STAT_RESULT: 0x90,
+  WATCH_EVENTS: 0x91,
+  STDIN_ACK: 0x92,
 };
 export const AGENT_TYPES = new Set(Object.values(T).filter((t) => t >= 0x80));
 export const MAX_LEN = 5 + 1024 * 1024;
-export const ENOENT = 2, EINVAL = 22, ECANCELED = 125;
+export const ENOENT = 2,
+  EINVAL = 22,
+  ECANCELED = 125;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- frame codec ----
 
-export const u64s = (...ns) => { const b = Buffer.alloc(8 * ns.length); ns.forEach((n, i) => b.writeBigUInt64BE(BigInt(n), 8 * i)); return b; };
-export const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
+export const u64s = (...ns) => {
+  const b = Buffer.alloc(8 * ns.length);
+  ns.forEach((n, i) => b.writeBigUInt64BE(BigInt(n), 8 * i));
+  return b;
+};
+export const u32 = (n) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+};
 export const cstr = (s) => Buffer.concat([Buffer.from(s), Buffer.alloc(1)]);
 
 export function encode(type, chan, payload = Buffer.alloc(0)) {
@@ -45,9 +92,13 @@ export function encode(type, chan, payload = Buffer.alloc(0)) {
 export function execPayload({ args, env = {}, cwd = '', user = '', stdin = false, pty, id, tag = '', ring = 0 }) {
   const envs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   return Buffer.concat([
-    u32((stdin ? 1 : 0) | (pty ? 2 : 0)), cstr(user), cstr(cwd),
-    u32(args.length), ...args.map(cstr),
-    u32(envs.length), ...envs.map(cstr),
+    u32((stdin ? 1 : 0) | (pty ? 2 : 0)),
+    cstr(user),
+    cstr(cwd),
+    u32(args.length),
+    ...args.map(cstr),
+    u32(envs.length),
+    ...envs.map(cstr),
     ...(id === undefined ? [] : [cstr(id), cstr(tag), u32(ring), u32(pty?.cols ?? 80), u32(pty?.rows ?? 24)]),
   ]);
 }
@@ -56,11 +107,22 @@ export function execPayload({ args, env = {}, cwd = '', user = '', stdin = false
 export function parseInfo(p) {
   const strs = p.subarray(69).toString().split('\0');
   return {
-    pid: p.readUInt32BE(0), flags: p.readUInt32BE(4), state: ['starting', 'running', 'exited'][p[8]],
-    code: p.readInt32BE(9), signo: p.readUInt32BE(13), started: Number(p.readBigInt64BE(17)), ended: Number(p.readBigInt64BE(25)),
-    outHead: Number(p.readBigUInt64BE(33)), outAcked: Number(p.readBigUInt64BE(41)),
-    errHead: Number(p.readBigUInt64BE(49)), errAcked: Number(p.readBigUInt64BE(57)),
-    cols: p.readUInt16BE(65), rows: p.readUInt16BE(67), id: strs[0], tag: strs[1], cmd: strs[2],
+    pid: p.readUInt32BE(0),
+    flags: p.readUInt32BE(4),
+    state: ['starting', 'running', 'exited'][p[8]],
+    code: p.readInt32BE(9),
+    signo: p.readUInt32BE(13),
+    started: Number(p.readBigInt64BE(17)),
+    ended: Number(p.readBigInt64BE(25)),
+    outHead: Number(p.readBigUInt64BE(33)),
+    outAcked: Number(p.readBigUInt64BE(41)),
+    errHead: Number(p.readBigUInt64BE(49)),
+    errAcked: Number(p.readBigUInt64BE(57)),
+    cols: p.readUInt16BE(65),
+    rows: p.readUInt16BE(67),
+    id: strs[0],
+    tag: strs[1],
+    cmd: strs[2],
   };
 }
 
@@ -105,7 +167,10 @@ export class Client {
     this.stdinTaken = new Map();
     this.stdinWaiters = [];
     sock.on('data', (d) => this.onData(d));
-    sock.on('close', () => { this.closed = true; for (const w of this.waiters.values()) w(); });
+    sock.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiters.values()) w();
+    });
     sock.on('error', () => {});
   }
 
@@ -137,15 +202,23 @@ export class Client {
         continue;
       }
       const sink = this.sinks.get(f.chan);
-      if (sink) { sink(f); continue; }
+      if (sink) {
+        sink(f);
+        continue;
+      }
       if (!this.queues.has(f.chan)) this.queues.set(f.chan, []);
       this.queues.get(f.chan).push(f);
       const w = this.waiters.get(f.chan);
-      if (w) { this.waiters.delete(f.chan); w(); }
+      if (w) {
+        this.waiters.delete(f.chan);
+        w();
+      }
     }
   }
 
-  send(type, chan, payload) { this.sock.write(encode(type, chan, payload)); }
+  send(type, chan, payload) {
+    this.sock.write(encode(type, chan, payload));
+  }
 
   // Stdin under the agent's window, as the server sends it.
   async sendStdin(chan, data, window = 256 * 1024) {
@@ -170,7 +243,10 @@ export class Client {
       if (left <= 0) throw new Error(`timeout waiting on channel ${chan}`);
       await new Promise((r) => {
         const t = setTimeout(r, left);
-        this.waiters.set(chan, () => { clearTimeout(t); r(); });
+        this.waiters.set(chan, () => {
+          clearTimeout(t);
+          r();
+        });
       });
     }
   }
@@ -182,19 +258,55 @@ export class Client {
       const f = await this.next(chan, ms);
       res.frames.push(f.type);
       switch (f.type) {
-        case T.STARTED: res.pid = f.payload.readUInt32BE(0); break;
-        case T.STDOUT: res.stdout.push(f.payload); break;
-        case T.STDERR: res.stderr.push(f.payload); break;
-        case T.RFILE_DATA: assert.ok(f.payload.length <= 32768); res.data.push(f.payload); break;
-        case T.DIR_ENTRIES: assert.ok(f.payload.length <= 32768); res.entries.push(...parseEntries(f.payload)); break;
-        case T.EXITED: res.code = f.payload.readInt32BE(0); res.signo = f.payload.readUInt32BE(4); return fin(res);
-        case T.ERROR: res.error = errOf(f); return fin(res);
-        case T.OK: res.bytes = Number(f.payload.readBigUInt64BE(0)); return fin(res);
-        case T.RFILE_END: case T.DIR_END: case T.PROC_END: return fin(res);
-        case T.SUBSCRIBED: res.pid = f.payload.readUInt32BE(0); res.from = [Number(f.payload.readBigUInt64BE(4)), Number(f.payload.readBigUInt64BE(12))]; res.gaps = f.payload.readUInt32BE(20); break;
-        case T.PROC_INFO: (res.procs ??= []).push(parseInfo(f.payload)); break;
-        case T.STAT_RESULT: res.stat = { kind: String.fromCharCode(f.payload[0]), mode: f.payload.readUInt32BE(1), size: Number(f.payload.readBigUInt64BE(5)), target: f.payload.subarray(29, -1).toString() }; return fin(res);
-        default: throw new Error(`unexpected frame 0x${f.type.toString(16)} on channel ${chan}`);
+        case T.STARTED:
+          res.pid = f.payload.readUInt32BE(0);
+          break;
+        case T.STDOUT:
+          res.stdout.push(f.payload);
+          break;
+        case T.STDERR:
+          res.stderr.push(f.payload);
+          break;
+        case T.RFILE_DATA:
+          assert.ok(f.payload.length <= 32768);
+          res.data.push(f.payload);
+          break;
+        case T.DIR_ENTRIES:
+          assert.ok(f.payload.length <= 32768);
+          res.entries.push(...parseEntries(f.payload));
+          break;
+        case T.EXITED:
+          res.code = f.payload.readInt32BE(0);
+          res.signo = f.payload.readUInt32BE(4);
+          return fin(res);
+        case T.ERROR:
+          res.error = errOf(f);
+          return fin(res);
+        case T.OK:
+          res.bytes = Number(f.payload.readBigUInt64BE(0));
+          return fin(res);
+        case T.RFILE_END:
+        case T.DIR_END:
+        case T.PROC_END:
+          return fin(res);
+        case T.SUBSCRIBED:
+          res.pid = f.payload.readUInt32BE(0);
+          res.from = [Number(f.payload.readBigUInt64BE(4)), Number(f.payload.readBigUInt64BE(12))];
+          res.gaps = f.payload.readUInt32BE(20);
+          break;
+        case T.PROC_INFO:
+          (res.procs ??= []).push(parseInfo(f.payload));
+          break;
+        case T.STAT_RESULT:
+          res.stat = {
+            kind: String.fromCharCode(f.payload[0]),
+            mode: f.payload.readUInt32BE(1),
+            size: Number(f.payload.readBigUInt64BE(5)),
+            target: f.payload.subarray(29, -1).toString(),
+          };
+          return fin(res);
+        default:
+          throw new Error(`unexpected frame 0x${f.type.toString(16)} on channel ${chan}`);
       }
     }
     function fin(r) {
@@ -205,7 +317,9 @@ export class Client {
     }
   }
 
-  close() { this.sock.destroy(); }
+  close() {
+    this.sock.destroy();
+  }
 }
 
 // ---- process helpers (only ever pids this test started or was told) ----
@@ -214,9 +328,14 @@ export function procState(pid) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
-export const alive = (pid) => { const s = procState(pid); return !!s && s[0] !== 'Z'; };
+export const alive = (pid) => {
+  const s = procState(pid);
+  return !!s && s[0] !== 'Z';
+};
 export const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 export async function waitGone(pid, ms = 5000) {
@@ -249,7 +368,9 @@ export async function startPair(dir, { wrap = '', env = {} } = {}) {
     },
   });
   let report = '';
-  shim.stdout.on('data', (d) => { report += d; });
+  shim.stdout.on('data', (d) => {
+    report += d;
+  });
   await new Promise((resolve) => shim.stdout.on('end', resolve));
   assert.equal(report, 'ok\n');
   assert.equal(fs.statSync(sockPath).mode & 0o777, 0o600);
@@ -258,7 +379,8 @@ export async function startPair(dir, { wrap = '', env = {} } = {}) {
 
 /** Everything ASan/UBSan wrote in `dir` (empty when the run was clean). */
 export function sanitizerReports(dir) {
-  return fs.readdirSync(dir)
+  return fs
+    .readdirSync(dir)
     .filter((n) => /^(asan|ubsan)\./.test(n) || n === 'agent.stderr')
     .map((n) => fs.readFileSync(path.join(dir, n), 'utf8'))
     .filter((text) => /Sanitizer|runtime error/.test(text));

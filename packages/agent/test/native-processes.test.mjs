@@ -9,12 +9,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { T, u32, u64s, cstr, execPayload, sleep, startPair, sanitizerReports, Client, alive, waitGone } from './native-pair.mjs';
 
-const ENOENT = 2, EEXIST = 17, EBUSY = 16, EACCES = 13, ENOTEMPTY = 39;
+const ENOENT = 2,
+  EEXIST = 17,
+  EBUSY = 16,
+  EACCES = 13,
+  ENOTEMPTY = 39;
 
 describe('agent process registry, PTY, file operations and watch', { timeout: 120_000 }, () => {
-  let dir, shim, sockPath, c, seq = 1;
+  let dir,
+    shim,
+    sockPath,
+    c,
+    seq = 1;
   const chan = () => seq++;
-  const op = (type, payload) => { const ch = chan(); c.send(type, ch, payload); return c.collect(ch); };
+  const op = (type, payload) => {
+    const ch = chan();
+    c.send(type, ch, payload);
+    return c.collect(ch);
+  };
   const list = async () => (await op(T.PROC_LIST, Buffer.alloc(0))).procs ?? [];
   const pathArgs = (...s) => Buffer.concat(s.map(cstr));
 
@@ -25,7 +37,10 @@ describe('agent process registry, PTY, file operations and watch', { timeout: 12
   });
   after(async () => {
     c?.close();
-    if (shim && alive(shim.pid)) { process.kill(shim.pid, 'SIGTERM'); await waitGone(shim.pid); }
+    if (shim && alive(shim.pid)) {
+      process.kill(shim.pid, 'SIGTERM');
+      await waitGone(shim.pid);
+    }
     const reports = dir ? sanitizerReports(dir) : [];
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(reports, [], 'the sanitizers found nothing');
@@ -34,7 +49,16 @@ describe('agent process registry, PTY, file operations and watch', { timeout: 12
   it('a process outlives its host: RESET, LIST, SUBSCRIBE replays every unacknowledged byte', async () => {
     const ch = chan();
     c.withheld.add(ch); // the first host acknowledges nothing
-    c.send(T.EXEC, ch, execPayload({ args: ['sh', '-c', 'i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done; read x; echo "got $x"; exit 7'], stdin: true, id: 'keeper', tag: 'dev' }));
+    c.send(
+      T.EXEC,
+      ch,
+      execPayload({
+        args: ['sh', '-c', 'i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done; read x; echo "got $x"; exit 7'],
+        stdin: true,
+        id: 'keeper',
+        tag: 'dev',
+      }),
+    );
     assert.equal((await c.next(ch)).type, T.STARTED);
     await sleep(300);
     c.close();
@@ -116,7 +140,11 @@ describe('agent process registry, PTY, file operations and watch', { timeout: 12
   it('a subscription to an ended, delivered process answers SUBSCRIBED then EXITED, and flags a gap', async () => {
     await op(T.EXEC, execPayload({ args: ['sh', '-c', 'echo abc; exit 3'], id: 'ended' }));
     const r = await op(T.SUBSCRIBE, Buffer.concat([cstr('ended'), u64s(0, 0)]));
-    assert.deepEqual([r.frames, r.from, r.gaps, r.code], [[T.SUBSCRIBED, T.EXITED], [4, 0], 1, 3], 'stdout was acknowledged (freed) before: a gap, from its end');
+    assert.deepEqual(
+      [r.frames, r.from, r.gaps, r.code],
+      [[T.SUBSCRIBED, T.EXITED], [4, 0], 1, 3],
+      'stdout was acknowledged (freed) before: a gap, from its end',
+    );
     const r2 = await op(T.SUBSCRIBE, Buffer.concat([cstr('ended'), u64s(4, 0)]));
     assert.deepEqual([r2.from, r2.gaps], [[4, 0], 0], 'from what the host holds: no gap');
   });
@@ -210,7 +238,7 @@ describe('agent process registry, PTY, file operations and watch', { timeout: 12
     fs.writeFileSync(`${base}/a/b/rootdir/kept`, 'k');
     assert.equal((await op(T.REMOVE, Buffer.concat([u32(1), pathArgs(`${base}/a/b`, 'nobody')]))).error.errno, EACCES);
     assert.ok(fs.existsSync(`${base}/a/b/rootdir/kept`), 'positive control below: the same removal as root');
-    fs.symlinkSync("/etc", `${base}/a/b/rootdir/etc-link`);
+    fs.symlinkSync('/etc', `${base}/a/b/rootdir/etc-link`);
     assert.equal((await op(T.REMOVE, Buffer.concat([u32(1), pathArgs(`${base}/a`, '')]))).bytes, 0);
     assert.ok(!fs.existsSync(`${base}/a`));
     assert.ok(fs.existsSync('/etc/passwd'), 'a symlink inside is removed, never followed');
@@ -225,15 +253,17 @@ describe('agent process registry, PTY, file operations and watch', { timeout: 12
     const ready = await c.next(ch);
     assert.deepEqual([ready.type, ready.payload.length], [T.WATCH_EVENTS, 0], 'an empty WATCH_EVENTS: the watch is in place');
     const events = [];
-    const got = new Promise((resolve) => c.sinks.set(ch, (f) => {
-      assert.equal(f.type, T.WATCH_EVENTS);
-      for (let i = 0; i < f.payload.length;) {
-        const end = f.payload.indexOf(0, i + 5);
-        events.push(`${String.fromCharCode(f.payload[i])}:${f.payload.subarray(i + 5, end)}`);
-        i = end + 1;
-      }
-      if (events.includes('r:sub/new/deep.txt')) resolve();
-    }));
+    const got = new Promise((resolve) =>
+      c.sinks.set(ch, (f) => {
+        assert.equal(f.type, T.WATCH_EVENTS);
+        for (let i = 0; i < f.payload.length;) {
+          const end = f.payload.indexOf(0, i + 5);
+          events.push(`${String.fromCharCode(f.payload[i])}:${f.payload.subarray(i + 5, end)}`);
+          i = end + 1;
+        }
+        if (events.includes('r:sub/new/deep.txt')) resolve();
+      }),
+    );
     fs.writeFileSync(`${base}/a.txt`, 'x');
     fs.chmodSync(`${base}/a.txt`, 0o600);
     fs.renameSync(`${base}/a.txt`, `${base}/sub/b.txt`);
@@ -243,8 +273,10 @@ describe('agent process registry, PTY, file operations and watch', { timeout: 12
     fs.writeFileSync(`${base}/sub/new/deep.txt`, 'y');
     fs.unlinkSync(`${base}/sub/new/deep.txt`);
     await got;
-    assert.deepEqual(events.filter((e) => !e.startsWith('w:') || e === 'w:a.txt').filter((e, i, a) => a.indexOf(e) === i),
-      ['c:a.txt', 'w:a.txt', 'a:a.txt', 'f:a.txt', 't:sub/b.txt', 'r:sub/b.txt', 'c:sub/new', 'c:sub/new/deep.txt', 'r:sub/new/deep.txt']);
+    assert.deepEqual(
+      events.filter((e) => !e.startsWith('w:') || e === 'w:a.txt').filter((e, i, a) => a.indexOf(e) === i),
+      ['c:a.txt', 'w:a.txt', 'a:a.txt', 'f:a.txt', 't:sub/b.txt', 'r:sub/b.txt', 'c:sub/new', 'c:sub/new/deep.txt', 'r:sub/new/deep.txt'],
+    );
     c.sinks.delete(ch);
     c.send(T.CANCEL, ch);
     assert.equal((await c.collect(ch)).error.errno, 125);

@@ -10,8 +10,24 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import {
-  SHIM, T, ENOENT, EINVAL, ECANCELED, sleep, u32, u64s, cstr, encode, execPayload,
-  Client, procState, alive, rssKiB, waitGone, startPair, sanitizerReports,
+  SHIM,
+  T,
+  ENOENT,
+  EINVAL,
+  ECANCELED,
+  sleep,
+  u32,
+  u64s,
+  cstr,
+  encode,
+  execPayload,
+  Client,
+  procState,
+  alive,
+  rssKiB,
+  waitGone,
+  startPair,
+  sanitizerReports,
 } from './native-pair.mjs';
 
 // ---- the suite ----
@@ -54,7 +70,9 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    p.stdout.on('data', (d) => { out += d; });
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
     const code = await new Promise((r) => p.on('exit', r));
     assert.equal(out, 'error 7\nboom\n');
     assert.equal(code, 1);
@@ -106,8 +124,7 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
     r = await exec({ args: ['sh', '-c', 'echo "$HOME|$USER|$(pwd)"'], env: { HOME: '/h', USER: 'u', PATH: '/usr/bin:/bin' } });
     assert.equal(r.out, '/h|u|/root\n');
     r = await exec({ args: ['env'], env: { A: '1' } });
-    assert.deepEqual(r.out.trim().split('\n').sort(), ['A=1', 'HOME=/root',
-      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'USER=root']);
+    assert.deepEqual(r.out.trim().split('\n').sort(), ['A=1', 'HOME=/root', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'USER=root']);
   });
 
   it('switches user (name, uid, uid:gid) and drops groups', async () => {
@@ -165,18 +182,24 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
     agentPid = Number(r.out.trim());
     assert.ok(alive(agentPid));
     await sleep(600);
-    const zombies = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      const s = procState(p);
-      return s && Number(s[1]) === agentPid && s[0] === 'Z';
-    });
+    const zombies = fs
+      .readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        const s = procState(p);
+        return s && Number(s[1]) === agentPid && s[0] === 'Z';
+      });
     assert.deepEqual(zombies, []);
   });
 
   it('runs execs concurrently', async () => {
     const t0 = Date.now();
-    const rs = await Promise.all(Array.from({ length: 12 }, (_, i) =>
-      exec({ args: ['sh', '-c', 'sleep 0.5; echo $0; echo e$0 >&2', String(i)] })));
-    rs.forEach((r, i) => { assert.equal(r.out, `${i}\n`); assert.equal(r.err, `e${i}\n`); assert.equal(r.code, 0); });
+    const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => exec({ args: ['sh', '-c', 'sleep 0.5; echo $0; echo e$0 >&2', String(i)] })));
+    rs.forEach((r, i) => {
+      assert.equal(r.out, `${i}\n`);
+      assert.equal(r.err, `e${i}\n`);
+      assert.equal(r.code, 0);
+    });
     assert.ok(Date.now() - t0 < 3000);
   });
 
@@ -323,13 +346,17 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
     // A new host: RESET, then subscribe again; what the first host took but never acknowledged comes again.
     c.send(T.RESET, 0);
     const sub = newChan();
-    let got = 0, from = -1;
+    let got = 0,
+      from = -1;
     const done = new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no EXITED after reconnect')), 20000);
       c.sinks.set(sub, (f) => {
         if (f.type === T.SUBSCRIBED) from = Number(f.payload.readBigUInt64BE(4));
         if (f.type === T.STDOUT) got += f.payload.length;
-        if (f.type === T.EXITED) { clearTimeout(t); resolve(f.payload.readInt32BE(0)); }
+        if (f.type === T.EXITED) {
+          clearTimeout(t);
+          resolve(f.payload.readInt32BE(0));
+        }
       });
     });
     c.send(T.SUBSCRIBE, sub, Buffer.concat([cstr('desync-flood'), u64s(0, 0)]));
@@ -351,30 +378,36 @@ describe('airlock native agent + shim', { timeout: 180_000 }, () => {
 
   it('delivers a 50 MB flood to a slow reader with bounded memory', async () => {
     const ch = newChan();
-    const agentBase = rssKiB(agentPid), shimBase = rssKiB(shim.pid);
-    let got = 0, frames = 0;
-    const done = new Promise((resolve, reject) => c.sinks.set(ch, (f) => {
-      if (f.type === T.STDOUT) {
-        assert.ok(f.payload.length <= 32768);
-        got += f.payload.length;
-        if (++frames === 10) {
-          c.sock.pause(); // slow reader: nothing is read for a while
-          setTimeout(() => {
-            try {
-              // Growth over the idle baseline (the sanitized build has a larger base): an
-              // unbounded path would have taken tens of MiB of the 50 MB by now.
-              assert.ok(rssKiB(agentPid) - agentBase < 4 * 1024, `agent RSS ${rssKiB(agentPid)} KiB (idle ${agentBase})`);
-              assert.ok(rssKiB(shim.pid) - shimBase < 8 * 1024, `shim RSS ${rssKiB(shim.pid)} KiB (idle ${shimBase})`);
-            } catch (e) { reject(e); }
-            c.sock.resume();
-          }, 1500);
+    const agentBase = rssKiB(agentPid),
+      shimBase = rssKiB(shim.pid);
+    let got = 0,
+      frames = 0;
+    const done = new Promise((resolve, reject) =>
+      c.sinks.set(ch, (f) => {
+        if (f.type === T.STDOUT) {
+          assert.ok(f.payload.length <= 32768);
+          got += f.payload.length;
+          if (++frames === 10) {
+            c.sock.pause(); // slow reader: nothing is read for a while
+            setTimeout(() => {
+              try {
+                // Growth over the idle baseline (the sanitized build has a larger base): an
+                // unbounded path would have taken tens of MiB of the 50 MB by now.
+                assert.ok(rssKiB(agentPid) - agentBase < 4 * 1024, `agent RSS ${rssKiB(agentPid)} KiB (idle ${agentBase})`);
+                assert.ok(rssKiB(shim.pid) - shimBase < 8 * 1024, `shim RSS ${rssKiB(shim.pid)} KiB (idle ${shimBase})`);
+              } catch (e) {
+                reject(e);
+              }
+              c.sock.resume();
+            }, 1500);
+          }
+        } else if (f.type === T.EXITED) {
+          resolve(f.payload.readInt32BE(0));
+        } else if (f.type !== T.STARTED) {
+          reject(new Error(`unexpected 0x${f.type.toString(16)}`));
         }
-      } else if (f.type === T.EXITED) {
-        resolve(f.payload.readInt32BE(0));
-      } else if (f.type !== T.STARTED) {
-        reject(new Error(`unexpected 0x${f.type.toString(16)}`));
-      }
-    }));
+      }),
+    );
     c.send(T.EXEC, ch, execPayload({ args: ['head', '-c', '50000000', '/dev/zero'] }));
     assert.equal(await done, 0);
     assert.equal(got, 50000000);

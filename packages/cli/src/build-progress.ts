@@ -29,7 +29,9 @@ export function buildProgress(write: (s: string) => void = (s) => process.stderr
       case 'layer':
         if (!atLineStart) write('\n');
         atLineStart = true;
-        write(`    ${e.cached ? 'cached' : 'done'}: layer ${e.digest.slice(7, 19)} (${(e.size / 2 ** 20).toFixed(1)} MiB${e.cached ? '' : `, ${(e.durationMs / 1000).toFixed(1)} s`})\n`);
+        write(
+          `    ${e.cached ? 'cached' : 'done'}: layer ${e.digest.slice(7, 19)} (${(e.size / 2 ** 20).toFixed(1)} MiB${e.cached ? '' : `, ${(e.durationMs / 1000).toFixed(1)} s`})\n`,
+        );
         return;
     }
   };

@@ -60,7 +60,17 @@ function mmdebstrap(spec: BuiltinSpec, out: string): string {
   process.stderr.write(`airlock: making the base with mmdebstrap (${b.suite}, ${b.packages.length} packages); this takes a few minutes\n`);
   const r = spawnSync(
     'mmdebstrap',
-    ['--quiet', `--variant=${b.variant}`, `--include=${b.packages.join(',')}`, '--mode=root', '--format=tar', '--aptopt=Acquire::Retries "3"', b.suite, tmp, b.mirror],
+    [
+      '--quiet',
+      `--variant=${b.variant}`,
+      `--include=${b.packages.join(',')}`,
+      '--mode=root',
+      '--format=tar',
+      '--aptopt=Acquire::Retries "3"',
+      b.suite,
+      tmp,
+      b.mirror,
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, SOURCE_DATE_EPOCH: '0' } },
   );
   if (r.error || r.status !== 0) {
@@ -76,7 +86,14 @@ async function ociLayout(rootfsTar: string): Promise<Uint8Array> {
   const layer = readFileSync(rootfsTar);
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  const config = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] }, rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: arch,
+      os: 'linux',
+      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+      rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] },
+    }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -85,7 +102,12 @@ async function ociLayout(rootfsTar: string): Promise<Uint8Array> {
       layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${sha(layer)}`, size: layer.length }],
     }),
   );
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(manifest)}`, size: manifest.length }] }));
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(manifest)}`, size: manifest.length }],
+    }),
+  );
   // Loaded here: tar-stream is needed only by this rare command, and `airlock ls` should not pay for it.
   const { tarBuilder } = await import('@airlock/sdk/context');
   const tar = tarBuilder();

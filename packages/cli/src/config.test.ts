@@ -3,10 +3,12 @@ import { describe, it } from 'node:test';
 import { resolveConnection, type ReadFile } from './config.js';
 import { UsageError } from './errors.js';
 
-const creds = (text: string): ReadFile => (path) => {
-  assert.equal(path, '/data/credentials.json');
-  return text;
-};
+const creds =
+  (text: string): ReadFile =>
+  (path) => {
+    assert.equal(path, '/data/credentials.json');
+    return text;
+  };
 const missing: ReadFile = () => {
   throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
 };

@@ -37,18 +37,19 @@ interface Credentials {
   apiKey?: string;
 }
 
-export function resolveConnection(
-  flags: ConnectionFlags,
-  env: Env = process.env,
-  readFile: ReadFile = (path) => readFileSync(path, 'utf8'),
-): Connection {
+export function resolveConnection(flags: ConnectionFlags, env: Env = process.env, readFile: ReadFile = (path) => readFileSync(path, 'utf8')): Connection {
   const credentialsPath = join(env['AIRLOCK_DATA_DIR'] || DEFAULT_DATA_DIR, 'credentials.json');
   const profileName = flags.profile ?? (env['AIRLOCK_PROFILE'] || undefined);
   if (profileName !== undefined) {
     const path = profilesPath(env);
     const profile = readProfile(path, profileName, readFile);
     // A profile names a server and its key together: the environment's are not mixed in.
-    return { url: flags.url ?? profile.url, apiKey: flags.apiKey ?? profile.apiKey, credentialsPath: path, credentialsProblem: profile.apiKey === undefined ? `profile ${profileName} in ${path} has no apiKey` : undefined };
+    return {
+      url: flags.url ?? profile.url,
+      apiKey: flags.apiKey ?? profile.apiKey,
+      credentialsPath: path,
+      credentialsProblem: profile.apiKey === undefined ? `profile ${profileName} in ${path} has no apiKey` : undefined,
+    };
   }
   let url = flags.url ?? (env['AIRLOCK_URL'] || undefined);
   let apiKey = flags.apiKey ?? (env['AIRLOCK_API_KEY'] || undefined);

@@ -37,7 +37,11 @@ export function parseCpArgs(src: string, dst: string): CpPlan {
 
 /** `docker cp` style: copying onto a directory keeps the file's name. */
 export function intoDirectory(dir: string, fromPath: string): string {
-  const name = fromPath.split('/').filter((s) => s !== '').pop() ?? '';
+  const name =
+    fromPath
+      .split('/')
+      .filter((s) => s !== '')
+      .pop() ?? '';
   if (name === '') throw new UsageError(`${fromPath}: cannot copy a directory; cp copies single files`);
   return `${dir.replace(/\/+$/, '')}/${name}`;
 }

@@ -47,7 +47,7 @@ describe('createParams', { timeout: 60_000 }, () => {
       metadata: { team: 'ml' },
     });
   });
-  it('--allow/--deny/--network become the create\'s network', () => {
+  it("--allow/--deny/--network become the create's network", () => {
     assert.deepEqual(createParams({ allow: ['pypi.org', '10.1.2.0/24:5432'] }).network, { egress: { allow: ['pypi.org', '10.1.2.0/24:5432'], deny: [] } });
     assert.deepEqual(createParams({ network: 'all' }).network, { egress: 'all' });
     assert.equal(createParams({}).network, undefined);

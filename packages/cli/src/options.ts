@@ -57,12 +57,20 @@ export function addResourceOptions(command: Command): Command {
     .option('--runtime <runtime>', `isolation runtime: ${RUNTIMES.join(', ')} (default: the best available)`, parseRuntime)
     .option('--image <image>', 'image to start from: a reference such as python:3.12-slim, pulled on first use (default: "default")')
     .option('--memory <MiB>', 'memory limit in MiB', parseInteger)
-    .option('--disk <MiB>', 'limit of what the sandbox may write to its filesystem, MiB (default: the server\'s)', parseInteger)
+    .option('--disk <MiB>', "limit of what the sandbox may write to its filesystem, MiB (default: the server's)", parseInteger)
     .option('--cpus <n>', 'CPU cores, fractions allowed', parsePositive)
     .option('--env <K=V>', 'environment variable for the sandbox (repeatable)', collectKeyValue)
-    .option('--allow <entry>', 'give the sandbox a network that reaches this (repeatable): pypi.org, *.example.com, 10.1.2.0/24:5432, 1.2.3.4:1000-2000/udp', collect)
+    .option(
+      '--allow <entry>',
+      'give the sandbox a network that reaches this (repeatable): pypi.org, *.example.com, 10.1.2.0/24:5432, 1.2.3.4:1000-2000/udp',
+      collect,
+    )
     .option('--deny <entry>', 'but never this, even where an --allow entry covers it (repeatable)', collect)
-    .option('--network <none|all>', 'a network with no egress (ports can still be exposed) or the whole internet (never the host, private ranges or metadata)', parseNetwork);
+    .option(
+      '--network <none|all>',
+      'a network with no egress (ports can still be exposed) or the whole internet (never the host, private ranges or metadata)',
+      parseNetwork,
+    );
 }
 
 /** The network part of a create from --allow/--deny/--network; undefined: loopback only. */

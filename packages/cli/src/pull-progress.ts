@@ -30,7 +30,9 @@ export async function pullWithProgress(airlock: Airlock, reference: string): Pro
           } else if (started) bar.update(p.bytesDone, payload);
         } else if (p.layersDone > layers) {
           layers = p.layersDone;
-          process.stderr.write(`airlock: ${reference}: layer ${p.layersDone}/${p.layersTotal} unpacked (${mib(p.bytesDone)} of ${mib(p.bytesTotal)} MiB downloaded)\n`);
+          process.stderr.write(
+            `airlock: ${reference}: layer ${p.layersDone}/${p.layersTotal} unpacked (${mib(p.bytesDone)} of ${mib(p.bytesTotal)} MiB downloaded)\n`,
+          );
         }
       },
     });

@@ -35,11 +35,7 @@ function write(out: Writable, data: Uint8Array): Promise<void> | undefined {
 }
 
 /** Copies the stream's output to the given writables and returns how the command ended. */
-export async function pipeExecOutput(
-  stream: ExecStream,
-  stdout: Writable = process.stdout,
-  stderr: Writable = process.stderr,
-): Promise<ExecExit> {
+export async function pipeExecOutput(stream: ExecStream, stdout: Writable = process.stdout, stderr: Writable = process.stderr): Promise<ExecExit> {
   for await (const event of stream) {
     if (event.type === 'stdout') await write(stdout, event.data);
     else if (event.type === 'stderr') await write(stderr, event.data);

@@ -6,7 +6,16 @@ import { formatAge, formatSandboxTable, formatTable } from './table.js';
 
 describe('formatTable', { timeout: 60_000 }, () => {
   it('aligns columns and trims trailing space', () => {
-    assert.equal(formatTable(['A', 'BB', 'C'], [['xxx', 'y', ''], ['z', 'yyyy', 'q']]), 'A     BB     C\nxxx   y\nz     yyyy   q\n');
+    assert.equal(
+      formatTable(
+        ['A', 'BB', 'C'],
+        [
+          ['xxx', 'y', ''],
+          ['z', 'yyyy', 'q'],
+        ],
+      ),
+      'A     BB     C\nxxx   y\nz     yyyy   q\n',
+    );
   });
 
   it('prints only the header for no rows', () => {
@@ -48,7 +57,7 @@ describe('formatSandboxTable', { timeout: 60_000 }, () => {
       project: 'default',
       enforced: null,
       network: null,
-    agent: { responsive: true, unresponsiveSince: null },
+      agent: { responsive: true, unresponsiveSince: null },
     };
     const text = formatSandboxTable([info], Date.parse('2025-01-01T00:05:00Z'));
     const [header, row] = text.split('\n');

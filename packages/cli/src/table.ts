@@ -29,18 +29,12 @@ export function sandboxRow(info: SandboxInfo, now: number): string[] {
   const labels = Object.entries(info.metadata)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
-  return [
-    info.id,
-    info.runtime,
-    info.state,
-    info.image,
-    String(info.cpu),
-    `${info.memoryMiB}Mi`,
-    formatAge(now - Date.parse(info.createdAt)),
-    labels,
-  ];
+  return [info.id, info.runtime, info.state, info.image, String(info.cpu), `${info.memoryMiB}Mi`, formatAge(now - Date.parse(info.createdAt)), labels];
 }
 
 export function formatSandboxTable(infos: readonly SandboxInfo[], now: number = Date.now()): string {
-  return formatTable(SANDBOX_COLUMNS, infos.map((info) => sandboxRow(info, now)));
+  return formatTable(
+    SANDBOX_COLUMNS,
+    infos.map((info) => sandboxRow(info, now)),
+  );
 }

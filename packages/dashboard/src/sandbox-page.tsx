@@ -18,11 +18,17 @@ function Stats({ id }: { id: string }) {
   return (
     <dl class="stats">
       <dt>CPU</dt>
-      <dd id="stat-cpu">{s.cpu.percent === null ? '–' : `${s.cpu.percent.toFixed(1)}%`} of {s.cpu.limitCores} core(s), {s.cpu.usageSeconds.toFixed(2)} s used</dd>
+      <dd id="stat-cpu">
+        {s.cpu.percent === null ? '–' : `${s.cpu.percent.toFixed(1)}%`} of {s.cpu.limitCores} core(s), {s.cpu.usageSeconds.toFixed(2)} s used
+      </dd>
       <dt>Memory</dt>
-      <dd id="stat-mem">{formatBytes(s.memory.currentBytes)} of {formatBytes(s.memory.limitBytes)} (peak {formatBytes(s.memory.peakBytes)})</dd>
+      <dd id="stat-mem">
+        {formatBytes(s.memory.currentBytes)} of {formatBytes(s.memory.limitBytes)} (peak {formatBytes(s.memory.peakBytes)})
+      </dd>
       <dt>Pids</dt>
-      <dd>{s.pids.current} {s.pids.scope === 'host' ? '(host tasks)' : ''}</dd>
+      <dd>
+        {s.pids.current} {s.pids.scope === 'host' ? '(host tasks)' : ''}
+      </dd>
       <dt>Disk</dt>
       <dd>{s.disk ? `${formatBytes(s.disk.usedBytes)} of ${formatBytes(s.disk.limitBytes)}` : '–'}</dd>
       <dt>Network</dt>
@@ -33,7 +39,10 @@ function Stats({ id }: { id: string }) {
 
 function Files({ id }: { id: string }) {
   const [path, setPath] = useState('/home/user');
-  const { value, error, refresh } = usePoll(() => json<{ entries: FileEntry[] }>('GET', `/v1/sandboxes/${enc(id)}/files/list?path=${enc(path)}`), 5000, [id, path]);
+  const { value, error, refresh } = usePoll(() => json<{ entries: FileEntry[] }>('GET', `/v1/sandboxes/${enc(id)}/files/list?path=${enc(path)}`), 5000, [
+    id,
+    path,
+  ]);
   const input = useRef<HTMLInputElement>(null);
   const [note, setNote] = useState<string | undefined>(undefined);
   const join = (name: string) => `${path.replace(/\/$/, '')}/${name}`;
@@ -69,7 +78,15 @@ function Files({ id }: { id: string }) {
         <tbody>
           {(value?.entries ?? []).map((e) => (
             <tr data-name={e.name}>
-              <td>{e.type === 'dir' ? <a href="javascript:void 0" onClick={() => setPath(join(e.name))}>{e.name}/</a> : e.name}</td>
+              <td>
+                {e.type === 'dir' ? (
+                  <a href="javascript:void 0" onClick={() => setPath(join(e.name))}>
+                    {e.name}/
+                  </a>
+                ) : (
+                  e.name
+                )}
+              </td>
               <td>{e.type === 'dir' ? '' : formatBytes(e.size)}</td>
               <td>{e.type === 'file' && <button onClick={() => void download(e.name)}>Download</button>}</td>
             </tr>

@@ -54,7 +54,11 @@ export function SandboxesPage() {
             <option value={r}>{r}</option>
           ))}
         </select>
-        <button id="create" disabled={busy !== undefined} onClick={() => act('create', () => json('POST', '/v1/sandboxes', { runtime, metadata: { 'created-by': 'dashboard' } }))}>
+        <button
+          id="create"
+          disabled={busy !== undefined}
+          onClick={() => act('create', () => json('POST', '/v1/sandboxes', { runtime, metadata: { 'created-by': 'dashboard' } }))}
+        >
           {busy === 'create' ? 'Creating…' : 'Create sandbox'}
         </button>
       </div>
@@ -98,7 +102,11 @@ export function SandboxesPage() {
                   </td>
                   <td>
                     {s.state !== 'destroyed' && (
-                      <button class="destroy" disabled={busy !== undefined} onClick={() => act(s.id, () => json('DELETE', `/v1/sandboxes/${encodeURIComponent(s.id)}`))}>
+                      <button
+                        class="destroy"
+                        disabled={busy !== undefined}
+                        onClick={() => act(s.id, () => json('DELETE', `/v1/sandboxes/${encodeURIComponent(s.id)}`))}
+                      >
                         Destroy
                       </button>
                     )}

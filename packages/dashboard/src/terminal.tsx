@@ -25,7 +25,11 @@ export function Terminal({ sandbox }: { sandbox: string }) {
     void (async () => {
       try {
         const base = `/v1/sandboxes/${encodeURIComponent(sandbox)}/processes`;
-        const proc = await json<{ id: string }>('POST', base, { cmd: ['/bin/sh', '-c', 'command -v bash >/dev/null && exec bash -l || exec sh -l'], pty: { cols: term.cols, rows: term.rows }, tag: 'dashboard-terminal' });
+        const proc = await json<{ id: string }>('POST', base, {
+          cmd: ['/bin/sh', '-c', 'command -v bash >/dev/null && exec bash -l || exec sh -l'],
+          pty: { cols: term.cols, rows: term.rows },
+          tag: 'dashboard-terminal',
+        });
         const { url } = await json<{ url: string }>('POST', `${base}/${encodeURIComponent(proc.id)}/ticket`);
         if (closed) return;
         // snapshot: the screen as it is (the shell's prompt was printed before we attached).

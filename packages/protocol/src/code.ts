@@ -26,7 +26,12 @@ export const CODE_LANGUAGES = ['python', 'javascript', 'bash'] as const;
 export const CodeLanguage = z.enum(CODE_LANGUAGES).meta({ id: 'CodeLanguage' });
 export type CodeLanguage = z.infer<typeof CodeLanguage>;
 
-const AbsPath = z.string().min(1).max(4096).startsWith('/', 'cwd must be an absolute path').refine((v) => !v.includes('\0'), 'cwd must not contain NUL');
+const AbsPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .startsWith('/', 'cwd must be an absolute path')
+  .refine((v) => !v.includes('\0'), 'cwd must not contain NUL');
 const User = z.string().regex(/^([a-z_][a-z0-9_-]{0,31}|\d{1,10}(:\d{1,10})?)$/, 'user is a name, a uid, or uid:gid');
 
 export const CreateContextRequest = z
@@ -69,9 +74,20 @@ export const RunCodeRequest = z
     code: z.string().describe(`The cell; at most ${CODE_LIMITS.maxCellBytes} bytes of UTF-8 (413 beyond)`),
     language: CodeLanguage.optional().describe('Without `context`: run in the default context of this language (default python)'),
     context: z.string().min(1).max(64).optional().describe('The context to run in (404 if unknown)'),
-    timeoutMs: z.number().int().min(1).max(CODE_LIMITS.maxTimeoutMs).optional().describe(`Default ${CODE_LIMITS.defaultTimeoutMs}: then the cell is interrupted, and killed (the context restarted) if it does not stop`),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(CODE_LIMITS.maxTimeoutMs)
+      .optional()
+      .describe(`Default ${CODE_LIMITS.defaultTimeoutMs}: then the cell is interrupted, and killed (the context restarted) if it does not stop`),
     onBusy: z.enum(['wait', 'reject']).optional().describe('While another cell runs in the context: wait in order (default), or answer 409'),
-    figureFormats: z.array(z.enum(['png', 'svg'])).min(1).max(2).optional().describe('How matplotlib figures are captured (default png)'),
+    figureFormats: z
+      .array(z.enum(['png', 'svg']))
+      .min(1)
+      .max(2)
+      .optional()
+      .describe('How matplotlib figures are captured (default png)'),
     maxOutputBytes: z.number().int().min(0).max(CODE_LIMITS.maxOutputBytes).optional(),
   })
   .strict()

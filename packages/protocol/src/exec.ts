@@ -33,7 +33,11 @@ export const ExecRequest = z
       .regex(/^([a-z_][a-z0-9_-]{0,31}|\d{1,10}(:\d{1,10})?)$/, 'user is a name, a uid, or uid:gid')
       .optional()
       .describe('Defaults to "user" (uid 1000) in the default image, root otherwise'),
-    stdin: z.string().max(EXEC_LIMITS.maxStdinBytes * 2).optional().describe('Bytes written to stdin, then stdin is closed'),
+    stdin: z
+      .string()
+      .max(EXEC_LIMITS.maxStdinBytes * 2)
+      .optional()
+      .describe('Bytes written to stdin, then stdin is closed'),
     stdinEncoding: z.enum(['utf8', 'base64']).optional(),
     timeout: z.number().positive().max(EXEC_LIMITS.maxTimeoutSeconds).optional().describe('Seconds; the process group is killed after it'),
     maxOutputBytes: z
@@ -44,7 +48,10 @@ export const ExecRequest = z
       .optional()
       .describe('Buffered call only: cap per stream; output beyond it is dropped and flagged'),
     encoding: z.enum(['utf8', 'base64']).optional().describe('Buffered call only: how stdout/stderr are returned'),
-    survive: z.boolean().optional().describe('Keep running when the client goes away (default false: it is killed); it can be attached to later by its process id'),
+    survive: z
+      .boolean()
+      .optional()
+      .describe('Keep running when the client goes away (default false: it is killed); it can be attached to later by its process id'),
   })
   .strict()
   .meta({ id: 'ExecRequest' });

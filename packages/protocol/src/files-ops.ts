@@ -9,7 +9,11 @@ import { FileUser, SandboxPath } from './files.js';
 
 const Mode = z.string().regex(/^[0-7]{3,4}$/, 'mode is octal permission bits, e.g. 755');
 
-export const StatQuery = z.object({ path: SandboxPath, user: FileUser, follow: z.enum(['true', 'false']).optional().describe('Follow a final symlink (default true)') });
+export const StatQuery = z.object({
+  path: SandboxPath,
+  user: FileUser,
+  follow: z.enum(['true', 'false']).optional().describe('Follow a final symlink (default true)'),
+});
 
 export const FileStat = z
   .object({
@@ -27,21 +31,27 @@ export type FileStat = z.infer<typeof FileStat>;
 
 export const Exists = z.object({ path: z.string(), exists: z.boolean() }).meta({ id: 'Exists' });
 
-export const MkdirRequest = z.object({ path: SandboxPath, mode: Mode.optional(), parents: z.boolean().optional().describe('mkdir -p (default true)'), user: FileUser }).strict().meta({ id: 'MkdirRequest' });
+export const MkdirRequest = z
+  .object({ path: SandboxPath, mode: Mode.optional(), parents: z.boolean().optional().describe('mkdir -p (default true)'), user: FileUser })
+  .strict()
+  .meta({ id: 'MkdirRequest' });
 export const RemoveQuery = z.object({ path: SandboxPath, recursive: z.enum(['true', 'false']).optional(), user: FileUser });
-export const RenameRequest = z.object({ from: SandboxPath, to: SandboxPath, overwrite: z.boolean().optional().describe('Replace an existing target (default true)'), user: FileUser }).strict().meta({ id: 'RenameRequest' });
+export const RenameRequest = z
+  .object({ from: SandboxPath, to: SandboxPath, overwrite: z.boolean().optional().describe('Replace an existing target (default true)'), user: FileUser })
+  .strict()
+  .meta({ id: 'RenameRequest' });
 export const ChmodRequest = z.object({ path: SandboxPath, mode: Mode, user: FileUser }).strict().meta({ id: 'ChmodRequest' });
 
-export const ListQuery = z.object({ path: SandboxPath, user: FileUser, depth: z.coerce.number().int().min(1).max(32).optional().describe('Levels to list (default 1); deeper names are relative, e.g. sub/file') });
+export const ListQuery = z.object({
+  path: SandboxPath,
+  user: FileUser,
+  depth: z.coerce.number().int().min(1).max(32).optional().describe('Levels to list (default 1); deeper names are relative, e.g. sub/file'),
+});
 
 export const BatchWriteRequest = z
   .object({
     files: z
-      .array(
-        z
-          .object({ path: SandboxPath, content: z.string(), encoding: z.enum(['utf8', 'base64']).optional(), mode: Mode.optional() })
-          .strict(),
-      )
+      .array(z.object({ path: SandboxPath, content: z.string(), encoding: z.enum(['utf8', 'base64']).optional(), mode: Mode.optional() }).strict())
       .min(1),
     user: FileUser,
   })

@@ -20,7 +20,13 @@ export const BuildImageQuery = z
     allow: Many.describe('Domain RUN steps may reach (refused until network policies exist)'),
     compression: z.enum(['gzip', 'zstd']).optional().describe('Layer compression (default gzip)'),
     noCache: z.enum(['true', 'false', '1', '0']).optional().describe('Rebuild every step'),
-    timeout: z.coerce.number().int().positive().max(24 * 3600).optional().describe('Seconds each RUN step may take (default: the sandbox default)'),
+    timeout: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(24 * 3600)
+      .optional()
+      .describe('Seconds each RUN step may take (default: the sandbox default)'),
   })
   .meta({ id: 'BuildImageQuery' });
 export type BuildImageQuery = z.infer<typeof BuildImageQuery>;
@@ -29,7 +35,14 @@ export type BuildImageQuery = z.infer<typeof BuildImageQuery>;
 export const BuildEvent = z
   .discriminatedUnion('type', [
     z.object({ type: z.literal('build'), id: z.string().describe('Cancel with DELETE /v1/images/builds/{id}') }),
-    z.object({ type: z.literal('step'), step: z.number().int(), steps: z.number().int(), stage: z.number().int(), line: z.number().int(), instruction: z.string() }),
+    z.object({
+      type: z.literal('step'),
+      step: z.number().int(),
+      steps: z.number().int(),
+      stage: z.number().int(),
+      line: z.number().int(),
+      instruction: z.string(),
+    }),
     z.object({ type: z.literal('output'), step: z.number().int(), stream: z.enum(['stdout', 'stderr']), data: z.string() }),
     z.object({
       type: z.literal('layer'),
@@ -39,7 +52,10 @@ export const BuildEvent = z
       size: z.number().int(),
       cached: z.boolean(),
       durationMs: z.number(),
-      commit: z.object({ ms: z.number(), tarBytes: z.number().int() }).optional().describe('A layer made now: how long its commit took and its uncompressed size'),
+      commit: z
+        .object({ ms: z.number(), tarBytes: z.number().int() })
+        .optional()
+        .describe('A layer made now: how long its commit took and its uncompressed size'),
     }),
     z.object({ type: z.literal('image'), image: Image }),
     z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),

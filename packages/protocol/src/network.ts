@@ -48,8 +48,8 @@ export const NetworkSettings = z
       .max(NETWORK_LIMITS.maxBandwidthMbit)
       .nullable()
       .default(null)
-      .describe('Cap on the sandbox\'s traffic in each direction, Mbit/s; null for none'),
-    publicPorts: z.boolean().default(false).describe('Exposed ports answer without the sandbox\'s access token'),
+      .describe("Cap on the sandbox's traffic in each direction, Mbit/s; null for none"),
+    publicPorts: z.boolean().default(false).describe("Exposed ports answer without the sandbox's access token"),
   })
   .strict()
   .meta({ id: 'NetworkSettings' });
@@ -63,15 +63,13 @@ export const NetworkState = z
     egress: EgressPolicy,
     bandwidthMbit: z.number().nullable(),
     publicPorts: z.boolean(),
-    address: z.string().nullable().describe('The sandbox\'s IPv4 address on its own link to the host'),
+    address: z.string().nullable().describe("The sandbox's IPv4 address on its own link to the host"),
   })
   .meta({ id: 'NetworkState' });
 export type NetworkState = z.infer<typeof NetworkState>;
 
 export const NetworkDetails = NetworkState.extend({
-  portsToken: z
-    .string()
-    .describe('Opens the sandbox\'s exposed ports: header x-airlock-ports-token, or ?airlock_token= (not needed when publicPorts)'),
+  portsToken: z.string().describe("Opens the sandbox's exposed ports: header x-airlock-ports-token, or ?airlock_token= (not needed when publicPorts)"),
 }).meta({ id: 'NetworkDetails' });
 export type NetworkDetails = z.infer<typeof NetworkDetails>;
 

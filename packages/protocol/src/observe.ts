@@ -108,7 +108,9 @@ export const WebhookDelivery = z
     type: z.enum(EVENT_TYPES),
     attempt: z.number().int().describe('1 for the first try'),
     time: z.string(),
-    outcome: z.enum(['delivered', 'failed', 'gave_up', 'dropped']).describe('failed: will be retried; gave_up: the last attempt failed; dropped: the queue was full'),
+    outcome: z
+      .enum(['delivered', 'failed', 'gave_up', 'dropped'])
+      .describe('failed: will be retried; gave_up: the last attempt failed; dropped: the queue was full'),
     status: z.number().int().nullable().describe("The target's HTTP status, if it answered"),
     error: z.string().nullable(),
     durationMs: z.number(),

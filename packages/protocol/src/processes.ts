@@ -12,12 +12,20 @@ import { ExitReasonSchema } from './exec.js';
 export const PROCESS_STATES = ['starting', 'running', 'exited'] as const;
 export type ProcessState = (typeof PROCESS_STATES)[number];
 
-export const PtySize = z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).strict().meta({ id: 'PtySize' });
+export const PtySize = z
+  .object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) })
+  .strict()
+  .meta({ id: 'PtySize' });
 export type PtySize = z.infer<typeof PtySize>;
 
 export const StartProcessRequest = ExecRequest.omit({ maxOutputBytes: true, encoding: true })
   .extend({
-    tag: z.string().max(256).refine((v) => !v.includes('\0'), 'tag must not contain NUL').optional().describe('A name of your own, for listing and finding it'),
+    tag: z
+      .string()
+      .max(256)
+      .refine((v) => !v.includes('\0'), 'tag must not contain NUL')
+      .optional()
+      .describe('A name of your own, for listing and finding it'),
     pty: PtySize.optional().describe('Run on a pseudo-terminal of this size (one merged output stream)'),
     keepStdin: z.boolean().optional().describe('Keep stdin open for later writes (default true; a PTY always has input)'),
   })
@@ -59,16 +67,23 @@ export const ProcessParams = z.object({ id: z.string().min(1).max(128).describe(
 export const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15, SIGCONT: 18, SIGSTOP: 19, SIGWINCH: 28 } as const;
 
 export const SignalRequest = z
-  .object({ signal: z.union([z.enum(Object.keys(SIGNALS) as [keyof typeof SIGNALS, ...(keyof typeof SIGNALS)[]]), z.number().int().min(1).max(64)]).default('SIGTERM') })
+  .object({
+    signal: z.union([z.enum(Object.keys(SIGNALS) as [keyof typeof SIGNALS, ...(keyof typeof SIGNALS)[]]), z.number().int().min(1).max(64)]).default('SIGTERM'),
+  })
   .strict()
   .meta({ id: 'SignalRequest' });
 
-export const WaitQuery = z.object({ timeout: z.coerce.number().min(0).max(3600).optional().describe('Seconds to wait at most (default 30); the answer may still say running') });
+export const WaitQuery = z.object({
+  timeout: z.coerce.number().min(0).max(3600).optional().describe('Seconds to wait at most (default 30); the answer may still say running'),
+});
 
 export const OutputQuery = z.object({
   offset: z.coerce.number().int().min(0).optional().describe('Output offset to replay from (default 0)'),
   follow: z.enum(['true', 'false']).optional().describe('After the replay, stream live output until the process ends (default true)'),
-  gap: z.enum(['error', 'skip']).optional().describe('An offset that fell out of the journal: 410 offset_gone (error, default) or replay from the oldest kept byte after a gap event (skip)'),
+  gap: z
+    .enum(['error', 'skip'])
+    .optional()
+    .describe('An offset that fell out of the journal: 410 offset_gone (error, default) or replay from the oldest kept byte after a gap event (skip)'),
 });
 
 export const ListProcessesQuery = z.object({ tag: z.string().max(256).optional() });
@@ -79,13 +94,21 @@ export const OutputEvent = z
     z.object({ type: z.literal('stdout'), offset: z.number().int(), data: z.string().describe('base64') }),
     z.object({ type: z.literal('stderr'), offset: z.number().int(), data: z.string().describe('base64') }),
     z.object({ type: z.literal('gap'), from: z.number().int(), to: z.number().int() }),
-    z.object({ type: z.literal('exit'), exitCode: z.number().int().nullable(), signal: z.number().int().nullable(), reason: ExitReasonSchema, offset: z.number().int() }),
+    z.object({
+      type: z.literal('exit'),
+      exitCode: z.number().int().nullable(),
+      signal: z.number().int().nullable(),
+      reason: ExitReasonSchema,
+      offset: z.number().int(),
+    }),
     z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
   ])
   .meta({ id: 'ProcessOutputEvent' });
 export type OutputEvent = z.infer<typeof OutputEvent>;
 
-export const AttachTicket = z.object({ ticket: z.string(), expiresAt: z.string(), url: z.string().describe('The attach URL with the ticket; open it as a WebSocket') }).meta({ id: 'AttachTicket' });
+export const AttachTicket = z
+  .object({ ticket: z.string(), expiresAt: z.string(), url: z.string().describe('The attach URL with the ticket; open it as a WebSocket') })
+  .meta({ id: 'AttachTicket' });
 export type AttachTicket = z.infer<typeof AttachTicket>;
 
 /**

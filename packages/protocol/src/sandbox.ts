@@ -27,20 +27,26 @@ export const EnvName = z
   .max(256);
 
 export const EnvMap = z
-  .record(EnvName, z.string().max(LIMITS.maxEnvValueBytes).refine((v) => !v.includes('\0'), 'must not contain NUL'))
+  .record(
+    EnvName,
+    z
+      .string()
+      .max(LIMITS.maxEnvValueBytes)
+      .refine((v) => !v.includes('\0'), 'must not contain NUL'),
+  )
   .refine((m) => Object.keys(m).length <= LIMITS.maxEnvEntries, `at most ${LIMITS.maxEnvEntries} variables`);
 
 export const LabelKey = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$/, 'label keys are 1-63 chars of a-z 0-9 . _ / -, starting and ending alphanumeric');
 
-export const Labels = z
-  .record(LabelKey, z.string().max(256))
-  .refine((m) => Object.keys(m).length <= LIMITS.maxLabels, `at most ${LIMITS.maxLabels} labels`);
+export const Labels = z.record(LabelKey, z.string().max(256)).refine((m) => Object.keys(m).length <= LIMITS.maxLabels, `at most ${LIMITS.maxLabels} labels`);
 
 export const RuntimeNameSchema = z.enum(RUNTIMES);
 
-export const SandboxId = z.string().regex(/^sb-[a-z0-9]{20}(?:[a-z0-9]{4})?$/, 'sandbox ids look like sb- followed by 24 lowercase letters or digits (20 for sandboxes made before projects)');
+export const SandboxId = z
+  .string()
+  .regex(/^sb-[a-z0-9]{20}(?:[a-z0-9]{4})?$/, 'sandbox ids look like sb- followed by 24 lowercase letters or digits (20 for sandboxes made before projects)');
 
 export const CreateSandboxRequest = z
   .object({
@@ -49,7 +55,9 @@ export const CreateSandboxRequest = z
       .min(1)
       .max(512)
       .optional()
-      .describe('Image to start from: a reference (python:3.12-slim, ghcr.io/o/r@sha256:…), pulled on first use, or an image id; defaults to the built-in "default" image'),
+      .describe(
+        'Image to start from: a reference (python:3.12-slim, ghcr.io/o/r@sha256:…), pulled on first use, or an image id; defaults to the built-in "default" image',
+      ),
     runtime: RuntimeNameSchema.optional().describe('Isolation runtime; defaults to the best one this host offers'),
     cpu: z.number().positive().max(LIMITS.maxCpus).optional().describe('CPU cores (fractional allowed), enforced by CFS quota'),
     memoryMiB: z.number().int().min(LIMITS.minMemoryMiB).max(LIMITS.maxMemoryMiB).optional().describe('Memory limit in MiB'),

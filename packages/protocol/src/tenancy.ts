@@ -35,7 +35,15 @@ export const QuotaPatch = Quotas.partial().strict().meta({ id: 'QuotaPatch' });
 export type QuotaPatch = z.infer<typeof QuotaPatch>;
 
 export const Usage = z
-  .object({ sandboxes: z.number().int(), cpu: z.number(), memoryMiB: z.number().int(), diskMiB: z.number().int(), imageBytes: z.number().int(), execs: z.number().int(), pulls: z.number().int() })
+  .object({
+    sandboxes: z.number().int(),
+    cpu: z.number(),
+    memoryMiB: z.number().int(),
+    diskMiB: z.number().int(),
+    imageBytes: z.number().int(),
+    execs: z.number().int(),
+    pulls: z.number().int(),
+  })
   .meta({ id: 'Usage' });
 export type Usage = z.infer<typeof Usage>;
 
@@ -74,17 +82,26 @@ export type ApiKeyList = z.infer<typeof ApiKeyList>;
 
 export const CreateKeyRequest = z
   .object({
-    name: z.string().min(1).max(100).regex(/^[\x20-\x7e]+$/, 'printable ASCII').default('key'),
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[\x20-\x7e]+$/, 'printable ASCII')
+      .default('key'),
     role: z.enum(KEY_ROLES).default('project'),
-    expiresInSeconds: z.number().int().min(1).max(10 * 366 * 86400).optional().describe('Absent: the key never expires'),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(10 * 366 * 86400)
+      .optional()
+      .describe('Absent: the key never expires'),
   })
   .strict()
   .meta({ id: 'CreateKeyRequest' });
 export type CreateKeyRequest = z.input<typeof CreateKeyRequest>;
 
-export const CreatedKey = z
-  .object({ key: z.string().describe('The key: shown once, never again'), info: ApiKeyInfo })
-  .meta({ id: 'CreatedKey' });
+export const CreatedKey = z.object({ key: z.string().describe('The key: shown once, never again'), info: ApiKeyInfo }).meta({ id: 'CreatedKey' });
 export type CreatedKey = z.infer<typeof CreatedKey>;
 
 export const AuditEvent = z
@@ -97,7 +114,7 @@ export const AuditEvent = z
     target: z.string().nullable().describe('The resource acted on (sandbox id, image, project, key id)'),
     status: z.number().int().describe('The HTTP status it answered'),
     result: z.string().describe('ok, or the error code'),
-    argv: z.array(z.string()).nullable().describe('An exec\'s command (never its env)'),
+    argv: z.array(z.string()).nullable().describe("An exec's command (never its env)"),
   })
   .meta({ id: 'AuditEvent' });
 export type AuditEvent = z.infer<typeof AuditEvent>;

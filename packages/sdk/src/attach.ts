@@ -100,7 +100,13 @@ export class Attachment {
       ws.onopen = () => resolve();
       ws.onerror = (e) => reject(new ConnectionError(`cannot attach to process ${processId}: ${(e as { message?: string }).message ?? 'WebSocket error'}`));
       (ws as unknown as { on?: (ev: string, cb: (req: unknown, res: { statusCode: number }) => void) => void }).on?.('unexpected-response', (_req, res) =>
-        reject(new AirlockError(res.statusCode === 404 ? 'not_found' : res.statusCode === 401 ? 'unauthenticated' : res.statusCode === 410 ? 'offset_gone' : 'invalid_state', `attach refused with HTTP ${res.statusCode}`, { status: res.statusCode })),
+        reject(
+          new AirlockError(
+            res.statusCode === 404 ? 'not_found' : res.statusCode === 401 ? 'unauthenticated' : res.statusCode === 410 ? 'offset_gone' : 'invalid_state',
+            `attach refused with HTTP ${res.statusCode}`,
+            { status: res.statusCode },
+          ),
+        ),
       );
     });
     return a;

@@ -30,7 +30,9 @@ export async function packContext(dir: string | undefined, opts: { dockerfile?: 
   const { put, finish } = tarBuilder();
   let dockerfile = opts.dockerfilePath ?? 'Dockerfile';
   if (dir !== undefined) {
-    const ignoreFile = await readFile(join(dir, `${dockerfile}.dockerignore`), 'utf8').catch(() => readFile(join(dir, '.dockerignore'), 'utf8').catch(() => ''));
+    const ignoreFile = await readFile(join(dir, `${dockerfile}.dockerignore`), 'utf8').catch(() =>
+      readFile(join(dir, '.dockerignore'), 'utf8').catch(() => ''),
+    );
     const ig = dockerignore().add(ignoreFile.split('\n'));
     // Without exceptions, nothing under an ignored directory can come back: it need not be read.
     const exceptions = ignoreFile.split('\n').some((l) => l.trim().startsWith('!'));

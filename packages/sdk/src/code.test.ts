@@ -27,9 +27,26 @@ describe('runCode', { timeout: 60_000 }, () => {
     // Split across chunks in the middle of a line.
     fake.expect('POST', `${SB}/code/run`, () => streamResponse([body.slice(0, 50), body.slice(50)]));
     const seen: string[] = [];
-    const ex = await sb.runCode('x', { context: { id: 'ctx-1' }, timeoutMs: 1000, onStdout: (t) => seen.push(`out:${t}`), onStderr: (t) => seen.push(`err:${t}`), onResult: (r) => seen.push(`result:${r.png}`), onError: (e) => seen.push(`error:${e.name}`) });
+    const ex = await sb.runCode('x', {
+      context: { id: 'ctx-1' },
+      timeoutMs: 1000,
+      onStdout: (t) => seen.push(`out:${t}`),
+      onStderr: (t) => seen.push(`err:${t}`),
+      onResult: (r) => seen.push(`result:${r.png}`),
+      onError: (e) => seen.push(`error:${e.name}`),
+    });
     assert.deepEqual(seen, ['out:a', 'result:iVBO', 'err:w', 'error:ValueError']);
-    assert.deepEqual(ex, { results: [{ isMainResult: false, png: 'iVBO' }], logs: { stdout: ['a'], stderr: ['w'] }, error: { name: 'ValueError', value: 'v', traceback: 'tb' }, executionCount: 3, context: 'ctx-1', durationMs: 5, stdoutTruncated: false, stderrTruncated: true, resultsDropped: 0 });
+    assert.deepEqual(ex, {
+      results: [{ isMainResult: false, png: 'iVBO' }],
+      logs: { stdout: ['a'], stderr: ['w'] },
+      error: { name: 'ValueError', value: 'v', traceback: 'tb' },
+      executionCount: 3,
+      context: 'ctx-1',
+      durationMs: 5,
+      stdoutTruncated: false,
+      stderrTruncated: true,
+      resultsDropped: 0,
+    });
     const req = fake.requests.at(-1)!;
     assert.equal(req.headers.accept, 'application/x-ndjson');
     assert.deepEqual(req.json(), { code: 'x', context: 'ctx-1', timeoutMs: 1000 });
@@ -39,7 +56,9 @@ describe('runCode', { timeout: 60_000 }, () => {
   it('a stream cut before its end event is an error, not a silent partial result', async () => {
     const fake = new FakeFetch();
     const sb = await sandbox(fake);
-    fake.expect('POST', `${SB}/code/run`, () => streamResponse([lines({ type: 'start', context: 'default-python', language: 'python' }, { type: 'stdout', text: 'a' })]));
+    fake.expect('POST', `${SB}/code/run`, () =>
+      streamResponse([lines({ type: 'start', context: 'default-python', language: 'python' }, { type: 'stdout', text: 'a' })]),
+    );
     await assert.rejects(sb.runCode('x'), /without its end event/);
   });
 

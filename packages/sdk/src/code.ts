@@ -58,7 +58,17 @@ export async function runCode(http: HttpClient, sandboxId: string, code: string,
     timeoutMs: null,
   });
   if (!res.body) throw new AirlockError('internal', 'the code run answered without a body');
-  const ex: Execution = { results: [], logs: { stdout: [], stderr: [] }, error: null, executionCount: null, context: context ?? '', durationMs: 0, stdoutTruncated: false, stderrTruncated: false, resultsDropped: 0 };
+  const ex: Execution = {
+    results: [],
+    logs: { stdout: [], stderr: [] },
+    error: null,
+    executionCount: null,
+    context: context ?? '',
+    durationMs: 0,
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    resultsDropped: 0,
+  };
   let ended = false;
   // A result line holds at most a few images of the server's result limit.
   for await (const line of readLines(res.body, 64 * 1024 * 1024)) {
@@ -90,7 +100,13 @@ export async function runCode(http: HttpClient, sandboxId: string, code: string,
       }
       case 'end':
         ended = true;
-        Object.assign(ex, { executionCount: ev.executionCount, durationMs: ev.durationMs, stdoutTruncated: ev.stdoutTruncated, stderrTruncated: ev.stderrTruncated, resultsDropped: ev.resultsDropped });
+        Object.assign(ex, {
+          executionCount: ev.executionCount,
+          durationMs: ev.durationMs,
+          stdoutTruncated: ev.stdoutTruncated,
+          stderrTruncated: ev.stderrTruncated,
+          resultsDropped: ev.resultsDropped,
+        });
         break;
     }
   }

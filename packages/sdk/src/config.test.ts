@@ -5,10 +5,7 @@ import { AuthenticationError, InvalidRequestError } from './errors.js';
 
 describe('resolveConfig', { timeout: 60_000 }, () => {
   it('prefers params over the environment', () => {
-    const config = resolveConfig(
-      { url: 'http://a:1/', apiKey: 'p' },
-      { AIRLOCK_URL: 'http://b:2', AIRLOCK_API_KEY: 'e' },
-    );
+    const config = resolveConfig({ url: 'http://a:1/', apiKey: 'p' }, { AIRLOCK_URL: 'http://b:2', AIRLOCK_API_KEY: 'e' });
     assert.equal(config.url, 'http://a:1');
     assert.equal(config.apiKey, 'p');
   });

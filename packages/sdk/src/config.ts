@@ -50,9 +50,7 @@ export function resolveConfig(params: AirlockParams = {}, env: Env = processEnv(
   }
   const apiKey = params.apiKey ?? nonEmpty(env['AIRLOCK_API_KEY']);
   if (apiKey === undefined || apiKey === '') {
-    throw new AuthenticationError(
-      'no Airlock API key: pass { apiKey } or set AIRLOCK_API_KEY (a local server writes its key to <data-dir>/credentials.json)',
-    );
+    throw new AuthenticationError('no Airlock API key: pass { apiKey } or set AIRLOCK_API_KEY (a local server writes its key to <data-dir>/credentials.json)');
   }
   if (params.timeoutMs !== undefined && !(params.timeoutMs > 0)) {
     throw new InvalidRequestError(`timeoutMs must be a positive number, got ${params.timeoutMs}`);

@@ -75,7 +75,10 @@ describe('parseEvent', { timeout: 60_000 }, () => {
     });
     assert.equal(parseEvent('{"type":"progress"}'), undefined);
     assert.throws(() => parseEvent('{"type":"error","code":"not_found","message":"gone"}'), NotFoundError);
-    assert.throws(() => parseEvent('{"type":"error","code":"weird","message":"?"}'), (e) => e instanceof AirlockError && e.code === 'internal');
+    assert.throws(
+      () => parseEvent('{"type":"error","code":"weird","message":"?"}'),
+      (e) => e instanceof AirlockError && e.code === 'internal',
+    );
     assert.throws(() => parseEvent('not json'), AirlockError);
   });
 });

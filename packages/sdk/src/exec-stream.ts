@@ -18,10 +18,7 @@ export interface ExecExit {
 }
 
 export type ExecStreamEvent =
-  | { type: 'start'; pid: number }
-  | { type: 'stdout'; data: Uint8Array }
-  | { type: 'stderr'; data: Uint8Array }
-  | ({ type: 'exit' } & ExecExit);
+  { type: 'start'; pid: number } | { type: 'stdout'; data: Uint8Array } | { type: 'stderr'; data: Uint8Array } | ({ type: 'exit' } & ExecExit);
 
 export interface ExecStreamCallbacks {
   /** Called with each stdout chunk, whether or not the stream is also iterated. */
@@ -33,10 +30,7 @@ export interface ExecStreamCallbacks {
  * Yields the lines of a byte stream, without their `\n` (or `\r\n`). Cancels the stream when the
  * consumer stops early, which closes the connection (and so kills the remote command).
  */
-export async function* readLines(
-  stream: ReadableStream<Uint8Array>,
-  maxLineBytes: number = MAX_LINE_BYTES,
-): AsyncGenerator<string> {
+export async function* readLines(stream: ReadableStream<Uint8Array>, maxLineBytes: number = MAX_LINE_BYTES): AsyncGenerator<string> {
   const reader = stream.getReader();
   const decoder = new TextDecoder('utf-8', { fatal: false });
   let pending: Uint8Array[] = [];
@@ -147,11 +141,7 @@ export class ExecStream implements AsyncIterable<ExecStreamEvent> {
   #started = false;
 
   /** @param mapError turns a failed read into the error to throw (the SDK maps network errors). */
-  constructor(
-    body: ReadableStream<Uint8Array>,
-    callbacks: ExecStreamCallbacks = {},
-    mapError: (error: unknown) => unknown = (e) => e,
-  ) {
+  constructor(body: ReadableStream<Uint8Array>, callbacks: ExecStreamCallbacks = {}, mapError: (error: unknown) => unknown = (e) => e) {
     this.#body = body;
     this.#callbacks = callbacks;
     this.#mapError = mapError;

@@ -73,10 +73,7 @@ export function jsonResponse(status: number, body: unknown): Response {
  * errors with the signal's reason when it aborts, as a real fetch body does; with `hold`, the
  * stream stays open after the chunks until aborted.
  */
-export function streamResponse(
-  chunks: (string | Uint8Array)[],
-  options: { signal?: AbortSignal | undefined; hold?: boolean } = {},
-): Response {
+export function streamResponse(chunks: (string | Uint8Array)[], options: { signal?: AbortSignal | undefined; hold?: boolean } = {}): Response {
   const queue = chunks.map((c) => (typeof c === 'string' ? new TextEncoder().encode(c) : c));
   const body = new ReadableStream<Uint8Array>({
     start(controller) {

@@ -54,12 +54,17 @@ export class SandboxFiles {
 
   /** The entries of a directory; with `depth` > 1 also those below it, named `sub/file`. */
   async list(path: string, params: SandboxFileReadParams & As & { depth?: number } = {}): Promise<FileEntry[]> {
-    const answer = await this.#http.json<FileList>('GET', `${this.#path}/list`, { query: { path, user: params.user, depth: params.depth === undefined ? undefined : String(params.depth) }, signal: params.signal });
+    const answer = await this.#http.json<FileList>('GET', `${this.#path}/list`, {
+      query: { path, user: params.user, depth: params.depth === undefined ? undefined : String(params.depth) },
+      signal: params.signal,
+    });
     return answer.entries;
   }
 
   stat(path: string, params: As & { follow?: boolean } = {}): Promise<FileStat> {
-    return this.#http.json<FileStat>('GET', `${this.#path}/stat`, { query: { path, user: params.user, follow: params.follow === false ? 'false' : undefined } });
+    return this.#http.json<FileStat>('GET', `${this.#path}/stat`, {
+      query: { path, user: params.user, follow: params.follow === false ? 'false' : undefined },
+    });
   }
 
   async exists(path: string, params: As = {}): Promise<boolean> {
@@ -86,13 +91,23 @@ export class SandboxFiles {
 
   /** Several files in one call (bounded by the server's config). */
   async writeMany(files: { path: string; data: string | Uint8Array; mode?: number | string }[], params: As = {}): Promise<{ path: string; bytes: number }[]> {
-    const body = files.map((f) => ({ path: f.path, ...(typeof f.data === 'string' ? { content: f.data } : { content: Buffer.from(f.data).toString('base64'), encoding: 'base64' }), ...(f.mode !== undefined ? { mode: octal(f.mode) } : {}) }));
-    return (await this.#http.json<{ files: { path: string; bytes: number }[] }>('POST', `${this.#path}/batch`, { json: { files: body, user: params.user } })).files;
+    const body = files.map((f) => ({
+      path: f.path,
+      ...(typeof f.data === 'string' ? { content: f.data } : { content: Buffer.from(f.data).toString('base64'), encoding: 'base64' }),
+      ...(f.mode !== undefined ? { mode: octal(f.mode) } : {}),
+    }));
+    return (await this.#http.json<{ files: { path: string; bytes: number }[] }>('POST', `${this.#path}/batch`, { json: { files: body, user: params.user } }))
+      .files;
   }
 
   /** Streams a file of any size in (memory stays flat on both sides). */
   upload(path: string, data: ReadableStream<Uint8Array>, params: As & { mode?: number | string; signal?: AbortSignal } = {}): Promise<WriteFileResult> {
-    return this.#http.json<WriteFileResult>('PUT', this.#path, { query: { path, mode: octal(params.mode), user: params.user }, stream: data, signal: params.signal, timeoutMs: null });
+    return this.#http.json<WriteFileResult>('PUT', this.#path, {
+      query: { path, mode: octal(params.mode), user: params.user },
+      stream: data,
+      signal: params.signal,
+      timeoutMs: null,
+    });
   }
 
   /** Streams a file of any size out. */
@@ -108,13 +123,27 @@ export class SandboxFiles {
   }
 
   /** Unpacks a tar stream into a directory (made if missing). */
-  uploadDir(path: string, tar: ReadableStream<Uint8Array>, params: As & { signal?: AbortSignal } = {}): Promise<{ path: string; entries: number; bytes: number }> {
-    return this.#http.json('PUT', `${this.#path}/archive`, { query: { path, user: params.user }, stream: tar, contentType: 'application/x-tar', signal: params.signal, timeoutMs: null });
+  uploadDir(
+    path: string,
+    tar: ReadableStream<Uint8Array>,
+    params: As & { signal?: AbortSignal } = {},
+  ): Promise<{ path: string; entries: number; bytes: number }> {
+    return this.#http.json('PUT', `${this.#path}/archive`, {
+      query: { path, user: params.user },
+      stream: tar,
+      contentType: 'application/x-tar',
+      signal: params.signal,
+      timeoutMs: null,
+    });
   }
 
   /** Watches a path (recursively on request); resolves once the watch is in place. Ends when `signal` aborts. */
   async watch(path: string, params: As & { recursive?: boolean; signal?: AbortSignal } = {}): Promise<AsyncGenerator<WatchEventWire>> {
-    const res = await this.#http.send('GET', `${this.#path}/watch`, { query: { path, user: params.user, recursive: params.recursive ? 'true' : undefined }, signal: params.signal, timeoutMs: null });
+    const res = await this.#http.send('GET', `${this.#path}/watch`, {
+      query: { path, user: params.user, recursive: params.recursive ? 'true' : undefined },
+      signal: params.signal,
+      timeoutMs: null,
+    });
     const lines = readLines(res.body ?? new ReadableStream({ start: (c) => c.close() }));
     const first = await lines.next();
     if (first.done) throw new Error('the watch ended before it was in place');

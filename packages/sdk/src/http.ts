@@ -110,13 +110,7 @@ export class HttpClient {
    * Maps a rejected fetch or body read: the caller's own abort passes through unchanged (like
    * fetch), our deadline and network failures become a `ConnectionError` naming the URL.
    */
-  networkError(
-    error: unknown,
-    what: string,
-    signal: AbortSignal | undefined,
-    timeout?: AbortSignal,
-    deadline?: number,
-  ): unknown {
+  networkError(error: unknown, what: string, signal: AbortSignal | undefined, timeout?: AbortSignal, deadline?: number): unknown {
     if (signal?.aborted === true || error instanceof AirlockError) return error;
     if (timeout?.aborted === true) return new ConnectionError(`${what} timed out after ${deadline} ms`, { cause: error });
     return new ConnectionError(`cannot reach the Airlock server at ${this.#config.url} (${what}): ${describe(error)}`, {

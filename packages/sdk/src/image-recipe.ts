@@ -53,11 +53,19 @@ export class Image {
   }
 
   env(vars: Record<string, string>): Image {
-    return this.#add(`ENV ${Object.entries(vars).map(([k, v]) => `${name(k)}=${dockerQuote(v)}`).join(' ')}`);
+    return this.#add(
+      `ENV ${Object.entries(vars)
+        .map(([k, v]) => `${name(k)}=${dockerQuote(v)}`)
+        .join(' ')}`,
+    );
   }
 
   label(labels: Record<string, string>): Image {
-    return this.#add(`LABEL ${Object.entries(labels).map(([k, v]) => `${dockerQuote(k)}=${dockerQuote(v)}`).join(' ')}`);
+    return this.#add(
+      `LABEL ${Object.entries(labels)
+        .map(([k, v]) => `${dockerQuote(k)}=${dockerQuote(v)}`)
+        .join(' ')}`,
+    );
   }
 
   arg(argName: string, defaultValue?: string): Image {

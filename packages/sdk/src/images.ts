@@ -85,7 +85,10 @@ export class ImageService {
     } else {
       if (params.context instanceof Uint8Array) throw new TypeError('give a Dockerfile inside the context tar (dockerfilePath), or a directory as the context');
       const { packContext } = await import('./build-context.js');
-      const packed = await packContext(params.context, { ...(text !== undefined ? { dockerfile: text } : {}), ...(dockerfile ? { dockerfilePath: dockerfile } : {}) });
+      const packed = await packContext(params.context, {
+        ...(text !== undefined ? { dockerfile: text } : {}),
+        ...(dockerfile ? { dockerfilePath: dockerfile } : {}),
+      });
       tar = packed.tar;
       dockerfile = packed.dockerfile;
     }
@@ -118,8 +121,15 @@ export class ImageService {
   }
 
   /** Pushes a local image to a registry (`reference`, default: its own tag). */
-  async push(image: string, params: { reference?: string; onBlob?: (e: ImagePushEvent) => void; signal?: AbortSignal } = {}): Promise<{ reference: string; digest: string }> {
-    const response = await this.#http.send('POST', '/v1/images/push', { json: { image, ...(params.reference ? { reference: params.reference } : {}) }, signal: params.signal, timeoutMs: null });
+  async push(
+    image: string,
+    params: { reference?: string; onBlob?: (e: ImagePushEvent) => void; signal?: AbortSignal } = {},
+  ): Promise<{ reference: string; digest: string }> {
+    const response = await this.#http.send('POST', '/v1/images/push', {
+      json: { image, ...(params.reference ? { reference: params.reference } : {}) },
+      signal: params.signal,
+      timeoutMs: null,
+    });
     if (!response.body) throw errorFromBody(response.status, { message: 'the push answered without a body' });
     for await (const line of readLines(response.body)) {
       if (line === '') continue;

@@ -15,19 +15,18 @@ export { SandboxProcesses, SandboxPty, type ProcessStartParams, type ProcessOutp
 export { Attachment, type AttachParams, type ProcessExitInfo } from './attach.js';
 export { SandboxFiles, type SandboxFileWriteParams, type SandboxFileReadParams } from './files.js';
 export { SandboxNetwork, SandboxPorts } from './network.js';
-export { SandboxCode, type RunCodeParams, type CreateContextParams, type CodeContextInfo, type CodeError, type CodeLanguage, type CodeResult, type Execution } from './code.js';
 export {
-  ExecStream,
-  type ExecExit,
-  type ExecStreamEvent,
-  type ExecStreamCallbacks,
-} from './exec-stream.js';
-export {
-  type Command,
-  type SandboxExecParams,
-  type SandboxExecBufferedParams,
-  type SandboxExecStreamParams,
-} from './exec-request.js';
+  SandboxCode,
+  type RunCodeParams,
+  type CreateContextParams,
+  type CodeContextInfo,
+  type CodeError,
+  type CodeLanguage,
+  type CodeResult,
+  type Execution,
+} from './code.js';
+export { ExecStream, type ExecExit, type ExecStreamEvent, type ExecStreamCallbacks } from './exec-stream.js';
+export { type Command, type SandboxExecParams, type SandboxExecBufferedParams, type SandboxExecStreamParams } from './exec-request.js';
 export {
   AirlockError,
   NotFoundError,

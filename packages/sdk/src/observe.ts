@@ -28,8 +28,12 @@ export class EventService {
   /** Lifecycle events of the key's project, as they happen, until `signal` aborts. */
   async *stream(params: EventStreamParams = {}): AsyncGenerator<LifecycleEvent> {
     let last = params.after;
-    for (let failures = 0; ; ) {
-      const query = { ...(last !== undefined ? { since: last } : {}), ...(params.types ? { types: params.types.join(',') } : {}), ...(params.sandbox ? { sandbox: params.sandbox } : {}) };
+    for (let failures = 0; ;) {
+      const query = {
+        ...(last !== undefined ? { since: last } : {}),
+        ...(params.types ? { types: params.types.join(',') } : {}),
+        ...(params.sandbox ? { sandbox: params.sandbox } : {}),
+      };
       let res: Response;
       try {
         res = await this.#http.send('GET', '/v1/events', { query, signal: params.signal, timeoutMs: null });
@@ -95,7 +99,9 @@ export class WebhookService {
 
   async deliveries(id: string, params: { limit?: number; signal?: AbortSignal } = {}): Promise<WebhookDelivery[]> {
     const query = params.limit !== undefined ? { limit: String(params.limit) } : {};
-    return (await this.#http.json<{ deliveries: WebhookDelivery[] }>('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries`, { query, signal: params.signal })).deliveries;
+    return (
+      await this.#http.json<{ deliveries: WebhookDelivery[] }>('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries`, { query, signal: params.signal })
+    ).deliveries;
   }
 }
 

@@ -18,7 +18,10 @@ export interface ProcessStartParams extends Omit<SandboxExecParams, 'signal'> {
   keepStdin?: boolean;
 }
 
-export type ProcessOutput = { type: 'stdout' | 'stderr'; offset: number; data: Uint8Array } | { type: 'gap'; from: number; to: number } | { type: 'exit'; exitCode: number | null; signal: number | null; reason: string; offset: number };
+export type ProcessOutput =
+  | { type: 'stdout' | 'stderr'; offset: number; data: Uint8Array }
+  | { type: 'gap'; from: number; to: number }
+  | { type: 'exit'; exitCode: number | null; signal: number | null; reason: string; offset: number };
 
 export class SandboxProcesses {
   readonly #http: HttpClient;
@@ -82,7 +85,11 @@ export class SandboxProcesses {
 
   /** Its output from `offset` (default 0), then live until it ends unless `follow: false`. */
   async *output(id: string, params: { offset?: number; follow?: boolean; skipGap?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<ProcessOutput> {
-    const query = { offset: params.offset === undefined ? undefined : String(params.offset), follow: params.follow === false ? 'false' : undefined, gap: params.skipGap ? 'skip' : undefined };
+    const query = {
+      offset: params.offset === undefined ? undefined : String(params.offset),
+      follow: params.follow === false ? 'false' : undefined,
+      gap: params.skipGap ? 'skip' : undefined,
+    };
     const res = await this.#http.send('GET', `${this.#one(id)}/output`, { query, timeoutMs: null, signal: params.signal });
     for await (const line of readLines(res.body ?? new ReadableStream({ start: (c) => c.close() }))) {
       const ev = JSON.parse(line) as OutputEvent;
@@ -133,7 +140,10 @@ export class SandboxPty {
 
   async create(params: PtyCreateParams): Promise<Pty> {
     const { cols, rows, cmd, onData, ...rest } = params;
-    const info = await this.#procs.start(cmd ?? ['/bin/sh', '-c', 'if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi'], { ...rest, pty: { cols, rows } });
+    const info = await this.#procs.start(cmd ?? ['/bin/sh', '-c', 'if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi'], {
+      ...rest,
+      pty: { cols, rows },
+    });
     const a = await this.#procs.connect(info.id, { offset: 0, pace: true, ...(onData ? { onData: (d) => onData(d) } : {}) });
     return {
       id: info.id,

@@ -23,10 +23,13 @@ describe('buildExecRequest', { timeout: 60_000 }, () => {
 
   it('sends only the fields given, and bytes stdin as base64', () => {
     const controller = new AbortController();
-    assert.deepEqual(
-      buildExecRequest(['cat'], { stdin: new Uint8Array([104, 105, 0]), cwd: '/tmp', timeout: 5, signal: controller.signal }),
-      { cmd: ['cat'], cwd: '/tmp', stdin: 'aGkA', stdinEncoding: 'base64', timeout: 5 },
-    );
+    assert.deepEqual(buildExecRequest(['cat'], { stdin: new Uint8Array([104, 105, 0]), cwd: '/tmp', timeout: 5, signal: controller.signal }), {
+      cmd: ['cat'],
+      cwd: '/tmp',
+      stdin: 'aGkA',
+      stdinEncoding: 'base64',
+      timeout: 5,
+    });
     assert.deepEqual(buildExecRequest(['cat'], { stdin: 'text', env: { A: '1' }, user: 'root', encoding: 'base64', maxOutputBytes: 10 }), {
       cmd: ['cat'],
       stdin: 'text',
@@ -42,7 +45,17 @@ describe('Sandbox', { timeout: 60_000 }, () => {
   it('exec posts the request and returns the result', async () => {
     const fake = new FakeFetch();
     const sb = await sandbox(fake);
-    const result = { stdout: '42\n', stderr: '', encoding: 'utf8', exitCode: 0, signal: null, reason: 'exit', stdoutTruncated: false, stderrTruncated: false, durationMs: 4 };
+    const result = {
+      stdout: '42\n',
+      stderr: '',
+      encoding: 'utf8',
+      exitCode: 0,
+      signal: null,
+      reason: 'exit',
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      durationMs: 4,
+    };
     fake.expect('POST', `${SB}/exec`, () => jsonResponse(200, result));
     assert.deepEqual(await sb.exec(['python3', '-c', 'print(6*7)'], { timeout: 10 }), result);
     assert.deepEqual(fake.requests[1]?.json(), { cmd: ['python3', '-c', 'print(6*7)'], timeout: 10 });
@@ -96,9 +109,7 @@ describe('Sandbox', { timeout: 60_000 }, () => {
     const fake = new FakeFetch();
     const sb = await sandbox(fake);
     const controller = new AbortController();
-    fake.expect('POST', `${SB}/exec/stream`, (req) =>
-      streamResponse(['{"type":"start","pid":7}\n'], { signal: req.signal, hold: true }),
-    );
+    fake.expect('POST', `${SB}/exec/stream`, (req) => streamResponse(['{"type":"start","pid":7}\n'], { signal: req.signal, hold: true }));
     const stream = await sb.execStream(['sleep', '100'], { signal: controller.signal });
     const seen: string[] = [];
     await assert.rejects(
@@ -120,7 +131,9 @@ describe('Sandbox', { timeout: 60_000 }, () => {
     fake.expect('PUT', `${SB}/files?path=%2Fhome%2Fuser%2Fa+b.txt&mode=644&user=root`, () => jsonResponse(200, { path: '/home/user/a b.txt', bytes: 2 }));
     fake.expect('GET', `${SB}/files?path=%2Fbin%2Fx`, () => new Response(new Uint8Array([0, 1, 2])));
     fake.expect('GET', `${SB}/files?path=%2Fetc%2Fhostname`, () => new Response('box\n'));
-    fake.expect('GET', `${SB}/files/list?path=%2Ftmp`, () => jsonResponse(200, { path: '/tmp', entries: [{ name: 'f', type: 'file', size: 1, mode: 420, mtime: 'x' }] }));
+    fake.expect('GET', `${SB}/files/list?path=%2Ftmp`, () =>
+      jsonResponse(200, { path: '/tmp', entries: [{ name: 'f', type: 'file', size: 1, mode: 420, mtime: 'x' }] }),
+    );
     fake.expect('GET', `${SB}/files?path=%2Fnope`, () => jsonResponse(404, { code: 'not_found', message: 'no such file' }));
     assert.deepEqual(await sb.files.write('/home/user/a b.txt', 'hi', { mode: 0o644, user: 'root' }), { path: '/home/user/a b.txt', bytes: 2 });
     const put = fake.requests[1];

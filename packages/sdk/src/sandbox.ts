@@ -4,12 +4,7 @@
  */
 import type { ExecResult, Execution, Sandbox as SandboxInfo, SandboxState, SandboxStats } from '@airlock/protocol';
 import { SandboxStatsReader } from './observe.js';
-import {
-  buildExecRequest,
-  type Command,
-  type SandboxExecBufferedParams,
-  type SandboxExecStreamParams,
-} from './exec-request.js';
+import { buildExecRequest, type Command, type SandboxExecBufferedParams, type SandboxExecStreamParams } from './exec-request.js';
 import { runCode, SandboxCode, type RunCodeParams } from './code.js';
 import { ExecStream } from './exec-stream.js';
 import { SandboxFiles } from './files.js';
@@ -112,8 +107,6 @@ export class Sandbox {
       timeoutMs: null,
     });
     const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    return new ExecStream(body, { onStdout: params.onStdout, onStderr: params.onStderr }, (error) =>
-      this.#http.networkError(error, what, params.signal),
-    );
+    return new ExecStream(body, { onStdout: params.onStdout, onStderr: params.onStderr }, (error) => this.#http.networkError(error, what, params.signal));
   }
 }

@@ -41,9 +41,7 @@ describe('SandboxService', { timeout: 60_000 }, () => {
   });
 
   it('lists with state and repeated labels in the query', async () => {
-    const fake = new FakeFetch().expect('GET', `${URL}/v1/sandboxes?state=running&label=a%3D1&label=b%3Dx+y`, () =>
-      jsonResponse(200, { sandboxes: [INFO] }),
-    );
+    const fake = new FakeFetch().expect('GET', `${URL}/v1/sandboxes?state=running&label=a%3D1&label=b%3Dx+y`, () => jsonResponse(200, { sandboxes: [INFO] }));
     const list = await client(fake).sandboxes.list({ state: 'running', labels: { a: '1', b: 'x y' } });
     fake.assertExhausted();
     assert.equal(list.length, 1);
@@ -71,15 +69,9 @@ describe('SandboxService', { timeout: 60_000 }, () => {
       .expect('GET', `${URL}/v1/sandboxes`, () => new Response('<html>bad gateway</html>', { status: 502 }));
     const airlock = client(fake);
     await assert.rejects(airlock.sandboxes.get('sb-x'), (e) => e instanceof NotFoundError && e.status === 404);
-    await assert.rejects(
-      airlock.sandboxes.create({ cpu: 1000 }),
-      (e) => e instanceof InvalidRequestError && e.issues?.[0]?.path === 'cpu',
-    );
+    await assert.rejects(airlock.sandboxes.create({ cpu: 1000 }), (e) => e instanceof InvalidRequestError && e.issues?.[0]?.path === 'cpu');
     await assert.rejects(airlock.sandboxes.list(), AuthenticationError);
-    await assert.rejects(
-      airlock.sandboxes.list(),
-      (e) => e instanceof AirlockError && e.code === 'internal' && e.status === 502 && /HTTP 502/.test(e.message),
-    );
+    await assert.rejects(airlock.sandboxes.list(), (e) => e instanceof AirlockError && e.code === 'internal' && e.status === 502 && /HTTP 502/.test(e.message));
     fake.assertExhausted();
   });
 
@@ -90,12 +82,7 @@ describe('SandboxService', { timeout: 60_000 }, () => {
     });
     await assert.rejects(
       client(fake).sandboxes.list(),
-      (e) =>
-        e instanceof ConnectionError &&
-        e.code === 'connection' &&
-        e.status === undefined &&
-        e.message.includes(URL) &&
-        e.message.includes('ECONNREFUSED'),
+      (e) => e instanceof ConnectionError && e.code === 'connection' && e.status === undefined && e.message.includes(URL) && e.message.includes('ECONNREFUSED'),
     );
   });
 

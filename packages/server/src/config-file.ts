@@ -34,7 +34,10 @@ const Agent = z
     pingIntervalMs: z.number().int().min(0),
     maxMissedPings: z.number().int().min(1),
     framesPerSecond: z.number().int().min(100),
-    bytesPerSecond: z.number().int().min(1024 * 1024),
+    bytesPerSecond: z
+      .number()
+      .int()
+      .min(1024 * 1024),
   })
   .partial()
   .strict();
@@ -47,10 +50,7 @@ export const ConfigFile = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     runtimes: z.array(z.enum(RUNTIMES)).min(1).optional(),
     registries: z
-      .record(
-        z.string().min(1),
-        z.object({ username: z.string().optional(), password: z.string().optional(), insecure: z.boolean().optional() }).strict(),
-      )
+      .record(z.string().min(1), z.object({ username: z.string().optional(), password: z.string().optional(), insecure: z.boolean().optional() }).strict())
       .optional(),
     defaultDiskMiB: z.number().int().min(16).optional(),
     defaultMemoryMiB: z.number().int().min(32).optional(),
@@ -70,7 +70,12 @@ export const ConfigFile = z
             memoryMiB: z.number().int().min(32).optional(),
             diskMiB: z.number().int().min(16).optional(),
             codeContext: z
-              .object({ preload: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'a module name')).max(32).optional() })
+              .object({
+                preload: z
+                  .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'a module name'))
+                  .max(32)
+                  .optional(),
+              })
               .strict()
               .optional(),
           })
@@ -96,20 +101,45 @@ export const ConfigFile = z
           .partial()
           .strict()
           .optional(),
-        rate: z.object({ perSecond: z.number().positive(), burst: z.number().int().min(1) }).partial().strict().optional(),
-        audit: z.object({ maxEvents: z.number().int().min(100), maxAgeDays: z.number().int().min(1) }).partial().strict().optional(),
+        rate: z
+          .object({ perSecond: z.number().positive(), burst: z.number().int().min(1) })
+          .partial()
+          .strict()
+          .optional(),
+        audit: z
+          .object({ maxEvents: z.number().int().min(100), maxAgeDays: z.number().int().min(1) })
+          .partial()
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),
     maxConcurrentBuilds: z.number().int().min(1).optional(),
     limits: Limits.optional(),
     agent: Agent.optional(),
-    hostIds: z.object({ base: z.number().int().min(65_536), size: z.number().int().min(1).max(1 << 24) }).strict().optional(),
+    hostIds: z
+      .object({
+        base: z.number().int().min(65_536),
+        size: z
+          .number()
+          .int()
+          .min(1)
+          .max(1 << 24),
+      })
+      .strict()
+      .optional(),
     reconcileConcurrency: z.number().int().min(1).max(256).optional(),
     processes: z
       .object({
-        journalBytes: z.number().int().min(64 * 1024),
-        agentBufferBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024),
+        journalBytes: z
+          .number()
+          .int()
+          .min(64 * 1024),
+        agentBufferBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .max(16 * 1024 * 1024),
         keepExited: z.number().int().min(1).max(1000),
         ticketTtlMs: z.number().int().min(1000).max(600_000),
         maxBatchFiles: z.number().int().min(1),
@@ -155,7 +185,10 @@ export const ConfigFile = z
         accel: z.enum(['auto', 'kvm', 'tcg']).optional(),
         machine: z.enum(['microvm', 'q35']).optional(),
         kernel: z.string().startsWith('/').optional(),
-        bootTimeoutMs: z.object({ kvm: z.number().int().min(1000), tcg: z.number().int().min(1000) }).strict().optional(),
+        bootTimeoutMs: z
+          .object({ kvm: z.number().int().min(1000), tcg: z.number().int().min(1000) })
+          .strict()
+          .optional(),
         overheadMiB: z.number().int().min(32).optional(),
         hostTasks: z.number().int().min(16).optional(),
       })

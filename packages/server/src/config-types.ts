@@ -101,7 +101,15 @@ export interface Config {
 
 export interface TenancyConfig {
   /** null: no limit. */
-  quotas: { sandboxes: number | null; cpu: number | null; memoryMiB: number | null; diskMiB: number | null; imageBytes: number | null; execs: number | null; pulls: number | null };
+  quotas: {
+    sandboxes: number | null;
+    cpu: number | null;
+    memoryMiB: number | null;
+    diskMiB: number | null;
+    imageBytes: number | null;
+    execs: number | null;
+    pulls: number | null;
+  };
   /** Per key: a token bucket of `burst` requests refilled at `perSecond`. */
   rate: { perSecond: number; burst: number };
   /** Retention: at most `maxEvents` per project, none older than `maxAgeDays`. */

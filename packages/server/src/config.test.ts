@@ -34,20 +34,40 @@ test('--pool runtime:size gives pools of the default image and resources', { tim
 
 test('AIRLOCK_POOLS is the same list; flags win over it, and it over the file', { timeout: 60_000 }, () => {
   const file = configFile({ pools: [{ runtime: 'runc', size: 9 }] });
-  assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size), [3]);
-  assert.deepEqual(loadConfig({ pools: ['runc:1'] }, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size), [1]);
-  assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file }).pools.shapes.map((p) => p.size), [9]);
+  assert.deepEqual(
+    loadConfig({}, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size),
+    [3],
+  );
+  assert.deepEqual(
+    loadConfig({ pools: ['runc:1'] }, { AIRLOCK_CONFIG: file, AIRLOCK_POOLS: 'runc:3' }).pools.shapes.map((p) => p.size),
+    [1],
+  );
+  assert.deepEqual(
+    loadConfig({}, { AIRLOCK_CONFIG: file }).pools.shapes.map((p) => p.size),
+    [9],
+  );
 });
 
 test('the config file can give any shape and the refill budget', { timeout: 60_000 }, () => {
-  const file = configFile({ pools: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', memoryMiB: 256, diskMiB: 512, cpu: 0.5 }], poolRefillConcurrency: 2 });
+  const file = configFile({
+    pools: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', memoryMiB: 256, diskMiB: 512, cpu: 0.5 }],
+    poolRefillConcurrency: 2,
+  });
   const c = loadConfig({}, { AIRLOCK_CONFIG: file });
-  assert.deepEqual(c.pools, { shapes: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', cpu: 0.5, memoryMiB: 256, diskMiB: 512 }], refillConcurrency: 2, refillDelayMs: 100 });
+  assert.deepEqual(c.pools, {
+    shapes: [{ runtime: 'runc', size: 2, image: 'python:3.12-slim', cpu: 0.5, memoryMiB: 256, diskMiB: 512 }],
+    refillConcurrency: 2,
+    refillDelayMs: 100,
+  });
 });
 
 test('malformed pools are refused with a message that says what to write', { timeout: 60_000 }, () => {
   for (const spec of ['gvisor', 'kvm:2', 'runc:-1', 'runc:two']) {
-    assert.throws(() => loadConfig({ pools: [spec] }, env()), (e: unknown) => e instanceof ConfigError && /<runtime>:<size>/.test(e.message), spec);
+    assert.throws(
+      () => loadConfig({ pools: [spec] }, env()),
+      (e: unknown) => e instanceof ConfigError && /<runtime>:<size>/.test(e.message),
+      spec,
+    );
   }
   assert.throws(() => loadConfig({ pools: ['runc:1', 'runc:2'] }, env()), /same shape/);
   assert.throws(() => loadConfig({ pools: ['runc:1001'] }, env()), /more than the limit/);
@@ -57,7 +77,9 @@ test('malformed pools are refused with a message that says what to write', { tim
 
 test('sandbox networks: DNS upstream from the flag, the environment, the file, then resolv.conf; a subnet per instance', () => {
   const file = configFile({ network: { dnsUpstream: ['9.9.9.9'], maxTtl: 120 } });
-  assert.deepEqual(loadConfig({ dnsUpstream: ['1.1.1.1:5353'] }, { AIRLOCK_CONFIG: file, AIRLOCK_DNS_UPSTREAM: '8.8.8.8' }).network.dnsUpstream, ['1.1.1.1:5353']);
+  assert.deepEqual(loadConfig({ dnsUpstream: ['1.1.1.1:5353'] }, { AIRLOCK_CONFIG: file, AIRLOCK_DNS_UPSTREAM: '8.8.8.8' }).network.dnsUpstream, [
+    '1.1.1.1:5353',
+  ]);
   assert.deepEqual(loadConfig({}, { AIRLOCK_CONFIG: file, AIRLOCK_DNS_UPSTREAM: '8.8.8.8' }).network.dnsUpstream, ['8.8.8.8']);
   const c = loadConfig({}, { AIRLOCK_CONFIG: file });
   assert.deepEqual([c.network.dnsUpstream, c.network.ttl], [['9.9.9.9'], { min: 30, max: 120 }]);
@@ -71,10 +93,21 @@ test('sandbox networks: DNS upstream from the flag, the environment, the file, t
 
 test('tenancy: quota defaults, per-key rate and audit retention from the file; null lifts a quota; bad values refused', { timeout: 60_000 }, () => {
   const d = loadConfig({}, env()).tenancy;
-  assert.deepEqual(d.quotas, { sandboxes: null, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: null, pulls: null }, 'no limits: one user sees no change');
-  const c = loadConfig({}, { AIRLOCK_CONFIG: configFile({ tenancy: { quotas: { sandboxes: 10, execs: null }, rate: { perSecond: 5 }, audit: { maxAgeDays: 7 } } }) }).tenancy;
+  assert.deepEqual(
+    d.quotas,
+    { sandboxes: null, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: null, pulls: null },
+    'no limits: one user sees no change',
+  );
+  const c = loadConfig(
+    {},
+    { AIRLOCK_CONFIG: configFile({ tenancy: { quotas: { sandboxes: 10, execs: null }, rate: { perSecond: 5 }, audit: { maxAgeDays: 7 } } }) },
+  ).tenancy;
   assert.deepEqual([c.quotas.sandboxes, c.quotas.execs, c.quotas.pulls, c.rate.perSecond, c.rate.burst, c.audit.maxAgeDays], [10, null, null, 5, 5000, 7]);
-  assert.equal(loadConfig({ tenancy: { quotas: { sandboxes: 3 } } }, { AIRLOCK_CONFIG: configFile({ tenancy: { quotas: { sandboxes: 10 } } }) }).tenancy.quotas.sandboxes, 3, 'overrides win over the file');
+  assert.equal(
+    loadConfig({ tenancy: { quotas: { sandboxes: 3 } } }, { AIRLOCK_CONFIG: configFile({ tenancy: { quotas: { sandboxes: 10 } } }) }).tenancy.quotas.sandboxes,
+    3,
+    'overrides win over the file',
+  );
   for (const bad of [{ quotas: { sandboxes: -1 } }, { quotas: { nope: 1 } }, { rate: { perSecond: 0 } }, { audit: { maxEvents: 1 } }]) {
     assert.throws(() => loadConfig({}, { AIRLOCK_CONFIG: configFile({ tenancy: bad }) }), ConfigError, JSON.stringify(bad));
   }

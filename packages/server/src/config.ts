@@ -107,10 +107,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   const pooled = shapes.reduce((n, p) => n + p.size, 0);
   if (pooled > limits.maxSandboxes) throw new ConfigError(`warm pools hold ${pooled} sandboxes, more than the limit of ${limits.maxSandboxes}`);
   const refillConcurrency =
-    overrides.poolRefillConcurrency ??
-    intFrom(env.AIRLOCK_POOL_REFILL_CONCURRENCY, 'AIRLOCK_POOL_REFILL_CONCURRENCY') ??
-    file.poolRefillConcurrency ??
-    1;
+    overrides.poolRefillConcurrency ?? intFrom(env.AIRLOCK_POOL_REFILL_CONCURRENCY, 'AIRLOCK_POOL_REFILL_CONCURRENCY') ?? file.poolRefillConcurrency ?? 1;
   if (refillConcurrency < 1) throw new ConfigError(`pool refill concurrency ${refillConcurrency} must be at least 1`);
   return {
     host: overrides.host ?? env.AIRLOCK_HOST ?? file.host ?? '127.0.0.1',
@@ -158,7 +155,17 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       // No limits by default, so that one user's setup behaves as it did before projects (the
       // server-wide limits still hold); an installation shared between tenants sets its own
       // (docs/tenancy.md suggests some).
-      quotas: { sandboxes: null, cpu: null, memoryMiB: null, diskMiB: null, imageBytes: null, execs: null, pulls: null, ...defined(file.tenancy?.quotas), ...defined(overrides.tenancy?.quotas) },
+      quotas: {
+        sandboxes: null,
+        cpu: null,
+        memoryMiB: null,
+        diskMiB: null,
+        imageBytes: null,
+        execs: null,
+        pulls: null,
+        ...defined(file.tenancy?.quotas),
+        ...defined(overrides.tenancy?.quotas),
+      },
       rate: { perSecond: 2000, burst: 5000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
       audit: { maxEvents: 100_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
     },
@@ -184,15 +191,11 @@ function vmConfig(file: Loose<VmConfig>, overrides: Loose<VmConfig>, env: NodeJS
   };
 }
 
-function networkConfig(
-  file: NonNullable<ConfigFileContents['network']>,
-  overrides: ConfigOverrides,
-  env: NodeJS.ProcessEnv,
-  dataDir: string,
-): NetworkConfig {
+function networkConfig(file: NonNullable<ConfigFileContents['network']>, overrides: ConfigOverrides, env: NodeJS.ProcessEnv, dataDir: string): NetworkConfig {
   const o = overrides.network ?? {};
   const dnsUpstream = overrides.dnsUpstream ?? listFrom(env.AIRLOCK_DNS_UPSTREAM) ?? file.dnsUpstream ?? hostResolvers();
-  for (const u of dnsUpstream) if (!/^\d+\.\d+\.\d+\.\d+(:\d+)?$/.test(u)) throw new ConfigError(`DNS upstream "${u}" must be an IPv4 address, optionally with :port`);
+  for (const u of dnsUpstream)
+    if (!/^\d+\.\d+\.\d+\.\d+(:\d+)?$/.test(u)) throw new ConfigError(`DNS upstream "${u}" must be an IPv4 address, optionally with :port`);
   const ttl = { min: o.ttl?.min ?? file.minTtl ?? 30, max: o.ttl?.max ?? file.maxTtl ?? 300 };
   if (ttl.min > ttl.max) throw new ConfigError(`network.minTtl ${ttl.min} is above network.maxTtl ${ttl.max}`);
   const perSecond = o.dnsRate?.perSecond ?? file.dnsQuestionsPerSecond ?? 50;
@@ -233,7 +236,6 @@ function hostResolvers(): string[] {
   }
 }
 
-
 /** `gvisor:4` → a pool of 4 gVisor sandboxes; the same runtime named twice is a mistake, not a sum. */
 export function parsePoolSpec(spec: string): { runtime: RuntimeName; size: number } {
   const m = /^([a-z]+):(\d+)$/.exec(spec.trim());
@@ -257,13 +259,17 @@ function intFrom(v: string | undefined, name: string): number | undefined {
 
 function listFrom(v: string | undefined): string[] | undefined {
   if (v === undefined || v === '') return undefined;
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function observeConfig(file: ConfigFileContents['observe'], env: NodeJS.ProcessEnv, over: Partial<ObserveConfig> | undefined): ObserveConfig {
   const listen = env.AIRLOCK_METRICS_LISTEN ?? file?.metricsListen;
   const format = env.AIRLOCK_LOG_FORMAT;
-  if (format !== undefined && format !== '' && format !== 'auto' && format !== 'json' && format !== 'pretty') throw new ConfigError(`AIRLOCK_LOG_FORMAT ${format} is not auto, json or pretty`);
+  if (format !== undefined && format !== '' && format !== 'auto' && format !== 'json' && format !== 'pretty')
+    throw new ConfigError(`AIRLOCK_LOG_FORMAT ${format} is not auto, json or pretty`);
   let metricsListen: ObserveConfig['metricsListen'] = null;
   if (listen !== undefined && listen !== '') {
     const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(listen);

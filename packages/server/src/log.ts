@@ -20,7 +20,10 @@ export function createLogger(level: Config['logLevel'], format: Config['observe'
     redact: { paths: ['env', '*.env', 'apiKey', '*.apiKey', 'authorization', '*.authorization'], censor: '[redacted]' },
   };
   const usePretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
-  return usePretty ? pino(options, pretty({
+  return usePretty
+    ? pino(
+        options,
+        pretty({
           colorize: process.stdout.isTTY === true,
           sync: true,
           singleLine: true,
@@ -28,5 +31,7 @@ export function createLogger(level: Config['logLevel'], format: Config['observe'
           ignore: 'pid,hostname',
           // A request reads as `GET /v1/sandboxes/:id 200 3.1ms`, its other fields after it.
           messageFormat: (l, key) => (l[key] === 'request' ? `${String(l.method)} ${String(l.route)} ${String(l.status)} ${String(l.ms)}ms` : String(l[key])),
-        })) : pino(options);
+        }),
+      )
+    : pino(options);
 }

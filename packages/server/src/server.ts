@@ -125,16 +125,46 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const images = [defaultImage, buildRoots, imageService.provider];
     const network = await startNetwork(config, store, log, print);
     if (network) closers.push(() => network.close({ removeTable: network.records().length === 0 }));
-    const obs = new Observability(join(config.dataDir, 'db'), config.observe, {
-      sandboxes: async () => (await store.sandboxes.list({ states: ['creating', 'running', 'stopped', 'unknown'], includePooled: true })).map((r) => ({ state: r.state, runtime: r.runtime, project: r.project })),
-      storeBytes: async () => ({ blobs: content.list().reduce((n, d) => n + content.size(d), 0), volume: (await snapshotter.usage()).usedBytes }),
-    }, log);
+    const obs = new Observability(
+      join(config.dataDir, 'db'),
+      config.observe,
+      {
+        sandboxes: async () =>
+          (await store.sandboxes.list({ states: ['creating', 'running', 'stopped', 'unknown'], includePooled: true })).map((r) => ({
+            state: r.state,
+            runtime: r.runtime,
+            project: r.project,
+          })),
+        storeBytes: async () => ({ blobs: content.list().reduce((n, d) => n + content.size(d), 0), volume: (await snapshotter.usage()).usedBytes }),
+      },
+      log,
+    );
     closers.push(() => obs.close());
     countPulls(imageService.puller, obs.metrics);
     if (network) network.onVerdict = (kind, verdict) => obs.metrics.networkVerdicts.inc({ kind, verdict });
     const on = config.observe.enabled;
-    const observedStore: Store = on ? { sandboxes: obs.wrapStore(store.sandboxes), images: store.images, keys: store.keys, projects: store.projects, grants: store.grants, audit: store.audit, close: () => store.close() } : store;
-    const sandboxes = new SandboxService({ config, store: observedStore, runtimes, images, log, releases, network, quotas, observer: on ? obs.observer : undefined });
+    const observedStore: Store = on
+      ? {
+          sandboxes: obs.wrapStore(store.sandboxes),
+          images: store.images,
+          keys: store.keys,
+          projects: store.projects,
+          grants: store.grants,
+          audit: store.audit,
+          close: () => store.close(),
+        }
+      : store;
+    const sandboxes = new SandboxService({
+      config,
+      store: observedStore,
+      runtimes,
+      images,
+      log,
+      releases,
+      network,
+      quotas,
+      observer: on ? obs.observer : undefined,
+    });
     projects.bind(sandboxes);
     closers.push(() => sandboxes.close());
     const builds = new BuildService({
@@ -198,7 +228,9 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const server = await listen(app.fetch, config.host, config.port);
     const ml = config.observe.metricsListen;
     const metricsServer = ml ? await listen(metricsApp(obs.metrics).fetch, ml.host, ml.port) : undefined;
-    const metricsUrl = metricsServer ? `http://${ml!.host.includes(':') ? `[${ml!.host}]` : ml!.host}:${(metricsServer.address() as AddressInfo).port}/metrics` : undefined;
+    const metricsUrl = metricsServer
+      ? `http://${ml!.host.includes(':') ? `[${ml!.host}]` : ml!.host}:${(metricsServer.address() as AddressInfo).port}/metrics`
+      : undefined;
     if (metricsUrl) print(`airlock: metrics (no key) on ${metricsUrl}`);
     installPortsGateway(server as import('node:http').Server, sandboxes, config.network.portsDomain, log);
     const sockets = attachWebSockets(server as Server, { sandboxes, ...tenancy, tickets, log, portsDomain: config.network.portsDomain });
@@ -208,7 +240,15 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const knownKey = key ?? readStoredKey(credentials);
     if (knownKey !== undefined) writeCredentials(config.dataDir, url, knownKey);
     if (created) print(`airlock: admin API key (shown once; also in ${credentials}): ${key}`);
-    print(`airlock: listening on ${url} (runtimes: ${runtimes.all().filter((r) => runtimes.availability(r.name).available).map((r) => r.name).join(', ') || 'none'})`);
+    print(
+      `airlock: listening on ${url} (runtimes: ${
+        runtimes
+          .all()
+          .filter((r) => runtimes.availability(r.name).available)
+          .map((r) => r.name)
+          .join(', ') || 'none'
+      })`,
+    );
     log.info({ url, dataDir: config.dataDir }, 'server started');
 
     return {

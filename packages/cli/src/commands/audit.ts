@@ -30,7 +30,11 @@ export function auditCommand(): Command {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1-1000');
     const before = o.before === undefined ? undefined : Number(o.before);
     if (before !== undefined && !Number.isInteger(before)) throw new UsageError('--before must be a seq number');
-    const events = await clientFrom(connectionFlags(self)).audit.list({ limit, ...(o.project ? { project: o.project } : {}), ...(before !== undefined ? { before } : {}) });
+    const events = await clientFrom(connectionFlags(self)).audit.list({
+      limit,
+      ...(o.project ? { project: o.project } : {}),
+      ...(before !== undefined ? { before } : {}),
+    });
     process.stdout.write(o.json === true ? `${JSON.stringify(events, null, 2)}\n` : formatAudit(events));
   });
 }

@@ -45,7 +45,10 @@ export function codeCommand(): Command {
     const sandbox = await clientFrom(connectionFlags(self)).sandboxes.get(id);
     const piped = options.file === undefined && !process.stdin.isTTY;
     if (options.file !== undefined || piped) {
-      const code = options.file === undefined || options.file === '-' ? Buffer.from((await readPipedStdin()) ?? new Uint8Array()).toString('utf8') : readFileSync(options.file, 'utf8');
+      const code =
+        options.file === undefined || options.file === '-'
+          ? Buffer.from((await readPipedStdin()) ?? new Uint8Array()).toString('utf8')
+          : readFileSync(options.file, 'utf8');
       const ex = await runCell(sandbox, code, options);
       process.exitCode = ex.error ? 1 : 0;
       return;

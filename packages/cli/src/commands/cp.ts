@@ -16,7 +16,10 @@ import { intoDirectory, parseCpArgs } from '../cp-args.js';
 import { addConnectionOptions, connectionFlags } from './shared.js';
 
 async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 /** A directory through the local tar(1) on this side, a tar stream to or from the sandbox on the other. */
@@ -42,7 +45,10 @@ export function cpCommand(): Command {
     .option('-r, --recursive', 'copy a directory, as a tar stream (needs tar(1) on this machine)')
     .argument('<src>', 'ID:/path in a sandbox, a local file, or - for stdin')
     .argument('<dst>', 'ID:/path in a sandbox, a local file or directory, or - for stdout')
-    .addHelpText('after', '\nExamples:\n  airlock cp ./main.py sb-…:/home/user/main.py\n  airlock cp sb-…:/tmp/out.csv .\n  tar c . | airlock cp - sb-…:/tmp/src.tar');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  airlock cp ./main.py sb-…:/home/user/main.py\n  airlock cp sb-…:/tmp/out.csv .\n  tar c . | airlock cp - sb-…:/tmp/src.tar',
+    );
   addConnectionOptions(command);
   return command.action(async (src: string, dst: string, options: { recursive?: boolean }, self: Command) => {
     const plan = parseCpArgs(src, dst);

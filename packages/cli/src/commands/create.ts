@@ -16,7 +16,7 @@ interface CreateOptions extends ResourceOptions {
 export function createCommand(): Command {
   const command = new Command('create').description('create a sandbox and print its id');
   addResourceOptions(command)
-    .option('--timeout <seconds>', 'destroy the sandbox after this many seconds (default: the server\'s)', parseInteger)
+    .option('--timeout <seconds>', "destroy the sandbox after this many seconds (default: the server's)", parseInteger)
     .option('--label <k=v>', 'label to find the sandbox by (repeatable)', collectKeyValue);
   addConnectionOptions(command);
   return command.action(async (options: CreateOptions, self: Command) => {

@@ -95,12 +95,18 @@ export function imageBuildCommands(): Command[] {
       });
       process.stderr.write(`airlock: saved ${image} to ${o.output} (${(bytes.length / 2 ** 20).toFixed(1)} MiB)\n`);
     });
-  const builtin = sub('build-builtin', `build one of the project's images (${builtinNames().join(', ') || 'see images/'}), its base made from Debian packages by mmdebstrap`)
+  const builtin = sub(
+    'build-builtin',
+    `build one of the project's images (${builtinNames().join(', ') || 'see images/'}), its base made from Debian packages by mmdebstrap`,
+  )
     .argument('<name>', 'the image, a folder of images/')
     .option('--runtime <gvisor|runc>', 'runtime of the RUN steps (default gvisor)', runtimeOf)
     .option('--no-cache', 'rebuild every step')
     .action(async (name: string, o: { runtime?: 'gvisor' | 'runc'; cache?: boolean }, self: Command) => {
-      const image = await buildBuiltin(clientFrom(connectionFlags(self)), name, { ...(o.runtime ? { runtime: o.runtime } : {}), ...(o.cache === false ? { noCache: true } : {}) });
+      const image = await buildBuiltin(clientFrom(connectionFlags(self)), name, {
+        ...(o.runtime ? { runtime: o.runtime } : {}),
+        ...(o.cache === false ? { noCache: true } : {}),
+      });
       process.stderr.write(`airlock: built ${image.references.join(', ')}\n`);
       process.stdout.write(`${image.id}\n`);
     });

@@ -26,7 +26,7 @@ export function imageRows(images: Image[], now: number): string[][] {
 }
 
 export function imageCommand(): Command {
-  const image = new Command('image').description('manage the server\'s images (pull, build, push, save, ls, inspect, rm, prune, import)');
+  const image = new Command('image').description("manage the server's images (pull, build, push, save, ls, inspect, rm, prune, import)");
   const sub = (name: string, description: string) => addConnectionOptions(new Command(name).description(description));
 
   image.addCommand(
@@ -43,7 +43,9 @@ export function imageCommand(): Command {
       .action(async (o: { json?: boolean }, self: Command) => {
         const images = await clientFrom(connectionFlags(self)).images.list();
         process.stdout.write(
-          o.json === true ? `${JSON.stringify(images, null, 2)}\n` : formatTable(['REFERENCE', 'ID', 'SIZE', 'UNPACKED', 'IN USE', 'AGE'], imageRows(images, Date.now())),
+          o.json === true
+            ? `${JSON.stringify(images, null, 2)}\n`
+            : formatTable(['REFERENCE', 'ID', 'SIZE', 'UNPACKED', 'IN USE', 'AGE'], imageRows(images, Date.now())),
         );
       }),
   );

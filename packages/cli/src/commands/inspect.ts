@@ -29,10 +29,7 @@ export function formatInspect(info: SandboxInfo): string {
 }
 
 export function inspectCommand(): Command {
-  const command = new Command('inspect')
-    .description('show one sandbox')
-    .argument('<id>', 'sandbox id')
-    .option('--json', 'print the sandbox as JSON');
+  const command = new Command('inspect').description('show one sandbox').argument('<id>', 'sandbox id').option('--json', 'print the sandbox as JSON');
   addConnectionOptions(command);
   return command.action(async (id: string, options: { json?: boolean }, self: Command) => {
     const { info } = await clientFrom(connectionFlags(self)).sandboxes.get(id);

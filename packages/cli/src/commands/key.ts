@@ -35,7 +35,11 @@ export function keyCommand(): Command {
     .option('--expires <duration>', 'lifetime: 90s, 30m, 12h, 30d (default: never)');
   addConnectionOptions(create).action(async (project: string, o: { name: string; role: string; expires?: string }, self: Command) => {
     if (!(KEY_ROLES as readonly string[]).includes(o.role)) throw new UsageError(`--role must be one of ${KEY_ROLES.join(', ')}`);
-    const created = await clientFrom(connectionFlags(self)).keys.create(project, { name: o.name, role: o.role as KeyRole, ...(o.expires ? { expiresInSeconds: parseDuration(o.expires) } : {}) });
+    const created = await clientFrom(connectionFlags(self)).keys.create(project, {
+      name: o.name,
+      role: o.role as KeyRole,
+      ...(o.expires ? { expiresInSeconds: parseDuration(o.expires) } : {}),
+    });
     process.stderr.write(`airlock: key ${created.info.id} (${created.info.role}) for project ${project}; it is not shown again\n`);
     process.stdout.write(`${created.key}\n`);
   });

@@ -20,7 +20,9 @@ export function formatEventTable(events: NetworkEvent[]): string {
       e.verdict,
       e.name ?? '',
       e.type ?? '',
-      e.address !== undefined || e.port !== undefined ? `${e.address ?? ''}${e.port !== undefined ? `:${e.port}` : ''}${e.protocol ? `/${e.protocol}` : ''}` : '',
+      e.address !== undefined || e.port !== undefined
+        ? `${e.address ?? ''}${e.port !== undefined ? `:${e.port}` : ''}${e.protocol ? `/${e.protocol}` : ''}`
+        : '',
       e.reason ?? '',
     ]),
   );

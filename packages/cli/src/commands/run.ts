@@ -35,7 +35,7 @@ export function runCommand(): Command {
       'after',
       '\nThe command is an argv, run without a shell: `airlock run -- "echo hi"` looks for a binary\n' +
         'named "echo hi". For shell syntax use: airlock run -- sh -c \'echo $HOME | wc -c\'\n' +
-        'Piped stdin is sent to the command. The exit status is the command\'s (128+N when killed\n' +
+        "Piped stdin is sent to the command. The exit status is the command's (128+N when killed\n" +
         'by signal N, 124 on timeout, 137 when out of memory).',
     );
   addConnectionOptions(command);
@@ -49,9 +49,7 @@ export function runCommand(): Command {
     try {
       await ensureImage(airlock, options.image);
       sandbox = await airlock.sandboxes.create(createParams(options, lifetime));
-      process.exitCode = interrupt.signal.aborted
-        ? interrupt.exitCode
-        : await streamCommand(sandbox, argv, { ...execOptions(options), stdin }, interrupt);
+      process.exitCode = interrupt.signal.aborted ? interrupt.exitCode : await streamCommand(sandbox, argv, { ...execOptions(options), stdin }, interrupt);
     } finally {
       if (sandbox !== undefined) {
         await sandbox.destroy().catch((error: unknown) => {

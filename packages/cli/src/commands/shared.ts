@@ -34,12 +34,7 @@ export interface StreamedExecOptions {
  * Runs `argv` in the sandbox with its output streamed, and returns the CLI's exit code. An
  * interrupt closes the stream, which kills the command in the sandbox.
  */
-export async function streamCommand(
-  sandbox: Sandbox,
-  argv: string[],
-  options: StreamedExecOptions,
-  interrupt: Interrupt,
-): Promise<number> {
+export async function streamCommand(sandbox: Sandbox, argv: string[], options: StreamedExecOptions, interrupt: Interrupt): Promise<number> {
   try {
     const params: SandboxExecStreamParams = { signal: interrupt.signal };
     if (options.env !== undefined) params.env = options.env;

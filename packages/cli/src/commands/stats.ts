@@ -45,7 +45,14 @@ export function formatStatsTable(rows: SandboxStats[]): string {
 
 async function sample(client: Airlock, ids: string[] | undefined): Promise<SandboxStats[]> {
   const targets = ids ?? (await client.sandboxes.list({ state: 'running' })).map((s) => s.id);
-  const read = await Promise.all(targets.map((id) => client.sandboxes.get(id).then((sb) => sb.stats()).catch((e: unknown) => (ids ? Promise.reject(e) : undefined))));
+  const read = await Promise.all(
+    targets.map((id) =>
+      client.sandboxes
+        .get(id)
+        .then((sb) => sb.stats())
+        .catch((e: unknown) => (ids ? Promise.reject(e) : undefined)),
+    ),
+  );
   return read.filter((s): s is SandboxStats => s !== undefined);
 }
 

@@ -58,7 +58,11 @@ test('a coding agent loop: project, dev server, tail, PTY prompt, server restart
   try {
     const again = await new Airlock({ url: second.api.url, apiKey: TEST_KEY }).sandboxes.get(sandbox.id);
     const listed = await again.processes.list({ tag: 'dev-server' });
-    assert.deepEqual(listed.map((p) => p.id), [dev.id], 'the dev server is listed again');
+    assert.deepEqual(
+      listed.map((p) => p.id),
+      [dev.id],
+      'the dev server is listed again',
+    );
 
     // Reattach: the output is continuous, from the first byte to the last.
     const a = await again.processes.connect(dev.id, { offset: 0 });

@@ -97,7 +97,12 @@ CMD ["python3", "/opt/hello.py"]
       .cmd(['python3', '-c', 'import os; print(os.environ["GREETING"], open("/count").read().strip())']);
     assert.match(recipe.toDockerfile(), /^RUN <<'AIRLOCK_SCRIPT'$/m, 'a multi-line command is a heredoc script');
     const steps: string[] = [];
-    const image = await client.images.build({ dockerfile: recipe, context: dir, tags: ['sdk/recipe:1'], onEvent: (e) => e.type === 'step' && steps.push(e.instruction) });
+    const image = await client.images.build({
+      dockerfile: recipe,
+      context: dir,
+      tags: ['sdk/recipe:1'],
+      onEvent: (e) => e.type === 'step' && steps.push(e.instruction),
+    });
     assert.ok(steps.some((s) => s.startsWith('COPY')));
     const sb = await client.sandboxes.create({ image: image.id, runtime: 'runc' });
     const cmd = ['python3', '-c', 'import os; print(os.environ["GREETING"], open("/count").read().strip())'];

@@ -10,8 +10,6 @@ import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airl
 import { isClean, remainsOf } from '@airlock/server/testing/host-probe';
 import { runCli, type Run } from './run-cli.js';
 
-
-
 describe('airlock CLI end to end', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
   let env: NodeJS.ProcessEnv;

@@ -19,7 +19,8 @@ import { buildBuiltin } from '../builtin-images.js';
 import { runCli } from './run-cli.js';
 
 const IMAGE = 'airlock/code-interpreter:1';
-const noMmdebstrap = spawnSync('mmdebstrap', ['--version']).status === 0 ? false : 'mmdebstrap is not installed: the code-interpreter base cannot be built here';
+const noMmdebstrap =
+  spawnSync('mmdebstrap', ['--version']).status === 0 ? false : 'mmdebstrap is not installed: the code-interpreter base cannot be built here';
 
 /** Width and height from a PNG's IHDR, after checking its signature. */
 function pngSize(b64: string): { width: number; height: number } {
@@ -105,7 +106,9 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
       });
 
       test('chart data for bar, scatter and pie plots; several axes are a superchart', { timeout: 180_000 }, async () => {
-        const bar = ok(await sandbox.runCode('import matplotlib.pyplot as plt\nplt.bar(["a", "b", "c"], [3, 5, 2], label="count")\nplt.title("Bars")\nplt.show()'));
+        const bar = ok(
+          await sandbox.runCode('import matplotlib.pyplot as plt\nplt.bar(["a", "b", "c"], [3, 5, 2], label="count")\nplt.title("Bars")\nplt.show()'),
+        );
         const b = bar.results[0]!.chart as any;
         assert.equal(b.type, 'bar');
         assert.deepEqual(
@@ -134,13 +137,17 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
             ['big', 270],
           ],
         );
-        const multi = ok(await sandbox.runCode('fig, (a1, a2) = plt.subplots(1, 2)\na1.plot([1, 2], [3, 4])\na2.bar(["x"], [1])\nfig.suptitle("two")\nplt.show()'));
+        const multi = ok(
+          await sandbox.runCode('fig, (a1, a2) = plt.subplots(1, 2)\na1.plot([1, 2], [3, 4])\na2.bar(["x"], [1])\nfig.suptitle("two")\nplt.show()'),
+        );
         const m = multi.results[0]!.chart as any;
         assert.deepEqual([m.type, m.title, m.elements.map((e: any) => e.type)], ['superchart', 'two', ['line', 'bar']]);
       });
 
       test('figures at plt.show() and at the end of the cell, in order; SVG on request; no figure left behind', { timeout: 180_000 }, async () => {
-        const ex = ok(await sandbox.runCode('import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint("between")\nplt.figure()\nplt.plot([3, 4])\n"done"'));
+        const ex = ok(
+          await sandbox.runCode('import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint("between")\nplt.figure()\nplt.plot([3, 4])\n"done"'),
+        );
         assert.deepEqual(
           ex.results.map((r) => (r.isMainResult ? r.text : r.png ? 'png' : '?')),
           ['png', "'done'", 'png'],
@@ -154,20 +161,27 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
         assert.equal(none.results[0]!.text, '0');
       });
 
-      test('airlock code ID --file cell.py prints the output and value and saves the figure as a PNG file; a failing cell exits 1', { timeout: 180_000 }, async () => {
-        const dir = mkdtempSync(join(testRoot(), 'code-cli-'));
-        writeFileSync(join(dir, 'cell.py'), 'import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([1, 2])\nprint("from the cell")\n6 * 7\n');
-        const env = { PATH: process.env.PATH, AIRLOCK_URL: t.server.url, AIRLOCK_API_KEY: TEST_KEY };
-        const r = await runCli(env, ['code', sandbox.id, '--file', join(dir, 'cell.py'), '--out', join(dir, 'out')]);
-        assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /^from the cell\n42\n\[png saved as .*\.png\]\n$/);
-        const files = readdirSync(join(dir, 'out'));
-        assert.equal(files.length, 1);
-        assert.deepEqual(pngSize(readFileSync(join(dir, 'out', files[0]!)).toString('base64')), { width: 100, height: 100 });
-        const piped = await runCli(env, ['code', sandbox.id], 'undefined_name\n');
-        assert.equal(piped.code, 1);
-        assert.match(piped.stderr, /NameError: name 'undefined_name' is not defined/);
-      });
+      test(
+        'airlock code ID --file cell.py prints the output and value and saves the figure as a PNG file; a failing cell exits 1',
+        { timeout: 180_000 },
+        async () => {
+          const dir = mkdtempSync(join(testRoot(), 'code-cli-'));
+          writeFileSync(
+            join(dir, 'cell.py'),
+            'import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([1, 2])\nprint("from the cell")\n6 * 7\n',
+          );
+          const env = { PATH: process.env.PATH, AIRLOCK_URL: t.server.url, AIRLOCK_API_KEY: TEST_KEY };
+          const r = await runCli(env, ['code', sandbox.id, '--file', join(dir, 'cell.py'), '--out', join(dir, 'out')]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stdout, /^from the cell\n42\n\[png saved as .*\.png\]\n$/);
+          const files = readdirSync(join(dir, 'out'));
+          assert.equal(files.length, 1);
+          assert.deepEqual(pngSize(readFileSync(join(dir, 'out', files[0]!)).toString('base64')), { width: 100, height: 100 });
+          const piped = await runCli(env, ['code', sandbox.id], 'undefined_name\n');
+          assert.equal(piped.code, 1);
+          assert.match(piped.stderr, /NameError: name 'undefined_name' is not defined/);
+        },
+      );
 
       test('a context with preload has the heavy imports done before its first cell (timings printed)', { timeout: 180_000 }, async () => {
         const cell = 'import sys\nloaded = "pandas" in sys.modules\nimport numpy, pandas, matplotlib.pyplot as plt\nloaded';
@@ -184,11 +198,17 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
         const warm = await time(['numpy', 'pandas', 'matplotlib.pyplot']);
         assert.equal(cold.loaded, 'False', 'the control: without preload, pandas is imported by the cell');
         assert.equal(warm.loaded, 'True');
-        process.stderr.write(`${runtime}: first cell with numpy+pandas+matplotlib: ${cold.first.toFixed(1)} ms cold (context ${cold.create.toFixed(1)} ms), ${warm.first.toFixed(1)} ms preloaded (context ${warm.create.toFixed(1)} ms)\n`);
+        process.stderr.write(
+          `${runtime}: first cell with numpy+pandas+matplotlib: ${cold.first.toFixed(1)} ms cold (context ${cold.create.toFixed(1)} ms), ${warm.first.toFixed(1)} ms preloaded (context ${warm.create.toFixed(1)} ms)\n`,
+        );
       });
 
       test('numpy, scikit-learn and a JavaScript context in the same sandbox', { timeout: 180_000 }, async () => {
-        const np = ok(await sandbox.runCode('import numpy as np\nfrom sklearn.linear_model import LinearRegression\nm = LinearRegression().fit(np.array([[1], [2], [3]]), [2, 4, 6])\nround(float(m.coef_[0]), 3)'));
+        const np = ok(
+          await sandbox.runCode(
+            'import numpy as np\nfrom sklearn.linear_model import LinearRegression\nm = LinearRegression().fit(np.array([[1], [2], [3]]), [2, 4, 6])\nround(float(m.coef_[0]), 3)',
+          ),
+        );
         assert.equal(np.results[0]!.text, '2.0');
         const js = await sandbox.code.createContext({ language: 'javascript' });
         const r = ok(await sandbox.runCode('const xs = [1, 2, 3];\nxs.map((x) => x * 2)', { context: js }));
@@ -211,27 +231,33 @@ describe('the code interpreter with the code-interpreter image', { timeout: 20 *
       }
       airlock = new Airlock({ url: t.server.url, apiKey: TEST_KEY });
       for (let i = 0; i < 600; i++) {
-        const pools = (await (await fetch(`${t.server.url}/v1/pools`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as { pools: { ready: number }[] };
+        const pools = (await (await fetch(`${t.server.url}/v1/pools`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as {
+          pools: { ready: number }[];
+        };
         if ((pools.pools[0]?.ready ?? 0) >= 2) return;
         await new Promise((r) => setTimeout(r, 250));
       }
       throw new Error('the pool never filled');
     });
 
-    test('the first cell of a claimed sandbox finds numpy, pandas and matplotlib imported; a claim with env gets a context with it', { timeout: 300_000 }, async () => {
-      const t0 = performance.now();
-      const sandbox = await airlock.sandboxes.create(shape);
-      recordSandbox(sandbox.id);
-      const t1 = performance.now();
-      const ex = ok(await sandbox.runCode('import sys\nwarm = "pandas" in sys.modules\nimport numpy, pandas, matplotlib.pyplot as plt\nwarm'));
-      const t2 = performance.now();
-      assert.equal(ex.results[0]!.text, 'True', 'imported before the first cell');
-      assert.equal(ex.executionCount, 1, 'nothing ran in it before the claimant');
-      process.stderr.write(`gvisor warm pool: create ${(t1 - t0).toFixed(1)} ms, first cell (numpy, pandas, matplotlib) ${(t2 - t1).toFixed(1)} ms\n`);
-      const withEnv = await airlock.sandboxes.create({ ...shape, env: { WHO: 'claimant' } });
-      recordSandbox(withEnv.id);
-      const env = ok(await withEnv.runCode('import os, sys\n(os.environ.get("WHO"), "pandas" in sys.modules)'));
-      assert.equal(env.results[0]!.text, "('claimant', False)", 'the pooled context (without the env) was dropped for a fresh one');
-    });
+    test(
+      'the first cell of a claimed sandbox finds numpy, pandas and matplotlib imported; a claim with env gets a context with it',
+      { timeout: 300_000 },
+      async () => {
+        const t0 = performance.now();
+        const sandbox = await airlock.sandboxes.create(shape);
+        recordSandbox(sandbox.id);
+        const t1 = performance.now();
+        const ex = ok(await sandbox.runCode('import sys\nwarm = "pandas" in sys.modules\nimport numpy, pandas, matplotlib.pyplot as plt\nwarm'));
+        const t2 = performance.now();
+        assert.equal(ex.results[0]!.text, 'True', 'imported before the first cell');
+        assert.equal(ex.executionCount, 1, 'nothing ran in it before the claimant');
+        process.stderr.write(`gvisor warm pool: create ${(t1 - t0).toFixed(1)} ms, first cell (numpy, pandas, matplotlib) ${(t2 - t1).toFixed(1)} ms\n`);
+        const withEnv = await airlock.sandboxes.create({ ...shape, env: { WHO: 'claimant' } });
+        recordSandbox(withEnv.id);
+        const env = ok(await withEnv.runCode('import os, sys\n(os.environ.get("WHO"), "pandas" in sys.modules)'));
+        assert.equal(env.results[0]!.text, "('claimant', False)", 'the pooled context (without the env) was dropped for a fresh one');
+      },
+    );
   });
 });

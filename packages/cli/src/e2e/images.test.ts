@@ -11,7 +11,6 @@ import { TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from
 import { buildImage, pushImage, readPythonRootfsTar, startRegistry, tarOf, writeOciLayout, type Registry } from '@airlock/server/testing/images';
 import { runCli } from './run-cli.js';
 
-
 describe('airlock image and run --image', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
   let registry: Registry;
@@ -22,7 +21,10 @@ describe('airlock image and run --image', { timeout: 10 * 60_000 }, () => {
 
   before(async () => {
     registry = await startRegistry(mkdtempSync(join(testRoot(), 'cli-registry-')));
-    const extra = await tarOf([{ name: 'app/', type: 'directory' }, { name: 'app/main.py', body: 'print("from the image")\n' }]);
+    const extra = await tarOf([
+      { name: 'app/', type: 'directory' },
+      { name: 'app/main.py', body: 'print("from the image")\n' },
+    ]);
     await pushImage(registry.host, 'team/py', '3', [readPythonRootfsTar(), extra], { workingDir: '/app' });
     ref = `${registry.host}/team/py:3`;
     t = await startTestServer(newDataDir());
@@ -50,7 +52,19 @@ describe('airlock image and run --image', { timeout: 10 * 60_000 }, () => {
   });
 
   test('--disk 64 stops dd at about 64 MiB with a quota error inside', async () => {
-    const r = await airlock(['run', '--runtime', 'runc', '--image', ref, '--disk', '64', '--', 'sh', '-c', 'dd if=/dev/zero of=/f bs=1M count=128; stat -c %s /f']);
+    const r = await airlock([
+      'run',
+      '--runtime',
+      'runc',
+      '--image',
+      ref,
+      '--disk',
+      '64',
+      '--',
+      'sh',
+      '-c',
+      'dd if=/dev/zero of=/f bs=1M count=128; stat -c %s /f',
+    ]);
     assert.match(r.stderr, /Disk quota exceeded|No space left/);
     const mib = Number(r.stdout.trim()) / 2 ** 20;
     assert.ok(mib > 48 && mib <= 66, `wrote ${mib} MiB`);

@@ -14,7 +14,8 @@ import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer }
 import { buildBuiltin } from '../builtin-images.js';
 import { CLI } from './run-cli.js';
 
-const noMmdebstrap = spawnSync('mmdebstrap', ['--version']).status === 0 ? false : 'mmdebstrap is not installed: the code-interpreter image cannot be built here';
+const noMmdebstrap =
+  spawnSync('mmdebstrap', ['--version']).status === 0 ? false : 'mmdebstrap is not installed: the code-interpreter image cannot be built here';
 
 const PLOT = `
 import matplotlib.pyplot as plt
@@ -52,14 +53,20 @@ describe('MCP: Python that plots, the image received', { timeout: 20 * 60_000, s
     const client = new Client({ name: 'airlock-plot-test', version: '1.0.0' });
     await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp'], env, stderr: 'pipe' }));
     try {
-      const created = (await client.callTool({ name: 'create_sandbox', arguments: { runtime: 'runc', image: 'airlock/code-interpreter:1', memoryMiB: 1024 } })) as CallToolResult;
+      const created = (await client.callTool({
+        name: 'create_sandbox',
+        arguments: { runtime: 'runc', image: 'airlock/code-interpreter:1', memoryMiB: 1024 },
+      })) as CallToolResult;
       assert.notEqual(created.isError, true, JSON.stringify(created.content));
       const id = (created.structuredContent as { id: string }).id;
       recordSandbox(id);
       const r = (await client.callTool({ name: 'run_code', arguments: { sandboxId: id, language: 'python', code: PLOT } })) as CallToolResult;
       assert.notEqual(r.isError, true, JSON.stringify(r.content).slice(0, 2000));
-      const text = r.content.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('\n');
-      assert.match(text, /plotted/, 'the last expression is the cell\'s value (the interpreter ran it)');
+      const text = r.content
+        .filter((c) => c.type === 'text')
+        .map((c) => (c as { text: string }).text)
+        .join('\n');
+      assert.match(text, /plotted/, "the last expression is the cell's value (the interpreter ran it)");
       const image = r.content.find((c) => c.type === 'image') as { data: string; mimeType: string } | undefined;
       assert.ok(image, 'the figure comes back as MCP image content');
       assert.equal(image.mimeType, 'image/png');

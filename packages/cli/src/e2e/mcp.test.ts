@@ -30,7 +30,10 @@ print("plotted", w, "x", h)
 `;
 
 function textOf(r: CallToolResult): string {
-  return r.content.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('\n');
+  return r.content
+    .filter((c) => c.type === 'text')
+    .map((c) => (c as { text: string }).text)
+    .join('\n');
 }
 
 describe('airlock mcp with the MCP SDK client', { timeout: 5 * 60_000 }, () => {
@@ -102,7 +105,10 @@ describe('airlock mcp with the MCP SDK client', { timeout: 5 * 60_000 }, () => {
 
   test('streamable HTTP: a bearer token, a session, cleanup when it is closed', { timeout: 3 * 60_000 }, async () => {
     const token = 'mcp-test-token-0123456789';
-    const child = spawn(process.execPath, [CLI, 'mcp', '--http', '127.0.0.1:0'], { env: { ...env, AIRLOCK_MCP_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'mcp', '--http', '127.0.0.1:0'], {
+      env: { ...env, AIRLOCK_MCP_TOKEN: token },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         createInterface({ input: child.stderr! }).on('line', (l) => {
@@ -111,16 +117,30 @@ describe('airlock mcp with the MCP SDK client', { timeout: 5 * 60_000 }, () => {
         });
         child.once('exit', (code) => reject(new Error(`airlock mcp exited with ${code}`)));
       });
-      const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
-      const post = (headers: Record<string, string>) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) });
+      const init = {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      };
+      const post = (headers: Record<string, string>) =>
+        fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+          body: JSON.stringify(init),
+        });
       assert.equal((await post({})).status, 401, 'no token, no session');
       assert.equal((await post({ authorization: 'Bearer wrong-token-wrong-token-xx' })).status, 401);
       // fetch may not set Host; node:http may, as a DNS-rebinding page's browser would send it.
       const foreign = await new Promise<number>((resolve, reject) => {
-        const req = request(url, { method: 'POST', headers: { host: 'evil.example', authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = request(
+          url,
+          { method: 'POST', headers: { host: 'evil.example', authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', reject);
         req.end(JSON.stringify(init));
       });
@@ -136,7 +156,11 @@ describe('airlock mcp with the MCP SDK client', { timeout: 5 * 60_000 }, () => {
       assert.match(textOf(r), /45/);
       await transport.terminateSession();
       await client.close();
-      await eventually('the HTTP session sandbox is destroyed when its session is closed', async () => ((await state(id)) === 'destroyed' ? true : undefined), 30_000);
+      await eventually(
+        'the HTTP session sandbox is destroyed when its session is closed',
+        async () => ((await state(id)) === 'destroyed' ? true : undefined),
+        30_000,
+      );
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));

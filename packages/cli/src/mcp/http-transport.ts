@@ -57,7 +57,14 @@ function fail(res: ServerResponse, status: number, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
 }
 
-export async function serveMcpHttp(o: { client: () => Airlock; host: string; port: number; keep: boolean; token?: string | undefined; version: string }): Promise<HttpMcp> {
+export async function serveMcpHttp(o: {
+  client: () => Airlock;
+  host: string;
+  port: number;
+  keep: boolean;
+  token?: string | undefined;
+  version: string;
+}): Promise<HttpMcp> {
   const token = o.token ?? randomBytes(24).toString('base64url');
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; session: McpSession }>();
   let allowedHosts: string[] = [];
@@ -71,7 +78,8 @@ export async function serveMcpHttp(o: { client: () => Airlock; host: string; por
       const known = typeof id === 'string' ? sessions.get(id) : undefined;
       const body = req.method === 'POST' ? await readJson(req) : undefined;
       if (known) return known.transport.handleRequest(req, res, body);
-      if (req.method !== 'POST' || !isInitializeRequest(body)) return fail(res, typeof id === 'string' ? 404 : 400, typeof id === 'string' ? 'unknown MCP session' : 'start with an initialize request');
+      if (req.method !== 'POST' || !isInitializeRequest(body))
+        return fail(res, typeof id === 'string' ? 404 : 400, typeof id === 'string' ? 'unknown MCP session' : 'start with an initialize request');
       const session = new McpSession(o.client(), o.keep);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
@@ -101,10 +109,12 @@ export async function serveMcpHttp(o: { client: () => Airlock; host: string; por
     token,
     server,
     close: async () => {
-      await Promise.allSettled([...sessions.values()].map(async (s) => {
-        await s.transport.close();
-        await s.session.close();
-      }));
+      await Promise.allSettled(
+        [...sessions.values()].map(async (s) => {
+          await s.transport.close();
+          await s.session.close();
+        }),
+      );
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

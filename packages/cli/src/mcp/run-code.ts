@@ -44,7 +44,12 @@ async function viaInterpreter(sb: Sandbox, language: Language, code: string, tim
   try {
     // The output directory is set in the context's own environment (a cell has no env of its own).
     await sb.exec(['mkdir', '-p', out]);
-    const prelude = language === 'python' ? `import os as _o; _o.environ["AIRLOCK_OUTPUT_DIR"] = ${JSON.stringify(out)}; del _o\n` : language === 'bash' ? `export AIRLOCK_OUTPUT_DIR=${JSON.stringify(out)}\n` : `process.env.AIRLOCK_OUTPUT_DIR = ${JSON.stringify(out)};\n`;
+    const prelude =
+      language === 'python'
+        ? `import os as _o; _o.environ["AIRLOCK_OUTPUT_DIR"] = ${JSON.stringify(out)}; del _o\n`
+        : language === 'bash'
+          ? `export AIRLOCK_OUTPUT_DIR=${JSON.stringify(out)}\n`
+          : `process.env.AIRLOCK_OUTPUT_DIR = ${JSON.stringify(out)};\n`;
     ex = await sb.runCode(prelude + code, { language, ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}) });
   } catch (e) {
     if (e instanceof NotFoundError && /no route/.test(e.message)) return undefined;

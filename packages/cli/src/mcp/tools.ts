@@ -37,7 +37,13 @@ async function guard(run: () => Promise<CallToolResult>): Promise<CallToolResult
 const SandboxId = z.string().min(1).max(128).describe('The sandbox id (from create_sandbox)');
 
 export function buildMcpServer(session: McpSession, version: string): McpServer {
-  const server = new McpServer({ name: 'airlock', version }, { instructions: 'Airlock runs untrusted code in isolated sandboxes. Create a sandbox, run commands or code in it, move files, and destroy it when done (sandboxes this session created are destroyed when it ends unless created with keep).' });
+  const server = new McpServer(
+    { name: 'airlock', version },
+    {
+      instructions:
+        'Airlock runs untrusted code in isolated sandboxes. Create a sandbox, run commands or code in it, move files, and destroy it when done (sandboxes this session created are destroyed when it ends unless created with keep).',
+    },
+  );
   const client = session.client;
   const sandbox = (id: string): Promise<Sandbox> => client.sandboxes.get(id);
 
@@ -47,12 +53,15 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
       title: 'Create a sandbox',
       description: 'Start an isolated Linux sandbox and return its id. Without network it has loopback only.',
       inputSchema: {
-        runtime: z.enum(RUNTIMES).optional().describe('Isolation runtime (default: the server\'s preferred)'),
+        runtime: z.enum(RUNTIMES).optional().describe("Isolation runtime (default: the server's preferred)"),
         image: z.string().max(512).optional().describe('Image reference (default: the built-in image with python3)'),
         cpu: z.number().positive().max(64).optional(),
         memoryMiB: z.number().int().min(32).optional(),
         timeoutSeconds: z.number().int().positive().optional().describe('Destroyed after this long'),
-        network: z.union([z.literal('none'), z.literal('all'), z.array(z.string().max(253)).max(64)]).optional().describe('"none", "all" (the internet, never private ranges), or domains to allow'),
+        network: z
+          .union([z.literal('none'), z.literal('all'), z.array(z.string().max(253)).max(64)])
+          .optional()
+          .describe('"none", "all" (the internet, never private ranges), or domains to allow'),
         keep: z.boolean().optional().describe('Keep it after this MCP session ends'),
       },
     },
@@ -69,7 +78,11 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
           metadata: { 'created-by': 'mcp' },
         });
         session.created(sb.id, a.keep === true);
-        return text(`created sandbox ${sb.id} (${sb.info.runtime}, ${sb.info.cpu} CPU, ${sb.info.memoryMiB} MiB)`, { id: sb.id, runtime: sb.info.runtime, state: sb.info.state });
+        return text(`created sandbox ${sb.id} (${sb.info.runtime}, ${sb.info.cpu} CPU, ${sb.info.memoryMiB} MiB)`, {
+          id: sb.id,
+          runtime: sb.info.runtime,
+          state: sb.info.state,
+        });
       }),
   );
 
@@ -80,7 +93,10 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
       description: 'Run a shell command in a sandbox (under sh -c) and return its exit code, stdout and stderr.',
       inputSchema: {
         sandboxId: SandboxId,
-        command: z.string().min(1).max(64 * 1024),
+        command: z
+          .string()
+          .min(1)
+          .max(64 * 1024),
         cwd: z.string().max(4096).optional(),
         env: z.record(z.string(), z.string()).optional(),
         timeoutSeconds: z.number().int().positive().max(3600).optional(),
@@ -89,8 +105,16 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
     (a) =>
       guard(async () => {
         const sb = await sandbox(a.sandboxId);
-        const r = await sb.exec(a.command, { ...(a.cwd ? { cwd: a.cwd } : {}), ...(a.env ? { env: a.env } : {}), ...(a.timeoutSeconds ? { timeout: a.timeoutSeconds } : {}) });
-        const parts = [`exit code: ${r.exitCode ?? 'none'} (${r.reason})`, r.stdout ? `stdout:\n${r.stdout}` : '', r.stderr ? `stderr:\n${r.stderr}` : ''].filter(Boolean);
+        const r = await sb.exec(a.command, {
+          ...(a.cwd ? { cwd: a.cwd } : {}),
+          ...(a.env ? { env: a.env } : {}),
+          ...(a.timeoutSeconds ? { timeout: a.timeoutSeconds } : {}),
+        });
+        const parts = [
+          `exit code: ${r.exitCode ?? 'none'} (${r.reason})`,
+          r.stdout ? `stdout:\n${r.stdout}` : '',
+          r.stderr ? `stderr:\n${r.stderr}` : '',
+        ].filter(Boolean);
         return text(parts.join('\n'), { exitCode: r.exitCode, reason: r.reason, stdout: clip(r.stdout), stderr: clip(r.stderr) });
       }),
   );
@@ -104,14 +128,22 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
       inputSchema: {
         sandboxId: SandboxId,
         language: z.enum(LANGUAGES).default('python'),
-        code: z.string().min(1).max(1024 * 1024),
+        code: z
+          .string()
+          .min(1)
+          .max(1024 * 1024),
         timeoutSeconds: z.number().int().positive().max(3600).optional(),
       },
     },
     (a) =>
       guard(async () => {
         const r = await runCode(await sandbox(a.sandboxId), a.language, a.code, a.timeoutSeconds);
-        const summary = [`exit code: ${r.exitCode ?? 'none'} (${r.reason})`, r.stdout ? `stdout:\n${r.stdout}` : '', r.stderr ? `stderr:\n${r.stderr}` : '', r.images.length ? `images: ${r.images.map((i) => i.name).join(', ')}` : ''].filter(Boolean);
+        const summary = [
+          `exit code: ${r.exitCode ?? 'none'} (${r.reason})`,
+          r.stdout ? `stdout:\n${r.stdout}` : '',
+          r.stderr ? `stderr:\n${r.stderr}` : '',
+          r.images.length ? `images: ${r.images.map((i) => i.name).join(', ')}` : '',
+        ].filter(Boolean);
         return {
           content: [{ type: 'text', text: clip(summary.join('\n')) }, ...r.images.map((i) => ({ type: 'image' as const, data: i.data, mimeType: i.mimeType }))],
           ...(r.exitCode !== 0 ? { isError: true } : {}),
@@ -146,7 +178,12 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
     {
       title: 'Write a file',
       description: 'Write a file in a sandbox (parent directories are created). Content is text unless encoding is base64.',
-      inputSchema: { sandboxId: SandboxId, path: z.string().min(1).max(4096), content: z.string().max(16 * 1024 * 1024), encoding: z.enum(['utf8', 'base64']).default('utf8') },
+      inputSchema: {
+        sandboxId: SandboxId,
+        path: z.string().min(1).max(4096),
+        content: z.string().max(16 * 1024 * 1024),
+        encoding: z.enum(['utf8', 'base64']).default('utf8'),
+      },
     },
     (a) =>
       guard(async () => {
@@ -166,7 +203,9 @@ export function buildMcpServer(session: McpSession, version: string): McpServer 
     (a) =>
       guard(async () => {
         const entries = await (await sandbox(a.sandboxId)).files.list(a.path);
-        const lines = entries.map((e) => `${e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : '-'} ${String(e.size).padStart(10)}  ${e.name}${e.type === 'dir' ? '/' : ''}`);
+        const lines = entries.map(
+          (e) => `${e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : '-'} ${String(e.size).padStart(10)}  ${e.name}${e.type === 'dir' ? '/' : ''}`,
+        );
         return text(lines.join('\n') || '(empty)', { entries: entries.slice(0, 1000).map((e) => ({ name: e.name, type: e.type, size: e.size })) });
       }),
   );

@@ -172,7 +172,11 @@ describe('agent connection: every byte from the sandbox is untrusted', { timeout
     for (let i = 0; i < 3; i++) op();
     assert.throws(op, (e: any) => e.code === 'capacity');
     for (let i = 0; i < 2; i++) openExec(conn);
-    assert.throws(() => openExec(conn), (e: any) => e.code === 'capacity' && /processes/.test(e.message), 'processes have a limit of their own');
+    assert.throws(
+      () => openExec(conn),
+      (e: any) => e.code === 'capacity' && /processes/.test(e.message),
+      'processes have a limit of their own',
+    );
     conn.close();
   });
 
@@ -209,7 +213,10 @@ describe('agent connection: every byte from the sandbox is untrusted', { timeout
     try {
       await fc.assert(
         fc.asyncProperty(
-          fc.array(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(...valid.map((b) => new Uint8Array(b))), fc.uint8Array({ minLength: 9, maxLength: 9 })), { maxLength: 30 }),
+          fc.array(
+            fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(...valid.map((b) => new Uint8Array(b))), fc.uint8Array({ minLength: 9, maxLength: 9 })),
+            { maxLength: 30 },
+          ),
           fc.array(fc.nat(), { maxLength: 5 }),
           async (pieces, flips) => {
             const { agent, conn } = await connected();

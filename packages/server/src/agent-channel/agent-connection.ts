@@ -115,10 +115,7 @@ export class AgentConnection {
    * again), then a PING round trip, which works for a fresh agent and for one adopted after a server
    * restart alike.
    */
-  static async connect(
-    transport: AgentTransport,
-    options: { timeoutMs: number; limits?: ChannelLimits; log?: Logger },
-  ): Promise<AgentConnection> {
+  static async connect(transport: AgentTransport, options: { timeoutMs: number; limits?: ChannelLimits; log?: Logger }): Promise<AgentConnection> {
     const deadline = Date.now() + options.timeoutMs;
     let lastError: unknown;
     while (Date.now() < deadline) {
@@ -174,7 +171,10 @@ export class AgentConnection {
     const processes = PROCESS_KINDS.has(kind);
     const inUse = [...this.#channels.values()].filter((c) => PROCESS_KINDS.has(c.kind) === processes).length;
     if (processes && inUse >= this.#limits.maxProcessChannels) {
-      throw new AirlockError(ErrorCode.Capacity, `this sandbox already has ${this.#limits.maxProcessChannels} processes the server follows; forget some that ended`);
+      throw new AirlockError(
+        ErrorCode.Capacity,
+        `this sandbox already has ${this.#limits.maxProcessChannels} processes the server follows; forget some that ended`,
+      );
     }
     if (!processes && inUse >= this.#limits.maxChannels) {
       throw new AirlockError(ErrorCode.Capacity, `this sandbox already has ${this.#limits.maxChannels} operations in flight; wait for some to finish`);
@@ -304,7 +304,8 @@ export class AgentConnection {
       if (this.#synced) throw new AgentProtocolError(`frame for channel ${f.channel}, which the server did not open`);
       // Queued before our RESET was read: a previous host's, budgeted and dropped.
       this.#preSync += 9 + f.payload.length;
-      if (this.#preSync > this.#limits.preSyncBytes) throw new AgentProtocolError(`more than ${this.#limits.preSyncBytes} bytes before the agent answered RESET`);
+      if (this.#preSync > this.#limits.preSyncBytes)
+        throw new AgentProtocolError(`more than ${this.#limits.preSyncBytes} bytes before the agent answered RESET`);
       return;
     }
     const verdict = judgeFrame(ch.kind, ch.phase, f.type);

@@ -16,7 +16,10 @@ export type ChannelPhase = 'open' | 'started';
 
 export type Verdict = { ok: true; final: boolean; phase: ChannelPhase } | { ok: false; why: string };
 
-const name = (type: number) => Object.entries(AgentFrame).find(([, v]) => v === type)?.[0]?.toUpperCase() ?? `0x${type.toString(16)}`;
+const name = (type: number) =>
+  Object.entries(AgentFrame)
+    .find(([, v]) => v === type)?.[0]
+    ?.toUpperCase() ?? `0x${type.toString(16)}`;
 
 export function judgeFrame(kind: ChannelKind, phase: ChannelPhase, type: number): Verdict {
   const ok = (final: boolean, next: ChannelPhase = phase): Verdict => ({ ok: true, final, phase: next });

@@ -63,7 +63,13 @@ export const symlinkPath = (conn: AgentConnection, target: string, path: string,
  * Watches `path`. Resolves once the watch is in place (or rejects: ENOENT for a missing path); the
  * events then arrive through the iterator until it is returned (CANCEL) or the channel closes.
  */
-export async function watchPath(conn: AgentConnection, path: string, user: string, recursive: boolean, timeoutMs: number): Promise<AsyncGenerator<WatchEvent[]>> {
+export async function watchPath(
+  conn: AgentConnection,
+  path: string,
+  user: string,
+  recursive: boolean,
+  timeoutMs: number,
+): Promise<AsyncGenerator<WatchEvent[]>> {
   const queue: WatchEvent[][] = [];
   const credit = new CreditLedger();
   let failure: Error | undefined;

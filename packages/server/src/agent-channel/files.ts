@@ -6,17 +6,7 @@
  * what is still in flight.
  */
 import { constants } from 'node:os';
-import {
-  AgentFrame,
-  HostFrame,
-  decodeDirEntries,
-  decodeError,
-  decodeOk,
-  encodeCredit,
-  encodeFileWrite,
-  encodePath,
-  type DirEntry,
-} from '@airlock/agent';
+import { AgentFrame, HostFrame, decodeDirEntries, decodeError, decodeOk, encodeCredit, encodeFileWrite, encodePath, type DirEntry } from '@airlock/agent';
 import type { AgentConnection } from './agent-connection.js';
 import { CreditLedger } from './credit.js';
 import { AgentOpError, AgentTimeoutError } from './errors.js';

@@ -249,4 +249,5 @@ export function simpleOp(conn: AgentConnection, type: number, payload: Uint8Arra
   });
 }
 
-export const forgetProcess = (conn: AgentConnection, id: string, timeoutMs: number) => simpleOp(conn, HostFrame.Forget, encodeForget(id), timeoutMs, `forget process ${id}`);
+export const forgetProcess = (conn: AgentConnection, id: string, timeoutMs: number) =>
+  simpleOp(conn, HostFrame.Forget, encodeForget(id), timeoutMs, `forget process ${id}`);

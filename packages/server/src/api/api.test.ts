@@ -52,7 +52,14 @@ describe('HTTP API', { timeout: 10 * 60_000 }, () => {
     const r = await new Api(api.url, undefined).call('GET', '/v1/openapi.json');
     assert.equal(r.status, 200);
     assert.equal(r.body.openapi, '3.1.0');
-    for (const p of ['/v1/pools', '/v1/sandboxes', '/v1/sandboxes/{id}', '/v1/sandboxes/{id}/exec', '/v1/sandboxes/{id}/exec/stream', '/v1/sandboxes/{id}/files']) {
+    for (const p of [
+      '/v1/pools',
+      '/v1/sandboxes',
+      '/v1/sandboxes/{id}',
+      '/v1/sandboxes/{id}/exec',
+      '/v1/sandboxes/{id}/exec/stream',
+      '/v1/sandboxes/{id}/files',
+    ]) {
       assert.ok(r.body.paths[p], `documents ${p}`);
     }
     assert.ok(r.body.components.schemas.CreateSandboxRequest, 'names the request schema');
@@ -65,7 +72,8 @@ describe('HTTP API', { timeout: 10 * 60_000 }, () => {
   });
 
   test('bad create requests get 4xx with a code naming what to fix, and create nothing', async () => {
-    const before = (await api.call('GET', '/v1/sandboxes?state=creating')).body.sandboxes.length + (await api.call('GET', '/v1/sandboxes')).body.sandboxes.length;
+    const before =
+      (await api.call('GET', '/v1/sandboxes?state=creating')).body.sandboxes.length + (await api.call('GET', '/v1/sandboxes')).body.sandboxes.length;
     const cases: [unknown, number, string, RegExp][] = [
       [{ runtime: 'docker' }, 400, 'invalid_request', /runtime/],
       [{ memoryMiB: -5 }, 400, 'invalid_request', /memoryMiB/],
@@ -89,7 +97,8 @@ describe('HTTP API', { timeout: 10 * 60_000 }, () => {
     }
     const malformed = await api.call('POST', '/v1/sandboxes', '{"runtime": ', { 'content-type': 'application/json' });
     assert.deepEqual([malformed.status, malformed.body.code], [400, 'invalid_request']);
-    const after = (await api.call('GET', '/v1/sandboxes?state=creating')).body.sandboxes.length + (await api.call('GET', '/v1/sandboxes')).body.sandboxes.length;
+    const after =
+      (await api.call('GET', '/v1/sandboxes?state=creating')).body.sandboxes.length + (await api.call('GET', '/v1/sandboxes')).body.sandboxes.length;
     assert.equal(after, before, 'no rows were left by rejected requests');
   });
 
@@ -116,7 +125,14 @@ describe('HTTP API', { timeout: 10 * 60_000 }, () => {
     const sb = await api.create({ runtime: 'runc' });
     try {
       // An exec without cmd is valid (the image's Entrypoint + Cmd), so {} is not among these.
-      for (const body of [{ cmd: [] }, { cmd: '' }, { cmd: ['a\0b'] }, { cmd: ['true'], cwd: 'relative' }, { cmd: ['true'], timeout: -1 }, { cmd: ['true'], user: 'x y' }]) {
+      for (const body of [
+        { cmd: [] },
+        { cmd: '' },
+        { cmd: ['a\0b'] },
+        { cmd: ['true'], cwd: 'relative' },
+        { cmd: ['true'], timeout: -1 },
+        { cmd: ['true'], user: 'x y' },
+      ]) {
         const r = await api.call('POST', `/v1/sandboxes/${sb.id}/exec`, body);
         assert.equal(r.status, 400, JSON.stringify(body));
         assert.equal(r.body.code, 'invalid_request');

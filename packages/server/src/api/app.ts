@@ -105,7 +105,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     const others = routes.filter((r) => r.matches(c.req.path)).map((r) => r.method);
     if (others.length > 0) {
       c.header('allow', others.join(', '));
-      return errorResponse(c, new AirlockError(ErrorCode.MethodNotAllowed, `${c.req.path} does not take ${c.req.method}; it takes ${others.join(', ')}`), deps.log);
+      return errorResponse(
+        c,
+        new AirlockError(ErrorCode.MethodNotAllowed, `${c.req.path} does not take ${c.req.method}; it takes ${others.join(', ')}`),
+        deps.log,
+      );
     }
     return errorResponse(c, new AirlockError(ErrorCode.NotFound, `no route for ${c.req.method} ${c.req.path}`), deps.log);
   });
@@ -135,7 +139,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
           version: deps.version,
           runtimes: deps.runtimes.all().map((r) => {
             const a = deps.runtimes.availability(r.name);
-            return a.available ? { name: r.name, available: true, ...(a.accel ? { accel: a.accel.name, accelReason: a.accel.reason } : {}) } : { name: r.name, available: false, reason: a.reason };
+            return a.available
+              ? { name: r.name, available: true, ...(a.accel ? { accel: a.accel.name, accelReason: a.accel.reason } : {}) }
+              : { name: r.name, available: false, reason: a.reason };
           }),
         },
         200,
@@ -146,7 +152,15 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   execRoutes(app, deps.sandboxes);
   fileRoutes(app, deps.sandboxes, deps.limits);
   // Before the generic /v1/images/{image} routes, so that /v1/images/build is not taken for an image name.
-  imageBuildRoutes(app, { builds: deps.builds, images: deps.images, transfer: deps.transfer, maxContextBytes: deps.maxContextBytes, log: deps.log, scope: deps.imageScope, projects: deps.projects });
+  imageBuildRoutes(app, {
+    builds: deps.builds,
+    images: deps.images,
+    transfer: deps.transfer,
+    maxContextBytes: deps.maxContextBytes,
+    log: deps.log,
+    scope: deps.imageScope,
+    projects: deps.projects,
+  });
   imageRoutes(app, deps.images, { content: deps.content, maxImportBytes: deps.limits.maxImportBytes, scope: deps.imageScope, projects: deps.projects });
   poolRoutes(app, deps.sandboxes);
   networkRoutes(app, deps.sandboxes);

@@ -17,7 +17,14 @@ const CASES = ['none', 'malformed', 'wrong', 'revoked', 'expired', 'other', 'rea
 type Case = (typeof CASES)[number];
 
 /** Routes whose allowed cases destroy what later routes need: run last, in this order. */
-const LAST = ['DELETE /v1/webhooks/{id}', 'DELETE /v1/images/{image}', 'POST /v1/images/prune', 'DELETE /v1/sandboxes/{id}/processes/{pid}', 'DELETE /v1/projects/{project}', 'DELETE /v1/sandboxes/{id}'];
+const LAST = [
+  'DELETE /v1/webhooks/{id}',
+  'DELETE /v1/images/{image}',
+  'POST /v1/images/prune',
+  'DELETE /v1/sandboxes/{id}/processes/{pid}',
+  'DELETE /v1/projects/{project}',
+  'DELETE /v1/sandboxes/{id}',
+];
 const rank = (r: RouteEntry) => LAST.indexOf(`${r.method} ${r.path}`);
 
 type Expect = { status: number; code?: string } | 'allowed';
@@ -79,7 +86,15 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
     const layer = await tarOf([{ name: 'hello.txt', body: 'alpha\n' }]);
     const archive = await tarOf([
       { name: 'manifest.json', body: JSON.stringify([{ Config: 'config.json', RepoTags: ['alpha/tool:1'], Layers: ['l/layer.tar'] }]) },
-      { name: 'config.json', body: JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${(await import('node:crypto')).createHash('sha256').update(layer).digest('hex')}`] } }) },
+      {
+        name: 'config.json',
+        body: JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          config: {},
+          rootfs: { type: 'layers', diff_ids: [`sha256:${(await import('node:crypto')).createHash('sha256').update(layer).digest('hex')}`] },
+        }),
+      },
       { name: 'l/', type: 'directory' },
       { name: 'l/layer.tar', body: layer },
     ]);
@@ -112,7 +127,10 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
         cases++;
         const want = expected(route, c);
         const ok = want === 'allowed' ? allowed(r) : r.status === want.status && (want.code === undefined || r.code === want.code);
-        if (!ok) mismatches.push(`${route.method} ${route.path} [${c}]: ${r.status} ${r.code ?? ''} ${r.message ?? ''} (wanted ${want === 'allowed' ? 'allowed' : want.status})`);
+        if (!ok)
+          mismatches.push(
+            `${route.method} ${route.path} [${c}]: ${r.status} ${r.code ?? ''} ${r.message ?? ''} (wanted ${want === 'allowed' ? 'allowed' : want.status})`,
+          );
         if (want !== 'allowed' && want.status >= 300 && r.status >= 200 && r.status < 300) unexpected2xx++;
         if (want === 'allowed' && r.status >= 200 && r.status < 300) allowed2xx++;
       }
@@ -160,8 +178,15 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
     await recreate();
     const beta = new Api(admin.url, keys.other);
     const alpha = new Api(admin.url, keys.project);
-    assert.equal((await beta.call('GET', '/v1/sandboxes')).body.sandboxes.some((s: any) => s.id === fill.id), false);
-    assert.equal((await alpha.call('GET', '/v1/sandboxes')).body.sandboxes.some((s: any) => s.id === fill.id), true, 'positive control');
+    assert.equal(
+      (await beta.call('GET', '/v1/sandboxes')).body.sandboxes.some((s: any) => s.id === fill.id),
+      false,
+    );
+    assert.equal(
+      (await alpha.call('GET', '/v1/sandboxes')).body.sandboxes.some((s: any) => s.id === fill.id),
+      true,
+      'positive control',
+    );
     const layer = await tarOf([{ name: 'b.txt', body: 'beta\n' }]);
     const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(layer).digest('hex')}`;
     const archive = await tarOf([
@@ -171,12 +196,30 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
       { name: 'l/layer.tar', body: layer },
     ]);
     const imported = (await alpha.call('POST', '/v1/images/import', archive, { 'content-type': 'application/x-tar' })).body.images[0];
-    assert.equal((await beta.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id), false);
-    assert.equal((await alpha.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id), true, 'positive control');
-    assert.equal((await admin.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id), false, "an admin's list is its own project's");
-    assert.equal((await admin.call('GET', '/v1/images?project=alpha')).body.images.some((i: any) => i.id === imported.id), true, 'unless it names another');
+    assert.equal(
+      (await beta.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id),
+      false,
+    );
+    assert.equal(
+      (await alpha.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id),
+      true,
+      'positive control',
+    );
+    assert.equal(
+      (await admin.call('GET', '/v1/images')).body.images.some((i: any) => i.id === imported.id),
+      false,
+      "an admin's list is its own project's",
+    );
+    assert.equal(
+      (await admin.call('GET', '/v1/images?project=alpha')).body.images.some((i: any) => i.id === imported.id),
+      true,
+      'unless it names another',
+    );
     assert.equal((await beta.call('GET', '/v1/images?project=alpha')).status, 404, 'which only an admin may');
-    assert.equal((await admin.call('GET', '/v1/sandboxes?project=alpha')).body.sandboxes.some((s: any) => s.id === fill.id), true);
+    assert.equal(
+      (await admin.call('GET', '/v1/sandboxes?project=alpha')).body.sandboxes.some((s: any) => s.id === fill.id),
+      true,
+    );
     assert.equal((await beta.call('GET', '/v1/sandboxes?project=alpha')).status, 404);
     const byRef = await beta.call('GET', `/v1/images/${encodeURIComponent('alpha/private:1')}`);
     const missing = await beta.call('GET', `/v1/images/${encodeURIComponent('alpha/nothing:1')}`);
@@ -192,8 +235,15 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
       { name: 'extra.txt', body: 'x\n' },
     ]);
     const build = async (api: Api) => {
-      const res = await fetch(`${admin.url}/v1/images/build?tag=${encodeURIComponent(`${api === alpha ? 'alpha' : 'beta'}/built:1`)}`, { method: 'POST', headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/x-tar' }, body: context });
-      const events = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const res = await fetch(`${admin.url}/v1/images/build?tag=${encodeURIComponent(`${api === alpha ? 'alpha' : 'beta'}/built:1`)}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/x-tar' },
+        body: context,
+      });
+      const events = (await res.text())
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       return events.at(-1);
     };
     const refused = await build(beta);
@@ -214,7 +264,11 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
   async function send(route: RouteEntry, c: Case): Promise<{ status: number; code?: string; message?: string }> {
     let path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
       const v =
-        route.path.startsWith('/v1/images/builds/') && name === 'id' ? 'b-none' : route.path.startsWith('/v1/webhooks/') && name === 'id' ? fill.webhook : fill[name as keyof typeof fill];
+        route.path.startsWith('/v1/images/builds/') && name === 'id'
+          ? 'b-none'
+          : route.path.startsWith('/v1/webhooks/') && name === 'id'
+            ? fill.webhook
+            : fill[name as keyof typeof fill];
       assert.ok(v !== undefined, `the matrix has no value for {${name}} in ${route.path}: add one`);
       return encodeURIComponent(v);
     });
@@ -224,11 +278,22 @@ describe('authorization matrix', { timeout: 15 * 60_000 }, () => {
       route.bodyTypes === undefined
         ? undefined
         : json
-          ? JSON.stringify(route.path.endsWith('/exec') || route.path.endsWith('/exec/stream') ? { cmd: ['true'] } : route.path.endsWith('/processes') ? { cmd: ['sleep', '600'] } : route.path === '/v1/sandboxes' ? { runtime: 'bwrap' } : {})
+          ? JSON.stringify(
+              route.path.endsWith('/exec') || route.path.endsWith('/exec/stream')
+                ? { cmd: ['true'] }
+                : route.path.endsWith('/processes')
+                  ? { cmd: ['sleep', '600'] }
+                  : route.path === '/v1/sandboxes'
+                    ? { runtime: 'bwrap' }
+                    : {},
+            )
           : new Uint8Array(0);
     const res = await fetch(`${admin.url}${path}`, {
       method: route.method,
-      headers: { ...headers(c), ...(body === undefined ? {} : { 'content-type': json ? 'application/json' : (route.bodyTypes![0] ?? 'application/octet-stream') }) },
+      headers: {
+        ...headers(c),
+        ...(body === undefined ? {} : { 'content-type': json ? 'application/json' : (route.bodyTypes![0] ?? 'application/octet-stream') }),
+      },
       ...(body === undefined ? {} : { body }),
     });
     const type = res.headers.get('content-type') ?? '';

@@ -43,9 +43,16 @@ describe('secrets stay out of logs, audit, error bodies and the database', { tim
     recordSandbox(sb.body.id);
     const id = sb.body.id as string;
     // Positive control: the env values are really there, inside.
-    const used = await call(api, 'POST', `/v1/sandboxes/${id}/exec`, { cmd: ['sh', '-c', `test \${#TOKEN} = ${envCanary.length} && test \${#SECRET} = ${execCanary.length} && test "\${TOKEN%-*}" = canary-env`], env: { SECRET: execCanary } });
+    const used = await call(api, 'POST', `/v1/sandboxes/${id}/exec`, {
+      cmd: ['sh', '-c', `test \${#TOKEN} = ${envCanary.length} && test \${#SECRET} = ${execCanary.length} && test "\${TOKEN%-*}" = canary-env`],
+      env: { SECRET: execCanary },
+    });
     assert.equal(used.body.exitCode, 0, JSON.stringify(used.body));
-    const res = await fetch(`${admin.url}/v1/sandboxes/${id}/exec/stream`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ cmd: ['true'], env: { SECRET: execCanary } }) });
+    const res = await fetch(`${admin.url}/v1/sandboxes/${id}/exec/stream`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cmd: ['true'], env: { SECRET: execCanary } }),
+    });
     await res.text();
     // Bad requests that carry the canaries: their error bodies must not echo them.
     await call(api, 'POST', '/v1/sandboxes', { runtime: 'bwrap', env: { '1BAD': envCanary } });
@@ -57,7 +64,10 @@ describe('secrets stay out of logs, audit, error bodies and the database', { tim
     await call(api, 'GET', `/v1/sandboxes/${id}/files?path=/nonexistent-${execCanary.slice(0, 4)}`);
     const audit = await call(admin, 'GET', '/v1/audit?project=canary&limit=1000');
     assert.ok(audit.body.events.length >= 4, 'positive control: the audit log recorded the actions');
-    assert.ok(audit.body.events.some((e: any) => e.argv?.[0] === 'sh'), 'an exec records its argv');
+    assert.ok(
+      audit.body.events.some((e: any) => e.argv?.[0] === 'sh'),
+      'an exec records its argv',
+    );
     await call(api, 'DELETE', `/v1/sandboxes/${id}`);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -75,7 +85,11 @@ describe('secrets stay out of logs, audit, error bodies and the database', { tim
     assert.ok(dbBytes.includes(id), 'positive control: the search sees the database contents');
     const found: string[] = [];
     for (const [where, text] of haystacks) {
-      for (const [what, canary] of [['key secret', keySecret], ['sandbox env', envCanary], ['exec env', execCanary]] as const) {
+      for (const [what, canary] of [
+        ['key secret', keySecret],
+        ['sandbox env', envCanary],
+        ['exec env', execCanary],
+      ] as const) {
         if (text.includes(canary)) found.push(`${what} in the ${where}`);
       }
     }

@@ -95,7 +95,12 @@ describe('the API edge: bounded bodies and exact statuses', { timeout: 120_000 }
     assert.equal(res.status, 413);
     assert.equal((await api.call('GET', `/v1/sandboxes/${sb.id}`)).body.state, 'running');
     // A declared 64 MiB: answered at once, the body never read, the connection closed.
-    const huge = await rawRequest(`${api.url}/v1/sandboxes/${sb.id}/files?path=/tmp/huge`, 'PUT', { authorization: `Bearer ${api.key}` }, Buffer.alloc(64 * 1024 * 1024));
+    const huge = await rawRequest(
+      `${api.url}/v1/sandboxes/${sb.id}/files?path=/tmp/huge`,
+      'PUT',
+      { authorization: `Bearer ${api.key}` },
+      Buffer.alloc(64 * 1024 * 1024),
+    );
     assert.deepEqual([huge.status, huge.body?.code], [413, 'payload_too_large']);
   });
 
@@ -106,7 +111,10 @@ describe('the API edge: bounded bodies and exact statuses', { timeout: 120_000 }
     const wide = await startTestServer(undefined, {});
     try {
       const box = await wide.api.create({ runtime: 'runc', env });
-      const r = await wide.api.call('POST', `/v1/sandboxes/${box.id}/exec`, { cmd: ['true'], env: Object.fromEntries(Object.entries(env).map(([k, v]) => [`E${k}`, v])) });
+      const r = await wide.api.call('POST', `/v1/sandboxes/${box.id}/exec`, {
+        cmd: ['true'],
+        env: Object.fromEntries(Object.entries(env).map(([k, v]) => [`E${k}`, v])),
+      });
       assert.deepEqual([r.status, r.body.code], [413, 'payload_too_large']);
       const ok = await wide.api.exec(box.id, { cmd: ['echo', 'after'] });
       assert.equal(ok.stdout, 'after\n', 'no handler left behind, the channel still works');

@@ -20,7 +20,17 @@ import { SANDBOX_ID_CHARS } from '../sandbox/ids.js';
 import { ERROR_STATUS } from './error-status.js';
 
 const PATH = new RegExp(`^/v1/sandboxes/(sb-${SANDBOX_ID_CHARS})/ports/(\\d{1,5})(/[^?#]*)?(\\?.*)?$`);
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'authorization', 'x-airlock-ports-token']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'authorization',
+  'x-airlock-ports-token',
+]);
 const TOKEN_PARAM = 'airlock_token';
 
 interface PortRequest {
@@ -83,7 +93,15 @@ export function installPortsGateway(server: Server, sandboxes: SandboxService, d
     void (async () => {
       try {
         const target = await sandboxes.portTarget(r.id, r.port, r.token);
-        const up = httpRequest({ host: target.host, port: target.port, method: req.method, path: r.path, headers: forwardHeaders(req), agent: false, timeout: 30_000 });
+        const up = httpRequest({
+          host: target.host,
+          port: target.port,
+          method: req.method,
+          path: r.path,
+          headers: forwardHeaders(req),
+          agent: false,
+          timeout: 30_000,
+        });
         up.on('response', (ur) => {
           const headers: Record<string, string | string[]> = {};
           for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;

@@ -20,7 +20,10 @@ async function serverWithLogs(format: 'json' | 'pretty'): Promise<{ child: Child
   // No uplink: like every test server, this one never forwards onto the host's interfaces.
   const config = join(dataDir, 'config.json');
   writeFileSync(config, JSON.stringify({ network: { uplinks: [] } }));
-  const child = spawn(process.execPath, [SERVER, dataDir, 'info'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIRLOCK_CONFIG: config, AIRLOCK_LOG_FORMAT: format } });
+  const child = spawn(process.execPath, [SERVER, dataDir, 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AIRLOCK_CONFIG: config, AIRLOCK_LOG_FORMAT: format },
+  });
   const lines: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {
     for (const stream of [child.stdout!, child.stderr!]) {
@@ -49,7 +52,9 @@ test('one structured line per request, and no secret in any line', { timeout: 3 
     id = sb.id;
     const r = await api.exec(sb.id, { cmd: ['sh', '-c', 'cat; echo "$TOKEN $OTHER"'], env: { OTHER: SECRET }, stdin: SECRET });
     assert.ok(r.stdout.includes(SECRET), 'positive control: the secret really went through the server');
-    const up = await api.call('PUT', `/v1/sandboxes/${sb.id}/files?path=/tmp/secret.txt`, new TextEncoder().encode(SECRET), { 'content-type': 'application/octet-stream' });
+    const up = await api.call('PUT', `/v1/sandboxes/${sb.id}/files?path=/tmp/secret.txt`, new TextEncoder().encode(SECRET), {
+      'content-type': 'application/octet-stream',
+    });
     assert.ok(up.status < 300, JSON.stringify(up.body));
     await api.call('GET', `/v1/sandboxes/${sb.id}/stats?token=${SECRET}`);
     await api.call('GET', '/v1/sandboxes/nope');
@@ -74,7 +79,10 @@ test('one structured line per request, and no secret in any line', { timeout: 3 
   assert.deepEqual([missing?.status, missing?.code], [404, 'not_found']);
   const unauth = requests.find((l) => l.status === 401);
   assert.ok(unauth && unauth.key === undefined, 'a refused key is not named');
-  assert.ok(requests.some((l) => l.route === '/v1/sandboxes/:id/stats'), 'the stats request is logged, its query is not');
+  assert.ok(
+    requests.some((l) => l.route === '/v1/sandboxes/:id/stats'),
+    'the stats request is logged, its query is not',
+  );
   recordSandbox(id!);
 });
 

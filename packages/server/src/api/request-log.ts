@@ -23,7 +23,10 @@ export function requestLog(log: Logger, metrics: Metrics): MiddlewareHandler {
     const seconds = (performance.now() - t0) / 1000;
     const status = c.res.status;
     // The matched route's template; a request no route took has none of its own.
-    const route = matchedRoutes(c).filter((r) => r.method !== 'ALL').at(-1)?.path ?? '(unmatched)';
+    const route =
+      matchedRoutes(c)
+        .filter((r) => r.method !== 'ALL')
+        .at(-1)?.path ?? '(unmatched)';
     const method = c.req.method;
     const error = c.error;
     metrics.httpRequests.inc({ method, route, status: String(status) });

@@ -31,7 +31,11 @@ describe('key revocation', { timeout: 5 * 60_000 }, () => {
 
   /** Opens a streamed GET/POST and reads it in the background; `ended` resolves when the body ends. */
   const open = async (api: Api, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${api.key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(`${api.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${api.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     assert.equal(res.status, 200, `${method} ${path}`);
     let text = '';
     let done = false;
@@ -44,7 +48,15 @@ describe('key revocation', { timeout: 5 * 60_000 }, () => {
       }
       done = true;
     })();
-    return { ended, get done() { return done; }, get text() { return text; } };
+    return {
+      ended,
+      get done() {
+        return done;
+      },
+      get text() {
+        return text;
+      },
+    };
   };
 
   test('a revoked key loses its streams, attach sessions and tickets at once; another key keeps its own', async () => {
@@ -74,14 +86,22 @@ describe('key revocation', { timeout: 5 * 60_000 }, () => {
     const buffered = await vBuffered;
     assert.notEqual(buffered.status, 200, 'the buffered exec was abandoned');
     assert.equal((await victim.api.call('GET', '/v1/sandboxes')).status, 401, 'its next request is refused');
-    await assert.rejects(Attach.open(victim.api, sb.id, proc.body.id, `?ticket=${ticket.ticket}`, { headers: {} }), (e: any) => e.status === 401, 'its ticket opens nothing');
+    await assert.rejects(
+      Attach.open(victim.api, sb.id, proc.body.id, `?ticket=${ticket.ticket}`, { headers: {} }),
+      (e: any) => e.status === 401,
+      'its ticket opens nothing',
+    );
 
     // Positive control: the other key's stream and attach are still live.
     const seen = oOut.text.length;
     await eventually('the other stream still flows', () => (oOut.text.length > seen ? true : undefined), 10_000);
     assert.equal(oOut.done, false);
     assert.equal(oAttach.closeCode, undefined);
-    await eventually('the victim units are given back', async () => ((await admin.call('GET', '/v1/projects/alpha')).body.usage.execs === 2 ? true : undefined), 10_000);
+    await eventually(
+      'the victim units are given back',
+      async () => ((await admin.call('GET', '/v1/projects/alpha')).body.usage.execs === 2 ? true : undefined),
+      10_000,
+    );
     oAttach.ws.close();
     await admin.call('DELETE', `/v1/sandboxes/${sb.id}`);
     await oOut.ended;

@@ -27,7 +27,13 @@ export interface RouteEntry {
 
 interface RouteDefinition {
   type: string;
-  route?: { method: string; path: string; request?: { body?: { content?: Record<string, unknown> } }; 'x-airlock-access'?: RouteAccess; 'x-airlock-quota'?: RouteQuota };
+  route?: {
+    method: string;
+    path: string;
+    request?: { body?: { content?: Record<string, unknown> } };
+    'x-airlock-access'?: RouteAccess;
+    'x-airlock-quota'?: RouteQuota;
+  };
 }
 
 export function routeTable(app: OpenAPIHono): RouteEntry[] {
@@ -40,7 +46,14 @@ export function routeTable(app: OpenAPIHono): RouteEntry[] {
       const quota = d.route!['x-airlock-quota'];
       const pattern = new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\\{[^}]+\\\}|\{[^}]+\}/g, '[^/]+')}$`);
       const content = request?.body?.content;
-      return { method: method.toUpperCase(), path, access, quota, bodyTypes: content ? Object.keys(content) : undefined, matches: (p: string) => pattern.test(p) };
+      return {
+        method: method.toUpperCase(),
+        path,
+        access,
+        quota,
+        bodyTypes: content ? Object.keys(content) : undefined,
+        matches: (p: string) => pattern.test(p),
+      };
     });
 }
 

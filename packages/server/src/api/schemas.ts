@@ -18,9 +18,15 @@ export const ErrorBodySchema = z
 export const errorResponses = {
   400: { description: 'Invalid request', content: { 'application/json': { schema: ErrorBodySchema } } },
   401: { description: 'Missing, malformed, wrong, expired or revoked API key', content: { 'application/json': { schema: ErrorBodySchema } } },
-  403: { description: "The key's role does not allow this (permission_denied), or a project's hard limit (quota_limit)", content: { 'application/json': { schema: ErrorBodySchema } } },
+  403: {
+    description: "The key's role does not allow this (permission_denied), or a project's hard limit (quota_limit)",
+    content: { 'application/json': { schema: ErrorBodySchema } },
+  },
   404: { description: 'No such sandbox', content: { 'application/json': { schema: ErrorBodySchema } } },
   409: { description: 'The sandbox is not in a state that allows this', content: { 'application/json': { schema: ErrorBodySchema } } },
   422: { description: 'Could not be done (see code)', content: { 'application/json': { schema: ErrorBodySchema } } },
-  429: { description: "At the server's capacity, a project's quota (quota_exceeded) or the key's rate (rate_limited, with Retry-After)", content: { 'application/json': { schema: ErrorBodySchema } } },
+  429: {
+    description: "At the server's capacity, a project's quota (quota_exceeded) or the key's rate (rate_limited, with Retry-After)",
+    content: { 'application/json': { schema: ErrorBodySchema } },
+  },
 } as const;

@@ -52,8 +52,10 @@ export function tenancyGuard(d: GuardDeps): MiddlewareHandler {
     let project = p.project;
     let release: (() => void) | undefined;
     try {
-      if (route.access === 'admin' && p.role !== 'admin') throw new AirlockError(ErrorCode.PermissionDenied, `${c.req.method} ${route.path} needs an admin key`);
-      if (route.access === 'write' && p.role === 'read') throw new AirlockError(ErrorCode.PermissionDenied, `this key is read-only: ${c.req.method} ${route.path} changes something`);
+      if (route.access === 'admin' && p.role !== 'admin')
+        throw new AirlockError(ErrorCode.PermissionDenied, `${c.req.method} ${route.path} needs an admin key`);
+      if (route.access === 'write' && p.role === 'read')
+        throw new AirlockError(ErrorCode.PermissionDenied, `this key is read-only: ${c.req.method} ${route.path} changes something`);
       d.rate.take(p.keyId);
       if (route.path.startsWith('/v1/sandboxes/{id}')) project = await sandboxProject(d.sandboxes, p, c.req.path.split('/')[3]!);
       if (route.quota) release = d.quotas.acquire(project, route.quota);
@@ -117,7 +119,6 @@ async function audit(d: GuardDeps, c: Context, route: RouteEntry, p: Principal, 
   });
 }
 
-
 /** The path parameters' values (sandbox id, pid, image, project, key), joined: what was acted on. */
 function targetOf(pattern: string, path: string): string | null {
   const a = pattern.split('/');
@@ -169,7 +170,9 @@ function endOnRevoke(body: ReadableStream<Uint8Array>, signal: AbortSignal, done
     void reader.cancel(signal.reason).catch(() => {});
     try {
       if (contentType.includes('ndjson')) {
-        ctl?.enqueue(new TextEncoder().encode(`${JSON.stringify({ type: 'error', code: ErrorCode.Unauthenticated, message: 'the API key is no longer valid' })}\n`));
+        ctl?.enqueue(
+          new TextEncoder().encode(`${JSON.stringify({ type: 'error', code: ErrorCode.Unauthenticated, message: 'the API key is no longer valid' })}\n`),
+        );
         ctl?.close();
       } else {
         ctl?.error(new Error('the API key is no longer valid'));

@@ -30,7 +30,12 @@ export function sandboxToWire(r: SandboxView): Sandbox {
     project: r.project,
     enforced: r.enforced,
     network: r.network
-      ? { egress: r.network.settings.egress, bandwidthMbit: r.network.settings.bandwidthMbit, publicPorts: r.network.settings.publicPorts, address: r.networkAddress }
+      ? {
+          egress: r.network.settings.egress,
+          bandwidthMbit: r.network.settings.bandwidthMbit,
+          publicPorts: r.network.settings.publicPorts,
+          address: r.networkAddress,
+        }
       : null,
     agent: r.agent,
   };

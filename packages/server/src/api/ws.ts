@@ -91,14 +91,33 @@ async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingM
   const [sandboxId, pid] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
   const bearer = bearerOf(req.headers.authorization);
   const ticket = url.searchParams.get('ticket');
-  const principal = bearer !== undefined ? await deps.principals.authenticate(bearer) : ticket !== null ? deps.tickets.redeem(ticket, sandboxId, pid) : undefined;
-  if (!principal) return refuse(socket, 401, 'unauthenticated', bearer === undefined && ticket === null ? 'send Authorization: Bearer <key>, or a ?ticket= from POST …/ticket' : 'the API key or ticket is not valid');
+  const principal =
+    bearer !== undefined ? await deps.principals.authenticate(bearer) : ticket !== null ? deps.tickets.redeem(ticket, sandboxId, pid) : undefined;
+  if (!principal)
+    return refuse(
+      socket,
+      401,
+      'unauthenticated',
+      bearer === undefined && ticket === null ? 'send Authorization: Bearer <key>, or a ?ticket= from POST …/ticket' : 'the API key or ticket is not valid',
+    );
   const auditAs = (status: number, result: string, project = principal.project) =>
-    deps.audit.record({ keyId: principal.keyId, project, action: 'GET /v1/sandboxes/{id}/processes/{pid}/attach', target: `${sandboxId}/${pid}`, status, result, argv: null });
+    deps.audit.record({
+      keyId: principal.keyId,
+      project,
+      action: 'GET /v1/sandboxes/{id}/processes/{pid}/attach',
+      target: `${sandboxId}/${pid}`,
+      status,
+      result,
+      argv: null,
+    });
   let release: () => void;
   let project = principal.project;
   try {
-    if (principal.role === 'read') throw new AirlockError(ErrorCode.PermissionDenied, 'this key is read-only: an attach can write to the process (stdin, signals); read its output with GET …/output');
+    if (principal.role === 'read')
+      throw new AirlockError(
+        ErrorCode.PermissionDenied,
+        'this key is read-only: an attach can write to the process (stdin, signals); read its output with GET …/output',
+      );
     deps.rate.take(principal.keyId);
     const record = await deps.sandboxes.get(sandboxId);
     if (!sees(principal, record.project)) throw notFound(`sandbox ${sandboxId}`);
@@ -111,7 +130,8 @@ async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingM
   }
   const offsetArg = url.searchParams.get('offset');
   const offset = offsetArg === null ? undefined : Number(offsetArg);
-  if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0)) return refuse(socket, 400, 'invalid_request', 'offset must be a non-negative integer');
+  if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0))
+    return refuse(socket, 400, 'invalid_request', 'offset must be a non-negative integer');
   const gap = url.searchParams.get('gap') === 'skip' ? 'skip' : 'error';
   const pace = url.searchParams.get('pace') === 'true';
   let opened: { entry: ProcessEntry; reader: JournalReader };
@@ -146,10 +166,19 @@ async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingM
 function refuse(socket: Duplex, status: number, code: string, message: string, retryAfter?: number): void {
   const body = JSON.stringify({ code, message });
   const extra = retryAfter === undefined ? '' : `retry-after: ${retryAfter}\r\n`;
-  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
+  );
 }
 
-function session(ws: WebSocket, entry: ProcessEntry, reader: JournalReader, log: Logger, principal: Principal, snapshot?: { data: Buffer; offset: number }): void {
+function session(
+  ws: WebSocket,
+  entry: ProcessEntry,
+  reader: JournalReader,
+  log: Logger,
+  principal: Principal,
+  snapshot?: { data: Buffer; offset: number },
+): void {
   let acked = reader.cursor;
   let closed = false;
   let stdinPending = 0;
@@ -198,10 +227,13 @@ function session(ws: WebSocket, entry: ProcessEntry, reader: JournalReader, log:
       if (!ch || !entry.facts.keepStdin) return; // ended, or no stdin: input goes nowhere, as on a closed pipe
       stdinPending += buf.length;
       if (stdinPending > STDIN_PAUSE_BYTES) ws.pause();
-      stdinChain = stdinChain.then(() => ch.writeStdin(buf)).catch(() => {}).then(() => {
-        stdinPending -= buf.length;
-        if (stdinPending <= STDIN_PAUSE_BYTES) ws.resume();
-      });
+      stdinChain = stdinChain
+        .then(() => ch.writeStdin(buf))
+        .catch(() => {})
+        .then(() => {
+          stdinPending -= buf.length;
+          if (stdinPending <= STDIN_PAUSE_BYTES) ws.resume();
+        });
       return;
     }
     const msg = parseControl(buf);
@@ -229,7 +261,14 @@ function session(ws: WebSocket, entry: ProcessEntry, reader: JournalReader, log:
         return send({ type: 'pong' });
     }
   });
-  send({ type: 'attached', id: entry.facts.id, pid: entry.pid, pty: entry.facts.pty, size: entry.facts.pty ? { cols: entry.facts.cols, rows: entry.facts.rows } : null, offset: reader.cursor });
+  send({
+    type: 'attached',
+    id: entry.facts.id,
+    pid: entry.pid,
+    pty: entry.facts.pty,
+    size: entry.facts.pty ? { cols: entry.facts.cols, rows: entry.facts.rows } : null,
+    offset: reader.cursor,
+  });
   if (snapshot) {
     // The screen first (it is not output: it does not move the offset), then output from where it was drawn.
     send({ type: 'snapshot', offset: snapshot.offset, bytes: snapshot.data.length });
@@ -272,7 +311,12 @@ function session(ws: WebSocket, entry: ProcessEntry, reader: JournalReader, log:
   })();
 }
 
-type Control = { type: 'ack'; offset: number } | { type: 'resize'; cols: number; rows: number } | { type: 'signal'; signo: number } | { type: 'close_stdin' } | { type: 'ping' };
+type Control =
+  | { type: 'ack'; offset: number }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'signal'; signo: number }
+  | { type: 'close_stdin' }
+  | { type: 'ping' };
 
 /** The client's control messages, checked field by field (they come from the network). */
 function parseControl(buf: Buffer): Control | undefined {

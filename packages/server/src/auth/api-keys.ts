@@ -42,7 +42,16 @@ export function mintKey(project: string, role: KeyRole, name: string, expiresAt:
  * or the fixed key from config.
  */
 export async function ensureAdminKey(keys: KeyStore, fixedKey: string | undefined): Promise<{ key: string | undefined; created: boolean }> {
-  const admin = (hash: string, name: string): ApiKeyRecord => ({ id: randomUUID(), project: DEFAULT_PROJECT, hash, name, role: 'admin', createdAt: new Date().toISOString(), expiresAt: null, revokedAt: null });
+  const admin = (hash: string, name: string): ApiKeyRecord => ({
+    id: randomUUID(),
+    project: DEFAULT_PROJECT,
+    hash,
+    name,
+    role: 'admin',
+    createdAt: new Date().toISOString(),
+    expiresAt: null,
+    revokedAt: null,
+  });
   if (fixedKey !== undefined) {
     const hash = hashKey(fixedKey);
     if (!(await keys.findByHash(hash))) await keys.insert(admin(hash, 'admin (AIRLOCK_API_KEY)'));

@@ -48,7 +48,9 @@ function alive(pid: number): boolean {
 function assertTraversable(dir: string): void {
   for (let d = dir; ; d = dirname(d)) {
     if ((statSync(d).mode & 0o001) === 0) {
-      throw new DataDirError(`${d} is not searchable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); sandboxes could not reach ${dir}. Run chmod o+x ${d} or pick another --data-dir`);
+      throw new DataDirError(
+        `${d} is not searchable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); sandboxes could not reach ${dir}. Run chmod o+x ${d} or pick another --data-dir`,
+      );
     }
     if (d === dirname(d)) return;
   }

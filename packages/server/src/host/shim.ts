@@ -106,7 +106,6 @@ export function findShim(socketPath: string): number | undefined {
   return undefined;
 }
 
-
 /** Records a started shim's pid, so that destroy finds it without scanning /proc. */
 export function recordShim(pidFile: string, pid: number): void {
   writeFileSync(pidFile, `${pid}\n`, { mode: 0o600 });

@@ -43,7 +43,8 @@ export function statTree(root: string): Promise<Map<string, EntryStat>> {
     });
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`find ${root} failed (${code ?? 'killed'}): ${stderr.trim() || (size > MAX_OUTPUT ? 'the tree is too large' : '')}`));
+      if (code !== 0)
+        return reject(new Error(`find ${root} failed (${code ?? 'killed'}): ${stderr.trim() || (size > MAX_OUTPUT ? 'the tree is too large' : '')}`));
       const out = new Map<string, EntryStat>();
       for (const record of Buffer.concat(chunks).toString('utf8').split('\0')) {
         if (record === '') continue;

@@ -13,7 +13,9 @@ export async function readXattrs(paths: string[]): Promise<Map<string, Map<strin
   const out = new Map<string, Map<string, Buffer>>();
   for (let i = 0; i < paths.length; i += BATCH) {
     const batch = paths.slice(i, i + BATCH);
-    const r = await runCommand(['getfattr', '--absolute-names', '--no-dereference', '--dump', '--match=-', '--encoding=hex', '--', ...batch], { timeoutMs: 120_000 });
+    const r = await runCommand(['getfattr', '--absolute-names', '--no-dereference', '--dump', '--match=-', '--encoding=hex', '--', ...batch], {
+      timeoutMs: 120_000,
+    });
     // getfattr exits 1 when some file has no attribute support; what it printed is still right.
     if (r.code !== 0 && r.code !== 1) throw new Error(`getfattr failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
     let current: Map<string, Buffer> | undefined;

@@ -18,14 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { clearStaleQgroups, mountBtrfsVolume, unmountBtrfsVolume, volumeUsage, waitForDeletedSubvolumes } from '../host/btrfs-volume.js';
-import {
-  createSubvolume,
-  deleteSubvolume,
-  makeReadonly,
-  prepareSnapshot,
-  releaseSnapshot,
-  snapshotSubvolume,
-} from '../host/rootfs-helper.js';
+import { createSubvolume, deleteSubvolume, makeReadonly, prepareSnapshot, releaseSnapshot, snapshotSubvolume } from '../host/rootfs-helper.js';
 import type { IdMap, SandboxRootfs, Snapshotter } from './snapshotter.js';
 
 const hex = (chainId: string) => {

@@ -48,7 +48,9 @@ const WRITABLE: { dir: string; mode: number; uid: number }[] = [
   { dir: 'home/user', mode: 0o755, uid: 1000 },
 ];
 /** The base layer's id in the snapshotter: a digest of what it holds, so a change makes a new one. */
-export const WRITABLE_LAYER = `sha256:${createHash('sha256').update(`airlock-default-writable:${JSON.stringify(WRITABLE)}`).digest('hex')}`;
+export const WRITABLE_LAYER = `sha256:${createHash('sha256')
+  .update(`airlock-default-writable:${JSON.stringify(WRITABLE)}`)
+  .digest('hex')}`;
 
 export class DefaultImage implements ImageProvider {
   readonly #rootfs: string;
@@ -95,7 +97,12 @@ export class DefaultImage implements ImageProvider {
 
   async prepare(_imageId: string, sandboxId: string, opts: PrepareOptions): Promise<RootfsSpec> {
     const disk = await this.#snapshotter.prepareRootfs(sandboxId, WRITABLE_LAYER, { diskBytes: opts.diskMiB * 1024 * 1024, idmap: opts.idmap });
-    const bind = (dir: string): OciMount => ({ destination: `/${dir}`, type: 'bind', source: join(disk.path, dir), options: ['rbind', 'rw', 'nosuid', 'nodev'] });
+    const bind = (dir: string): OciMount => ({
+      destination: `/${dir}`,
+      type: 'bind',
+      source: join(disk.path, dir),
+      options: ['rbind', 'rw', 'nosuid', 'nodev'],
+    });
     return {
       kind: 'directory',
       path: this.#rootfs,

@@ -28,9 +28,7 @@ import type { Lease, Leases } from './leases.js';
 import { Index, MediaType, imageInvalid, isIndex, parseImageDocument, selectPlatform } from './manifest.js';
 import { formatReference, parseReference, repositoryName } from './reference.js';
 
-const DockerSaveManifest = z.array(
-  z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()).min(1) }),
-);
+const DockerSaveManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullish(), Layers: z.array(z.string()).min(1) }));
 
 const REF_ANNOTATIONS = ['io.containerd.image.name', 'org.opencontainers.image.ref.name'];
 /** JSON documents of an archive (index.json, manifest.json, configs) are kept in memory up to this. */
@@ -88,7 +86,10 @@ async function scan(content: ContentStore, archive: Readable, maxBytes: number, 
   try {
     for await (const entry of parser) {
       if (++entries > MAX_ENTRIES) throw imageInvalid(`the archive has more than ${MAX_ENTRIES} entries`);
-      const path = posix.normalize(entry.header.name).replace(/^(\.\/)+|^\/+/, '').replace(/\/+$/, '');
+      const path = posix
+        .normalize(entry.header.name)
+        .replace(/^(\.\/)+|^\/+/, '')
+        .replace(/\/+$/, '');
       if (entry.header.type !== 'file' && entry.header.type !== 'contiguous-file') {
         entry.resume();
         continue;
@@ -191,7 +192,8 @@ function mapScanError(e: unknown): unknown {
   if (e instanceof AirlockError) return e;
   if (e instanceof BlobTooLargeError) return new AirlockError(ErrorCode.PayloadTooLarge, e.message);
   if (e instanceof DigestMismatchError) return imageInvalid(e.message);
-  if (isStorageFull(e)) return new AirlockError(ErrorCode.StorageFull, `the image store is full (${(e as Error).message}); prune unused images or enlarge the store`);
+  if (isStorageFull(e))
+    return new AirlockError(ErrorCode.StorageFull, `the image store is full (${(e as Error).message}); prune unused images or enlarge the store`);
   return imageInvalid(`the upload is not a readable tar archive (${(e as Error).message})`);
 }
 

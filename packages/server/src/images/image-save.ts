@@ -21,7 +21,9 @@ export function saveImage(content: ContentStore, image: ImageRecord, references:
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaType.OciIndex,
-      manifests: [{ mediaType: MediaType.OciManifest, digest: image.id, size: manifestBytes.length, ...(annotations && !first!.includes('@') ? { annotations } : {}) }],
+      manifests: [
+        { mediaType: MediaType.OciManifest, digest: image.id, size: manifestBytes.length, ...(annotations && !first!.includes('@') ? { annotations } : {}) },
+      ],
     }),
   );
   const layout = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));

@@ -20,7 +20,11 @@ export class ImageTransfer {
   ) {}
 
   /** Pushes `image` to `target` (default: its first reference). */
-  async push(image: string, target: string | undefined, onBlob?: (digest: string, size: number, action: PushAction) => void): Promise<{ reference: string; digest: string }> {
+  async push(
+    image: string,
+    target: string | undefined,
+    onBlob?: (digest: string, size: number, action: PushAction) => void,
+  ): Promise<{ reference: string; digest: string }> {
     const found = await this.images.inspect(image);
     const to = target ?? found.references.find((r) => !r.includes('@'));
     if (to === undefined) throw this.#noTarget(image);

@@ -35,7 +35,14 @@ const truncateSet = new Set<string>();
 async function pullStream(reference: string): Promise<{ status: number; events: any[] }> {
   const r = await srv.api.call('POST', '/v1/images/pull', { reference });
   if (r.status !== 200) return { status: r.status, events: [r.body] };
-  return { status: r.status, events: r.body.toString().split('\n').filter(Boolean).map((l: string) => JSON.parse(l)) };
+  return {
+    status: r.status,
+    events: r.body
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l: string) => JSON.parse(l)),
+  };
 }
 
 async function pull(reference: string): Promise<any> {
@@ -103,7 +110,10 @@ describe('images', { timeout: 10 * 60_000 }, () => {
     const { status, events } = await pullStream(py);
     assert.equal(status, 200);
     const progress = events.filter((e) => e.type === 'progress');
-    assert.ok(progress.some((e) => e.phase === 'downloading'), 'download progress reported');
+    assert.ok(
+      progress.some((e) => e.phase === 'downloading'),
+      'download progress reported',
+    );
     const done = progress[progress.length - 1];
     assert.deepEqual([done.phase, done.layersDone, done.layersTotal], ['done', 3, 3]);
     assert.equal(done.bytesDone, done.bytesTotal);
@@ -174,7 +184,10 @@ describe('images', { timeout: 10 * 60_000 }, () => {
   test('token auth: configured credentials work, wrong or missing ones are refused without leaking', async () => {
     const ok = await pull(`${good.host}/sandbox/py:1`);
     assert.equal(ok.id, pyDigest);
-    assert.ok(good.authHeaders.some((h) => h.startsWith('Bearer ')), 'the token flow ran');
+    assert.ok(
+      good.authHeaders.some((h) => h.startsWith('Bearer ')),
+      'the token flow ran',
+    );
     for (const stub of [wrong, noCreds]) {
       const { events } = await pullStream(`${stub.host}/sandbox/py:1`);
       const last = events[events.length - 1];
@@ -187,7 +200,10 @@ describe('images', { timeout: 10 * 60_000 }, () => {
 
   test('a corrupt or truncated blob fails the pull and leaves nothing behind', async () => {
     const content = join(srv.server.config.dataDir, 'images', 'content');
-    for (const [tag, digest] of [['corrupt', corruptLayer], ['truncated', truncatedLayer]] as const) {
+    for (const [tag, digest] of [
+      ['corrupt', corruptLayer],
+      ['truncated', truncatedLayer],
+    ] as const) {
       const { events } = await pullStream(`${corrupt.host}/sandbox/bad:${tag}`);
       const last = events[events.length - 1];
       assert.ok(['image_invalid', 'registry_unavailable'].includes(last.code), `${tag}: ${JSON.stringify(last)}`);
@@ -251,7 +267,12 @@ describe('images', { timeout: 10 * 60_000 }, () => {
     const layer = await tarOf([{ name: 'hello.txt', body: 'imported\n' }]);
     const base = readPythonRootfsTar();
     const config = Buffer.from(
-      JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/usr/bin:/bin'] }, rootfs: { type: 'layers', diff_ids: [sha256(base), sha256(layer)] } }),
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Env: ['PATH=/usr/bin:/bin'] },
+        rootfs: { type: 'layers', diff_ids: [sha256(base), sha256(layer)] },
+      }),
     );
     const archive = await tarOf([
       { name: 'manifest.json', body: JSON.stringify([{ Config: 'config.json', RepoTags: ['offline/tool:1'], Layers: ['base/layer.tar', 'top/layer.tar'] }]) },
@@ -297,7 +318,12 @@ describe('images', { timeout: 10 * 60_000 }, () => {
   });
 
   test('import: an OCI image layout, named by its annotation', async () => {
-    const built = buildImage([await tarOf([{ name: 'etc/', type: 'directory' }, { name: 'etc/layout', body: 'oci\n' }])]);
+    const built = buildImage([
+      await tarOf([
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/layout', body: 'oci\n' },
+      ]),
+    ]);
     const dir = mkdtempSync(join(testRoot(), 'layout-'));
     writeOciLayout(dir, built, 'registry.example/team/layout:2');
     const tar = spawnSync('tar', ['-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 }).stdout;

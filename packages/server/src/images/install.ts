@@ -150,7 +150,13 @@ export class Installer {
       }
       await Promise.all(downloads);
       const now = new Date().toISOString();
-      const layers: ImageLayerRecord[] = manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i]!, chainId: chains[i]! }));
+      const layers: ImageLayerRecord[] = manifest.layers.map((l, i) => ({
+        digest: l.digest,
+        mediaType: l.mediaType,
+        size: l.size,
+        diffId: diffIds[i]!,
+        chainId: chains[i]!,
+      }));
       const previous = await images.get(manifestDigest);
       const record: ImageRecord = {
         id: manifestDigest,
@@ -231,7 +237,11 @@ function mapInstallError(e: unknown): unknown {
   if (e instanceof AirlockError) return e;
   if (e instanceof DigestMismatchError || e instanceof LayerError) return imageInvalid(e.message);
   const code = (e as NodeJS.ErrnoException).code;
-  if (isStorageFull(e)) return new AirlockError(ErrorCode.StorageFull, `the image store is full (${(e as Error).message}); prune unused images (airlock image prune) or enlarge the store`);
+  if (isStorageFull(e))
+    return new AirlockError(
+      ErrorCode.StorageFull,
+      `the image store is full (${(e as Error).message}); prune unused images (airlock image prune) or enlarge the store`,
+    );
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'ETIMEDOUT' || code === 'ABORT_ERR') {
     return new AirlockError(ErrorCode.RegistryUnavailable, `the download broke off (${code}); retry the pull`);
   }

@@ -35,10 +35,7 @@ test('whiteouts remove lower files; an opaque marker hides the lower directory b
     ]),
   );
   // Opaque marker after this layer's own entry, as some builders order them.
-  await apply(
-    root,
-    await tarOf([{ name: 'data/.wh.a' }, { name: 'data/dir/upper', body: 'U' }, { name: 'data/dir/.wh..wh..opq' }]),
-  );
+  await apply(root, await tarOf([{ name: 'data/.wh.a' }, { name: 'data/dir/upper', body: 'U' }, { name: 'data/dir/.wh..wh..opq' }]));
   assert.deepEqual(readdirSync(join(root, 'data')).sort(), ['dir', 'keep']);
   assert.deepEqual(readdirSync(join(root, 'data/dir')), ['upper']);
   assert.equal(lstatSync(join(root, 'bin/tool')).mode & 0o7777, 0o4755, 'setuid bit kept (the store is private to root)');
@@ -53,7 +50,14 @@ test('the DiffID is the sha256 of the uncompressed stream', { timeout: 30_000 },
 
 test('device nodes and FIFOs are skipped, not created', { timeout: 30_000 }, async () => {
   const root = mkdtempSync(join(work, 'dev-'));
-  const r = await apply(root, await tarOf([{ name: 'dev/null', type: 'character-device' }, { name: 'p', type: 'fifo' }, { name: 'ok', body: '1' }]));
+  const r = await apply(
+    root,
+    await tarOf([
+      { name: 'dev/null', type: 'character-device' },
+      { name: 'p', type: 'fifo' },
+      { name: 'ok', body: '1' },
+    ]),
+  );
   assert.equal(existsSync(join(root, 'dev/null')), false);
   assert.equal(existsSync(join(root, 'p')), false);
   assert.equal(r.skipped.length, 2);
@@ -67,11 +71,18 @@ const hostile: { name: string; entries: (target: string) => Parameters<typeof ta
   { name: 'an absolute name', entries: (t) => [{ name: `${t}/absolute`, body: 'x' }] },
   {
     name: 'a file written through a symlink planted by an earlier entry',
-    entries: (t) => [{ name: 'evil', type: 'symlink', linkname: t }, { name: 'evil/through-link', body: 'x' }],
+    entries: (t) => [
+      { name: 'evil', type: 'symlink', linkname: t },
+      { name: 'evil/through-link', body: 'x' },
+    ],
   },
   {
     name: 'a relative symlink climbing out',
-    entries: (t) => [{ name: 'a/', type: 'directory' }, { name: 'a/up', type: 'symlink', linkname: `${UP}${t.slice(1)}` }, { name: 'a/up/relative', body: 'x' }],
+    entries: (t) => [
+      { name: 'a/', type: 'directory' },
+      { name: 'a/up', type: 'symlink', linkname: `${UP}${t.slice(1)}` },
+      { name: 'a/up/relative', body: 'x' },
+    ],
   },
   {
     name: 'a hard link to a host file',
@@ -90,7 +101,11 @@ const hostile: { name: string; entries: (target: string) => Parameters<typeof ta
 /** What a layer did to the host directory: entries added or removed, the victim's bytes, its link count. */
 function hostState(outside: string) {
   const victim = join(outside, 'victim');
-  return { entries: readdirSync(outside).sort(), data: existsSync(victim) ? readFileSync(victim, 'utf8') : null, links: existsSync(victim) ? lstatSync(victim).nlink : 0 };
+  return {
+    entries: readdirSync(outside).sort(),
+    data: existsSync(victim) ? readFileSync(victim, 'utf8') : null,
+    links: existsSync(victim) ? lstatSync(victim).nlink : 0,
+  };
 }
 
 for (const h of hostile) {

@@ -49,9 +49,7 @@ export const Descriptor = z.object({
   mediaType: z.string(),
   digest,
   size: z.number().int().nonnegative(),
-  platform: z
-    .object({ architecture: z.string(), os: z.string(), variant: z.string().optional() })
-    .optional(),
+  platform: z.object({ architecture: z.string(), os: z.string(), variant: z.string().optional() }).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
 });
 export type Descriptor = z.infer<typeof Descriptor>;
@@ -114,7 +112,9 @@ export function hostArchitecture(): string {
 /** Picks the manifest for linux on the host's architecture, or undefined with the platforms offered. */
 export function selectPlatform(index: Index): { chosen: Descriptor | undefined; offered: string[] } {
   const arch = hostArchitecture();
-  const offered = index.manifests.filter((m) => m.platform).map((m) => `${m.platform!.os}/${m.platform!.architecture}${m.platform!.variant ? `/${m.platform!.variant}` : ''}`);
+  const offered = index.manifests
+    .filter((m) => m.platform)
+    .map((m) => `${m.platform!.os}/${m.platform!.architecture}${m.platform!.variant ? `/${m.platform!.variant}` : ''}`);
   const candidates = index.manifests.filter((m) => m.platform?.os === 'linux' && m.platform.architecture === arch);
   const chosen = candidates.find((m) => arch !== 'arm64' || m.platform?.variant === undefined || m.platform.variant === 'v8') ?? candidates[0];
   return { chosen, offered };

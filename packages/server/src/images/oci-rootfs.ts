@@ -80,7 +80,10 @@ export class OciImages implements ImageProvider {
       await this.#d.snapshotter.releaseRootfs(sandboxId);
       const errno = e instanceof RootfsHelperError ? e.errno : undefined;
       if (errno === 'ENOSPC' || errno === 'EDQUOT' || isStorageFull(e)) {
-        throw new AirlockError(ErrorCode.StorageFull, `the image store is full (${errno ?? (e as Error).message}) while preparing the sandbox's filesystem; prune unused images or enlarge the store`);
+        throw new AirlockError(
+          ErrorCode.StorageFull,
+          `the image store is full (${errno ?? (e as Error).message}) while preparing the sandbox's filesystem; prune unused images or enlarge the store`,
+        );
       }
       if (step === 'snapshot') throw e;
       throw new AirlockError(ErrorCode.ImageInvalid, `image ${imageId} cannot host the agent: ${(e as Error).message}`);

@@ -55,11 +55,21 @@ export class Puller {
     if (isIndex(fetched.mediaType, fetched.json)) {
       const index = parseImageDocument(Index, fetched.bytes, `index of ${formatReference(ref)}`);
       const { chosen, offered } = selectPlatform(index);
-      if (!chosen) throw imageInvalid(`image ${formatReference(ref)} has no linux/${process.arch === 'x64' ? 'amd64' : process.arch} variant (it offers ${offered.join(', ') || 'none'})`);
+      if (!chosen)
+        throw imageInvalid(
+          `image ${formatReference(ref)} has no linux/${process.arch === 'x64' ? 'amd64' : process.arch} variant (it offers ${offered.join(', ') || 'none'})`,
+        );
       fetched = await registry.manifest(ref, chosen.digest);
     }
     const reference = ref.tag !== undefined && ref.digest === undefined ? formatReference(ref) : `${repositoryName(ref)}@${ref.digest ?? fetched.digest}`;
-    const image = await installer.install(fetched.bytes, fetched.digest, repositoryName(ref), reference, { open: (d, signal) => registry.blob(ref, d, signal) }, emit);
+    const image = await installer.install(
+      fetched.bytes,
+      fetched.digest,
+      repositoryName(ref),
+      reference,
+      { open: (d, signal) => registry.blob(ref, d, signal) },
+      emit,
+    );
     gc.enforceBudget().catch((err: unknown) => log.error({ err }, 'enforcing the image store budget failed'));
     return image;
   }

@@ -57,7 +57,9 @@ export function parseReference(input: string): ImageReference {
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift('library');
   for (const c of parts) {
     if (!COMPONENT.test(c)) {
-      throw new ReferenceError(`image reference ${JSON.stringify(input)}: repository component ${JSON.stringify(c)} must be lowercase letters, digits and separators`);
+      throw new ReferenceError(
+        `image reference ${JSON.stringify(input)}: repository component ${JSON.stringify(c)} must be lowercase letters, digits and separators`,
+      );
     }
   }
   if (tag === undefined && digest === undefined) tag = 'latest';

@@ -52,7 +52,8 @@ export class RegistryClient {
   async manifest(ref: ImageReference, selector = ref.digest ?? ref.tag ?? 'latest'): Promise<FetchedManifest> {
     const res = await this.#get(ref, `manifests/${selector}`, { accept: MANIFEST_ACCEPT, timeoutMs: MANIFEST_TIMEOUT_MS });
     const length = Number(res.headers.get('content-length') ?? '0');
-    if (length > MAX_MANIFEST_BYTES) throw imageInvalid(`the manifest of ${formatReference(ref)} is ${length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    if (length > MAX_MANIFEST_BYTES)
+      throw imageInvalid(`the manifest of ${formatReference(ref)} is ${length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
     const bytes = Buffer.from(await res.arrayBuffer());
     if (bytes.length > MAX_MANIFEST_BYTES) throw imageInvalid(`the manifest of ${formatReference(ref)} is over the ${MAX_MANIFEST_BYTES}-byte limit`);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -84,7 +85,9 @@ export class RegistryClient {
     let idle = setTimeout(() => stall(), BLOB_IDLE_MS);
     const stall = () => {
       cancel.abort();
-      body.destroy(new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} sent nothing of blob ${digest} for ${BLOB_IDLE_MS / 1000} s; retry the pull`));
+      body.destroy(
+        new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} sent nothing of blob ${digest} for ${BLOB_IDLE_MS / 1000} s; retry the pull`),
+      );
     };
     body.on('data', () => {
       clearTimeout(idle);
@@ -112,7 +115,15 @@ export class RegistryClient {
     ref: ImageReference,
     method: string,
     path: string,
-    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal; scopes: string[]; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
+    opts: {
+      accept?: string;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      scopes: string[];
+      headers?: Record<string, string>;
+      body?: Buffer | Readable;
+      contentLength?: number;
+    },
   ): Promise<Response> {
     const url = /^https?:\/\//.test(path) ? path : `${this.#baseUrl(ref.registry)}/v2/${ref.repository}/${path}`;
     if (new URL(url).host !== new URL(this.#baseUrl(ref.registry)).host) throw denied(ref, `it sent the client to another host (${new URL(url).host})`);
@@ -128,7 +139,10 @@ export class RegistryClient {
       }
       if (res.status === 401) {
         await res.body?.cancel();
-        throw new AirlockError(ErrorCode.RegistryDenied, `registry ${ref.registry} refused access to ${ref.repository} after authentication; check the credentials configured for ${ref.registry}`);
+        throw new AirlockError(
+          ErrorCode.RegistryDenied,
+          `registry ${ref.registry} refused access to ${ref.repository} after authentication; check the credentials configured for ${ref.registry}`,
+        );
       }
       return res;
     }
@@ -140,7 +154,15 @@ export class RegistryClient {
     registry: string,
     url: string,
     auth: string | undefined,
-    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal; method?: string; headers?: Record<string, string>; body?: Buffer | Readable; contentLength?: number },
+    opts: {
+      accept?: string;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      method?: string;
+      headers?: Record<string, string>;
+      body?: Buffer | Readable;
+      contentLength?: number;
+    },
   ): Promise<Response> {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.accept) headers.accept = opts.accept;
@@ -151,10 +173,17 @@ export class RegistryClient {
     const timer = opts.timeoutMs ? setTimeout(() => headersDue.abort(), opts.timeoutMs) : undefined;
     try {
       const signal = opts.signal ? AbortSignal.any([opts.signal, headersDue.signal]) : headersDue.signal;
-      return await fetch(url, { method: opts.method ?? 'GET', headers, redirect: 'follow', signal, ...(body !== undefined ? { body, duplex: 'half' } : {}) } as RequestInit);
+      return await fetch(url, {
+        method: opts.method ?? 'GET',
+        headers,
+        redirect: 'follow',
+        signal,
+        ...(body !== undefined ? { body, duplex: 'half' } : {}),
+      } as RequestInit);
     } catch (e) {
       if (opts.signal?.aborted) throw new AirlockError(ErrorCode.RegistryUnavailable, `the download from registry ${registry} was cancelled`);
-      if (headersDue.signal.aborted) throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${registry} did not answer within ${opts.timeoutMs} ms; retry later`);
+      if (headersDue.signal.aborted)
+        throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${registry} did not answer within ${opts.timeoutMs} ms; retry later`);
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (e as Error).message;
       throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${registry} is unreachable (${why}); check the host name and the network, then retry`);
@@ -222,7 +251,11 @@ export class RegistryClient {
 
   /** The error for a registry status that is not a success. */
   statusError(ref: ImageReference, path: string, status: number): AirlockError {
-    const what = path.startsWith('manifests/') ? `image ${formatReference(ref)}` : path.startsWith('blobs/') ? `blob ${path.slice('blobs/'.length)} of ${ref.registry}/${ref.repository}` : `${path} of ${ref.registry}/${ref.repository}`;
+    const what = path.startsWith('manifests/')
+      ? `image ${formatReference(ref)}`
+      : path.startsWith('blobs/')
+        ? `blob ${path.slice('blobs/'.length)} of ${ref.registry}/${ref.repository}`
+        : `${path} of ${ref.registry}/${ref.repository}`;
     if (status === 404) return new AirlockError(ErrorCode.ImageNotFound, `${what} was not found in registry ${ref.registry} (check the name and tag)`);
     if (status === 401 || status === 403) return denied(ref, `it answered HTTP ${status}`);
     if (status === 429) return new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} is rate-limiting pulls (HTTP 429); retry later`);

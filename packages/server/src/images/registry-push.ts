@@ -41,7 +41,14 @@ export async function pushImage(
   const manifest = parseImageDocument(Manifest, manifestBytes, `manifest ${image.id}`);
   const scopes = [`repository:${ref.repository}:pull,push`];
   // Other repositories of this registry known to hold the image: sources for a cross-repo mount.
-  const mountFrom = [...new Set(references.map(safeParse).filter((r): r is ImageReference => r?.registry === ref.registry && r.repository !== ref.repository).map((r) => r.repository))];
+  const mountFrom = [
+    ...new Set(
+      references
+        .map(safeParse)
+        .filter((r): r is ImageReference => r?.registry === ref.registry && r.repository !== ref.repository)
+        .map((r) => r.repository),
+    ),
+  ];
   const allScopes = [...scopes, ...mountFrom.map((r) => `repository:${r}:pull`)];
   for (const blob of [manifest.config, ...manifest.layers]) {
     const action = await pushBlob(registry, content, ref, blob.digest, blob.size, allScopes, mountFrom[0], opts.chunkBytes ?? DEFAULT_CHUNK);
@@ -57,7 +64,8 @@ export async function pushImage(
   });
   await expect(registry, ref, res, [201], 'the manifest upload');
   const confirmed = res.headers.get('docker-content-digest');
-  if (confirmed && confirmed !== image.id) throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} stored the manifest as ${confirmed}, not ${image.id}`);
+  if (confirmed && confirmed !== image.id)
+    throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} stored the manifest as ${confirmed}, not ${image.id}`);
   return { reference: formatReference(ref), digest: image.id };
 }
 
@@ -116,7 +124,11 @@ async function expect(registry: RegistryClient, ref: ImageReference, res: Respon
     return;
   }
   const text = (await res.text().catch(() => '')).slice(0, 300);
-  if (res.status === 401 || res.status === 403) throw new AirlockError(ErrorCode.RegistryDenied, `registry ${ref.registry} refused ${what} to ${ref.repository} (HTTP ${res.status}); check the credentials configured for it`);
+  if (res.status === 401 || res.status === 403)
+    throw new AirlockError(
+      ErrorCode.RegistryDenied,
+      `registry ${ref.registry} refused ${what} to ${ref.repository} (HTTP ${res.status}); check the credentials configured for it`,
+    );
   if (res.status === 404) throw registry.statusError(ref, what, res.status);
   throw new AirlockError(ErrorCode.RegistryUnavailable, `registry ${ref.registry} answered HTTP ${res.status} to ${what}${text ? `: ${text}` : ''}`);
 }

@@ -61,7 +61,9 @@ export function resolveDirectory(root: string, rel: string): string {
     if (++links > MAX_LINKS) throw new ScopedPathError(`too many levels of symbolic links in ${rel}`);
     const target = readlinkSync(host);
     const base = target.startsWith('/') ? [] : done;
-    const next = cleanEntryPath(posix.join('/', ...base, target)).split('/').filter(Boolean);
+    const next = cleanEntryPath(posix.join('/', ...base, target))
+      .split('/')
+      .filter(Boolean);
     done.length = 0;
     pending.unshift(...next);
   }

@@ -140,7 +140,13 @@ export class CodeContext {
       await before;
       if (opts.signal?.aborted) {
         // Its client went away while it waited: it never runs.
-        return { error: { name: 'Cancelled', value: 'the client went away before the cell ran', traceback: '' }, executionCount: null, stdoutTruncated: false, stderrTruncated: false, resultsDropped: 0 };
+        return {
+          error: { name: 'Cancelled', value: 'the client went away before the cell ran', traceback: '' },
+          executionCount: null,
+          stdoutTruncated: false,
+          stderrTruncated: false,
+          resultsDropped: 0,
+        };
       }
       const p = await this.ensure();
       await onStart();

@@ -35,7 +35,14 @@ test('a line with another nonce is stdout, byte for byte (positive control: the 
 });
 
 test('out of order, malformed, not JSON, invalid or too deep: broken, once, and nothing after', { timeout: 10_000 }, () => {
-  const cases = [line(2, 0, end()), `\x1e${NONCE} x 0 {}\n`, line(1, 0, '{not json'), line(1, 0, '{"type":"end"}'), line(1, 0, '['.repeat(100) + ']'.repeat(100)), `\x1e${NONCE} 1 0 ${'a'.repeat(10000)}`];
+  const cases = [
+    line(2, 0, end()),
+    `\x1e${NONCE} x 0 {}\n`,
+    line(1, 0, '{not json'),
+    line(1, 0, '{"type":"end"}'),
+    line(1, 0, '['.repeat(100) + ']'.repeat(100)),
+    `\x1e${NONCE} 1 0 ${'a'.repeat(10000)}`,
+  ];
   for (const c of cases) {
     const s = new FrameSplitter(NONCE, 1 << 20);
     const items = feed(s, c);

@@ -11,10 +11,7 @@
 import { z } from 'zod';
 
 export type SplitItem =
-  | { kind: 'stdout'; data: Buffer }
-  | { kind: 'frame'; frame: DriverFrame }
-  | { kind: 'oversize'; bytes: number }
-  | { kind: 'broken'; reason: string };
+  { kind: 'stdout'; data: Buffer } | { kind: 'frame'; frame: DriverFrame } | { kind: 'oversize'; bytes: number } | { kind: 'broken'; reason: string };
 
 /** A line of the channel is at most this long (the driver writes under 4096). */
 const MAX_LINE = 8192;

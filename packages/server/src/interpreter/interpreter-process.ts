@@ -113,7 +113,9 @@ export class InterpreterProcess {
       setTimeout(() => {
         cell.timedOutMs = opts.timeoutMs;
         this.interrupt();
-        timers.push(setTimeout(() => this.kill(`the cell ran past its timeout of ${opts.timeoutMs} ms and did not stop when interrupted`), this.#limits.killGraceMs));
+        timers.push(
+          setTimeout(() => this.kill(`the cell ran past its timeout of ${opts.timeoutMs} ms and did not stop when interrupted`), this.#limits.killGraceMs),
+        );
       }, opts.timeoutMs),
     );
     const onAbort = () => this.interrupt();
@@ -166,7 +168,11 @@ export class InterpreterProcess {
     if (!this.dead) this.dead = `the interpreter exited (${how})`;
     this.#ready?.reject(new Error(this.dead));
     const cause = exit?.reason === 'sandbox_stopped' ? 'the sandbox stopped' : exit?.reason === 'oom' ? 'the sandbox ran out of memory' : this.dead;
-    this.#cell?.fail({ name: 'ContextDied', value: `${cause} while the cell ran; the context starts a fresh interpreter for its next cell (its state is lost)`, traceback: '' });
+    this.#cell?.fail({
+      name: 'ContextDied',
+      value: `${cause} while the cell ran; the context starts a fresh interpreter for its next cell (its state is lost)`,
+      traceback: '',
+    });
     this.#onEnd?.();
   }
 
@@ -190,7 +196,8 @@ export class InterpreterProcess {
         this.#broken(s.reason);
         return;
       case 'oversize':
-        if (this.#cell) await this.#cell.result({ isMainResult: false, truncated: true, text: `[a result of ${s.bytes} bytes was over the size limit and dropped]` });
+        if (this.#cell)
+          await this.#cell.result({ isMainResult: false, truncated: true, text: `[a result of ${s.bytes} bytes was over the size limit and dropped]` });
         return;
       case 'frame':
         return this.#frame(s.frame);
@@ -282,7 +289,11 @@ class ActiveCell {
 
   end(executionCount: number, error: CodeError | null, dropped: number): void {
     if (this.timedOutMs !== undefined && error?.name === 'KeyboardInterrupt') {
-      error = { ...error, name: 'TimeoutError', value: `the cell ran past its timeout of ${this.timedOutMs} ms and was interrupted; the context keeps its state` };
+      error = {
+        ...error,
+        name: 'TimeoutError',
+        value: `the cell ran past its timeout of ${this.timedOutMs} ms and was interrupted; the context keeps its state`,
+      };
     }
     this.#ended = { error, executionCount, resultsDropped: this.#dropped + dropped };
     // stderr is another pipe, read apart: the cell ends once its fence came through it too, or

@@ -34,7 +34,13 @@ export class InterpreterService {
 
   constructor(deps: InterpreterDeps) {
     this.#d = deps;
-    this.#limits = { maxResultBytes: CODE_LIMITS.maxResultBytes, maxResultsPerCell: CODE_LIMITS.maxResultsPerCell, readyTimeoutMs: 60_000, killGraceMs: 3_000, ...deps.limits };
+    this.#limits = {
+      maxResultBytes: CODE_LIMITS.maxResultBytes,
+      maxResultsPerCell: CODE_LIMITS.maxResultsPerCell,
+      readyTimeoutMs: 60_000,
+      killGraceMs: 3_000,
+      ...deps.limits,
+    };
   }
 
   async create(sandboxId: string, req: CreateContextRequest): Promise<CodeContext> {
@@ -74,7 +80,11 @@ export class InterpreterService {
 
   /** A pooled sandbox's default Python context, started before anyone claims the sandbox. */
   async prewarm(sandboxId: string, preload: string[]): Promise<void> {
-    const c = this.#register(sandboxId, { language: 'python', cwd: undefined, envs: undefined, user: undefined, isDefault: true, preload }, this.#d.poolProcesses);
+    const c = this.#register(
+      sandboxId,
+      { language: 'python', cwd: undefined, envs: undefined, user: undefined, isDefault: true, preload },
+      this.#d.poolProcesses,
+    );
     try {
       await c.ensure();
     } catch (e) {
@@ -101,7 +111,8 @@ export class InterpreterService {
    */
   async prepare(sandboxId: string, req: RunCodeRequest): Promise<PreparedRun> {
     const size = Buffer.byteLength(req.code, 'utf8');
-    if (size > CODE_LIMITS.maxCellBytes) throw new AirlockError(ErrorCode.PayloadTooLarge, `the cell is ${size} bytes; a cell is at most ${CODE_LIMITS.maxCellBytes}`);
+    if (size > CODE_LIMITS.maxCellBytes)
+      throw new AirlockError(ErrorCode.PayloadTooLarge, `the cell is ${size} bytes; a cell is at most ${CODE_LIMITS.maxCellBytes}`);
     await this.#running(sandboxId);
     let context: CodeContext;
     if (req.context !== undefined) {
@@ -154,7 +165,8 @@ export class InterpreterService {
   #register(sandboxId: string, spec: ContextSpec, processes = this.#d.processes): CodeContext {
     let m = this.#bySandbox.get(sandboxId);
     if (!m) this.#bySandbox.set(sandboxId, (m = new Map()));
-    if (m.size >= CODE_LIMITS.maxContextsPerSandbox) throw new AirlockError(ErrorCode.Capacity, `sandbox ${sandboxId} has ${m.size} code contexts, the most it may have; delete one first`);
+    if (m.size >= CODE_LIMITS.maxContextsPerSandbox)
+      throw new AirlockError(ErrorCode.Capacity, `sandbox ${sandboxId} has ${m.size} code contexts, the most it may have; delete one first`);
     const sid = sandboxId;
     const c = new CodeContext(spec, {
       limits: this.#limits,

@@ -166,7 +166,13 @@ export class PlatformDns {
     const r = await this.o.upstream.resolve4(q.name);
     if (r.kind !== 'addresses') {
       const rcode = r.kind === 'nxdomain' ? RCODE.NXDOMAIN : r.kind === 'nodata' ? RCODE.NOERROR : RCODE.SERVFAIL;
-      sb.audit.push({ kind: 'dns', verdict: 'allowed', name: q.name, type: 'A', reason: r.kind === 'failed' ? `upstream failed: ${r.reason}` : `upstream: ${r.kind}` });
+      sb.audit.push({
+        kind: 'dns',
+        verdict: 'allowed',
+        name: q.name,
+        type: 'A',
+        reason: r.kind === 'failed' ? `upstream failed: ${r.reason}` : `upstream: ${r.kind}`,
+      });
       return encodeAnswer(q, rcode);
     }
     const deny = this.o.denySet();

@@ -9,10 +9,7 @@ import { Resolver } from 'node:dns/promises';
 import { parseIPv4 } from './ipv4.js';
 
 export type Resolution =
-  | { kind: 'addresses'; addresses: { address: number; ttl: number }[] }
-  | { kind: 'nxdomain' }
-  | { kind: 'nodata' }
-  | { kind: 'failed'; reason: string };
+  { kind: 'addresses'; addresses: { address: number; ttl: number }[] } | { kind: 'nxdomain' } | { kind: 'nodata' } | { kind: 'failed'; reason: string };
 
 export interface Upstream {
   resolve4(name: string): Promise<Resolution>;

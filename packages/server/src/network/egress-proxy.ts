@@ -100,17 +100,30 @@ export class EgressProxy {
     const n = rawName === undefined ? { error: `no ${via} name` } : normaliseName(rawName);
     const v = 'name' in n ? checkName(sb.policy(), n.name, port, 'tcp') : { allowed: false as const, reason: n.error };
     if (!v.allowed || !('name' in n)) {
-      sb.audit.push({ kind: 'connect', verdict: 'denied', ...(rawName === undefined ? {} : { name: rawName.slice(0, 253) }), port, protocol: 'tcp', reason: `${via}: ${'reason' in v ? v.reason : ''}` });
+      sb.audit.push({
+        kind: 'connect',
+        verdict: 'denied',
+        ...(rawName === undefined ? {} : { name: rawName.slice(0, 253) }),
+        port,
+        protocol: 'tcp',
+        reason: `${via}: ${'reason' in v ? v.reason : ''}`,
+      });
       return { reason: 'reason' in v ? v.reason : 'denied' };
     }
     return { name: n.name };
   }
 
   #dial(sb: ProxySandbox, name: string, port: number, onDenied: (reason: string) => void): Socket {
-    const lookup = policyLookup(this.o.upstream, () => this.o.denySet(), () => sb.policy(), port, (reason) => {
-      sb.audit.push({ kind: 'connect', verdict: 'denied', name, port, protocol: 'tcp', reason });
-      onDenied(reason);
-    });
+    const lookup = policyLookup(
+      this.o.upstream,
+      () => this.o.denySet(),
+      () => sb.policy(),
+      port,
+      (reason) => {
+        sb.audit.push({ kind: 'connect', verdict: 'denied', name, port, protocol: 'tcp', reason });
+        onDenied(reason);
+      },
+    );
     const up = connect({ host: name, port, lookup: lookup as never, timeout: CONNECT_TIMEOUT_MS, allowHalfOpen: true });
     up.once('timeout', () => up.destroy());
     // The timeout bounds the connect only; an established connection may idle as long as it likes.
@@ -145,7 +158,14 @@ export class EgressProxy {
         return void s.resetAndDestroy();
       }
       if (h.ech) {
-        sb.audit.push({ kind: 'connect', verdict: 'denied', ...(h.serverName ? { name: h.serverName } : {}), port, protocol: 'tcp', reason: 'tls: encrypted ClientHello (ECH) hides the server name' });
+        sb.audit.push({
+          kind: 'connect',
+          verdict: 'denied',
+          ...(h.serverName ? { name: h.serverName } : {}),
+          port,
+          protocol: 'tcp',
+          reason: 'tls: encrypted ClientHello (ECH) hides the server name',
+        });
         return void s.resetAndDestroy();
       }
       const j = this.#judge(sb, h.serverName, port, 'tls sni');
@@ -207,9 +227,15 @@ export class EgressProxy {
     if ('reason' in j) return refuse(403, `egress to ${host ?? '(no host)'}:${port} is not allowed by this sandbox's network policy`);
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-    const lookup = policyLookup(this.o.upstream, () => this.o.denySet(), () => sb.policy(), port, (reason) => {
-      sb.audit.push({ kind: 'connect', verdict: 'denied', name: j.name, port, protocol: 'tcp', reason });
-    });
+    const lookup = policyLookup(
+      this.o.upstream,
+      () => this.o.denySet(),
+      () => sb.policy(),
+      port,
+      (reason) => {
+        sb.audit.push({ kind: 'connect', verdict: 'denied', name: j.name, port, protocol: 'tcp', reason });
+      },
+    );
     const up = httpRequest({ host: j.name, port, method: req.method, path, headers, agent: false, lookup: lookup as never, timeout: CONNECT_TIMEOUT_MS });
     const untrack = this.#track(sb, j.name, port, () => {
       up.destroy();
@@ -249,7 +275,15 @@ export class EgressProxy {
       socket.destroy();
     });
     up.once('connect', () => {
-      sb.audit.push({ kind: 'connect', verdict: 'allowed', name: j.name, address: up.remoteAddress ?? '', port, protocol: 'tcp', reason: 'proxy (http upgrade)' });
+      sb.audit.push({
+        kind: 'connect',
+        verdict: 'allowed',
+        name: j.name,
+        address: up.remoteAddress ?? '',
+        port,
+        protocol: 'tcp',
+        reason: 'proxy (http upgrade)',
+      });
       const lines = [`${req.method} ${path} HTTP/1.1`];
       for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
       up.write(`${lines.join('\r\n')}\r\n\r\n`);

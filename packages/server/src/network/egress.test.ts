@@ -33,13 +33,12 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
     ]);
     assert.deepEqual(r[0], { addresses: [RIG.allowed] });
     const tcp = rig.arrivals((x) => x.kind === 'tcp');
-    assert.deepEqual(
-      tcp.map((x) => `${x.to}:${x.port}`).sort(),
-      [`${RIG.allowed}:443`, `${RIG.allowed}:7000`, `${RIG.allowed}:80`],
-      JSON.stringify(tcp),
-    );
+    assert.deepEqual(tcp.map((x) => `${x.to}:${x.port}`).sort(), [`${RIG.allowed}:443`, `${RIG.allowed}:7000`, `${RIG.allowed}:80`], JSON.stringify(tcp));
     assert.deepEqual([...new Set(rig.questions())], ['ok.rig.test']);
-    const denied = net.events(a.id)!.events.filter((e) => e.verdict === 'denied').map((e) => e.name);
+    const denied = net
+      .events(a.id)!
+      .events.filter((e) => e.verdict === 'denied')
+      .map((e) => e.name);
     assert.deepEqual(denied, ['other.rig.test', 'secret1.attacker.example']);
     await net.detach(a.id);
   });
@@ -98,7 +97,11 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
       { op: 'tcp', host: b.address, port: 7000 },
       { op: 'tcp', host: b.hostAddress, port: hostPort },
     ];
-    const tcpArrivals = () => rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`).sort();
+    const tcpArrivals = () =>
+      rig
+        .arrivals((x) => x.kind === 'tcp')
+        .map((x) => `${x.to}:${x.port}`)
+        .sort();
     rig.clear();
     await rig.probe(a.netnsPath, [...literals, ...forbidden]);
     assert.deepEqual(tcpArrivals(), []);
@@ -110,16 +113,32 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
     assert.deepEqual(tcpArrivals(), [`${RIG.denied}:5432`, `${RIG.denied}:7000`, `${RIG.denied}:7000`], JSON.stringify(r));
     assert.deepEqual([r[4].answers, r[5].answers, r[6].answers], [[], [], []]);
     assert.deepEqual(rig.hostLog, []);
-    assert.deepEqual(neighbour.filter((x) => x.kind === 'tcp'), []);
+    assert.deepEqual(
+      neighbour.filter((x) => x.kind === 'tcp'),
+      [],
+    );
     // Controls for the deny set: an explicit private entry opens 10.1.2.3 on its port only, and the
     // host service and the neighbour's listener answer when asked from the host.
     await net.update(a.id, settings({ egress: { allow: [`${RIG.privateHost}:5432/tcp`] } }));
     rig.clear();
-    await rig.probe(a.netnsPath, [{ op: 'tcp', host: RIG.privateHost, port: 5432 }, { op: 'tcp', host: RIG.privateHost, port: 7000 }]);
+    await rig.probe(a.netnsPath, [
+      { op: 'tcp', host: RIG.privateHost, port: 5432 },
+      { op: 'tcp', host: RIG.privateHost, port: 7000 },
+    ]);
     assert.deepEqual(tcpArrivals(), [`${RIG.privateHost}:5432`]);
     const { connect } = await import('node:net');
-    for (const [host, port] of [[RIG.hostEnd, hostPort], [b.address, 7000]] as const) {
-      await new Promise<void>((res) => connect({ host, port }).on('connect', function (this: import('node:net').Socket) { this.destroy(); res(); }).on('error', () => res()));
+    for (const [host, port] of [
+      [RIG.hostEnd, hostPort],
+      [b.address, 7000],
+    ] as const) {
+      await new Promise<void>((res) =>
+        connect({ host, port })
+          .on('connect', function (this: import('node:net').Socket) {
+            this.destroy();
+            res();
+          })
+          .on('error', () => res()),
+      );
     }
     await new Promise((res) => setTimeout(res, 200));
     assert.equal(rig.hostLog.length, 1);
@@ -148,7 +167,10 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
     const a = await net.attach('sb-update0000000000000', settings({ egress: 'none' }));
     const attempt = async () => {
       rig.clear();
-      await rig.probe(a.netnsPath, [{ op: 'tcp', host: RIG.denied, port: 7000 }, { op: 'udp', host: RIG.denied, port: 7001 }]);
+      await rig.probe(a.netnsPath, [
+        { op: 'tcp', host: RIG.denied, port: 7000 },
+        { op: 'udp', host: RIG.denied, port: 7001 },
+      ]);
       return rig.arrivals((x) => x.kind === 'tcp' || x.kind === 'udp').map((x) => `${x.kind}:${x.port}`);
     };
     assert.deepEqual(await attempt(), []);
@@ -173,7 +195,10 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
     await rig.probe(a.netnsPath, [{ op: 'tcp', host: RIG.denied, port: 7000 }], { root: true });
     await rig.inside(a.netnsPath, ['ip', 'route', 'replace', 'default', 'via', a.hostAddress, 'src', b.address]);
     await rig.probe(a.netnsPath, [{ op: 'tcp', host: RIG.denied, port: 7000 }], { root: true });
-    assert.deepEqual(rig.arrivals((x) => x.kind === 'tcp'), []);
+    assert.deepEqual(
+      rig.arrivals((x) => x.kind === 'tcp'),
+      [],
+    );
     // Control: from the victim itself, the same connection arrives.
     await rig.probe(b.netnsPath, [{ op: 'tcp', host: RIG.denied, port: 7000 }]);
     assert.equal(rig.arrivals((x) => x.kind === 'tcp').length, 1);

@@ -60,7 +60,7 @@ export function formatCidr(c: Cidr): string {
 }
 
 export function cidrContains(c: Cidr, addr: number): boolean {
-  return ((addr & mask(c.bits)) >>> 0) === c.base;
+  return (addr & mask(c.bits)) >>> 0 === c.base;
 }
 
 /** Whether every address of `inner` lies in `outer`. */

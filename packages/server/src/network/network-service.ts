@@ -14,7 +14,16 @@ import type { NetworkEvent, NetworkSettings, NetworkState } from '@airlock/proto
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
 import { forgetFlows } from '../host/conntrack.js';
-import { createSandboxLink, defaultRouteInterfaces, deleteSandboxLink, enableForwarding, listLinks, listNetns, netnsPath, type LinkPlan } from '../host/netns.js';
+import {
+  createSandboxLink,
+  defaultRouteInterfaces,
+  deleteSandboxLink,
+  enableForwarding,
+  listLinks,
+  listNetns,
+  netnsPath,
+  type LinkPlan,
+} from '../host/netns.js';
 import { nftApply, nftDeleteTable } from '../host/nft.js';
 import { setBandwidth } from '../host/tc.js';
 import { AddressPlan } from './address-plan.js';
@@ -220,11 +229,17 @@ export class NetworkService {
       const next: SandboxSpec = { ...prev, policy, generation: e.generation + 1 };
       const now = Date.now();
       const refill = dynSets(next).flatMap((d) =>
-        [...e.learned].filter(([name]) => nameMatches(d.rule.target, name)).flatMap(([, addrs]) =>
-          [...addrs].filter(([, exp]) => exp > now).map(([address, exp]) => ({ set: d.set, address, timeoutSec: (exp - now) / 1000 })),
+        [...e.learned]
+          .filter(([name]) => nameMatches(d.rule.target, name))
+          .flatMap(([, addrs]) => [...addrs].filter(([, exp]) => exp > now).map(([address, exp]) => ({ set: d.set, address, timeoutSec: (exp - now) / 1000 }))),
+      );
+      const elements = [...new Set(refill.map((r) => r.set))].map((set) =>
+        dynElementsScript(
+          this.#table,
+          set,
+          refill.filter((r) => r.set === set),
         ),
       );
-      const elements = [...new Set(refill.map((r) => r.set))].map((set) => dynElementsScript(this.#table, set, refill.filter((r) => r.set === set)));
       await nftApply(updateSandboxScript(this.#table, prev, next) + elements.join(''));
       e.policy = policy;
       e.generation = next.generation;
@@ -324,9 +339,9 @@ export class NetworkService {
     if (next.hard.length === this.#denySet.hard.length && next.hard.every((h, i) => h.net.base === this.#denySet.hard[i]!.net.base)) return;
     this.#denySet = next;
     this.#table = { ...this.#table, hard: next.hard.map((h) => h.net) };
-    void nftApply(`flush set inet ${this.#table.table} hard4\nadd element inet ${this.#table.table} hard4 { ${this.#table.hard.map(formatCidr).join(', ')} }\n`).catch((err) =>
-      this.o.log.error({ err }, 'network: could not refresh the host addresses in the deny set'),
-    );
+    void nftApply(
+      `flush set inet ${this.#table.table} hard4\nadd element inet ${this.#table.table} hard4 { ${this.#table.hard.map(formatCidr).join(', ')} }\n`,
+    ).catch((err) => this.o.log.error({ err }, 'network: could not refresh the host addresses in the deny set'));
   }
 
   async #learned(e: Entry, name: string, addrs: readonly { address: number; ttl: number }[]): Promise<void> {

@@ -116,9 +116,7 @@ export function tableScript(t: TableSpec, sandboxes: readonly SandboxSpec[]): st
 /** The domain rules of a policy that need a set of resolved addresses, and the set's name. */
 export function dynSets(s: Pick<SandboxSpec, 'index' | 'policy' | 'generation'>): DynSet[] {
   if (s.policy.mode !== 'list') return [];
-  return s.policy.allow
-    .filter((r) => r.target.kind !== 'cidr')
-    .map((rule, k) => ({ set: `sb${s.index}_g${s.generation}_d${k}`, rule }));
+  return s.policy.allow.filter((r) => r.target.kind !== 'cidr').map((rule, k) => ({ set: `sb${s.index}_g${s.generation}_d${k}`, rule }));
 }
 
 /** The TCP ports of `proxied` that some domain rule of the policy covers: those go to the proxy. */
@@ -135,7 +133,8 @@ function chainRules(t: TableSpec, s: SandboxSpec): { fwd: string[]; nat: string[
   if (p.mode === 'all') {
     fwd.push('ip daddr @private4 reject with icmpx admin-prohibited', 'accept');
   } else if (p.mode === 'list') {
-    const cidrs = (rules: readonly Rule[]) => rules.filter((r): r is Rule & { target: { kind: 'cidr'; net: Cidr; private: boolean } } => r.target.kind === 'cidr');
+    const cidrs = (rules: readonly Rule[]) =>
+      rules.filter((r): r is Rule & { target: { kind: 'cidr'; net: Cidr; private: boolean } } => r.target.kind === 'cidr');
     for (const r of cidrs(p.deny)) fwd.push(`ip daddr ${formatCidr(r.target.net)}${portsExpr(r.ports, r.protocols)} drop`);
     const allow = cidrs(p.allow);
     for (const r of allow.filter((r) => r.target.private)) fwd.push(`ip daddr ${formatCidr(r.target.net)}${portsExpr(r.ports, r.protocols)} accept`);
@@ -159,45 +158,51 @@ function chainRules(t: TableSpec, s: SandboxSpec): { fwd: string[]; nat: string[
 export function addSandboxScript(t: TableSpec, s: SandboxSpec): string {
   const T = `inet ${t.table}`;
   const { fwd, nat } = chainRules(t, s);
-  return [
-    `add chain ${T} sb${s.index}`,
-    `add chain ${T} sbn${s.index}`,
-    ...dynSets(s).map((d) => `add set ${T} ${d.set} { type ipv4_addr; flags timeout; }`),
-    ...fwd.map((r) => `add rule ${T} sb${s.index} ${r}`),
-    ...nat.map((r) => `add rule ${T} sbn${s.index} ${r}`),
-    `add element ${T} sources { ${q(s.veth)} . ${formatIPv4(s.address)} }`,
-    `add element ${T} fwdmap { ${q(s.veth)} : jump sb${s.index} }`,
-    `add element ${T} natmap { ${q(s.veth)} : jump sbn${s.index} }`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `add chain ${T} sb${s.index}`,
+      `add chain ${T} sbn${s.index}`,
+      ...dynSets(s).map((d) => `add set ${T} ${d.set} { type ipv4_addr; flags timeout; }`),
+      ...fwd.map((r) => `add rule ${T} sb${s.index} ${r}`),
+      ...nat.map((r) => `add rule ${T} sbn${s.index} ${r}`),
+      `add element ${T} sources { ${q(s.veth)} . ${formatIPv4(s.address)} }`,
+      `add element ${T} fwdmap { ${q(s.veth)} : jump sb${s.index} }`,
+      `add element ${T} natmap { ${q(s.veth)} : jump sbn${s.index} }`,
+    ].join('\n') + '\n'
+  );
 }
 
 /** Replaces a sandbox's policy: new rules and sets in, old sets out, in one transaction. */
 export function updateSandboxScript(t: TableSpec, previous: SandboxSpec, next: SandboxSpec): string {
   const T = `inet ${t.table}`;
   const { fwd, nat } = chainRules(t, next);
-  return [
-    `flush chain ${T} sb${next.index}`,
-    `flush chain ${T} sbn${next.index}`,
-    ...dynSets(previous).map((d) => `delete set ${T} ${d.set}`),
-    ...dynSets(next).map((d) => `add set ${T} ${d.set} { type ipv4_addr; flags timeout; }`),
-    ...fwd.map((r) => `add rule ${T} sb${next.index} ${r}`),
-    ...nat.map((r) => `add rule ${T} sbn${next.index} ${r}`),
-  ].join('\n') + '\n';
+  return (
+    [
+      `flush chain ${T} sb${next.index}`,
+      `flush chain ${T} sbn${next.index}`,
+      ...dynSets(previous).map((d) => `delete set ${T} ${d.set}`),
+      ...dynSets(next).map((d) => `add set ${T} ${d.set} { type ipv4_addr; flags timeout; }`),
+      ...fwd.map((r) => `add rule ${T} sb${next.index} ${r}`),
+      ...nat.map((r) => `add rule ${T} sbn${next.index} ${r}`),
+    ].join('\n') + '\n'
+  );
 }
 
 /** Unhooks a sandbox and removes its chains and sets. */
 export function removeSandboxScript(t: TableSpec, s: SandboxSpec): string {
   const T = `inet ${t.table}`;
-  return [
-    `delete element ${T} sources { ${q(s.veth)} . ${formatIPv4(s.address)} }`,
-    `delete element ${T} fwdmap { ${q(s.veth)} }`,
-    `delete element ${T} natmap { ${q(s.veth)} }`,
-    `flush chain ${T} sb${s.index}`,
-    `flush chain ${T} sbn${s.index}`,
-    `delete chain ${T} sb${s.index}`,
-    `delete chain ${T} sbn${s.index}`,
-    ...dynSets(s).map((d) => `delete set ${T} ${d.set}`),
-  ].join('\n') + '\n';
+  return (
+    [
+      `delete element ${T} sources { ${q(s.veth)} . ${formatIPv4(s.address)} }`,
+      `delete element ${T} fwdmap { ${q(s.veth)} }`,
+      `delete element ${T} natmap { ${q(s.veth)} }`,
+      `flush chain ${T} sb${s.index}`,
+      `flush chain ${T} sbn${s.index}`,
+      `delete chain ${T} sb${s.index}`,
+      `delete chain ${T} sbn${s.index}`,
+      ...dynSets(s).map((d) => `delete set ${T} ${d.set}`),
+    ].join('\n') + '\n'
+  );
 }
 
 /**
@@ -206,10 +211,16 @@ export function removeSandboxScript(t: TableSpec, s: SandboxSpec): string {
  */
 export function dynElementsScript(t: TableSpec, set: string, addrs: readonly { address: number; timeoutSec: number }[]): string {
   const T = `inet ${t.table}`;
-  return addrs
-    .map((a) => {
-      const ip = formatIPv4(a.address);
-      return [`add element ${T} ${set} { ${ip} }`, `delete element ${T} ${set} { ${ip} }`, `add element ${T} ${set} { ${ip} timeout ${Math.max(1, Math.round(a.timeoutSec))}s }`].join('\n');
-    })
-    .join('\n') + '\n';
+  return (
+    addrs
+      .map((a) => {
+        const ip = formatIPv4(a.address);
+        return [
+          `add element ${T} ${set} { ${ip} }`,
+          `delete element ${T} ${set} { ${ip} }`,
+          `add element ${T} ${set} { ${ip} timeout ${Math.max(1, Math.round(a.timeoutSec))}s }`,
+        ].join('\n');
+      })
+      .join('\n') + '\n'
+  );
 }

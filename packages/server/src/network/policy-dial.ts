@@ -27,7 +27,11 @@ export function policyLookup(upstream: Upstream, denySet: () => PlatformDenySet,
       const deny = denySet();
       const ok = r.addresses.filter((a) => checkAddress(policy(), deny, a.address, port, 'tcp').allowed).map((a) => formatIPv4(a.address));
       if (ok.length === 0) return fail('every address of the name is denied (deny set or policy)');
-      if (typeof options === 'object' && options.all) callback(null, ok.map((address) => ({ address, family: 4 })));
+      if (typeof options === 'object' && options.all)
+        callback(
+          null,
+          ok.map((address) => ({ address, family: 4 })),
+        );
       else callback(null, ok[0]!, 4);
     });
   };

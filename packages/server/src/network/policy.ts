@@ -42,7 +42,10 @@ export function parsePolicy(wire: EgressPolicy, denySet: PlatformDenySet, path =
   const allow = wire.allow ?? [];
   const deny = wire.deny ?? [];
   if (allow.length + deny.length > NETWORK_LIMITS.maxEntries) {
-    throw new AirlockError(ErrorCode.InvalidRequest, `a policy holds at most ${NETWORK_LIMITS.maxEntries} entries (this one has ${allow.length + deny.length})`);
+    throw new AirlockError(
+      ErrorCode.InvalidRequest,
+      `a policy holds at most ${NETWORK_LIMITS.maxEntries} entries (this one has ${allow.length + deny.length})`,
+    );
   }
   const rules = (list: readonly string[], key: 'allow' | 'deny'): Rule[] =>
     list.flatMap((entry, i) => {
@@ -159,8 +162,7 @@ export function checkAddress(policy: Policy, denySet: PlatformDenySet, addr: num
   const tier = denySet.tierOf(addr);
   if (tier === 'hard') return { allowed: false, reason: 'in the platform deny set' };
   if (policy.mode === 'none') return { allowed: false, reason: 'egress is none' };
-  const covers = (r: Rule) =>
-    r.target.kind === 'cidr' && cidrContains(r.target.net, addr) && (port === undefined || coversPort(r, port, protocol ?? 'tcp'));
+  const covers = (r: Rule) => r.target.kind === 'cidr' && cidrContains(r.target.net, addr) && (port === undefined || coversPort(r, port, protocol ?? 'tcp'));
   if (policy.mode === 'list') {
     const d = policy.deny.find((r) => covers(r) && (port !== undefined || coversAllPorts(r)));
     if (d) return { allowed: false, reason: `denied by ${d.entry}` };

@@ -69,7 +69,10 @@ describe('sandboxes of two projects cannot reach each other', { timeout: 300_000
 
     const other = await b.create({ runtime: 'runc', network: { egress: 'all' } });
     const sibling = await a.create({ runtime: 'runc', network: { egress: 'all' } });
-    for (const [api, sb] of [[b, other], [a, sibling]] as const) {
+    for (const [api, sb] of [
+      [b, other],
+      [a, sibling],
+    ] as const) {
       const seen = await api.exec(sb.id, {
         cmd: probeCommand([
           { op: 'tcp', host: address, port: 9000 },
@@ -81,6 +84,11 @@ describe('sandboxes of two projects cannot reach each other', { timeout: 300_000
     }
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await arrivals(), baseline, 'nothing more arrived at the destination');
-    for (const [api, sb] of [[a, target], [b, other], [a, sibling]] as const) await api.call('DELETE', `/v1/sandboxes/${sb.id}`);
+    for (const [api, sb] of [
+      [a, target],
+      [b, other],
+      [a, sibling],
+    ] as const)
+      await api.call('DELETE', `/v1/sandboxes/${sb.id}`);
   });
 });

@@ -69,7 +69,10 @@ describe('sandbox networks on every runtime, judged at the rig', { timeout: 600_
       assert.deepEqual(arrivals.sort(), [`tcp ${RIG.allowed}:7000`, `tcp ${RIG.allowed}:80`], exec.stdout);
       // Only listed names ever reach the authoritative server (the platform caches answers for their
       // TTL, so a later sandbox's lookup of the same name may not reach it at all).
-      assert.deepEqual(rig.questions().filter((q) => q !== 'ok.rig.test'), []);
+      assert.deepEqual(
+        rig.questions().filter((q) => q !== 'ok.rig.test'),
+        [],
+      );
       assert.deepEqual(rig.hostLog, []);
       const events = (await t.api.call('GET', `/v1/sandboxes/${sb.id}/network/events`)).body.events;
       assert.ok(events.some((e: { name?: string; verdict: string }) => e.name === 'c1.attacker.example' && e.verdict === 'denied'));
@@ -80,11 +83,19 @@ describe('sandbox networks on every runtime, judged at the rig', { timeout: 600_
       rig.clear();
       await t.api.exec(sb.id, { cmd: probeCommand([{ op: 'tcp', host: RIG.denied, port: 7000 }]) });
       await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`), [`${RIG.denied}:7000`]);
+      assert.deepEqual(
+        rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`),
+        [`${RIG.denied}:7000`],
+      );
       assert.equal((await t.api.call('PUT', `/v1/sandboxes/${sb.id}/network`, { egress: { allow: ['*.x*.example'] } })).status, 400);
       await t.api.call('PUT', `/v1/sandboxes/${sb.id}/network`, { egress: 'none' });
       rig.clear();
-      await t.api.exec(sb.id, { cmd: probeCommand([{ op: 'tcp', host: RIG.denied, port: 7000 }, { op: 'resolve', name: 'ok.rig.test' }]) });
+      await t.api.exec(sb.id, {
+        cmd: probeCommand([
+          { op: 'tcp', host: RIG.denied, port: 7000 },
+          { op: 'resolve', name: 'ok.rig.test' },
+        ]),
+      });
       await new Promise((r) => setTimeout(r, 300));
       assert.deepEqual(rig.arrivals(), []);
 
@@ -137,7 +148,10 @@ describe('a sandbox network across a restart of the server', { timeout: 300_000 
       });
       await new Promise((r) => setTimeout(r, 300));
       assert.deepEqual(JSON.parse(exec.stdout)[0], { addresses: [RIG.allowed] }, exec.stdout);
-      assert.deepEqual(rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`), [`${RIG.allowed}:7000`]);
+      assert.deepEqual(
+        rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`),
+        [`${RIG.allowed}:7000`],
+      );
     } finally {
       const plan = t.server.network?.plan;
       await t.close();
@@ -151,7 +165,7 @@ describe('a sandbox network across a restart of the server', { timeout: 300_000 
 });
 
 describe('a warm-pool sandbox gets its policy when it is claimed', { timeout: 300_000 }, () => {
-  test('the pooled sandbox serves the create, and its policy is the create\'s', async (ctx) => {
+  test("the pooled sandbox serves the create, and its policy is the create's", async (ctx) => {
     const rig = await NetRig.start();
     const t = await startTestServer(undefined, {
       dnsUpstream: [RIG.rigEnd],
@@ -165,9 +179,17 @@ describe('a warm-pool sandbox gets its policy when it is claimed', { timeout: 30
       const sb = await t.api.create({ runtime: 'runc', network: { egress: { allow: [`${RIG.denied}:7000/tcp`] } } });
       assert.equal((await t.api.call('GET', '/v1/pools')).body.pools[0].hits, 1, 'served from the pool');
       rig.clear();
-      await t.api.exec(sb.id, { cmd: probeCommand([{ op: 'tcp', host: RIG.denied, port: 7000 }, { op: 'tcp', host: RIG.allowed, port: 7000 }]) });
+      await t.api.exec(sb.id, {
+        cmd: probeCommand([
+          { op: 'tcp', host: RIG.denied, port: 7000 },
+          { op: 'tcp', host: RIG.allowed, port: 7000 },
+        ]),
+      });
       await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`), [`${RIG.denied}:7000`]);
+      assert.deepEqual(
+        rig.arrivals((x) => x.kind === 'tcp').map((x) => `${x.to}:${x.port}`),
+        [`${RIG.denied}:7000`],
+      );
       // A pooled sandbox handed to a create without a network keeps egress none.
       await eventually('a refilled pool', async () => ((await t.api.call('GET', '/v1/pools')).body.pools[0]?.ready === 1 ? true : undefined));
       const plain = await t.api.create({ runtime: 'runc' });

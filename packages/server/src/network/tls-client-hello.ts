@@ -8,10 +8,7 @@ export const MAX_HELLO_BYTES = 16 * 1024;
 const EXT_SERVER_NAME = 0x0000;
 const EXT_ECH = 0xfe0d;
 
-export type Hello =
-  | { kind: 'incomplete' }
-  | { kind: 'invalid'; reason: string }
-  | { kind: 'hello'; serverName: string | undefined; ech: boolean };
+export type Hello = { kind: 'incomplete' } | { kind: 'invalid'; reason: string } | { kind: 'hello'; serverName: string | undefined; ech: boolean };
 
 /** Parses what has arrived so far (possibly several TLS records holding one handshake message). */
 export function parseClientHello(buf: Buffer): Hello {

@@ -56,7 +56,7 @@ describe('wire parsers: DNS questions and TLS ClientHellos', { timeout: 20_000 }
     assert.equal(parseQuery(Buffer.alloc(5)), undefined);
   });
 
-  test("the SNI of a real ClientHello is read, in one piece or split; no SNI and garbage are told apart", async () => {
+  test('the SNI of a real ClientHello is read, in one piece or split; no SNI and garbage are told apart', async () => {
     const hello = await helloFor('api.example.com');
     assert.deepEqual(parseClientHello(hello), { kind: 'hello', serverName: 'api.example.com', ech: false });
     assert.deepEqual(parseClientHello(hello.subarray(0, 40)), { kind: 'incomplete' });

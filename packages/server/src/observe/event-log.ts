@@ -106,5 +106,13 @@ export class EventLog {
 }
 
 function toEvent(r: Row): LifecycleEvent {
-  return { id: String(r.seq), type: r.type as EventType, time: r.time, project: r.project, sandbox: r.sandbox, runtime: r.runtime as RuntimeName, data: JSON.parse(r.data) as LifecycleEvent['data'] };
+  return {
+    id: String(r.seq),
+    type: r.type as EventType,
+    time: r.time,
+    project: r.project,
+    sandbox: r.sandbox,
+    runtime: r.runtime as RuntimeName,
+    data: JSON.parse(r.data) as LifecycleEvent['data'],
+  };
 }

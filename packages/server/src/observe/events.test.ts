@@ -68,11 +68,15 @@ test('the lifecycle of real sandboxes as SSE: created … destroyed, with reason
     const mine = sse.events.map((e) => ({ ...e, body: JSON.parse(e.data) })).filter((e) => e.body.sandbox === sb.id);
     const types = mine.map((e) => e.event);
     assert.deepEqual(types.slice(0, 2), ['sandbox.created', 'sandbox.started']);
-    for (const want of ['sandbox.exec_started', 'sandbox.exec_ended', 'sandbox.oom', 'sandbox.policy_changed', 'sandbox.stopped', 'sandbox.destroyed']) assert.ok(types.includes(want), `${want} in ${types.join(', ')}`);
+    for (const want of ['sandbox.exec_started', 'sandbox.exec_ended', 'sandbox.oom', 'sandbox.policy_changed', 'sandbox.stopped', 'sandbox.destroyed'])
+      assert.ok(types.includes(want), `${want} in ${types.join(', ')}`);
     const ended = mine.find((e) => e.event === 'sandbox.exec_ended' && e.body.data.exitCode === 7);
     assert.ok(ended, 'the exit code is told');
     assert.equal(mine.find((e) => e.event === 'sandbox.stopped')!.body.data.reason, 'destroyed');
-    assert.ok(mine.every((e, i) => e.id === e.body.id && (i === 0 || Number(e.id) > Number(mine[i - 1]!.id))), 'ids increase');
+    assert.ok(
+      mine.every((e, i) => e.id === e.body.id && (i === 0 || Number(e.id) > Number(mine[i - 1]!.id))),
+      'ids increase',
+    );
     assert.ok(!sse.events.some((e) => e.data.includes('s3cr3t-env-value')), 'no env value in any event');
     const timeout = sse.events.map((e) => JSON.parse(e.data)).find((e) => e.sandbox === short.id && e.type === 'sandbox.timeout');
     assert.ok(timeout, 'a timeout is its own event');
@@ -122,7 +126,10 @@ test('webhooks: http(s) only, signed, retried while the target is down, delivere
     const slow = await t.api.call('POST', '/v1/webhooks', { url: `http://127.0.0.1:${(hang.address() as AddressInfo).port}/hook` });
     const listed = await t.api.call('GET', '/v1/webhooks');
     assert.equal(listed.body.webhooks.length, 3);
-    assert.ok(listed.body.webhooks.every((w: { secret?: string }) => w.secret === undefined), 'secrets are shown once');
+    assert.ok(
+      listed.body.webhooks.every((w: { secret?: string }) => w.secret === undefined),
+      'secrets are shown once',
+    );
 
     const t0 = performance.now();
     const sb = await t.api.create({ runtime: 'runc' });
@@ -132,27 +139,56 @@ test('webhooks: http(s) only, signed, retried while the target is down, delivere
 
     await eventually('the up target got created and destroyed', () => (up.got.length >= 2 ? true : undefined), 30_000);
     const bodies = up.got.map((g) => JSON.parse(g.body));
-    assert.deepEqual(bodies.map((b) => b.type), ['sandbox.created', 'sandbox.destroyed'], 'only the types asked for');
+    assert.deepEqual(
+      bodies.map((b) => b.type),
+      ['sandbox.created', 'sandbox.destroyed'],
+      'only the types asked for',
+    );
     for (const g of up.got) assert.ok(verify(ok.body.secret, g), 'the HMAC-SHA256 signature verifies');
     assert.ok(!verify('whsec_wrong', up.got[0]!), 'positive control: a wrong secret does not verify');
-    assert.ok(!verify(ok.body.secret, { ...up.got[0]!, body: up.got[0]!.body.replace('created', 'destroyed') }), 'positive control: a changed body does not verify');
+    assert.ok(
+      !verify(ok.body.secret, { ...up.got[0]!, body: up.got[0]!.body.replace('created', 'destroyed') }),
+      'positive control: a changed body does not verify',
+    );
     assert.equal(up.got[0]!.headers['airlock-event-id'], String(bodies[0].id));
 
     // The dead target: attempts fail and are logged; then it comes up and gets every event.
-    await eventually('failed attempts are logged', async () => {
-      const d = await t.api.call('GET', `/v1/webhooks/${down.body.id}/deliveries`);
-      return d.body.deliveries.filter((x: { outcome: string }) => x.outcome === 'failed').length >= 2 ? true : undefined;
-    }, 30_000);
+    await eventually(
+      'failed attempts are logged',
+      async () => {
+        const d = await t.api.call('GET', `/v1/webhooks/${down.body.id}/deliveries`);
+        return d.body.deliveries.filter((x: { outcome: string }) => x.outcome === 'failed').length >= 2 ? true : undefined;
+      },
+      30_000,
+    );
     later = await target(downPort);
-    await eventually('the revived target got all four events', () => (new Set(later!.got.map((g) => JSON.parse(g.body).id)).size >= 4 ? true : undefined), 60_000);
-    const log = (await t.api.call('GET', `/v1/webhooks/${down.body.id}/deliveries`)).body.deliveries as { outcome: string; attempt: number; error: string | null }[];
+    await eventually(
+      'the revived target got all four events',
+      () => (new Set(later!.got.map((g) => JSON.parse(g.body).id)).size >= 4 ? true : undefined),
+      60_000,
+    );
+    const log = (await t.api.call('GET', `/v1/webhooks/${down.body.id}/deliveries`)).body.deliveries as {
+      outcome: string;
+      attempt: number;
+      error: string | null;
+    }[];
     const delivered = log.filter((d) => d.outcome === 'delivered');
-    assert.ok(delivered.some((d) => d.attempt > 1), 'a delivery after retries');
-    assert.ok(log.some((d) => d.outcome === 'failed' && d.error !== null), 'the failures say why');
-    const hung = await eventually('the hanging target times out', async () => {
-      const d = await t.api.call('GET', `/v1/webhooks/${slow.body.id}/deliveries`);
-      return d.body.deliveries.length > 0 ? d.body.deliveries : undefined;
-    }, 30_000);
+    assert.ok(
+      delivered.some((d) => d.attempt > 1),
+      'a delivery after retries',
+    );
+    assert.ok(
+      log.some((d) => d.outcome === 'failed' && d.error !== null),
+      'the failures say why',
+    );
+    const hung = await eventually(
+      'the hanging target times out',
+      async () => {
+        const d = await t.api.call('GET', `/v1/webhooks/${slow.body.id}/deliveries`);
+        return d.body.deliveries.length > 0 ? d.body.deliveries : undefined;
+      },
+      30_000,
+    );
     assert.match(hung[0].error, /did not answer in time/);
 
     const del = await t.api.call('DELETE', `/v1/webhooks/${down.body.id}`);

@@ -37,10 +37,14 @@ test('metrics move with real sandbox work and name no sandbox', { timeout: 5 * 6
     assert.equal(m.value('airlock_sandbox_create_duration_seconds_count', { runtime: 'runc', source: 'cold', outcome: 'ok' }), 1);
     assert.equal(m.value('airlock_execs_started_total', { runtime: 'runc', project: 'default' }), 4);
     // The exec's end is told when its process ends, which the response may overtake by a turn.
-    for (let i = 0; i < 50 && (await scrape(`${t.server.url}/metrics`)).m!.value('airlock_exec_duration_seconds_count', { runtime: 'runc' }) < 4; i++) await new Promise((res) => setTimeout(res, 20));
+    for (let i = 0; i < 50 && (await scrape(`${t.server.url}/metrics`)).m!.value('airlock_exec_duration_seconds_count', { runtime: 'runc' }) < 4; i++)
+      await new Promise((res) => setTimeout(res, 20));
     const after = (await scrape(`${t.server.url}/metrics`)).m!;
     assert.equal(after.value('airlock_exec_duration_seconds_count', { runtime: 'runc' }), 4);
-    assert.ok(after.value('airlock_http_requests_total', { method: 'POST', route: '/v1/sandboxes/:id/exec', status: '200' }) >= 4, 'requests are counted by route template');
+    assert.ok(
+      after.value('airlock_http_requests_total', { method: 'POST', route: '/v1/sandboxes/:id/exec', status: '200' }) >= 4,
+      'requests are counted by route template',
+    );
 
     const d = await t.api.call('DELETE', `/v1/sandboxes/${sb.id}`);
     assert.equal(d.status, 200);

@@ -78,7 +78,13 @@ export class Metrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.destroySeconds = new Histogram({ name: 'airlock_sandbox_destroy_duration_seconds', help: 'Time a destroy request took to answer', labelNames: ['runtime'], buckets: LATENCY_BUCKETS, registers });
+    this.destroySeconds = new Histogram({
+      name: 'airlock_sandbox_destroy_duration_seconds',
+      help: 'Time a destroy request took to answer',
+      labelNames: ['runtime'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     this.execSeconds = new Histogram({
       name: 'airlock_exec_duration_seconds',
       help: 'Commands run with exec, from the request to the command ending (includes what the command itself took)',
@@ -87,16 +93,63 @@ export class Metrics {
       registers,
     });
     this.execStarted = new Counter({ name: 'airlock_execs_started_total', help: 'Commands started with exec', labelNames: ['runtime', 'project'], registers });
-    this.poolClaims = new Counter({ name: 'airlock_pool_claims_total', help: 'Creates that matched a warm pool: result="hit" took a waiting sandbox, "miss" found none ready', labelNames: ['runtime', 'result'], registers });
+    this.poolClaims = new Counter({
+      name: 'airlock_pool_claims_total',
+      help: 'Creates that matched a warm pool: result="hit" took a waiting sandbox, "miss" found none ready',
+      labelNames: ['runtime', 'result'],
+      registers,
+    });
     this.imagePulls = new Counter({ name: 'airlock_image_pulls_total', help: 'Image pulls by outcome', labelNames: ['outcome'], registers });
-    this.imagePullSeconds = new Histogram({ name: 'airlock_image_pull_duration_seconds', help: 'Time an image pull took', labelNames: ['outcome'], buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers });
-    this.networkVerdicts = new Counter({ name: 'airlock_network_verdicts_total', help: 'Egress decisions of sandbox networks (kind: dns, connect, …; verdict: allowed, denied, …)', labelNames: ['kind', 'verdict'], registers });
-    this.protocolViolations = new Counter({ name: 'airlock_agent_protocol_violations_total', help: 'Sandboxes stopped because their agent broke the channel protocol', labelNames: ['runtime'], registers });
-    this.quotaRefusals = new Counter({ name: 'airlock_quota_refusals_total', help: 'Requests refused by a quota or capacity limit (quota="server_capacity": the server-wide limits)', labelNames: ['project', 'quota'], registers });
-    this.stopped = new Counter({ name: 'airlock_sandboxes_stopped_total', help: 'Sandboxes that stopped, by reason (destroyed, timeout, oom, exited, agent_protocol, …)', labelNames: ['runtime', 'reason'], registers });
-    this.httpRequests = new Counter({ name: 'airlock_http_requests_total', help: 'API requests by route template and status', labelNames: ['method', 'route', 'status'], registers });
-    this.httpSeconds = new Histogram({ name: 'airlock_http_request_duration_seconds', help: 'Time to the response head (streams go on after it)', labelNames: ['method', 'route'], buckets: LATENCY_BUCKETS, registers });
-    this.webhookDeliveries = new Counter({ name: 'airlock_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome (delivered, failed, gave_up)', labelNames: ['outcome'], registers });
+    this.imagePullSeconds = new Histogram({
+      name: 'airlock_image_pull_duration_seconds',
+      help: 'Time an image pull took',
+      labelNames: ['outcome'],
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.networkVerdicts = new Counter({
+      name: 'airlock_network_verdicts_total',
+      help: 'Egress decisions of sandbox networks (kind: dns, connect, …; verdict: allowed, denied, …)',
+      labelNames: ['kind', 'verdict'],
+      registers,
+    });
+    this.protocolViolations = new Counter({
+      name: 'airlock_agent_protocol_violations_total',
+      help: 'Sandboxes stopped because their agent broke the channel protocol',
+      labelNames: ['runtime'],
+      registers,
+    });
+    this.quotaRefusals = new Counter({
+      name: 'airlock_quota_refusals_total',
+      help: 'Requests refused by a quota or capacity limit (quota="server_capacity": the server-wide limits)',
+      labelNames: ['project', 'quota'],
+      registers,
+    });
+    this.stopped = new Counter({
+      name: 'airlock_sandboxes_stopped_total',
+      help: 'Sandboxes that stopped, by reason (destroyed, timeout, oom, exited, agent_protocol, …)',
+      labelNames: ['runtime', 'reason'],
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'airlock_http_requests_total',
+      help: 'API requests by route template and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpSeconds = new Histogram({
+      name: 'airlock_http_request_duration_seconds',
+      help: 'Time to the response head (streams go on after it)',
+      labelNames: ['method', 'route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.webhookDeliveries = new Counter({
+      name: 'airlock_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome (delivered, failed, gave_up)',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.eventsEmitted = new Counter({ name: 'airlock_events_total', help: 'Lifecycle events recorded, by type', labelNames: ['type'], registers });
   }
 

@@ -59,7 +59,14 @@ export class Observability {
           const data = { processId: entry.facts.id, ...(exit ? { reason: exit.reason, exitCode: exit.code, signal: exit.signal } : {}), durationMs };
           this.emit({ type: 'sandbox.exec_ended', project, sandbox: id, runtime, data });
           // A process the memory limit killed, in a sandbox that goes on.
-          if (exit?.reason === 'oom') this.emit({ type: 'sandbox.oom', project, sandbox: id, runtime, data: { processId: entry.facts.id, reason: 'oom', detail: 'the memory limit killed a process' } });
+          if (exit?.reason === 'oom')
+            this.emit({
+              type: 'sandbox.oom',
+              project,
+              sandbox: id,
+              runtime,
+              data: { processId: entry.facts.id, reason: 'oom', detail: 'the memory limit killed a process' },
+            });
         };
         // Known sandboxes are told at once; the first process of one waits for its record.
         const known = this.#projects.get(id);

@@ -35,7 +35,11 @@ test('state changes become events, once each, with reasons', { timeout: 30_000 }
     assert.equal(events[3]!.data.detail, 'a frame on a closed channel');
     assert.deepEqual(stopped, ['sb-a:agent_protocol']);
 
-    for (const [id, reason, type] of [['sb-o', 'oom', 'sandbox.oom'], ['sb-t', 'timeout', 'sandbox.timeout'], ['sb-d', 'destroyed', 'sandbox.stopped']] as const) {
+    for (const [id, reason, type] of [
+      ['sb-o', 'oom', 'sandbox.oom'],
+      ['sb-t', 'timeout', 'sandbox.timeout'],
+      ['sb-d', 'destroyed', 'sandbox.stopped'],
+    ] as const) {
       await s.insert(sandboxRecord(id, { state: 'running' }));
       events.length = 0;
       await s.transition(id, ['running'], 'stopped', { stopReason: reason });

@@ -36,7 +36,13 @@ export function observedSandboxStore(inner: SandboxStore, watch: StoreWatch): Sa
     update: async (id, patch: SandboxPatch) => {
       const before = patch.network !== undefined ? await inner.get(id) : undefined;
       const after = await inner.update(id, patch);
-      if (before && before.pool === null && before.state === 'running' && before.network && JSON.stringify(before.network.settings) !== JSON.stringify(after.network?.settings)) {
+      if (
+        before &&
+        before.pool === null &&
+        before.state === 'running' &&
+        before.network &&
+        JSON.stringify(before.network.settings) !== JSON.stringify(after.network?.settings)
+      ) {
         tell(after, 'sandbox.policy_changed');
       }
       return after;

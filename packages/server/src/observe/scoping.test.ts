@@ -34,7 +34,10 @@ test('a key of another project sees nothing of project default', { timeout: 3 * 
 
     const text = await (await fetch(`${t.api.url}/metrics`, { headers: { authorization: `Bearer ${otherKey}` } })).text();
     const seen = parseExposition(text);
-    assert.ok(seen.samples.every((s) => s.labels.project === 'other'), `only its own project's samples: ${text.slice(0, 400)}`);
+    assert.ok(
+      seen.samples.every((s) => s.labels.project === 'other'),
+      `only its own project's samples: ${text.slice(0, 400)}`,
+    );
     assert.ok(!text.includes('process_cpu') && !text.includes('airlock_http_requests_total'), 'no server-wide series');
     const admin = parseExposition(await (await fetch(`${t.api.url}/metrics`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).text());
     assert.equal(admin.value('airlock_sandboxes', { project: 'default', state: 'running' }), 1, 'positive control: the admin sees the series');

@@ -50,13 +50,22 @@ for (const runtime of ['runc', 'gvisor', 'bwrap'] as const) {
       assert.ok(busy.cpu.usageSeconds > idle.cpu.usageSeconds + 0.5);
 
       // Hold 96 MiB of anonymous memory (python fills it so the pages are really there).
-      await t.api.exec(sb.id, { cmd: ['sh', '-c', `python3 -c "import time; b = bytearray(${96 * MiB}); [b.__setitem__(i, 1) for i in range(0, len(b), 4096)]; time.sleep(30)" >/dev/null 2>&1 &`] });
+      await t.api.exec(sb.id, {
+        cmd: [
+          'sh',
+          '-c',
+          `python3 -c "import time; b = bytearray(${96 * MiB}); [b.__setitem__(i, 1) for i in range(0, len(b), 4096)]; time.sleep(30)" >/dev/null 2>&1 &`,
+        ],
+      });
       let held = await stats(t, sb.id);
       for (let i = 0; i < 40 && held.memory.currentBytes < idle.memory.currentBytes + 80 * MiB; i++) {
         await new Promise((r) => setTimeout(r, 250));
         held = await stats(t, sb.id);
       }
-      assert.ok(held.memory.currentBytes >= idle.memory.currentBytes + 80 * MiB, `memory ${held.memory.currentBytes} grew by ~96 MiB from ${idle.memory.currentBytes}`);
+      assert.ok(
+        held.memory.currentBytes >= idle.memory.currentBytes + 80 * MiB,
+        `memory ${held.memory.currentBytes} grew by ~96 MiB from ${idle.memory.currentBytes}`,
+      );
       assert.ok(held.memory.peakBytes === null || held.memory.peakBytes >= held.memory.currentBytes);
       assert.ok(held.memory.limitBytes !== null && held.memory.limitBytes >= 256 * MiB);
       assert.ok(held.pids.current > idle.pids.current || runtime === 'gvisor', 'the background processes show as pids');
@@ -75,13 +84,19 @@ for (const runtime of ['runc', 'gvisor', 'bwrap'] as const) {
 
       // follow=1 streams one sample per interval.
       const ctl = new AbortController();
-      const res = await fetch(`${t.api.url}/v1/sandboxes/${sb.id}/stats?follow=1&interval=0.25`, { headers: { authorization: `Bearer ${t.api.key}` }, signal: ctl.signal });
+      const res = await fetch(`${t.api.url}/v1/sandboxes/${sb.id}/stats?follow=1&interval=0.25`, {
+        headers: { authorization: `Bearer ${t.api.key}` },
+        signal: ctl.signal,
+      });
       assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
       const reader = res.body!.getReader();
       let text = '';
       while (text.split('\n').filter(Boolean).length < 3) text += new TextDecoder().decode((await reader.read()).value);
       ctl.abort();
-      const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const lines = text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       assert.ok(lines.every((l) => l.id === sb.id && typeof l.cpu.usageSeconds === 'number'));
 
       const other = await t.api.call('GET', '/v1/sandboxes/sb-nonexistent/stats');
@@ -120,7 +135,8 @@ test('microvm: the host side (QEMU) is measured, and its CPU time moves with the
   const t = await startTestServer();
   try {
     const h = await t.api.call('GET', '/v1/health');
-    if (!h.body.runtimes.some((r: { name: string; available: boolean }) => r.name === 'microvm' && r.available)) return t0.skip('microvm is not available here');
+    if (!h.body.runtimes.some((r: { name: string; available: boolean }) => r.name === 'microvm' && r.available))
+      return t0.skip('microvm is not available here');
     const sb = await t.api.create({ runtime: 'microvm' });
     const idle = await stats(t, sb.id);
     assert.match(idle.source, /host side: QEMU/);

@@ -30,7 +30,18 @@ export interface WebhookSettings {
 }
 
 type Row = { id: string; project: string; url: string; secret: string; types: string | null; created_at: string };
-type DeliveryRow = { id: number; webhook: string; event: number; type: string; attempt: number; time: string; outcome: string; status: number | null; error: string | null; duration_ms: number };
+type DeliveryRow = {
+  id: number;
+  webhook: string;
+  event: number;
+  type: string;
+  attempt: number;
+  time: string;
+  outcome: string;
+  status: number | null;
+  error: string | null;
+  duration_ms: number;
+};
 type Outcome = WebhookDelivery['outcome'];
 
 interface Job {
@@ -70,8 +81,16 @@ export class Webhooks {
 
   create(project: string, url: string, types: EventType[] | undefined): Webhook {
     const count = (this.#db.prepare('SELECT COUNT(*) AS n FROM webhooks WHERE project = ?').get(project) as { n: number }).n;
-    if (count >= this.#s.maxPerProject) throw new AirlockError(ErrorCode.Capacity, `project ${project} has ${count} webhooks, the most allowed; delete one first`);
-    const row: Row = { id: `wh_${randomBytes(8).toString('hex')}`, project, url, secret: `whsec_${randomBytes(24).toString('base64url')}`, types: types ? JSON.stringify(types) : null, created_at: new Date().toISOString() };
+    if (count >= this.#s.maxPerProject)
+      throw new AirlockError(ErrorCode.Capacity, `project ${project} has ${count} webhooks, the most allowed; delete one first`);
+    const row: Row = {
+      id: `wh_${randomBytes(8).toString('hex')}`,
+      project,
+      url,
+      secret: `whsec_${randomBytes(24).toString('base64url')}`,
+      types: types ? JSON.stringify(types) : null,
+      created_at: new Date().toISOString(),
+    };
     this.#db.prepare('INSERT INTO webhooks (id, project, url, secret, types, created_at) VALUES (@id, @project, @url, @secret, @types, @created_at)').run(row);
     this.#reload();
     return { ...view(row), secret: row.secret };
@@ -92,7 +111,18 @@ export class Webhooks {
   deliveries(project: string, id: string, limit: number): WebhookDelivery[] {
     if (!this.#hooks.some((h) => h.id === id && h.project === project)) throw notFound(`webhook ${id}`);
     const rows = this.#db.prepare('SELECT * FROM deliveries WHERE webhook = ? ORDER BY id DESC LIMIT ?').all(id, limit) as DeliveryRow[];
-    return rows.map((r) => ({ id: r.id, webhook: r.webhook, event: String(r.event), type: r.type as EventType, attempt: r.attempt, time: r.time, outcome: r.outcome as Outcome, status: r.status, error: r.error, durationMs: r.duration_ms }));
+    return rows.map((r) => ({
+      id: r.id,
+      webhook: r.webhook,
+      event: String(r.event),
+      type: r.type as EventType,
+      attempt: r.attempt,
+      time: r.time,
+      outcome: r.outcome as Outcome,
+      status: r.status,
+      error: r.error,
+      durationMs: r.duration_ms,
+    }));
   }
 
   /** Queues the event for every webhook of its project that wants its type; returns at once. */
@@ -189,12 +219,15 @@ export class Webhooks {
 
   #record(job: Job, outcome: Outcome, status: number | null, error: string | null, ms: number): void {
     this.#onOutcome(outcome);
-    if (outcome !== 'delivered') this.#log.warn({ webhook: job.hook.id, event: job.event.id, attempt: job.attempt, outcome, status, error }, 'webhook delivery failed');
+    if (outcome !== 'delivered')
+      this.#log.warn({ webhook: job.hook.id, event: job.event.id, attempt: job.attempt, outcome, status, error }, 'webhook delivery failed');
     if (!this.#hooks.some((h) => h.id === job.hook.id)) return;
     this.#db
       .prepare('INSERT INTO deliveries (webhook, event, type, attempt, time, outcome, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(job.hook.id, Number(job.event.id), job.event.type, job.attempt, new Date().toISOString(), outcome, status, error, Math.round(ms * 10) / 10);
-    this.#db.prepare('DELETE FROM deliveries WHERE webhook = ? AND id <= (SELECT MAX(id) FROM deliveries WHERE webhook = ?) - ?').run(job.hook.id, job.hook.id, LOG_KEPT);
+    this.#db
+      .prepare('DELETE FROM deliveries WHERE webhook = ? AND id <= (SELECT MAX(id) FROM deliveries WHERE webhook = ?) - ?')
+      .run(job.hook.id, job.hook.id, LOG_KEPT);
   }
 
   #reload(): void {

@@ -80,5 +80,8 @@ export class JournalReader {
 }
 
 export function offsetGone(from: number, oldest: number): AirlockError {
-  return new AirlockError(ErrorCode.OffsetGone, `output before offset ${oldest} is no longer kept (asked for ${from}); attach from ${oldest}, or ask for a gap instead of this error`);
+  return new AirlockError(
+    ErrorCode.OffsetGone,
+    `output before offset ${oldest} is no longer kept (asked for ${from}); attach from ${oldest}, or ask for a gap instead of this error`,
+  );
 }

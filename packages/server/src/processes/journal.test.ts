@@ -76,8 +76,14 @@ describe('process journal (pure logic, real files)', { timeout: 30_000 }, () => 
     const skipped = await readAll(j, 0, 'skip');
     assert.deepEqual(skipped.gaps, [{ type: 'gap', from: 0, to: j.oldest }]);
     assert.equal(skipped.text.length, j.head - j.oldest);
-    assert.throws(() => new JournalReader(j, 0, { onGap: 'error', pace: false }, () => {}), (e: any) => e.code === 'offset_gone');
-    assert.throws(() => new JournalReader(j, j.head + 1, { onGap: 'skip', pace: false }, () => {}), (e: any) => e.code === 'invalid_request');
+    assert.throws(
+      () => new JournalReader(j, 0, { onGap: 'error', pace: false }, () => {}),
+      (e: any) => e.code === 'offset_gone',
+    );
+    assert.throws(
+      () => new JournalReader(j, j.head + 1, { onGap: 'skip', pace: false }, () => {}),
+      (e: any) => e.code === 'invalid_request',
+    );
     await j.close();
   });
 

@@ -81,7 +81,10 @@ export class ProcessJournal {
     } catch {
       return j;
     }
-    const segs = names.map((n) => ({ n, start: Number(n.slice(0, -4)) })).filter((s) => Number.isSafeInteger(s.start)).sort((a, b) => a.start - b.start);
+    const segs = names
+      .map((n) => ({ n, start: Number(n.slice(0, -4)) }))
+      .filter((s) => Number.isSafeInteger(s.start))
+      .sort((a, b) => a.start - b.start);
     for (const { n } of segs) {
       const seg = scanSegment(join(dir, n));
       if (!seg) continue;
@@ -209,10 +212,11 @@ export class ProcessJournal {
           batch += r.data.length;
         }
         if (this.broken) this.#skipWrite();
-        else await this.#write(pending).catch((e: unknown) => {
-          this.broken = e as Error;
-          this.#skipWrite();
-        });
+        else
+          await this.#write(pending).catch((e: unknown) => {
+            this.broken = e as Error;
+            this.#skipWrite();
+          });
         this.#trim();
         for (const l of this.#onWritten) l();
         this.#wake();
@@ -244,7 +248,13 @@ export class ProcessJournal {
       header.writeBigUInt64BE(BigInt(this.streamWritten[1]), 20);
       await fh.write(header, 0, HEADER, 0);
       this.#fh = fh;
-      seg = { start: this.written, end: this.written, path, size: HEADER, index: [{ offset: this.written, streamOffset: [this.streamWritten[0], this.streamWritten[1]], pos: HEADER }] };
+      seg = {
+        start: this.written,
+        end: this.written,
+        path,
+        size: HEADER,
+        index: [{ offset: this.written, streamOffset: [this.streamWritten[0], this.streamWritten[1]], pos: HEADER }],
+      };
       this.#segments.push(seg);
     }
     const parts: Buffer[] = [];
@@ -304,7 +314,11 @@ function sliceFrom(records: JournalRecord[], from: number, max: number): Journal
   return out;
 }
 
-async function readRecords(seg: Segment, at: { offset: number; pos: number; streamOffset: [number, number] }, from: number): Promise<JournalRecord[] | undefined> {
+async function readRecords(
+  seg: Segment,
+  at: { offset: number; pos: number; streamOffset: [number, number] },
+  from: number,
+): Promise<JournalRecord[] | undefined> {
   let fh: FileHandle;
   try {
     fh = await open(seg.path, 'r');

@@ -92,7 +92,11 @@ export class ProcessService {
   }
 
   #closeStdinOf(e: ProcessEntry, ch: NonNullable<ProcessEntry['channel']>): void {
-    if (e.facts.pty) throw new AirlockError(ErrorCode.InvalidState, `process ${e.facts.id} runs on a terminal, which has no end of input; send Ctrl-D (\\u0004) as input instead`);
+    if (e.facts.pty)
+      throw new AirlockError(
+        ErrorCode.InvalidState,
+        `process ${e.facts.id} runs on a terminal, which has no end of input; send Ctrl-D (\\u0004) as input instead`,
+      );
     ch.closeStdin();
   }
 

@@ -27,11 +27,17 @@ describe('process table (fake agent)', { timeout: 20_000 }, () => {
     const agent = new FakeAgent();
     const conn = await AgentConnection.connect(agent.transport(), { timeoutMs: 2000, limits: DEFAULT_CHANNEL_LIMITS });
     agent.responsive = false; // this test answers for the agent
-    const table = new SandboxProcesses(conn, join(root, 'journals', 'sb-1'), { journal: { maxBytes: 1 << 20, hotBytes: 1024 }, ringBytes: 1 << 20, keepExited: 8, startTimeoutMs: 1000, opTimeoutMs: 1000 }, pino({ level: 'silent' }), {
-      oomKills: () => 0,
-      oomSince: async () => false,
-      stopped: async () => ({ reason: null, detail: '' }),
-    });
+    const table = new SandboxProcesses(
+      conn,
+      join(root, 'journals', 'sb-1'),
+      { journal: { maxBytes: 1 << 20, hotBytes: 1024 }, ringBytes: 1 << 20, keepExited: 8, startTimeoutMs: 1000, opTimeoutMs: 1000 },
+      pino({ level: 'silent' }),
+      {
+        oomKills: () => 0,
+        oomSince: async () => false,
+        stopped: async () => ({ reason: null, detail: '' }),
+      },
+    );
     const done = table.reattach();
     await delay(20);
     const ch = agent.received.at(-1)!.channel;
@@ -44,7 +50,10 @@ describe('process table (fake agent)', { timeout: 20_000 }, () => {
     sub.writeUInt32BE(42, 0);
     agent.send(AgentFrame.Subscribed, agent.received.at(-1)!.channel, sub);
     await done;
-    assert.deepEqual(table.list().map((e) => e.facts.id), ['proc-0123456789abcdef']);
+    assert.deepEqual(
+      table.list().map((e) => e.facts.id),
+      ['proc-0123456789abcdef'],
+    );
     assert.ok(!existsSync(join(root, 'escaped')), 'nothing outside the journals directory');
     conn.close();
     await table.close();

@@ -105,7 +105,20 @@ export class SandboxProcesses {
     try {
       const ch = await openProcess(
         this.#conn,
-        { spec: { argv: spec.argv, env: spec.env, cwd: spec.cwd, user: spec.user, keepStdin: spec.keepStdin, id, tag: facts.tag, ringBytes: this.#limits.ringBytes, pty: spec.pty, foreground: spec.foreground } },
+        {
+          spec: {
+            argv: spec.argv,
+            env: spec.env,
+            cwd: spec.cwd,
+            user: spec.user,
+            keepStdin: spec.keepStdin,
+            id,
+            tag: facts.tag,
+            ringBytes: this.#limits.ringBytes,
+            pty: spec.pty,
+            foreground: spec.foreground,
+          },
+        },
         entry.sink(),
         { startTimeoutMs: this.#limits.startTimeoutMs },
       );
@@ -249,7 +262,9 @@ export function startError(argv0: string, e: unknown): unknown {
     if (e.errno === 11) return new AirlockError(ErrorCode.Capacity, `cannot start ${JSON.stringify(argv0)}: ${e.message}`);
     return new AirlockError(ErrorCode.ExecFailed, `cannot start ${JSON.stringify(argv0)}: ${e.message}`);
   }
-  if (e instanceof AgentTimeoutError) return new AirlockError(ErrorCode.AgentUnresponsive, `${e.message}; the sandbox may be overloaded or frozen (it can be destroyed)`);
-  if (e instanceof AgentProtocolError) return new AirlockError(ErrorCode.InvalidState, `the sandbox was stopped before the command started: its agent broke the protocol (${e.message})`);
+  if (e instanceof AgentTimeoutError)
+    return new AirlockError(ErrorCode.AgentUnresponsive, `${e.message}; the sandbox may be overloaded or frozen (it can be destroyed)`);
+  if (e instanceof AgentProtocolError)
+    return new AirlockError(ErrorCode.InvalidState, `the sandbox was stopped before the command started: its agent broke the protocol (${e.message})`);
   return new AirlockError(ErrorCode.InvalidState, `the sandbox stopped before the command started (${(e as Error).message})`);
 }

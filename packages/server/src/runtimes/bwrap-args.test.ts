@@ -19,7 +19,10 @@ const input: BwrapInput = {
   cgroupProcs: ['/sys/fs/cgroup/memory/airlock/x/cgroup.procs', '/sys/fs/cgroup/pids/airlock/x/cgroup.procs'],
   seccompBpf: '/data/runtime/bwrap/seccomp.bpf',
   memoryMiB: 128,
-  procMasks: [{ path: '/proc/kcore', dir: false }, { path: '/proc/acpi', dir: true }],
+  procMasks: [
+    { path: '/proc/kcore', dir: false },
+    { path: '/proc/acpi', dir: true },
+  ],
 };
 
 test('bwrap runs as the sandbox uid, joined to its cgroups, never as root', { timeout: 60_000 }, () => {

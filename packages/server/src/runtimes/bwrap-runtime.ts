@@ -52,13 +52,15 @@ export class BwrapRuntime implements Runtime {
   }
 
   async availability(): Promise<Availability> {
-    if (process.getuid?.() !== 0) return { available: false, reason: 'bwrap sandboxes need the server to run as root (it creates cgroups and drops to a per-sandbox uid)' };
+    if (process.getuid?.() !== 0)
+      return { available: false, reason: 'bwrap sandboxes need the server to run as root (it creates cgroups and drops to a per-sandbox uid)' };
     if ('missing' in this.#o.seccomp) return { available: false, reason: `no seccomp profile: ${this.#o.seccomp.missing}` };
     for (const bin of [this.#o.agentBinary, SHIM_BINARY, SECCOMP_COMPILER]) {
       if (!existsSync(bin)) return { available: false, reason: `${bin} is missing: run \`make -C packages/agent/native\` (needs libseccomp-dev)` };
     }
     try {
-      if (Number(readFileSync('/proc/sys/user/max_user_namespaces', 'utf8')) === 0) return { available: false, reason: 'user namespaces are disabled (user.max_user_namespaces=0)' };
+      if (Number(readFileSync('/proc/sys/user/max_user_namespaces', 'utf8')) === 0)
+        return { available: false, reason: 'user namespaces are disabled (user.max_user_namespaces=0)' };
       await checkCommand(['bwrap', '--version'], { timeoutMs: 10_000 });
       await checkCommand(['setpriv', '--version'], { timeoutMs: 10_000 });
       await this.#seccompProgram();
@@ -159,7 +161,6 @@ export class BwrapRuntime implements Runtime {
     return new CgroupSandboxHandle({ id, transport: new UnixSocketTransport(this.#socket(id)), enforced, oomEndsSandbox: false });
   }
 
-
   #bundleDir(id: string): string {
     return join(this.#o.stateDir, 'bundles', id);
   }
@@ -168,4 +169,3 @@ export class BwrapRuntime implements Runtime {
     return join(this.#o.stateDir, 'sockets', `${id}.sock`);
   }
 }
-

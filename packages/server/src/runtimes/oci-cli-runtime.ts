@@ -173,7 +173,6 @@ export class OciCliRuntime implements Runtime {
     return new CgroupSandboxHandle({ id, transport: new UnixSocketTransport(this.#socket(id)), enforced, oomEndsSandbox: this.#o.oomEndsSandbox });
   }
 
-
   #cli(): string[] {
     return [this.#o.binary, '--root', this.#root, ...this.#o.globalArgs];
   }

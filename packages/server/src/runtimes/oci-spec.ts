@@ -51,15 +51,7 @@ export interface SpecInput {
  * Dropped from Docker's default set: NET_RAW, MKNOD, SETFCAP, SETPCAP, SYS_CHROOT, AUDIT_WRITE,
  * NET_BIND_SERVICE (there is no network to bind to).
  */
-export const CAPABILITIES: readonly string[] = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FOWNER',
-  'CAP_FSETID',
-  'CAP_KILL',
-  'CAP_SETGID',
-  'CAP_SETUID',
-];
+export const CAPABILITIES: readonly string[] = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID'];
 
 /** Kernel files a sandbox must not read; bwrap masks the /proc ones the same way. */
 export const MASKED_PATHS: readonly string[] = [
@@ -131,7 +123,12 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k', 'nr_inodes=1024'] },
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.shmMiB}m`, `nr_inodes=${tmpfsInodes(input.shmMiB)}`] },
+      {
+        destination: '/dev/shm',
+        type: 'tmpfs',
+        source: 'shm',
+        options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${input.shmMiB}m`, `nr_inodes=${tmpfsInodes(input.shmMiB)}`],
+      },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       // The kernel mounts sysfs only for a user namespace that owns the network namespace; one we
       // prepared on the host (its network) is owned by the host's, so such a sandbox gets an empty /sys.

@@ -19,7 +19,9 @@ import { buildSeccompProfile } from './seccomp-profile.js';
 
 export function createRuntime(name: RuntimeName, config: Config, native: NativeFiles, seccompSource: SeccompSource, log: Logger): Runtime {
   const seccomp =
-    'profile' in seccompSource ? { profile: buildSeccompProfile(seccompSource.profile, CAPABILITIES, { honoursErrnoRet: name !== 'gvisor', sentryNames: name === 'gvisor' }) } : seccompSource;
+    'profile' in seccompSource
+      ? { profile: buildSeccompProfile(seccompSource.profile, CAPABILITIES, { honoursErrnoRet: name !== 'gvisor', sentryNames: name === 'gvisor' }) }
+      : seccompSource;
   const common = { stateDir: join(config.runtimeStateDir, name), agentBinary: native.agent, seccomp, log };
   switch (name) {
     case 'runc':
@@ -54,7 +56,14 @@ export function createRuntime(name: RuntimeName, config: Config, native: NativeF
           { destination: STATX_COMPAT_IN_SANDBOX, type: 'bind', source: native.statxCompat, options: ['bind', 'ro', 'nosuid', 'nodev'] },
           { destination: '/etc/ld.so.preload', type: 'bind', source: native.ldPreload, options: ['bind', 'ro', 'nosuid', 'nodev'] },
         ],
-        description: { isolation: 'user-space-kernel', rootfs: ['directory'], idmappedRootfs: false, rootInside: true, pulledImages: true, network: ['none', 'netns'] },
+        description: {
+          isolation: 'user-space-kernel',
+          rootfs: ['directory'],
+          idmappedRootfs: false,
+          rootInside: true,
+          pulledImages: true,
+          network: ['none', 'netns'],
+        },
         // gVisor's own network stack in the sandbox's namespace: --network=sandbox, with runsc run
         // in a private mount namespace that hides /proc/sys/net (host/netstack-workaround.ts).
         wrapForNetns: (argv) => withNetstackWorkaround(argv.map((a) => (a === '--network=none' ? '--network=sandbox' : a))),

@@ -23,18 +23,54 @@ const MKNOD_ALLOWED_TYPES = [0, 0o100000, 0o010000, 0o140000];
 export const DENIED_SYSCALLS: readonly string[] = [
   // Keyrings are per host uid, not per container: a key planted in one sandbox is visible to any
   // process of the same uid, and keyctl has a long CVE history.
-  'keyctl', 'add_key', 'request_key',
+  'keyctl',
+  'add_key',
+  'request_key',
   // Mounting and the new mount API: a namespaced root must not rearrange its view.
-  'mount', 'umount', 'umount2', 'pivot_root', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree', 'mount_setattr',
+  'mount',
+  'umount',
+  'umount2',
+  'pivot_root',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
+  'move_mount',
+  'open_tree',
+  'mount_setattr',
   // Joining other namespaces (e.g. /proc/1/ns/*).
   'setns',
   // Large kernel attack surfaces that most kernelCTF exploits went through.
-  'bpf', 'perf_event_open', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register',
+  'bpf',
+  'perf_event_open',
+  'userfaultfd',
+  'io_uring_setup',
+  'io_uring_enter',
+  'io_uring_register',
   // Reading or steering other processes.
-  'ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'open_by_handle_at', 'name_to_handle_at',
+  'ptrace',
+  'process_vm_readv',
+  'process_vm_writev',
+  'kcmp',
+  'open_by_handle_at',
+  'name_to_handle_at',
   // The kernel itself.
-  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'reboot', 'swapon', 'swapoff', 'acct',
-  'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'syslog', 'iopl', 'ioperm',
+  'kexec_load',
+  'kexec_file_load',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'reboot',
+  'swapon',
+  'swapoff',
+  'acct',
+  'settimeofday',
+  'clock_settime',
+  'clock_adjtime',
+  'adjtimex',
+  'syslog',
+  'iopl',
+  'ioperm',
 ];
 
 /**
@@ -144,7 +180,12 @@ function namespaceRules(name: string, flags: number[]): SeccompRule[] {
   const mask = flags.reduce((a, f) => a | f, 0) >>> 0;
   return [
     { names: [name], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: mask, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
-    ...flags.map((f): SeccompRule => ({ names: [name], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: f, valueTwo: f, op: 'SCMP_CMP_MASKED_EQ' }] })),
+    ...flags.map((f): SeccompRule => ({
+      names: [name],
+      action: 'SCMP_ACT_ERRNO',
+      errnoRet: EPERM,
+      args: [{ index: 0, value: f, valueTwo: f, op: 'SCMP_CMP_MASKED_EQ' }],
+    })),
   ];
 }
 

@@ -51,7 +51,8 @@ export class Admission {
     this.#held.clear();
     this.#memoryMiB = 0;
     this.#cpu = 0;
-    for (const r of records) this.#hold(r.slot, { cpu: r.cpu, memoryMiB: r.memoryMiB, diskMiB: r.diskMiB, owner: r.id, project: r.pool === null ? r.project : null });
+    for (const r of records)
+      this.#hold(r.slot, { cpu: r.cpu, memoryMiB: r.memoryMiB, diskMiB: r.diskMiB, owner: r.id, project: r.pool === null ? r.project : null });
   }
 
   /** Memory all sandboxes together may use: host memory minus the reserve, times the overcommit. */
@@ -129,7 +130,8 @@ export class Admission {
     this.check(size);
     if (project !== null) this.checkProject(project, size);
     const { limits } = this.#config;
-    if (this.#held.size >= limits.maxSandboxes) throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${limits.maxSandboxes} sandboxes`);
+    if (this.#held.size >= limits.maxSandboxes)
+      throw new AirlockError(ErrorCode.Capacity, `this server already runs its limit of ${limits.maxSandboxes} sandboxes`);
     if (this.#memoryMiB + size.memoryMiB > this.memoryBudgetMiB) {
       throw new AirlockError(
         ErrorCode.Capacity,
@@ -137,7 +139,10 @@ export class Admission {
       );
     }
     if (this.#cpu + size.cpu > this.cpuBudget) {
-      throw new AirlockError(ErrorCode.Capacity, `the host's CPU is taken: sandboxes hold ${this.#cpu} of ${this.cpuBudget} vCPUs; destroy some or retry later`);
+      throw new AirlockError(
+        ErrorCode.Capacity,
+        `the host's CPU is taken: sandboxes hold ${this.#cpu} of ${this.cpuBudget} vCPUs; destroy some or retry later`,
+      );
     }
     let slot = 0;
     while (this.#held.has(slot)) slot++;

@@ -20,7 +20,12 @@ import { fileOp, writeSandboxFile } from './files.js';
 const PAD = Buffer.alloc(64 * 1024);
 
 /** The directory at `root` as a tar stream; errors after the first byte end the stream. */
-export async function packDirectory(ops: FileOps, id: string, root: string, o: { user?: string | undefined; maxEntries: number }): Promise<ReadableStream<Uint8Array>> {
+export async function packDirectory(
+  ops: FileOps,
+  id: string,
+  root: string,
+  o: { user?: string | undefined; maxEntries: number },
+): Promise<ReadableStream<Uint8Array>> {
   const { live, user } = await ops.liveAndUser('archive a directory in', id, o);
   const st = await fileOp(root, () => statPath(live.conn, root, user, false, ops.limits.idleMs));
   if (st.kind !== 'dir') throw new AirlockError(ErrorCode.FileError, `${root} is not a directory`);
@@ -37,7 +42,8 @@ export async function packDirectory(ops: FileOps, id: string, root: string, o: {
         else if (e.kind === 'symlink') {
           const l = await statPath(live.conn, path, user, true, ops.limits.idleMs);
           await entry(p, { ...common, type: 'symlink', linkname: l.target });
-        } else if (e.kind === 'file') await fileEntry(p, { ...common, size: e.size }, readFile(live.conn, path, { user, deadlines: { idleMs: ops.limits.idleMs } }));
+        } else if (e.kind === 'file')
+          await fileEntry(p, { ...common, size: e.size }, readFile(live.conn, path, { user, deadlines: { idleMs: ops.limits.idleMs } }));
       }
       p.finalize();
     } catch (err) {
@@ -85,7 +91,13 @@ export function entryPath(root: string, name: string): string | undefined {
 }
 
 /** Unpacks a tar stream into `root` (made if missing). */
-export async function unpackInto(ops: FileOps, id: string, root: string, body: AsyncIterable<Uint8Array>, o: { user?: string | undefined; maxEntries: number }): Promise<{ entries: number; bytes: number; skipped: number }> {
+export async function unpackInto(
+  ops: FileOps,
+  id: string,
+  root: string,
+  body: AsyncIterable<Uint8Array>,
+  o: { user?: string | undefined; maxEntries: number },
+): Promise<{ entries: number; bytes: number; skipped: number }> {
   const { live, user } = await ops.liveAndUser('unpack an archive in', id, o);
   await ops.mkdir(id, root, { user, parents: true });
   const ex = extract();
@@ -106,7 +118,8 @@ export async function unpackInto(ops: FileOps, id: string, root: string, body: A
       const h = src.header;
       const path = entryPath(root, h.name);
       if (++entries > o.maxEntries) throw new AirlockError(ErrorCode.PayloadTooLarge, `the archive has more than ${o.maxEntries} entries`);
-      if (path === undefined || (path === root.replace(/(.)\/+$/, '$1') && h.type !== 'directory')) throw new AirlockError(ErrorCode.InvalidRequest, `archive entry ${JSON.stringify(h.name)} names a path outside ${root}`);
+      if (path === undefined || (path === root.replace(/(.)\/+$/, '$1') && h.type !== 'directory'))
+        throw new AirlockError(ErrorCode.InvalidRequest, `archive entry ${JSON.stringify(h.name)} names a path outside ${root}`);
       if (h.type === 'directory') {
         await ops.mkdir(id, path, { user, parents: true, mode: 0o755 });
         modes.push({ path, mode: h.mode & 0o7777 }); // set last: a read-only directory must still take its files

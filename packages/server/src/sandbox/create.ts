@@ -239,7 +239,11 @@ export class Creator {
 
   /** The network service, or a 4xx-worthy error when this sandbox cannot have a network. */
   #networkFor(runtime: string, kinds: readonly string[]): NetworkService {
-    if (!this.#d.network) throw new AirlockError(ErrorCode.RuntimeUnavailable, 'this server has no sandbox networks (nft or ip is missing, or network.enabled is false); create without "network"');
+    if (!this.#d.network)
+      throw new AirlockError(
+        ErrorCode.RuntimeUnavailable,
+        'this server has no sandbox networks (nft or ip is missing, or network.enabled is false); create without "network"',
+      );
     if (!kinds.includes('netns')) throw new AirlockError(ErrorCode.RuntimeUnavailable, `runtime ${runtime} cannot join a network namespace`);
     return this.#d.network;
   }

@@ -115,7 +115,14 @@ export class ExecEvents implements AsyncIterable<OutputEvent> {
       const exit = this.#entry.exit ?? { code: null, signal: null, reason: 'sandbox_stopped' as const };
       finished = true;
       const durationMs = Math.round((performance.now() - this.#startedAt) * 1000) / 1000;
-      yield { type: 'exit', exitCode: exit.code, signal: exit.signal, reason: exit.reason, durationMs, ...(exit.detail !== undefined ? { detail: exit.detail } : {}) };
+      yield {
+        type: 'exit',
+        exitCode: exit.code,
+        signal: exit.signal,
+        reason: exit.reason,
+        durationMs,
+        ...(exit.detail !== undefined ? { detail: exit.detail } : {}),
+      };
     } finally {
       // The consumer stopped before the end (e.g. the client disconnected): stop the process.
       if (!finished) this.abandon();

@@ -76,15 +76,22 @@ export class FileOps {
 
   async list(id: string, path: string, o: User & { depth?: number | undefined }): Promise<DirEntry[]> {
     const live = await this.#live('list files in', id);
-    return fileOp(path, () => listDir(live.conn, path, { user: this.#user(live, o), maxEntries: this.#d.limits.maxListEntries, deadlines: { idleMs: this.#ms }, depth: o.depth ?? 1 }));
+    return fileOp(path, () =>
+      listDir(live.conn, path, { user: this.#user(live, o), maxEntries: this.#d.limits.maxListEntries, deadlines: { idleMs: this.#ms }, depth: o.depth ?? 1 }),
+    );
   }
 
   /** Writes every file (each atomically, parents made); bounded in count and bytes by config. */
   async writeMany(id: string, files: { path: string; data: Buffer; mode?: number | undefined }[], o: User): Promise<{ path: string; bytes: number }[]> {
     const { maxBatchFiles, maxBatchBytes } = this.#d.limits;
-    if (files.length > maxBatchFiles) throw new AirlockError(ErrorCode.PayloadTooLarge, `${files.length} files in one write; this server takes at most ${maxBatchFiles}`);
+    if (files.length > maxBatchFiles)
+      throw new AirlockError(ErrorCode.PayloadTooLarge, `${files.length} files in one write; this server takes at most ${maxBatchFiles}`);
     const total = files.reduce((n, f) => n + f.data.length, 0);
-    if (total > maxBatchBytes) throw new AirlockError(ErrorCode.PayloadTooLarge, `${total} bytes in one multi-file write; this server takes at most ${maxBatchBytes} (stream large files one by one)`);
+    if (total > maxBatchBytes)
+      throw new AirlockError(
+        ErrorCode.PayloadTooLarge,
+        `${total} bytes in one multi-file write; this server takes at most ${maxBatchBytes} (stream large files one by one)`,
+      );
     const live = await this.#live('write files in', id);
     const out: { path: string; bytes: number }[] = [];
     for (const f of files) out.push({ path: f.path, bytes: await writeSandboxFile(live, f.path, f.data, { mode: f.mode, user: o.user }, this.#d.limits) });

@@ -27,12 +27,22 @@ export function writeSandboxFile(
   limits: FileLimits,
 ): Promise<number> {
   return fileOp(path, () =>
-    writeFile(live.conn, path, data, { mode: opts.mode ?? 0o644, user: opts.user ?? live.defaults.user, mkdirParents: true, deadlines: { idleMs: limits.idleMs } }),
+    writeFile(live.conn, path, data, {
+      mode: opts.mode ?? 0o644,
+      user: opts.user ?? live.defaults.user,
+      mkdirParents: true,
+      deadlines: { idleMs: limits.idleMs },
+    }),
   );
 }
 
 /** Opens a file for reading; resolves once its first chunk (or its end) arrived, so errors surface before any byte is sent. */
-export async function readSandboxFile(live: LiveSandbox, path: string, opts: { user?: string | undefined }, limits: FileLimits): Promise<AsyncIterable<Buffer>> {
+export async function readSandboxFile(
+  live: LiveSandbox,
+  path: string,
+  opts: { user?: string | undefined },
+  limits: FileLimits,
+): Promise<AsyncIterable<Buffer>> {
   const chunks = readFile(live.conn, path, { user: opts.user ?? live.defaults.user, deadlines: { idleMs: limits.idleMs } });
   const first = await fileOp(path, () => chunks.next());
   return (async function* () {
@@ -46,7 +56,9 @@ export async function readSandboxFile(live: LiveSandbox, path: string, opts: { u
 }
 
 export function listSandboxDir(live: LiveSandbox, path: string, opts: { user?: string | undefined }, limits: FileLimits): Promise<DirEntry[]> {
-  return fileOp(path, () => listDir(live.conn, path, { user: opts.user ?? live.defaults.user, maxEntries: limits.maxListEntries, deadlines: { idleMs: limits.idleMs } }));
+  return fileOp(path, () =>
+    listDir(live.conn, path, { user: opts.user ?? live.defaults.user, maxEntries: limits.maxListEntries, deadlines: { idleMs: limits.idleMs } }),
+  );
 }
 
 export async function fileOp<T>(path: string, op: () => Promise<T>): Promise<T> {
@@ -65,6 +77,7 @@ export function mapFileError(path: string, e: unknown): unknown {
     return new AirlockError(ErrorCode.FileError, `${path}: ${e.message}`);
   }
   if (e instanceof AgentTimeoutError) return new AirlockError(ErrorCode.AgentUnresponsive, `${path}: ${e.message}`);
-  if (e instanceof AgentProtocolError) return new AirlockError(ErrorCode.InvalidState, `the sandbox was stopped during the file operation: its agent broke the protocol (${e.message})`);
+  if (e instanceof AgentProtocolError)
+    return new AirlockError(ErrorCode.InvalidState, `the sandbox was stopped during the file operation: its agent broke the protocol (${e.message})`);
   return new AirlockError(ErrorCode.InvalidState, `the sandbox stopped during the file operation (${(e as Error).message})`);
 }

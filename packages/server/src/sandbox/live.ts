@@ -72,23 +72,34 @@ export class LiveSandboxes {
 
   /** Connects to the sandbox's agent and tracks it; rejects (nothing tracked) if the agent does not answer. */
   async attach(id: string, runtime: Runtime, handle: SandboxHandle, defaults: ImageDefaults): Promise<LiveSandbox> {
-    const conn = await AgentConnection.connect(handle.transport, { timeoutMs: this.#o.readyTimeoutMs, limits: this.#o.limits, log: this.#o.log.child({ sandbox: id }) });
+    const conn = await AgentConnection.connect(handle.transport, {
+      timeoutMs: this.#o.readyTimeoutMs,
+      limits: this.#o.limits,
+      log: this.#o.log.child({ sandbox: id }),
+    });
     let settle!: (info: StopInfo) => void;
     const stopped = new Promise<StopInfo>((resolve) => (settle = resolve));
     let settled = false;
     const log = this.#o.log.child({ sandbox: id });
-    const processes = new SandboxProcesses(conn, join(this.#o.journals.dir, id), this.#o.journals.limits, log, {
-      oomKills: () => live.oomKills,
-      oomSince: async (before) => {
-        // The kill was counted before the process died; read the counter now to know whose it was.
-        await handle.sync().catch(() => {});
-        return live.oomKills > before;
+    const processes = new SandboxProcesses(
+      conn,
+      join(this.#o.journals.dir, id),
+      this.#o.journals.limits,
+      log,
+      {
+        oomKills: () => live.oomKills,
+        oomSince: async (before) => {
+          // The kill was counted before the process died; read the counter now to know whose it was.
+          await handle.sync().catch(() => {});
+          return live.oomKills > before;
+        },
+        stopped: () => stopped,
       },
-      stopped: () => stopped,
-    }, {
-      started: (entry) => this.#o.onProcess?.(id, runtime, 'started', entry),
-      ended: (entry) => this.#o.onProcess?.(id, runtime, 'ended', entry),
-    });
+      {
+        started: (entry) => this.#o.onProcess?.(id, runtime, 'started', entry),
+        ended: (entry) => this.#o.onProcess?.(id, runtime, 'ended', entry),
+      },
+    );
     const live: LiveSandbox = {
       id,
       conn,

@@ -9,7 +9,10 @@ import type { LiveSandbox } from './live.js';
 
 export function rootInside(live: LiveSandbox, user: string | undefined): void {
   if (!live.runtime.description.rootInside && isRoot(user)) {
-    throw new AirlockError(ErrorCode.ExecFailed, `${live.runtime.name} sandboxes have no root user (one unprivileged uid is mapped, to "user"); run the command as user, or use a runtime with root inside (runc, gvisor)`);
+    throw new AirlockError(
+      ErrorCode.ExecFailed,
+      `${live.runtime.name} sandboxes have no root user (one unprivileged uid is mapped, to "user"); run the command as user, or use a runtime with root inside (runc, gvisor)`,
+    );
   }
 }
 

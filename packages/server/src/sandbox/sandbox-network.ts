@@ -30,7 +30,8 @@ export class SandboxNetworks {
     const record = await this.#d.get(id);
     requireState('update the network of', id, record.state, 'running');
     const net = this.#d.network;
-    if (!record.network || !net?.attachmentOf(id)) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} was created without a network; create it with "network" to change its policy later`);
+    if (!record.network || !net?.attachmentOf(id))
+      throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} was created without a network; create it with "network" to change its policy later`);
     await net.update(id, settings);
     const network = { ...record.network, settings };
     await this.#d.sandboxes.update(id, { network });
@@ -56,7 +57,8 @@ export class SandboxNetworks {
   async portTarget(id: string, port: number, token: string | undefined): Promise<{ host: string; port: number }> {
     const record = await this.#d.get(id);
     const address = this.#d.network?.attachmentOf(id)?.address;
-    if (!record.network || !address) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network, so no ports can be reached (create it with "network")`);
+    if (!record.network || !address)
+      throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network, so no ports can be reached (create it with "network")`);
     requireState('reach a port of', id, record.state, 'running');
     if (!record.network.settings.publicPorts && !tokenMatches(token, record.network.portsToken)) {
       throw new AirlockError(ErrorCode.Unauthenticated, `the ports of sandbox ${id} need its ports token (GET /v1/sandboxes/${id}/network)`);

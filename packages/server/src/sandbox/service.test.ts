@@ -182,9 +182,7 @@ describe('warm pools on the fake runtime (no root)', { timeout: 60_000 }, () => 
     await until('the refill', () => (svc.pools().pools[0]!.ready === 2 ? true : undefined));
     const pooled = [...k.host.sandboxes.keys()].filter((id) => id !== a.id && id !== b.id);
     k.host.kill(pooled[0]!);
-    await until('the dead one to be replaced', () =>
-      svc.pools().pools[0]!.ready === 2 && !k.host.sandboxes.has(pooled[0]!) ? true : undefined,
-    );
+    await until('the dead one to be replaced', () => (svc.pools().pools[0]!.ready === 2 && !k.host.sandboxes.has(pooled[0]!) ? true : undefined));
     await svc.destroyAll();
     await svc.close();
   });
@@ -200,7 +198,12 @@ describe('reconcile on the fake runtime (no root)', { timeout: 60_000 }, () => {
     await first.close();
     k.host.kill(dead.id);
     // An orphan container and an orphan rootfs nobody owns.
-    k.host.sandboxes.set('sb-orphanorphanorphan00', { agent: new (await import('../agent-channel/fake-agent.js')).FakeAgent(), status: 'running', oomKills: 0, oomEnded: false });
+    k.host.sandboxes.set('sb-orphanorphanorphan00', {
+      agent: new (await import('../agent-channel/fake-agent.js')).FakeAgent(),
+      status: 'running',
+      oomKills: 0,
+      oomEnded: false,
+    });
     k.images.prepared.add('sb-strayrootfs0000000000');
     const second = await k.start();
     const a = await second.get(alive.id);

@@ -135,7 +135,9 @@ export class SandboxService {
       refillDelayMs: config.pools.refillDelayMs,
       log,
       fill: async (shape, key) => {
-        const id = (await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null }, key)).id;
+        const id = (
+          await this.#creator.start(resolveShape(deps, shape), { project: DEFAULT_PROJECT, env: {}, metadata: {}, timeout: null, network: null }, key)
+        ).id;
         if (!shape.codeContext) return id;
         // A pooled code-interpreter sandbox: its default Python context is running, the heavy imports done.
         try {
@@ -345,7 +347,9 @@ export class SandboxService {
     const r = await this.#d.store.sandboxes.get(id);
     if (!r || r.state !== 'running' || r.expiresAt === null || Date.parse(r.expiresAt) > Date.now()) return;
     this.#d.log.info({ sandbox: id }, 'timeout elapsed; destroying');
-    await this.#teardown.destroy(r, 'timeout', `its timeout of ${r.timeout} s elapsed`).catch((err: unknown) => this.#d.log.error({ err, sandbox: id }, 'timeout destroy failed'));
+    await this.#teardown
+      .destroy(r, 'timeout', `its timeout of ${r.timeout} s elapsed`)
+      .catch((err: unknown) => this.#d.log.error({ err, sandbox: id }, 'timeout destroy failed'));
   }
 
   async #stoppedOnItsOwn(live: LiveSandbox, reason: StopReason | null, detail: string): Promise<void> {
@@ -353,15 +357,23 @@ export class SandboxService {
     if (record?.pool !== null && record?.pool !== undefined) {
       this.#d.log.warn({ sandbox: live.id, reason, detail }, 'a pooled sandbox stopped while waiting; destroying it');
       this.#pools.forget(live.id);
-      await this.#teardown.destroy(record, reason ?? 'exited', detail).catch((err: unknown) => this.#d.log.error({ err, sandbox: live.id }, 'cleanup of a pooled sandbox failed'));
+      await this.#teardown
+        .destroy(record, reason ?? 'exited', detail)
+        .catch((err: unknown) => this.#d.log.error({ err, sandbox: live.id }, 'cleanup of a pooled sandbox failed'));
       return;
     }
-    await this.#teardown.stoppedOnItsOwn(live.id, { reason, detail }).catch((err: unknown) => this.#d.log.error({ err, sandbox: live.id }, 'cleanup of a stopped sandbox failed'));
+    await this.#teardown
+      .stoppedOnItsOwn(live.id, { reason, detail })
+      .catch((err: unknown) => this.#d.log.error({ err, sandbox: live.id }, 'cleanup of a stopped sandbox failed'));
   }
 
   #view(r: SandboxRecord): SandboxView {
     const live = this.#live.get(r.id);
-    return { ...r, networkAddress: this.#d.network?.attachmentOf(r.id)?.address ?? null, agent: { responsive: live ? live.unresponsiveSince === null : r.state === 'running', unresponsiveSince: live?.unresponsiveSince ?? null } };
+    return {
+      ...r,
+      networkAddress: this.#d.network?.attachmentOf(r.id)?.address ?? null,
+      agent: { responsive: live ? live.unresponsiveSince === null : r.state === 'running', unresponsiveSince: live?.unresponsiveSince ?? null },
+    };
   }
 
   /** A sandbox as users see it: one waiting in a warm pool does not exist for them. */

@@ -23,7 +23,13 @@ export interface Shape {
 /** Validates what a create asks for against this server and resolves its defaults. */
 export function resolveShape(
   d: { config: Config; runtimes: RuntimeRegistry; images: ImageProvider[] },
-  req: { runtime?: PoolConfig['runtime'] | undefined; image?: string | undefined; cpu?: number | undefined; memoryMiB?: number | undefined; diskMiB?: number | undefined },
+  req: {
+    runtime?: PoolConfig['runtime'] | undefined;
+    image?: string | undefined;
+    cpu?: number | undefined;
+    memoryMiB?: number | undefined;
+    diskMiB?: number | undefined;
+  },
 ): Shape {
   const { config, runtimes } = d;
   const runtimeName = req.runtime ?? runtimes.preferred();

@@ -73,7 +73,11 @@ export class Teardown {
       releasePending: true,
     });
     if (!stopped) return; // someone else is ending it
-    (reason === 'agent_protocol' ? log.warn : log.info).call(log, { sandbox: id, reason, detail: info.detail }, 'sandbox stopped on its own; releasing its resources');
+    (reason === 'agent_protocol' ? log.warn : log.info).call(
+      log,
+      { sandbox: id, reason, detail: info.detail },
+      'sandbox stopped on its own; releasing its resources',
+    );
     this.#d.expiry.clear(id);
     const pending = this.#release(stopped).then(async () => (await sandboxes.get(id))!);
     this.#pending.set(id, pending);
@@ -98,7 +102,9 @@ export class Teardown {
     expiry.clear(id);
     const now = new Date().toISOString();
     // Record the stop first (readers see it at once), unless it is already recorded.
-    const current = (await sandboxes.transition(id, ['creating', 'running', 'unknown'], 'stopped', { stoppedAt: now, stopReason: reason, stopDetail: detail })) ?? (await sandboxes.get(id));
+    const current =
+      (await sandboxes.transition(id, ['creating', 'running', 'unknown'], 'stopped', { stoppedAt: now, stopReason: reason, stopDetail: detail })) ??
+      (await sandboxes.get(id));
     if (!current || current.state === 'destroyed') return current ?? record;
     // Kill everything in it; once that returns nobody can reach it, and the release can finish later.
     const runtime = runtimes.get(current.runtime);

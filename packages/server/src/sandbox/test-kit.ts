@@ -68,7 +68,14 @@ export function fakeKit(): Kit {
     dir,
     start: async (overrides = {}) => {
       const config = loadConfig(
-        { dataDir: dir, runtimes: ['runc'], hostMemoryMiB: 8192, hostCpus: 4, ...overrides, agent: { pingIntervalMs: 0, readyTimeoutMs: 2000, ...overrides.agent } },
+        {
+          dataDir: dir,
+          runtimes: ['runc'],
+          hostMemoryMiB: 8192,
+          hostCpus: 4,
+          ...overrides,
+          agent: { pingIntervalMs: 0, readyTimeoutMs: 2000, ...overrides.agent },
+        },
         { AIRLOCK_CONFIG: configFile },
       );
       const store = new SqliteStore(join(dir, 'airlock.db'));

@@ -77,7 +77,7 @@ export class ExpiryTimers {
   #push(e: Entry): void {
     const h = this.#heap;
     h.push(e);
-    for (let i = h.length - 1; i > 0; ) {
+    for (let i = h.length - 1; i > 0;) {
       const p = (i - 1) >> 1;
       if (h[p]!.at <= h[i]!.at) break;
       [h[p], h[i]] = [h[i]!, h[p]!];
@@ -91,7 +91,7 @@ export class ExpiryTimers {
     const last = h.pop();
     if (h.length > 0 && last) {
       h[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;

@@ -75,9 +75,12 @@ describe('warm pools', { timeout: 10 * 60_000 }, () => {
       assert.equal(sb.timeout, 120);
       assert.ok(sb.expiresAt && Date.parse(sb.expiresAt) > Date.now(), 'expiry counts from the hand-out');
       const r = await t.api.exec(sb.id, { cmd: 'echo "$LATE"; ls -A /tmp /home/user' });
-      assert.equal(r.stdout, 'bound-1\n/home/user:\n\n/tmp:\n', 'env is the request\'s and nothing was left in the sandbox');
+      assert.equal(r.stdout, 'bound-1\n/home/user:\n\n/tmp:\n', "env is the request's and nothing was left in the sandbox");
       const listed = (await t.api.call('GET', '/v1/sandboxes?label=job=j1')).body.sandboxes;
-      assert.deepEqual(listed.map((s: any) => s.id), [sb.id]);
+      assert.deepEqual(
+        listed.map((s: any) => s.id),
+        [sb.id],
+      );
       await full(t.api, runtime, before.refills + 1);
       assert.equal((await t.api.call('DELETE', `/v1/sandboxes/${sb.id}`)).status, 200);
       await eventually('a handed-out sandbox to be destroyed like any other', () => (isClean(remainsOf(sb.id, dataDir)) ? true : undefined));

@@ -216,7 +216,9 @@ export class WarmPools {
     clearTimeout(this.#delayed);
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     const ids = [...this.#pools.values()].flatMap((p) => p.ready.splice(0));
-    await Promise.all(ids.map((id) => this.#d.discard(id).catch((err: unknown) => this.#d.log.error({ err, sandbox: id }, 'discarding a pooled sandbox failed'))));
+    await Promise.all(
+      ids.map((id) => this.#d.discard(id).catch((err: unknown) => this.#d.log.error({ err, sandbox: id }, 'discarding a pooled sandbox failed'))),
+    );
   }
 
   /** The pool furthest below its size that is not backing off. */

@@ -48,14 +48,18 @@ interface Outcome {
 
 async function fileCall(api: Api, method: string, route: string, path: string, user: string, body?: string, mode?: number): Promise<Outcome> {
   const q = `path=${encodeURIComponent(path)}&user=${encodeURIComponent(user)}${mode === undefined ? '' : `&mode=${mode.toString(8)}`}`;
-  const r = await within(`${method} ${path} as ${user}`, api.call(method, `${route}?${q}`, body, body === undefined ? {} : { 'content-type': 'application/octet-stream' }));
+  const r = await within(
+    `${method} ${path} as ${user}`,
+    api.call(method, `${route}?${q}`, body, body === undefined ? {} : { 'content-type': 'application/octet-stream' }),
+  );
   if (r.status !== 200) return { status: r.status, message: String(r.body.message) };
   if (Buffer.isBuffer(r.body)) return { status: 200, data: r.body.toString() };
   if (r.body.entries) return { status: 200, names: r.body.entries.map((e: { name: string }) => e.name).sort() };
   return { status: 200, bytes: r.body.bytes };
 }
 
-const refused = (o: Outcome, why: string) => o.status === 422 && o.data === undefined && o.names === undefined && o.bytes === undefined && (o.message ?? '').includes(why);
+const refused = (o: Outcome, why: string) =>
+  o.status === 422 && o.data === undefined && o.names === undefined && o.bytes === undefined && (o.message ?? '').includes(why);
 
 describe('agent hardening on the real runtimes', { timeout: 20 * 60_000 }, () => {
   let release: TestServer;
@@ -111,7 +115,8 @@ describe('agent hardening on the real runtimes', { timeout: 20 * 60_000 }, () =>
 
       test('children stopped between setuid and exec do not stop the agent', async () => {
         const tag = randomBytes(4).toString('hex');
-        const result = `/tmp/stopper-${tag}.json`, letGo = `/tmp/stopper-${tag}.release`;
+        const result = `/tmp/stopper-${tag}.json`,
+          letGo = `/tmp/stopper-${tag}.release`;
         // Held at most 90 s: longer than any deadline below, so a frozen agent fails the test.
         const attack = release.api.exec(id, { cmd: ['python3', '-c', STOP_IN_START_WINDOW, '4', '90', result, letGo], user: 'user', timeout: 120 });
         let attacking = true;
@@ -140,7 +145,10 @@ describe('agent hardening on the real runtimes', { timeout: 20 * 60_000 }, () =>
         const host = await within('a read while children are held stopped', release.api.call('GET', `/v1/sandboxes/${id}/files?path=/etc/hostname`));
         assert.equal(host.status, 200);
         // Let go (a write through the agent), every exec of the attack window finishes normally.
-        const w = await within('the release write', release.api.call('PUT', `/v1/sandboxes/${id}/files?path=${letGo}`, 'go', { 'content-type': 'application/octet-stream' }));
+        const w = await within(
+          'the release write',
+          release.api.call('PUT', `/v1/sandboxes/${id}/files?path=${letGo}`, 'go', { 'content-type': 'application/octet-stream' }),
+        );
         assert.equal(w.status, 200, JSON.stringify(w.body));
         assert.equal((await within('the attack', attack, 60_000)).exitCode, 0);
         const codes = (await within('the execs caught in the window', Promise.all(workers), 60_000)).flat();
@@ -169,8 +177,13 @@ describe('agent hardening on the real runtimes', { timeout: 20 * 60_000 }, () =>
           return;
         }
         // A root-only place, and the user's links into it.
-        await sh('mkdir -p /tmp/vault/open && echo root-secret > /tmp/vault/secret && chmod 644 /tmp/vault/secret && chmod 777 /tmp/vault/open && chmod 700 /tmp/vault');
-        await sh('ln -sfn /tmp/vault/secret ~/to-secret; ln -sfn /tmp/vault ~/to-vault; ln -sfn /proc/1/root/tmp/vault/secret ~/magic-root; ln -sfn /proc/self/root/tmp/vault/secret ~/magic-self-root', 'user');
+        await sh(
+          'mkdir -p /tmp/vault/open && echo root-secret > /tmp/vault/secret && chmod 644 /tmp/vault/secret && chmod 777 /tmp/vault/open && chmod 700 /tmp/vault',
+        );
+        await sh(
+          'ln -sfn /tmp/vault/secret ~/to-secret; ln -sfn /tmp/vault ~/to-vault; ln -sfn /proc/1/root/tmp/vault/secret ~/magic-root; ln -sfn /proc/self/root/tmp/vault/secret ~/magic-self-root',
+          'user',
+        );
         const home = '/home/user';
         assert.equal((await read(`${home}/to-secret`, 'root')).data, 'root-secret\n', 'positive control: root follows the link');
         // The agent resolves /proc/self and /proc/1 as itself; the same kind of link leads there for root.
@@ -189,7 +202,11 @@ describe('agent hardening on the real runtimes', { timeout: 20 * 60_000 }, () =>
         assert.equal((await write(`${home}/to-vault/open/by-root`, 'root')).bytes, 18, 'positive control: root writes there');
         assert.equal((await sh('stat -c %u /tmp/vault/open/by-root')).stdout, '0\n');
         assert.equal((await write(`${home}/made/suid`, 'user', 0o4755)).bytes, 18);
-        assert.equal((await sh(`stat -c '%u %g %a' ${home}/made ${home}/made/suid`)).stdout, '1000 1000 755\n1000 1000 4755\n', 'the user gets its own ids only');
+        assert.equal(
+          (await sh(`stat -c '%u %g %a' ${home}/made ${home}/made/suid`)).stdout,
+          '1000 1000 755\n1000 1000 4755\n',
+          'the user gets its own ids only',
+        );
       });
     });
   }

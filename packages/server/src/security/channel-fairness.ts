@@ -123,7 +123,9 @@ export async function measureFairness(api: Api, runtime: string, dataDir: string
     const unknown = await flooders();
     const before1 = await neighbourLatency(api, neighbour, serverPid);
     const pipes = unknown.map((id) => agentOutputPipe(shimPid(dataDir, runtime, id)));
-    const flood = spawn('python3', ['-c', FLOODER, pipes.join(','), unknownChannelFlood(64).toString('hex'), String(FLOOD_SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const flood = spawn('python3', ['-c', FLOODER, pipes.join(','), unknownChannelFlood(64).toString('hex'), String(FLOOD_SECONDS)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let took = '';
     flood.stdout.on('data', (d: Buffer) => (took += d.toString()));
     const floodDone = new Promise((r) => flood.once('exit', r));
@@ -144,7 +146,9 @@ export async function measureFairness(api: Api, runtime: string, dataDir: string
     // 2. Small valid frames through the agents, for FLOOD_SECONDS.
     const small = await flooders();
     const before2 = await neighbourLatency(api, neighbour, serverPid);
-    const running = small.map((id) => api.call('POST', `/v1/sandboxes/${id}/exec`, { cmd: SMALL_WRITES, timeout: FLOOD_SECONDS }).catch(() => ({ status: 0, body: {} })));
+    const running = small.map((id) =>
+      api.call('POST', `/v1/sandboxes/${id}/exec`, { cmd: SMALL_WRITES, timeout: FLOOD_SECONDS }).catch(() => ({ status: 0, body: {} })),
+    );
     await new Promise((r) => setTimeout(r, 500)); // the floods are under way
     const during2 = await neighbourLatency(api, neighbour, serverPid);
     const ends = await Promise.all(running);

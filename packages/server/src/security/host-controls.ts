@@ -29,7 +29,15 @@ export function takeShared(paths: string[]): string[] {
 /** Kernel settings that decide what the host kernel offers unprivileged code in runc and bwrap sandboxes. */
 export function hostSysctls(): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of ['kernel/perf_event_paranoid', 'kernel/unprivileged_bpf_disabled', 'vm/unprivileged_userfaultfd', 'kernel/io_uring_disabled', 'kernel/kptr_restrict', 'kernel/yama/ptrace_scope', 'user/max_user_namespaces']) {
+  for (const f of [
+    'kernel/perf_event_paranoid',
+    'kernel/unprivileged_bpf_disabled',
+    'vm/unprivileged_userfaultfd',
+    'kernel/io_uring_disabled',
+    'kernel/kptr_restrict',
+    'kernel/yama/ptrace_scope',
+    'user/max_user_namespaces',
+  ]) {
     const path = `/proc/sys/${f}`;
     out[f.replaceAll('/', '.')] = existsSync(path) ? readFileSync(path, 'utf8').trim() : 'absent';
   }
@@ -39,7 +47,8 @@ export function hostSysctls(): Record<string, string> {
 /** What must not change on the host: runtime binaries (CVE-2019-5736 class) and sysctls a probe wrote. */
 export function hostFacts(dataDir: string): Record<string, string> {
   const facts: Record<string, string> = {};
-  for (const bin of ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/bwrap', join(dataDir, 'images', 'agent', 'airlock-agent')]) facts[`sha256 ${bin}`] = sha256(bin);
+  for (const bin of ['/usr/sbin/runc', '/usr/bin/runsc', '/usr/bin/bwrap', join(dataDir, 'images', 'agent', 'airlock-agent')])
+    facts[`sha256 ${bin}`] = sha256(bin);
   for (const f of ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/modprobe', '/sys/kernel/mm/transparent_hugepage/enabled']) {
     facts[f] = existsSync(f) ? readFileSync(f, 'utf8').trim() : 'absent';
   }
@@ -62,7 +71,14 @@ export async function probeControls(base: BaseArgs, writeDir: string, scratch: s
     );
     const results = new Map<string, Control>();
     for (const [id, r] of raw) {
-      results.set(id, 'na' in r ? { fired: false, detail: r.na } : 'error' in r ? { fired: false, detail: `control crashed: ${r.error}`, error: r.error } : { fired: r.fired, detail: r.detail });
+      results.set(
+        id,
+        'na' in r
+          ? { fired: false, detail: r.na }
+          : 'error' in r
+            ? { fired: false, detail: `control crashed: ${r.error}`, error: r.error }
+            : { fired: r.fired, detail: r.detail },
+      );
     }
     // The write probe is judged on the host: did the file appear?
     results.set('B2.canary-write', { fired: existsSync(writeTarget), detail: existsSync(writeTarget) ? 'file created in the host dir' : 'no file appeared' });
@@ -79,7 +95,11 @@ export async function probeControls(base: BaseArgs, writeDir: string, scratch: s
  * stand-in for PID 1 that, like the agent, ignores TERM, INT, HUP and PIPE. Each must get through.
  */
 export async function channelControls(): Promise<HostControls> {
-  const standIn = spawn('python3', ['-c', 'import signal, time\nfor s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE): signal.signal(s, signal.SIG_IGN)\ntime.sleep(60)'], { stdio: 'ignore' });
+  const standIn = spawn(
+    'python3',
+    ['-c', 'import signal, time\nfor s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE): signal.signal(s, signal.SIG_IGN)\ntime.sleep(60)'],
+    { stdio: 'ignore' },
+  );
   const out: HostControls = new Map();
   try {
     await delay(200); // past the signal setup

@@ -52,7 +52,12 @@ export async function probeHostUid(api: Api, sandboxId: string, neighbourId: str
     return { id: 'E3.host-uid', verdict: 'not applicable', detail: 'sandbox processes are not host processes (own kernel)', ...control };
   }
   const why = unsafeUid(mine, theirs);
-  return { id: 'E3.host-uid', verdict: why ? 'escaped' : 'blocked', detail: why ?? `${user} inside is host uid ${mine}, the neighbour's ${theirs}`, ...control };
+  return {
+    id: 'E3.host-uid',
+    verdict: why ? 'escaped' : 'blocked',
+    detail: why ?? `${user} inside is host uid ${mine}, the neighbour's ${theirs}`,
+    ...control,
+  };
 }
 
 /** Files under `dir` (bounded) that contain `needle`. */

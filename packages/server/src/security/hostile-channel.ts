@@ -50,7 +50,9 @@ export async function outcomeOf(api: Api, id: string): Promise<Outcome> {
   // A few tries, each followed by a look at the record: a loaded machine may fail one exec, and a
   // violation needs a moment to be recorded as the stop.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await api.call('POST', `/v1/sandboxes/${id}/exec`, { cmd: ['echo', 'alive'], timeout: 10 }).catch((e: unknown) => ({ status: 0, body: String(e) }));
+    const r = await api
+      .call('POST', `/v1/sandboxes/${id}/exec`, { cmd: ['echo', 'alive'], timeout: 10 })
+      .catch((e: unknown) => ({ status: 0, body: String(e) }));
     if (r.status === 200 && r.body.stdout === 'alive\n') return { kind: 'untouched' };
     last = `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`;
     for (let i = 0; i < 30; i++) {
@@ -129,7 +131,10 @@ function result(id: string, verdict: ChannelVerdict, detail: string, attacks: nu
 
 const hostControl = (c: HostControls, id: string) => {
   const r = c.get(id);
-  return { state: (r?.fired ? 'passed' : 'failed') as ControlState, detail: r ? `on the host as root against a stand-in process: ${r.detail}` : 'no control result' };
+  return {
+    state: (r?.fired ? 'passed' : 'failed') as ControlState,
+    detail: r ? `on the host as root against a stand-in process: ${r.detail}` : 'no control result',
+  };
 };
 
 /** Runs group J on one runtime; returns its results and the host-side control of the frames. */
@@ -217,7 +222,10 @@ async function attackAs(
     if (h) problems.push(`after fd ${fd}: ${h}`);
   }
   const attempts = fds.open.length + Object.keys(fds.denied).length;
-  const denied = Object.entries(fds.denied).map(([fd, e]) => `${fd} ${e}`).join(', ') || 'none';
+  const denied =
+    Object.entries(fds.denied)
+      .map(([fd, e]) => `${fd} ${e}`)
+      .join(', ') || 'none';
   // A '?' marks a count taken from the plan: the write's own report went down with the channel.
   const summary = `${frames} frames into fds {${perFd.join(', ')}} (refused: ${denied})`;
   const verdict: ChannelVerdict = problems.length > 0 ? 'escaped' : reached.length > 0 ? 'contained' : 'blocked';

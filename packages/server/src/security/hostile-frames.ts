@@ -38,7 +38,11 @@ export const CRAFTED_FRAMES: readonly HostileFrame[] = [
   { name: 'forged-output', why: 'STDOUT for a channel nobody opened', bytes: encodeFrame(AgentFrame.Stdout, UNOPENED + 2, Buffer.from('forged output\n')) },
   { name: 'forged-start', why: 'STARTED for a channel nobody opened', bytes: encodeFrame(AgentFrame.Started, UNOPENED + 3, u32(42)) },
   { name: 'pong-unopened', why: 'PONG for a ping nobody sent', bytes: encodeFrame(AgentFrame.Pong, UNOPENED + 4, Buffer.from('airlock-0')) },
-  { name: 'garbage-dir-entries', why: 'DIR_ENTRIES that do not decode, for a channel nobody opened', bytes: encodeFrame(AgentFrame.DirEntries, UNOPENED + 5, Buffer.from([0x66, 1, 2])) },
+  {
+    name: 'garbage-dir-entries',
+    why: 'DIR_ENTRIES that do not decode, for a channel nobody opened',
+    bytes: encodeFrame(AgentFrame.DirEntries, UNOPENED + 5, Buffer.from([0x66, 1, 2])),
+  },
   // Cut short: the decoder waits for the rest, which the agent's next frames then fill, so the
   // following header is read from the middle of a frame and is checked like any other.
   { name: 'cut-short', why: 'a frame cut short, then the agent’s own frames', bytes: rawLength(5 + 15, Buffer.from([AgentFrame.Stdout, 0, 0, 0, 1])) },

@@ -88,7 +88,10 @@ export const ATTACKS: Attack[] = [
     // runc and bwrap: pids.max refuses the clone; gVisor: the guest's process limit, or the sentry's memory for the threads.
     evidence: async (id, o) => {
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
-      return { fired: hits > 0 || oomKilled(id, o) || forkRefused(o), detail: `${o.stdout.trim().slice(0, 60) || `exec ${o.reason}`}, pids.max hit ${hits} times` };
+      return {
+        fired: hits > 0 || oomKilled(id, o) || forkRefused(o),
+        detail: `${o.stdout.trim().slice(0, 60) || `exec ${o.reason}`}, pids.max hit ${hits} times`,
+      };
     },
   },
   {
@@ -109,7 +112,10 @@ export const ATTACKS: Attack[] = [
     evidence: async (id, o) => {
       const killed = /dd exit 137/.test(o.stdout);
       const status = /dd exit \d+/.exec(o.stdout)?.[0];
-      return { fired: oomKilled(id, o) || nospc(o) || killed, detail: `${stoppedBy(id, o)}${status ? `, ${status}` : ''}${killed ? ' (SIGKILL: OOM killer)' : ''}` };
+      return {
+        fired: oomKilled(id, o) || nospc(o) || killed,
+        detail: `${stoppedBy(id, o)}${status ? `, ${status}` : ''}${killed ? ' (SIGKILL: OOM killer)' : ''}`,
+      };
     },
   },
   {
@@ -177,7 +183,9 @@ export const ATTACKS: Attack[] = [
       `trap '' TERM HUP; setsid nohup python3 -c "import os,signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.fork() and os._exit(0); os.execv('/bin/sleep', ['${marker}', '1000'])" </dev/null >/dev/null 2>&1 & sleep 1; echo started`,
     timeout: 10,
     evidence: async (id, _o, marker, api) => {
-      const count = await api.exec(id, { cmd: ['sh', '-c', `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^${marker} '`] });
+      const count = await api.exec(id, {
+        cmd: ['sh', '-c', `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^${marker} '`],
+      });
       const n = Number(count.stdout.trim());
       return { fired: n > 0, detail: `${n} daemon(s) alive inside before destroy` };
     },
@@ -234,7 +242,9 @@ export async function runAttack(ctx: AttackContext, attack: Attack): Promise<Att
     // Output is streamed with credit and capped; the server must not buffer it.
     serverMemoryHeld: rssGrowth < 128 * MiB,
   };
-  const failed = Object.entries(checks).filter(([, ok]) => !ok).map(([k]) => k);
+  const failed = Object.entries(checks)
+    .filter(([, ok]) => !ok)
+    .map(([k]) => k);
   return {
     id: attack.id,
     title: attack.title,

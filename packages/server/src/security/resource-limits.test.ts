@@ -15,16 +15,27 @@ import { cgroupVersion } from '../host/cgroups.js';
 import { startTestServer, type TestServer } from '../test/harness.js';
 import { ATTACKS, runAttack } from './resource-attacks.js';
 
-const RUNTIMES = (process.env.AIRLOCK_RESOURCE_RUNTIMES ?? 'runc,bwrap,gvisor').split(',').map((r) => r.trim()).filter(Boolean);
+const RUNTIMES = (process.env.AIRLOCK_RESOURCE_RUNTIMES ?? 'runc,bwrap,gvisor')
+  .split(',')
+  .map((r) => r.trim())
+  .filter(Boolean);
 const LIMIT_ATTACKS = ['A1.fork-bomb', 'A2.memory-heap', 'A6.cpu-hog'];
 /** Attacks a run may leave out (AIRLOCK_RESOURCE_SKIP), each with why. */
 const SKIP_REASONS: Record<string, string> = {
   'gvisor/A1.fork-bomb':
     "under TCG (the stock-host guest) gVisor's forks under ptrace are so slow that the bomb reaches neither the guest's RLIMIT_NPROC nor pids.max in 60 s; the security suite judges it on this host",
 };
-const SKIPPED = new Set((process.env.AIRLOCK_RESOURCE_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+const SKIPPED = new Set(
+  (process.env.AIRLOCK_RESOURCE_SKIP ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 for (const k of SKIPPED) if (!SKIP_REASONS[k]) throw new Error(`AIRLOCK_RESOURCE_SKIP names ${k}, which has no written reason`);
-const skip = cgroupVersion() === 2 ? false : 'this host has v1 controllers: the security suite judges these attacks here; this file is for cgroup v2 (npm run test:stock-host)';
+const skip =
+  cgroupVersion() === 2
+    ? false
+    : 'this host has v1 controllers: the security suite judges these attacks here; this file is for cgroup v2 (npm run test:stock-host)';
 
 describe('resource limits hold on this host’s cgroups', { timeout: 30 * 60_000, skip }, () => {
   let t: TestServer;

@@ -13,7 +13,9 @@ export function renderMarkdown(board: Scoreboard): string {
   lines.push('# Airlock security scoreboard', '');
   lines.push(`Generated ${board.generatedAt} on kernel ${board.host.kernel}, ${board.host.cpus} CPUs, by \`npm run security\`.`, '');
   if (board.notRun.length > 0) lines.push(`**Not run** (narrowed by the operator): ${board.notRun.map((n) => `${n.runtime} (${n.reason})`).join(', ')}.`, '');
-  lines.push('| runtime | probes attempted | blocked | escaped | guest only | not applicable | error | controls passed | channel attacks | resource attacks contained |');
+  lines.push(
+    '| runtime | probes attempted | blocked | escaped | guest only | not applicable | error | controls passed | channel attacks | resource attacks contained |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of board.runtimes) {
     const s = summarize(r);
@@ -49,7 +51,12 @@ export function renderMarkdown(board: Scoreboard): string {
   }
 
   lines.push('', '## Host checks (before vs after the run)', '');
-  lines.push(`Host kernel settings (reported, not judged): ${Object.entries(board.host.sysctls).map(([k, v]) => `${k}=${v}`).join(', ')}.`, '');
+  lines.push(
+    `Host kernel settings (reported, not judged): ${Object.entries(board.host.sysctls)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}.`,
+    '',
+  );
   for (const c of board.hostChecks) lines.push(`- ${c.ok ? 'ok' : '**CHANGED**'}: ${c.name}: ${c.detail}`);
   lines.push('', '## Details', '');
   for (const r of board.runtimes) {
@@ -111,13 +118,17 @@ function renderChannel(board: Scoreboard, lines: string[]): void {
     }
   }
   const total = board.runtimes.reduce((n, r) => n + r.channel.reduce((m, c) => m + c.attacks, 0), 0);
-  lines.push('', `${total} attempts in all (fds opened or refused, frames written, memory writes, ptrace calls, signals; the seed of the random frames was ${board.frameSeed}).`, '');
-  lines.push('Positive controls: the same frames written into a fresh sandbox\'s channel from the host (into the pipe from the agent to its shim):', '');
+  lines.push(
+    '',
+    `${total} attempts in all (fds opened or refused, frames written, memory writes, ptrace calls, signals; the seed of the random frames was ${board.frameSeed}).`,
+    '',
+  );
+  lines.push("Positive controls: the same frames written into a fresh sandbox's channel from the host (into the pipe from the agent to its shim):", '');
   lines.push('| runtime | frames | caught as a protocol violation | detail |');
   lines.push('|---|---|---|---|');
   for (const c of board.channelControls) lines.push(`| ${c.runtime} | ${cell(c.frames)} | ${c.caught ? 'yes' : '**NO**'} | ${cell(c.detail)} |`);
   if (board.fairness.length > 0) {
-    lines.push('', '### Fairness: a neighbour\'s exec while three sandboxes flood the channel', '');
+    lines.push('', "### Fairness: a neighbour's exec while three sandboxes flood the channel", '');
     lines.push('| flood | neighbour exec before (median / p90 ms) | during (median / p90 / max ms) | server CPU before → during | flooders | held |');
     lines.push('|---|---|---|---|---|---|');
     for (const f of board.fairness) {

@@ -54,7 +54,11 @@ describe('the security gate', { timeout: 10_000 }, () => {
   });
 
   test('a crashed control is no evidence that the host lacks the target', () => {
-    const r = judge('B3.kcore', { id: 'B3.kcore', fired: false, detail: 'EACCES' }, { fired: false, detail: 'control crashed: [Errno 2] No such file', error: 'x' });
+    const r = judge(
+      'B3.kcore',
+      { id: 'B3.kcore', fired: false, detail: 'EACCES' },
+      { fired: false, detail: 'control crashed: [Errno 2] No such file', error: 'x' },
+    );
     assert.deepEqual([r.verdict, r.control], ['blocked', 'failed']);
   });
 
@@ -66,7 +70,10 @@ describe('the security gate', { timeout: 10_000 }, () => {
     const narrowed = board([blocked], { notRun: [{ runtime: 'gvisor', reason: 'narrowed' }] });
     assert.match(problems(narrowed, expected).join('\n'), /runc-no-seccomp/);
     assert.doesNotMatch(problems(narrowed, expected).join('\n'), /gvisor/);
-    const noRunc = { ...board([], { notRun: [{ runtime: 'runc', reason: 'narrowed' }] }), runtimes: [{ runtime: 'gvisor', probes: [blocked], attacks: [], channel: [] }] };
+    const noRunc = {
+      ...board([], { notRun: [{ runtime: 'runc', reason: 'narrowed' }] }),
+      runtimes: [{ runtime: 'gvisor', probes: [blocked], attacks: [], channel: [] }],
+    };
     assert.deepEqual(problems(noRunc, expected), []);
   });
 
@@ -100,7 +107,15 @@ describe('the security gate', { timeout: 10_000 }, () => {
     const fired = (id: string) => judge(id, { id, fired: true, detail: 'got through' }, { fired: true, detail: 'host: got through' });
     const vm = (ownKernel: { distinct: boolean; detail: string } | undefined, hostOk: boolean, runtime = 'microvm'): Scoreboard =>
       board([], {
-        runtimes: [{ runtime, probes: [fired('B2.core-pattern'), fired('C1.mount'), fired('B1.canary-read'), fired('B2.canary-write'), blocked], attacks: [], channel: [], ...(ownKernel ? { ownKernel } : {}) }],
+        runtimes: [
+          {
+            runtime,
+            probes: [fired('B2.core-pattern'), fired('C1.mount'), fired('B1.canary-read'), fired('B2.canary-write'), blocked],
+            attacks: [],
+            channel: [],
+            ...(ownKernel ? { ownKernel } : {}),
+          },
+        ],
         hostChecks: [{ name: '/proc/sys/kernel/core_pattern', ok: hostOk, detail: hostOk ? 'unchanged' : 'core -> |/x' }],
       });
     const own = new Set(['microvm']);
@@ -111,13 +126,24 @@ describe('the security gate', { timeout: 10_000 }, () => {
     assert.ok(proven.runtimes[0]!.probes.every((p) => p.control === 'passed'));
     assert.equal(summarize(proven.runtimes[0]!).guestOnly, 2);
     assert.match(renderMarkdown(proven), /\| guest only \|/);
-    const gate = problems(proven, { microvm: { 'B2.core-pattern': 'guest only', 'C1.mount': 'guest only', 'B1.canary-read': 'escaped', 'B2.canary-write': 'escaped', 'C4.bpf': 'blocked' } }).join('\n');
+    const gate = problems(proven, {
+      microvm: { 'B2.core-pattern': 'guest only', 'C1.mount': 'guest only', 'B1.canary-read': 'escaped', 'B2.canary-write': 'escaped', 'C4.bpf': 'blocked' },
+    }).join('\n');
     assert.doesNotMatch(gate, /B2\.core-pattern|C1\.mount/, 'a guest-only verdict is not an escape');
     assert.match(gate, /B1\.canary-read: ESCAPED/);
     // No proof, no downgrade: a host check that changed, the same kernel, no boot id, or a runtime that shares the host's kernel.
-    for (const b of [vm({ distinct: true, detail: '' }, false), vm({ distinct: false, detail: 'same' }, true), vm(undefined, true), vm({ distinct: true, detail: '' }, true, 'runc')]) {
+    for (const b of [
+      vm({ distinct: true, detail: '' }, false),
+      vm({ distinct: false, detail: 'same' }, true),
+      vm(undefined, true),
+      vm({ distinct: true, detail: '' }, true, 'runc'),
+    ]) {
       assert.deepEqual(verdicts(confineToGuest(b, own)), ['escaped', 'escaped', 'escaped', 'escaped', 'blocked']);
     }
-    assert.deepEqual(verdicts(confineToGuest({ ...vm({ distinct: true, detail: '' }, true), hostChecks: [] }, own)).slice(0, 2), ['escaped', 'escaped'], 'no host checks is no proof');
+    assert.deepEqual(
+      verdicts(confineToGuest({ ...vm({ distinct: true, detail: '' }, true), hostChecks: [] }, own)).slice(0, 2),
+      ['escaped', 'escaped'],
+      'no host checks is no proof',
+    );
   });
 });

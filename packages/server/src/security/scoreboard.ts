@@ -172,7 +172,13 @@ export function confineToGuest(board: Scoreboard, ownKernel: ReadonlySet<string>
     runtimes: board.runtimes.map((r) => {
       if (!ownKernel.has(r.runtime) || !r.ownKernel?.distinct || !hostUntouched) return r;
       const probes = r.probes.map((p) =>
-        p.verdict === 'escaped' && isKernelSurface(p.id) ? { ...p, verdict: 'guest only' as const, detail: `fired against the guest's own kernel (${r.ownKernel!.detail}; host checks unchanged): ${p.detail}` } : p,
+        p.verdict === 'escaped' && isKernelSurface(p.id)
+          ? {
+              ...p,
+              verdict: 'guest only' as const,
+              detail: `fired against the guest's own kernel (${r.ownKernel!.detail}; host checks unchanged): ${p.detail}`,
+            }
+          : p,
       );
       return { ...r, probes };
     }),
@@ -228,7 +234,8 @@ export function problems(board: Scoreboard, expected: ExpectedVerdicts): string[
     out.push(`${runtime}: expected, but it did not run (to leave it out on purpose, narrow the runtimes: AIRLOCK_SECURITY_RUNTIMES)`);
   }
   const all = [...board.runtimes.map((r) => ({ name: r.runtime, probes: r.probes })), ...board.layers.map((l) => ({ name: l.variant, probes: l.probes }))];
-  for (const r of all) for (const p of r.probes) if (p.verdict === 'error') out.push(`${r.name} ${p.id}: ERROR, the probe crashed and its result is unknown (${p.detail})`);
+  for (const r of all)
+    for (const p of r.probes) if (p.verdict === 'error') out.push(`${r.name} ${p.id}: ERROR, the probe crashed and its result is unknown (${p.detail})`);
   for (const r of board.runtimes) {
     for (const c of r.channel) if (c.verdict === 'error') out.push(`${r.runtime} ${c.id}: ERROR, the attack's result is unknown (${c.detail})`);
     for (const p of [...r.probes, ...r.channel]) {

@@ -90,7 +90,9 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
   const hostBefore = hostFacts(o.dataDir);
   const controls = await probeControls(base, writeDir, scratch, o.envCanary, o.workDir);
   const channelHost = await channelControls();
-  log(`host controls: ${[...controls.values()].filter((c) => c.fired).length}/${controls.size} probes, ${[...channelHost.values()].filter((c) => c.fired).length}/4 channel attacks fired`);
+  log(
+    `host controls: ${[...controls.values()].filter((c) => c.fired).length}/${controls.size} probes, ${[...channelHost.values()].filter((c) => c.fired).length}/4 channel attacks fired`,
+  );
 
   const reports: RuntimeReport[] = [];
   const channelControlsSeen: ChannelControl[] = [];
@@ -128,34 +130,44 @@ export async function runSecuritySuite(o: SuiteOptions): Promise<Scoreboard> {
   for (const l of o.layers) {
     log(`${l.variant} (without ${l.removed}): probes`);
     const target = { api: l.api, dataDir: l.dataDir, serverOutput: undefined };
-    layers.push({ variant: l.variant, removed: l.removed, probes: (await probeRuntime(target, 'runc', { ...base, dataDir: l.dataDir }, writeDir, controls)).probes });
+    layers.push({
+      variant: l.variant,
+      removed: l.removed,
+      probes: (await probeRuntime(target, 'runc', { ...base, dataDir: l.dataDir }, writeDir, controls)).probes,
+    });
   }
   const hostAfter = hostFacts(o.dataDir);
   rmSync(canaryDir, { recursive: true, force: true });
   rmSync(writeDir, { recursive: true, force: true });
   // The host checks are in: only now can a kernel-surface probe in a VM be judged guest-only.
-  return confineToGuest({
-    generatedAt: new Date().toISOString(),
-    host: { kernel: release(), cpus: cpus().length, sysctls: hostSysctls() },
-    runtimes: reports,
-    layers,
-    channelControls: [...channelControlsSeen, ...perFrame],
-    fairness,
-    frameSeed,
-    notRun: o.notRun,
-    hostChecks: Object.keys(hostBefore).map((name) => ({
-      name,
-      ok: hostBefore[name] === hostAfter[name],
-      detail: hostBefore[name] === hostAfter[name] ? `unchanged (${hostBefore[name]!.slice(0, 16)})` : `${hostBefore[name]} -> ${hostAfter[name]}`,
-    })),
-  }, OWN_KERNEL);
+  return confineToGuest(
+    {
+      generatedAt: new Date().toISOString(),
+      host: { kernel: release(), cpus: cpus().length, sysctls: hostSysctls() },
+      runtimes: reports,
+      layers,
+      channelControls: [...channelControlsSeen, ...perFrame],
+      fairness,
+      frameSeed,
+      notRun: o.notRun,
+      hostChecks: Object.keys(hostBefore).map((name) => ({
+        name,
+        ok: hostBefore[name] === hostAfter[name],
+        detail: hostBefore[name] === hostAfter[name] ? `unchanged (${hostBefore[name]!.slice(0, 16)})` : `${hostBefore[name]} -> ${hostAfter[name]}`,
+      })),
+    },
+    OWN_KERNEL,
+  );
 }
 
 /** The host's boot id against the one read inside: another kernel instance has another one. */
 function distinctKernel(inside: string | undefined): { distinct: boolean; detail: string } {
   const host = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   if (!inside || !BOOT_ID.test(inside)) return { distinct: false, detail: `no boot id read inside (${JSON.stringify(inside?.slice(0, 60))})` };
-  return { distinct: inside !== host, detail: inside !== host ? `boot id ${inside.slice(0, 8)}… inside, ${host.slice(0, 8)}… on the host` : 'the same boot id as the host' };
+  return {
+    distinct: inside !== host,
+    detail: inside !== host ? `boot id ${inside.slice(0, 8)}… inside, ${host.slice(0, 8)}… on the host` : 'the same boot id as the host',
+  };
 }
 
 /** The server a runtime is probed through; without its output, the host-side H1 probe is left out. */
@@ -165,7 +177,13 @@ interface Target {
   serverOutput: (() => string) | undefined;
 }
 
-async function probeRuntime(o: Target, runtime: string, base: BaseArgs, writeDir: string, controls: Map<string, Control>): Promise<{ probes: ProbeResult[]; bootId: string | undefined }> {
+async function probeRuntime(
+  o: Target,
+  runtime: string,
+  base: BaseArgs,
+  writeDir: string,
+  controls: Map<string, Control>,
+): Promise<{ probes: ProbeResult[]; bootId: string | undefined }> {
   const box = await o.api.create({ runtime, timeout: 900 });
   const neighbour = await o.api.create({ runtime, timeout: 900 });
   const marker = `airlockmarker${randomBytes(4).toString('hex')}`;
@@ -183,10 +201,18 @@ async function probeRuntime(o: Target, runtime: string, base: BaseArgs, writeDir
       const tried = 'detail' in r ? r.detail : '';
       // The write probes are judged on the host: did a file appear there? (Only if the probe itself ran.)
       if (id === 'B2.canary-write' && !('error' in r)) {
-        r = { id, fired: existsSync(writeTarget), detail: existsSync(writeTarget) ? 'a file appeared in the host dir' : `no file appeared on the host (${tried})` };
+        r = {
+          id,
+          fired: existsSync(writeTarget),
+          detail: existsSync(writeTarget) ? 'a file appeared in the host dir' : `no file appeared on the host (${tried})`,
+        };
       }
       if (id === 'E4.image-write' && !('error' in r)) {
-        r = { id, fired: poisoned.length > 0, detail: poisoned.length > 0 ? `landed on the host: ${poisoned.join(', ')}` : `no file appeared on the host (${tried})` };
+        r = {
+          id,
+          fired: poisoned.length > 0,
+          detail: poisoned.length > 0 ? `landed on the host: ${poisoned.join(', ')}` : `no file appeared on the host (${tried})`,
+        };
       }
       results.push(judge(id, r, controls.get(id)));
     }

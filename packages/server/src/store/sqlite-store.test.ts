@@ -48,7 +48,10 @@ describe('sqlite store specifics', { timeout: 30_000 }, () => {
     assert.equal((await store.sandboxes.get('sb-old'))?.project, 'default');
     const key = await store.keys.findByHash('hash-old');
     assert.deepEqual([key?.project, key?.role, key?.revokedAt, key?.expiresAt], ['default', 'admin', null, null], 'the one key from before is the admin key');
-    assert.deepEqual((await store.projects.list()).map((p) => p.name), ['default']);
+    assert.deepEqual(
+      (await store.projects.list()).map((p) => p.name),
+      ['default'],
+    );
     await store.close();
   });
 
@@ -58,7 +61,16 @@ describe('sqlite store specifics', { timeout: 30_000 }, () => {
     await store.sandboxes.insert(sandboxRecord('sb-env', { env: { TOKEN: 'canary-7f3a9c-env' } }));
     await store.sandboxes.update('sb-env', { metadata: { a: 'b' } });
     await store.close();
-    const bytes = Buffer.concat([readFileSync(path), ...['-wal'].map((x) => { try { return readFileSync(path + x); } catch { return Buffer.alloc(0); } })]);
+    const bytes = Buffer.concat([
+      readFileSync(path),
+      ...['-wal'].map((x) => {
+        try {
+          return readFileSync(path + x);
+        } catch {
+          return Buffer.alloc(0);
+        }
+      }),
+    ]);
     assert.equal(bytes.includes('canary-7f3a9c-env'), false, 'the value is not in the database file');
     const again = new SqliteStore(path, envKey);
     assert.deepEqual((await again.sandboxes.get('sb-env'))?.env, { TOKEN: 'canary-7f3a9c-env' }, 'positive control: it reads back');

@@ -50,8 +50,24 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       const again = reopen();
       const r = (await again.sandboxes.get('sb-a'))!;
       assert.deepEqual(
-        { state: r.state, stopReason: r.stopReason, stopDetail: r.stopDetail, env: r.env, metadata: r.metadata, project: r.project, hostPids: r.enforced?.hostPids },
-        { state: 'stopped', stopReason: 'oom', stopDetail: 'the memory limit', env: { SECRET: 'x' }, metadata: { team: 'ml' }, project: 'default', hostPids: 4096 },
+        {
+          state: r.state,
+          stopReason: r.stopReason,
+          stopDetail: r.stopDetail,
+          env: r.env,
+          metadata: r.metadata,
+          project: r.project,
+          hostPids: r.enforced?.hostPids,
+        },
+        {
+          state: 'stopped',
+          stopReason: 'oom',
+          stopDetail: 'the memory limit',
+          env: { SECRET: 'x' },
+          metadata: { team: 'ml' },
+          project: 'default',
+          hostPids: 4096,
+        },
       );
       await again.close();
     });
@@ -107,7 +123,10 @@ export function storeConformance(name: string, open: () => { store: Store; reope
     test('a destroyed sandbox whose release is pending keeps its slot and image', async () => {
       const { store } = open();
       await store.sandboxes.insert(record('sb-r1', { state: 'destroyed', releasePending: true, slot: 3, imageId: 'img-x' }));
-      assert.deepEqual((await store.sandboxes.holding()).map((r) => r.slot), [3]);
+      assert.deepEqual(
+        (await store.sandboxes.holding()).map((r) => r.slot),
+        [3],
+      );
       assert.deepEqual([...(await store.images.inUse())], ['img-x']);
       await store.sandboxes.update('sb-r1', { releasePending: false });
       assert.deepEqual(await store.sandboxes.holding(), []);
@@ -121,8 +140,14 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       await store.sandboxes.insert(record('sb-early', { expiresAt: '2030-01-01T00:00:00.000Z', slot: 1 }));
       await store.sandboxes.insert(record('sb-never', { slot: 2 }));
       await store.sandboxes.insert(record('sb-stopped', { state: 'stopped', expiresAt: '2029-01-01T00:00:00.000Z', slot: 3 }));
-      assert.deepEqual((await store.sandboxes.expiring(10)).map((e) => e.id), ['sb-early', 'sb-late']);
-      assert.deepEqual((await store.sandboxes.expiring(1)).map((e) => e.id), ['sb-early']);
+      assert.deepEqual(
+        (await store.sandboxes.expiring(10)).map((e) => e.id),
+        ['sb-early', 'sb-late'],
+      );
+      assert.deepEqual(
+        (await store.sandboxes.expiring(1)).map((e) => e.id),
+        ['sb-early'],
+      );
       await store.close();
     });
 
@@ -163,7 +188,16 @@ export function storeConformance(name: string, open: () => { store: Store; reope
     test('api keys are found by hash only', async () => {
       const { store } = open();
       assert.equal(await store.keys.count(), 0);
-      await store.keys.insert({ id: 'k1', project: DEFAULT_PROJECT, hash: 'h1', name: 'admin', role: 'admin', createdAt: new Date().toISOString(), expiresAt: null, revokedAt: null });
+      await store.keys.insert({
+        id: 'k1',
+        project: DEFAULT_PROJECT,
+        hash: 'h1',
+        name: 'admin',
+        role: 'admin',
+        createdAt: new Date().toISOString(),
+        expiresAt: null,
+        revokedAt: null,
+      });
       assert.equal((await store.keys.findByHash('h1'))?.id, 'k1');
       assert.equal(await store.keys.findByHash('h2'), undefined);
       await store.close();
@@ -174,7 +208,10 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       const at = new Date().toISOString();
       await store.keys.insert({ id: 'ka', project: 'alpha', hash: 'ha', name: 'ci', role: 'read', createdAt: at, expiresAt: null, revokedAt: null });
       await store.keys.insert({ id: 'kb', project: 'beta', hash: 'hb', name: 'ci', role: 'project', createdAt: at, expiresAt: at, revokedAt: null });
-      assert.deepEqual((await store.keys.list('alpha')).map((k) => [k.id, k.role]), [['ka', 'read']]);
+      assert.deepEqual(
+        (await store.keys.list('alpha')).map((k) => [k.id, k.role]),
+        [['ka', 'read']],
+      );
       assert.equal(await store.keys.revoke('ka', at), true);
       assert.equal(await store.keys.revoke('ka', at), false, 'already revoked');
       assert.equal((await store.keys.get('ka'))?.revokedAt, at);
@@ -219,13 +256,30 @@ export function storeConformance(name: string, open: () => { store: Store; reope
 
     test('the audit log is per project, newest first, bounded by retention', async () => {
       const { store } = open();
-      for (let i = 0; i < 5; i++) await store.audit.append({ at: new Date(Date.now() - (5 - i) * 1000).toISOString(), keyId: 'k', project: i % 2 ? 'alpha' : 'beta', action: 'POST /v1/sandboxes', target: null, status: 201, result: 'ok', argv: i === 1 ? ['echo', 'hi'] : null });
+      for (let i = 0; i < 5; i++)
+        await store.audit.append({
+          at: new Date(Date.now() - (5 - i) * 1000).toISOString(),
+          keyId: 'k',
+          project: i % 2 ? 'alpha' : 'beta',
+          action: 'POST /v1/sandboxes',
+          target: null,
+          status: 201,
+          result: 'ok',
+          argv: i === 1 ? ['echo', 'hi'] : null,
+        });
       const alpha = await store.audit.list('alpha', { limit: 10 });
-      assert.deepEqual(alpha.map((e) => e.argv), [null, ['echo', 'hi']]);
+      assert.deepEqual(
+        alpha.map((e) => e.argv),
+        [null, ['echo', 'hi']],
+      );
       assert.ok(alpha[0]!.seq > alpha[1]!.seq);
       assert.equal((await store.audit.list('alpha', { before: alpha[0]!.seq, limit: 10 })).length, 1);
       await store.audit.prune(1, new Date(0).toISOString());
-      assert.deepEqual([(await store.audit.list('alpha', { limit: 10 })).length, (await store.audit.list('beta', { limit: 10 })).length], [1, 1], 'at most maxEvents per project');
+      assert.deepEqual(
+        [(await store.audit.list('alpha', { limit: 10 })).length, (await store.audit.list('beta', { limit: 10 })).length],
+        [1, 1],
+        'at most maxEvents per project',
+      );
       assert.equal((await store.audit.list('alpha', { limit: 10 }))[0]!.seq, alpha[0]!.seq, 'the newest stay');
       await store.audit.prune(10, new Date().toISOString());
       assert.equal((await store.audit.list('beta', { limit: 10 })).length, 0, 'none older than the age limit');

@@ -35,7 +35,8 @@ export class Projects {
 
   /** Loads every project's overrides into the quotas (at start, before admission counts). */
   async load(): Promise<void> {
-    if (!(await this.#store.projects.get(DEFAULT_PROJECT))) await this.#store.projects.insert({ name: DEFAULT_PROJECT, createdAt: new Date().toISOString(), overrides: {} });
+    if (!(await this.#store.projects.get(DEFAULT_PROJECT)))
+      await this.#store.projects.insert({ name: DEFAULT_PROJECT, createdAt: new Date().toISOString(), overrides: {} });
     for (const p of await this.#store.projects.list()) this.#quotas.setOverrides(p.name, p.overrides);
   }
 
@@ -45,7 +46,8 @@ export class Projects {
 
   async create(name: string, overrides: Overrides = {}): Promise<ProjectView> {
     if (await this.#store.projects.get(name)) throw new AirlockError(ErrorCode.InvalidState, `project ${name} already exists`);
-    if ((await this.#store.projects.list()).length >= MAX_PROJECTS) throw new AirlockError(ErrorCode.Capacity, `this server holds its limit of ${MAX_PROJECTS} projects`);
+    if ((await this.#store.projects.list()).length >= MAX_PROJECTS)
+      throw new AirlockError(ErrorCode.Capacity, `this server holds its limit of ${MAX_PROJECTS} projects`);
     const record = { name, createdAt: new Date().toISOString(), overrides };
     await this.#store.projects.insert(record);
     this.#quotas.setOverrides(name, overrides);
@@ -79,7 +81,8 @@ export class Projects {
   async delete(name: string): Promise<ProjectView> {
     if (name === DEFAULT_PROJECT) throw new AirlockError(ErrorCode.InvalidState, 'the default project cannot be deleted');
     const view = await this.get(name);
-    if (view.usage.sandboxes > 0) throw new AirlockError(ErrorCode.InvalidState, `project ${name} still has ${view.usage.sandboxes} sandboxes: destroy them first`);
+    if (view.usage.sandboxes > 0)
+      throw new AirlockError(ErrorCode.InvalidState, `project ${name} still has ${view.usage.sandboxes} sandboxes: destroy them first`);
     const keys = await this.#store.keys.list(name);
     await this.#store.projects.delete(name, new Date().toISOString());
     for (const k of keys) this.#principals.revoked(k.id);
@@ -87,9 +90,13 @@ export class Projects {
     return view;
   }
 
-  async issueKey(project: string, opts: { name: string; role: KeyRole; expiresInSeconds?: number | undefined }): Promise<{ key: string; record: ApiKeyRecord }> {
+  async issueKey(
+    project: string,
+    opts: { name: string; role: KeyRole; expiresInSeconds?: number | undefined },
+  ): Promise<{ key: string; record: ApiKeyRecord }> {
     await this.get(project);
-    if ((await this.#store.keys.list(project)).length >= MAX_KEYS_PER_PROJECT) throw new AirlockError(ErrorCode.Capacity, `project ${project} holds its limit of ${MAX_KEYS_PER_PROJECT} keys`);
+    if ((await this.#store.keys.list(project)).length >= MAX_KEYS_PER_PROJECT)
+      throw new AirlockError(ErrorCode.Capacity, `project ${project} holds its limit of ${MAX_KEYS_PER_PROJECT} keys`);
     const expiresAt = opts.expiresInSeconds === undefined ? null : new Date(Date.now() + opts.expiresInSeconds * 1000).toISOString();
     const minted = mintKey(project, opts.role, opts.name, expiresAt);
     await this.#store.keys.insert(minted.record);

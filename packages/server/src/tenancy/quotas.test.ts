@@ -28,7 +28,8 @@ describe('project quotas', { timeout: 10 * 60_000 }, () => {
     await t?.close();
   });
 
-  const holding = async (api: Api) => (await api.call('GET', '/v1/sandboxes')).body.sandboxes.length + (await api.call('GET', '/v1/sandboxes?state=creating')).body.sandboxes.length;
+  const holding = async (api: Api) =>
+    (await api.call('GET', '/v1/sandboxes')).body.sandboxes.length + (await api.call('GET', '/v1/sandboxes?state=creating')).body.sandboxes.length;
 
   test('A at its sandbox quota gets 429 naming it and creates nothing; B is unaffected', async () => {
     const s1 = await a.create({ runtime: 'bwrap', memoryMiB: 256, cpu: 0.5 });
@@ -65,7 +66,11 @@ describe('project quotas', { timeout: 10 * 60_000 }, () => {
     const sa = await a.create({ runtime: 'bwrap', cpu: 0.5 });
     const sb = await b.create({ runtime: 'bwrap' });
     const long = a.call('POST', `/v1/sandboxes/${sa.id}/exec`, { cmd: ['sleep', '2'] });
-    await eventually('the first exec holds the unit', async () => ((await t.api.call('GET', '/v1/projects/alpha')).body.usage.execs === 1 ? true : undefined), 10_000);
+    await eventually(
+      'the first exec holds the unit',
+      async () => ((await t.api.call('GET', '/v1/projects/alpha')).body.usage.execs === 1 ? true : undefined),
+      10_000,
+    );
     const second = await a.call('POST', `/v1/sandboxes/${sa.id}/exec`, { cmd: ['true'] });
     assert.deepEqual([second.status, second.body.code], [429, 'quota_exceeded']);
     assert.match(second.body.message, /execs=1/);
@@ -113,7 +118,8 @@ describe('a pooled sandbox counts against the project that claims it', { timeout
 
   test('claimed from the pool, counted for its project; over quota, the pool keeps its sandbox', async () => {
     const a = await projectWithKey(t.api, 'alpha', { sandboxes: 1 });
-    const ready = async () => eventually('the pool is full', async () => ((await t.api.call('GET', '/v1/pools')).body.pools[0].ready === 1 ? true : undefined), 120_000);
+    const ready = async () =>
+      eventually('the pool is full', async () => ((await t.api.call('GET', '/v1/pools')).body.pools[0].ready === 1 ? true : undefined), 120_000);
     await ready();
     assert.equal((await t.api.call('GET', '/v1/projects/alpha')).body.usage.sandboxes, 0, 'a waiting pooled sandbox is nobody’s');
     const sb = await a.create({ runtime: 'runc' });
@@ -156,7 +162,10 @@ describe('per-key rate limits', { timeout: 2 * 60_000 }, () => {
         assert.equal(((await res.json()) as { code: string }).code, 'rate_limited');
       } else await res.arrayBuffer();
     }
-    assert.ok(statuses.slice(0, 5).every((s) => s === 200), `the burst goes through: ${statuses}`);
+    assert.ok(
+      statuses.slice(0, 5).every((s) => s === 200),
+      `the burst goes through: ${statuses}`,
+    );
     assert.ok(statuses.slice(5).includes(429), `then 429: ${statuses}`);
     assert.ok(retryAfter !== null && Number(retryAfter) >= 1, 'Retry-After in seconds');
     assert.equal((await calm.call('GET', '/v1/sandboxes')).status, 200, 'another key has its own bucket');

@@ -16,10 +16,21 @@ export type Quotas = TenancyConfig['quotas'];
 export type QuotaName = keyof Quotas & string;
 export type Overrides = Partial<Record<string, number | null>>;
 
-const UNITS: Record<QuotaName, string> = { sandboxes: 'sandboxes', cpu: 'vCPUs', memoryMiB: 'MiB of memory', diskMiB: 'MiB of disk', imageBytes: 'bytes of images', execs: 'execs and streams in flight', pulls: 'pulls, imports and builds in flight' };
+const UNITS: Record<QuotaName, string> = {
+  sandboxes: 'sandboxes',
+  cpu: 'vCPUs',
+  memoryMiB: 'MiB of memory',
+  diskMiB: 'MiB of disk',
+  imageBytes: 'bytes of images',
+  execs: 'execs and streams in flight',
+  pulls: 'pulls, imports and builds in flight',
+};
 
 export function quotaExceeded(project: string, name: QuotaName, limit: number, used: number): AirlockError {
-  return new AirlockError(ErrorCode.QuotaExceeded, `project ${project} is at its quota ${name}=${limit} (${UNITS[name]}; ${used} in use): release some or ask the admin for more`);
+  return new AirlockError(
+    ErrorCode.QuotaExceeded,
+    `project ${project} is at its quota ${name}=${limit} (${UNITS[name]}; ${used} in use): release some or ask the admin for more`,
+  );
 }
 
 export function quotaLimit(project: string, name: QuotaName, limit: number, asked: number): AirlockError {

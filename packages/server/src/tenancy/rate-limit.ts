@@ -29,7 +29,11 @@ export class KeyRateLimiter {
     b.at = now;
     if (b.tokens < 1) {
       const wait = Math.max(1, Math.ceil((1 - b.tokens) / this.#perSecond));
-      throw new AirlockError(ErrorCode.RateLimited, `this key is over its rate of ${this.#perSecond} requests per second (burst ${this.#burst}); retry after ${wait} s`, { retryAfterSeconds: wait });
+      throw new AirlockError(
+        ErrorCode.RateLimited,
+        `this key is over its rate of ${this.#perSecond} requests per second (burst ${this.#burst}); retry after ${wait} s`,
+        { retryAfterSeconds: wait },
+      );
     }
     b.tokens -= 1;
   }

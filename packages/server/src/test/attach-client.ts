@@ -43,7 +43,13 @@ export class Attach {
     });
   }
 
-  static open(api: Api, sandbox: string, pid: string, query = '', opts: { autoAck?: boolean; headers?: Record<string, string>; url?: string } = {}): Promise<Attach> {
+  static open(
+    api: Api,
+    sandbox: string,
+    pid: string,
+    query = '',
+    opts: { autoAck?: boolean; headers?: Record<string, string>; url?: string } = {},
+  ): Promise<Attach> {
     const url = opts.url ?? `${api.url.replace(/^http/, 'ws')}/v1/sandboxes/${sandbox}/processes/${pid}/attach${query}`;
     const ws = new WebSocket(url, { headers: opts.headers ?? { authorization: `Bearer ${api.key}` } });
     const a = new Attach(ws, opts.autoAck ?? true);

@@ -43,7 +43,11 @@ export function buildUrl(srv: TestServer, query: BuildQuery): string {
 /** Sends a build and reads its whole event stream (or its error body). */
 export async function build(srv: TestServer, context: TarEntry[] | Buffer, query: BuildQuery = {}, onEvent?: (e: any) => void): Promise<BuildResult> {
   const body = Buffer.isBuffer(context) ? context : await tarOf(context);
-  const res = await fetch(buildUrl(srv, query), { method: 'POST', headers: { authorization: `Bearer ${srv.api.key}`, 'content-type': 'application/x-tar' }, body });
+  const res = await fetch(buildUrl(srv, query), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${srv.api.key}`, 'content-type': 'application/x-tar' },
+    body,
+  });
   if (res.status !== 200) {
     const err = (await res.json()) as { code: string; message: string };
     return { status: res.status, events: [err], image: undefined, error: err };

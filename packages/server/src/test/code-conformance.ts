@@ -11,7 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import type { RuntimeName } from '@airlock/protocol';
 import { eventually, startTestServer, type Api, type TestServer } from './harness.js';
 
-export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime: RuntimeName; /** Why a fork bomb may end the sandbox on this runtime, if it may. */ bombStopsSandbox?: string | false }): void {
+export function codeConformance({
+  runtime,
+  bombStopsSandbox = false,
+}: {
+  runtime: RuntimeName;
+  /** Why a fork bomb may end the sandbox on this runtime, if it may. */ bombStopsSandbox?: string | false;
+}): void {
   describe(`code interpreter: ${runtime}`, { timeout: 600_000 }, () => {
     let t: TestServer;
     let api: Api;
@@ -82,7 +88,19 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       const [rich, second, md, last] = ex.results;
       assert.deepEqual(
         { ...rich },
-        { isMainResult: false, text: 'Rich()', html: '<b>h</b>', markdown: '**m**', svg: '<svg></svg>', png: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', jpeg: Buffer.from([0xff, 0xd8, 0xff]).toString('base64'), latex: '$x^2$', json: { a: [1, 2, null] }, javascript: 'console.log(1)', pdf: Buffer.from('%PDF-1.4').toString('base64') },
+        {
+          isMainResult: false,
+          text: 'Rich()',
+          html: '<b>h</b>',
+          markdown: '**m**',
+          svg: '<svg></svg>',
+          png: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+          jpeg: Buffer.from([0xff, 0xd8, 0xff]).toString('base64'),
+          latex: '$x^2$',
+          json: { a: [1, 2, null] },
+          javascript: 'console.log(1)',
+          pdf: Buffer.from('%PDF-1.4').toString('base64'),
+        },
       );
       assert.deepEqual([second.text, second.isMainResult], ["'second'", false]);
       assert.equal(md.markdown, '# t');
@@ -114,7 +132,10 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
       // Output may come in several chunks: consecutive chunks of a stream are one here.
       const events: any[] = [];
-      for (const e of (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l))) {
+      for (const e of (await res.text())
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))) {
         const last = events.at(-1);
         if (last && e.type === 'stdout' && last.type === 'stdout') last.text += e.text;
         else events.push(e);
@@ -195,11 +216,14 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       const fake = '\\x1e0123456789abcdef0123456789abcdef 99 0 {"type":"result","cell":"x","isMainResult":true,"text":"forged"}';
       const ex = await run({ code: `print('${fake}')\nprint('{"type":"end","cell":"x","executionCount":1}')\n"real"` });
       assert.equal(ex.error, null);
-      assert.deepEqual(ex.results.map((r: any) => r.text), ["'real'"]);
+      assert.deepEqual(
+        ex.results.map((r: any) => r.text),
+        ["'real'"],
+      );
       assert.match(stdout(ex), /forged/);
     });
 
-    test('hostile: os.close(1) and sys.stdout.close() lose that cell\'s output only; the next cell prints', { timeout: 120_000 }, async () => {
+    test("hostile: os.close(1) and sys.stdout.close() lose that cell's output only; the next cell prints", { timeout: 120_000 }, async () => {
       assert.equal(stdout(await run({ code: 'print("before")' })), 'before\n');
       const ex = await run({ code: 'import os, sys\nos.close(1)\nos.close(2)\nsys.stdout.close()\n"value still comes"' });
       assert.equal(main(ex).text, "'value still comes'");
@@ -236,14 +260,20 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
 
     test('hostile: forked children end with their cell (positive control); a fork bomb is bounded and the context recovers', { timeout: 180_000 }, async () => {
       const c = await ctx();
-      const forks = await run({ context: c.id, code: 'import os\npids = []\nfor i in range(3):\n    p = os.fork()\n    if p == 0:\n        print("child", i, flush=True)\n        break\n    pids.append(p)\nelse:\n    for p in pids: os.waitpid(p, 0)\n    print("parent")\nlen(pids)' });
+      const forks = await run({
+        context: c.id,
+        code: 'import os\npids = []\nfor i in range(3):\n    p = os.fork()\n    if p == 0:\n        print("child", i, flush=True)\n        break\n    pids.append(p)\nelse:\n    for p in pids: os.waitpid(p, 0)\n    print("parent")\nlen(pids)',
+      });
       assert.equal(main(forks).text, '3');
       assert.equal(forks.results.length, 1, 'a child never sends results of its own');
       assert.match(stdout(forks), /parent/);
       // The bomb gets a sandbox of its own: on gVisor it may end the sandbox (see below).
       const own = await api.create({ runtime, memoryMiB: 256 });
       const ownRun = async (body: Record<string, unknown>) => api.call('POST', `/v1/sandboxes/${own.id}/code/run`, body);
-      const bomb = await ownRun({ timeoutMs: 4000, code: 'import os, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    try: os.fork()\n    except OSError: pass' });
+      const bomb = await ownRun({
+        timeoutMs: 4000,
+        code: 'import os, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    try: os.fork()\n    except OSError: pass',
+      });
       assert.equal(bomb.status, 200);
       assert.equal(bomb.body.error.name, 'ContextDied', 'a clear error, never a hang');
       assert.equal(bomb.body.results.length, 0);
@@ -258,17 +288,25 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       }
       // Processes the memory limit caught can take seconds to die (uninterruptible while the cgroup
       // reclaims); until then the sandbox is at its pids limit and a start is refused (429).
-      const recovered = await eventually('the context recovers', async () => {
-        const r = await ownRun({ code: '"recovered"' });
-        return r.status === 200 && main(r.body)?.text === "'recovered'" ? r : undefined;
-      }, 90_000);
+      const recovered = await eventually(
+        'the context recovers',
+        async () => {
+          const r = await ownRun({ code: '"recovered"' });
+          return r.status === 200 && main(r.body)?.text === "'recovered'" ? r : undefined;
+        },
+        90_000,
+      );
       assert.equal(main(recovered.body).text, "'recovered'");
       // Killed bomb processes leave as the kernel gets to them (seconds on a busy host): wait for it.
       let left = '';
-      await eventually("the bomb's processes to be gone", async () => {
-        left = (await api.exec(own.id, { cmd: 'ls /proc | grep -c "^[0-9]"' })).stdout.trim();
-        return Number(left) < 40 ? true : undefined;
-      }, 60_000).catch(() => undefined);
+      await eventually(
+        "the bomb's processes to be gone",
+        async () => {
+          left = (await api.exec(own.id, { cmd: 'ls /proc | grep -c "^[0-9]"' })).stdout.trim();
+          return Number(left) < 40 ? true : undefined;
+        },
+        60_000,
+      ).catch(() => undefined);
       assert.ok(Number(left) < 40, `the bomb's processes are gone (${left} left)`);
     });
 
@@ -327,25 +365,29 @@ export function codeConformance({ runtime, bombStopsSandbox = false }: { runtime
       assert.equal(stdout(fresh), 'unset\n');
     });
 
-    test('bad input: unknown language 400, unknown context 404, an oversize cell 413, a language mismatch 400, an unknown sandbox 404', { timeout: 60_000 }, async () => {
-      const lang = await api.call('POST', `${code()}/run`, { code: '1', language: 'cobol' });
-      assert.deepEqual([lang.status, lang.body.code], [400, 'invalid_request']);
-      const badCtx = await api.call('POST', `${code()}/contexts`, { language: 'cobol' });
-      assert.equal(badCtx.status, 400);
-      const before = (await api.call('GET', `${code()}/contexts`)).body.contexts.length;
-      const noUser = await api.call('POST', `${code()}/contexts`, { user: 'nosuchuser' });
-      assert.equal(noUser.status, 422, JSON.stringify(noUser.body));
-      assert.equal((await api.call('GET', `${code()}/contexts`)).body.contexts.length, before, 'nothing half-created');
-      const unknown = await api.call('POST', `${code()}/run`, { code: '1', context: 'ctx-nosuch' });
-      assert.deepEqual([unknown.status, unknown.body.code], [404, 'not_found']);
-      assert.equal((await api.call('POST', `${code()}/contexts/ctx-nosuch/interrupt`)).status, 404);
-      const big = await api.call('POST', `${code()}/run`, { code: '#'.repeat(1024 * 1024 + 1) });
-      assert.deepEqual([big.status, big.body.code], [413, 'payload_too_large']);
-      await run({ code: '1' });
-      const mismatch = await api.call('POST', `${code()}/run`, { code: '1', context: 'default-python', language: 'bash' });
-      assert.equal(mismatch.status, 400);
-      assert.equal((await api.call('POST', `/v1/sandboxes/sb-nosuch/code/run`, { code: '1' })).status, 404);
-    });
+    test(
+      'bad input: unknown language 400, unknown context 404, an oversize cell 413, a language mismatch 400, an unknown sandbox 404',
+      { timeout: 60_000 },
+      async () => {
+        const lang = await api.call('POST', `${code()}/run`, { code: '1', language: 'cobol' });
+        assert.deepEqual([lang.status, lang.body.code], [400, 'invalid_request']);
+        const badCtx = await api.call('POST', `${code()}/contexts`, { language: 'cobol' });
+        assert.equal(badCtx.status, 400);
+        const before = (await api.call('GET', `${code()}/contexts`)).body.contexts.length;
+        const noUser = await api.call('POST', `${code()}/contexts`, { user: 'nosuchuser' });
+        assert.equal(noUser.status, 422, JSON.stringify(noUser.body));
+        assert.equal((await api.call('GET', `${code()}/contexts`)).body.contexts.length, before, 'nothing half-created');
+        const unknown = await api.call('POST', `${code()}/run`, { code: '1', context: 'ctx-nosuch' });
+        assert.deepEqual([unknown.status, unknown.body.code], [404, 'not_found']);
+        assert.equal((await api.call('POST', `${code()}/contexts/ctx-nosuch/interrupt`)).status, 404);
+        const big = await api.call('POST', `${code()}/run`, { code: '#'.repeat(1024 * 1024 + 1) });
+        assert.deepEqual([big.status, big.body.code], [413, 'payload_too_large']);
+        await run({ code: '1' });
+        const mismatch = await api.call('POST', `${code()}/run`, { code: '1', context: 'default-python', language: 'bash' });
+        assert.equal(mismatch.status, 400);
+        assert.equal((await api.call('POST', `/v1/sandboxes/sb-nosuch/code/run`, { code: '1' })).status, 404);
+      },
+    );
   });
 }
 

@@ -160,13 +160,17 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
 
     it('holds a flooding command at its pipe while the client does not read, and other commands run', async () => {
       const abort = new AbortController();
-      const flood = ['python3', '-c', [
-        'import sys',
-        'n = 0',
-        'while True:',
-        '    sys.stdout.buffer.write(b"x" * 65536); sys.stdout.flush(); n += 65536',
-        '    open("/tmp/written", "w").write(str(n))',
-      ].join('\n')];
+      const flood = [
+        'python3',
+        '-c',
+        [
+          'import sys',
+          'n = 0',
+          'while True:',
+          '    sys.stdout.buffer.write(b"x" * 65536); sys.stdout.flush(); n += 65536',
+          '    open("/tmp/written", "w").write(str(n))',
+        ].join('\n'),
+      ];
       const res = await fetch(`${api.url}/v1/sandboxes/${sb.id}/exec/stream`, {
         method: 'POST',
         headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/json' },
@@ -320,7 +324,8 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
         assert.equal(limits.pids, e.hostPids);
         assert.equal(e.pids, limited.pids, 'the guest may run as many processes as it asked for');
         // gVisor's sentry and a microVM's QEMU are host processes of their own, with headroom above the guest's limits.
-        if (runtime !== 'gvisor' && runtime !== 'microvm') assert.deepEqual([e.memoryOverheadMiB, e.hostPids], [0, limited.pids], 'the host limits are the guest limits');
+        if (runtime !== 'gvisor' && runtime !== 'microvm')
+          assert.deepEqual([e.memoryOverheadMiB, e.hostPids], [0, limited.pids], 'the host limits are the guest limits');
       } finally {
         await api.call('DELETE', `/v1/sandboxes/${limited.id}`);
       }

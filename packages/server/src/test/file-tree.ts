@@ -27,7 +27,10 @@ export function fileTree(root: string, opts: { mtimes?: boolean; skip?: (path: s
       const st = lstatSync(join(root, path));
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
       const e: TreeEntry = { type, mode: (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid };
-      if (type === 'file') e.sha256 = createHash('sha256').update(readFileSync(join(root, path))).digest('hex');
+      if (type === 'file')
+        e.sha256 = createHash('sha256')
+          .update(readFileSync(join(root, path)))
+          .digest('hex');
       if (type === 'symlink') e.link = readlinkSync(join(root, path));
       if (opts.mtimes && type !== 'symlink') e.mtime = Math.floor(st.mtimeMs / 1000);
       out.set(path, e);

@@ -199,7 +199,13 @@ export function writeOciLayout(dir: string, image: BuiltImage, refName?: string)
 }
 
 /** Pushes an image built from uncompressed layer tars; returns its manifest digest. */
-export async function pushImage(host: string, repo: string, tag: string, layerTars: Buffer[], input: ImageConfigInput = {}): Promise<{ digest: string; size: number; image: BuiltImage }> {
+export async function pushImage(
+  host: string,
+  repo: string,
+  tag: string,
+  layerTars: Buffer[],
+  input: ImageConfigInput = {},
+): Promise<{ digest: string; size: number; image: BuiltImage }> {
   const image = buildImage(layerTars, input);
   await pushBlob(host, repo, image.config);
   for (const l of image.layers) await pushBlob(host, repo, l);
@@ -208,7 +214,12 @@ export async function pushImage(host: string, repo: string, tag: string, layerTa
 }
 
 /** Pushes an index that points at already pushed manifests, one per platform. */
-export async function pushIndex(host: string, repo: string, tag: string, entries: { digest: string; size: number; architecture: string }[]): Promise<{ digest: string }> {
+export async function pushIndex(
+  host: string,
+  repo: string,
+  tag: string,
+  entries: { digest: string; size: number; architecture: string }[],
+): Promise<{ digest: string }> {
   const index = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',

@@ -26,7 +26,10 @@ const ids = existsSync(root) ? [...new Set(idsKnownTo(root))] : [];
 const stateDirs: [string, string][] = [];
 if (existsSync(root)) {
   for (const d of readdirSync(root)) {
-    for (const [bin, name] of [['runc', 'runc'], ['runsc', 'gvisor']] as const) {
+    for (const [bin, name] of [
+      ['runc', 'runc'],
+      ['runsc', 'gvisor'],
+    ] as const) {
       const state = join(root, d, 'runtime', name, 'state');
       if (existsSync(state)) stateDirs.push([bin, state]);
     }

@@ -87,7 +87,13 @@ describe('leak scan', { timeout: 120_000, skip: isRoot ? false : 'needs root' },
   test('the leak check fails on them and names each', () => {
     const r = spawnSync(process.execPath, [LEAK_CHECK], { env: { ...process.env, AIRLOCK_TEST_ROOT: root }, encoding: 'utf8' });
     assert.equal(r.status, 1);
-    for (const what of ['btrfs subvolume left', 'loop device left', `network namespace left: ${made.netns}`, `nft table left: inet ${made.table}`, `host veth left: ${made.veth}`]) {
+    for (const what of [
+      'btrfs subvolume left',
+      'loop device left',
+      `network namespace left: ${made.netns}`,
+      `nft table left: inet ${made.table}`,
+      `host veth left: ${made.veth}`,
+    ]) {
       assert.match(r.stderr, new RegExp(what.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
     }
     const ok = spawnSync(process.execPath, [LEAK_CHECK], { env: { ...process.env, AIRLOCK_TEST_ROOT: clean }, encoding: 'utf8' });

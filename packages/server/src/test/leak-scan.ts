@@ -56,7 +56,9 @@ function safeList(dir: string): string[] {
 
 /** Every id any Airlock on this machine knows: other test roots, data dirs in /tmp, the default data dir, and ours. */
 export function idsKnownAnywhere(root: string): Set<string> {
-  const dirs = safeList('/tmp').filter((d) => d.startsWith('airlock-')).map((d) => join('/tmp', d));
+  const dirs = safeList('/tmp')
+    .filter((d) => d.startsWith('airlock-'))
+    .map((d) => join('/tmp', d));
   return new Set([
     ...idsKnownTo(root),
     ...dirs.flatMap(idsKnownTo),
@@ -117,7 +119,9 @@ export function loopDevicesUnder(root: string): { device: string; file: string }
   const out: { device: string; file: string }[] = [];
   for (const dev of safeList('/sys/block').filter((d) => d.startsWith('loop'))) {
     try {
-      const file = readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8').trim().replace(/ \(deleted\)$/, '');
+      const file = readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8')
+        .trim()
+        .replace(/ \(deleted\)$/, '');
       if (file.startsWith(`${root}/`)) out.push({ device: `/dev/${dev}`, file });
     } catch {
       // not attached

@@ -24,7 +24,11 @@ test('spawning, HTTP serving and reaching up a layer are refused outside their p
   assert.deepEqual(await violations('packages/server/src/api/x.ts', hono), [], 'hono in api/');
   const up = "import { Creator } from '../sandbox/create.js';\nexport const c = Creator;\n";
   assert.equal((await violations('packages/server/src/host/x.ts', up)).length, 1, 'host/ reaching into sandbox/');
-  assert.deepEqual(await violations('packages/server/src/host/x.ts', "import type { Creator } from '../sandbox/create.js';\nexport type C = Creator;\n"), [], 'a type import is a contract');
+  assert.deepEqual(
+    await violations('packages/server/src/host/x.ts', "import type { Creator } from '../sandbox/create.js';\nexport type C = Creator;\n"),
+    [],
+    'a type import is a contract',
+  );
   const server = "import { startServer } from '@airlock/server';\nexport const s = startServer;\n";
   assert.equal((await violations('packages/cli/src/commands/x.ts', server)).length, 1, 'the CLI loading the server');
 });

@@ -72,24 +72,26 @@ export class NetRig {
     const rig = new NetRig(`ri${tag}`, `ri${tag}h`);
     const extra = [RIG.allowed, RIG.denied, RIG.wild, RIG.otherResolver, RIG.privateHost, RIG.metadata];
     await checkCommand(['ip', '-b', '-'], {
-      input: [
-        `netns add ${rig.netns}`,
-        `link add ${rig.hostVeth} type veth peer name eth0 netns ${rig.netns}`,
-        `addr add ${RIG.hostEnd}/24 dev ${rig.hostVeth}`,
-        `link set ${rig.hostVeth} up`,
-        `route add 203.0.113.0/24 via ${RIG.rigEnd} dev ${rig.hostVeth}`,
-        `route add ${RIG.privateHost}/32 via ${RIG.rigEnd} dev ${rig.hostVeth}`,
-        `route add ${RIG.metadata}/32 via ${RIG.rigEnd} dev ${rig.hostVeth}`,
-      ].join('\n') + '\n',
+      input:
+        [
+          `netns add ${rig.netns}`,
+          `link add ${rig.hostVeth} type veth peer name eth0 netns ${rig.netns}`,
+          `addr add ${RIG.hostEnd}/24 dev ${rig.hostVeth}`,
+          `link set ${rig.hostVeth} up`,
+          `route add 203.0.113.0/24 via ${RIG.rigEnd} dev ${rig.hostVeth}`,
+          `route add ${RIG.privateHost}/32 via ${RIG.rigEnd} dev ${rig.hostVeth}`,
+          `route add ${RIG.metadata}/32 via ${RIG.rigEnd} dev ${rig.hostVeth}`,
+        ].join('\n') + '\n',
     });
     await checkCommand(['ip', '-n', rig.netns, '-b', '-'], {
-      input: [
-        `addr add ${RIG.rigEnd}/24 dev eth0`,
-        ...extra.map((a) => `addr add ${a}/32 dev eth0`),
-        'link set eth0 up',
-        'link set lo up',
-        `route add default via ${RIG.hostEnd}`,
-      ].join('\n') + '\n',
+      input:
+        [
+          `addr add ${RIG.rigEnd}/24 dev eth0`,
+          ...extra.map((a) => `addr add ${a}/32 dev eth0`),
+          'link set eth0 up',
+          'link set lo up',
+          `route add default via ${RIG.hostEnd}`,
+        ].join('\n') + '\n',
     });
     await rig.#startInternet();
     await rig.#startHostService();
@@ -143,7 +145,9 @@ export class NetRig {
   /** Runs probe ops inside `netnsPath` as an unprivileged user (`root`: as root, for spoofing attempts). */
   async probe(netnsPath: string, ops: object[], options: { root?: boolean } = {}): Promise<any[]> {
     const user = options.root ? [] : ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-    const r = await runCommand(['nsenter', `--net=${netnsPath}`, ...user, process.execPath, join(HERE, 'net-probe.js'), JSON.stringify(ops)], { timeoutMs: 120_000 });
+    const r = await runCommand(['nsenter', `--net=${netnsPath}`, ...user, process.execPath, join(HERE, 'net-probe.js'), JSON.stringify(ops)], {
+      timeoutMs: 120_000,
+    });
     if (r.code !== 0) throw new Error(`probe failed: ${r.stderr}`);
     // Let the rig's log catch up with the last arrivals (its output is a pipe).
     await new Promise((res) => setTimeout(res, 200));
@@ -158,9 +162,13 @@ export class NetRig {
   /** Starts the rig's listeners in another namespace too (another sandbox, for cross-tenant tests). */
   async listenIn(netnsPath: string, ports: number[]): Promise<Arrival[]> {
     const log: Arrival[] = [];
-    const p = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, join(HERE, 'net-rig-internet.js'), JSON.stringify({ tcpPorts: ports, udpPorts: [], zone: {} })], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const p = spawn(
+      'nsenter',
+      [`--net=${netnsPath}`, process.execPath, join(HERE, 'net-rig-internet.js'), JSON.stringify({ tcpPorts: ports, udpPorts: [], zone: {} })],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     this.#procs.push(p);
     p.stdout!.setEncoding('utf8').on('data', (d: string) => {
       for (const l of d.split('\n').filter(Boolean)) log.push(JSON.parse(l) as Arrival);

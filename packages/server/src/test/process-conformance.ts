@@ -20,7 +20,13 @@ import { rssOf, spawnServer } from './spawn-server.js';
 async function ndjson(api: Api, path: string): Promise<{ status: number; events: any[] }> {
   const res = await fetch(`${api.url}${path}`, { headers: { authorization: `Bearer ${api.key}` } });
   if (res.status !== 200) return { status: res.status, events: [await res.json()] };
-  return { status: 200, events: (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  return {
+    status: 200,
+    events: (await res.text())
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  };
 }
 
 const outputOf = (events: any[]) => Buffer.concat(events.filter((e) => e.type === 'stdout' || e.type === 'stderr').map((e) => Buffer.from(e.data, 'base64')));
@@ -65,7 +71,10 @@ export function processConformance({
       assert.equal(p.state, 'running');
       assert.match(p.id, /^proc-/);
       const listed = (await api.call('GET', `${procs()}?tag=dev-server`)).body.processes;
-      assert.deepEqual(listed.map((x: any) => x.id), [p.id]);
+      assert.deepEqual(
+        listed.map((x: any) => x.id),
+        [p.id],
+      );
       // A client attaches and goes away abruptly; the process does not notice.
       const a = await Attach.open(api, sb.id, p.id, '?offset=0');
       await a.until('the first lines', () => a.text().includes('line 3000\n'));
@@ -193,7 +202,10 @@ export function processConformance({
     });
 
     test('a flood on a PTY with a slow WebSocket reader keeps server memory bounded', async () => {
-      const p = await start({ cmd: ['sh', '-c', 'while :; do cat /usr/share/common-licenses/GPL-3 2>/dev/null || head -c 65536 /dev/zero; done'], pty: { cols: 80, rows: 24 } });
+      const p = await start({
+        cmd: ['sh', '-c', 'while :; do cat /usr/share/common-licenses/GPL-3 2>/dev/null || head -c 65536 /dev/zero; done'],
+        pty: { cols: 80, rows: 24 },
+      });
       const a = await Attach.open(api, sb.id, p.id, '?pace=true', { autoAck: false });
       await a.until('the first output', () => a.output.length > 0);
       global.gc?.();
@@ -242,7 +254,18 @@ export function processConformance({
       await next('write:sub/new/deep.txt');
       await reader.cancel();
       const seen = events.filter((e, i) => events.indexOf(e) === i);
-      assert.deepEqual(seen, ['ready:', 'create:a.txt', 'write:a.txt', 'chmod:a.txt', 'rename_from:a.txt', 'rename_to:sub/b.txt', 'remove:sub/b.txt', 'create:sub/new', 'create:sub/new/deep.txt', 'write:sub/new/deep.txt']);
+      assert.deepEqual(seen, [
+        'ready:',
+        'create:a.txt',
+        'write:a.txt',
+        'chmod:a.txt',
+        'rename_from:a.txt',
+        'rename_to:sub/b.txt',
+        'remove:sub/b.txt',
+        'create:sub/new',
+        'create:sub/new/deep.txt',
+        'write:sub/new/deep.txt',
+      ]);
       const missing = await api.call('GET', `/v1/sandboxes/${sb.id}/files/watch?path=/tmp/nope`);
       assert.deepEqual([missing.status, missing.body.code], [404, 'not_found']);
     });
@@ -252,8 +275,16 @@ export function processConformance({
       assert.equal((await api.call('POST', `${f}/mkdir`, { path: '/tmp/ops/a/b', mode: '750' })).status, 200);
       const st = (await api.call('GET', `${f}/stat?path=/tmp/ops/a/b`)).body;
       assert.deepEqual([st.type, st.mode, st.uid], ['dir', 0o750, 1000], 'made as the default user');
-      const batch = await api.call('POST', `${f}/batch`, { files: [{ path: '/tmp/ops/a/one.txt', content: 'one' }, { path: '/tmp/ops/a/b/two.bin', content: Buffer.from([0, 1, 2]).toString('base64'), encoding: 'base64', mode: '700' }] });
-      assert.deepEqual(batch.body.files, [{ path: '/tmp/ops/a/one.txt', bytes: 3 }, { path: '/tmp/ops/a/b/two.bin', bytes: 3 }]);
+      const batch = await api.call('POST', `${f}/batch`, {
+        files: [
+          { path: '/tmp/ops/a/one.txt', content: 'one' },
+          { path: '/tmp/ops/a/b/two.bin', content: Buffer.from([0, 1, 2]).toString('base64'), encoding: 'base64', mode: '700' },
+        ],
+      });
+      assert.deepEqual(batch.body.files, [
+        { path: '/tmp/ops/a/one.txt', bytes: 3 },
+        { path: '/tmp/ops/a/b/two.bin', bytes: 3 },
+      ]);
       const many = await api.call('POST', `${f}/batch`, { files: Array.from({ length: 1001 }, (_, i) => ({ path: `/tmp/ops/m${i}`, content: '' })) });
       assert.deepEqual([many.status, many.body.code], [413, 'payload_too_large']);
       assert.equal((await api.call('GET', `${f}/exists?path=/tmp/ops/m0`)).body.exists, false, 'a refused batch wrote nothing');
@@ -273,7 +304,9 @@ export function processConformance({
     });
 
     test('a directory as tar, both ways: symlinks, modes and empty directories survive', async () => {
-      await api.exec(sb.id, { cmd: 'mkdir -p /tmp/src/empty /tmp/src/d && echo hi > /tmp/src/d/f && chmod 751 /tmp/src/d/f && ln -s d/f /tmp/src/link && chmod 700 /tmp/src/empty' });
+      await api.exec(sb.id, {
+        cmd: 'mkdir -p /tmp/src/empty /tmp/src/d && echo hi > /tmp/src/d/f && chmod 751 /tmp/src/d/f && ln -s d/f /tmp/src/link && chmod 700 /tmp/src/empty',
+      });
       const tarRes = await fetch(`${api.url}/v1/sandboxes/${sb.id}/files/archive?path=/tmp/src`, { headers: { authorization: `Bearer ${api.key}` } });
       assert.equal(tarRes.status, 200);
       const tarBytes = Buffer.from(await tarRes.arrayBuffer());
@@ -305,51 +338,60 @@ export function processConformance({
       assert.equal((await api.call('GET', `/v1/sandboxes/${sb.id}/files/exists?path=/tmp/escape.txt`)).body.exists, false);
     });
 
-    test("a 1 GiB upload and download with the server's RSS growth under 64 MiB (the server in a process of its own)", { skip: bigFile === true ? false : bigFile }, async () => {
-      const children: ChildProcess[] = [];
-      const srv = await spawnServer(newDataDir('rss'), children);
-      try {
-        const box = await srv.api.create({ runtime });
-        recordSandbox(box.id);
-        const size = 1024 * 1024 * 1024;
-        const chunk = randomBytes(1024 * 1024);
-        const hash = createHash('sha256');
-        const rss0 = rssOf(srv.child.pid!);
-        let peak = rss0;
-        const sample = setInterval(() => (peak = Math.max(peak, rssOf(srv.child.pid!))), 25);
+    test(
+      "a 1 GiB upload and download with the server's RSS growth under 64 MiB (the server in a process of its own)",
+      { skip: bigFile === true ? false : bigFile },
+      async () => {
+        const children: ChildProcess[] = [];
+        const srv = await spawnServer(newDataDir('rss'), children);
         try {
-          let sent = 0;
-          const body = new ReadableStream<Uint8Array>({
-            pull(c) {
-              if (sent >= size) return c.close();
-              sent += chunk.length;
-              hash.update(chunk);
-              c.enqueue(chunk);
-            },
-          });
-          const auth = { authorization: `Bearer ${srv.api.key}` };
-          const up = await fetch(`${srv.api.url}/v1/sandboxes/${box.id}/files?path=/home/user/big.bin`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body, duplex: 'half' } as RequestInit);
-          assert.equal(up.status, 200);
-          assert.equal(((await up.json()) as { bytes: number }).bytes, size);
-          const down = await fetch(`${srv.api.url}/v1/sandboxes/${box.id}/files?path=/home/user/big.bin`, { headers: auth });
-          const back = createHash('sha256');
-          let got = 0;
-          for await (const c of down.body as unknown as AsyncIterable<Uint8Array>) {
-            back.update(c);
-            got += c.length;
+          const box = await srv.api.create({ runtime });
+          recordSandbox(box.id);
+          const size = 1024 * 1024 * 1024;
+          const chunk = randomBytes(1024 * 1024);
+          const hash = createHash('sha256');
+          const rss0 = rssOf(srv.child.pid!);
+          let peak = rss0;
+          const sample = setInterval(() => (peak = Math.max(peak, rssOf(srv.child.pid!))), 25);
+          try {
+            let sent = 0;
+            const body = new ReadableStream<Uint8Array>({
+              pull(c) {
+                if (sent >= size) return c.close();
+                sent += chunk.length;
+                hash.update(chunk);
+                c.enqueue(chunk);
+              },
+            });
+            const auth = { authorization: `Bearer ${srv.api.key}` };
+            const up = await fetch(`${srv.api.url}/v1/sandboxes/${box.id}/files?path=/home/user/big.bin`, {
+              method: 'PUT',
+              headers: { ...auth, 'content-type': 'application/octet-stream' },
+              body,
+              duplex: 'half',
+            } as RequestInit);
+            assert.equal(up.status, 200);
+            assert.equal(((await up.json()) as { bytes: number }).bytes, size);
+            const down = await fetch(`${srv.api.url}/v1/sandboxes/${box.id}/files?path=/home/user/big.bin`, { headers: auth });
+            const back = createHash('sha256');
+            let got = 0;
+            for await (const c of down.body as unknown as AsyncIterable<Uint8Array>) {
+              back.update(c);
+              got += c.length;
+            }
+            assert.equal(got, size);
+            assert.equal(back.digest('hex'), hash.digest('hex'));
+          } finally {
+            clearInterval(sample);
+            await srv.api.call('DELETE', `/v1/sandboxes/${box.id}`);
           }
-          assert.equal(got, size);
-          assert.equal(back.digest('hex'), hash.digest('hex'));
+          assert.ok(peak - rss0 < 64 * 1024 * 1024, `the server's RSS grew by ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
         } finally {
-          clearInterval(sample);
-          await srv.api.call('DELETE', `/v1/sandboxes/${box.id}`);
+          srv.child.kill('SIGTERM');
+          await new Promise((r) => srv.child.once('exit', r));
         }
-        assert.ok(peak - rss0 < 64 * 1024 * 1024, `the server's RSS grew by ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
-      } finally {
-        srv.child.kill('SIGTERM');
-        await new Promise((r) => srv.child.once('exit', r));
-      }
-    });
+      },
+    );
 
     if (!rootInside) return;
     test('a process started as root can reopen its own stdout as another user', { skip: reopenStdout === true ? false : reopenStdout }, async () => {

@@ -18,7 +18,10 @@ const children: ChildProcess[] = [];
 async function output(api: Api, sb: string, pid: string): Promise<string> {
   const res = await fetch(`${api.url}/v1/sandboxes/${sb}/processes/${pid}/output?follow=false`, { headers: { authorization: `Bearer ${api.key}` } });
   assert.equal(res.status, 200);
-  const events = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const events = (await res.text())
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   return Buffer.concat(events.filter((e) => e.data).map((e) => Buffer.from(e.data, 'base64'))).toString();
 }
 
@@ -33,9 +36,14 @@ test('kill -9 of the server: background processes run on, are listed again, and 
   for (const runtime of ['runc', 'gvisor', 'bwrap', 'microvm']) sandboxes.push(await first.api.create({ runtime }));
   const started: { sb: string; ticker: string; flood: string }[] = [];
   for (const sb of sandboxes) {
-    const ticker = await first.api.call('POST', `/v1/sandboxes/${sb.id}/processes`, { cmd: 'i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "tick $i"; sleep 0.01; done', tag: 'ticker' });
+    const ticker = await first.api.call('POST', `/v1/sandboxes/${sb.id}/processes`, {
+      cmd: 'i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "tick $i"; sleep 0.01; done',
+      tag: 'ticker',
+    });
     // 3 MiB, written while no server reads: more than the agent's 1 MiB buffer holds.
-    const flood = await first.api.call('POST', `/v1/sandboxes/${sb.id}/processes`, { cmd: 'sleep 0.5; head -c 3145728 /dev/zero | tr "\\0" z; echo; echo done' });
+    const flood = await first.api.call('POST', `/v1/sandboxes/${sb.id}/processes`, {
+      cmd: 'sleep 0.5; head -c 3145728 /dev/zero | tr "\\0" z; echo; echo done',
+    });
     assert.equal(ticker.status, 201);
     started.push({ sb: sb.id, ticker: ticker.body.id, flood: flood.body.id });
   }
@@ -61,14 +69,24 @@ test('kill -9 of the server: background processes run on, are listed again, and 
   try {
     for (const s of started) {
       const list = (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes?tag=ticker`)).body.processes;
-      assert.deepEqual(list.map((p: any) => p.id), [s.ticker], 'listed again after the restart');
+      assert.deepEqual(
+        list.map((p: any) => p.id),
+        [s.ticker],
+        'listed again after the restart',
+      );
       const t = await eventually('the ticker to end', async () => {
         const p = (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes/${s.ticker}`)).body;
         return p.state === 'exited' ? p : undefined;
       });
       assert.equal(t.exitCode, 0);
-      assert.equal(await output(second.api, s.sb, s.ticker), Array.from({ length: 400 }, (_, i) => `tick ${i + 1}\n`).join(''), 'continuous across the restart');
-      await eventually('the flood to end', async () => ((await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes/${s.flood}/wait?timeout=5`)).body.state === 'exited' ? true : undefined));
+      assert.equal(
+        await output(second.api, s.sb, s.ticker),
+        Array.from({ length: 400 }, (_, i) => `tick ${i + 1}\n`).join(''),
+        'continuous across the restart',
+      );
+      await eventually('the flood to end', async () =>
+        (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes/${s.flood}/wait?timeout=5`)).body.state === 'exited' ? true : undefined,
+      );
       assert.equal(await output(second.api, s.sb, s.flood), `${'z'.repeat(3145728)}\ndone\n`, 'nothing lost while no server read it');
     }
     const timedOut = (await second.api.call('GET', `/v1/sandboxes/${sandboxes[0].id}/processes/${bounded.body.id}/wait?timeout=60`)).body;

@@ -11,5 +11,8 @@ const logLevel = (process.argv[3] ?? 'warn') as 'warn';
 const server = await startServer({ dataDir, port: 0, apiKey: TEST_KEY, logLevel }, { print: () => {} });
 process.stdout.write(`AIRLOCK_TEST_URL=${server.url}\n`);
 process.on('SIGTERM', () => {
-  server.close().then(() => process.exit(0), () => process.exit(1));
+  server.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 });

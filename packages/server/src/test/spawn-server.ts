@@ -12,8 +12,14 @@ import { Api, TEST_KEY } from './harness.js';
 const SERVER = fileURLToPath(new URL('./server-process.js', import.meta.url));
 
 /** `opts.onLine` gets every line the server writes (its log, on stdout and stderr), at `opts.logLevel`. */
-export async function spawnServer(dataDir: string, children: ChildProcess[], opts: { logLevel?: string; onLine?: (line: string) => void } = {}): Promise<{ child: ChildProcess; api: Api }> {
-  const child = spawn(process.execPath, [SERVER, dataDir, ...(opts.logLevel ? [opts.logLevel] : [])], { stdio: ['ignore', 'pipe', opts.onLine ? 'pipe' : 'inherit'] });
+export async function spawnServer(
+  dataDir: string,
+  children: ChildProcess[],
+  opts: { logLevel?: string; onLine?: (line: string) => void } = {},
+): Promise<{ child: ChildProcess; api: Api }> {
+  const child = spawn(process.execPath, [SERVER, dataDir, ...(opts.logLevel ? [opts.logLevel] : [])], {
+    stdio: ['ignore', 'pipe', opts.onLine ? 'pipe' : 'inherit'],
+  });
   children.push(child);
   if (opts.onLine) createInterface({ input: child.stderr! }).on('line', opts.onLine);
   const url = await new Promise<string>((resolve, reject) => {

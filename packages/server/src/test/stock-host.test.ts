@@ -26,7 +26,11 @@ function missing(): string | undefined {
 const skip = missing() ?? false;
 
 test('a stock cgroup-v2-only host: conformance on runc and bwrap, limits on runc, bwrap and gVisor', { timeout: 30 * 60_000, skip }, async () => {
-  const child = spawn('bash', ['scripts/stock-host.sh'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIRLOCK_STOCK_HOST_SUBSET: 'ci' } });
+  const child = spawn('bash', ['scripts/stock-host.sh'], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AIRLOCK_STOCK_HOST_SUBSET: 'ci' },
+  });
   let out = '';
   const keep = (d: Buffer) => {
     process.stderr.write(d);

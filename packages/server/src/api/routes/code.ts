@@ -26,17 +26,56 @@ const routes = {
     summary: 'Run a cell in a code context (NDJSON events with Accept: application/x-ndjson, else the Execution)',
     request: { params: IdParams, body: { content: { 'application/json': { schema: RunCodeRequest } }, required: true } },
     responses: {
-      200: { description: 'The Execution, or one CodeEvent per line (start, stdout, stderr, result, error, end)', content: { 'application/json': { schema: Execution }, 'application/x-ndjson': { schema: CodeEvent } } },
+      200: {
+        description: 'The Execution, or one CodeEvent per line (start, stdout, stderr, result, error, end)',
+        content: { 'application/json': { schema: Execution }, 'application/x-ndjson': { schema: CodeEvent } },
+      },
       ...tooLarge,
       ...errorResponses,
     },
   }),
-  create: createRoute({ method: 'post', path: `${base}/contexts`, summary: 'Create a code context (its interpreter is running when this answers)', request: { params: IdParams, body: { content: { 'application/json': { schema: CreateContextRequest } }, required: true } }, responses: { 201: json(CodeContextInfo, 'Created'), ...errorResponses } }),
-  list: createRoute({ method: 'get', path: `${base}/contexts`, summary: "The sandbox's code contexts", request: { params: IdParams }, responses: { 200: json(CodeContextList, 'Contexts, oldest first'), ...errorResponses } }),
-  get: createRoute({ method: 'get', path: `${base}/contexts/{cid}`, summary: 'One code context', request: { params: ContextParams }, responses: { 200: json(CodeContextInfo, 'The context'), ...errorResponses } }),
-  delete: createRoute({ method: 'delete', path: `${base}/contexts/{cid}`, summary: 'Delete a code context (its interpreter is killed)', request: { params: ContextParams }, responses: { 200: json(z.object({ id: z.string(), deleted: z.literal(true) }), 'Deleted'), ...errorResponses } }),
-  interrupt: createRoute({ method: 'post', path: `${base}/contexts/{cid}/interrupt`, summary: 'Interrupt the running cell (SIGINT: a KeyboardInterrupt in Python; state is kept)', request: { params: ContextParams }, responses: { 200: json(CodeContextInfo, 'Interrupted'), ...errorResponses } }),
-  restart: createRoute({ method: 'post', path: `${base}/contexts/{cid}/restart`, summary: 'Restart the interpreter with fresh state (a running cell ends with an error)', request: { params: ContextParams }, responses: { 200: json(CodeContextInfo, 'Restarted'), ...errorResponses } }),
+  create: createRoute({
+    method: 'post',
+    path: `${base}/contexts`,
+    summary: 'Create a code context (its interpreter is running when this answers)',
+    request: { params: IdParams, body: { content: { 'application/json': { schema: CreateContextRequest } }, required: true } },
+    responses: { 201: json(CodeContextInfo, 'Created'), ...errorResponses },
+  }),
+  list: createRoute({
+    method: 'get',
+    path: `${base}/contexts`,
+    summary: "The sandbox's code contexts",
+    request: { params: IdParams },
+    responses: { 200: json(CodeContextList, 'Contexts, oldest first'), ...errorResponses },
+  }),
+  get: createRoute({
+    method: 'get',
+    path: `${base}/contexts/{cid}`,
+    summary: 'One code context',
+    request: { params: ContextParams },
+    responses: { 200: json(CodeContextInfo, 'The context'), ...errorResponses },
+  }),
+  delete: createRoute({
+    method: 'delete',
+    path: `${base}/contexts/{cid}`,
+    summary: 'Delete a code context (its interpreter is killed)',
+    request: { params: ContextParams },
+    responses: { 200: json(z.object({ id: z.string(), deleted: z.literal(true) }), 'Deleted'), ...errorResponses },
+  }),
+  interrupt: createRoute({
+    method: 'post',
+    path: `${base}/contexts/{cid}/interrupt`,
+    summary: 'Interrupt the running cell (SIGINT: a KeyboardInterrupt in Python; state is kept)',
+    request: { params: ContextParams },
+    responses: { 200: json(CodeContextInfo, 'Interrupted'), ...errorResponses },
+  }),
+  restart: createRoute({
+    method: 'post',
+    path: `${base}/contexts/{cid}/restart`,
+    summary: 'Restart the interpreter with fresh state (a running cell ends with an error)',
+    request: { params: ContextParams },
+    responses: { 200: json(CodeContextInfo, 'Restarted'), ...errorResponses },
+  }),
 };
 
 export function codeRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
@@ -51,12 +90,23 @@ export function codeRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
       return ndjsonResponse<CodeEvent>(async (send, signal) => {
         try {
           const o = await prepared.run(
-            { stdout: (text) => send({ type: 'stdout', text }), stderr: (text) => send({ type: 'stderr', text }), result: (r) => send({ type: 'result', ...r }) },
+            {
+              stdout: (text) => send({ type: 'stdout', text }),
+              stderr: (text) => send({ type: 'stderr', text }),
+              result: (r) => send({ type: 'result', ...r }),
+            },
             signal,
             () => send({ type: 'start', context: ctx.id, language: ctx.spec.language }),
           );
           if (o.error) await send({ type: 'error', ...o.error });
-          await send({ type: 'end', executionCount: o.executionCount, durationMs: elapsed(), stdoutTruncated: o.stdoutTruncated, stderrTruncated: o.stderrTruncated, resultsDropped: o.resultsDropped });
+          await send({
+            type: 'end',
+            executionCount: o.executionCount,
+            durationMs: elapsed(),
+            stdoutTruncated: o.stdoutTruncated,
+            stderrTruncated: o.stderrTruncated,
+            resultsDropped: o.resultsDropped,
+          });
         } catch (e) {
           // After the answer began, a failure (the interpreter would not start) is the stream's last events.
           await send({ type: 'error', name: 'ContextError', value: (e as Error).message, traceback: '' });
@@ -75,7 +125,20 @@ export function codeRoutes(app: OpenAPIHono, sandboxes: SandboxService): void {
       c.req.raw.signal,
       async () => {},
     );
-    return c.json({ results, logs, error: o.error, executionCount: o.executionCount, context: ctx.id, durationMs: elapsed(), stdoutTruncated: o.stdoutTruncated, stderrTruncated: o.stderrTruncated, resultsDropped: o.resultsDropped }, 200);
+    return c.json(
+      {
+        results,
+        logs,
+        error: o.error,
+        executionCount: o.executionCount,
+        context: ctx.id,
+        durationMs: elapsed(),
+        stdoutTruncated: o.stdoutTruncated,
+        stderrTruncated: o.stderrTruncated,
+        resultsDropped: o.resultsDropped,
+      },
+      200,
+    );
   });
 
   app.openapi(routes.create, async (c) => c.json((await svc.create(c.req.valid('param').id, c.req.valid('json'))).info(), 201));

@@ -13,7 +13,11 @@ import { principalOf, scopeOf } from '../principal.js';
 import { errorResponses } from '../schemas.js';
 
 const EventsQuery = z.object({
-  since: z.string().regex(/^\d{1,15}$/).optional().describe('Replay events after this id (Last-Event-ID wins when both are given)'),
+  since: z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .optional()
+    .describe('Replay events after this id (Last-Event-ID wins when both are given)'),
   types: z.string().max(1024).optional().describe('Comma-separated event types (default: all)'),
   sandbox: z.string().max(128).optional().describe("Only this sandbox's events"),
 });
@@ -23,7 +27,13 @@ const events = createRoute({
   path: '/v1/events',
   summary: "The project's lifecycle events as Server-Sent Events (resumable with Last-Event-ID)",
   request: { query: EventsQuery },
-  responses: { 200: { description: 'text/event-stream: `id`, `event` (the type) and `data` (a LifecycleEvent) per event', content: { 'text/event-stream': { schema: LifecycleEvent } } }, ...errorResponses },
+  responses: {
+    200: {
+      description: 'text/event-stream: `id`, `event` (the type) and `data` (a LifecycleEvent) per event',
+      content: { 'text/event-stream': { schema: LifecycleEvent } },
+    },
+    ...errorResponses,
+  },
 });
 
 const REPLAY_BATCH = 500;
@@ -38,7 +48,8 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog, serverStopping: Abo
     const types = q.types?.split(',').filter(Boolean);
     const unknown = types?.find((t) => !(EVENT_TYPES as readonly string[]).includes(t));
     if (unknown !== undefined) throw invalidRequest(`unknown event type ${unknown.slice(0, 64)}; types are ${EVENT_TYPES.join(', ')}`);
-    const wanted = (e: LifecycleEvent) => e.project === who.project && (!types || types.includes(e.type)) && (q.sandbox === undefined || e.sandbox === q.sandbox);
+    const wanted = (e: LifecycleEvent) =>
+      e.project === who.project && (!types || types.includes(e.type)) && (q.sandbox === undefined || e.sandbox === q.sandbox);
     const resumeFrom = lastId ?? q.since;
     // No resumption: only what happens from now on.
     let cursor = resumeFrom !== undefined ? Number(resumeFrom) : log.latest();
@@ -98,6 +109,9 @@ export function eventRoutes(app: OpenAPIHono, log: EventLog, serverStopping: Abo
       },
       { highWaterMark: 0 },
     );
-    return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'close' } }) as never;
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'close' },
+    }) as never;
   });
 }

@@ -18,7 +18,10 @@ const buffered = createRoute({
   'x-airlock-quota': 'execs',
   summary: 'Run a command and wait for its result',
   request: { params: IdParams, body: { content: { 'application/json': { schema: ExecRequest } }, required: true } },
-  responses: { 200: { description: 'How the command ended and its (capped) output', content: { 'application/json': { schema: ExecResult } } }, ...errorResponses },
+  responses: {
+    200: { description: 'How the command ended and its (capped) output', content: { 'application/json': { schema: ExecResult } } },
+    ...errorResponses,
+  },
 });
 
 const streamed = createRoute({
@@ -129,7 +132,8 @@ export function toCommand(req: Omit<ExecRequest, 'maxOutputBytes' | 'encoding'>)
     } else {
       stdin = Buffer.from(req.stdin, 'utf8');
     }
-    if (stdin.length > EXEC_LIMITS.maxStdinBytes) throw invalidRequest(`stdin: ${stdin.length} bytes, more than the ${EXEC_LIMITS.maxStdinBytes} an exec takes`);
+    if (stdin.length > EXEC_LIMITS.maxStdinBytes)
+      throw invalidRequest(`stdin: ${stdin.length} bytes, more than the ${EXEC_LIMITS.maxStdinBytes} an exec takes`);
   }
   return {
     argv: req.cmd === undefined ? undefined : typeof req.cmd === 'string' ? ['/bin/sh', '-c', req.cmd] : req.cmd,

@@ -34,14 +34,62 @@ const f = '/v1/sandboxes/{id}/files';
 const binary = z.string().meta({ format: 'binary' });
 
 const routes = {
-  stat: createRoute({ method: 'get', path: `${f}/stat`, summary: 'Stat a path', request: { params: IdParams, query: StatQuery }, responses: { 200: json(FileStat, 'What the path is'), ...errorResponses } }),
-  exists: createRoute({ method: 'get', path: `${f}/exists`, summary: 'Whether a path exists (a dangling symlink does)', request: { params: IdParams, query: FilePathQuery }, responses: { 200: json(Exists, 'Whether it exists'), ...errorResponses } }),
-  mkdir: createRoute({ method: 'post', path: `${f}/mkdir`, summary: 'Make a directory (with its parents unless parents: false)', request: { params: IdParams, body: body(MkdirRequest) }, responses: { 200: json(Done, 'Made'), ...errorResponses } }),
-  remove: createRoute({ method: 'delete', path: f, summary: 'Remove a file, a symlink or an empty directory; a whole tree with recursive=true', request: { params: IdParams, query: RemoveQuery }, responses: { 200: json(Done, 'Removed'), ...errorResponses } }),
-  rename: createRoute({ method: 'post', path: `${f}/rename`, summary: 'Rename or move a path', request: { params: IdParams, body: body(RenameRequest) }, responses: { 200: json(z.object({ from: z.string(), to: z.string() }), 'Moved'), ...errorResponses } }),
-  chmod: createRoute({ method: 'post', path: `${f}/chmod`, summary: 'Change permission bits', request: { params: IdParams, body: body(ChmodRequest) }, responses: { 200: json(Done, 'Changed'), ...errorResponses } }),
-  batch: createRoute({ method: 'post', path: `${f}/batch`, summary: 'Write several files in one call (each atomically; bounded by the server)', request: { params: IdParams, body: body(BatchWriteRequest) }, responses: { 200: json(BatchWriteResult, 'Written'), ...errorResponses } }),
-  packTar: createRoute({ method: 'get', path: `${f}/archive`, summary: 'A directory as a tar stream', request: { params: IdParams, query: ArchiveQuery }, responses: { 200: { description: 'The tar stream', content: { 'application/x-tar': { schema: binary } } }, ...errorResponses } }),
+  stat: createRoute({
+    method: 'get',
+    path: `${f}/stat`,
+    summary: 'Stat a path',
+    request: { params: IdParams, query: StatQuery },
+    responses: { 200: json(FileStat, 'What the path is'), ...errorResponses },
+  }),
+  exists: createRoute({
+    method: 'get',
+    path: `${f}/exists`,
+    summary: 'Whether a path exists (a dangling symlink does)',
+    request: { params: IdParams, query: FilePathQuery },
+    responses: { 200: json(Exists, 'Whether it exists'), ...errorResponses },
+  }),
+  mkdir: createRoute({
+    method: 'post',
+    path: `${f}/mkdir`,
+    summary: 'Make a directory (with its parents unless parents: false)',
+    request: { params: IdParams, body: body(MkdirRequest) },
+    responses: { 200: json(Done, 'Made'), ...errorResponses },
+  }),
+  remove: createRoute({
+    method: 'delete',
+    path: f,
+    summary: 'Remove a file, a symlink or an empty directory; a whole tree with recursive=true',
+    request: { params: IdParams, query: RemoveQuery },
+    responses: { 200: json(Done, 'Removed'), ...errorResponses },
+  }),
+  rename: createRoute({
+    method: 'post',
+    path: `${f}/rename`,
+    summary: 'Rename or move a path',
+    request: { params: IdParams, body: body(RenameRequest) },
+    responses: { 200: json(z.object({ from: z.string(), to: z.string() }), 'Moved'), ...errorResponses },
+  }),
+  chmod: createRoute({
+    method: 'post',
+    path: `${f}/chmod`,
+    summary: 'Change permission bits',
+    request: { params: IdParams, body: body(ChmodRequest) },
+    responses: { 200: json(Done, 'Changed'), ...errorResponses },
+  }),
+  batch: createRoute({
+    method: 'post',
+    path: `${f}/batch`,
+    summary: 'Write several files in one call (each atomically; bounded by the server)',
+    request: { params: IdParams, body: body(BatchWriteRequest) },
+    responses: { 200: json(BatchWriteResult, 'Written'), ...errorResponses },
+  }),
+  packTar: createRoute({
+    method: 'get',
+    path: `${f}/archive`,
+    summary: 'A directory as a tar stream',
+    request: { params: IdParams, query: ArchiveQuery },
+    responses: { 200: { description: 'The tar stream', content: { 'application/x-tar': { schema: binary } } }, ...errorResponses },
+  }),
   unpackTar: createRoute({
     method: 'put',
     path: `${f}/archive`,
@@ -64,7 +112,19 @@ export function fileOpRoutes(app: OpenAPIHono, sandboxes: SandboxService, limits
   app.openapi(routes.stat, async (c) => {
     const { path, user, follow } = c.req.valid('query');
     const s = await ops.stat(c.req.valid('param').id, path, { user, follow: follow !== 'false' });
-    return c.json({ path, type: s.kind, size: s.size, mode: s.mode, uid: s.uid, gid: s.gid, mtime: new Date(s.mtimeMs).toISOString(), target: s.kind === 'symlink' ? s.target : null }, 200);
+    return c.json(
+      {
+        path,
+        type: s.kind,
+        size: s.size,
+        mode: s.mode,
+        uid: s.uid,
+        gid: s.gid,
+        mtime: new Date(s.mtimeMs).toISOString(),
+        target: s.kind === 'symlink' ? s.target : null,
+      },
+      200,
+    );
   });
   app.openapi(routes.exists, async (c) => {
     const { path, user } = c.req.valid('query');
@@ -93,8 +153,13 @@ export function fileOpRoutes(app: OpenAPIHono, sandboxes: SandboxService, limits
   app.openapi(routes.batch, async (c) => {
     const r = c.req.valid('json');
     const files = r.files.map((x, i) => {
-      if (x.encoding === 'base64' && !/^[A-Za-z0-9+/]*={0,2}$/.test(x.content.replace(/\s+/g, ''))) throw invalidRequest(`files.${i}.content: not valid base64`);
-      return { path: x.path, data: Buffer.from(x.content, x.encoding === 'base64' ? 'base64' : 'utf8'), ...(x.mode !== undefined ? { mode: parseInt(x.mode, 8) } : {}) };
+      if (x.encoding === 'base64' && !/^[A-Za-z0-9+/]*={0,2}$/.test(x.content.replace(/\s+/g, '')))
+        throw invalidRequest(`files.${i}.content: not valid base64`);
+      return {
+        path: x.path,
+        data: Buffer.from(x.content, x.encoding === 'base64' ? 'base64' : 'utf8'),
+        ...(x.mode !== undefined ? { mode: parseInt(x.mode, 8) } : {}),
+      };
     });
     return c.json({ files: await ops.writeMany(c.req.valid('param').id, files, { user: r.user }) }, 200);
   });

@@ -31,7 +31,10 @@ const build = createRoute({
   summary: 'Build an image from a Dockerfile; the body is the build context as a tar',
   request: { query: BuildImageQuery, body: { content: { 'application/x-tar': { schema: z.string().meta({ format: 'binary' }) } }, required: true } },
   responses: {
-    200: { description: 'A build event, steps with output and layers, then one image or error event', content: { 'application/x-ndjson': { schema: BuildEvent } } },
+    200: {
+      description: 'A build event, steps with output and layers, then one image or error event',
+      content: { 'application/x-ndjson': { schema: BuildEvent } },
+    },
     ...errorResponses,
     ...tooLarge,
     ...capacity,
@@ -51,7 +54,10 @@ const push = createRoute({
   path: '/v1/images/push',
   summary: 'Push a local image to a registry, streaming progress as NDJSON',
   request: { body: { content: { 'application/json': { schema: PushImageRequest } }, required: true } },
-  responses: { 200: { description: 'Blob events, then one pushed or error event', content: { 'application/x-ndjson': { schema: PushEvent } } }, ...errorResponses },
+  responses: {
+    200: { description: 'Blob events, then one pushed or error event', content: { 'application/x-ndjson': { schema: PushEvent } } },
+    ...errorResponses,
+  },
 });
 
 const save = createRoute({
@@ -59,7 +65,10 @@ const save = createRoute({
   path: '/v1/images/{image}/save',
   summary: 'Download a local image as an OCI image layout (tar)',
   request: { params: z.object({ image: z.string().min(1).max(600) }) },
-  responses: { 200: { description: 'An OCI image layout', content: { 'application/x-tar': { schema: z.string().meta({ format: 'binary' }) } } }, ...errorResponses },
+  responses: {
+    200: { description: 'An OCI image layout', content: { 'application/x-tar': { schema: z.string().meta({ format: 'binary' }) } } },
+    ...errorResponses,
+  },
 });
 
 const many = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -77,7 +86,11 @@ export function imageBuildRoutes(
   app.openapi(build, async (c) => {
     const q = c.req.valid('query');
     const length = Number(c.req.header('content-length') ?? '0');
-    if (length > deps.maxContextBytes) throw new AirlockError(ErrorCode.PayloadTooLarge, `the build context is ${length} bytes, over the ${deps.maxContextBytes}-byte limit; exclude what the build does not need in .dockerignore`);
+    if (length > deps.maxContextBytes)
+      throw new AirlockError(
+        ErrorCode.PayloadTooLarge,
+        `the build context is ${length} bytes, over the ${deps.maxContextBytes}-byte limit; exclude what the build does not need in .dockerignore`,
+      );
     if (!c.req.raw.body) throw new AirlockError(ErrorCode.InvalidRequest, 'the body must be the build context as a tar archive');
     const actor = actorOf(c);
     await deps.projects.checkImageBytes(actor.project);
@@ -120,7 +133,8 @@ export function imageBuildRoutes(
     const { id } = c.req.valid('param');
     const owner = owners.get(id);
     const a = actorOf(c);
-    if (owner === undefined || (!a.admin && owner !== a.project) || !deps.builds.cancel(id)) throw new AirlockError(ErrorCode.NotFound, `build ${id} is not running`);
+    if (owner === undefined || (!a.admin && owner !== a.project) || !deps.builds.cancel(id))
+      throw new AirlockError(ErrorCode.NotFound, `build ${id} is not running`);
     return c.json({ id, cancelled: true as const }, 200);
   });
 

@@ -91,7 +91,11 @@ export function actorOf(c: import('hono').Context): ImageActor {
   return { project: p.project, admin: p.role === 'admin' };
 }
 
-export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { content: ContentStore; maxImportBytes: number; scope: ImageScope; projects: Projects }): void {
+export function imageRoutes(
+  app: OpenAPIHono,
+  images: ImageService,
+  deps: { content: ContentStore; maxImportBytes: number; scope: ImageScope; projects: Projects },
+): void {
   app.openapi(pull, async (c) => {
     const { reference } = c.req.valid('json');
     const actor = actorOf(c);
@@ -138,7 +142,8 @@ export function imageRoutes(app: OpenAPIHono, images: ImageService, deps: { cont
     const actor = actorOf(c);
     await deps.projects.checkImageBytes(actor.project);
     const declared = Number(c.req.header('content-length') ?? 'NaN');
-    if (declared > deps.maxImportBytes) throw new AirlockError(ErrorCode.PayloadTooLarge, `image archives are limited to ${deps.maxImportBytes} bytes on this server`);
+    if (declared > deps.maxImportBytes)
+      throw new AirlockError(ErrorCode.PayloadTooLarge, `image archives are limited to ${deps.maxImportBytes} bytes on this server`);
     const archive = Readable.fromWeb(c.req.raw.body as import('node:stream/web').ReadableStream<Uint8Array>);
     const imported = await importImages(
       { content: deps.content, installer: images.installer, gc: images.gc, leases: images.leases },

@@ -13,13 +13,48 @@ import { auditProject } from '../tenancy-guard.js';
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const admin = { 'x-airlock-access': 'admin' as const };
-const KeyParams = z.object({ key: z.string().min(1).max(64).regex(/^[A-Za-z0-9-]+$/).describe('The key\'s public id') });
+const KeyParams = z.object({
+  key: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9-]+$/)
+    .describe("The key's public id"),
+});
 
 const routes = {
-  issue: createRoute({ method: 'post', path: '/v1/projects/{project}/keys', ...admin, summary: 'Issue a key for a project (admin); the answer is the only time the key is shown', request: { params: z.object({ project: ProjectName }), body: { ...json(CreateKeyRequest), required: true } }, responses: { 201: { description: 'The key', ...json(CreatedKey) }, ...errorResponses } }),
-  list: createRoute({ method: 'get', path: '/v1/projects/{project}/keys', ...admin, summary: "A project's keys, without their secrets (admin)", request: { params: z.object({ project: ProjectName }) }, responses: { 200: { description: 'Keys', ...json(ApiKeyList) }, ...errorResponses } }),
-  revoke: createRoute({ method: 'delete', path: '/v1/keys/{key}', ...admin, summary: 'Revoke a key at once: its open streams and attach sessions end (admin)', request: { params: KeyParams }, responses: { 200: { description: 'The revoked key', ...json(ApiKeyInfo) }, ...errorResponses } }),
-  rotate: createRoute({ method: 'post', path: '/v1/keys/{key}/rotate', ...admin, summary: 'A new key with the same project, role and name; the old one is revoked at once (admin)', request: { params: KeyParams }, responses: { 200: { description: 'The new key', ...json(CreatedKey) }, ...errorResponses } }),
+  issue: createRoute({
+    method: 'post',
+    path: '/v1/projects/{project}/keys',
+    ...admin,
+    summary: 'Issue a key for a project (admin); the answer is the only time the key is shown',
+    request: { params: z.object({ project: ProjectName }), body: { ...json(CreateKeyRequest), required: true } },
+    responses: { 201: { description: 'The key', ...json(CreatedKey) }, ...errorResponses },
+  }),
+  list: createRoute({
+    method: 'get',
+    path: '/v1/projects/{project}/keys',
+    ...admin,
+    summary: "A project's keys, without their secrets (admin)",
+    request: { params: z.object({ project: ProjectName }) },
+    responses: { 200: { description: 'Keys', ...json(ApiKeyList) }, ...errorResponses },
+  }),
+  revoke: createRoute({
+    method: 'delete',
+    path: '/v1/keys/{key}',
+    ...admin,
+    summary: 'Revoke a key at once: its open streams and attach sessions end (admin)',
+    request: { params: KeyParams },
+    responses: { 200: { description: 'The revoked key', ...json(ApiKeyInfo) }, ...errorResponses },
+  }),
+  rotate: createRoute({
+    method: 'post',
+    path: '/v1/keys/{key}/rotate',
+    ...admin,
+    summary: 'A new key with the same project, role and name; the old one is revoked at once (admin)',
+    request: { params: KeyParams },
+    responses: { 200: { description: 'The new key', ...json(CreatedKey) }, ...errorResponses },
+  }),
 };
 
 export function keyRoutes(app: OpenAPIHono, projects: Projects): void {

@@ -33,30 +33,89 @@ const one = `${base}/{pid}`;
 const ok = { 200: json(ProcessInfo, 'The process'), ...errorResponses };
 
 const routes = {
-  start: createRoute({ method: 'post', path: base, summary: 'Start a process that outlives every request', request: { params: IdParams, body: { content: { 'application/json': { schema: StartProcessRequest } }, required: true } }, responses: { 201: json(ProcessInfo, 'Started'), ...errorResponses } }),
-  list: createRoute({ method: 'get', path: base, summary: "List the sandbox's processes", request: { params: IdParams, query: ListProcessesQuery }, responses: { 200: json(ProcessList, 'Processes, oldest first'), ...errorResponses } }),
+  start: createRoute({
+    method: 'post',
+    path: base,
+    summary: 'Start a process that outlives every request',
+    request: { params: IdParams, body: { content: { 'application/json': { schema: StartProcessRequest } }, required: true } },
+    responses: { 201: json(ProcessInfo, 'Started'), ...errorResponses },
+  }),
+  list: createRoute({
+    method: 'get',
+    path: base,
+    summary: "List the sandbox's processes",
+    request: { params: IdParams, query: ListProcessesQuery },
+    responses: { 200: json(ProcessList, 'Processes, oldest first'), ...errorResponses },
+  }),
   get: createRoute({ method: 'get', path: one, summary: 'One process', request: { params: ProcessParams }, responses: ok }),
-  wait: createRoute({ method: 'get', path: `${one}/wait`, summary: 'Wait for a process to end (at most `timeout` seconds)', request: { params: ProcessParams, query: WaitQuery }, responses: ok }),
-  signal: createRoute({ method: 'post', path: `${one}/signal`, summary: "Signal the process's group (409 once it exited)", request: { params: ProcessParams, body: { content: { 'application/json': { schema: SignalRequest } }, required: true } }, responses: ok }),
+  wait: createRoute({
+    method: 'get',
+    path: `${one}/wait`,
+    summary: 'Wait for a process to end (at most `timeout` seconds)',
+    request: { params: ProcessParams, query: WaitQuery },
+    responses: ok,
+  }),
+  signal: createRoute({
+    method: 'post',
+    path: `${one}/signal`,
+    summary: "Signal the process's group (409 once it exited)",
+    request: { params: ProcessParams, body: { content: { 'application/json': { schema: SignalRequest } }, required: true } },
+    responses: ok,
+  }),
   stdin: createRoute({
     method: 'post',
     path: `${one}/stdin`,
     summary: 'Write the request body to its stdin (streamed; ?close=true closes stdin after)',
-    request: { params: ProcessParams, query: z.object({ close: z.enum(['true', 'false']).optional() }), body: { content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } }, required: false } },
+    request: {
+      params: ProcessParams,
+      query: z.object({ close: z.enum(['true', 'false']).optional() }),
+      body: { content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } }, required: false },
+    },
     responses: { 200: json(z.object({ bytes: z.number().int() }), 'Written'), ...errorResponses },
   }),
-  closeStdin: createRoute({ method: 'post', path: `${one}/stdin/close`, summary: 'Close its stdin (409 for a terminal: send Ctrl-D)', request: { params: ProcessParams }, responses: ok }),
-  resize: createRoute({ method: 'post', path: `${one}/resize`, summary: 'Resize its terminal (409 without one)', request: { params: ProcessParams, body: { content: { 'application/json': { schema: PtySize } }, required: true } }, responses: ok }),
+  closeStdin: createRoute({
+    method: 'post',
+    path: `${one}/stdin/close`,
+    summary: 'Close its stdin (409 for a terminal: send Ctrl-D)',
+    request: { params: ProcessParams },
+    responses: ok,
+  }),
+  resize: createRoute({
+    method: 'post',
+    path: `${one}/resize`,
+    summary: 'Resize its terminal (409 without one)',
+    request: { params: ProcessParams, body: { content: { 'application/json': { schema: PtySize } }, required: true } },
+    responses: ok,
+  }),
   output: createRoute({
     method: 'get',
     path: `${one}/output`,
     'x-airlock-quota': 'execs',
     summary: 'Its output from an offset, then live (NDJSON)',
     request: { params: ProcessParams, query: OutputQuery },
-    responses: { 200: { description: 'One event per line; the last is exit (or the stream ends when follow=false)', content: { 'application/x-ndjson': { schema: OutputEvent } } }, 410: json(z.object({ code: z.string(), message: z.string() }), 'The offset fell out of the journal'), ...errorResponses },
+    responses: {
+      200: {
+        description: 'One event per line; the last is exit (or the stream ends when follow=false)',
+        content: { 'application/x-ndjson': { schema: OutputEvent } },
+      },
+      410: json(z.object({ code: z.string(), message: z.string() }), 'The offset fell out of the journal'),
+      ...errorResponses,
+    },
   }),
-  ticket: createRoute({ method: 'post', path: `${one}/ticket`, summary: 'A short-lived, single-use ticket for the WebSocket attach (browsers cannot send Authorization)', request: { params: ProcessParams }, responses: { 200: json(AttachTicket, 'The ticket'), ...errorResponses } }),
-  forget: createRoute({ method: 'delete', path: one, summary: 'Forget an ended process and its journal (409 while it runs)', request: { params: ProcessParams }, responses: { 200: json(z.object({ id: z.string(), forgotten: z.literal(true) }), 'Forgotten'), ...errorResponses } }),
+  ticket: createRoute({
+    method: 'post',
+    path: `${one}/ticket`,
+    summary: 'A short-lived, single-use ticket for the WebSocket attach (browsers cannot send Authorization)',
+    request: { params: ProcessParams },
+    responses: { 200: json(AttachTicket, 'The ticket'), ...errorResponses },
+  }),
+  forget: createRoute({
+    method: 'delete',
+    path: one,
+    summary: 'Forget an ended process and its journal (409 while it runs)',
+    request: { params: ProcessParams },
+    responses: { 200: json(z.object({ id: z.string(), forgotten: z.literal(true) }), 'Forgotten'), ...errorResponses },
+  }),
 };
 
 export function processRoutes(app: OpenAPIHono, sandboxes: SandboxService, tickets: Tickets): void {
@@ -117,7 +176,9 @@ export function processRoutes(app: OpenAPIHono, sandboxes: SandboxService, ticke
               return controller.close();
             }
             for (const it of items) {
-              controller.enqueue(line(it.type === 'gap' ? it : { type: it.stream === 0 ? 'stdout' : 'stderr', offset: it.offset, data: it.data.toString('base64') }));
+              controller.enqueue(
+                line(it.type === 'gap' ? it : { type: it.stream === 0 ? 'stdout' : 'stderr', offset: it.offset, data: it.data.toString('base64') }),
+              );
             }
           } catch (e) {
             const err = e as { code?: string; message: string };
@@ -132,7 +193,10 @@ export function processRoutes(app: OpenAPIHono, sandboxes: SandboxService, ticke
       },
       { highWaterMark: 0 },
     );
-    return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } }) as never;
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' },
+    }) as never;
   });
   app.openapi(routes.ticket, async (c) => {
     const { id, pid } = c.req.valid('param');

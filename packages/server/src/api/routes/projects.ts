@@ -15,11 +15,44 @@ const ProjectParams = z.object({ project: ProjectName });
 const admin = { 'x-airlock-access': 'admin' as const };
 
 const routes = {
-  create: createRoute({ method: 'post', path: '/v1/projects', ...admin, summary: 'Create a project (admin)', request: { body: { ...json(CreateProjectRequest), required: true } }, responses: { 201: { description: 'The project', ...json(Project) }, ...errorResponses } }),
-  list: createRoute({ method: 'get', path: '/v1/projects', ...admin, summary: 'List projects with their quotas and usage (admin)', responses: { 200: { description: 'Projects', ...json(ProjectList) }, ...errorResponses } }),
-  get: createRoute({ method: 'get', path: '/v1/projects/{project}', summary: "A project, its quotas and usage (its own keys, or admin)", request: { params: ProjectParams }, responses: { 200: { description: 'The project', ...json(Project) }, ...errorResponses } }),
-  quotas: createRoute({ method: 'patch', path: '/v1/projects/{project}/quotas', ...admin, summary: "Change a project's quotas (admin); null: no limit", request: { params: ProjectParams, body: { ...json(QuotaPatch), required: true } }, responses: { 200: { description: 'The project', ...json(Project) }, ...errorResponses } }),
-  remove: createRoute({ method: 'delete', path: '/v1/projects/{project}', ...admin, summary: 'Delete a project and revoke its keys (admin; refused while it has sandboxes, and for default)', request: { params: ProjectParams }, responses: { 200: { description: 'The deleted project', ...json(Project) }, ...errorResponses } }),
+  create: createRoute({
+    method: 'post',
+    path: '/v1/projects',
+    ...admin,
+    summary: 'Create a project (admin)',
+    request: { body: { ...json(CreateProjectRequest), required: true } },
+    responses: { 201: { description: 'The project', ...json(Project) }, ...errorResponses },
+  }),
+  list: createRoute({
+    method: 'get',
+    path: '/v1/projects',
+    ...admin,
+    summary: 'List projects with their quotas and usage (admin)',
+    responses: { 200: { description: 'Projects', ...json(ProjectList) }, ...errorResponses },
+  }),
+  get: createRoute({
+    method: 'get',
+    path: '/v1/projects/{project}',
+    summary: 'A project, its quotas and usage (its own keys, or admin)',
+    request: { params: ProjectParams },
+    responses: { 200: { description: 'The project', ...json(Project) }, ...errorResponses },
+  }),
+  quotas: createRoute({
+    method: 'patch',
+    path: '/v1/projects/{project}/quotas',
+    ...admin,
+    summary: "Change a project's quotas (admin); null: no limit",
+    request: { params: ProjectParams, body: { ...json(QuotaPatch), required: true } },
+    responses: { 200: { description: 'The project', ...json(Project) }, ...errorResponses },
+  }),
+  remove: createRoute({
+    method: 'delete',
+    path: '/v1/projects/{project}',
+    ...admin,
+    summary: 'Delete a project and revoke its keys (admin; refused while it has sandboxes, and for default)',
+    request: { params: ProjectParams },
+    responses: { 200: { description: 'The deleted project', ...json(Project) }, ...errorResponses },
+  }),
 };
 
 export function projectRoutes(app: OpenAPIHono, projects: Projects): void {

@@ -16,7 +16,10 @@ const create = createRoute({
   path: '/v1/webhooks',
   summary: "Register a webhook for the project's lifecycle events (HMAC-SHA256 signed POSTs)",
   request: { body: { content: { 'application/json': { schema: WebhookCreate } }, required: true } },
-  responses: { 201: { description: 'The webhook, with its signing secret (shown only now)', content: { 'application/json': { schema: Webhook } } }, ...errorResponses },
+  responses: {
+    201: { description: 'The webhook, with its signing secret (shown only now)', content: { 'application/json': { schema: Webhook } } },
+    ...errorResponses,
+  },
 });
 const list = createRoute({
   method: 'get',
@@ -36,7 +39,10 @@ const deliveries = createRoute({
   path: '/v1/webhooks/{id}/deliveries',
   summary: "A webhook's delivery log, newest first",
   request: { params: HookParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }) },
-  responses: { 200: { description: 'Each attempt: outcome, status, error, time taken', content: { 'application/json': { schema: WebhookDeliveryList } } }, ...errorResponses },
+  responses: {
+    200: { description: 'Each attempt: outcome, status, error, time taken', content: { 'application/json': { schema: WebhookDeliveryList } } },
+    ...errorResponses,
+  },
 });
 
 export function webhookRoutes(app: OpenAPIHono, hooks: Webhooks): void {
@@ -45,9 +51,9 @@ export function webhookRoutes(app: OpenAPIHono, hooks: Webhooks): void {
     const body = c.req.valid('json');
     return c.json(hooks.create(who.project, body.url, body.types), 201);
   });
-  app.openapi(list, async (c) => c.json({ webhooks: hooks.list((scopeOf(principalOf(c))).project) }, 200));
+  app.openapi(list, async (c) => c.json({ webhooks: hooks.list(scopeOf(principalOf(c)).project) }, 200));
   app.openapi(remove, async (c) => {
-    hooks.delete((scopeOf(principalOf(c))).project, c.req.valid('param').id);
+    hooks.delete(scopeOf(principalOf(c)).project, c.req.valid('param').id);
     return c.body(null, 204);
   });
   app.openapi(deliveries, async (c) => {

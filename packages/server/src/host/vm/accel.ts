@@ -52,9 +52,28 @@ export async function probeAccel(o: { kernel: string; initramfs: string; qemuVer
   const t0 = Date.now();
   const r = await runCommand(
     [
-      'qemu-system-x86_64', '-machine', 'microvm,acpi=on', '-accel', 'kvm', '-cpu', 'host', '-m', '128M', '-nodefaults', '-no-user-config',
-      '-display', 'none', '-no-reboot', '-sandbox', 'on', '-kernel', o.kernel, '-initrd', o.initramfs,
-      '-append', 'console=ttyS0 quiet panic=-1 reboot=t AIRLOCK_VM=1',
+      'qemu-system-x86_64',
+      '-machine',
+      'microvm,acpi=on',
+      '-accel',
+      'kvm',
+      '-cpu',
+      'host',
+      '-m',
+      '128M',
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-no-reboot',
+      '-sandbox',
+      'on',
+      '-kernel',
+      o.kernel,
+      '-initrd',
+      o.initramfs,
+      '-append',
+      'console=ttyS0 quiet panic=-1 reboot=t AIRLOCK_VM=1',
     ],
     { timeoutMs: o.deadlineMs },
   );
@@ -62,7 +81,12 @@ export async function probeAccel(o: { kernel: string; initramfs: string; qemuVer
   const verdict: AccelVerdict =
     r.code === 0 && r.signal === null
       ? { accel: 'kvm', reason: `a KVM guest booted and powered off in ${ms} ms` }
-      : { accel: 'tcg', reason: r.signal ? `a KVM guest did not power off within ${o.deadlineMs} ms (KVM guests hang on this host)` : `QEMU with KVM failed: ${r.stderr.trim().slice(-300)}` };
+      : {
+          accel: 'tcg',
+          reason: r.signal
+            ? `a KVM guest did not power off within ${o.deadlineMs} ms (KVM guests hang on this host)`
+            : `QEMU with KVM failed: ${r.stderr.trim().slice(-300)}`,
+        };
   try {
     mkdirSync(CACHE_DIR, { recursive: true, mode: 0o755 });
     writeFileSync(cache, JSON.stringify(verdict), { mode: 0o644 });

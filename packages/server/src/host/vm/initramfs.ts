@@ -22,8 +22,22 @@ export function moduleLoadOrder(modulesDep: string, wanted: string[]): string[] 
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const path = line.slice(0, colon).trim();
-    deps.set(path, line.slice(colon + 1).trim().split(/\s+/).filter(Boolean));
-    byName.set(path.split('/').pop()!.replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_'), path);
+    deps.set(
+      path,
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean),
+    );
+    byName.set(
+      path
+        .split('/')
+        .pop()!
+        .replace(/\.ko(\.\w+)?$/, '')
+        .replace(/-/g, '_'),
+      path,
+    );
   }
   const order: string[] = [];
   const seen = new Set<string>();

@@ -31,7 +31,10 @@ describe('microVM command lines', { timeout: 10_000 }, () => {
     assert.deepEqual(pairs('-accel'), ['tcg,tb-size=64']);
     assert.ok(!argv.some((a) => a.startsWith('-netdev')), 'no network without a tap');
     const kvm = qemuArgv({ ...base, accel: 'kvm', machine: 'q35', tap: 'airlock-vm0' });
-    assert.deepEqual(kvm.flatMap((a, i) => (a === '-cpu' ? [kvm[i + 1]] : [])), ['host']);
+    assert.deepEqual(
+      kvm.flatMap((a, i) => (a === '-cpu' ? [kvm[i + 1]] : [])),
+      ['host'],
+    );
     assert.ok(kvm.includes('virtio-serial-pci,max_ports=2'));
     assert.ok(kvm.some((a) => a.startsWith('tap,id=net0,ifname=airlock-vm0,script=no')));
   });
@@ -52,15 +55,31 @@ describe('microVM command lines', { timeout: 10_000 }, () => {
     assert.match(line, / AIRLOCK_TMPFS=\/home\/user:755:1000:1000:512:131072(\s|$)/);
     assert.match(line, / tsc_early_khz=2596152 /);
     assert.doesNotMatch(guestCmdline({ root: { kind: 'blk' }, tmpfs: [], shmMiB: 64, pids: 64, tscKhz: 1 }, 'kvm'), /tsc_early_khz/);
-    assert.throws(() => guestCmdline({ root: { kind: 'blk' }, tmpfs: [{ destination: '/a b', mode: 0o755, uid: 0, gid: 0, sizeMiB: 1, inodes: 1, readonly: false }], shmMiB: 1, pids: 1 }, 'tcg'), /cannot go on a kernel command line/);
+    assert.throws(
+      () =>
+        guestCmdline(
+          { root: { kind: 'blk' }, tmpfs: [{ destination: '/a b', mode: 0o755, uid: 0, gid: 0, sizeMiB: 1, inodes: 1, readonly: false }], shmMiB: 1, pids: 1 },
+          'tcg',
+        ),
+      /cannot go on a kernel command line/,
+    );
   });
 
   test('the jail drops to the sandbox uid, no capabilities, and bwrap with only /usr and the VM dir', () => {
-    const argv = jailArgv({ id: 'sb-x', hostUid: 1_065_536, cgroupProcs: ['/sys/fs/cgroup/airlock/sb-x/cgroup.procs'], vmDir: '/d/vm/sb-x', files: [{ source: base.kernel, destination: '/boot/vmlinuz' }], kvm: false, qemu: qemuArgv(base) });
+    const argv = jailArgv({
+      id: 'sb-x',
+      hostUid: 1_065_536,
+      cgroupProcs: ['/sys/fs/cgroup/airlock/sb-x/cgroup.procs'],
+      vmDir: '/d/vm/sb-x',
+      files: [{ source: base.kernel, destination: '/boot/vmlinuz' }],
+      kvm: false,
+      qemu: qemuArgv(base),
+    });
     const script = argv[argv.indexOf('-c') + 1]!;
     assert.match(script, /setpriv --reuid="\$uid" --regid="\$uid" --clear-groups --inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs/);
     const bwrap = argv.slice(argv.indexOf('bwrap'));
-    for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-net', '--disable-userns', '--die-with-parent', '--new-session']) assert.ok(bwrap.includes(flag), flag);
+    for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-net', '--disable-userns', '--die-with-parent', '--new-session'])
+      assert.ok(bwrap.includes(flag), flag);
     const binds = bwrap.flatMap((a, i) => (a === '--bind' || a === '--ro-bind' ? [bwrap[i + 1]] : []));
     assert.deepEqual(binds, ['/usr', base.kernel, '/d/vm/sb-x']);
     assert.ok(bwrap.includes('/boot/vmlinuz'));

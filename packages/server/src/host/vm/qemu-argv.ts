@@ -62,7 +62,8 @@ export function guestCmdline(b: GuestBoot, accel: Accel): string {
     words.push(
       `AIRLOCK_TMPFS=${b.tmpfs
         .map((t) => {
-          if (!SAFE.test(t.destination) || !t.destination.startsWith('/') || t.destination.includes(':')) throw new Error(`tmpfs destination ${t.destination} cannot go on a kernel command line`);
+          if (!SAFE.test(t.destination) || !t.destination.startsWith('/') || t.destination.includes(':'))
+            throw new Error(`tmpfs destination ${t.destination} cannot go on a kernel command line`);
           return [t.destination, t.mode.toString(8), t.uid, t.gid, t.sizeMiB, t.inodes, ...(t.readonly ? ['ro'] : [])].join(':');
         })
         .join(',')}`,
@@ -103,13 +104,23 @@ export interface QemuInput {
  */
 export function cpuMemoryAndConfinement(accel: Accel, vcpus: number, memoryMiB: number, tbSizeMiB: number): string[] {
   return [
-    '-accel', accel === 'tcg' ? `tcg,tb-size=${tbSizeMiB}` : 'kvm',
-    '-cpu', accel === 'kvm' ? 'host' : 'max',
-    '-smp', String(vcpus),
-    '-m', `${memoryMiB}M`,
-    '-object', `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`,
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-accel',
+    accel === 'tcg' ? `tcg,tb-size=${tbSizeMiB}` : 'kvm',
+    '-cpu',
+    accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(vcpus),
+    '-m',
+    `${memoryMiB}M`,
+    '-object',
+    `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`,
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
   ];
 }
 
@@ -123,23 +134,40 @@ export function qemuArgv(q: QemuInput): string[] {
       : 'q35,memory-backend=mem,smm=off,vmport=off';
   const argv = [
     'qemu-system-x86_64',
-    '-name', q.name,
-    '-machine', machine,
+    '-name',
+    q.name,
+    '-machine',
+    machine,
     ...cpuMemoryAndConfinement(q.accel, q.vcpus, q.memoryMiB, 64),
-    '-kernel', q.kernel,
-    '-initrd', q.initramfs,
-    '-append', q.cmdline,
-    '-qmp', `unix:${q.qmpSocket},server=on,wait=off`,
+    '-kernel',
+    q.kernel,
+    '-initrd',
+    q.initramfs,
+    '-append',
+    q.cmdline,
+    '-qmp',
+    `unix:${q.qmpSocket},server=on,wait=off`,
     // The console: kernel messages (and anything guest root writes to ttyS0) into a bounded ring.
-    '-chardev', `ringbuf,id=console,size=${q.consoleBytes}`,
-    '-serial', 'chardev:console',
+    '-chardev',
+    `ringbuf,id=console,size=${q.consoleBytes}`,
+    '-serial',
+    'chardev:console',
     // The agent's channel: QEMU's stdin/stdout, held by the shim.
-    '-chardev', 'stdio,id=agent,signal=off',
-    '-device', `${dev('virtio-serial')},max_ports=2`,
-    '-device', 'virtserialport,chardev=agent,name=airlock.agent',
+    '-chardev',
+    'stdio,id=agent,signal=off',
+    '-device',
+    `${dev('virtio-serial')},max_ports=2`,
+    '-device',
+    'virtserialport,chardev=agent,name=airlock.agent',
   ];
   if (mmio) argv.push('-global', 'virtio-mmio.force-legacy=false');
-  if (q.virtiofsSocket) argv.push('-chardev', `socket,id=rootfs,path=${q.virtiofsSocket}`, '-device', `${mmio ? 'vhost-user-fs-device' : 'vhost-user-fs-pci'},chardev=rootfs,tag=root,queue-size=1024`);
+  if (q.virtiofsSocket)
+    argv.push(
+      '-chardev',
+      `socket,id=rootfs,path=${q.virtiofsSocket}`,
+      '-device',
+      `${mmio ? 'vhost-user-fs-device' : 'vhost-user-fs-pci'},chardev=rootfs,tag=root,queue-size=1024`,
+    );
   q.disks.forEach((d, i) => {
     argv.push('-blockdev', `driver=file,node-name=disk${i}f,filename=${d.file},cache.direct=off${d.readonly ? ',read-only=on' : ''}`);
     argv.push('-blockdev', `driver=raw,node-name=disk${i},file=disk${i}f${d.readonly ? ',read-only=on' : ''}`);

@@ -56,7 +56,13 @@ function open(path: string, format: Format): Readable {
 }
 
 /** Writes the archive's entries under `destRel` into `tar` (not finished); `owner` replaces their owners when given. */
-export async function writeArchive(path: string, format: Format, destRel: string, owner: { uid: number; gid: number } | undefined, tar: TarWriter): Promise<void> {
+export async function writeArchive(
+  path: string,
+  format: Format,
+  destRel: string,
+  owner: { uid: number; gid: number } | undefined,
+  tar: TarWriter,
+): Promise<void> {
   const x = extract();
   const source = open(path, format);
   source.on('error', (e) => x.destroy(e));
@@ -69,7 +75,14 @@ export async function writeArchive(path: string, format: Format, destRel: string
     const h = entry.header;
     const name = under(h.name);
     if (posix.basename(name).startsWith('.wh.')) throw contextError(`ADD ${path}: the archive holds ${JSON.stringify(h.name)}, a whiteout name`);
-    const base = { name, mode: (h.mode ?? 0o644) & 0o7777, uid: owner?.uid ?? h.uid ?? 0, gid: owner?.gid ?? h.gid ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), size: 0 };
+    const base = {
+      name,
+      mode: (h.mode ?? 0o644) & 0o7777,
+      uid: owner?.uid ?? h.uid ?? 0,
+      gid: owner?.gid ?? h.gid ?? 0,
+      mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+      size: 0,
+    };
     switch (h.type) {
       case 'file':
       case 'contiguous-file':

@@ -60,7 +60,12 @@ export async function receiveContext(tar: Readable, dir: string, dockerfilePath:
     transform(chunk: Buffer, _enc, done) {
       received += chunk.length;
       if (received > limits.maxBytes) {
-        done(new AirlockError(ErrorCode.PayloadTooLarge, `the build context is over the ${limits.maxBytes}-byte limit; exclude what the build does not need in .dockerignore`));
+        done(
+          new AirlockError(
+            ErrorCode.PayloadTooLarge,
+            `the build context is over the ${limits.maxBytes}-byte limit; exclude what the build does not need in .dockerignore`,
+          ),
+        );
         return;
       }
       done(null, chunk);
@@ -132,7 +137,8 @@ async function unpackEntry(dir: string, files: Map<string, ContextFile>, h: Head
     case 'link': {
       const target = cleanName(h.linkname ?? '');
       const t = target === undefined ? undefined : files.get(target);
-      if (target === undefined || t?.type !== 'file') throw contextError(`hard link ${rel} must point at a regular file earlier in the context (it points at ${JSON.stringify(h.linkname)})`);
+      if (target === undefined || t?.type !== 'file')
+        throw contextError(`hard link ${rel} must point at a regular file earlier in the context (it points at ${JSON.stringify(h.linkname)})`);
       await link(join(dir, target), path);
       files.set(rel, { ...t, mode });
       return;

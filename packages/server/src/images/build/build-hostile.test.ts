@@ -64,7 +64,15 @@ describe('hostile builds', { timeout: 900_000 }, () => {
     assert.equal(await run('hostile/control:1', 'cat /stolen'), SECRET);
 
     // Copied as they are, symlinks stay symlinks: their text, never the host file behind it.
-    const kept = await build(srv, context(`FROM ${env.base}\nCOPY links/ /links/\n`, {}, links.map((l) => ({ ...l, name: `links/${l.name}` }))), { tag: 'hostile/links:1' });
+    const kept = await build(
+      srv,
+      context(
+        `FROM ${env.base}\nCOPY links/ /links/\n`,
+        {},
+        links.map((l) => ({ ...l, name: `links/${l.name}` })),
+      ),
+      { tag: 'hostile/links:1' },
+    );
     assert.equal(kept.error, undefined, JSON.stringify(kept.error));
     assert.equal(await run('hostile/links:1', `readlink /links/abs; cat /links/abs /links/rel /links/dir/secret 2>/dev/null; echo end`), `${canary}\nend\n`);
   });
@@ -73,7 +81,10 @@ describe('hostile builds', { timeout: 900_000 }, () => {
     const cases = [
       [{ name: '../../escape', body: 'x' }],
       [{ name: `/${canaryDir.slice(1)}/abs-name`, body: 'x' }],
-      [{ name: 'door', type: 'symlink' as const, linkname: canaryDir }, { name: 'door/pwned', body: 'x' }],
+      [
+        { name: 'door', type: 'symlink' as const, linkname: canaryDir },
+        { name: 'door/pwned', body: 'x' },
+      ],
       [{ name: 'hard', type: 'link' as const, linkname: canary }],
     ];
     for (const entries of cases) {
@@ -100,9 +111,13 @@ describe('hostile builds', { timeout: 900_000 }, () => {
     const df = `FROM ${env.base}\nRUN ${probes.map((p) => `(${p} || true)`).join(' ; ')} ; echo probes-done\n`;
     const r = await build(srv, context(df), { tag: 'hostile/run:1' });
     assert.equal(r.error, undefined, JSON.stringify(r.error));
-    const out = r.events.filter((e) => e.type === 'output').map((e) => e.data).join('');
+    const out = r.events
+      .filter((e) => e.type === 'output')
+      .map((e) => e.data)
+      .join('');
     assert.match(out, /probes-done/, 'positive control: the step ran and reported');
-    for (const marker of ['READ-HOST-FILE', 'READ-VIA-PROC', 'REACHED-HOST-LOOPBACK', 'WROTE-HOSTNAME', 'MOUNTED', 'MKNOD']) assert.doesNotMatch(out, new RegExp(marker));
+    for (const marker of ['READ-HOST-FILE', 'READ-VIA-PROC', 'REACHED-HOST-LOOPBACK', 'WROTE-HOSTNAME', 'MOUNTED', 'MKNOD'])
+      assert.doesNotMatch(out, new RegExp(marker));
     assert.equal(watch.requests.length, before, 'nothing reached the host loopback');
     assert.equal(hostname(), hostName, "the host's hostname is unchanged");
     assert.equal(readFileSync(canary, 'utf8'), SECRET);

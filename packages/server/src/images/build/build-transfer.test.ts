@@ -23,7 +23,11 @@ let built: any;
 async function push(image: string, reference?: string): Promise<any[]> {
   const r = await srv.api.call('POST', '/v1/images/push', { image, ...(reference ? { reference } : {}) });
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.toString().split('\n').filter(Boolean).map((l: string) => JSON.parse(l));
+  return r.body
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l: string) => JSON.parse(l));
 }
 
 before(async () => {
@@ -32,7 +36,9 @@ before(async () => {
   const registries = { auth: { [stub.host]: { username: 'ci', password: SECRET } }, insecure: [] };
   srv = await startTestServer(newDataDir('push'), { registries });
   other = await startTestServer(newDataDir('pull'), { registries });
-  const r = await build(srv, context(`FROM ${env.base}\nRUN echo built > /built\nCOPY app.py /app/\n`, { 'app.py': 'print(1)\n' }), { tag: `${env.registry.host}/team/app:1` });
+  const r = await build(srv, context(`FROM ${env.base}\nRUN echo built > /built\nCOPY app.py /app/\n`, { 'app.py': 'print(1)\n' }), {
+    tag: `${env.registry.host}/team/app:1`,
+  });
   assert.equal(r.error, undefined, JSON.stringify(r.error));
   built = r.image;
 });
@@ -53,9 +59,17 @@ describe('push and save', { timeout: 600_000 }, () => {
     assert.equal(actions.length, 1 + built.layers.length, 'config and every layer');
     assert.ok(actions.includes('uploaded'));
     const again = await push(built.id);
-    assert.ok(again.filter((e) => e.type === 'blob').every((e) => e.action === 'exists'), JSON.stringify(again));
+    assert.ok(
+      again.filter((e) => e.type === 'blob').every((e) => e.action === 'exists'),
+      JSON.stringify(again),
+    );
     const pulled = await other.api.call('POST', '/v1/images/pull', { reference: `${env.registry.host}/team/app:1` });
-    const image = pulled.body.toString().split('\n').filter(Boolean).map((l: string) => JSON.parse(l)).pop();
+    const image = pulled.body
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l: string) => JSON.parse(l))
+      .pop();
     assert.equal(image.type, 'image', JSON.stringify(image));
     assert.equal(image.image.id, built.id, 'the same digest after a round trip');
     const sb = await other.api.create({ image: built.id, runtime: 'runc' });
@@ -67,14 +81,20 @@ describe('push and save', { timeout: 600_000 }, () => {
   test('a push to another repository of the same registry mounts the blobs instead of sending them', async () => {
     const events = await push(built.id, `${env.registry.host}/team/copy:1`);
     const blobs = events.filter((e) => e.type === 'blob');
-    assert.ok(blobs.every((e) => e.action === 'mounted'), JSON.stringify(blobs));
+    assert.ok(
+      blobs.every((e) => e.action === 'mounted'),
+      JSON.stringify(blobs),
+    );
     assert.equal(events[events.length - 1].digest, built.id);
   });
 
   test('a push through token auth uses the configured credentials for a Bearer token', async () => {
     const events = await push(built.id, `${stub.host}/secure/app:1`);
     assert.equal(events[events.length - 1].type, 'pushed', JSON.stringify(events[events.length - 1]));
-    assert.ok(stub.authHeaders.some((h) => h.startsWith('Bearer ')), 'a token was used');
+    assert.ok(
+      stub.authHeaders.some((h) => h.startsWith('Bearer ')),
+      'a token was used',
+    );
     assert.ok(stub.requests.some((r) => r.startsWith('PUT /v2/secure/app/manifests/1')));
   });
 
@@ -88,7 +108,15 @@ describe('push and save', { timeout: 600_000 }, () => {
       const patches = plain.requests.filter((r) => r.startsWith('PATCH '));
       assert.ok(patches.length > 1, `uploaded in ${patches.length} chunk(s)`);
       const pulled = await other.api.call('POST', '/v1/images/pull', { reference: `${env.registry.host}/chunked/app:1` });
-      assert.equal(pulled.body.toString().split('\n').filter(Boolean).map((l: string) => JSON.parse(l)).pop().image.id, built.id);
+      assert.equal(
+        pulled.body
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .map((l: string) => JSON.parse(l))
+          .pop().image.id,
+        built.id,
+      );
     } finally {
       await plain.close();
     }

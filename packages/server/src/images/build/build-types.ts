@@ -15,7 +15,16 @@ import type { StepRunner } from './step-runner.js';
 export type BuildEvent =
   | { type: 'step'; step: number; steps: number; stage: number; line: number; instruction: string }
   | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: string }
-  | { type: 'layer'; step: number; digest: string; diffId: string; size: number; cached: boolean; durationMs: number; commit?: { ms: number; tarBytes: number } };
+  | {
+      type: 'layer';
+      step: number;
+      digest: string;
+      diffId: string;
+      size: number;
+      cached: boolean;
+      durationMs: number;
+      commit?: { ms: number; tarBytes: number };
+    };
 
 /** What a build is asked for, whoever asks. */
 export interface BuildSettings {

@@ -55,7 +55,13 @@ before(async () => {
   writeFileSync(join(ctx, 'app/main.py'), 'print("main")\n', { mode: 0o644 });
   writeFileSync(join(ctx, 'app/sub/run.sh'), '#!/bin/sh\n', { mode: 0o755 });
   writeFileSync(join(ctx, 'secret.conf'), 'token=1\n');
-  writeFileSync(join(ctx, 'bundle.tar'), await tarOf([{ name: 'lib/', type: 'directory' }, { name: 'lib/data.txt', body: 'data', mode: 0o640, uid: 7, gid: 8 }]));
+  writeFileSync(
+    join(ctx, 'bundle.tar'),
+    await tarOf([
+      { name: 'lib/', type: 'directory' },
+      { name: 'lib/data.txt', body: 'data', mode: 0o640, uid: 7, gid: 8 },
+    ]),
+  );
   writeFileSync(join(ctx, 'Dockerfile'), COMPARED_DOCKERFILE(env.base));
 });
 

@@ -55,7 +55,10 @@ after(async () => {
 
 describe('image build', { timeout: 900_000 }, () => {
   test('a multi-stage build: RUN in a sandbox, COPY --from, --chown, --chmod, USER, WORKDIR, ENV, ARG; a sandbox runs the result', async () => {
-    const r = await build(srv, context(multiStage(env.base), { 'app.py': APP, 'run.sh': '#!/bin/sh\necho run\n' }), { tag: 'test/multi:1', buildArg: 'GREETING=hello' });
+    const r = await build(srv, context(multiStage(env.base), { 'app.py': APP, 'run.sh': '#!/bin/sh\necho run\n' }), {
+      tag: 'test/multi:1',
+      buildArg: 'GREETING=hello',
+    });
     assert.equal(r.error, undefined, JSON.stringify(r.error));
     assert.equal(r.events[0].type, 'build');
     assert.ok(r.events.some((e) => e.type === 'step' && e.instruction.startsWith('RUN useradd')));
@@ -63,7 +66,11 @@ describe('image build', { timeout: 900_000 }, () => {
     assert.equal(r.image.config.user, 'app');
     assert.equal(r.image.config.workingDir, '/home/app');
     for (const runtime of runtimes) {
-      const out = await sh('test/multi:1', 'id -u; pwd; cat /srv/out/greeting /srv/out/answer; stat -c "%U:%G %a" app.py /usr/local/bin/run.sh; test -e /etc/issue || echo no-issue', runtime);
+      const out = await sh(
+        'test/multi:1',
+        'id -u; pwd; cat /srv/out/greeting /srv/out/answer; stat -c "%U:%G %a" app.py /usr/local/bin/run.sh; test -e /etc/issue || echo no-issue',
+        runtime,
+      );
       assert.equal(out.stdout, `1234\n/home/app\nhello\n42\napp:app 644\nroot:root 755\nno-issue\n`, `${runtime}: ${out.stderr}`);
     }
     const sb = await srv.api.create({ image: 'test/multi:1', runtime: runtimes[0] });
@@ -78,8 +85,14 @@ describe('image build', { timeout: 900_000 }, () => {
     const first = await build(srv, context(multiStage(env.base), files), { tag: 'test/multi:1', buildArg: 'GREETING=hello' });
     const again = await build(srv, context(multiStage(env.base), files), { tag: 'test/multi:1', buildArg: 'GREETING=hello' });
     assert.equal(again.image.id, first.image.id, 'the same inputs give the same image');
-    assert.ok(layerEvents(again).every((l) => l.cached), JSON.stringify(layerEvents(again)));
-    const changed = await build(srv, context(multiStage(env.base), { ...files, 'app.py': `${APP}# changed\n` }), { tag: 'test/multi:2', buildArg: 'GREETING=hello' });
+    assert.ok(
+      layerEvents(again).every((l) => l.cached),
+      JSON.stringify(layerEvents(again)),
+    );
+    const changed = await build(srv, context(multiStage(env.base), { ...files, 'app.py': `${APP}# changed\n` }), {
+      tag: 'test/multi:2',
+      buildArg: 'GREETING=hello',
+    });
     const steps = new Map(changed.events.filter((e) => e.type === 'step').map((e) => [e.step, e.instruction as string]));
     const layers = layerEvents(changed).map((l) => [steps.get(l.step)!.split(' ')[0] + (steps.get(l.step)!.includes('app.py') ? ' app.py' : ''), l.cached]);
     assert.deepEqual(layers, [
@@ -124,7 +137,7 @@ describe('image build', { timeout: 900_000 }, () => {
       signal: abort.signal,
     });
     const reader = (res.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-    for (let text = ''; !text.includes('started'); ) text += Buffer.from((await reader.next()).value!).toString();
+    for (let text = ''; !text.includes('started');) text += Buffer.from((await reader.next()).value!).toString();
     abort.abort();
     assert.deepEqual(await leftovers(srv), [], 'the abandoned build cleaned up');
   });
@@ -170,17 +183,29 @@ describe('image build', { timeout: 900_000 }, () => {
   test('.dockerignore keeps files out of the context, with exceptions', async () => {
     const r = await build(
       srv,
-      context(`FROM ${env.base}\nCOPY . /ctx/\nRUN find /ctx -type f | sort\n`, { '.dockerignore': '*.log\nsecret/\n!keep.log\n', 'a.log': '1', 'keep.log': '2', 'secret/key': '3', 'src/main.py': '4' }),
+      context(`FROM ${env.base}\nCOPY . /ctx/\nRUN find /ctx -type f | sort\n`, {
+        '.dockerignore': '*.log\nsecret/\n!keep.log\n',
+        'a.log': '1',
+        'keep.log': '2',
+        'secret/key': '3',
+        'src/main.py': '4',
+      }),
       { tag: 'test/ignore:1' },
     );
     assert.equal(r.error, undefined, JSON.stringify(r.error));
-    const out = r.events.filter((e) => e.type === 'output').map((e) => e.data).join('');
+    const out = r.events
+      .filter((e) => e.type === 'output')
+      .map((e) => e.data)
+      .join('');
     assert.deepEqual(out.trim().split('\n'), ['/ctx/.dockerignore', '/ctx/Dockerfile', '/ctx/keep.log', '/ctx/src/main.py']);
   });
 
   test('heredocs, SHELL, exec-form RUN, ADD of a local tar archive, ENTRYPOINT', async () => {
     const { tarOf } = await import('../../test/image-fixtures.js');
-    const archive = await tarOf([{ name: 'pkg/', type: 'directory' }, { name: 'pkg/data.txt', body: 'from the archive' }]);
+    const archive = await tarOf([
+      { name: 'pkg/', type: 'directory' },
+      { name: 'pkg/data.txt', body: 'from the archive' },
+    ]);
     const df = `FROM ${env.base}
 SHELL ["/bin/bash", "-c"]
 RUN <<EOF

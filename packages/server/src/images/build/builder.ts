@@ -115,7 +115,11 @@ class BuildRun {
     const { df, o } = this;
     if (o.target === undefined) return df.stages[df.stages.length - 1]!;
     const t = df.stages.find((s) => s.name === o.target!.toLowerCase());
-    if (!t) throw new AirlockError(ErrorCode.InvalidRequest, `target stage ${JSON.stringify(o.target)} is not in the Dockerfile (stages: ${df.stages.map((s) => s.name ?? s.index).join(', ')})`);
+    if (!t)
+      throw new AirlockError(
+        ErrorCode.InvalidRequest,
+        `target stage ${JSON.stringify(o.target)} is not in the Dockerfile (stages: ${df.stages.map((s) => s.name ?? s.index).join(', ')})`,
+      );
     return t;
   }
 
@@ -198,7 +202,10 @@ class BuildRun {
       case 'ARG':
         for (const a of ins.args) state.args.set(a.name, this.o.buildArgs[a.name] ?? a.value ?? this.#meta.get(a.name));
         // The values, not only the names, key what follows: a RUN sees them.
-        return meta(`ARG ${ins.args.map((a) => a.name).join(' ')}`, ins.args.map((a) => [a.name, state.args.get(a.name) ?? null]));
+        return meta(
+          `ARG ${ins.args.map((a) => a.name).join(' ')}`,
+          ins.args.map((a) => [a.name, state.args.get(a.name) ?? null]),
+        );
       case 'ENV':
         for (const [k, v] of ins.pairs) setEnv(c, k, v);
         return meta(`ENV ${ins.pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -250,7 +257,8 @@ class BuildRun {
   async #run(state: StageState, ins: Extract<Instruction, { kind: 'RUN' }>): Promise<void> {
     const img = state.img;
     const argv = ins.command.form === 'exec' ? ins.command.argv : [...img.shell, ins.command.text];
-    if (img.chain === undefined) throw new DockerfileError('RUN needs a root filesystem, and this stage has none yet (FROM scratch with nothing copied)', ins.line);
+    if (img.chain === undefined)
+      throw new DockerfileError('RUN needs a root filesystem, and this stage has none yet (FROM scratch with nothing copied)', ins.line);
     const env = [...(img.config.Env ?? [])];
     for (const [k, v] of state.args) if (v !== undefined && getEnv(img.config, k) === undefined) env.push(`${k}=${v}`);
     const step = this.#step;
@@ -336,7 +344,16 @@ class BuildRun {
     img.chain = layer.chainId;
     img.history.push({ created: this.#created(), created_by: text });
     state.key = key;
-    await this.o.onEvent({ type: 'layer', step: this.#step, digest: layer.digest, diffId: layer.diffId, size: layer.size, cached, durationMs: Date.now() - started, ...(commit ? { commit } : {}) });
+    await this.o.onEvent({
+      type: 'layer',
+      step: this.#step,
+      digest: layer.digest,
+      diffId: layer.diffId,
+      size: layer.size,
+      cached,
+      durationMs: Date.now() - started,
+      ...(commit ? { commit } : {}),
+    });
   }
 
   async #copySource(from: string | undefined, stage: Stage, line: number): Promise<{ root: string; id: string; context: BuildContext | undefined }> {
@@ -373,7 +390,9 @@ class BuildRun {
     if (img.layers.length === 0) throw new AirlockError(ErrorCode.InvalidRequest, 'the image has no layers: FROM scratch needs a COPY, ADD or RUN');
     const docs = writeImageDocuments(img, this.#epoch);
     await content.put(docs.configDigest, docs.config);
-    const source = { open: async (digest: string): Promise<Readable> => Promise.reject(new Error(`blob ${digest} of a built image is missing from the store`)) };
+    const source = {
+      open: async (digest: string): Promise<Readable> => Promise.reject(new Error(`blob ${digest} of a built image is missing from the store`)),
+    };
     const refs = this.o.tags.map((t) => formatReference(parseReference(t)));
     const repository = refs[0] === undefined ? 'build' : repositoryName(parseReference(refs[0]));
     let record = await images.install(docs.manifest, docs.manifestDigest, repository, refs[0], source);

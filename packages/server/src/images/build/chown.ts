@@ -23,7 +23,8 @@ export function resolveOwner(spec: string, root: string | undefined, line: numbe
     primary = uid;
   } else {
     const row = passwd().find((r) => r[0] === user);
-    if (!row || !ID.test(row[2] ?? '') || !ID.test(row[3] ?? '')) throw new DockerfileError(`--chown: user ${JSON.stringify(user)} is not in the image's /etc/passwd`, line);
+    if (!row || !ID.test(row[2] ?? '') || !ID.test(row[3] ?? ''))
+      throw new DockerfileError(`--chown: user ${JSON.stringify(user)} is not in the image's /etc/passwd`, line);
     uid = Number(row[2]);
     primary = Number(row[3]);
   }

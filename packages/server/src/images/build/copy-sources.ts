@@ -79,7 +79,8 @@ export function resolveCopy(r: CopyRequest): CopyEntry[] {
     const resolved = rel === '' ? '' : resolveDirectory(r.root, rel);
     const st = lstatSync(join(r.root, resolved), { throwIfNoEntry: false });
     if (!st) throw contextError(`COPY source ${JSON.stringify(rel)} does not exist in the ${r.what}`);
-    if (r.visible && resolved !== '' && !r.visible(resolved)) throw contextError(`COPY source ${JSON.stringify(rel)} is excluded from the ${r.what} by .dockerignore`);
+    if (r.visible && resolved !== '' && !r.visible(resolved))
+      throw contextError(`COPY source ${JSON.stringify(rel)} is excluded from the ${r.what} by .dockerignore`);
     if (st.isDirectory()) {
       walk(r, resolved, destRel, entries);
     } else {
@@ -91,7 +92,8 @@ export function resolveCopy(r: CopyRequest): CopyEntry[] {
   }
   for (const e of entries) {
     const base = posix.basename(e.dest);
-    if (base.startsWith('.wh.')) throw contextError(`${JSON.stringify(e.dest)}: names starting with .wh. are layer whiteouts and cannot be copied into an image`);
+    if (base.startsWith('.wh.'))
+      throw contextError(`${JSON.stringify(e.dest)}: names starting with .wh. are layer whiteouts and cannot be copied into an image`);
   }
   return entries;
 }

@@ -18,7 +18,16 @@ export type Instruction =
   | { kind: 'RUN'; line: number; command: CommandForm; text: string }
   | { kind: 'SHELL'; line: number; shell: string[] }
   | { kind: 'CMD' | 'ENTRYPOINT'; line: number; command: CommandForm }
-  | { kind: 'COPY' | 'ADD'; line: number; from: string | undefined; chown: string | undefined; chmod: number | undefined; sources: string[]; dest: string; heredocs: Heredoc[] }
+  | {
+      kind: 'COPY' | 'ADD';
+      line: number;
+      from: string | undefined;
+      chown: string | undefined;
+      chmod: number | undefined;
+      sources: string[];
+      dest: string;
+      heredocs: Heredoc[];
+    }
   | { kind: 'WORKDIR'; line: number; path: string }
   | { kind: 'USER'; line: number; user: string }
   | { kind: 'EXPOSE'; line: number; ports: string[] };
@@ -50,7 +59,8 @@ export function typeInstruction(raw: RawInstruction, env: Lookup, o: TypeOptions
       const w = words(rest);
       if (w.length === 1 || (w.length === 3 && w[1]!.toUpperCase() === 'AS')) {
         const alias = w[2]?.toLowerCase();
-        if (alias !== undefined && !/^[a-z][a-z0-9._-]*$/.test(alias)) throw fail(`stage name ${JSON.stringify(w[2])} must start with a letter and hold only letters, digits, '.', '_' and '-'`);
+        if (alias !== undefined && !/^[a-z][a-z0-9._-]*$/.test(alias))
+          throw fail(`stage name ${JSON.stringify(w[2])} must start with a letter and hold only letters, digits, '.', '_' and '-'`);
         return { kind: 'FROM', line, image: w[0]!, alias };
       }
       throw fail('FROM takes an image and optionally "AS name"');
@@ -110,7 +120,16 @@ export function typeInstruction(raw: RawInstruction, env: Lookup, o: TypeOptions
         chmod = parseInt(chmodText, 8);
       }
       const heredocs = raw.heredocs.map((h) => (h.expand ? { ...h, content: expandHeredoc(h.content, word) } : h));
-      return { kind: raw.keyword, line, from: flagValue(flags, 'from', word, fail), chown: flagValue(flags, 'chown', word, fail), chmod, sources, dest, heredocs };
+      return {
+        kind: raw.keyword,
+        line,
+        from: flagValue(flags, 'from', word, fail),
+        chown: flagValue(flags, 'chown', word, fail),
+        chmod,
+        sources,
+        dest,
+        heredocs,
+      };
     }
     case 'WORKDIR':
     case 'USER': {

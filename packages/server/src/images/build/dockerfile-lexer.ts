@@ -50,7 +50,10 @@ const HEREDOC_KEYWORDS = new Set(['RUN', 'COPY', 'ADD']);
 export function lexDockerfile(text: string): LexedDockerfile {
   if (Buffer.byteLength(text) > MAX_BYTES) throw new DockerfileError(`the Dockerfile is over the ${MAX_BYTES}-byte limit`, undefined);
   if (text.includes('\0')) throw new DockerfileError('the Dockerfile contains a NUL byte', undefined);
-  const lines = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n').split('\n');
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .replace(/\r\n?/g, '\n')
+    .split('\n');
   let i = 0;
   let escape: '\\' | '`' = '\\';
   const seen = new Set<string>();

@@ -43,8 +43,14 @@ describe('dockerfile parser', { timeout: 10_000 }, () => {
     assert.equal(escape, '`');
     assert.equal(instructions[1]!.args, 'dir c:\\   d');
     assert.equal(lexDockerfile('# comment\n# escape=`\nFROM x').escape, '\\');
-    assert.equal(lineOf(() => lexDockerfile('# escape=x\nFROM a')), 1);
-    assert.equal(lineOf(() => lexDockerfile('# escape=`\n# escape=\\\nFROM a')), 2);
+    assert.equal(
+      lineOf(() => lexDockerfile('# escape=x\nFROM a')),
+      1,
+    );
+    assert.equal(
+      lineOf(() => lexDockerfile('# escape=`\n# escape=\\\nFROM a')),
+      2,
+    );
   });
 
   test('heredocs: script form, stdin form, <<- and quoted words', () => {
@@ -58,9 +64,18 @@ describe('dockerfile parser', { timeout: 10_000 }, () => {
     const copy = typeInstruction(instructions[3]!, () => undefined, { escape });
     assert.ok(copy.kind === 'COPY');
     assert.deepEqual(copy.sources, []);
-    assert.deepEqual(copy.heredocs.map((h) => [h.name, h.content]), [['A', 'a\n'], ['B', 'b\n']]);
+    assert.deepEqual(
+      copy.heredocs.map((h) => [h.name, h.content]),
+      [
+        ['A', 'a\n'],
+        ['B', 'b\n'],
+      ],
+    );
     assert.equal(copy.dest, '/dst/');
-    assert.equal(lineOf(() => lexDockerfile('FROM x\nRUN <<EOF\nnever ends\n')), 2);
+    assert.equal(
+      lineOf(() => lexDockerfile('FROM x\nRUN <<EOF\nnever ends\n')),
+      2,
+    );
   });
 
   test('words: quotes, escapes and every variable form', () => {
@@ -79,14 +94,20 @@ describe('dockerfile parser', { timeout: 10_000 }, () => {
   test('FROM with AS, stage lookup by name and index, --platform refused', () => {
     const df = parseDockerfile('ARG BASE=debian\nFROM $BASE AS Build\nRUN make\nFROM scratch\nCOPY --from=build /out /\n');
     assert.equal(df.metaArgs.length, 1);
-    assert.deepEqual(df.stages.map((s) => s.name), ['build', undefined]);
+    assert.deepEqual(
+      df.stages.map((s) => s.name),
+      ['build', undefined],
+    );
     assert.equal(stageNamed(df, 'BUILD', 1)?.index, 0);
     assert.equal(stageNamed(df, '0', 1)?.index, 0);
     assert.equal(stageNamed(df, 'python:3', 1), undefined);
     const from = one('FROM $B as x', { B: 'debian:12' });
     assert.deepEqual(from, { kind: 'FROM', line: 1, image: 'debian:12', alias: 'x' });
     assert.throws(() => one('FROM --platform=linux/arm64 x'), /FROM --platform is not supported: Airlock builds for the host platform only/);
-    assert.equal(lineOf(() => parseDockerfile('FROM a AS x\nFROM b AS x')), 2);
+    assert.equal(
+      lineOf(() => parseDockerfile('FROM a AS x\nFROM b AS x')),
+      2,
+    );
   });
 
   test('RUN, CMD, ENTRYPOINT in exec and shell form; SHELL must be JSON', () => {
@@ -100,11 +121,34 @@ describe('dockerfile parser', { timeout: 10_000 }, () => {
   });
 
   test('ENV, ARG and LABEL forms with substitution', () => {
-    assert.deepEqual(one('ENV A=1 B="two words" C=${X:-d}'), { kind: 'ENV', line: 1, pairs: [['A', '1'], ['B', 'two words'], ['C', 'd']] });
+    assert.deepEqual(one('ENV A=1 B="two words" C=${X:-d}'), {
+      kind: 'ENV',
+      line: 1,
+      pairs: [
+        ['A', '1'],
+        ['B', 'two words'],
+        ['C', 'd'],
+      ],
+    });
     const p = one('ENV PATH $P:/x y', { P: '/bin' });
     assert.deepEqual(p, { kind: 'ENV', line: 1, pairs: [['PATH', '/bin:/x y']] });
-    assert.deepEqual(one('ARG A B=2 C=${B}x', { B: 'b' }), { kind: 'ARG', line: 1, args: [{ name: 'A', value: undefined }, { name: 'B', value: '2' }, { name: 'C', value: 'bx' }] });
-    assert.deepEqual(one('LABEL "com.x.y"="a b" v=1'), { kind: 'LABEL', line: 1, pairs: [['com.x.y', 'a b'], ['v', '1']] });
+    assert.deepEqual(one('ARG A B=2 C=${B}x', { B: 'b' }), {
+      kind: 'ARG',
+      line: 1,
+      args: [
+        { name: 'A', value: undefined },
+        { name: 'B', value: '2' },
+        { name: 'C', value: 'bx' },
+      ],
+    });
+    assert.deepEqual(one('LABEL "com.x.y"="a b" v=1'), {
+      kind: 'LABEL',
+      line: 1,
+      pairs: [
+        ['com.x.y', 'a b'],
+        ['v', '1'],
+      ],
+    });
     assert.throws(() => one('ARG 1bad'), /not a valid name/);
   });
 
@@ -127,13 +171,20 @@ describe('dockerfile parser', { timeout: 10_000 }, () => {
   });
 
   test('an unsupported instruction is named with its line', () => {
-    assert.throws(() => parseDockerfile('FROM debian\nRUN true\n\nHEALTHCHECK CMD true\n'), (err: unknown) => {
-      assert.ok(err instanceof DockerfileError);
-      assert.equal(err.line, 4);
-      assert.match(err.message, /^Dockerfile line 4: HEALTHCHECK is not supported by Airlock's builder/);
-      return true;
-    });
-    assert.equal(lineOf(() => parseDockerfile('RUN true\nFROM x')), 1, 'an instruction before FROM');
+    assert.throws(
+      () => parseDockerfile('FROM debian\nRUN true\n\nHEALTHCHECK CMD true\n'),
+      (err: unknown) => {
+        assert.ok(err instanceof DockerfileError);
+        assert.equal(err.line, 4);
+        assert.match(err.message, /^Dockerfile line 4: HEALTHCHECK is not supported by Airlock's builder/);
+        return true;
+      },
+    );
+    assert.equal(
+      lineOf(() => parseDockerfile('RUN true\nFROM x')),
+      1,
+      'an instruction before FROM',
+    );
     assert.throws(() => parseDockerfile('# only a comment\n'), /no FROM instruction/);
   });
 });

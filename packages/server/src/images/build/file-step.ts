@@ -38,7 +38,9 @@ type CopyInstruction = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 export function planCopy(ins: CopyInstruction, source: CopySource, imageRoot: string | undefined, workdir: string, epoch: number): FilePlan {
   for (const s of ins.sources) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^git@/.test(s)) {
-      throw contextError(`line ${ins.line}: ${ins.kind} of a URL (${s}) is not supported: builds have no network for the host to fetch with; download it in a RUN step instead`);
+      throw contextError(
+        `line ${ins.line}: ${ins.kind} of a URL (${s}) is not supported: builds have no network for the host to fetch with; download it in a RUN step instead`,
+      );
     }
   }
   const owner = ins.chown === undefined ? undefined : resolveOwner(ins.chown, imageRoot, ins.line);
@@ -61,7 +63,13 @@ export function planCopy(ins: CopyInstruction, source: CopySource, imageRoot: st
           owner,
           chmod: ins.chmod,
           mtime: fromContext ? epoch : undefined,
-          ...(files ? { visible: (rel: string) => files.has(rel), digestOf: (rel: string) => files.get(rel)?.digest ?? '', modeOf: (rel: string) => files.get(rel)?.mode } : {}),
+          ...(files
+            ? {
+                visible: (rel: string) => files.has(rel),
+                digestOf: (rel: string) => files.get(rel)?.digest ?? '',
+                modeOf: (rel: string) => files.get(rel)?.mode,
+              }
+            : {}),
           what: fromContext ? 'build context' : source.id,
         });
   // ADD unpacks local archives into the destination directory instead of copying them.
@@ -84,7 +92,10 @@ export function planCopy(ins: CopyInstruction, source: CopySource, imageRoot: st
     write: async (tar) => {
       const plain = entries.filter((e) => !archives.has(e));
       for (const h of heredocTargets) {
-        await tar.entry({ name: h.path, type: 'file', size: h.content.length, mode: ins.chmod ?? 0o644, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: epoch }, h.content);
+        await tar.entry(
+          { name: h.path, type: 'file', size: h.content.length, mode: ins.chmod ?? 0o644, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: epoch },
+          h.content,
+        );
       }
       for (const [e, format] of archives) {
         // An archive unpacks into the destination directory: the one it would have been copied into.

@@ -42,7 +42,15 @@ export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function scratchImage(): StageImage {
-  return { chain: undefined, layers: [], config: { Env: [DEFAULT_PATH] }, history: [], shell: [...DEFAULT_SHELL], architecture: hostArchitecture(), os: 'linux' };
+  return {
+    chain: undefined,
+    layers: [],
+    config: { Env: [DEFAULT_PATH] },
+    history: [],
+    shell: [...DEFAULT_SHELL],
+    architecture: hostArchitecture(),
+    os: 'linux',
+  };
 }
 
 /** A base image's stage state, from its stored config document and layers. */

@@ -6,7 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, linkSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  linkSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -25,12 +38,24 @@ let snap: BtrfsSnapshotter;
 let content: ContentStore;
 let base: string; // chain id of the base layer
 
-async function entriesOf(layer: CommittedLayer): Promise<{ name: string; type: string; linkname?: string | null; mode?: number; uid?: number; mtime?: Date; pax?: Record<string, string> | null }[]> {
+async function entriesOf(
+  layer: CommittedLayer,
+): Promise<{ name: string; type: string; linkname?: string | null; mode?: number; uid?: number; mtime?: Date; pax?: Record<string, string> | null }[]> {
   const x = extract();
-  Readable.from([content.read(layer.digest)]).pipe(createGunzip()).pipe(x);
+  Readable.from([content.read(layer.digest)])
+    .pipe(createGunzip())
+    .pipe(x);
   const out = [];
   for await (const e of x) {
-    out.push({ name: e.header.name, type: e.header.type ?? 'file', linkname: e.header.linkname, mode: e.header.mode, uid: e.header.uid, mtime: e.header.mtime, pax: e.header.pax as Record<string, string> | null });
+    out.push({
+      name: e.header.name,
+      type: e.header.type ?? 'file',
+      linkname: e.header.linkname,
+      mode: e.header.mode,
+      uid: e.header.uid,
+      mtime: e.header.mtime,
+      pax: e.header.pax as Record<string, string> | null,
+    });
     e.resume();
   }
   return out;

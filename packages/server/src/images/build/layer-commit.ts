@@ -74,7 +74,9 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
     let bytes = 0;
     for (const c of changes) if (c.kind !== 'delete' && c.stat.type === 'file') bytes += c.stat.size;
     if (bytes > input.maxFileBytes) {
-      throw new LayerTooLargeError(`the step wrote ${bytes} bytes of files (a sparse file counts at its full size), over the ${input.maxFileBytes}-byte limit of a layer`);
+      throw new LayerTooLargeError(
+        `the step wrote ${bytes} bytes of files (a sparse file counts at its full size), over the ${input.maxFileBytes}-byte limit of a layer`,
+      );
     }
   }
   const tarWriter = new TarWriter();

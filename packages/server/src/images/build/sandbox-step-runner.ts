@@ -38,7 +38,10 @@ export class SandboxStepRunner implements StepRunner {
   async run(req: RunRequest): Promise<{ work: string }> {
     const { sandboxes, roots, snapshotter, log } = this.#d;
     if (req.allow.length > 0 && !this.#d.networkPolicy) {
-      throw new AirlockError(ErrorCode.InvalidRequest, `--allow ${req.allow.join(',')}: this server cannot give builds a network yet (network policies are not available); RUN steps run with no network`);
+      throw new AirlockError(
+        ErrorCode.InvalidRequest,
+        `--allow ${req.allow.join(',')}: this server cannot give builds a network yet (network policies are not available); RUN steps run with no network`,
+      );
     }
     const root = roots.register(req.parent, { env: req.env, user: req.user, cwd: req.cwd, command: [] });
     let sandboxId: string | undefined;
@@ -84,7 +87,13 @@ export class SandboxStepRunner implements StepRunner {
       }
       if (!exit || exit.exitCode !== 0) {
         await snapshotter.discardWork(work);
-        const how = !exit ? 'ended without an exit status' : exit.reason === 'exit' ? `exited with code ${exit.exitCode}` : exit.reason === 'timeout' ? `timed out after ${req.timeoutSeconds} s` : `was killed (${exit.reason})`;
+        const how = !exit
+          ? 'ended without an exit status'
+          : exit.reason === 'exit'
+            ? `exited with code ${exit.exitCode}`
+            : exit.reason === 'timeout'
+              ? `timed out after ${req.timeoutSeconds} s`
+              : `was killed (${exit.reason})`;
         throw new AirlockError(ErrorCode.BuildFailed, `RUN ${JSON.stringify(req.argv.slice(-1)[0]?.slice(0, 200))} ${how}; its last output:\n${tail.text()}`);
       }
       kept = true;
@@ -116,6 +125,12 @@ class Tail {
   }
 
   text(): string {
-    return this.#buf.split('\n').slice(-TAIL_LINES - 1).join('\n').trimEnd() || '(none)';
+    return (
+      this.#buf
+        .split('\n')
+        .slice(-TAIL_LINES - 1)
+        .join('\n')
+        .trimEnd() || '(none)'
+    );
   }
 }

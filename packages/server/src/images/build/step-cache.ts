@@ -59,7 +59,9 @@ export class StepCache {
 
 /** The next key in a stage's chain. */
 export function chainKey(previous: string, ...parts: unknown[]): string {
-  return createHash('sha256').update(JSON.stringify([previous, ...parts])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([previous, ...parts]))
+    .digest('hex');
 }
 
 function safeJson(s: string): unknown {

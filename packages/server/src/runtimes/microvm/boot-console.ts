@@ -43,7 +43,10 @@ export class BootConsole {
   }
 
   lastLines(n: number): string[] {
-    return this.#tail.split(/\r?\n/).filter((l) => l.trim() !== '').slice(-n);
+    return this.#tail
+      .split(/\r?\n/)
+      .filter((l) => l.trim() !== '')
+      .slice(-n);
   }
 
   async #drain(): Promise<void> {

@@ -30,6 +30,10 @@ describe('a directory rootfs in a microVM', { timeout: 10_000 }, () => {
   test('writable roots and unknown mounts are refused, not approximated', () => {
     const owner = () => ({ mode: 0o755, uid: 0, gid: 0 });
     assert.throws(() => guestRootfs({ kind: 'directory', path: '/x', readonly: false, mounts: [] }, 64, owner), UnsupportedRootfsError);
-    assert.throws(() => guestRootfs({ kind: 'directory', path: '/x', readonly: true, mounts: [{ destination: '/p', type: 'proc', source: 'proc', options: [] }] }, 64, owner), /no microVM equivalent/);
+    assert.throws(
+      () =>
+        guestRootfs({ kind: 'directory', path: '/x', readonly: true, mounts: [{ destination: '/p', type: 'proc', source: 'proc', options: [] }] }, 64, owner),
+      /no microVM equivalent/,
+    );
   });
 });

@@ -67,7 +67,11 @@ describe('microVM: the jail around QEMU, restarts and bad input', { timeout: 900
     await t.api.exec(sb.id, { cmd: 'echo kept > /tmp/state' });
     const [qemu] = qemuOf(sb.id);
     await t.server.close(); // not destroyAll: the sandboxes stay for the next server to adopt
-    assert.deepEqual(qemuOf(sb.id).map((p) => p.pid), [qemu!.pid], 'the VM outlived the server');
+    assert.deepEqual(
+      qemuOf(sb.id).map((p) => p.pid),
+      [qemu!.pid],
+      'the VM outlived the server',
+    );
     t = await startTestServer(dataDir, { runtimes: ['microvm'] });
     const r = await t.api.exec(sb.id, { cmd: ['cat', '/tmp/state'] });
     assert.equal(r.stdout, 'kept\n');
@@ -107,17 +111,35 @@ describe('microVM runtime directly: failed boots and the network namespace', { t
   const log = pino({ level: 'info', base: null }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
   const vm = loadConfig({ dataDir: dir }, {}).vm;
   const runtime = (boot = vm.bootTimeoutMs) =>
-    new MicrovmRuntime({ stateDir: join(dir, 'runtime', 'microvm'), vmRoot: join(dir, 'vm'), sharedDir: join(dir, 'images', 'vm'), agentBinary: AGENT_BINARY, vm: { ...vm, accel: 'tcg', bootTimeoutMs: boot }, log });
+    new MicrovmRuntime({
+      stateDir: join(dir, 'runtime', 'microvm'),
+      vmRoot: join(dir, 'vm'),
+      sharedDir: join(dir, 'images', 'vm'),
+      agentBinary: AGENT_BINARY,
+      vm: { ...vm, accel: 'tcg', bootTimeoutMs: boot },
+      log,
+    });
   // A default-image-like root built here: a skeleton, host /usr read-only, tmpfs where it writes.
   const skeleton = join(dir, 'root');
   for (const d of ['usr', 'etc', 'tmp', 'proc', 'dev', 'sys', 'home/user', 'root', 'run', 'var/tmp']) mkdirSync(join(skeleton, d), { recursive: true });
-  for (const [l, target] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) symlinkSync(target!, join(skeleton, l!));
+  for (const [l, target] of [
+    ['bin', 'usr/bin'],
+    ['lib', 'usr/lib'],
+    ['lib64', 'usr/lib64'],
+    ['sbin', 'usr/sbin'],
+  ])
+    symlinkSync(target!, join(skeleton, l!));
   const tmpfs = (destination: string): OciMount => ({ destination, type: 'tmpfs', source: 'tmpfs', options: ['mode=1777', 'size=64m'] });
   // A slot far above what a test server hands out, so that no other sandbox has this uid.
   const slot = 4000 + Math.floor(Math.random() * 4000);
   const spec = async (id: string, extra: Partial<RuntimeSpec> = {}): Promise<RuntimeSpec> => ({
     id,
-    rootfs: { kind: 'directory', path: skeleton, readonly: true, mounts: [{ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] }, tmpfs('/tmp'), tmpfs('/run')] },
+    rootfs: {
+      kind: 'directory',
+      path: skeleton,
+      readonly: true,
+      mounts: [{ destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] }, tmpfs('/tmp'), tmpfs('/run')],
+    },
     cpu: 1,
     memoryMiB: 256,
     pids: 256,
@@ -131,10 +153,16 @@ describe('microVM runtime directly: failed boots and the network namespace', { t
     const rt = runtime({ kvm: 1000, tcg: 1000 });
     assert.ok((await rt.availability()).available);
     const id = newId();
-    await assert.rejects(rt.start(await spec(id)), (e: Error & { code?: string }) => e.code === 'runtime_error' && /did not boot within 1000 ms/.test(e.message));
+    await assert.rejects(
+      rt.start(await spec(id)),
+      (e: Error & { code?: string }) => e.code === 'runtime_error' && /did not boot within 1000 ms/.test(e.message),
+    );
     assert.deepEqual(remainsOf(id, dir), { cgroups: [], processes: [], mounts: [], paths: [] });
     assert.deepEqual(await rt.list(), []);
-    assert.ok(lines.some((l) => l.includes(id) && l.includes('"console"')), 'the failure and its console are logged');
+    assert.ok(
+      lines.some((l) => l.includes(id) && l.includes('"console"')),
+      'the failure and its console are logged',
+    );
   });
 
   test('a guest whose init fails prints why on the console, which reaches the log', async () => {
@@ -145,7 +173,10 @@ describe('microVM runtime directly: failed boots and the network namespace', { t
     if (s.rootfs.kind !== 'directory') return;
     s.rootfs.mounts.push({ destination: '/no-such-dir', type: 'tmpfs', source: 'tmpfs', options: ['mode=755', 'size=1m'] });
     await assert.rejects(rt.start(s), (e: Error & { code?: string }) => e.code === 'runtime_error');
-    assert.ok(lines.some((l) => l.includes(id) && l.includes('airlock-vm-init: tmpfs on /no-such-dir')), lines.filter((l) => l.includes(id)).join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes(id) && l.includes('airlock-vm-init: tmpfs on /no-such-dir')),
+      lines.filter((l) => l.includes(id)).join('\n'),
+    );
     assert.ok(isClean(remainsOf(id, dir)));
   });
 
@@ -154,13 +185,21 @@ describe('microVM runtime directly: failed boots and the network namespace', { t
     const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
     // A TCP connect to a closed port of the guest: "refused" means the guest's kernel answered (its RST).
     const knock = () =>
-      run(['ip', 'netns', 'exec', name, 'python3', '-c', [
-        'import socket',
-        's = socket.socket(); s.settimeout(10)',
-        'try: s.connect(("169.254.100.2", 9)); print("open")',
-        'except ConnectionRefusedError: print("refused")',
-        'except OSError as e: print("unreachable", e)',
-      ].join('\n')]).stdout.trim();
+      run([
+        'ip',
+        'netns',
+        'exec',
+        name,
+        'python3',
+        '-c',
+        [
+          'import socket',
+          's = socket.socket(); s.settimeout(10)',
+          'try: s.connect(("169.254.100.2", 9)); print("open")',
+          'except ConnectionRefusedError: print("refused")',
+          'except OSError as e: print("unreachable", e)',
+        ].join('\n'),
+      ]).stdout.trim();
     assert.equal(run(['ip', 'netns', 'add', name]).status, 0);
     const rt = runtime();
     const id = newId();

@@ -90,18 +90,26 @@ export class MicrovmRuntime implements Runtime {
   }
 
   async availability(): Promise<Availability> {
-    if (process.getuid?.() !== 0) return { available: false, reason: 'microVMs need the server to run as root (it creates cgroups and drops QEMU to a per-sandbox uid)' };
+    if (process.getuid?.() !== 0)
+      return { available: false, reason: 'microVMs need the server to run as root (it creates cgroups and drops QEMU to a per-sandbox uid)' };
     for (const bin of [this.#o.agentBinary, SHIM_BINARY]) {
       if (!existsSync(bin)) return { available: false, reason: `${bin} is missing: run \`make -C packages/agent/native\`` };
     }
-    if (!existsSync('/usr/lib/qemu/virtiofsd')) return { available: false, reason: 'virtiofsd (/usr/lib/qemu/virtiofsd) is missing: install qemu-system-x86 (scripts/setup.sh does)' };
+    if (!existsSync('/usr/lib/qemu/virtiofsd'))
+      return { available: false, reason: 'virtiofsd (/usr/lib/qemu/virtiofsd) is missing: install qemu-system-x86 (scripts/setup.sh does)' };
     try {
       await checkCommand(['qemu-system-x86_64', '--version'], { timeoutMs: 10_000 });
     } catch (e) {
       return { available: false, reason: `QEMU is not usable (${(e as Error).message}); install qemu-system-x86 (scripts/setup.sh does)` };
     }
     try {
-      for (const tool of [['bwrap', '--version'], ['setpriv', '--version'], ['unshare', '--version'], ['nsenter', '--version']]) await checkCommand(tool, { timeoutMs: 10_000 });
+      for (const tool of [
+        ['bwrap', '--version'],
+        ['setpriv', '--version'],
+        ['unshare', '--version'],
+        ['nsenter', '--version'],
+      ])
+        await checkCommand(tool, { timeoutMs: 10_000 });
     } catch (e) {
       return { available: false, reason: `the VM jail needs bubblewrap and util-linux (${(e as Error).message})` };
     }
@@ -249,7 +257,13 @@ export class MicrovmRuntime implements Runtime {
   }
 
   #enforce(spec: Pick<RuntimeSpec, 'cpu' | 'memoryMiB' | 'pids'>): EnforcedLimits {
-    return { pids: spec.pids, hostPids: this.#o.vm.hostTasks, memoryMiB: spec.memoryMiB, memoryOverheadMiB: this.#o.vm.overheadMiB + GUEST_KERNEL_MIB, cpu: spec.cpu };
+    return {
+      pids: spec.pids,
+      hostPids: this.#o.vm.hostTasks,
+      memoryMiB: spec.memoryMiB,
+      memoryOverheadMiB: this.#o.vm.overheadMiB + GUEST_KERNEL_MIB,
+      cpu: spec.cpu,
+    };
   }
 
   #ensureKit(): Promise<Kit> {
@@ -270,7 +284,12 @@ export class MicrovmRuntime implements Runtime {
   }
 
   #handle(id: string, enforced: EnforcedLimits): VmSandboxHandle {
-    return new VmSandboxHandle({ transport: new UnixSocketTransport(this.#socket(id)), enforced, qmpSocket: join(this.#vmDir(id), 'qmp.sock'), consoleBytes: CONSOLE_BYTES });
+    return new VmSandboxHandle({
+      transport: new UnixSocketTransport(this.#socket(id)),
+      enforced,
+      qmpSocket: join(this.#vmDir(id), 'qmp.sock'),
+      consoleBytes: CONSOLE_BYTES,
+    });
   }
 
   #bundleDir(id: string): string {

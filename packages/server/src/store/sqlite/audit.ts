@@ -32,7 +32,9 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async list(project: string, opts: { before?: number; limit: number }): Promise<AuditRecord[]> {
-    const rows = this.#d.stmt('SELECT * FROM audit WHERE project = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(project, opts.before ?? Number.MAX_SAFE_INTEGER, opts.limit);
+    const rows = this.#d
+      .stmt('SELECT * FROM audit WHERE project = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+      .all(project, opts.before ?? Number.MAX_SAFE_INTEGER, opts.limit);
     return rows.map(fromRow);
   }
 
@@ -41,7 +43,9 @@ export class SqliteAuditStore implements AuditStore {
       let n = this.#d.stmt('DELETE FROM audit WHERE at < ?').run(olderThan).changes;
       // Per project: a noisy project pushes out only its own old events.
       for (const { project } of this.#d.stmt('SELECT DISTINCT project FROM audit').all() as { project: string }[]) {
-        n += this.#d.stmt('DELETE FROM audit WHERE project = ? AND seq <= (SELECT seq FROM audit WHERE project = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)').run(project, project, maxEvents).changes;
+        n += this.#d
+          .stmt('DELETE FROM audit WHERE project = ? AND seq <= (SELECT seq FROM audit WHERE project = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)')
+          .run(project, project, maxEvents).changes;
       }
       return n;
     })();

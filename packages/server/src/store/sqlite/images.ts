@@ -58,7 +58,9 @@ export class SqliteImageStore implements ImageStore {
   }
 
   async referencesOf(id: string): Promise<string[]> {
-    return (this.#d.stmt('SELECT reference FROM image_references WHERE image_id = ? ORDER BY reference').all(id) as { reference: string }[]).map((r) => r.reference);
+    return (this.#d.stmt('SELECT reference FROM image_references WHERE image_id = ? ORDER BY reference').all(id) as { reference: string }[]).map(
+      (r) => r.reference,
+    );
   }
 
   async list(): Promise<ImageRecord[]> {

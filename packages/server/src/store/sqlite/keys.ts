@@ -27,7 +27,9 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async insert(r: ApiKeyRecord): Promise<void> {
-    this.#d.stmt(`INSERT INTO api_keys (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.project, r.hash, r.name, r.role, r.createdAt, r.expiresAt, r.revokedAt);
+    this.#d
+      .stmt(`INSERT INTO api_keys (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(r.id, r.project, r.hash, r.name, r.role, r.createdAt, r.expiresAt, r.revokedAt);
   }
 
   async findByHash(hash: string): Promise<ApiKeyRecord | undefined> {
@@ -39,7 +41,10 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async list(project: string): Promise<ApiKeyRecord[]> {
-    return this.#d.stmt(`SELECT ${COLUMNS} FROM api_keys WHERE project = ? ORDER BY created_at, id`).all(project).map((r) => fromRow(r)!);
+    return this.#d
+      .stmt(`SELECT ${COLUMNS} FROM api_keys WHERE project = ? ORDER BY created_at, id`)
+      .all(project)
+      .map((r) => fromRow(r)!);
   }
 
   async revoke(id: string, at: string): Promise<boolean> {
@@ -56,5 +61,14 @@ function fromRow(raw: unknown): ApiKeyRecord | undefined {
   const parsed = Row.safeParse(raw);
   if (!parsed.success) throw new StoreCorruptError('an api_keys row is invalid');
   const row = parsed.data;
-  return { id: row.id, project: row.project, hash: row.hash, name: row.name, role: row.role, createdAt: row.created_at, expiresAt: row.expires_at, revokedAt: row.revoked_at };
+  return {
+    id: row.id,
+    project: row.project,
+    hash: row.hash,
+    name: row.name,
+    role: row.role,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+  };
 }

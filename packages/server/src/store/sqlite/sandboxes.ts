@@ -124,7 +124,10 @@ export class SqliteSandboxStore implements SandboxStore {
       params.push(`$."${k}"`, v);
     }
     const sql = `SELECT * FROM sandboxes ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
-    return this.#d.stmt(sql).all(...params).map((r) => fromRow(r, this.#envKey));
+    return this.#d
+      .stmt(sql)
+      .all(...params)
+      .map((r) => fromRow(r, this.#envKey));
   }
 
   async update(id: string, patch: SandboxPatch): Promise<SandboxRecord> {
@@ -155,7 +158,10 @@ export class SqliteSandboxStore implements SandboxStore {
   }
 
   async holding(): Promise<SandboxRecord[]> {
-    return this.#d.stmt(`SELECT * FROM sandboxes WHERE ${HOLDING} ORDER BY created_at, id`).all().map((r) => fromRow(r, this.#envKey));
+    return this.#d
+      .stmt(`SELECT * FROM sandboxes WHERE ${HOLDING} ORDER BY created_at, id`)
+      .all()
+      .map((r) => fromRow(r, this.#envKey));
   }
 
   async expiring(limit: number): Promise<{ id: string; expiresAt: string }[]> {
@@ -208,7 +214,8 @@ function fromRow(raw: unknown, envKey: Buffer | undefined): SandboxRecord {
   const env = (raw as { env?: unknown } | null)?.env;
   if (typeof env === 'string') {
     const opened = unseal(envKey, env);
-    if (opened === undefined) throw new StoreCorruptError(`sandbox row ${(raw as { id?: unknown })?.id ?? '?'}: its env cannot be unsealed (wrong or missing key file)`);
+    if (opened === undefined)
+      throw new StoreCorruptError(`sandbox row ${(raw as { id?: unknown })?.id ?? '?'}: its env cannot be unsealed (wrong or missing key file)`);
     raw = { ...(raw as object), env: opened };
   }
   const parsed = Row.safeParse(raw);

@@ -98,16 +98,35 @@ export async function bootStockGuest(b: BootInput): Promise<BootResult> {
     const errLog = openSync(join(run, 'host-stderr.log'), 'a');
     // The tree read-only for the guest: a read-only bind in a mount namespace of virtiofsd's own, so the
     // guest's root cannot write into the checkout whatever it sends (virtiofsd runs as root).
-    const ro = 'set -e; mount --make-rprivate /; mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; exec "$2" --socket-path="$3" -o source="$1" -o sandbox=namespace -o cache=always -o no_posix_lock -o no_flock -o log_level=err';
-    const treeFs = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', ro, 'virtiofs-tree', b.tree, VIRTIOFSD, treeSocket], { stdio: ['ignore', errLog, errLog] });
+    const ro =
+      'set -e; mount --make-rprivate /; mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; exec "$2" --socket-path="$3" -o source="$1" -o sandbox=namespace -o cache=always -o no_posix_lock -o no_flock -o log_level=err';
+    const treeFs = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', ro, 'virtiofs-tree', b.tree, VIRTIOFSD, treeSocket], {
+      stdio: ['ignore', errLog, errLog],
+    });
     procs.push(treeFs);
-    const scratchFs = spawn(VIRTIOFSD, [`--socket-path=${scratchSocket}`, '-o', `source=${scratch}`, '-o', 'sandbox=namespace', '-o', 'cache=none', '-o', 'log_level=err'], { stdio: ['ignore', errLog, errLog] });
+    const scratchFs = spawn(
+      VIRTIOFSD,
+      [`--socket-path=${scratchSocket}`, '-o', `source=${scratch}`, '-o', 'sandbox=namespace', '-o', 'cache=none', '-o', 'log_level=err'],
+      { stdio: ['ignore', errLog, errLog] },
+    );
     procs.push(scratchFs);
     closeSync(errLog);
     await waitForSocket(treeSocket, treeFs, 'the tree virtiofsd');
     await waitForSocket(scratchSocket, scratchFs, 'the scratch virtiofsd');
     const tscKhz = b.accel === 'tcg' ? hostTscKhz() : undefined;
-    const argv = stockGuestArgv({ accel: b.accel, vcpus: b.vcpus, memoryMiB: b.memoryMiB, kernel: b.kernel, initrd: b.initrd, image: b.image, treePath: b.tree, treeSocket, scratchSocket, consoleFile, ...(tscKhz ? { tscKhz } : {}) });
+    const argv = stockGuestArgv({
+      accel: b.accel,
+      vcpus: b.vcpus,
+      memoryMiB: b.memoryMiB,
+      kernel: b.kernel,
+      initrd: b.initrd,
+      image: b.image,
+      treePath: b.tree,
+      treeSocket,
+      scratchSocket,
+      consoleFile,
+      ...(tscKhz ? { tscKhz } : {}),
+    });
     const qemuErr = openSync(join(run, 'qemu-stderr.log'), 'a');
     // TMPDIR: where snapshot=on puts the guest's writes; inside the run directory, so they go with it.
     qemu = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', qemuErr, qemuErr], env: { ...process.env, TMPDIR: tmp } });
@@ -136,7 +155,9 @@ export async function bootStockGuest(b: BootInput): Promise<BootResult> {
     const code = readOr(join(scratch, 'exit-code')).trim();
     const consoleText = readOr(consoleFile);
     mkdirSync(b.logDir, { recursive: true });
-    const taps = readdirSync(scratch).filter((f) => /^results-\d{1,2}\.tap$/.test(f)).sort();
+    const taps = readdirSync(scratch)
+      .filter((f) => /^results-\d{1,2}\.tap$/.test(f))
+      .sort();
     for (const f of ['scratch/run.log', ...taps.map((t) => `scratch/${t}`), 'console.log', 'qemu-stderr.log', 'host-stderr.log']) {
       if (existsSync(join(run, f))) copyFileSync(join(run, f), join(b.logDir, f.replace('scratch/', '')));
     }

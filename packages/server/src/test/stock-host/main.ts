@@ -42,7 +42,9 @@ async function main(): Promise<number> {
   // KVM guests hang on these machines (docs/microvm.md): TCG unless the operator says otherwise.
   const accel = process.env.AIRLOCK_VM_ACCEL === 'kvm' ? 'kvm' : 'tcg';
   const logDir = values['log-dir'] ?? `${process.env.AIRLOCK_TEST_ROOT ?? '/tmp'}/stock-host-logs`;
-  say(`booting a cgroup-v2-only Debian 12 guest (${accel}, ${values.vcpus} vCPUs, ${values['memory-mib']} MiB), subset ${name}: ${subset.runs.flatMap((r) => r.files).length} test files`);
+  say(
+    `booting a cgroup-v2-only Debian 12 guest (${accel}, ${values.vcpus} vCPUs, ${values['memory-mib']} MiB), subset ${name}: ${subset.runs.flatMap((r) => r.files).length} test files`,
+  );
   const r = await bootStockGuest({
     image,
     kernel,
@@ -58,7 +60,9 @@ async function main(): Promise<number> {
     progress: (l) => process.stderr.write(`  guest | ${l}\n`),
   });
   const tap = summarizeTap(r.tap);
-  say(`guest finished in ${(r.wallMs / 1000).toFixed(0)} s: run.sh exit ${r.exitCode ?? 'none'}${r.timedOut ? ' (deadline)' : ''}; tests pass ${tap.pass}, fail ${tap.fail}, skipped ${tap.skip}`);
+  say(
+    `guest finished in ${(r.wallMs / 1000).toFixed(0)} s: run.sh exit ${r.exitCode ?? 'none'}${r.timedOut ? ' (deadline)' : ''}; tests pass ${tap.pass}, fail ${tap.fail}, skipped ${tap.skip}`,
+  );
   for (const f of tap.failed) say(`  failed: ${f}`);
   if (r.initFailure) say(`the guest's init failed: ${r.initFailure}`);
   if (r.exitCode === undefined) say(`no verdict from the guest; its console ended with:\n${r.consoleTail}`);

@@ -6,13 +6,46 @@ import { SUBSETS, guestRunScript, summarizeTap } from './subsets.js';
 describe('stock-host guest', { timeout: 10_000 }, () => {
   test('boots with only cgroup v2, no network, the image behind a throwaway overlay', () => {
     const line = stockGuestCmdline({ accel: 'tcg', treePath: '/work/tree', tscKhz: 2_000_000 });
-    for (const w of ['cgroup_no_v1=all', 'systemd.unified_cgroup_hierarchy=1', 'init=/sbin/airlock-stock-init', 'airlock.tree=/work/tree', 'tsc_early_khz=2000000']) assert.ok(line.split(' ').includes(w), w);
-    const argv = stockGuestArgv({ accel: 'tcg', vcpus: 2, memoryMiB: 1024, kernel: '/boot/k', initrd: '/boot/i', image: '/c/img.ext4', treePath: '/t', treeSocket: '/r/t.sock', scratchSocket: '/r/s.sock', consoleFile: '/r/console.log' });
+    for (const w of [
+      'cgroup_no_v1=all',
+      'systemd.unified_cgroup_hierarchy=1',
+      'init=/sbin/airlock-stock-init',
+      'airlock.tree=/work/tree',
+      'tsc_early_khz=2000000',
+    ])
+      assert.ok(line.split(' ').includes(w), w);
+    const argv = stockGuestArgv({
+      accel: 'tcg',
+      vcpus: 2,
+      memoryMiB: 1024,
+      kernel: '/boot/k',
+      initrd: '/boot/i',
+      image: '/c/img.ext4',
+      treePath: '/t',
+      treeSocket: '/r/t.sock',
+      scratchSocket: '/r/s.sock',
+      consoleFile: '/r/console.log',
+    });
     assert.ok(argv.includes('-nodefaults'));
     assert.deepEqual(argv.slice(argv.indexOf('-nic'), argv.indexOf('-nic') + 2), ['-nic', 'none']);
     assert.ok(argv.includes('file=/c/img.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe'));
     assert.throws(() => stockGuestCmdline({ accel: 'tcg', treePath: '/a b' }), /kernel command line/);
-    assert.throws(() => stockGuestArgv({ accel: 'tcg', vcpus: 1, memoryMiB: 1, kernel: '/k,x', initrd: '/i', image: '/m', treePath: '/t', treeSocket: '/s', scratchSocket: '/s2', consoleFile: '/c' }), /cannot be passed/);
+    assert.throws(
+      () =>
+        stockGuestArgv({
+          accel: 'tcg',
+          vcpus: 1,
+          memoryMiB: 1,
+          kernel: '/k,x',
+          initrd: '/i',
+          image: '/m',
+          treePath: '/t',
+          treeSocket: '/s',
+          scratchSocket: '/s2',
+          consoleFile: '/c',
+        }),
+      /cannot be passed/,
+    );
   });
 
   test('the run script refuses anything but a v2 host and names its files', () => {

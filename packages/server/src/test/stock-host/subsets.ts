@@ -33,7 +33,10 @@ const dist = (f: string) => `packages/server/dist/${f}`;
 // The other attacks reach their limits in their usual time even under TCG (measured: a 4× stretch only
 // made the subset 3 minutes longer), so AIRLOCK_ATTACK_TIME_SCALE stays 1 here.
 const TCG_ENV = { AIRLOCK_RESOURCE_RUNTIMES: 'runc,bwrap,gvisor', AIRLOCK_RESOURCE_SKIP: 'gvisor/A1.fork-bomb' };
-const GVISOR_LIMITS: GuestRun = { files: [dist('runtimes/gvisor.test.js')], namePattern: 'writes its cpu, memory and pids limits|kills a process that exceeds the memory limit' };
+const GVISOR_LIMITS: GuestRun = {
+  files: [dist('runtimes/gvisor.test.js')],
+  namePattern: 'writes its cpu, memory and pids limits|kills a process that exceeds the memory limit',
+};
 
 export const SUBSETS: Record<SubsetName, Subset> = {
   ci: {
@@ -77,7 +80,8 @@ const PATTERN = /^[A-Za-z0-9 ,.|-]+$/;
 
 /** The script the guest's init runs (as bash, from the tree's root); its exit code is the verdict. */
 export function guestRunScript(subset: Subset): string {
-  for (const [k, v] of Object.entries(subset.env)) if (!NAME.test(k) || !VALUE.test(v)) throw new Error(`environment ${k}=${v} cannot go into the guest script`);
+  for (const [k, v] of Object.entries(subset.env))
+    if (!NAME.test(k) || !VALUE.test(v)) throw new Error(`environment ${k}=${v} cannot go into the guest script`);
   for (const run of subset.runs) {
     for (const f of run.files) if (!FILE.test(f) || f.startsWith('/') || f.includes('..')) throw new Error(`test file ${f} cannot go into the guest script`);
     if (run.namePattern !== undefined && !PATTERN.test(run.namePattern)) throw new Error(`name pattern ${run.namePattern} cannot go into the guest script`);
