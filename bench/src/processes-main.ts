@@ -2,12 +2,11 @@
  * `node bench/dist/processes-main.js [--quick]`: only the process and file figures (processes.ts),
  * against a server of its own; writes bench/results/latest-processes.md.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
 import { Airlock } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
 import { processBench } from './processes.js';
+import { percentileTable, publish, stopServer } from './standalone.js';
 
 const quick = process.argv.includes('--quick');
 const dataDir = mkdtempSync('/tmp/airlock-bench-');
@@ -16,16 +15,9 @@ const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'war
 const lines: string[] = [`# Airlock process and file benchmark ${quick ? '(quick)' : ''}`, '', new Date().toISOString()];
 try {
   const r = await processBench(new Airlock({ url: server.url, apiKey: key }), ['runc', 'gvisor'], quick);
-  lines.push('', '| metric | runtime | p50 / p95 / p99 ms |', '|---|---|---|');
-  for (const row of r.rows)
-    lines.push(`| ${row.metric} | ${row.runtime} | ${row.airlock?.p50} / ${row.airlock?.p95} / ${row.airlock?.p99} (n=${row.airlock?.n}) |`);
+  lines.push(...percentileTable(r.rows));
   lines.push(...r.lines);
 } finally {
-  await server.sandboxes.destroyAll();
-  await server.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await stopServer(server, dataDir);
 }
-const out = fileURLToPath(new URL('../results/', import.meta.url));
-mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'latest-processes.md'), `${lines.join('\n')}\n`);
-process.stdout.write(`${lines.join('\n')}\n`);
+publish('processes', lines);

@@ -6,13 +6,12 @@
  * the server is. The flooding project runs with its in-flight quota (`execs`) as an operator would
  * set it for a tenant; the row says which. Writes bench/results/latest-tenancy.md.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Airlock, type Sandbox } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
 import { summarize, timeIt, type Summary } from './stats.js';
+import { publish, stopServer } from './standalone.js';
 
 const quick = process.argv.includes('--quick');
 const runtime = 'runc' as const;
@@ -106,11 +105,6 @@ try {
       .join(' ')} (a shared machine).`,
   );
 } finally {
-  await server.sandboxes.destroyAll();
-  await server.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await stopServer(server, dataDir);
 }
-const out = fileURLToPath(new URL('../results/', import.meta.url));
-mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'latest-tenancy.md'), `${lines.join('\n')}\n`);
-process.stdout.write(`${lines.join('\n')}\n`);
+publish('tenancy', lines);
