@@ -55,10 +55,11 @@ export const ATTACKS: Attack[] = [
   {
     id: 'A1.fork-bomb',
     title: 'fork bomb (shell, every child forks again)',
-    create: { memoryMiB: 256, cpu: 0.5 },
-    cmd: () => 'bomb() { bomb | bomb & }; bomb; sleep 15',
-    // Long enough for gVisor, where a fork costs milliseconds under ptrace, to reach the guest's limit on a loaded machine.
-    timeout: 15,
+    // A full CPU and 25 s: on gVisor, where a fork costs milliseconds under ptrace, half a CPU on a
+    // loaded machine did not always reach the guest's limit (512 processes) within 15 s.
+    create: { memoryMiB: 256, cpu: 1 },
+    cmd: () => 'bomb() { bomb | bomb & }; bomb; sleep 25',
+    timeout: 25,
     evidence: async (id, o) => {
       const hits = cgroupCounter(id, 'pids', 'pids.events', 'max') ?? 0;
       return {
