@@ -174,6 +174,7 @@ export const ConfigFile = z
         webhookBackoffMs: z.number().int().min(10).max(3_600_000),
         webhookTimeoutMs: z.number().int().min(100).max(120_000),
         maxWebhooks: z.number().int().min(1).max(1000),
+        webhookPrivateTargets: z.boolean(),
         logFormat: z.enum(['auto', 'json', 'pretty']),
         enabled: z.boolean(),
       })

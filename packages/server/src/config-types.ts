@@ -146,6 +146,12 @@ export interface ObserveConfig {
   /** Webhooks one project may register. */
   maxWebhooks: number;
   /**
+   * Whether webhooks may deliver to loopback, private and link-local addresses. false (the
+   * default): only public ones, since a tenant's webhook must not reach the server's own network
+   * (observe/webhook-target.ts).
+   */
+  webhookPrivateTargets: boolean;
+  /**
    * false: no request logs or request and sandbox metrics, no lifecycle events (what the bench's
    * overhead measurement compares against); /metrics then has only the process series.
    */

@@ -285,6 +285,7 @@ function observeConfig(file: ConfigFileContents['observe'], env: NodeJS.ProcessE
     webhookBackoffMs: 1000,
     webhookTimeoutMs: 10_000,
     maxWebhooks: 20,
+    webhookPrivateTargets: false,
     logFormat: 'auto',
     enabled: true,
     ...defined(rest),

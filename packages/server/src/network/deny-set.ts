@@ -17,7 +17,8 @@
  */
 import { cidr, cidrContains, cidrWithin, formatCidr, type Cidr } from './ipv4.js';
 
-const HARD: readonly { net: Cidr; what: string }[] = [
+/** The hard tier's fixed ranges (the host's addresses and the sandbox subnet are added per instance). */
+export const HARD: readonly { net: Cidr; what: string }[] = [
   { net: cidr('0.0.0.0/8'), what: '"this network" (0.0.0.0/8)' },
   { net: cidr('127.0.0.0/8'), what: 'loopback' },
   { net: cidr('169.254.0.0/16'), what: 'link-local and the cloud metadata address' },
@@ -26,7 +27,7 @@ const HARD: readonly { net: Cidr; what: string }[] = [
   { net: cidr('240.0.0.0/4'), what: 'reserved space and broadcast' },
 ];
 
-const PRIVATE: readonly Cidr[] = [
+export const PRIVATE: readonly Cidr[] = [
   cidr('10.0.0.0/8'),
   cidr('172.16.0.0/12'),
   cidr('192.168.0.0/16'),

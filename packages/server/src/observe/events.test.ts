@@ -104,7 +104,8 @@ test('the lifecycle of real sandboxes as SSE: created … destroyed, with reason
 });
 
 test('webhooks: http(s) only, signed, retried while the target is down, delivered once it is up, never blocking', { timeout: 5 * 60_000 }, async () => {
-  const t = await startTestServer(undefined, { observe: { webhookBackoffMs: 100, webhookAttempts: 12, webhookTimeoutMs: 1000 } });
+  // The receivers listen on loopback, which a webhook may reach only where the operator allows private targets.
+  const t = await startTestServer(undefined, { observe: { webhookBackoffMs: 100, webhookAttempts: 12, webhookTimeoutMs: 1000, webhookPrivateTargets: true } });
   // A port that nothing listens on yet: the target is down.
   const probe = await target();
   const downPort = probe.port;
@@ -202,6 +203,58 @@ test('webhooks: http(s) only, signed, retried while the target is down, delivere
     hang.close();
   }
 });
+
+test(
+  'webhooks reach only public addresses by default: no literal, no name that resolves to loopback (judged at the listener)',
+  { timeout: 2 * 60_000 },
+  async () => {
+    const listener = await target();
+    const t = await startTestServer(undefined, { observe: { webhookBackoffMs: 50, webhookAttempts: 2, webhookTimeoutMs: 1000 } });
+    // Positive control: the same listener, through a server that allows private targets, receives the event.
+    const control = await startTestServer(undefined, {
+      observe: { webhookBackoffMs: 50, webhookAttempts: 2, webhookTimeoutMs: 1000, webhookPrivateTargets: true },
+    });
+    try {
+      for (const host of ['127.0.0.1', '10.1.2.3', '169.254.169.254', '[::1]', '[::ffff:127.0.0.1]', '0.0.0.0', '192.168.1.1']) {
+        const r = await t.api.call('POST', '/v1/webhooks', { url: `http://${host}:${listener.port}/hook` });
+        assert.deepEqual([r.status, r.body.code], [400, 'invalid_request'], `${host}: ${JSON.stringify(r.body)}`);
+        assert.match(r.body.message, /public addresses/, host);
+      }
+      // A name is resolved at delivery: localhost gives only loopback, so nothing is sent.
+      const named = await t.api.call('POST', '/v1/webhooks', { url: `http://localhost:${listener.port}/hook`, types: ['sandbox.created'] });
+      assert.equal(named.status, 201, JSON.stringify(named.body));
+      const allowed = await control.api.call('POST', '/v1/webhooks', { url: `http://localhost:${listener.port}/hook`, types: ['sandbox.created'] });
+      assert.equal(allowed.status, 201, JSON.stringify(allowed.body));
+
+      const sb = await t.api.create({ runtime: 'runc', memoryMiB: 64 });
+      const csb = await control.api.create({ runtime: 'runc', memoryMiB: 64 });
+      const log = await eventually(
+        'the webhook to localhost to give up',
+        async () => {
+          const d = await t.api.call('GET', `/v1/webhooks/${named.body.id}/deliveries`);
+          return d.body.deliveries.some((x: { outcome: string }) => x.outcome === 'gave_up') ? d.body.deliveries : undefined;
+        },
+        30_000,
+      );
+      assert.ok(
+        log.every((x: { outcome: string; error: string | null }) => x.outcome !== 'delivered' && /not public/.test(x.error ?? '')),
+        JSON.stringify(log),
+      );
+      await eventually('the control delivery', () => (listener.got.some((g) => JSON.parse(g.body).sandbox === csb.id) ? true : undefined), 30_000);
+      assert.equal(
+        listener.got.filter((g) => JSON.parse(g.body).sandbox === sb.id).length,
+        0,
+        'the listener received nothing from the server that allows only public targets',
+      );
+      await t.api.call('DELETE', `/v1/sandboxes/${sb.id}`);
+      await control.api.call('DELETE', `/v1/sandboxes/${csb.id}`);
+    } finally {
+      await t.close();
+      await control.close();
+      listener.server.close();
+    }
+  },
+);
 
 test('open event and stats streams do not hold up the server stopping', { timeout: 60_000 }, async () => {
   const t = await startTestServer();

@@ -35,7 +35,13 @@ export class Observability {
     this.events = new EventLog(this.#db, config.eventsRetained);
     this.webhooks = new Webhooks(
       this.#db,
-      { attempts: config.webhookAttempts, backoffMs: config.webhookBackoffMs, timeoutMs: config.webhookTimeoutMs, maxPerProject: config.maxWebhooks },
+      {
+        attempts: config.webhookAttempts,
+        backoffMs: config.webhookBackoffMs,
+        timeoutMs: config.webhookTimeoutMs,
+        maxPerProject: config.maxWebhooks,
+        privateTargets: config.webhookPrivateTargets,
+      },
       log,
       (outcome) => this.metrics.webhookDeliveries.inc({ outcome }),
     );

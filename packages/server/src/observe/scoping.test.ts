@@ -18,7 +18,7 @@ test('a key of another project sees nothing of project default', { timeout: 3 * 
   const theirs = await new SseReader().open(`${t.api.url}/v1/events?since=0`, { authorization: `Bearer ${otherKey}` });
   const ours = await new SseReader().open(`${t.api.url}/v1/events?since=0`, { authorization: `Bearer ${TEST_KEY}` });
   try {
-    const hook = await t.api.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/x' });
+    const hook = await t.api.call('POST', '/v1/webhooks', { url: 'http://hooks.invalid/x' });
     const sb = await t.api.create({ runtime: 'runc' });
     await t.api.exec(sb.id, { cmd: ['true'] });
     await ours.waitFor((ev) => ev.some((e) => e.event === 'sandbox.exec_ended'));

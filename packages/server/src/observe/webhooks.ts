@@ -17,6 +17,7 @@ import type { EventType, LifecycleEvent, Webhook, WebhookDelivery } from '@airlo
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
+import { post, refuseLiteral } from './webhook-target.js';
 
 export interface WebhookSettings {
   attempts: number;
@@ -27,6 +28,8 @@ export interface WebhookSettings {
   maxQueued?: number;
   /** Deliveries in flight at once, over all webhooks. */
   concurrency?: number;
+  /** Whether targets may be loopback, private or link-local addresses (webhook-target.ts). */
+  privateTargets?: boolean;
 }
 
 type Row = { id: string; project: string; url: string; secret: string; types: string | null; created_at: string };
@@ -73,13 +76,15 @@ export class Webhooks {
 
   constructor(db: Database.Database, settings: WebhookSettings, log: Logger, onOutcome: (o: Outcome) => void) {
     this.#db = db;
-    this.#s = { maxQueued: 10_000, concurrency: 8, ...settings };
+    this.#s = { maxQueued: 10_000, concurrency: 8, privateTargets: false, ...settings };
     this.#log = log;
     this.#onOutcome = onOutcome;
     this.#reload();
   }
 
   create(project: string, url: string, types: EventType[] | undefined): Webhook {
+    const literal = this.#s.privateTargets ? undefined : refuseLiteral(new URL(url));
+    if (literal) throw new AirlockError(ErrorCode.InvalidRequest, `webhook url: ${literal}`);
     const count = (this.#db.prepare('SELECT COUNT(*) AS n FROM webhooks WHERE project = ?').get(project) as { n: number }).n;
     if (count >= this.#s.maxPerProject)
       throw new AirlockError(ErrorCode.Capacity, `project ${project} has ${count} webhooks, the most allowed; delete one first`);
@@ -177,10 +182,10 @@ export class Webhooks {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const res = await fetch(job.hook.url, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: {
+      const timeout = AbortSignal.timeout(this.#s.timeoutMs);
+      status = await post(
+        job.hook.url,
+        {
           'content-type': 'application/json',
           'user-agent': 'airlock-webhooks',
           'airlock-event-id': job.event.id,
@@ -188,13 +193,13 @@ export class Webhooks {
           'airlock-delivery-attempt': String(job.attempt),
           'airlock-signature': sign(job.hook.secret, t, job.body),
         },
-        body: job.body,
-        signal: AbortSignal.any([AbortSignal.timeout(this.#s.timeoutMs), this.#aborts.signal]),
+        job.body,
+        AbortSignal.any([timeout, this.#aborts.signal]),
+        this.#s.privateTargets,
+      ).catch((e: unknown) => {
+        throw timeout.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : e;
       });
-      status = res.status;
-      // The body is not read past what it takes to free the connection.
-      await res.body?.cancel().catch(() => {});
-      if (res.status < 200 || res.status > 299) error = `the target answered ${res.status}`;
+      if (status < 200 || status > 299) error = `the target answered ${status}`;
     } catch (e) {
       error = describe(e);
     }
@@ -243,7 +248,8 @@ function describe(e: unknown): string {
   if (e instanceof Error) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     if (e.name === 'TimeoutError') return 'the target did not answer in time';
-    return (cause?.code ?? cause?.message ?? e.message).slice(0, 300);
+    if ((e as { code?: string }).code === 'ENOTPUBLIC') return e.message.slice(0, 300);
+    return (cause?.code ?? cause?.message ?? (e as { code?: string }).code ?? e.message).slice(0, 300);
   }
   return 'unknown error';
 }
