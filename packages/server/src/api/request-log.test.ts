@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Attach } from '../test/attach-client.js';
 import { Api, TEST_KEY, newDataDir, recordSandbox } from '../test/harness.js';
 
 const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
@@ -57,6 +58,12 @@ test('one structured line per request, and no secret in any line', { timeout: 3 
     });
     assert.ok(up.status < 300, JSON.stringify(up.body));
     await api.call('GET', `/v1/sandboxes/${sb.id}/stats?token=${SECRET}`);
+    // WebSocket attaches are requests too: one that opens (101) and one with a wrong key (401).
+    const p = await api.call('POST', `/v1/sandboxes/${sb.id}/processes`, { cmd: 'sleep 30' });
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+    const attach = await Attach.open(api, sb.id, p.body.id, `?offset=0&token=${SECRET}`);
+    attach.ws.close();
+    await assert.rejects(Attach.open(api, sb.id, p.body.id, '', { headers: { authorization: `Bearer ${SECRET}-as-a-key` } }), /401/);
     await api.call('GET', '/v1/sandboxes/nope');
     await new Api(api.url, `${SECRET}-as-a-key`).call('GET', '/v1/sandboxes');
     await api.call('DELETE', `/v1/sandboxes/${sb.id}`);
@@ -83,6 +90,17 @@ test('one structured line per request, and no secret in any line', { timeout: 3 
     requests.some((l) => l.route === '/v1/sandboxes/:id/stats'),
     'the stats request is logged, its query is not',
   );
+  const attaches = requests.filter((l) => l.route === '/v1/sandboxes/:id/processes/:pid/attach');
+  assert.deepEqual(
+    attaches.map((l) => [l.status, l.sandbox]),
+    [
+      [101, id],
+      [401, id],
+    ],
+    `the attach lines in:\n${all}`,
+  );
+  assert.equal(attaches[0]!.project, 'default');
+  assert.ok(attaches[1]!.key === undefined, 'a refused key is not named on an attach either');
   recordSandbox(id!);
 });
 

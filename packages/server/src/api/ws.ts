@@ -71,10 +71,28 @@ export function attachWebSockets(server: Server, deps: WebSocketDeps): { close()
       return;
     }
     socket.on('error', () => {});
-    void upgrade(wss, deps, req, socket, head).catch((err: unknown) => {
-      deps.log.error({ err }, 'WebSocket upgrade failed');
-      refuse(socket, 500, 'internal', 'internal error');
-    });
+    const t0 = performance.now();
+    const who: Who = {};
+    void upgrade(wss, deps, req, socket, head, who)
+      .catch((err: unknown): Refusal => {
+        deps.log.error({ err }, 'WebSocket upgrade failed');
+        return refuse(socket, 500, 'internal', 'internal error');
+      })
+      .then((outcome) => {
+        // The request log's line for an attach, as request-log.ts writes one for every other route.
+        const sandbox = PATH.exec(path)?.[1];
+        const line = {
+          method: req.method ?? 'GET',
+          route: ATTACH_ROUTE,
+          status: outcome.status,
+          ms: Math.round((performance.now() - t0) * 10) / 10,
+          ...(who.keyId ? { key: who.keyId, project: who.project } : {}),
+          ...(sandbox && SANDBOX_ID.test(sandbox) ? { sandbox } : {}),
+          ...(outcome.code ? { code: outcome.code } : {}),
+        };
+        if (outcome.status >= 500) deps.log.warn(line, 'request');
+        else deps.log.info(line, 'request');
+      });
   });
   return {
     close: () => {
@@ -84,7 +102,20 @@ export function attachWebSockets(server: Server, deps: WebSocketDeps): { close()
   };
 }
 
-async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+/** Who an attach request came from, once its key or ticket is known (for its log line). */
+interface Who {
+  keyId?: string;
+  project?: string;
+}
+/** How an upgrade ended: 101, or the status of its refusal. */
+interface Refusal {
+  status: number;
+  code?: string;
+}
+const ATTACH_ROUTE = '/v1/sandboxes/:id/processes/:pid/attach';
+const SANDBOX_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingMessage, socket: Duplex, head: Buffer, who: Who): Promise<Refusal> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const m = PATH.exec(url.pathname);
   if (!m) return refuse(socket, 404, 'not_found', `no WebSocket route for ${url.pathname}`);
@@ -100,6 +131,8 @@ async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingM
       'unauthenticated',
       bearer === undefined && ticket === null ? 'send Authorization: Bearer <key>, or a ?ticket= from POST …/ticket' : 'the API key or ticket is not valid',
     );
+  who.keyId = principal.keyId;
+  who.project = principal.project;
   const auditAs = (status: number, result: string, project = principal.project) =>
     deps.audit.record({
       keyId: principal.keyId,
@@ -161,14 +194,16 @@ async function upgrade(wss: WebSocketServer, deps: WebSocketDeps, req: IncomingM
   wss.handleUpgrade(req, socket, head, (ws) => {
     session(ws, opened.entry, opened.reader, deps.log, principal, snapshot);
   });
+  return { status: 101 };
 }
 
-function refuse(socket: Duplex, status: number, code: string, message: string, retryAfter?: number): void {
+function refuse(socket: Duplex, status: number, code: string, message: string, retryAfter?: number): Refusal {
   const body = JSON.stringify({ code, message });
   const extra = retryAfter === undefined ? '' : `retry-after: ${retryAfter}\r\n`;
   socket.end(
     `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
   );
+  return { status, code };
 }
 
 function session(
