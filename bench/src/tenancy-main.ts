@@ -6,12 +6,13 @@
  * the server is. The flooding project runs with its in-flight quota (`execs`) as an operator would
  * set it for a tenant; the row says which. Writes bench/results/latest-tenancy.md.
  */
-import { mkdtempSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Airlock, type Sandbox } from '@airlock/sdk';
-import { startServer } from '@airlock/server';
 import { summarize, timeIt, type Summary } from './stats.js';
-import { publish, stopServer } from './standalone.js';
+import { publish } from './standalone.js';
 
 const quick = process.argv.includes('--quick');
 const runtime = 'runc' as const;
@@ -19,18 +20,47 @@ const n = { exec: quick ? 40 : 200, create: quick ? 6 : 20 };
 const flood = { execs: 8, creates: 2 };
 /** The flooding project's execs quota: as generous as the flood (8), and as an operator would cap a tenant (2). */
 const EXEC_QUOTAS = [8, 2];
-
-const dataDir = mkdtempSync('/tmp/airlock-bench-');
 const key = 'bench-key-0123456789abcdefghij';
-const server = await startServer({ dataDir, port: 0, apiKey: key, logLevel: 'warn', tenancy: { rate: { perSecond: 1e6, burst: 1e6 } } }, { print: () => {} });
-const admin = new Airlock({ url: server.url, apiKey: key });
-const lines: string[] = [`# Airlock fair shares between projects ${quick ? '(quick)' : ''}`, '', new Date().toISOString(), ''];
+const script = (name: string) => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
 
-async function project(name: string, quotas: Record<string, number | null> = {}): Promise<Airlock> {
-  await admin.projects.create(name, { quotas });
-  return new Airlock({ url: server.url, apiKey: (await admin.keys.create(name, { role: 'project' })).key });
+/** A child process of this benchmark and the first stdout line that starts with `prefix`. */
+function child(args: string[], prefix: string): { proc: ChildProcess; line: Promise<string>; lines: string[] } {
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const line = new Promise<string>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      lines.push(l);
+      if (l.startsWith(prefix)) resolve(l.slice(prefix.length));
+    });
+    proc.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code} before printing ${prefix}`)));
+  });
+  return { proc, line, lines };
 }
 
+const exited = (proc: ChildProcess) => new Promise<void>((resolve) => (proc.exitCode !== null ? resolve() : proc.once('exit', () => resolve())));
+
+// Three processes, as in a deployment: the server, the noisy tenant's client, and this one (the quiet tenant's).
+const server = child([script('tenancy-server'), key], 'AIRLOCK_BENCH_URL=');
+const url = await server.line;
+const admin = new Airlock({ url, apiKey: key });
+const lines: string[] = [
+  `# Airlock fair shares between projects ${quick ? '(quick)' : ''}`,
+  '',
+  new Date().toISOString(),
+  '',
+  `Load average at the start: ${load()}.`,
+  '',
+];
+function load(): string {
+  return loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
+}
+
+async function project(name: string, quotas: Record<string, number | null> = {}): Promise<string> {
+  await admin.projects.create(name, { quotas });
+  return (await admin.keys.create(name, { role: 'project' })).key;
+}
 async function measure(quiet: Airlock, sb: Sandbox): Promise<{ exec: Summary; create: Summary }> {
   const exec = summarize(await timeIt(n.exec, () => sb.exec(['true'])));
   const create = summarize(
@@ -47,51 +77,27 @@ async function measure(quiet: Airlock, sb: Sandbox): Promise<{ exec: Summary; cr
 }
 
 try {
-  const quiet = await project('quiet');
+  const quiet = new Airlock({ url, apiKey: await project('quiet') });
   const sb = await quiet.sandboxes.create({ runtime });
   lines.push(
     '| flood (project "noisy") | metric (project "quiet") | alone p50 / p95 ms | flooded p50 / p95 ms | p95 ratio (bound 1.25) |',
     '|---|---|---|---|---|',
   );
   for (const execQuota of EXEC_QUOTAS) {
-    const noisy = await project(`noisy-${execQuota}`, { execs: execQuota, sandboxes: 50 });
+    const noisyKey = await project(`noisy-${execQuota}`, { execs: execQuota, sandboxes: 50 });
     const alone = await measure(quiet, sb);
 
-    // The flood: execs in a tight loop from several clients, creates and destroys from others.
-    let stop = false;
-    let floodExecs = 0;
-    let floodRefused = 0;
-    const target = await noisy.sandboxes.create({ runtime });
-    const loops = [
-      ...Array.from({ length: flood.execs }, async () => {
-        while (!stop) {
-          try {
-            await target.exec(['sh', '-c', 'i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done']);
-            floodExecs++;
-          } catch {
-            floodRefused++; // over its quota: 429, as designed
-          }
-        }
-      }),
-      ...Array.from({ length: flood.creates }, async () => {
-        while (!stop) {
-          try {
-            const s = await noisy.sandboxes.create({ runtime });
-            await s.destroy();
-          } catch {
-            floodRefused++;
-          }
-        }
-      }),
-    ];
+    // The flood, from its own process: execs in a tight loop from several clients, creates and destroys from others.
+    const noisy = child([script('tenancy-flood'), url, noisyKey, String(flood.execs), String(flood.creates)], 'FLOODING');
+    await noisy.line;
     await new Promise((r) => setTimeout(r, 1000));
     const flooded = await measure(quiet, sb);
-    stop = true;
-    await Promise.all(loops);
-    await target.destroy();
+    noisy.proc.kill('SIGTERM');
+    await exited(noisy.proc);
+    const done = JSON.parse(noisy.lines.at(-1) ?? '{}') as { execs?: number; creates?: number; refused?: number };
 
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
-    const what = `${flood.execs} exec loops (quota execs=${execQuota}: ${floodExecs} done, ${floodRefused} refused) + ${flood.creates} create loops`;
+    const what = `${flood.execs} exec loops (quota execs=${execQuota}) + ${flood.creates} create loops: ${done.execs} execs and ${done.creates} creates done, ${done.refused} refused`;
     lines.push(
       `| ${what} | exec \`true\` (n=${n.exec}) | ${alone.exec.p50} / ${alone.exec.p95} | ${flooded.exec.p50} / ${flooded.exec.p95} | ${ratio(flooded.exec.p95, alone.exec.p95)} |`,
       `| ${what} | create + destroy (n=${n.create}) | ${alone.create.p50} / ${alone.create.p95} | ${flooded.create.p50} / ${flooded.create.p95} | ${ratio(flooded.create.p95, alone.create.p95)} |`,
@@ -100,11 +106,10 @@ try {
   await sb.destroy();
   lines.push(
     '',
-    `Runtime ${runtime}; each exec of the flood is a short busy loop in its sandbox (cpu 1). Load average at the end: ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')} (a shared machine).`,
+    `Runtime ${runtime}; each exec of the flood is a short busy loop in its sandbox (cpu 1). Server, noisy client and quiet client in three processes. Load average at the end: ${load()} (a shared machine).`,
   );
 } finally {
-  await stopServer(server, dataDir);
+  server.proc.kill('SIGTERM');
+  await exited(server.proc);
 }
 publish('tenancy', lines);

@@ -21,6 +21,7 @@ const Limits = z
     maxListEntries: z.number().int().min(1),
     memoryOvercommit: z.number().positive().max(16),
     cpuOvercommit: z.number().positive().max(64),
+    createConcurrency: z.number().int().min(1).max(1024),
     hostMemoryReserveMiB: z.number().int().min(0),
   })
   .partial()

@@ -35,6 +35,8 @@ export interface Config {
     memoryOvercommit: number;
     /** vCPUs of all sandboxes together may reach host cores × this. */
     cpuOvercommit: number;
+    /** Creates doing host-side work at once; those waiting are served one project at a time in turn. */
+    createConcurrency: number;
     /** Host memory kept for the server and the host itself, MiB. */
     hostMemoryReserveMiB: number;
   };

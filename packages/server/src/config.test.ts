@@ -112,3 +112,13 @@ test('tenancy: quota defaults, per-key rate and audit retention from the file; n
     assert.throws(() => loadConfig({}, { AIRLOCK_CONFIG: configFile({ tenancy: bad }) }), ConfigError, JSON.stringify(bad));
   }
 });
+
+test('creates share one turn per core by default; the file or a flag sets the bound, and nonsense is refused', { timeout: 60_000 }, () => {
+  assert.equal(loadConfig({ hostCpus: 6 }, env()).limits.createConcurrency, 6);
+  assert.equal(loadConfig({ hostCpus: 6 }, env({ AIRLOCK_CONFIG: configFile({ limits: { createConcurrency: 3 } }) })).limits.createConcurrency, 3);
+  assert.equal(
+    loadConfig({ limits: { createConcurrency: 1 } }, env({ AIRLOCK_CONFIG: configFile({ limits: { createConcurrency: 3 } }) })).limits.createConcurrency,
+    1,
+  );
+  assert.throws(() => loadConfig({}, env({ AIRLOCK_CONFIG: configFile({ limits: { createConcurrency: 0 } }) })), ConfigError);
+});

@@ -71,6 +71,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     maxListEntries: 100_000,
     memoryOvercommit: 1,
     cpuOvercommit: 8,
+    // One create at a time per core: more only makes every create slower on a busy host.
+    createConcurrency: overrides.hostCpus ?? cpus().length,
     hostMemoryReserveMiB: 1024,
     ...defined(file.limits),
     ...(file.maxSandboxes !== undefined ? { maxSandboxes: file.maxSandboxes } : {}),

@@ -22,6 +22,7 @@ import type { NetworkService } from '../network/network-service.js';
 import type { NetworkAttachment, RuntimeDescription } from '../runtimes/runtime.js';
 import { DEFAULT_PROJECT, type SandboxRecord, type SandboxStore } from '../store/store.js';
 import type { Admission, Reservation } from './admission.js';
+import { FairQueue } from './fair-queue.js';
 import { newSandboxId } from './ids.js';
 import type { LiveSandboxes } from './live.js';
 import type { Releases } from './releases.js';
@@ -58,9 +59,12 @@ export class Creator {
   readonly #d: CreatorDeps;
   /** Creates waiting for room at capacity; pool refills stay out of their way meanwhile. */
   #waiting = 0;
+  /** The host-side work of starts, shared fairly between projects (pool refills count as one more). */
+  readonly #turns: FairQueue;
 
   constructor(deps: CreatorDeps) {
     this.#d = deps;
+    this.#turns = new FairQueue(deps.config.limits.createConcurrency);
   }
 
   get waiting(): number {
@@ -123,29 +127,33 @@ export class Creator {
     }
     const slog = log.child({ sandbox: record.id, runtime: runtime.name });
     try {
-      const rootfs = await image.prepare(imageId, record.id, {
-        memoryMiB,
-        diskMiB,
-        idmap: idmapFor(runtime.description, reservation.hostIds),
+      // A project that floods creates waits behind its own backlog here, not in front of others'.
+      const handle = await this.#turns.run(pool === null ? `project:${late.project}` : 'pool', async () => {
+        const rootfs = await image.prepare(imageId, record.id, {
+          memoryMiB,
+          diskMiB,
+          idmap: idmapFor(runtime.description, reservation.hostIds),
+        });
+        const defaults = await image.defaults(imageId);
+        let network: NetworkAttachment = { kind: 'none' };
+        if (settings !== null) {
+          // Attached before the runtime starts: the sandbox's first packet already meets its policy.
+          const a = await this.#d.network!.attach(record.id, settings);
+          record.network = { index: a.index, settings, portsToken: randomBytes(24).toString('base64url') };
+          await sandboxes.update(record.id, { network: record.network });
+          network = { kind: 'netns', path: a.netnsPath };
+        }
+        const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network });
+        try {
+          await this.#d.live.attach(record.id, runtime, handle, defaults);
+        } catch (e) {
+          handle.close();
+          throw e instanceof AgentProtocolError
+            ? runtimeError(`the agent of sandbox ${record.id} broke the protocol while starting: ${e.message}`, e)
+            : runtimeError(`the agent of sandbox ${record.id} did not answer: ${(e as Error).message}`, e);
+        }
+        return handle;
       });
-      const defaults = await image.defaults(imageId);
-      let network: NetworkAttachment = { kind: 'none' };
-      if (settings !== null) {
-        // Attached before the runtime starts: the sandbox's first packet already meets its policy.
-        const a = await this.#d.network!.attach(record.id, settings);
-        record.network = { index: a.index, settings, portsToken: randomBytes(24).toString('base64url') };
-        await sandboxes.update(record.id, { network: record.network });
-        network = { kind: 'netns', path: a.netnsPath };
-      }
-      const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network });
-      try {
-        await this.#d.live.attach(record.id, runtime, handle, defaults);
-      } catch (e) {
-        handle.close();
-        throw e instanceof AgentProtocolError
-          ? runtimeError(`the agent of sandbox ${record.id} broke the protocol while starting: ${e.message}`, e)
-          : runtimeError(`the agent of sandbox ${record.id} did not answer: ${(e as Error).message}`, e);
-      }
       const now = new Date();
       const running = await sandboxes.transition(record.id, ['creating'], 'running', {
         startedAt: now.toISOString(),
