@@ -12,7 +12,7 @@
  */
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { Config } from '../config.js';
-import { AirlockError, invalidRequest } from '../errors.js';
+import { AirlockError, invalidRequest, notFound } from '../errors.js';
 import type { SandboxRecord } from '../store/store.js';
 import { quotaExceeded, quotaLimit, type ProjectQuotas } from '../tenancy/quotas.js';
 
@@ -103,6 +103,7 @@ export class Admission {
   /** Throws quota_limit / quota_exceeded if one more sandbox of this size would not fit the project's quotas. */
   checkProject(project: string, size: Held): void {
     if (!this.#quotas) return;
+    if (this.#quotas.isClosed(project)) throw notFound(`project ${project}`);
     const q = this.#quotas.of(project);
     const u = this.usage(project);
     const asks = { sandboxes: 1, cpu: size.cpu, memoryMiB: size.memoryMiB, diskMiB: size.diskMiB ?? 0 };

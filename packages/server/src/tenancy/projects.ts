@@ -50,6 +50,7 @@ export class Projects {
       throw new AirlockError(ErrorCode.Capacity, `this server holds its limit of ${MAX_PROJECTS} projects`);
     const record = { name, createdAt: new Date().toISOString(), overrides };
     await this.#store.projects.insert(record);
+    this.#quotas.reopen(name);
     this.#quotas.setOverrides(name, overrides);
     return this.view(record);
   }
@@ -81,10 +82,21 @@ export class Projects {
   async delete(name: string): Promise<ProjectView> {
     if (name === DEFAULT_PROJECT) throw new AirlockError(ErrorCode.InvalidState, 'the default project cannot be deleted');
     const view = await this.get(name);
-    if (view.usage.sandboxes > 0)
-      throw new AirlockError(ErrorCode.InvalidState, `project ${name} still has ${view.usage.sandboxes} sandboxes: destroy them first`);
-    const keys = await this.#store.keys.list(name);
-    await this.#store.projects.delete(name, new Date().toISOString());
+    // Closed and counted in one turn of the event loop: a create that reserved before is counted, one after is refused.
+    this.#quotas.close(name);
+    const held = this.#sandboxes?.usage(name).sandboxes ?? 0;
+    if (held > 0) {
+      this.#quotas.reopen(name);
+      throw new AirlockError(ErrorCode.InvalidState, `project ${name} still has ${held} sandboxes: destroy them first`);
+    }
+    let keys: ApiKeyRecord[];
+    try {
+      keys = await this.#store.keys.list(name);
+      await this.#store.projects.delete(name, new Date().toISOString());
+    } catch (e) {
+      this.#quotas.reopen(name);
+      throw e;
+    }
     for (const k of keys) this.#principals.revoked(k.id);
     this.#quotas.forget(name);
     return view;

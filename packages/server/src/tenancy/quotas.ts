@@ -41,6 +41,7 @@ export class ProjectQuotas {
   readonly #defaults: Quotas;
   readonly #overrides = new Map<string, Overrides>();
   readonly #inFlight = new Map<string, { execs: number; pulls: number }>();
+  readonly #closed = new Set<string>();
 
   constructor(defaults: Quotas) {
     this.#defaults = defaults;
@@ -52,6 +53,23 @@ export class ProjectQuotas {
 
   forget(project: string): void {
     this.#overrides.delete(project);
+  }
+
+  /**
+   * A project being deleted takes no new sandbox: admission refuses it from the moment its delete
+   * checked that nothing is held, so a create in flight cannot land in a deleted project.
+   */
+  close(project: string): void {
+    this.#closed.add(project);
+  }
+
+  /** A delete that was refused, or a project created again under that name. */
+  reopen(project: string): void {
+    this.#closed.delete(project);
+  }
+
+  isClosed(project: string): boolean {
+    return this.#closed.has(project);
   }
 
   of(project: string): Quotas {
