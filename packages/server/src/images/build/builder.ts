@@ -28,7 +28,7 @@ import { typeInstruction, type Instruction } from './dockerfile-instructions.js'
 import { planCopy, planWorkdir, type FilePlan } from './file-step.js';
 import { getEnv, scratchImage, setEnv, stageFromImage, writeImageDocuments, type StageImage } from './image-config.js';
 import { LayerTooLargeError, commitLayer } from './layer-commit.js';
-import { chainKey, type CachedLayer } from './step-cache.js';
+import { chainKey, projectCacheKey, type CachedLayer } from './step-cache.js';
 import { TarWriter } from './tar-writer.js';
 
 import { RUNTIME_ARTIFACTS, type BuildOptions, type BuilderDeps } from './build-types.js';
@@ -307,9 +307,10 @@ class BuildRun {
     const { snapshotter, content, cache } = this.d;
     const img = state.img;
     const key = chainKey(state.key, text, ...inputs);
+    const cacheKey = projectCacheKey(this.o.project, key);
     const started = Date.now();
     const present = (l: CachedLayer) => snapshotter.hasLayer(l.chainId) && content.has(l.digest);
-    let layer = this.o.noCache ? undefined : cache.get(key, present);
+    let layer = this.o.noCache ? undefined : cache.get(cacheKey, present);
     const cached = layer !== undefined;
     let commit: { ms: number; tarBytes: number } | undefined;
     if (layer) {
@@ -338,7 +339,7 @@ class BuildRun {
         if (e instanceof LayerTooLargeError) throw new AirlockError(ErrorCode.BuildFailed, `${text.slice(0, 200)}: ${e.message}`);
         throw e;
       }
-      cache.put(key, layer);
+      cache.put(cacheKey, layer);
     }
     img.layers.push(layer);
     img.chain = layer.chainId;

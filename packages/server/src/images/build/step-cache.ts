@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_PROJECT } from '../../store/store.js';
 
 export const CachedLayer = z.object({
   digest: z.string().regex(/^sha256:[a-f0-9]{64}$/),
@@ -55,6 +56,16 @@ export class StepCache {
     if (!/^[a-f0-9]{64}$/.test(key)) throw new Error(`not a cache key: ${key}`);
     return join(this.#dir, `${key}.json`);
   }
+}
+
+/**
+ * The key a step is looked up under: its chain key scoped by the project, so one project never
+ * takes another's layer (a RUN's output may hold what it fetched at build time). The layers stay
+ * shared, content-addressed blobs; only the lookup is per project. The `default` project keeps the
+ * bare chain key, so its existing entries still hit.
+ */
+export function projectCacheKey(project: string | undefined, key: string): string {
+  return project === undefined || project === DEFAULT_PROJECT ? key : chainKey('project', project, key);
 }
 
 /** The next key in a stage's chain. */
