@@ -15,9 +15,17 @@ const DOMAINS = restricted(
   'host/ and store/ are the bottom layer: they import no domain.',
 );
 
+// The server ships without its test support: only its own tests (notTests below) use the testkit.
+const TEST_SUPPORT = restricted(
+  ['@airlock/testkit', '@airlock/testkit/*', '@airlock/security', '@airlock/security/*'],
+  'The server never loads the testkit or the security suite (its tests may use the testkit).',
+);
+
 const server = 'packages/server/src';
 const boundary = (files, ...rules) => ({ files, rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: rules }] } });
-const notTests = ['**/*.test.ts', `${server}/test/**`, `${server}/security/**`];
+const notTests = ['**/*.test.ts'];
+// The test support and the security suite are their own packages (packages/testkit, packages/security).
+const testSupport = ['packages/testkit/src/**', 'packages/security/src/**'];
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'packages/agent/native/**', 'bench/results/**', '**/*.d.ts'] },
@@ -60,16 +68,31 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  // One no-restricted-imports setting per file (a later block would replace an earlier one's): TEST_SUPPORT joins each.
   // The server's layers, top to bottom: api → processes/interpreter → sandbox → images, network, runtimes → agent-channel → host, store.
-  { ...boundary([`${server}/**/*.ts`], SPAWN, HTTP_FRAMEWORK, API), ignores: [`${server}/host/**`, `${server}/api/**`, `${server}/server.ts`, ...notTests] },
-  { ...boundary([`${server}/host/**/*.ts`], HTTP_FRAMEWORK, API, LIFECYCLE, DOMAINS), ignores: notTests },
-  { ...boundary([`${server}/store/**/*.ts`], SPAWN, HTTP_FRAMEWORK, API, LIFECYCLE, DOMAINS), ignores: notTests },
-  { ...boundary([`${server}/{images,network,runtimes,agent-channel}/**/*.ts`], SPAWN, HTTP_FRAMEWORK, API, LIFECYCLE), ignores: notTests },
-  { ...boundary([`${server}/api/**/*.ts`], SPAWN), ignores: notTests },
+  {
+    ...boundary([`${server}/**/*.ts`], SPAWN, HTTP_FRAMEWORK, API, TEST_SUPPORT),
+    ignores: [`${server}/host/**`, `${server}/api/**`, `${server}/server.ts`, ...notTests],
+  },
+  { ...boundary([`${server}/host/**/*.ts`], HTTP_FRAMEWORK, API, LIFECYCLE, DOMAINS, TEST_SUPPORT), ignores: notTests },
+  { ...boundary([`${server}/store/**/*.ts`], SPAWN, HTTP_FRAMEWORK, API, LIFECYCLE, DOMAINS, TEST_SUPPORT), ignores: notTests },
+  { ...boundary([`${server}/{images,network,runtimes,agent-channel}/**/*.ts`], SPAWN, HTTP_FRAMEWORK, API, LIFECYCLE, TEST_SUPPORT), ignores: notTests },
+  { ...boundary([`${server}/api/**/*.ts`], SPAWN, TEST_SUPPORT), ignores: notTests },
+  // The testkit and the security suite reach the server through its package exports (".", "./internal/*"), never its files.
+  boundary(
+    testSupport,
+    restricted(
+      ['**/server/src/**', '**/server/dist/**', '@airlock/server/dist/**'],
+      'Import the server through @airlock/server or a narrow @airlock/server/internal/... export (packages/server/package.json).',
+    ),
+  ),
   // Clients never load the server: the CLI starts fast and the SDK runs in a browser.
   boundary(
     ['packages/{sdk,cli,protocol}/src/**/*.ts'],
-    restricted(['@airlock/server', '@airlock/server/*'], 'The SDK, CLI and protocol never load the server (tests may).'),
+    restricted(
+      ['@airlock/server', '@airlock/server/*', '@airlock/testkit', '@airlock/testkit/*'],
+      'The SDK, CLI and protocol never load the server or its testkit (tests may).',
+    ),
   ),
   // The interpreter's JavaScript driver runs inside the sandbox as CommonJS, handed BOOT by its bootstrap.
   {
@@ -81,7 +104,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   // Tests read JSON answers of the API they probe, whatever shape a bug gives them: `any` is the honest type there.
-  { files: ['**/*.test.ts', '**/*.test.mjs', `${server}/test/**`, `${server}/security/**`], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
+  { files: ['**/*.test.ts', '**/*.test.mjs', ...testSupport], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   {
     files: ['packages/{sdk,cli}/src/**/*.test.ts', 'packages/cli/src/e2e/**', 'packages/cli/src/commands/serve.ts'],
     rules: { '@typescript-eslint/no-restricted-imports': 'off' },

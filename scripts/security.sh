@@ -26,10 +26,10 @@ chmod 711 "$AIRLOCK_TEST_ROOT"
 
 # --test-timeout: a hang fails the run instead of holding it (the suite takes about three minutes).
 AIRLOCK_SECURITY_RESULTS="$PWD/security/results" node --test --test-timeout=900000 --test-reporter=spec \
-  packages/server/dist/security/security.test.js packages/server/dist/security/scoreboard.test.js packages/server/dist/security/hostile-frames.test.js
+  packages/security/dist/security.test.js packages/security/dist/scoreboard.test.js packages/security/dist/hostile-frames.test.js
 status=$?
 
-if ! node packages/server/dist/test/leak-check.js --clean; then
+if ! node packages/testkit/dist/leak-check.js --clean; then
   status=1
 fi
 exit $status

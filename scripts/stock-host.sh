@@ -3,7 +3,7 @@
 # cgroup v2 hierarchy (these machines boot with hybrid cgroups, so the v2 code paths cannot run here
 # natively). Builds (once, cached by a hash of everything that goes into it) a Debian bookworm disk
 # image with mmdebstrap: runc, runsc, bubblewrap and what the server needs, the host's Node.js and
-# the guest kernel's modules. Then the driver (packages/server/src/test/stock-host/) boots it under
+# the guest kernel's modules. Then the driver (packages/testkit/src/stock-host/) boots it under
 # QEMU with `cgroup_no_v1=all`, the project tree shared in read-only and a writable scratch, runs the
 # named subset of the suite inside and reports pass/fail here.
 #
@@ -73,4 +73,4 @@ if [ ! -f "$image" ]; then
 fi
 cleanup; tmp=; trap - EXIT
 
-exec node packages/server/dist/test/stock-host/main.js --image "$image" --kernel "$kernel" --initrd "$initrd" --tree "$PWD" "$@"
+exec node packages/testkit/dist/stock-host/main.js --image "$image" --kernel "$kernel" --initrd "$initrd" --tree "$PWD" "$@"

@@ -33,7 +33,7 @@ if ! bash scripts/fuzz.sh 25; then
   status=1
 fi
 
-if ! node packages/server/dist/test/leak-check.js --clean; then
+if ! node packages/testkit/dist/leak-check.js --clean; then
   status=1
 fi
 exit $status

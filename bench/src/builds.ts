@@ -8,8 +8,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Airlock } from '@airlock/sdk';
-import { startBuildah, buildahAvailable } from '@airlock/server/testing/buildah';
-import { startBaseRegistry } from '@airlock/server/testing/builds';
+import { startBuildah, buildahAvailable } from '@airlock/testkit/buildah.js';
+import { startBaseRegistry } from '@airlock/testkit/build-fixtures.js';
 import { summarize } from './stats.js';
 import type { ImageRow } from './images.js';
 

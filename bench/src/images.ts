@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Airlock } from '@airlock/sdk';
 import type { RunningServer } from '@airlock/server';
-import { pushImage, readPythonRootfsTar, startRegistry, tarOf } from '@airlock/server/testing/images';
+import { pushImage, readPythonRootfsTar, startRegistry, tarOf } from '@airlock/testkit/image-fixtures.js';
 import { summarize, type Summary } from './stats.js';
 
 /** Runs `fn` (which returns the milliseconds of the part worth timing) `n` times after `warmup` runs. */

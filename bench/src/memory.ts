@@ -5,7 +5,7 @@
  * and its shim.
  */
 import { readFileSync } from 'node:fs';
-import { processesMatching } from '@airlock/server/testing/host-probe';
+import { processesMatching } from '@airlock/testkit/host-probe.js';
 
 function pssKiB(pid: number): number {
   try {

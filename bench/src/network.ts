@@ -1,7 +1,7 @@
 /**
  * @module network
  * What a sandbox network costs, against the same things without it, all in one run on the rig
- * (the tests' own internet in namespaces, packages/server/src/test/net-rig.ts):
+ * (the tests' own internet in namespaces, packages/testkit/src/net-rig.ts):
  *   - create of a runc sandbox with a network (egress none) against one without;
  *   - connection setup from a sandbox namespace through the policy against an unfiltered namespace
  *     (a veth to the same host, no nft of ours): the CIDR path (connect + one round trip) and the
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Airlock } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
-import { NetRig, RIG } from '@airlock/server/testing/net-rig';
+import { NetRig, RIG } from '@airlock/testkit/net-rig.js';
 import type { Row } from './report.js';
 import { summarize, timeIt } from './stats.js';
 

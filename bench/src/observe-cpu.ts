@@ -16,7 +16,7 @@ const at = process.argv.indexOf('--execs');
 const execs = at === -1 ? 3000 : Number(process.argv[at + 1]);
 const BLOCK = 250;
 const TICK_MS = 1000 / 100; // USER_HZ
-const SERVER = join(dirname(fileURLToPath(import.meta.resolve('@airlock/server/testing'))), 'server-process.js');
+const SERVER = join(dirname(fileURLToPath(import.meta.resolve('@airlock/testkit'))), 'server-process.js');
 const KEY = 'test-key-0123456789abcdef-airlock';
 
 function cpuMs(pid: number): number {

@@ -3,7 +3,7 @@
  * processes, mounts, runtime state, sockets, bundle) is gone, observed on the host.
  */
 import type { Airlock } from '@airlock/sdk';
-import { isClean, remainsOf } from '@airlock/server/testing/host-probe';
+import { isClean, remainsOf } from '@airlock/testkit/host-probe.js';
 import { summarize, type Summary } from './stats.js';
 
 export async function teardown(

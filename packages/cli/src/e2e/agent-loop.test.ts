@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, test } from 'node:test';
 import { Airlock } from '@airlock/sdk';
-import { TEST_KEY, newDataDir, recordSandbox } from '@airlock/server/testing';
-import { spawnServer } from '@airlock/server/testing/spawn-server';
+import { TEST_KEY, newDataDir, recordSandbox } from '@airlock/testkit';
+import { spawnServer } from '@airlock/testkit/spawn-server.js';
 
 const children: ChildProcess[] = [];
 after(() => {

@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Airlock, Image } from '@airlock/sdk';
-import { TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/server/testing';
-import { leftovers, startBaseRegistry, type BaseRegistry } from '@airlock/server/testing/builds';
+import { TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/testkit';
+import { leftovers, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
 import { runCli } from './run-cli.js';
 
 describe('airlock image build, push, save; the SDK builder', { timeout: 900_000 }, () => {

@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
-import { isClean, remainsOf } from '@airlock/server/testing/host-probe';
+import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
+import { isClean, remainsOf } from '@airlock/testkit/host-probe.js';
 import { runCli, type Run } from './run-cli.js';
 
 describe('airlock CLI end to end', { timeout: 10 * 60_000 }, () => {

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { Airlock, type Execution, type Sandbox } from '@airlock/sdk';
-import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { testRoot } from '@airlock/server/testing';
+import { testRoot } from '@airlock/testkit';
 import { buildBuiltin } from '../builtin-images.js';
 import { runCli } from './run-cli.js';
 

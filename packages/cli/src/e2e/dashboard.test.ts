@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../../../docs/images/', import.meta.url));

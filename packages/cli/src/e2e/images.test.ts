@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/server/testing';
-import { buildImage, pushImage, readPythonRootfsTar, startRegistry, tarOf, writeOciLayout, type Registry } from '@airlock/server/testing/images';
+import { TEST_KEY, newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/testkit';
+import { buildImage, pushImage, readPythonRootfsTar, startRegistry, tarOf, writeOciLayout, type Registry } from '@airlock/testkit/image-fixtures.js';
 import { runCli } from './run-cli.js';
 
 describe('airlock image and run --image', { timeout: 10 * 60_000 }, () => {

@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Airlock } from '@airlock/sdk';
-import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
 import { buildBuiltin } from '../builtin-images.js';
 import { CLI } from './run-cli.js';
 

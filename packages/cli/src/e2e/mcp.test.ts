@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { TEST_KEY, eventually, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, eventually, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
 import { CLI } from './run-cli.js';
 
 /** Python with no plotting library: draws a sine curve into a PNG by hand (zlib + struct), as a plot would. */

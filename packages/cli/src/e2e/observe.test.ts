@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Airlock, type Sandbox } from '@airlock/sdk';
-import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
 import { runCli } from './run-cli.js';
 
 describe('stats and events from the SDK and the CLI', { timeout: 5 * 60_000 }, () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Airlock, ExecFailedError, InvalidRequestError, InvalidStateError, NotFoundError, AirlockError, type Sandbox } from '@airlock/sdk';
-import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
 
 describe('SDK against a real server', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;

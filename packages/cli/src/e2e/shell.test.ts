@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { TEST_KEY, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, startTestServer, type TestServer } from '@airlock/testkit';
 import { CLI, runCli } from './run-cli.js';
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/server/testing';
+import { TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit';
 import { runCli, type Run } from './run-cli.js';
 
 describe('airlock project / key / audit / --profile end to end', { timeout: 5 * 60_000 }, () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Api, startTestServer, type TestServer } from '../test/harness.js';
+import { Api, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 
 describe('HTTP API', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;

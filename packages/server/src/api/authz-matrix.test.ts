@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { RouteEntry } from './route-table.js';
-import { tarOf } from '../test/image-fixtures.js';
-import { Api, TEST_KEY, recordSandbox, startTestServer, type TestServer } from '../test/harness.js';
+import { tarOf } from '@airlock/testkit/image-fixtures.js';
+import { Api, TEST_KEY, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 
 const CASES = ['none', 'malformed', 'wrong', 'revoked', 'expired', 'other', 'read', 'project', 'admin'] as const;
 type Case = (typeof CASES)[number];

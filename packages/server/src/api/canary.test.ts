@@ -10,8 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { Api, newDataDir, recordSandbox } from '../test/harness.js';
-import { spawnServer } from '../test/spawn-server.js';
+import { Api, newDataDir, recordSandbox } from '@airlock/testkit/harness.js';
+import { spawnServer } from '@airlock/testkit/spawn-server.js';
 
 describe('secrets stay out of logs, audit, error bodies and the database', { timeout: 5 * 60_000 }, () => {
   const children: ChildProcess[] = [];

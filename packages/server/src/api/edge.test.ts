@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { startTestServer, type Api, type TestServer } from '../test/harness.js';
+import { startTestServer, type Api, type TestServer } from '@airlock/testkit/harness.js';
 
 /**
  * A raw HTTP request that reads the answer as soon as it comes, as curl does, even while the body is

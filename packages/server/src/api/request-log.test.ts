@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Attach } from '../test/attach-client.js';
-import { Api, TEST_KEY, newDataDir, recordSandbox } from '../test/harness.js';
+import { Attach } from '@airlock/testkit/attach-client.js';
+import { Api, TEST_KEY, newDataDir, recordSandbox } from '@airlock/testkit/harness.js';
 
 const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
 const SECRET = 'PLANTED-7f3a9c-do-not-log';

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ATTACH_CLOSE } from '@airlock/protocol';
-import { Attach } from '../test/attach-client.js';
-import { Api, eventually, startTestServer, type TestServer } from '../test/harness.js';
+import { Attach } from '@airlock/testkit/attach-client.js';
+import { Api, eventually, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 
 describe('key revocation', { timeout: 5 * 60_000 }, () => {
   let t: TestServer;

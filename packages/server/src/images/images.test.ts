@@ -10,10 +10,20 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { buildImage, pushImage, pushIndex, readPythonRootfsTar, startRegistry, tarOf, sha256, writeOciLayout, type Registry } from '../test/image-fixtures.js';
-import { newDataDir, startTestServer, testRoot, type TestServer } from '../test/harness.js';
+import {
+  buildImage,
+  pushImage,
+  pushIndex,
+  readPythonRootfsTar,
+  startRegistry,
+  tarOf,
+  sha256,
+  writeOciLayout,
+  type Registry,
+} from '@airlock/testkit/image-fixtures.js';
+import { newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/testkit/harness.js';
 import { WRITABLE_LAYER } from './default-image.js';
-import { startRegistryStub, type RegistryStub } from '../test/registry-stub.js';
+import { startRegistryStub, type RegistryStub } from '@airlock/testkit/registry-stub.js';
 
 const SECRET = 'pw-that-must-not-leak-7f3a';
 

@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
-import { tarOf } from '../test/image-fixtures.js';
-import { testRoot } from '../test/harness.js';
+import { tarOf } from '@airlock/testkit/image-fixtures.js';
+import { testRoot } from '@airlock/testkit/harness.js';
 import { applyLayer } from './layer-apply.js';
 
 const work = mkdtempSync(join(testRoot(), 'layers-'));

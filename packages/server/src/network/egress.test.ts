@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { nftTables } from '../host/nft.js';
 import { listLinks, listNetns } from '../host/netns.js';
-import { NetRig, RIG } from '../test/net-rig.js';
-import { settings, startRigNetwork } from '../test/net-service.js';
+import { NetRig, RIG } from '@airlock/testkit/net-rig.js';
+import { settings, startRigNetwork } from '@airlock/testkit/net-service.js';
 import type { NetworkService } from './network-service.js';
 
 describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 }, () => {

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { Api, eventually, startTestServer, type TestServer } from '../test/harness.js';
-import { probeCommand } from '../test/sandbox-net-probe.js';
+import { Api, eventually, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { probeCommand } from '@airlock/testkit/sandbox-net-probe.js';
 
 const LISTENER = String.raw`
 import socket, threading

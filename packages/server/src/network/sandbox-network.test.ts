@@ -11,9 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import type { RuntimeName } from '@airlock/protocol';
 import { listLinks, listNetns } from '../host/netns.js';
 import { nftTables } from '../host/nft.js';
-import { eventually, newDataDir, startTestServer, type TestServer } from '../test/harness.js';
-import { NetRig, RIG } from '../test/net-rig.js';
-import { probeCommand } from '../test/sandbox-net-probe.js';
+import { eventually, newDataDir, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { NetRig, RIG } from '@airlock/testkit/net-rig.js';
+import { probeCommand } from '@airlock/testkit/sandbox-net-probe.js';
 
 const RUNTIMES: RuntimeName[] = ['runc', 'gvisor', 'bwrap'];
 

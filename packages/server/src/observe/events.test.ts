@@ -8,8 +8,8 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { TEST_KEY, eventually, startTestServer } from '../test/harness.js';
-import { SseReader } from '../test/sse-client.js';
+import { TEST_KEY, eventually, startTestServer } from '@airlock/testkit/harness.js';
+import { SseReader } from '@airlock/testkit/sse-client.js';
 
 const auth = { authorization: `Bearer ${TEST_KEY}` };
 

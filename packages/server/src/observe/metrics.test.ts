@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Api, TEST_KEY, startTestServer } from '../test/harness.js';
-import { parseExposition } from '../test/prom-text.js';
+import { Api, TEST_KEY, startTestServer } from '@airlock/testkit/harness.js';
+import { parseExposition } from '@airlock/testkit/prom-text.js';
 
 async function scrape(url: string, key: string | null = TEST_KEY) {
   const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { NetworkSettings } from '@airlock/protocol';
-import { newDataDir } from '../test/harness.js';
+import { newDataDir } from '@airlock/testkit/harness.js';
 import { sandboxRecord } from '../store/store-conformance.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { EventInput } from './event-log.js';

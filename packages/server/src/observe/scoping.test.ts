@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Api, TEST_KEY, startTestServer } from '../test/harness.js';
-import { SseReader } from '../test/sse-client.js';
-import { parseExposition } from '../test/prom-text.js';
+import { Api, TEST_KEY, startTestServer } from '@airlock/testkit/harness.js';
+import { SseReader } from '@airlock/testkit/sse-client.js';
+import { parseExposition } from '@airlock/testkit/prom-text.js';
 
 test('a key of another project sees nothing of project default', { timeout: 3 * 60_000 }, async () => {
   const t = await startTestServer();

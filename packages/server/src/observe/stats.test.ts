@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { cgroupVersion } from '../host/cgroups.js';
-import { TEST_KEY, startTestServer, type TestServer } from '../test/harness.js';
-import { parseExposition } from '../test/prom-text.js';
+import { TEST_KEY, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { parseExposition } from '@airlock/testkit/prom-text.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,3 +1,3 @@
-import { codeConformance } from '../test/code-conformance.js';
+import { codeConformance } from '@airlock/testkit/code-conformance.js';
 
 codeConformance({ runtime: 'bwrap' });

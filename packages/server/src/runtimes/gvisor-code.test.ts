@@ -1,4 +1,4 @@
-import { codeConformance } from '../test/code-conformance.js';
+import { codeConformance } from '@airlock/testkit/code-conformance.js';
 
 codeConformance({
   runtime: 'gvisor',

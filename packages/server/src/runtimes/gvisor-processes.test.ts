@@ -1,4 +1,4 @@
-import { processConformance } from '../test/process-conformance.js';
+import { processConformance } from '@airlock/testkit/process-conformance.js';
 
 processConformance({
   runtime: 'gvisor',

@@ -1,4 +1,4 @@
-import { runtimeConformance } from '../test/conformance.js';
+import { runtimeConformance } from '@airlock/testkit/conformance.js';
 
 runtimeConformance({
   runtime: 'microvm',

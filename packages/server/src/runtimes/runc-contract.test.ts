@@ -1,4 +1,4 @@
-import { realRuntimeSubject } from '../test/real-runtime-subject.js';
+import { realRuntimeSubject } from '@airlock/testkit/real-runtime-subject.js';
 import { runtimeContract } from './runtime-contract.js';
 
 runtimeContract(realRuntimeSubject('runc'));

@@ -1,3 +1,3 @@
-import { processConformance } from '../test/process-conformance.js';
+import { processConformance } from '@airlock/testkit/process-conformance.js';
 
 processConformance({ runtime: 'runc' });

@@ -1,3 +1,3 @@
-import { runtimeConformance } from '../test/conformance.js';
+import { runtimeConformance } from '@airlock/testkit/conformance.js';
 
 runtimeConformance({ runtime: 'runc' });

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { checkCommand } from '../host/command.js';
-import { eventually, newDataDir, startTestServer } from '../test/harness.js';
-import { isClean, remainsOf } from '../test/host-probe.js';
+import { eventually, newDataDir, startTestServer } from '@airlock/testkit/harness.js';
+import { isClean, remainsOf } from '@airlock/testkit/host-probe.js';
 
 test('gVisor: destroy answers stopped, and close waits until nothing of the sandbox is left', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('async-destroy');

@@ -10,8 +10,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { runCommand } from '../host/command.js';
-import { Api, TEST_KEY, eventually, newDataDir, recordSandbox, startTestServer, type TestServer } from '../test/harness.js';
-import { isClean, remainsOf } from '../test/host-probe.js';
+import { Api, TEST_KEY, eventually, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { isClean, remainsOf } from '@airlock/testkit/host-probe.js';
 
 const poolOf = async (api: Api, runtime: string) => ((await api.call('GET', '/v1/pools')).body.pools as any[]).find((p) => p.runtime === runtime);
 const full = (api: Api, runtime: string, refills = 0) =>

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Api, eventually, startTestServer, type TestServer } from '../test/harness.js';
+import { Api, eventually, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 
 async function projectWithKey(admin: Api, name: string, quotas?: Record<string, number | null>): Promise<Api> {
   assert.equal((await admin.call('POST', '/v1/projects', { name, ...(quotas ? { quotas } : {}) })).status, 201);

@@ -11,9 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { newDataDir, startTestServer, testRoot, type TestServer } from '../../test/harness.js';
-import { build, context, leftovers, startBaseRegistry, type BaseRegistry } from '../../test/build-fixtures.js';
-import { startRegistryStub, type RegistryStub } from '../../test/registry-stub.js';
+import { newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/testkit/harness.js';
+import { build, context, leftovers, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
+import { startRegistryStub, type RegistryStub } from '@airlock/testkit/registry-stub.js';
 
 let env: BaseRegistry;
 let srv: TestServer;

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { newDataDir, startTestServer, type TestServer } from '../../test/harness.js';
-import { build, context, startBaseRegistry, type BaseRegistry } from '../../test/build-fixtures.js';
-import { startRegistryStub, type RegistryStub } from '../../test/registry-stub.js';
+import { newDataDir, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { build, context, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
+import { startRegistryStub, type RegistryStub } from '@airlock/testkit/registry-stub.js';
 import { ContentStore } from '../content-store.js';
 import { RegistryClient } from '../registry-client.js';
 import { pushImage } from '../registry-push.js';

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileTree, treeDifferences } from '../../test/file-tree.js';
-import { buildahAvailable, startBuildah, type Buildah } from '../../test/buildah.js';
-import { build, startBaseRegistry, type BaseRegistry } from '../../test/build-fixtures.js';
-import { newDataDir, startTestServer, testRoot, type TestServer } from '../../test/harness.js';
-import { tarOf } from '../../test/image-fixtures.js';
+import { fileTree, treeDifferences } from '@airlock/testkit/file-tree.js';
+import { buildahAvailable, startBuildah, type Buildah } from '@airlock/testkit/buildah.js';
+import { build, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
+import { newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/testkit/harness.js';
+import { tarOf } from '@airlock/testkit/image-fixtures.js';
 
 /**
  * Left out of the comparison, each for a reason that is not the Dockerfile's: buildah's mount
@@ -74,7 +74,7 @@ after(async () => {
 describe('Airlock and buildah build the same files', { timeout: 900_000 }, () => {
   test('same paths, types, modes, owners, content hashes and link targets', { skip: !buildahAvailable() && 'buildah is not installed' }, async () => {
     const { readdirSync, readFileSync, statSync } = await import('node:fs');
-    const entries: import('../../test/image-fixtures.js').TarEntry[] = [];
+    const entries: import('@airlock/testkit/image-fixtures.js').TarEntry[] = [];
     const walk = (rel: string) => {
       for (const name of readdirSync(join(ctx, rel)).sort()) {
         const p = rel ? `${rel}/${name}` : name;

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { newDataDir, startTestServer, type TestServer } from '../../test/harness.js';
-import { build, buildUrl, context, layerEvents, leftovers, startBaseRegistry, type BaseRegistry } from '../../test/build-fixtures.js';
+import { newDataDir, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { build, buildUrl, context, layerEvents, leftovers, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
 
 let env: BaseRegistry;
 let srv: TestServer;
@@ -133,7 +133,7 @@ describe('image build', { timeout: 900_000 }, () => {
     const res = await fetch(buildUrl(srv, { tag: 'test/cancel:2' }), {
       method: 'POST',
       headers: { authorization: `Bearer ${srv.api.key}`, 'content-type': 'application/x-tar' },
-      body: await (await import('../../test/image-fixtures.js')).tarOf(context(df)),
+      body: await (await import('@airlock/testkit/image-fixtures.js')).tarOf(context(df)),
       signal: abort.signal,
     });
     const reader = (res.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
@@ -201,7 +201,7 @@ describe('image build', { timeout: 900_000 }, () => {
   });
 
   test('heredocs, SHELL, exec-form RUN, ADD of a local tar archive, ENTRYPOINT', async () => {
-    const { tarOf } = await import('../../test/image-fixtures.js');
+    const { tarOf } = await import('@airlock/testkit/image-fixtures.js');
     const archive = await tarOf([
       { name: 'pkg/', type: 'directory' },
       { name: 'pkg/data.txt', body: 'from the archive' },
