@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Attach } from '@airlock/testkit/attach-client.js';
 import { Api, TEST_KEY, newDataDir, recordSandbox } from '@airlock/testkit/harness.js';
 
-const SERVER = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
+const SERVER = fileURLToPath(import.meta.resolve('@airlock/testkit/server-process.js'));
 const SECRET = 'PLANTED-7f3a9c-do-not-log';
 
 async function serverWithLogs(format: 'json' | 'pretty'): Promise<{ child: ChildProcess; api: Api; lines: string[] }> {

@@ -160,7 +160,7 @@ test('at the sandbox limit a create takes the place of a waiting sandbox, and th
 
 test('kill -9 with a full pool: the next start destroys the pooled sandboxes of the old run', { timeout: 10 * 60_000 }, async () => {
   const dataDir = newDataDir('pools-crash');
-  const server = fileURLToPath(new URL('../test/server-process.js', import.meta.url));
+  const server = fileURLToPath(import.meta.resolve('@airlock/testkit/server-process.js'));
   const start = async (pools: string) => {
     const child = spawn(process.execPath, [server, dataDir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AIRLOCK_POOLS: pools } });
     const url = await new Promise<string>((resolve, reject) => {

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Api, newDataDir, startTestServer, type TestServer } from '../../test/harness.js';
-import { build, context, layerEvents, startBaseRegistry, type BaseRegistry } from '../../test/build-fixtures.js';
+import { Api, newDataDir, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { build, context, layerEvents, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
 
 let env: BaseRegistry;
 let srv: TestServer;
