@@ -10,7 +10,7 @@ import { buildProgram } from './program.js';
 
 async function main(argv: string[]): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(undefined, argv.slice(2))).parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
       // commander has already printed its message (or the help / version text).
