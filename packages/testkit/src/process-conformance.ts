@@ -5,6 +5,9 @@
  * offset rule, PTYs over WebSocket (a Python REPL, resize seen by `stty size`, a flood against a slow
  * reader with server memory bounded), streaming stdin, watch events in order, every file operation,
  * a tar round trip, and the bad input the API must refuse with its own status.
+ *
+ * Over 400 lines on purpose, as the runtime conformance suite is: one suite of cases every runtime
+ * meets in the same order, with its written skips in one place.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';

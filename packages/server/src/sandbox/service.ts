@@ -16,6 +16,7 @@ import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { DEFAULT_PROJECT, type SandboxFilter, type SandboxRecord, type Store } from '../store/store.js';
 import type { ProjectQuotas } from '../tenancy/quotas.js';
 import { Admission } from './admission.js';
+import type { CreateSandbox } from './commands.js';
 import { Creator, type LateBound } from './create.js';
 import { runExec, type ExecCommand, type StartedExec } from './exec-run.js';
 import { ProcessService } from '../processes/process-service.js';
@@ -38,21 +39,7 @@ import { SandboxNetworks, type NetworkView } from './sandbox-network.js';
 export type { NetworkView } from './sandbox-network.js';
 import type { SandboxObserver } from './observer.js';
 
-/** What a create asks for (validated at the edge). */
-export interface CreateSandbox {
-  project?: string;
-  image?: string | undefined;
-  runtime?: RuntimeName | undefined;
-  cpu?: number | undefined;
-  memoryMiB?: number | undefined;
-  diskMiB?: number | undefined;
-  /** Seconds; null: no limit; undefined: the server's default. */
-  timeout?: number | null | undefined;
-  env?: Record<string, string> | undefined;
-  metadata?: Record<string, string> | undefined;
-  /** The sandbox's own network namespace and egress policy; absent: loopback only. */
-  network?: NetworkSettings | undefined;
-}
+export type { CreateSandbox } from './commands.js';
 
 /** A sandbox as the domain reports it: its record and the health of its agent. */
 export type SandboxView = SandboxRecord & { agent: { responsive: boolean; unresponsiveSince: string | null }; networkAddress: string | null };

@@ -29,6 +29,7 @@ import { planCopy, planWorkdir, type FilePlan } from './file-step.js';
 import { getEnv, scratchImage, setEnv, stageFromImage, writeImageDocuments, type StageImage } from './image-config.js';
 import { LayerTooLargeError, commitLayer } from './layer-commit.js';
 import { chainKey, projectCacheKey, type CachedLayer } from './step-cache.js';
+import { neededStages, targetStage } from './stage-plan.js';
 import { TarWriter } from './tar-writer.js';
 
 import { RUNTIME_ARTIFACTS, type BuildOptions, type BuilderDeps } from './build-types.js';
@@ -102,48 +103,13 @@ class BuildRun {
       const ins = typeInstruction(raw, (n) => this.#meta.get(n), { escape: df.escape });
       if (ins.kind === 'ARG') for (const a of ins.args) this.#meta.set(a.name, o.buildArgs[a.name] ?? a.value);
     }
-    const target = this.#target();
-    const needed = this.#needed(target);
+    const target = targetStage(df, o.target);
+    const needed = neededStages(df, target, (n) => this.#meta.get(n));
     this.#steps = df.stages.filter((s) => needed.has(s.index)).reduce((n, s) => n + 1 + s.instructions.length, 0);
     for (const stage of df.stages) {
       if (needed.has(stage.index)) this.#stages.set(stage.index, await this.#buildStage(stage));
     }
     return this.#record(this.#stages.get(target.index)!.img);
-  }
-
-  #target(): Stage {
-    const { df, o } = this;
-    if (o.target === undefined) return df.stages[df.stages.length - 1]!;
-    const t = df.stages.find((s) => s.name === o.target!.toLowerCase());
-    if (!t)
-      throw new AirlockError(
-        ErrorCode.InvalidRequest,
-        `target stage ${JSON.stringify(o.target)} is not in the Dockerfile (stages: ${df.stages.map((s) => s.name ?? s.index).join(', ')})`,
-      );
-    return t;
-  }
-
-  /** The target and every stage it depends on, through FROM and COPY --from. */
-  #needed(target: Stage): Set<number> {
-    const needed = new Set<number>();
-    const visit = (s: Stage) => {
-      if (needed.has(s.index)) return;
-      needed.add(s.index);
-      const lookup = (n: string) => this.#meta.get(n);
-      const from = typeInstruction(s.from, lookup, { escape: this.df.escape, lenient: true });
-      const refs = from.kind === 'FROM' ? [from.image] : [];
-      for (const raw of s.instructions) {
-        if (raw.keyword !== 'COPY') continue;
-        const ins = typeInstruction(raw, lookup, { escape: this.df.escape, lenient: true });
-        if (ins.kind === 'COPY' && ins.from !== undefined) refs.push(ins.from);
-      }
-      for (const r of refs) {
-        const dep = stageNamed(this.df, r, s.index);
-        if (dep) visit(dep);
-      }
-    };
-    visit(target);
-    return needed;
   }
 
   async #buildStage(stage: Stage): Promise<StageState> {
