@@ -32,8 +32,9 @@ export interface SandboxExecStreamParams extends SandboxExecParams, ExecStreamCa
 /** `cmd` as an array runs directly (argv); a string runs under `/bin/sh -c`. */
 export type Command = string | readonly string[];
 
-export function buildExecRequest(cmd: Command, params: SandboxExecBufferedParams = {}): ExecRequest {
-  const body: ExecRequest = { cmd: typeof cmd === 'string' ? cmd : [...cmd] };
+/** `cmd` null: the image's own Entrypoint + Cmd. */
+export function buildExecRequest(cmd: Command | null, params: SandboxExecBufferedParams = {}): ExecRequest {
+  const body: ExecRequest = cmd === null ? {} : { cmd: typeof cmd === 'string' ? cmd : [...cmd] };
   if (params.env !== undefined) body.env = params.env;
   if (params.cwd !== undefined) body.cwd = params.cwd;
   if (params.user !== undefined) body.user = params.user;

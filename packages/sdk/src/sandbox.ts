@@ -85,8 +85,9 @@ export class Sandbox {
   /**
    * Runs a command and answers once it has ended, with its output buffered. A command that cannot
    * start throws `ExecFailedError`; one that starts and fails resolves with its exit code.
+   * `cmd` null runs the image's own Entrypoint + Cmd.
    */
-  async exec(cmd: Command, params: SandboxExecBufferedParams = {}): Promise<ExecResult> {
+  async exec(cmd: Command | null, params: SandboxExecBufferedParams = {}): Promise<ExecResult> {
     return this.#http.json<ExecResult>('POST', `${this.#path}/exec`, {
       json: buildExecRequest(cmd, params),
       signal: params.signal,
@@ -97,9 +98,9 @@ export class Sandbox {
   /**
    * Starts a command and answers as soon as the server has accepted it; its output then arrives
    * through the returned `ExecStream`. Errors found before the start (not found, exec failed)
-   * throw here.
+   * throw here. `cmd` null runs the image's own Entrypoint + Cmd.
    */
-  async execStream(cmd: Command, params: SandboxExecStreamParams = {}): Promise<ExecStream> {
+  async execStream(cmd: Command | null, params: SandboxExecStreamParams = {}): Promise<ExecStream> {
     const what = `POST ${this.#path}/exec/stream`;
     const response = await this.#http.send('POST', `${this.#path}/exec/stream`, {
       json: buildExecRequest(cmd, params),

@@ -24,7 +24,7 @@ const SANDBOX_GRACE_SECONDS = 60;
 export function runCommand(): Command {
   const command = new Command('run')
     .description('run one command in a new sandbox, then destroy it')
-    .argument('<cmd...>', 'the command and its arguments (put them after --)')
+    .argument('[cmd...]', "the command and its arguments (put them after --); none: the image's own Entrypoint + Cmd")
     .passThroughOptions();
   addResourceOptions(command)
     .option('--timeout <seconds>', 'kill the command after this long (exit 124)', parsePositive)

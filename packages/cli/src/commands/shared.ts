@@ -34,6 +34,7 @@ export interface StreamedExecOptions {
  * Runs `argv` in the sandbox with its output streamed, and returns the CLI's exit code. An
  * interrupt closes the stream, which kills the command in the sandbox.
  */
+/** `argv` empty: the image's own Entrypoint + Cmd. */
 export async function streamCommand(sandbox: Sandbox, argv: string[], options: StreamedExecOptions, interrupt: Interrupt): Promise<number> {
   try {
     const params: SandboxExecStreamParams = { signal: interrupt.signal };
@@ -42,7 +43,7 @@ export async function streamCommand(sandbox: Sandbox, argv: string[], options: S
     if (options.cwd !== undefined) params.cwd = options.cwd;
     if (options.timeout !== undefined) params.timeout = options.timeout;
     if (options.stdin !== undefined) params.stdin = options.stdin;
-    const stream = await sandbox.execStream(argv, params);
+    const stream = await sandbox.execStream(argv.length === 0 ? null : argv, params);
     const status = exitStatus(await pipeExecOutput(stream));
     if (status.note !== undefined) process.stderr.write(`airlock: ${status.note}\n`);
     return status.code;

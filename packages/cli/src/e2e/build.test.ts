@@ -62,6 +62,9 @@ CMD ["python3", "/opt/hello.py"]
     );
     const run = await airlock(['run', '--image', 'team/hello:2', '--', 'python3', '/opt/hello.py']);
     assert.equal(run.stdout, 'hello again app\n');
+    // Without a command, run runs the image's own CMD.
+    const own = await airlock(['run', '--image', 'team/hello:2']);
+    assert.deepEqual([own.code, own.stdout], [0, 'hello again app\n'], own.stderr);
   });
 
   test('a failing step exits non-zero with its exit code and output; -f takes a Dockerfile outside the context', async () => {
