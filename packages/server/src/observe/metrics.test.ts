@@ -80,11 +80,11 @@ test('the strict parser refuses malformed exposition (positive control)', { time
 test('a capacity refusal counts as a quota refusal of its project', { timeout: 60_000 }, async () => {
   const t = await startTestServer(undefined, { observe: { maxWebhooks: 1 } });
   try {
-    const first = await t.api.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/a' });
+    const first = await t.api.call('POST', '/v1/webhooks', { url: 'http://hooks.invalid/a' });
     assert.equal(first.status, 201);
     const before = (await scrape(`${t.server.url}/metrics`)).m!;
     assert.equal(before.value('airlock_quota_refusals_total'), 0, 'positive control: nothing refused yet');
-    const second = await t.api.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/b' });
+    const second = await t.api.call('POST', '/v1/webhooks', { url: 'http://hooks.invalid/b' });
     assert.deepEqual([second.status, second.body.code], [429, 'capacity']);
     // The count is taken with the request's log line, just after the response.
     await new Promise((r) => setTimeout(r, 50));
