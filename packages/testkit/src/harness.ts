@@ -4,6 +4,7 @@
  * a tiny typed HTTP client, and a ledger of every sandbox id a test created so that the leak check
  * after the suite can prove nothing of them is left on the host.
  */
+import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigOverrides } from '@airlock/server/internal/config.js';
@@ -122,4 +123,12 @@ export class Api {
       .map((e) => (e.type === 'stdout' || e.type === 'stderr' ? { ...e, text: Buffer.from(e.data, 'base64').toString() } : e));
     return { status: res.status, events };
   }
+}
+
+/** A new project (with these quota overrides) and a `project` key of it, through the admin API. */
+export async function projectWithKey(admin: Api, name: string, quotas?: Record<string, number | null>): Promise<Api> {
+  assert.equal((await admin.call('POST', '/v1/projects', { name, ...(quotas ? { quotas } : {}) })).status, 201);
+  const r = await admin.call('POST', `/v1/projects/${name}/keys`, { name: 'k', role: 'project' });
+  assert.equal(r.status, 201);
+  return new Api(admin.url, r.body.key);
 }

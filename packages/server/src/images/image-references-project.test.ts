@@ -6,20 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Api, newDataDir, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { Api, newDataDir, startTestServer, type TestServer, projectWithKey } from '@airlock/testkit/harness.js';
 import { build, context, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
 
 let env: BaseRegistry;
 let srv: TestServer;
 let alpha: Api;
 let beta: Api;
-
-async function projectWithKey(admin: Api, name: string): Promise<Api> {
-  assert.equal((await admin.call('POST', '/v1/projects', { name })).status, 201);
-  const r = await admin.call('POST', `/v1/projects/${name}/keys`, { name: 'k', role: 'project' });
-  assert.equal(r.status, 201);
-  return new Api(admin.url, r.body.key);
-}
 
 const as = (api: Api): TestServer => ({ ...srv, api }) as TestServer;
 

@@ -6,14 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Api, eventually, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
-
-async function projectWithKey(admin: Api, name: string, quotas?: Record<string, number | null>): Promise<Api> {
-  assert.equal((await admin.call('POST', '/v1/projects', { name, ...(quotas ? { quotas } : {}) })).status, 201);
-  const r = await admin.call('POST', `/v1/projects/${name}/keys`, { name: 'k', role: 'project' });
-  assert.equal(r.status, 201);
-  return new Api(admin.url, r.body.key);
-}
+import { Api, eventually, startTestServer, type TestServer, projectWithKey } from '@airlock/testkit/harness.js';
 
 describe('project quotas', { timeout: 10 * 60_000 }, () => {
   let t: TestServer;
