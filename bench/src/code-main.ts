@@ -1,11 +1,12 @@
 /**
- * `node bench/dist/code-main.js [--quick]`: only the code interpreter figures (code.ts), against a
+ * `node bench/dist/code-main.js [--quick]`: only the code interpreter figures (code.ts, and code-pool.ts: the first cell from a warm pool), against a
  * server of its own; writes bench/results/latest-code.md.
  */
 import { mkdtempSync } from 'node:fs';
 import { Airlock } from '@airlock/sdk';
 import { startServer } from '@airlock/server';
 import { codeBench } from './code.js';
+import { codePoolBench } from './code-pool.js';
 import { percentileTable, publish, stopServer } from './standalone.js';
 
 const quick = process.argv.includes('--quick');
@@ -20,6 +21,8 @@ try {
   const r = await codeBench(new Airlock({ url: server.url, apiKey: key }), ['runc', 'gvisor'], quick);
   lines.push(...percentileTable(r.rows));
   lines.push(...r.lines);
+  const pooled = await codePoolBench(key, quick ? 3 : 10, ['gvisor', 'runc']);
+  lines.push(...percentileTable(pooled.rows), ...pooled.lines);
 } finally {
   await stopServer(server, dataDir);
 }

@@ -27,6 +27,7 @@ import { execRate, lifecycles, type ThroughputRow } from './throughput.js';
 import { warmTti } from './warm.js';
 import { processBench } from './processes.js';
 import { codeBench } from './code.js';
+import { codePoolBench } from './code-pool.js';
 
 const quick = process.argv.includes('--quick');
 const key = 'bench-key-0123456789abcdefghij';
@@ -218,6 +219,9 @@ try {
   const code = await codeBench(airlock, RUNTIMES, quick);
   rows.push(...code.rows);
   processLines.push(...code.lines);
+  const pooled = await codePoolBench(key, quick ? 3 : 10, ['gvisor', 'runc']);
+  rows.push(...pooled.rows);
+  processLines.push(...pooled.lines);
 } finally {
   await server.sandboxes.destroyAll();
   await server.close();
