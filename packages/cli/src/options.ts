@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { RUNTIMES, type RuntimeName } from '@airlock/protocol/states';
+import type { NetworkSettings, NetworkSettingsInput } from '@airlock/protocol';
 import type { SandboxCreateParams } from '@airlock/sdk';
 
 /** Splits `K=V` at the first `=`; the value may be empty or contain `=`. */
@@ -93,6 +94,21 @@ export function networkParams(options: Pick<ResourceOptions, 'allow' | 'deny' | 
   }
   if (options.network !== undefined) return { egress: options.network, ...peers };
   return options.peers === undefined ? undefined : peers;
+}
+
+/**
+ * The settings `airlock net set` sends. A PUT replaces every setting, so what the flags do not name
+ * comes from the settings in force, except that no egress flag (and no --peers) means egress none.
+ */
+export function netSetSettings(current: NetworkSettings, flags: Pick<ResourceOptions, 'allow' | 'deny' | 'network' | 'peers'>): NetworkSettingsInput {
+  const { peers, ...egressFlags } = flags;
+  const given = networkParams(egressFlags);
+  return {
+    egress: given?.egress ?? (peers === undefined ? 'none' : current.egress),
+    peers: peers ?? current.peers,
+    bandwidthMbit: current.bandwidthMbit,
+    publicPorts: current.publicPorts,
+  };
 }
 
 /** The create body for the resource flags; `timeout` is the sandbox's lifetime in seconds. */

@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import type { NetworkEvent } from '@airlock/protocol';
 import { clientFrom } from '../config.js';
-import { networkParams, parseInteger, parsePeers } from '../options.js';
+import { netSetSettings, parseInteger, parsePeers } from '../options.js';
 import { formatTable } from '../table.js';
 import { addConnectionOptions, connectionFlags } from './shared.js';
 
@@ -52,17 +52,8 @@ export function netCommand(): Command {
   addConnectionOptions(set);
   set.action(async (id: string, options: { allow?: string[]; deny?: string[]; network?: 'none' | 'all'; peers?: 'none' | 'project' }, self: Command) => {
     const sandbox = await clientFrom(connectionFlags(self)).sandboxes.get(id);
-    // A PUT replaces every setting: what the flags do not name comes from the settings in force.
-    const { egress, peers, bandwidthMbit, publicPorts } = await sandbox.network.get();
-    const { peers: wanted, ...flags } = options;
-    const given = networkParams(flags);
-    const now = await sandbox.network.update({
-      egress: given?.egress ?? (wanted === undefined ? 'none' : egress),
-      peers: wanted ?? peers,
-      bandwidthMbit,
-      publicPorts,
-    });
-    process.stdout.write(wanted === undefined ? `${JSON.stringify(now.egress)}\n` : `${JSON.stringify({ egress: now.egress, peers: now.peers })}\n`);
+    const now = await sandbox.network.update(netSetSettings(await sandbox.network.get(), options));
+    process.stdout.write(options.peers === undefined ? `${JSON.stringify(now.egress)}\n` : `${JSON.stringify({ egress: now.egress, peers: now.peers })}\n`);
   });
   return net.addCommand(events).addCommand(set);
 }

@@ -206,6 +206,22 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
     await net.detach(b.id);
   });
 
+  test("a sandbox cannot borrow an opted-in peer's address to reach the other peers", async () => {
+    const attacker = await net.attach('sb-peerspoof0000000000', settings({ egress: 'none' }), 'alpha');
+    const victim = await net.attach('sb-peervictim000000000', settings({ peers: 'project' }), 'alpha');
+    const target = await net.attach('sb-peertarget000000000', settings({ peers: 'project' }), 'alpha');
+    const log = await rig.listenIn(target.netnsPath, [7000]);
+    const tcp = () => log.filter((x) => x.kind === 'tcp').map((x) => x.from);
+    // Control: the victim itself reaches the target.
+    await rig.probe(victim.netnsPath, [{ op: 'tcp', host: target.address, port: 7000 }]);
+    assert.deepEqual(tcp(), [victim.address]);
+    await rig.inside(attacker.netnsPath, ['ip', 'addr', 'add', `${victim.address}/32`, 'dev', 'eth0']);
+    await rig.inside(attacker.netnsPath, ['ip', 'route', 'replace', 'default', 'via', attacker.hostAddress, 'src', victim.address]);
+    await rig.probe(attacker.netnsPath, [{ op: 'tcp', host: target.address, port: 7000 }], { root: true });
+    assert.deepEqual(tcp(), [victim.address], 'nothing more arrived');
+    for (const s of [attacker, victim, target]) await net.detach(s.id);
+  });
+
   test('detach leaves no namespace, link or nft objects of the sandbox', async () => {
     assert.deepEqual(listNetns(net.plan.netnsPrefix), []);
     assert.deepEqual(listLinks(net.plan.vethPrefix), []);

@@ -10,7 +10,8 @@
  *   hard4 / private4     the platform deny set's two tiers
  *   peerof / peers_<p>   peers (issue #12): sandbox address → jump peers_<p>, the chain of its project's
  *                        group, which accepts what goes to another address of the set peers_<p>
- *   prerouting (nat)     our veths → sbn_<n>: DNS on any address → the platform DNS; proxied ports → the proxy
+ *   prerouting (nat)     our veths → sbn_<n>: (peers: to its group, return) DNS on any address → the
+ *                        platform DNS; proxied ports → the proxy
  *   forward (filter)     from our veths: IPv6 dropped, spoofing dropped, then peers of the same project
  *                        accepted, then only to uplinks, hard4 dropped, then sb_<n> (the policy);
  *                        to our veths: replies only

@@ -7,6 +7,7 @@
  * its port 80 would go to the proxy) reach each other; a3 (alpha, peers none) and b1 (beta, peers
  * project) reach nobody and are reached by nobody. Then a2 is switched off and on at run time, and
  * destroyed; a bad value is refused. A second server checks a warm-pool claim and a restart.
+ * (A root process borrowing an opted-in peer's address is egress.test.ts's, on plain namespaces.)
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
