@@ -31,9 +31,33 @@ def udp(port):
     while True:
         d, a = s.recvfrom(100)
         open('/tmp/arrivals', 'a').write('udp %s %d\n' % (a[0], port))
-for f, p in ((tcp, 80), (udp, 9001), (udp, 53)):
+def lines(c, a):
+    for l in c.makefile():
+        open('/tmp/arrivals', 'a').write('data %s %s\n' % (a[0], l.strip()))
+def stream(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', port)); s.listen(16)
+    while True:
+        c, a = s.accept()
+        threading.Thread(target=lines, args=(c, a), daemon=True).start()
+for f, p in ((tcp, 80), (udp, 9001), (udp, 53), (stream, 9002)):
     threading.Thread(target=f, args=(p,), daemon=True).start()
 tcp(9000)
+`;
+
+/** One connection kept open to HOST:9002; sends what the test writes to /tmp/msg, and notes it in /tmp/sent. */
+const CLIENT = String.raw`
+import os, socket, sys, time
+open('/tmp/client.pid', 'w').write(str(os.getpid()))
+s = socket.create_connection((sys.argv[1], 9002), timeout=5)
+while True:
+    if os.path.exists('/tmp/msg'):
+        m = open('/tmp/msg').read(); os.remove('/tmp/msg')
+        try:
+            s.sendall(m.encode())
+        except Exception as e:
+            pass
+        open('/tmp/sent', 'a').write(m)
+    time.sleep(0.05)
 `;
 
 /** TCP 9000, TCP 80 (a proxied port) and UDP 9001 and 53 (DNS, redirected to the platform DNS for non-peers). */
@@ -164,6 +188,22 @@ describe('peers within a project', { timeout: 600_000 }, () => {
     const on = await a2.api.call('PUT', `/v1/sandboxes/${a2.id}/network`, { egress: { allow: ['ok.rig.test'] }, peers: 'project' });
     assert.equal(on.body.peers, 'project');
     assert.deepEqual((await probe(a2, a1)).sort(), ALL);
+  });
+
+  test('switched off at run time, an open connection carries nothing more', async () => {
+    const sh = (cmd: string) => a2.api.exec(a2.id, { cmd: ['sh', '-c', cmd] });
+    await a2.api.exec(a2.id, { cmd: ['sh', '-c', `(python3 -c "${CLIENT.replace(/"/g, '\\"')}" ${a1.address} >/tmp/client.log 2>&1 &)`] });
+    const data = async () => (await arrivals(a1)).filter((l) => l.startsWith(`data ${a2.address} `)).map((l) => l.split(' ')[2]);
+    await sh('echo before > /tmp/msg');
+    await eventually('the open connection carries "before"', async () => ((await data()).includes('before') ? true : undefined), 30_000);
+    assert.equal((await a2.api.call('PUT', `/v1/sandboxes/${a2.id}/network`, { egress: { allow: ['ok.rig.test'] }, peers: 'none' })).status, 200);
+    await sh('echo after > /tmp/msg');
+    await eventually('the client sent "after"', async () => ((await sh('cat /tmp/sent')).stdout.includes('after') ? true : undefined), 30_000);
+    // TCP retransmits within the next second or two (the minimum RTO is 200 ms); none may arrive.
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.deepEqual(await data(), ['before']);
+    await sh('kill $(cat /tmp/client.pid)');
+    assert.equal((await a2.api.call('PUT', `/v1/sandboxes/${a2.id}/network`, { egress: { allow: ['ok.rig.test'] }, peers: 'project' })).status, 200);
   });
 
   test('after destroy the set no longer holds the address; with the last member the group goes', async () => {
