@@ -6,7 +6,8 @@
  * Alpha's a1 (peers project, the listener) and a2 (peers project, an allow-list with a domain, so
  * its port 80 would go to the proxy) reach each other; a3 (alpha, peers none) and b1 (beta, peers
  * project) reach nobody and are reached by nobody. Then a2 is switched off and on at run time, and
- * destroyed; a bad value is refused. A second server checks a warm-pool claim and a restart.
+ * destroyed; a bad value is refused; gVisor and bwrap get the short version. A second server
+ * checks a warm-pool claim and a restart.
  * (A root process borrowing an opted-in peer's address is egress.test.ts's, on plain namespaces.)
  */
 import assert from 'node:assert/strict';
@@ -85,15 +86,18 @@ interface Box {
   netns: string;
 }
 
-/** Starts the listener in `box` and waits until the host's connection to it is logged (the listener works). */
-async function listen(box: Box): Promise<void> {
+/**
+ * Starts the listener in `box` and waits until the host's connections to it are logged (the
+ * listener works). `privileged`: also on 80 and 53 (runc and bwrap: the host kernel's stack).
+ */
+async function listen(box: Box, privileged = true): Promise<void> {
   // Ports 53 and 80 are privileged, and even the sandbox's root lacks that privilege over a
   // namespace that the host's user namespace owns: the test lowers the bound in the namespace.
-  await checkCommand(['nsenter', `--net=${box.netns}`, 'sysctl', '-qw', 'net.ipv4.ip_unprivileged_port_start=0']);
+  if (privileged) await checkCommand(['nsenter', `--net=${box.netns}`, 'sysctl', '-qw', 'net.ipv4.ip_unprivileged_port_start=0']);
   await box.api.exec(box.id, { cmd: ['sh', '-c', `(python3 -c "${LISTENER.replace(/"/g, '\\"')}" >/tmp/listener.log 2>&1 &)`] });
-  await eventually('the host reaches the listener on 9000', () => hostReaches(box.address, 9000), 30_000);
-  await eventually('the host reaches the listener on 80', () => hostReaches(box.address, 80), 30_000);
-  await eventually('the listener logged the host', async () => ((await arrivals(box)).some((l) => l.endsWith(' 80')) ? true : undefined), 10_000);
+  const port = privileged ? 80 : 9000;
+  await eventually(`the host reaches the listener on ${port}`, () => hostReaches(box.address, port), 30_000);
+  await eventually('the listener logged the host', async () => ((await arrivals(box)).some((l) => l.endsWith(` ${port}`)) ? true : undefined), 10_000);
 }
 
 async function arrivals(box: Box): Promise<string[]> {
@@ -102,9 +106,9 @@ async function arrivals(box: Box): Promise<string[]> {
 }
 
 /** What arrived at `to` while `from` probed it, as "<kind> <port>" of the lines whose source is `from`. */
-async function probe(from: Box, to: Box): Promise<string[]> {
+async function probe(from: Box, to: Box, ops = PROBES(to.address)): Promise<string[]> {
   const before = (await arrivals(to)).length;
-  const seen = await from.api.exec(from.id, { cmd: probeCommand(PROBES(to.address)), timeout: 60 });
+  const seen = await from.api.exec(from.id, { cmd: probeCommand(ops), timeout: 60 });
   assert.equal(seen.exitCode, 0, seen.stderr);
   // A datagram sent has no answer to wait for; give it the time the probe gave its reply.
   await new Promise((r) => setTimeout(r, 300));
@@ -127,6 +131,10 @@ describe('peers within a project', { timeout: 600_000 }, () => {
   let t: TestServer;
   let a1: Box, a2: Box, a3: Box, b1: Box;
   const members = async () => nftSetElements(t.server.network!.tableName, peersGroup('alpha'));
+  const box = async (api: Api, network: object, runtime = 'runc'): Promise<Box> => {
+    const sb = await api.create({ runtime, network });
+    return { api, id: sb.id, address: sb.network.address, netns: t.server.network!.attachmentOf(sb.id)!.netnsPath };
+  };
   before(async () => {
     t = await startTestServer(undefined, networkOverrides());
   });
@@ -138,10 +146,6 @@ describe('peers within a project', { timeout: 600_000 }, () => {
     if (!t.server.network) return ctx.skip('this host has no sandbox networks (nft missing)');
     const alpha = await projectWithKey(t.api, 'alpha');
     const beta = await projectWithKey(t.api, 'beta');
-    const box = async (api: Api, network: object): Promise<Box> => {
-      const sb = await api.create({ runtime: 'runc', network });
-      return { api, id: sb.id, address: sb.network.address, netns: t.server.network!.attachmentOf(sb.id)!.netnsPath };
-    };
     a1 = await box(alpha, { egress: 'none', peers: 'project' });
     a2 = await box(alpha, { egress: { allow: ['ok.rig.test'] }, peers: 'project' });
     a3 = await box(alpha, { egress: 'all' });
@@ -215,6 +219,22 @@ describe('peers within a project', { timeout: 600_000 }, () => {
     await eventually('no set peers_<alpha> left', async () => ((await members()) === undefined ? true : undefined), 30_000);
     assert.doesNotMatch(await nftListTable(t.server.network!.tableName), new RegExp(peersGroup('alpha')), 'nor its chain');
   });
+
+  for (const runtime of ['gvisor', 'bwrap'] as const) {
+    test(`${runtime}: peers of one project reach each other; a sandbox without peers reaches neither`, async (ctx) => {
+      const avail = (await t.api.call('GET', '/v1/health')).body.runtimes.find((r: { name: string }) => r.name === runtime);
+      if (!avail?.available) return ctx.skip(`${runtime} is not available here: ${avail?.reason}`);
+      const api = await projectWithKey(t.api, `gamma-${runtime}`);
+      const [x, y, z] = [await box(api, { peers: 'project' }, runtime), await box(api, { peers: 'project' }, runtime), await box(api, {}, runtime)];
+      await listen(x, false);
+      const ops = [
+        { op: 'tcp', host: x.address, port: 9000 },
+        { op: 'udp', host: x.address, port: 9001 },
+      ];
+      assert.deepEqual((await probe(y, x, ops)).sort(), ['tcp 9000', 'udp 9001']);
+      assert.deepEqual(await probe(z, x, ops), []);
+    });
+  }
 });
 
 describe('peers after a warm-pool claim and across a restart', { timeout: 600_000 }, () => {
