@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { nftTables } from '../host/nft.js';
+import { nftSetElements, nftTables } from '../host/nft.js';
 import { listLinks, listNetns } from '../host/netns.js';
 import { NetRig, RIG } from '@airlock/testkit/net-rig.js';
 import { settings, startRigNetwork } from '@airlock/testkit/net-service.js';
 import type { NetworkService } from './network-service.js';
+import { peersGroup } from './nft-ruleset.js';
 
 describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 }, () => {
   let rig: NetRig;
@@ -219,6 +220,11 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
     await rig.inside(attacker.netnsPath, ['ip', 'route', 'replace', 'default', 'via', attacker.hostAddress, 'src', victim.address]);
     await rig.probe(attacker.netnsPath, [{ op: 'tcp', host: target.address, port: 7000 }], { root: true });
     assert.deepEqual(tcp(), [victim.address], 'nothing more arrived');
+    // Switched off by updates, the last member takes its group (set and chain) along.
+    await net.update(victim.id, settings({ peers: 'none' }));
+    assert.deepEqual(await nftSetElements(net.tableName, peersGroup('alpha')), [target.address]);
+    await net.update(target.id, settings({ peers: 'none' }));
+    assert.equal(await nftSetElements(net.tableName, peersGroup('alpha')), undefined);
     for (const s of [attacker, victim, target]) await net.detach(s.id);
   });
 
