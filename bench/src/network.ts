@@ -103,10 +103,16 @@ export async function benchNetwork(quick: boolean): Promise<{ rows: Row[]; notes
     const net = server.network!;
     const cidr = await net.attach('sb-benchcidr0000000000', {
       egress: { allow: [`${RIG.denied}/32`, `${RIG.allowed}:443/tcp`], deny: [] },
+      peers: 'none',
       bandwidthMbit: null,
       publicPorts: false,
     });
-    const named = await net.attach('sb-benchproxy000000000', { egress: { allow: ['ok.rig.test'], deny: [] }, bandwidthMbit: null, publicPorts: false });
+    const named = await net.attach('sb-benchproxy000000000', {
+      egress: { allow: ['ok.rig.test'], deny: [] },
+      peers: 'none',
+      bandwidthMbit: null,
+      publicPorts: false,
+    });
     const rtt = async (p: string, host: string) => summarize(await timer(p, { mode: 'rtt', host, port: 7000, n: n.conn }));
     const direct = await rtt(base.path, RIG.denied);
     const viaCidr = await rtt(cidr.netnsPath, RIG.denied);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from 'commander';
-import { collectKeyValue, createParams, parseInteger, parseKeyValue, parsePositive } from './options.js';
+import type { NetworkSettings } from '@airlock/protocol';
+import { collectKeyValue, createParams, netSetSettings, parseInteger, parseKeyValue, parsePeers, parsePositive } from './options.js';
 
 describe('K=V flags', { timeout: 60_000 }, () => {
   it('splits at the first =, keeping = and empty values', () => {
@@ -52,5 +53,17 @@ describe('createParams', { timeout: 60_000 }, () => {
     assert.deepEqual(createParams({ network: 'all' }).network, { egress: 'all' });
     assert.equal(createParams({}).network, undefined);
     assert.throws(() => createParams({ network: 'none', allow: ['a.example'] }), /either --network or --allow/);
+  });
+  it('--peers goes with the network, and alone gives one (egress none)', () => {
+    assert.deepEqual(createParams({ peers: 'project' }).network, { peers: 'project' });
+    assert.deepEqual(createParams({ network: 'all', peers: 'project' }).network, { egress: 'all', peers: 'project' });
+    assert.deepEqual(createParams({ allow: ['pypi.org'], peers: 'none' }).network, { egress: { allow: ['pypi.org'], deny: [] }, peers: 'none' });
+    assert.throws(() => parsePeers('all'), /expected none or project/);
+  });
+  it('net set keeps what its flags do not name', () => {
+    const current: NetworkSettings = { egress: { allow: ['pypi.org'], deny: [] }, peers: 'project', bandwidthMbit: 10, publicPorts: true };
+    assert.deepEqual(netSetSettings(current, { peers: 'none' }), { ...current, peers: 'none' });
+    assert.deepEqual(netSetSettings(current, { network: 'all' }), { ...current, egress: 'all' });
+    assert.deepEqual(netSetSettings(current, {}), { ...current, egress: 'none' }, 'no flag at all: egress none, as before');
   });
 });

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { RUNTIMES, type RuntimeName } from '@airlock/protocol/states';
+import type { NetworkSettings, NetworkSettingsInput } from '@airlock/protocol';
 import type { SandboxCreateParams } from '@airlock/sdk';
 
 /** Splits `K=V` at the first `=`; the value may be empty or contain `=`. */
@@ -41,10 +42,16 @@ export interface ResourceOptions {
   allow?: string[];
   deny?: string[];
   network?: 'none' | 'all';
+  peers?: 'none' | 'project';
 }
 
 function collect(text: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), text];
+}
+
+export function parsePeers(text: string): 'none' | 'project' {
+  if (text !== 'none' && text !== 'project') throw new InvalidArgumentError('expected none or project');
+  return text;
 }
 
 function parseNetwork(text: string): 'none' | 'all' {
@@ -70,16 +77,38 @@ export function addResourceOptions(command: Command): Command {
       '--network <none|all>',
       'a network with no egress (ports can still be exposed) or the whole internet (never the host, private ranges or metadata)',
       parseNetwork,
+    )
+    .option(
+      '--peers <none|project>',
+      'project: sandboxes of the same project that also chose project reach this one and it reaches them (default none; gives a network)',
+      parsePeers,
     );
 }
 
-/** The network part of a create from --allow/--deny/--network; undefined: loopback only. */
-export function networkParams(options: Pick<ResourceOptions, 'allow' | 'deny' | 'network'>): SandboxCreateParams['network'] {
+/** The network part of a create from --allow/--deny/--network/--peers; undefined: loopback only. */
+export function networkParams(options: Pick<ResourceOptions, 'allow' | 'deny' | 'network' | 'peers'>): SandboxCreateParams['network'] {
+  const peers = options.peers === undefined ? {} : { peers: options.peers };
   if (options.allow !== undefined || options.deny !== undefined) {
     if (options.network !== undefined) throw new InvalidArgumentError('give either --network or --allow/--deny entries, not both');
-    return { egress: { allow: options.allow ?? [], deny: options.deny ?? [] } };
+    return { egress: { allow: options.allow ?? [], deny: options.deny ?? [] }, ...peers };
   }
-  return options.network === undefined ? undefined : { egress: options.network };
+  if (options.network !== undefined) return { egress: options.network, ...peers };
+  return options.peers === undefined ? undefined : peers;
+}
+
+/**
+ * The settings `airlock net set` sends. A PUT replaces every setting, so what the flags do not name
+ * comes from the settings in force, except that no egress flag (and no --peers) means egress none.
+ */
+export function netSetSettings(current: NetworkSettings, flags: Pick<ResourceOptions, 'allow' | 'deny' | 'network' | 'peers'>): NetworkSettingsInput {
+  const { peers, ...egressFlags } = flags;
+  const given = networkParams(egressFlags);
+  return {
+    egress: given?.egress ?? (peers === undefined ? 'none' : current.egress),
+    peers: peers ?? current.peers,
+    bandwidthMbit: current.bandwidthMbit,
+    publicPorts: current.publicPorts,
+  };
 }
 
 /** The create body for the resource flags; `timeout` is the sandbox's lifetime in seconds. */

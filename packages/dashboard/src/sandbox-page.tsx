@@ -131,7 +131,7 @@ function Network({ id }: { id: string }) {
   return (
     <div>
       <p>
-        Egress: <code>{JSON.stringify(details.value.egress)}</code>, address {details.value.address ?? '–'}
+        Egress: <code>{JSON.stringify(details.value.egress)}</code>, peers <code>{details.value.peers}</code>, address {details.value.address ?? '–'}
       </p>
       <table>
         <tbody>

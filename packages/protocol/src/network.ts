@@ -1,7 +1,8 @@
 /**
  * @module network
- * Wire schemas for a sandbox's network: its egress policy, an optional bandwidth cap, whether its
- * exposed ports need a token, and the egress audit. The entry grammar is checked by the server
+ * Wire schemas for a sandbox's network: its egress policy, whether sandboxes of its project may
+ * reach it (peers), an optional bandwidth cap, whether its exposed ports need a token, and the
+ * egress audit. The entry grammar is checked by the server
  * (the message names the entry); the schemas here only bound the shape.
  *
  * An entry is `<target>[:<port>|:<lo>-<hi>][/tcp|/udp]`, where the target is a domain
@@ -39,9 +40,20 @@ export const EgressPolicy = z
   .meta({ id: 'EgressPolicy' });
 export type EgressPolicy = z.infer<typeof EgressPolicy>;
 
+/** Who among the other sandboxes may reach this one (and be reached by it): nobody, or the same project's. */
+export const PEER_MODES = ['none', 'project'] as const;
+export const Peers = z
+  .enum(PEER_MODES, { error: 'must be "none" (no other sandbox, the default) or "project" (sandboxes of the same project that chose "project" too)' })
+  .describe(
+    '"none": no other sandbox reaches this one or is reached by it. "project": sandboxes of the same project that also chose "project" reach each other (both ends opt in).',
+  )
+  .meta({ id: 'Peers' });
+export type Peers = z.infer<typeof Peers>;
+
 export const NetworkSettings = z
   .object({
     egress: EgressPolicy.default('none'),
+    peers: Peers.default('none'),
     bandwidthMbit: z
       .number()
       .positive()
@@ -61,6 +73,7 @@ export type NetworkSettings = z.output<typeof NetworkSettings>;
 export const NetworkState = z
   .object({
     egress: EgressPolicy,
+    peers: Peers,
     bandwidthMbit: z.number().nullable(),
     publicPorts: z.boolean(),
     address: z.string().nullable().describe("The sandbox's IPv4 address on its own link to the host"),

@@ -21,8 +21,8 @@ export class SandboxNetwork {
   }
 
   /**
-   * Replaces the policy (and bandwidth cap) without a restart. A rejected update (`InvalidRequestError`
-   * naming the entry) leaves the previous policy in force.
+   * Replaces the settings (policy, peers, bandwidth cap; one left out takes its default) without a
+   * restart. A rejected update (`InvalidRequestError` naming the entry) leaves the previous ones in force.
    */
   async update(settings: NetworkSettingsInput, params: { signal?: AbortSignal } = {}): Promise<NetworkDetails> {
     return this.#http.json<NetworkDetails>('PUT', this.#path, { json: settings, signal: params.signal });

@@ -309,7 +309,7 @@ async function startNetwork(config: Config, store: SqliteStore, log: Logger, pri
       setGraceSec: 60,
       log,
     },
-    holding.flatMap((r) => (r.network ? [{ id: r.id, index: r.network.index, settings: r.network.settings }] : [])),
+    holding.flatMap((r) => (r.network ? [{ id: r.id, index: r.network.index, settings: r.network.settings, project: r.project }] : [])),
   );
 }
 

@@ -1,12 +1,13 @@
 /**
  * @module commands/net
  * `airlock net events ID [--since N] [--json]`: a sandbox's egress audit.
- * `airlock net set ID (--allow E… [--deny E…] | --network none|all)`: change its policy at run time.
+ * `airlock net set ID (--allow E… [--deny E…] | --network none|all) [--peers none|project]`: change
+ * its policy at run time (what no flag names is kept, except that no egress flag without --peers is none).
  */
 import { Command } from 'commander';
 import type { NetworkEvent } from '@airlock/protocol';
 import { clientFrom } from '../config.js';
-import { networkParams, parseInteger } from '../options.js';
+import { netSetSettings, parseInteger, parsePeers } from '../options.js';
 import { formatTable } from '../table.js';
 import { addConnectionOptions, connectionFlags } from './shared.js';
 
@@ -46,13 +47,13 @@ export function netCommand(): Command {
     .argument('<id>', 'sandbox id')
     .option('--allow <entry>', 'reachable destination (repeatable)', (v: string, p: string[] | undefined) => [...(p ?? []), v])
     .option('--deny <entry>', 'never reachable (repeatable)', (v: string, p: string[] | undefined) => [...(p ?? []), v])
-    .option('--network <none|all>', 'no egress, or the whole internet');
+    .option('--network <none|all>', 'no egress, or the whole internet')
+    .option('--peers <none|project>', "whether the same project's sandboxes with peers project reach it (and it them)", parsePeers);
   addConnectionOptions(set);
-  set.action(async (id: string, options: { allow?: string[]; deny?: string[]; network?: 'none' | 'all' }, self: Command) => {
-    const settings = networkParams(options) ?? { egress: 'none' as const };
+  set.action(async (id: string, options: { allow?: string[]; deny?: string[]; network?: 'none' | 'all'; peers?: 'none' | 'project' }, self: Command) => {
     const sandbox = await clientFrom(connectionFlags(self)).sandboxes.get(id);
-    const now = await sandbox.network.update(settings);
-    process.stdout.write(`${JSON.stringify(now.egress)}\n`);
+    const now = await sandbox.network.update(netSetSettings(await sandbox.network.get(), options));
+    process.stdout.write(options.peers === undefined ? `${JSON.stringify(now.egress)}\n` : `${JSON.stringify({ egress: now.egress, peers: now.peers })}\n`);
   });
   return net.addCommand(events).addCommand(set);
 }

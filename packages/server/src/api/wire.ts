@@ -32,6 +32,7 @@ export function sandboxToWire(r: SandboxView): Sandbox {
     network: r.network
       ? {
           egress: r.network.settings.egress,
+          peers: r.network.settings.peers,
           bandwidthMbit: r.network.settings.bandwidthMbit,
           publicPorts: r.network.settings.publicPorts,
           address: r.networkAddress,

@@ -9,6 +9,7 @@
  * gets a link-local address. The host end forwards IPv4; the nft table decides what.
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { checkCommand, runCommand } from './command.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -107,4 +108,9 @@ export function defaultRouteInterfaces(): string[] {
   } catch {
     return [];
   }
+}
+
+/** The IPv4 addresses of the host's interfaces, as the kernel lists them. */
+export function hostIPv4Addresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
 }

@@ -40,3 +40,11 @@ export async function nftAvailable(): Promise<boolean> {
     return false;
   }
 }
+
+/** The elements of a set of the table as nft prints them (tests and diagnostics); undefined when there is no such set. */
+export async function nftSetElements(table: string, set: string): Promise<string[] | undefined> {
+  const r = await runCommand(['nft', '-j', 'list', 'set', 'inet', table, set], { timeoutMs: 30_000 });
+  if (r.code !== 0) return undefined;
+  const items = (JSON.parse(r.stdout) as { nftables: { set?: { elem?: unknown[] } }[] }).nftables;
+  return (items.find((i) => i.set)?.set?.elem ?? []).map((e) => (typeof e === 'string' ? e : JSON.stringify(e)));
+}

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { nftTables } from '../host/nft.js';
+import { nftSetElements, nftTables } from '../host/nft.js';
 import { listLinks, listNetns } from '../host/netns.js';
 import { NetRig, RIG } from '@airlock/testkit/net-rig.js';
 import { settings, startRigNetwork } from '@airlock/testkit/net-service.js';
 import type { NetworkService } from './network-service.js';
+import { peersGroup } from './nft-ruleset.js';
 
 describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 }, () => {
   let rig: NetRig;
@@ -204,6 +205,27 @@ describe('egress from a plain namespace, judged at the rig', { timeout: 300_000 
     assert.equal(rig.arrivals((x) => x.kind === 'tcp').length, 1);
     await net.detach(a.id);
     await net.detach(b.id);
+  });
+
+  test("a sandbox cannot borrow an opted-in peer's address to reach the other peers", async () => {
+    const attacker = await net.attach('sb-peerspoof0000000000', settings({ egress: 'none' }), 'alpha');
+    const victim = await net.attach('sb-peervictim000000000', settings({ peers: 'project' }), 'alpha');
+    const target = await net.attach('sb-peertarget000000000', settings({ peers: 'project' }), 'alpha');
+    const log = await rig.listenIn(target.netnsPath, [7000]);
+    const tcp = () => log.filter((x) => x.kind === 'tcp').map((x) => x.from);
+    // Control: the victim itself reaches the target.
+    await rig.probe(victim.netnsPath, [{ op: 'tcp', host: target.address, port: 7000 }]);
+    assert.deepEqual(tcp(), [victim.address]);
+    await rig.inside(attacker.netnsPath, ['ip', 'addr', 'add', `${victim.address}/32`, 'dev', 'eth0']);
+    await rig.inside(attacker.netnsPath, ['ip', 'route', 'replace', 'default', 'via', attacker.hostAddress, 'src', victim.address]);
+    await rig.probe(attacker.netnsPath, [{ op: 'tcp', host: target.address, port: 7000 }], { root: true });
+    assert.deepEqual(tcp(), [victim.address], 'nothing more arrived');
+    // Switched off by updates, the last member takes its group (set and chain) along.
+    await net.update(victim.id, settings({ peers: 'none' }));
+    assert.deepEqual(await nftSetElements(net.tableName, peersGroup('alpha')), [target.address]);
+    await net.update(target.id, settings({ peers: 'none' }));
+    assert.equal(await nftSetElements(net.tableName, peersGroup('alpha')), undefined);
+    for (const s of [attacker, victim, target]) await net.detach(s.id);
   });
 
   test('detach leaves no namespace, link or nft objects of the sandbox', async () => {

@@ -9,7 +9,6 @@
  * one that nft rejects leaves the previous one in force. A sandbox's nft work is serialised (an
  * answer's addresses never land in a set an update just replaced).
  */
-import { networkInterfaces } from 'node:os';
 import type { NetworkEvent, NetworkSettings, NetworkState } from '@airlock/protocol';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
@@ -19,6 +18,7 @@ import {
   defaultRouteInterfaces,
   deleteSandboxLink,
   enableForwarding,
+  hostIPv4Addresses,
   listLinks,
   listNetns,
   netnsPath,
@@ -37,12 +37,15 @@ import {
   addSandboxScript,
   dynElementsScript,
   dynSets,
+  peersGroup,
+  refillScript,
   removeSandboxScript,
   tableScript,
   updateSandboxScript,
   type SandboxSpec,
   type TableSpec,
 } from './nft-ruleset.js';
+import { PeerGroups } from './peer-groups.js';
 import { nameMatches, parsePolicy, type Policy } from './policy.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -76,12 +79,17 @@ export interface AttachmentRecord {
   id: string;
   index: number;
   settings: NetworkSettings;
+  /** Whose peers it may reach (with settings.peers "project"). */
+  project: string;
 }
 
 interface Entry {
   id: string;
   link: LinkPlan & { index: number; sandboxAddressNumber: number };
   settings: NetworkSettings;
+  project: string;
+  /** Its peer group (peers "project"), as the table holds it; undefined: peers "none". */
+  peers: string | undefined;
   policy: Policy;
   generation: number;
   audit: AuditRing;
@@ -101,6 +109,7 @@ export class NetworkService {
   #table!: TableSpec;
   #dns!: PlatformDns;
   #proxy!: EgressProxy;
+  readonly #groups = new PeerGroups();
   /** Told each egress decision of any sandbox (metrics count them by kind and verdict). */
   onVerdict: ((kind: string, verdict: string) => void) | undefined;
 
@@ -169,18 +178,29 @@ export class NetworkService {
   async #restore(records: readonly AttachmentRecord[]): Promise<void> {
     for (const r of records) {
       const link = this.plan.link(r.index, r.id);
-      const entry = this.#entry(r.id, link, r.settings);
+      const entry = this.#entry(r.id, link, r.settings, r.project);
       this.#byId.set(r.id, entry);
       this.#byAddress.set(link.sandboxAddress, entry);
     }
-    await nftApply(tableScript(this.#table, [...this.#byId.values()].map(spec)));
+    await this.#rebuild([...this.#byId.values()]);
   }
 
-  #entry(id: string, link: Entry['link'], settings: NetworkSettings): Entry {
+  /** Replaces the whole table with these sandboxes' rules; the peer groups are then theirs. */
+  #rebuild(entries: readonly Entry[]): Promise<void> {
+    return this.#groups.run(true, async () => {
+      const specs = entries.map(spec);
+      await nftApply(tableScript(this.#table, specs));
+      this.#groups.reset(specs);
+    });
+  }
+
+  #entry(id: string, link: Entry['link'], settings: NetworkSettings, project: string): Entry {
     return {
       id,
       link,
       settings,
+      project,
+      peers: settings.peers === 'project' ? peersGroup(project) : undefined,
       policy: parsePolicy(settings.egress, this.#denySet),
       generation: 0,
       audit: new AuditRing(undefined, (e) => this.onVerdict?.(e.kind, e.verdict)),
@@ -196,18 +216,20 @@ export class NetworkService {
     parsePolicy(settings.egress, this.#denySet);
   }
 
-  /** Creates the sandbox's namespace, link and rules. On failure nothing of it is left. */
-  async attach(id: string, settings: NetworkSettings): Promise<Attachment> {
+  /** Creates the sandbox's namespace, link and rules (its peers: of `project`). On failure nothing of it is left. */
+  async attach(id: string, settings: NetworkSettings, project = 'default'): Promise<Attachment> {
     if (this.#byId.has(id)) throw new Error(`network: ${id} is attached already`);
     this.#refreshHostAddresses();
     const index = this.#freeIndex();
     const link = this.plan.link(index, id);
-    const entry = this.#entry(id, link, settings);
+    const entry = this.#entry(id, link, settings, project);
     // Reserve the index before the first await, so two attaches never share one.
     this.#byId.set(id, entry);
     try {
       // Independent: nft names the veth by string, so the rules can go in while the link is made.
-      const results = await Promise.allSettled([createSandboxLink(link), nftApply(addSandboxScript(this.#table, spec(entry)))]);
+      const s = spec(entry);
+      const rules = this.#groups.run(s.peers !== undefined, () => this.#groups.apply(this.#table, undefined, s, addSandboxScript(this.#table, s)));
+      const results = await Promise.allSettled([createSandboxLink(link), rules]);
       for (const r of results) if (r.status === 'rejected') throw r.reason;
       if (settings.bandwidthMbit !== null) await setBandwidth(link.hostVeth, settings.bandwidthMbit);
     } catch (e) {
@@ -219,28 +241,23 @@ export class NetworkService {
     return attachment(entry);
   }
 
-  /** Replaces a running sandbox's policy (and cap). A failure leaves the previous settings in force. */
-  async update(id: string, settings: NetworkSettings): Promise<NetworkState> {
+  /** Replaces a running sandbox's policy, peers and cap (and project: at a pool's claim). A failure leaves the old in force. */
+  async update(id: string, settings: NetworkSettings, project?: string): Promise<NetworkState> {
     const e = this.#byId.get(id);
     if (!e) throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} has no network to update (it was created without one, or is gone)`);
     const policy = parsePolicy(settings.egress, this.#denySet);
     await this.#serial(e, async () => {
       const prev = spec(e);
-      const next: SandboxSpec = { ...prev, policy, generation: e.generation + 1 };
-      const now = Date.now();
-      const refill = dynSets(next).flatMap((d) =>
-        [...e.learned]
-          .filter(([name]) => nameMatches(d.rule.target, name))
-          .flatMap(([, addrs]) => [...addrs].filter(([, exp]) => exp > now).map(([address, exp]) => ({ set: d.set, address, timeoutSec: (exp - now) / 1000 }))),
-      );
-      const elements = [...new Set(refill.map((r) => r.set))].map((set) =>
-        dynElementsScript(
-          this.#table,
-          set,
-          refill.filter((r) => r.set === set),
-        ),
-      );
-      await nftApply(updateSandboxScript(this.#table, prev, next) + elements.join(''));
+      const next: SandboxSpec = {
+        ...prev,
+        policy,
+        generation: e.generation + 1,
+        peers: settings.peers === 'project' ? peersGroup(project ?? e.project) : undefined,
+      };
+      const script = updateSandboxScript(this.#table, prev, next) + refillScript(this.#table, dynSets(next), e.learned, Date.now());
+      await this.#groups.run(prev.peers !== next.peers, () => this.#groups.apply(this.#table, prev, next, script));
+      e.project = project ?? e.project;
+      e.peers = next.peers;
       e.policy = policy;
       e.generation = next.generation;
       if (settings.bandwidthMbit !== e.settings.bandwidthMbit) await setBandwidth(e.link.hostVeth, settings.bandwidthMbit);
@@ -262,17 +279,28 @@ export class NetworkService {
   }
 
   async #removeHostObjects(e: Entry): Promise<void> {
-    const rules = nftApply(removeSandboxScript(this.#table, spec(e))).catch(() =>
-      // Half-made (a failed attach) or already gone: rebuild the table without it.
-      nftApply(tableScript(this.#table, [...this.#byId.values()].filter((x) => x !== e).map(spec))),
-    );
+    const s = spec(e);
+    const rules = this.#groups
+      .run(s.peers !== undefined, () => this.#groups.apply(this.#table, s, undefined, removeSandboxScript(this.#table, s)))
+      .catch(() =>
+        // Half-made (a failed attach) or already gone: rebuild the table without it.
+        this.#rebuild([...this.#byId.values()].filter((x) => x !== e)),
+      );
     const results = await Promise.allSettled([rules, deleteSandboxLink(e.link)]);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
   state(id: string): NetworkState | undefined {
     const e = this.#byId.get(id);
-    return e && { egress: e.settings.egress, bandwidthMbit: e.settings.bandwidthMbit, publicPorts: e.settings.publicPorts, address: e.link.sandboxAddress };
+    return (
+      e && {
+        egress: e.settings.egress,
+        peers: e.settings.peers,
+        bandwidthMbit: e.settings.bandwidthMbit,
+        publicPorts: e.settings.publicPorts,
+        address: e.link.sandboxAddress,
+      }
+    );
   }
 
   /** The host end of the sandbox's veth (its counters are the sandbox's traffic, seen from the host). */
@@ -286,7 +314,7 @@ export class NetworkService {
   }
 
   records(): AttachmentRecord[] {
-    return [...this.#byId.values()].map((e) => ({ id: e.id, index: e.link.index, settings: e.settings }));
+    return [...this.#byId.values()].map((e) => ({ id: e.id, index: e.link.index, settings: e.settings, project: e.project }));
   }
 
   events(id: string, since = 0): { events: NetworkEvent[]; dropped: number } | undefined {
@@ -362,7 +390,14 @@ export class NetworkService {
 }
 
 function spec(e: Entry): SandboxSpec {
-  return { index: e.link.index, veth: e.link.hostVeth, address: e.link.sandboxAddressNumber, policy: e.policy, generation: e.generation };
+  return {
+    index: e.link.index,
+    veth: e.link.hostVeth,
+    address: e.link.sandboxAddressNumber,
+    policy: e.policy,
+    generation: e.generation,
+    peers: e.peers,
+  };
 }
 
 function attachment(e: Entry): Attachment {
@@ -371,12 +406,6 @@ function attachment(e: Entry): Attachment {
 
 /** IPv4 addresses of the host's interfaces, except the host ends of sandbox links (the subnet is denied whole). */
 function hostAddresses(subnet: Cidr): number[] {
-  const out = new Set<number>();
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      const n = a.family === 'IPv4' ? parseIPv4(a.address) : undefined;
-      if (n !== undefined && !cidrContains(subnet, n)) out.add(n);
-    }
-  }
-  return [...out].sort((a, b) => a - b);
+  const all = hostIPv4Addresses().map(parseIPv4);
+  return [...new Set(all.filter((n): n is number => n !== undefined && !cidrContains(subnet, n)))].sort((a, b) => a - b);
 }

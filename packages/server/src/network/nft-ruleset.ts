@@ -8,17 +8,22 @@
  *   sources              valid (host veth, sandbox address) pairs; anything else from our veths is spoofed
  *   fwdmap / natmap      verdict maps: host veth → the sandbox's own chains
  *   hard4 / private4     the platform deny set's two tiers
- *   prerouting (nat)     our veths → sbn_<n>: DNS on any address → the platform DNS; proxied ports → the proxy
- *   forward (filter)     from our veths: IPv6 dropped, spoofing dropped, only to uplinks, hard4 dropped,
- *                        then sb_<n> (the policy); to our veths: replies only
+ *   peerof / peers_<p>   peers (issue #12): sandbox address → jump peers_<p>, the chain of its project's
+ *                        group, which accepts what goes to another address of the set peers_<p>
+ *   prerouting (nat)     our veths → sbn_<n>: (peers: to its group, return) DNS on any address → the
+ *                        platform DNS; proxied ports → the proxy
+ *   forward (filter)     from our veths: IPv6 dropped, spoofing dropped, then peers of the same project
+ *                        accepted, then only to uplinks, hard4 dropped, then sb_<n> (the policy);
+ *                        to our veths: replies only
  *   input (filter)       from our veths: only the DNS and proxy listeners (never the API or another host service)
  *   postrouting (nat)    masquerade what leaves through an uplink
  * Chains, sets and map elements of a sandbox carry its index; the sets of domain rules (addresses
  * the platform DNS resolved, with timeouts) carry the policy generation, so an update creates new
  * ones instead of racing the old.
  */
+import { createHash } from 'node:crypto';
 import { formatCidr, formatIPv4, type Cidr } from './ipv4.js';
-import { ALL_PORTS, PROTOCOLS, type Policy, type PortRange, type Protocol, type Rule } from './policy.js';
+import { ALL_PORTS, nameMatches, PROTOCOLS, type Policy, type PortRange, type Protocol, type Rule } from './policy.js';
 
 export interface TableSpec {
   table: string;
@@ -39,6 +44,8 @@ export interface SandboxSpec {
   address: number;
   policy: Policy;
   generation: number;
+  /** The peer group (peersGroup) the sandbox belongs to: it chose peers "project"; undefined: "none". */
+  peers?: string | undefined;
 }
 
 export interface DynSet {
@@ -60,6 +67,50 @@ function elements(list: readonly string[]): string {
   return list.length === 0 ? '' : ` elements = { ${list.join(', ')} };`;
 }
 
+/**
+ * The name of a project's peer group: its set of member addresses and its chain. A hash, so that
+ * any project name makes a valid nft name of fixed length (64 bits: no collision in practice).
+ */
+export function peersGroup(project: string): string {
+  return `peers_${createHash('sha256').update(project).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Creates a peer group, or resets its rule if it exists (flush + add in one transaction), so two
+ * creates of the same group never leave the rule twice. The rule is the whole peer check: both
+ * ends in the group (the source is already known to be a member: peerof sent it here, after the
+ * anti-spoof check) and the packet leaves by one of our veths (so never to a host end or the host).
+ */
+export function addPeerGroupScript(t: TableSpec, group: string): string {
+  const T = `inet ${t.table}`;
+  return (
+    [
+      `add set ${T} ${group} { type ipv4_addr; }`,
+      `add chain ${T} ${group}`,
+      `flush chain ${T} ${group}`,
+      `add rule ${T} ${group} ip saddr @${group} ip daddr @${group} oifname "${t.vethPrefix}*" accept`,
+    ].join('\n') + '\n'
+  );
+}
+
+/** Removes an empty peer group (after its last member's elements and nat rule went). */
+export function removePeerGroupScript(t: TableSpec, group: string): string {
+  const T = `inet ${t.table}`;
+  return [`flush chain ${T} ${group}`, `delete chain ${T} ${group}`, `delete set ${T} ${group}`].join('\n') + '\n';
+}
+
+function joinPeers(T: string, s: SandboxSpec): string[] {
+  if (s.peers === undefined) return [];
+  const ip = formatIPv4(s.address);
+  return [`add element ${T} ${s.peers} { ${ip} }`, `add element ${T} peerof { ${ip} : jump ${s.peers} }`];
+}
+
+function leavePeers(T: string, s: SandboxSpec): string[] {
+  if (s.peers === undefined) return [];
+  const ip = formatIPv4(s.address);
+  return [`delete element ${T} peerof { ${ip} }`, `delete element ${T} ${s.peers} { ${ip} }`];
+}
+
 /** The whole table, replacing whatever this instance had (server start, and the fallback when an incremental change fails). */
 export function tableScript(t: TableSpec, sandboxes: readonly SandboxSpec[]): string {
   const T = t.table;
@@ -71,6 +122,7 @@ export function tableScript(t: TableSpec, sandboxes: readonly SandboxSpec[]): st
     `  set sources { type ifname . ipv4_addr; }`,
     `  map fwdmap { type ifname : verdict; }`,
     `  map natmap { type ifname : verdict; }`,
+    `  map peerof { type ipv4_addr : verdict; }`,
     `  set hard4 { type ipv4_addr; flags interval; auto-merge;${elements(t.hard.map(formatCidr))} }`,
     `  set private4 { type ipv4_addr; flags interval; auto-merge;${elements(t.private.map(formatCidr))} }`,
     `  set uplinks { type ifname;${elements(t.uplinks.map(q))} }`,
@@ -87,6 +139,9 @@ export function tableScript(t: TableSpec, sandboxes: readonly SandboxSpec[]): st
     `  chain from_sandbox {`,
     `    meta nfproto ipv6 drop`,
     `    iifname . ip saddr != @sources drop`,
+    // Before the uplinks and hard4 drops, which would drop any sandbox-to-sandbox packet; both
+    // directions of a flow match (replies of a peer flow come from one of our veths too).
+    `    ip saddr vmap @peerof`,
     `    oifname != @uplinks drop`,
     `    ip daddr @hard4 drop`,
     `    iifname vmap @fwdmap`,
@@ -109,6 +164,7 @@ export function tableScript(t: TableSpec, sandboxes: readonly SandboxSpec[]): st
     `  }`,
     `}`,
   ];
+  for (const g of new Set(sandboxes.flatMap((s) => (s.peers === undefined ? [] : [s.peers])))) lines.push(addPeerGroupScript(t, g));
   for (const s of sandboxes) lines.push(addSandboxScript(t, s));
   return lines.join('\n') + '\n';
 }
@@ -128,7 +184,9 @@ export function proxiedPorts(t: Pick<TableSpec, 'proxied'>, policy: Policy): { p
 
 function chainRules(t: TableSpec, s: SandboxSpec): { fwd: string[]; nat: string[] } {
   const fwd = ['ct state established,related accept'];
-  const nat = [`meta l4proto { tcp, udp } th dport 53 redirect to :${t.dnsPort}`];
+  // A peer's own ports (DNS and the proxied ones included) are the peer's: no redirect to the
+  // platform DNS or the proxy. Only with peers on, and only to the sandbox's own group.
+  const nat = [...(s.peers === undefined ? [] : [`ip daddr @${s.peers} return`]), `meta l4proto { tcp, udp } th dport 53 redirect to :${t.dnsPort}`];
   const p = s.policy;
   if (p.mode === 'all') {
     fwd.push('ip daddr @private4 reject with icmpx admin-prohibited', 'accept');
@@ -154,7 +212,7 @@ function chainRules(t: TableSpec, s: SandboxSpec): { fwd: string[]; nat: string[
   return { fwd, nat };
 }
 
-/** Creates a sandbox's chains and sets and hooks them in. */
+/** Creates a sandbox's chains and sets and hooks them in (its peer group must exist: addPeerGroupScript). */
 export function addSandboxScript(t: TableSpec, s: SandboxSpec): string {
   const T = `inet ${t.table}`;
   const { fwd, nat } = chainRules(t, s);
@@ -168,11 +226,15 @@ export function addSandboxScript(t: TableSpec, s: SandboxSpec): string {
       `add element ${T} sources { ${q(s.veth)} . ${formatIPv4(s.address)} }`,
       `add element ${T} fwdmap { ${q(s.veth)} : jump sb${s.index} }`,
       `add element ${T} natmap { ${q(s.veth)} : jump sbn${s.index} }`,
+      ...joinPeers(T, s),
     ].join('\n') + '\n'
   );
 }
 
-/** Replaces a sandbox's policy: new rules and sets in, old sets out, in one transaction. */
+/**
+ * Replaces a sandbox's policy: new rules and sets in, old sets out, peer group left and joined,
+ * in one transaction (the next group must exist; the previous one is removed after it if empty).
+ */
 export function updateSandboxScript(t: TableSpec, previous: SandboxSpec, next: SandboxSpec): string {
   const T = `inet ${t.table}`;
   const { fwd, nat } = chainRules(t, next);
@@ -184,6 +246,7 @@ export function updateSandboxScript(t: TableSpec, previous: SandboxSpec, next: S
       ...dynSets(next).map((d) => `add set ${T} ${d.set} { type ipv4_addr; flags timeout; }`),
       ...fwd.map((r) => `add rule ${T} sb${next.index} ${r}`),
       ...nat.map((r) => `add rule ${T} sbn${next.index} ${r}`),
+      ...(previous.peers === next.peers ? [] : [...leavePeers(T, previous), ...joinPeers(T, next)]),
     ].join('\n') + '\n'
   );
 }
@@ -196,6 +259,7 @@ export function removeSandboxScript(t: TableSpec, s: SandboxSpec): string {
       `delete element ${T} sources { ${q(s.veth)} . ${formatIPv4(s.address)} }`,
       `delete element ${T} fwdmap { ${q(s.veth)} }`,
       `delete element ${T} natmap { ${q(s.veth)} }`,
+      ...leavePeers(T, s),
       `flush chain ${T} sb${s.index}`,
       `flush chain ${T} sbn${s.index}`,
       `delete chain ${T} sb${s.index}`,
@@ -223,4 +287,19 @@ export function dynElementsScript(t: TableSpec, set: string, addrs: readonly { a
       })
       .join('\n') + '\n'
   );
+}
+
+/**
+ * Puts back into a new policy's domain sets the addresses the platform DNS gave the sandbox for
+ * names they match and that have not expired (`learned`: name → address → expiry, ms epoch).
+ */
+export function refillScript(t: TableSpec, sets: readonly DynSet[], learned: ReadonlyMap<string, ReadonlyMap<number, number>>, now: number): string {
+  return sets
+    .map((d) => {
+      const addrs = [...learned]
+        .filter(([name]) => nameMatches(d.rule.target, name))
+        .flatMap(([, a]) => [...a].filter(([, exp]) => exp > now).map(([address, exp]) => ({ address, timeoutSec: (exp - now) / 1000 })));
+      return addrs.length === 0 ? '' : dynElementsScript(t, d.set, addrs);
+    })
+    .join('');
 }

@@ -3,7 +3,7 @@
  * in project A's sandbox logs every connection that arrives. The positive control is the host
  * reaching the same listener (so the listener works and logs); then project B's sandbox, with
  * egress `all`, tries A's address over TCP and UDP, and nothing arrives. A second sandbox of A
- * itself does not get through either (no allow-peers policy exists: sandboxes never reach each other).
+ * itself does not get through either (neither chose network.peers "project"; peers.test.ts has that).
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';

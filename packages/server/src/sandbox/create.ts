@@ -138,7 +138,7 @@ export class Creator {
         let network: NetworkAttachment = { kind: 'none' };
         if (settings !== null) {
           // Attached before the runtime starts: the sandbox's first packet already meets its policy.
-          const a = await this.#d.network!.attach(record.id, settings);
+          const a = await this.#d.network!.attach(record.id, settings, record.project);
           record.network = { index: a.index, settings, portsToken: randomBytes(24).toString('base64url') };
           await sandboxes.update(record.id, { network: record.network });
           network = { kind: 'netns', path: a.netnsPath };
@@ -206,7 +206,7 @@ export class Creator {
           continue;
         }
         try {
-          await this.#d.network.update(id, late.network);
+          await this.#d.network.update(id, late.network, late.project);
         } catch (e) {
           await this.#d.discard(id);
           throw e;

@@ -32,7 +32,7 @@ export class SandboxNetworks {
     const net = this.#d.network;
     if (!record.network || !net?.attachmentOf(id))
       throw new AirlockError(ErrorCode.InvalidState, `sandbox ${id} was created without a network; create it with "network" to change its policy later`);
-    await net.update(id, settings);
+    await net.update(id, settings, record.project);
     const network = { ...record.network, settings };
     await this.#d.sandboxes.update(id, { network });
     return networkView(id, network, net);

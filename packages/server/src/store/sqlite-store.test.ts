@@ -84,6 +84,25 @@ describe('sqlite store specifics', { timeout: 30_000 }, () => {
     await plain.close();
   });
 
+  test("a sandbox's network settings keep peers across a reopen; a row from before peers reads as none", async () => {
+    const path = dbPath();
+    const store = new SqliteStore(path, envKey);
+    const settings = { egress: 'none', peers: 'project', bandwidthMbit: null, publicPorts: false } as const;
+    await store.sandboxes.insert(sandboxRecord('sb-peers', { network: { index: 3, settings, portsToken: 't' } }));
+    await store.sandboxes.insert(sandboxRecord('sb-older', { network: { index: 4, settings, portsToken: 't' } }));
+    await store.close();
+    const db = new Database(path);
+    db.prepare('UPDATE sandboxes SET network = ? WHERE id = ?').run(
+      JSON.stringify({ index: 4, settings: { egress: 'none', bandwidthMbit: null, publicPorts: false }, portsToken: 't' }),
+      'sb-older',
+    );
+    db.close();
+    const again = new SqliteStore(path, envKey);
+    assert.equal((await again.sandboxes.get('sb-peers'))?.network?.settings.peers, 'project');
+    assert.equal((await again.sandboxes.get('sb-older'))?.network?.settings.peers, 'none');
+    await again.close();
+  });
+
   test('a damaged row is reported as corrupt, not cast', async () => {
     const path = dbPath();
     const store = new SqliteStore(path);
