@@ -5,6 +5,8 @@
  * and its shim.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sandboxCgroupDir } from '@airlock/server/internal/host/cgroups.js';
 import { processesMatching } from '@airlock/testkit/host-probe.js';
 
 function pssKiB(pid: number): number {
@@ -18,13 +20,12 @@ function pssKiB(pid: number): number {
 
 function cgroupPids(id: string): number[] {
   try {
-    return readFileSync(`/sys/fs/cgroup/memory/airlock/${id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+    return readFileSync(join(sandboxCgroupDir(id, 'memory'), 'cgroup.procs'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
-    try {
-      return readFileSync(`/sys/fs/cgroup/airlock/${id}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
+    return [];
   }
 }
 

@@ -4,7 +4,7 @@
  * check effects on the host rather than trusting what the sandbox says about itself.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { cgroupVersion, sandboxCgroupDirs } from '@airlock/server/internal/host/cgroups.js';
+import { cgroupVersion, sandboxCgroupDir, sandboxCgroupDirs } from '@airlock/server/internal/host/cgroups.js';
 
 export interface Remains {
   cgroups: string[];
@@ -55,11 +55,11 @@ export function hostUid(pid: number): number {
 export function cgroupLimits(id: string): { memoryBytes: number; cpuQuotaPerPeriod: number; pids: number } {
   const read = (path: string) => readFileSync(path, 'utf8').trim();
   if (cgroupVersion() === 2) {
-    const dir = `/sys/fs/cgroup/airlock/${id}`;
+    const dir = sandboxCgroupDir(id, '');
     const [quota, period] = read(`${dir}/cpu.max`).split(' ').map(Number) as [number, number];
     return { memoryBytes: Number(read(`${dir}/memory.max`)), cpuQuotaPerPeriod: quota / period, pids: Number(read(`${dir}/pids.max`)) };
   }
-  const at = (ctl: string, file: string) => read(`/sys/fs/cgroup/${ctl}/airlock/${id}/${file}`);
+  const at = (ctl: string, file: string) => read(`${sandboxCgroupDir(id, ctl)}/${file}`);
   return {
     memoryBytes: Number(at('memory', 'memory.limit_in_bytes')),
     cpuQuotaPerPeriod: Number(at('cpu', 'cpu.cfs_quota_us')) / Number(at('cpu', 'cpu.cfs_period_us')),
@@ -72,7 +72,7 @@ export function cgroupLimits(id: string): { memoryBytes: number; cpuQuotaPerPeri
  * 'nr_throttled'); undefined when the cgroup or the key is gone. v1 hierarchy per controller, or v2.
  */
 export function cgroupCounter(id: string, controller: string, file: string, key: string): number | undefined {
-  const path = cgroupVersion() === 2 ? `/sys/fs/cgroup/airlock/${id}/${file}` : `/sys/fs/cgroup/${controller}/airlock/${id}/${file}`;
+  const path = `${sandboxCgroupDir(id, controller)}/${file}`;
   try {
     const text = readFileSync(path, 'utf8');
     const m = new RegExp(`^${key}\\s+(\\d+)$`, 'm').exec(text);

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CGROUP_PARENT, cgroupVersion } from '@airlock/server/internal/host/cgroups.js';
+import { CGROUP_PARENT, PROJECT_LEVEL_PREFIX, cgroupVersion } from '@airlock/server/internal/host/cgroups.js';
 import { runCommand } from '@airlock/server/internal/host/command.js';
 
 /** Sandbox ids in a test root: its ledger (every id a test created) and every data dir's store (warm pools too). */
@@ -100,12 +100,20 @@ export function runStartMs(root: string): number {
 export function unknownCgroups(known: Set<string>, sinceMs: number, root: string): string[] {
   const parents = cgroupVersion() === 2 ? ['/sys/fs/cgroup/airlock'] : safeList('/sys/fs/cgroup').map((c) => join('/sys/fs/cgroup', c, CGROUP_PARENT));
   const out: string[] = [];
+  const made = (dir: string) => statSync(dir).isDirectory() && statSync(dir).ctimeMs >= sinceMs;
   for (const p of parents) {
-    for (const id of safeList(p)) {
-      const dir = join(p, id);
+    for (const name of safeList(p)) {
+      const dir = join(p, name);
       try {
+        if (name.startsWith(PROJECT_LEVEL_PREFIX)) {
+          // A project level: its sandboxes are judged like flat ones; one left empty is a leak of its own.
+          const ids = safeList(dir).filter((e) => statSync(join(dir, e)).isDirectory());
+          if (ids.length === 0 && made(dir)) out.push(dir);
+          for (const id of ids) if (!known.has(id) && made(join(dir, id)) && !livesElsewhere(join(dir, id), root)) out.push(join(dir, id));
+          continue;
+        }
         // cgroupfs sets a directory's change time when it is made (it has no birth time).
-        if (statSync(dir).isDirectory() && !known.has(id) && statSync(dir).ctimeMs >= sinceMs && !livesElsewhere(dir, root)) out.push(dir);
+        if (made(dir) && !known.has(name) && !livesElsewhere(dir, root)) out.push(dir);
       } catch {
         // removed while we looked
       }

@@ -1,6 +1,6 @@
 /**
  * @module cgroup-stats
- * Reads a sandbox's resource use from its cgroups (cgroupsPath `/airlock/<id>`), on v1 (a
+ * Reads a sandbox's resource use from its cgroups (wherever host/cgroups.ts placed them), on v1 (a
  * hierarchy per controller, as on hybrid hosts) and v2 (the unified tree, as on Debian 12), and the
  * byte counters of a network link. Reads only: nothing here writes to the host.
  *
@@ -17,9 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CGROUP_PARENT, cgroupVersion } from './cgroups.js';
-
-const ROOT = '/sys/fs/cgroup';
+import { cgroupVersion, sandboxCgroupDir } from './cgroups.js';
 
 export interface CgroupSample {
   version: 1 | 2;
@@ -67,7 +65,7 @@ function field(text: string | undefined, key: string): number | undefined {
 export async function readCgroupSample(id: string): Promise<CgroupSample | undefined> {
   const atMs = performance.now();
   if (cgroupVersion() === 2) {
-    const dir = join(ROOT, CGROUP_PARENT, id);
+    const dir = sandboxCgroupDir(id, '');
     const [cpu, current, peak, max, stat, pids, pidsMax] = await Promise.all(
       ['cpu.stat', 'memory.current', 'memory.peak', 'memory.max', 'memory.stat', 'pids.current', 'pids.max'].map((f) => read(join(dir, f))),
     );
@@ -85,7 +83,7 @@ export async function readCgroupSample(id: string): Promise<CgroupSample | undef
       pidsLimit: limit(pidsMax),
     };
   }
-  const dir = (ctl: string) => join(ROOT, ctl, CGROUP_PARENT, id);
+  const dir = (ctl: string) => sandboxCgroupDir(id, ctl);
   const [usage, current, peak, max, stat, pids, pidsMax] = await Promise.all([
     read(join(dir('cpuacct'), 'cpuacct.usage')),
     read(join(dir('memory'), 'memory.usage_in_bytes')),

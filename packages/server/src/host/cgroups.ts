@@ -1,10 +1,16 @@
 /**
  * @module cgroups
- * The cgroups of a sandbox (cgroupsPath `/airlock/<id>`), on v1 (a hierarchy per controller) and v2
- * (one unified tree). runc and runsc create them and write the limits themselves; for bubblewrap we
- * create them here and its launcher joins them before exec. We read OOM counters and check that
- * nothing of ours is left.
+ * The cgroups of a sandbox, on v1 (a hierarchy per controller) and v2 (one unified tree). A
+ * project's sandboxes nest under one level per project, `/airlock/project-<hash>/<id>`, every project
+ * level with the same CPU weight: under contention the kernel shares CPU between projects first and
+ * only then between one project's sandboxes, so a project's many busy sandboxes together get one
+ * project's share. Pooled sandboxes (no one's until claimed) and those of servers before this layout
+ * sit flat at `/airlock/<id>`; every reader finds a sandbox at either place by its id.
+ * runc and runsc create the cgroups and write the limits themselves; for bubblewrap we create them
+ * here and its launcher joins them before exec. We read OOM counters and check that nothing of ours
+ * is left.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,18 +18,104 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 const ROOT = '/sys/fs/cgroup';
 export const CGROUP_PARENT = 'airlock';
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'devices', 'freezer', 'blkio', 'systemd', 'net_cls', 'perf_event', 'hugetlb'];
+// `unified` is a hybrid host's v2 tree beside the v1 hierarchies: runc makes a sandbox's path there too.
+const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'devices', 'freezer', 'blkio', 'systemd', 'net_cls', 'perf_event', 'hugetlb', 'unified'];
+export const PROJECT_LEVEL_PREFIX = 'project-';
+/** Every project level's CPU weight: the kernel's default, written so that all project levels are equal whoever made them. */
+export const PROJECT_CPU_WEIGHT = { v1Shares: 1024, v2Weight: 100 } as const;
 
 export function cgroupVersion(): 1 | 2 {
   return existsSync(join(ROOT, 'cgroup.controllers')) ? 2 : 1;
 }
 
-export function cgroupsPath(id: string): string {
-  return `/${CGROUP_PARENT}/${id}`;
+/** The project's level under the parent: hashed, so any project name gives a short name without path characters. */
+export function projectCgroupName(project: string): string {
+  return `${PROJECT_LEVEL_PREFIX}${createHash('sha256').update(project).digest('hex').slice(0, 16)}`;
+}
+
+/** The roots of every hierarchy a sandbox has cgroups in. */
+function hierarchies(): string[] {
+  return cgroupVersion() === 2 ? [ROOT] : V1_CONTROLLERS.map((c) => join(ROOT, c));
+}
+
+/** Where each sandbox's cgroups are below a hierarchy root (`airlock/…/<id>`), once placed or found. */
+const placed = new Map<string, string>();
+
+/** The runtime's cgroupsPath for a sandbox: under its project's level, or flat when it has none (pooled). */
+export function cgroupsPath(id: string, project?: string): string {
+  const rel = project === undefined ? join(CGROUP_PARENT, id) : join(CGROUP_PARENT, projectCgroupName(project), id);
+  placed.set(id, rel);
+  return `/${rel}`;
+}
+
+/** Below a hierarchy root, where the sandbox's cgroups are: flat, under a project level, or (found nowhere) flat. */
+function sandboxRel(id: string): string {
+  const known = placed.get(id);
+  if (known !== undefined) return known;
+  const flat = join(CGROUP_PARENT, id);
+  for (const h of hierarchies()) {
+    if (existsSync(join(h, flat))) return remember(id, flat);
+    for (const level of projectLevels(join(h, CGROUP_PARENT))) {
+      const rel = join(CGROUP_PARENT, level, id);
+      if (existsSync(join(h, rel))) return remember(id, rel);
+    }
+  }
+  return flat;
+}
+
+function remember(id: string, rel: string): string {
+  placed.set(id, rel);
+  return rel;
+}
+
+function projectLevels(parent: string): string[] {
+  return safeList(parent).filter((e) => e.startsWith(PROJECT_LEVEL_PREFIX));
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return []; // controller not mounted or parent not created yet
+  }
+}
+
+/** The sandbox's cgroup path as the runtime names it (`/airlock/…/<id>`), wherever it was placed. */
+export function sandboxCgroupPath(id: string): string {
+  return `/${sandboxRel(id)}`;
+}
+
+/** The sandbox's cgroup directory in one v1 controller's hierarchy (ignored on v2, which has one tree). */
+export function sandboxCgroupDir(id: string, controller: string): string {
+  return cgroupVersion() === 2 ? join(ROOT, sandboxRel(id)) : join(ROOT, controller, sandboxRel(id));
+}
+
+/**
+ * Makes the project's level with the project CPU weight before a runtime creates a sandbox below it.
+ * A level that a runtime makes itself (a race with the last sandbox's removal) gets the kernel's
+ * default weight, which is the same value.
+ */
+export function ensureProjectCgroup(project: string): void {
+  const write = (path: string, value: string | number) => writeFileSync(path, String(value));
+  const name = projectCgroupName(project);
+  if (cgroupVersion() === 2) {
+    const dir = join(ROOT, CGROUP_PARENT, name);
+    for (const d of [ROOT, join(ROOT, CGROUP_PARENT), dir]) {
+      mkdirSync(d, { recursive: true });
+      write(join(d, 'cgroup.subtree_control'), '+memory +cpu +pids');
+    }
+    write(join(dir, 'cpu.weight'), PROJECT_CPU_WEIGHT.v2Weight);
+    return;
+  }
+  const dir = join(ROOT, 'cpu', CGROUP_PARENT, name);
+  mkdirSync(dir, { recursive: true });
+  write(join(dir, 'cpu.shares'), PROJECT_CPU_WEIGHT.v1Shares);
 }
 
 function oomFile(id: string): string {
-  return cgroupVersion() === 2 ? join(ROOT, CGROUP_PARENT, id, 'memory.events') : join(ROOT, 'memory', CGROUP_PARENT, id, 'memory.oom_control');
+  return cgroupVersion() === 2 ? join(sandboxCgroupDir(id, ''), 'memory.events') : join(sandboxCgroupDir(id, 'memory'), 'memory.oom_control');
 }
 
 /** Number of OOM kills recorded in the sandbox's memory cgroup, or undefined if it is gone. */
@@ -38,31 +130,44 @@ export async function readOomKills(id: string): Promise<number | undefined> {
 
 /** Directories of a sandbox's cgroups that still exist (for cleanup and leak checks). */
 export function sandboxCgroupDirs(id: string): string[] {
-  const dirs = cgroupVersion() === 2 ? [join(ROOT, CGROUP_PARENT, id)] : V1_CONTROLLERS.map((c) => join(ROOT, c, CGROUP_PARENT, id));
-  return dirs.filter((d) => existsSync(d));
+  const rel = sandboxRel(id);
+  return hierarchies()
+    .map((h) => join(h, rel))
+    .filter((d) => existsSync(d));
 }
 
-/** Every sandbox id that has a cgroup under our parent, in any controller. */
+/** Every sandbox id that has a cgroup under our parent, flat or under a project level, in any controller. */
 export function listSandboxCgroups(): string[] {
-  const parents = cgroupVersion() === 2 ? [join(ROOT, CGROUP_PARENT)] : V1_CONTROLLERS.map((c) => join(ROOT, c, CGROUP_PARENT));
   const ids = new Set<string>();
-  for (const p of parents) {
-    try {
-      for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) ids.add(e.name);
-    } catch {
-      // controller not mounted or parent not created yet
+  for (const h of hierarchies()) {
+    const parent = join(h, CGROUP_PARENT);
+    for (const e of safeList(parent)) {
+      if (!e.startsWith(PROJECT_LEVEL_PREFIX)) ids.add(e);
+      else for (const id of safeList(join(parent, e))) ids.add(id);
     }
   }
   return [...ids];
 }
 
+/** Project levels (in any hierarchy) that hold no sandbox: what the removal of a project's last sandbox leaves if it fails. */
+export function emptyProjectCgroups(): string[] {
+  return hierarchies().flatMap((h) =>
+    projectLevels(join(h, CGROUP_PARENT))
+      .map((level) => join(h, CGROUP_PARENT, level))
+      .filter((d) => safeList(d).length === 0),
+  );
+}
+
 /**
- * Removes a sandbox's empty cgroups. runc deletes them itself; runsc can leave some behind when
- * its sandbox was killed, so destroy always sweeps. rmdir fails on a non-empty cgroup, which is
- * what we want: a cgroup with live processes is never silently dropped.
+ * Removes a sandbox's empty cgroups, then its project's level if that was the project's last
+ * sandbox. runc deletes the sandbox's own itself; runsc can leave some behind when its sandbox was
+ * killed, and nobody but us removes a project level, so destroy always sweeps. rmdir fails on a
+ * non-empty cgroup, which is what we want: a cgroup with live processes (or a project level with
+ * another sandbox, maybe one being created right now) is never dropped.
  */
 export function removeSandboxCgroups(id: string): string[] {
   const failed: string[] = [];
+  const rel = sandboxRel(id);
   for (const d of sandboxCgroupDirs(id)) {
     try {
       rmdirSync(d);
@@ -70,6 +175,17 @@ export function removeSandboxCgroups(id: string): string[] {
       failed.push(d);
     }
   }
+  const level = join(rel, '..');
+  if (level !== CGROUP_PARENT) {
+    for (const h of hierarchies()) {
+      try {
+        rmdirSync(join(h, level));
+      } catch {
+        // another sandbox of the project is (or is being made) there, or this hierarchy has none
+      }
+    }
+  }
+  if (failed.length === 0) placed.delete(id);
   return failed;
 }
 
@@ -82,18 +198,21 @@ export interface CgroupLimits {
 }
 
 /**
- * Creates the sandbox's cgroups with its limits (memory with swap equal to it, CPU quota, pids) and
- * returns the cgroup.procs files a launcher writes its own pid to before it execs the sandbox.
+ * Creates the sandbox's cgroups with its limits (memory with swap equal to it, CPU quota, pids),
+ * under its project's level when it has a project, and returns the cgroup.procs files a launcher
+ * writes its own pid to before it execs the sandbox.
  */
-export function createSandboxCgroups(id: string, limits: CgroupLimits): string[] {
+export function createSandboxCgroups(id: string, limits: CgroupLimits, project?: string): string[] {
   const write = (path: string, value: string | number) => writeFileSync(path, String(value));
+  if (project !== undefined) ensureProjectCgroup(project);
+  const rel = cgroupsPath(id, project).slice(1);
   if (cgroupVersion() === 2) {
     // Controllers must be enabled on every parent for the leaf to get its files.
     for (const dir of [ROOT, join(ROOT, CGROUP_PARENT)]) {
       mkdirSync(dir, { recursive: true });
       write(join(dir, 'cgroup.subtree_control'), '+memory +cpu +pids');
     }
-    const dir = join(ROOT, CGROUP_PARENT, id);
+    const dir = join(ROOT, rel);
     mkdirSync(dir);
     write(join(dir, 'memory.max'), limits.memoryBytes);
     if (existsSync(join(dir, 'memory.swap.max'))) write(join(dir, 'memory.swap.max'), 0);
@@ -101,7 +220,7 @@ export function createSandboxCgroups(id: string, limits: CgroupLimits): string[]
     write(join(dir, 'pids.max'), limits.pids);
     return [join(dir, 'cgroup.procs')];
   }
-  const dir = (ctl: string) => join(ROOT, ctl, CGROUP_PARENT, id);
+  const dir = (ctl: string) => join(ROOT, ctl, rel);
   // cpuacct holds no limit, but it is where v1 counts the CPU time that stats report.
   const joined = ['memory', 'cpu', 'cpuacct', 'pids'].filter((ctl) => ctl !== 'cpuacct' || existsSync(join(ROOT, ctl)));
   for (const ctl of joined) mkdirSync(dir(ctl), { recursive: true });
@@ -116,7 +235,7 @@ export function createSandboxCgroups(id: string, limits: CgroupLimits): string[]
 
 /** Host pids in the sandbox's cgroup (every process of a bubblewrap sandbox, bwrap itself included). */
 export function sandboxCgroupPids(id: string): number[] {
-  const file = cgroupVersion() === 2 ? join(ROOT, CGROUP_PARENT, id, 'cgroup.procs') : join(ROOT, 'pids', CGROUP_PARENT, id, 'cgroup.procs');
+  const file = join(sandboxCgroupDir(id, 'pids'), 'cgroup.procs');
   try {
     return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {

@@ -4,13 +4,10 @@
  * rest of the server asks for effects through these functions.
  */
 import { spawn } from 'node:child_process';
+import { runInSpawner as spawned } from './spawner.js';
+import type { CommandOptions, CommandResult } from './spawn-command.js';
 
-export interface CommandResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type { CommandOptions, CommandResult } from './spawn-command.js';
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
@@ -22,39 +19,17 @@ export class CommandError extends Error {
   }
 }
 
-const MAX_CAPTURE = 1024 * 1024;
-
-/** Runs a command to completion, capturing bounded output. Never throws for a non-zero exit. */
-export function runCommand(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
-  const [file, ...args] = argv;
-  if (file === undefined) throw new Error('runCommand: empty argv');
-  return new Promise((resolve, reject) => {
-    const input = options.input;
-    const child = spawn(file, args, {
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 60_000,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      if (stdout.length < MAX_CAPTURE) stdout += d;
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      if (stderr.length < MAX_CAPTURE) stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    if (input !== undefined && child.stdin) {
-      // A command that exits without reading its input must not crash the server with EPIPE.
-      child.stdin.on('error', () => {});
-      child.stdin.end(input);
-    }
-  });
+/**
+ * Runs a command to completion, capturing bounded output. Never throws for a non-zero exit.
+ * The fork happens in the spawner process (spawner.ts), not on the server's event loop.
+ */
+export function runCommand(argv: string[], options: CommandOptions = {}): Promise<CommandResult> {
+  if (argv[0] === undefined) throw new Error('runCommand: empty argv');
+  return spawned(argv, options);
 }
 
 /** Runs a command and throws CommandError unless it exits 0. */
-export async function checkCommand(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
+export async function checkCommand(argv: string[], options: CommandOptions = {}): Promise<CommandResult> {
   const result = await runCommand(argv, options);
   if (result.code !== 0) throw new CommandError(argv, result);
   return result;

@@ -5,15 +5,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { cgroupVersion } from '../host/cgroups.js';
+import { cgroupVersion, sandboxCgroupDir } from '../host/cgroups.js';
 import { TEST_KEY, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 import { parseExposition } from '@airlock/testkit/prom-text.js';
 
 const MiB = 1024 * 1024;
 
 function cgroupCpuNs(id: string): number {
-  if (cgroupVersion() === 2) return Number(/^usage_usec (\d+)$/m.exec(readFileSync(`/sys/fs/cgroup/airlock/${id}/cpu.stat`, 'utf8'))![1]) * 1000;
-  return Number(readFileSync(`/sys/fs/cgroup/cpuacct/airlock/${id}/cpuacct.usage`, 'utf8'));
+  if (cgroupVersion() === 2) return Number(/^usage_usec (\d+)$/m.exec(readFileSync(`${sandboxCgroupDir(id, '')}/cpu.stat`, 'utf8'))![1]) * 1000;
+  return Number(readFileSync(`${sandboxCgroupDir(id, 'cpuacct')}/cpuacct.usage`, 'utf8'));
 }
 
 async function stats(t: TestServer, id: string) {
@@ -29,7 +29,7 @@ for (const runtime of ['runc', 'gvisor', 'bwrap'] as const) {
       const sb = await t.api.create({ runtime, memoryMiB: 256, cpu: 1 });
       const idle = await stats(t, sb.id);
       assert.equal(idle.runtime, runtime);
-      assert.match(idle.source, new RegExp(`^cgroup v${cgroupVersion()} /airlock/${sb.id}`));
+      assert.match(idle.source, new RegExp(`^cgroup v${cgroupVersion()} /airlock/project-[0-9a-f]{16}/${sb.id}`));
       assert.ok(idle.cpu.percent !== null && idle.cpu.percent < 30, `idle CPU ${idle.cpu.percent}%`);
       assert.equal(idle.cpu.limitCores, 1);
       assert.equal(idle.pids.scope, runtime === 'gvisor' ? 'host' : 'guest');

@@ -11,6 +11,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SandboxStats } from '@airlock/protocol';
 import { readCgroupSample, readLinkBytes, type CgroupSample } from '../host/cgroup-stats.js';
+import { sandboxCgroupPath } from '../host/cgroups.js';
 import { readSnapshotUsage } from '../host/disk-usage.js';
 import { requireState } from '../sandbox/lifecycle.js';
 import type { SandboxView } from '../sandbox/service.js';
@@ -67,7 +68,7 @@ export class SandboxStatsReader {
       id,
       runtime: s.runtime,
       time: new Date().toISOString(),
-      source: `cgroup v${now.version} /airlock/${id}${hostScope ? ` (host side: ${s.runtime === 'gvisor' ? "gVisor's sentry" : 'QEMU and virtiofsd'})` : ''}`,
+      source: `cgroup v${now.version} ${sandboxCgroupPath(id)}${hostScope ? ` (host side: ${s.runtime === 'gvisor' ? "gVisor's sentry" : 'QEMU and virtiofsd'})` : ''}`,
       cpu: { usageSeconds: now.cpuUsageNs / 1e9, percent, windowMs: windowMs === null ? null : Math.round(windowMs), limitCores: s.enforced?.cpu ?? s.cpu },
       memory: { currentBytes: now.memoryBytes, peakBytes: now.memoryPeakBytes, limitBytes: now.memoryLimitBytes },
       pids: { current: now.pids, limit: now.pidsLimit, scope: hostScope ? 'host' : 'guest' },

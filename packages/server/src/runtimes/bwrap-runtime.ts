@@ -76,12 +76,16 @@ export class BwrapRuntime implements Runtime {
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
       const period = 100_000;
-      const cgroupProcs = createSandboxCgroups(spec.id, {
-        memoryBytes: spec.memoryMiB * 1024 * 1024,
-        cpuQuotaUs: Math.max(1000, Math.round(spec.cpu * period)),
-        cpuPeriodUs: period,
-        pids: spec.pids,
-      });
+      const cgroupProcs = createSandboxCgroups(
+        spec.id,
+        {
+          memoryBytes: spec.memoryMiB * 1024 * 1024,
+          cpuQuotaUs: Math.max(1000, Math.round(spec.cpu * period)),
+          cpuPeriodUs: period,
+          pids: spec.pids,
+        },
+        spec.project,
+      );
       const argv = bwrapArgv({
         id: spec.id,
         rootfs: spec.rootfs,

@@ -5,14 +5,15 @@
  * sandbox has any network and survives a restart of the server. Execs never pay for a `runc exec`.
  *
  * Host layout per sandbox, under the runtime's state dir: state/ (the CLI's --root), bundles/<id>/
- * (config.json, init.pid, shim.pid), sockets/<id>.sock (the shim's), and the cgroups /airlock/<id>.
+ * (config.json, init.pid, shim.pid), sockets/<id>.sock (the shim's), and the cgroups
+ * /airlock/project-<hash>/<id> (flat /airlock/<id> for a pooled sandbox; see host/cgroups.ts).
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SHIM_BINARY } from '@airlock/agent';
 import type { RuntimeName } from '@airlock/protocol';
 import { runtimeError } from '../errors.js';
-import { cgroupsPath, removeSandboxCgroups } from '../host/cgroups.js';
+import { cgroupsPath, ensureProjectCgroup, removeSandboxCgroups } from '../host/cgroups.js';
 import { checkCommand, runCommand } from '../host/command.js';
 import { recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
 import type { OciMount } from '../images/image.js';
@@ -88,12 +89,13 @@ export class OciCliRuntime implements Runtime {
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
       const enforced = this.#o.enforce(spec);
+      if (spec.project !== undefined) ensureProjectCgroup(spec.project);
       const config = buildSpec({
         id: spec.id,
         rootfs: spec.rootfs,
         agentBinary: this.#o.agentBinary,
         extraMounts: this.#o.extraMounts,
-        cgroupsPath: cgroupsPath(spec.id),
+        cgroupsPath: cgroupsPath(spec.id, spec.project),
         cpu: spec.cpu,
         memoryMiB: enforced.memoryMiB + enforced.memoryOverheadMiB,
         shmMiB: spec.memoryMiB,

@@ -50,6 +50,8 @@ export interface RuntimeSpec {
   /** The host uid/gid range this sandbox owns: a user namespace maps 0..size-1 onto base.. */
   hostIds: { base: number; size: number };
   network: NetworkAttachment;
+  /** The project whose cgroup level the sandbox joins (host/cgroups.ts); none for a pooled sandbox, which is no one's until claimed. */
+  project?: string | undefined;
 }
 
 /** The limits a runtime really enforces for a sandbox, and where (they can differ from the spec). */

@@ -143,7 +143,8 @@ export class Creator {
           await sandboxes.update(record.id, { network: record.network });
           network = { kind: 'netns', path: a.netnsPath };
         }
-        const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network });
+        const project = pool === null ? late.project : undefined;
+        const handle = await runtime.start({ id: record.id, rootfs, cpu, memoryMiB, pids: record.pids, hostIds: reservation.hostIds, network, project });
         try {
           await this.#d.live.attach(record.id, runtime, handle, defaults);
         } catch (e) {

@@ -3,11 +3,11 @@
  * What runs inside the stock-host guest. `ci` is bounded for `npm test` under TCG (the guest runs
  * 5–20× slower than this host): the runtime conformance suite on runc and bwrap and the resource
  * attacks that judge limits (fork bomb against pids.max, a heap past memory.max reported as `oom`,
- * a CPU hog throttled by cpu.max) on runc, gVisor and bwrap. `full` adds gVisor's conformance suite,
+ * a CPU hog throttled by cpu.max) on runc, gVisor and bwrap, and the per-project cgroup levels. `full` adds gVisor's conformance suite,
  * the runtime contracts, and the tests that read cgroup files (stats, the leak scan).
  */
 
-export type SubsetName = 'ci' | 'full' | 'limits';
+export type SubsetName = 'ci' | 'full' | 'limits' | 'cgroups';
 
 export interface GuestRun {
   /** Test files, relative to the project tree. */
@@ -40,7 +40,17 @@ const GVISOR_LIMITS: GuestRun = {
 
 export const SUBSETS: Record<SubsetName, Subset> = {
   ci: {
-    runs: [{ files: ['packages/security/dist/resource-limits.test.js', dist('runtimes/runc.test.js'), dist('runtimes/bwrap.test.js')] }, GVISOR_LIMITS],
+    runs: [
+      {
+        files: [
+          dist('sandbox/project-cgroups.test.js'),
+          'packages/security/dist/resource-limits.test.js',
+          dist('runtimes/runc.test.js'),
+          dist('runtimes/bwrap.test.js'),
+        ],
+      },
+      GVISOR_LIMITS,
+    ],
     env: TCG_ENV,
     testTimeoutMs: 20 * 60_000,
     guestDeadlineMs: 20 * 60_000,
@@ -49,6 +59,13 @@ export const SUBSETS: Record<SubsetName, Subset> = {
   limits: {
     runs: [{ files: ['packages/security/dist/resource-limits.test.js'] }],
     env: { ...TCG_ENV, AIRLOCK_RESOURCE_RUNTIMES: process.env.AIRLOCK_RESOURCE_RUNTIMES ?? TCG_ENV.AIRLOCK_RESOURCE_RUNTIMES },
+    testTimeoutMs: 20 * 60_000,
+    guestDeadlineMs: 20 * 60_000,
+  },
+  // For working on the cgroup layout: the per-project levels on v2 (host/cgroups.ts).
+  cgroups: {
+    runs: [{ files: [dist('sandbox/project-cgroups.test.js')] }],
+    env: TCG_ENV,
     testTimeoutMs: 20 * 60_000,
     guestDeadlineMs: 20 * 60_000,
   },

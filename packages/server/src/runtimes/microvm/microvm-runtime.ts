@@ -138,12 +138,16 @@ export class MicrovmRuntime implements Runtime {
       mkdirSync(vmDir, { mode: 0o700 });
       chownSync(vmDir, spec.hostIds.base, spec.hostIds.base);
       const period = 100_000;
-      const cgroupProcs = createSandboxCgroups(spec.id, {
-        memoryBytes: (enforced.memoryMiB + enforced.memoryOverheadMiB) * 1024 * 1024,
-        cpuQuotaUs: Math.max(1000, Math.round(spec.cpu * period)),
-        cpuPeriodUs: period,
-        pids: enforced.hostPids,
-      });
+      const cgroupProcs = createSandboxCgroups(
+        spec.id,
+        {
+          memoryBytes: (enforced.memoryMiB + enforced.memoryOverheadMiB) * 1024 * 1024,
+          cpuQuotaUs: Math.max(1000, Math.round(spec.cpu * period)),
+          cpuPeriodUs: period,
+          pids: enforced.hostPids,
+        },
+        spec.project,
+      );
       let netnsPath: string | undefined;
       if (spec.network.kind === 'netns') {
         netnsPath = spec.network.path;
