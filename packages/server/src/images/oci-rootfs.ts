@@ -43,9 +43,9 @@ export class OciImages implements ImageProvider {
     return ref !== 'default';
   }
 
-  async resolve(ref: string): Promise<{ imageId: string; lease: Lease }> {
+  async resolve(ref: string, project: string): Promise<{ imageId: string; lease: Lease }> {
     for (let attempt = 0; ; attempt++) {
-      const image = (await this.#d.catalog.find(ref)) ?? (await this.#d.puller.pull(ref));
+      const image = (await this.#d.catalog.find(project, ref)) ?? (await this.#d.puller.pull(project, ref));
       const lease = this.#d.leases.acquire([image.id]);
       // Collected between the lookup and the lease (an eviction raced us): pull again, once.
       if ((await this.#d.images.get(image.id)) !== undefined || attempt > 0) return { imageId: image.id, lease };
