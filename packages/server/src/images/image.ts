@@ -47,6 +47,11 @@ export interface ImageProvider {
    * until the caller has recorded it (in a sandbox row) and released it.
    */
   resolve(ref: string, project: string): Promise<{ imageId: string; lease: Lease }>;
+  /**
+   * Whether a warm pool's sandboxes of `ref` (started for the default project) are the image `ref`
+   * names for `project`: not when the project's own reference names another image. Absent: always.
+   */
+  poolServes?(ref: string, project: string): Promise<boolean>;
   /** What execs in a sandbox of this image start from. */
   defaults(imageId: string): Promise<ImageDefaults>;
   /**
