@@ -88,9 +88,9 @@ export class ImageService {
     return this.catalog.inspect(project, input, scoped);
   }
 
-  /** Removes an image (by id) for every project; refused while a sandbox uses it. */
-  remove(imageId: string, label = imageId): Promise<ImageRecord> {
-    return this.gc.remove(imageId, label);
+  /** Removes an image (by id) for every project; refused while a sandbox uses it (naming `project`'s). */
+  remove(imageId: string, label = imageId, project?: string): Promise<ImageRecord> {
+    return this.gc.remove(imageId, label, project);
   }
 
   prune(): Promise<{ removed: string[]; freedBytes: number }> {

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { DEFAULT_PROJECT, type ImageRecord, type SandboxRecord, type Store } from './store.js';
 
 /** A small image record (no layers) of `repository`. */
-function imageRecord(id: string, repository: string): ImageRecord {
+export function imageRecord(id: string, repository: string): ImageRecord {
   return {
     id,
     project: DEFAULT_PROJECT,

@@ -74,7 +74,7 @@ export class ImageScope {
     const others = await this.#grants.ungrant(a.project, found.id);
     if (others > 0) return view;
     try {
-      await this.#images.remove(found.id, input);
+      await this.#images.remove(found.id, input, a.project);
       return view;
     } catch (e) {
       // In use: the project's grant and references stay.
