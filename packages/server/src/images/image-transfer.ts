@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
+import { DEFAULT_PROJECT } from '../store/store.js';
 import type { ImageView } from './catalog.js';
 import type { ContentStore } from './content-store.js';
 import type { ImageService } from './image-service.js';
@@ -30,6 +31,9 @@ export class ImageTransfer {
     if (to === undefined) throw this.#noTarget(found.id);
     const lease = this.images.leases.acquire([found.id, found.configDigest, ...found.layers.map((l) => l.digest)]);
     try {
+      // Looked up before the stream started: it may have been removed since.
+      if (!(await this.images.catalog.find(DEFAULT_PROJECT, found.id)))
+        throw new AirlockError(ErrorCode.ImageNotFound, `image ${found.id} is no longer in the local store`);
       return await pushImage(this.registry, this.content, found, found.references, to, onBlob ? { onBlob } : {});
     } finally {
       lease.release();
