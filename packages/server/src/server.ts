@@ -211,7 +211,7 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
     const app = createApp({
       ...tenancy,
       projects,
-      imageScope: new ImageScope(imageService, store.grants),
+      imageScope: new ImageScope(imageService, store.grants, store.images),
       tickets,
       sandboxes,
       images: imageService,

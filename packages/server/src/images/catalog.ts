@@ -10,6 +10,11 @@ import { DIGEST, formatReference, parseReference, repositoryName, type ImageRefe
 
 export type ImageView = ImageRecord & { references: string[]; inUse: boolean };
 
+/**
+ * References are per project: a lookup by reference names the project whose tags it reads, and a
+ * view shown to a project carries that project's references and whether its sandboxes use the
+ * image (without a project: every project's, for admins).
+ */
 export class ImageCatalog {
   readonly #store: ImageStore;
 
@@ -17,8 +22,8 @@ export class ImageCatalog {
     this.#store = store;
   }
 
-  /** The local image a reference or id names, or undefined. */
-  async find(input: string): Promise<ImageRecord | undefined> {
+  /** The local image an id, or one of the project's references, names; or undefined. */
+  async find(project: string, input: string): Promise<ImageRecord | undefined> {
     if (DIGEST.test(input)) return this.#store.get(input);
     let ref: ImageReference;
     try {
@@ -28,25 +33,26 @@ export class ImageCatalog {
     }
     if (ref.digest) {
       const image = await this.#store.get(ref.digest);
-      return image && image.repository === repositoryName(ref) ? image : ((await this.#store.byReference(formatReference(ref))) ?? image);
+      return image && image.repository === repositoryName(ref) ? image : ((await this.#store.byReference(project, formatReference(ref))) ?? image);
     }
-    return this.#store.byReference(formatReference(ref));
+    return this.#store.byReference(project, formatReference(ref));
   }
 
-  async list(): Promise<ImageView[]> {
-    const inUse = await this.#store.inUse();
+  async list(project?: string): Promise<ImageView[]> {
+    const inUse = await this.#store.inUse(project);
     const images = await this.#store.list();
-    return Promise.all(images.map(async (i) => ({ ...i, references: await this.#store.referencesOf(i.id), inUse: inUse.has(i.id) })));
+    return Promise.all(images.map(async (i) => ({ ...i, references: await this.#store.referencesOf(i.id, project), inUse: inUse.has(i.id) })));
   }
 
   /** A record as the API lists it: with its references and whether a sandbox uses it. */
-  async view(image: ImageRecord): Promise<ImageView> {
-    return { ...image, references: await this.#store.referencesOf(image.id), inUse: (await this.#store.inUse()).has(image.id) };
+  async view(image: ImageRecord, project?: string): Promise<ImageView> {
+    return { ...image, references: await this.#store.referencesOf(image.id, project), inUse: (await this.#store.inUse(project)).has(image.id) };
   }
 
-  async inspect(input: string): Promise<ImageView> {
-    const image = await this.find(input);
+  /** The view of what `input` names in `project`; `scoped` false shows every project's references and use. */
+  async inspect(project: string, input: string, scoped = true): Promise<ImageView> {
+    const image = await this.find(project, input);
     if (!image) throw new AirlockError(ErrorCode.ImageNotFound, `image ${JSON.stringify(input)} is not in the local store; pull or import it first`);
-    return { ...image, references: await this.#store.referencesOf(image.id), inUse: (await this.#store.inUse()).has(image.id) };
+    return this.view(image, scoped ? project : undefined);
   }
 }

@@ -8,7 +8,7 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Releases } from '../sandbox/releases.js';
-import type { ImageRecord, ImageStore, SandboxStore } from '../store/store.js';
+import { DEFAULT_PROJECT, type ImageRecord, type ImageStore, type SandboxStore } from '../store/store.js';
 import type { ImageCatalog } from './catalog.js';
 import type { ContentStore } from './content-store.js';
 import type { Leases } from './leases.js';
@@ -35,18 +35,24 @@ export class ImageGc {
     this.#d = deps;
   }
 
-  /** Removes an image and what only it used; refuses while a sandbox uses it. */
-  async remove(input: string): Promise<ImageRecord> {
-    const found = await this.#d.catalog.find(input);
-    if (found) await this.#d.releases.settled(found.id);
-    const image = await this.#d.catalog.inspect(input);
+  /**
+   * Removes an image (by id: every project's references to it go with it) and what only it used;
+   * refuses while a sandbox of any project uses it. `label` is how the caller named it; the refusal
+   * names only `project`'s sandboxes (another project's ids are not the caller's to learn).
+   */
+  async remove(imageId: string, label = imageId, project?: string): Promise<ImageRecord> {
+    await this.#d.releases.settled(imageId);
+    const image = await this.#d.catalog.inspect(DEFAULT_PROJECT, imageId, false);
     if (image.inUse || this.#d.leases.held(image.id)) {
-      const users = (await this.#d.sandboxes.holding()).filter((s) => s.imageId === image.id).map((s) => s.id);
+      const holding = (await this.#d.sandboxes.holding()).filter((s) => s.imageId === image.id);
+      const users = holding.filter((s) => project === undefined || s.project === project).map((s) => s.id);
       throw new AirlockError(
         ErrorCode.InvalidState,
         users.length > 0
-          ? `image ${input} is in use by sandbox ${users.slice(0, 5).join(', ')}; destroy ${users.length > 1 ? 'them' : 'it'} first`
-          : `image ${input} is being used by a sandbox that is starting; retry in a moment`,
+          ? `image ${label} is in use by sandbox ${users.slice(0, 5).join(', ')}; destroy ${users.length > 1 ? 'them' : 'it'} first`
+          : holding.length > 0
+            ? `image ${label} is in use by a sandbox of another project`
+            : `image ${label} is being used by a sandbox that is starting; retry in a moment`,
       );
     }
     await this.#d.images.delete(image.id);

@@ -49,7 +49,8 @@ interface Scanned {
   documents: Map<string, Buffer>;
 }
 
-export async function importImages(d: ImportDeps, archive: Readable, tag: string | undefined, maxBytes: number): Promise<ImageRecord[]> {
+/** Imports for `project`: the images are shared, their references (the tag, or the archive's names) the project's. */
+export async function importImages(d: ImportDeps, archive: Readable, project: string, tag: string | undefined, maxBytes: number): Promise<ImageRecord[]> {
   const tagRef = tag === undefined ? undefined : normalise(tag);
   // Blobs are unreferenced until installed: a prune running meanwhile must not take them.
   const held: Lease[] = [];
@@ -59,8 +60,8 @@ export async function importImages(d: ImportDeps, archive: Readable, tag: string
       added.add(digest);
       held.push(d.leases.acquire([digest]));
     });
-    if (scanned.documents.has('oci-layout') && scanned.documents.has('index.json')) return await importLayout(d, scanned, tagRef);
-    if (scanned.documents.has('manifest.json')) return await importDockerSave(d, scanned, tagRef);
+    if (scanned.documents.has('oci-layout') && scanned.documents.has('index.json')) return await importLayout(d, scanned, project, tagRef);
+    if (scanned.documents.has('manifest.json')) return await importDockerSave(d, scanned, project, tagRef);
     throw imageInvalid('the archive is neither an OCI image layout (oci-layout + index.json) nor a docker save archive (manifest.json)');
   } finally {
     for (const l of held) l.release();
@@ -123,7 +124,7 @@ async function readBounded(entry: AsyncIterable<Buffer>, max: number, what: stri
   return Buffer.concat(chunks);
 }
 
-async function importLayout(d: ImportDeps, s: Scanned, tag: string | undefined): Promise<ImageRecord[]> {
+async function importLayout(d: ImportDeps, s: Scanned, project: string, tag: string | undefined): Promise<ImageRecord[]> {
   const source = { open: async (digest: string) => createReadStream(d.content.path(digest)) as Readable };
   const index = parseImageDocument(Index, s.documents.get('index.json')!, 'index.json');
   const blob = (digest: string): Buffer => {
@@ -146,13 +147,13 @@ async function importLayout(d: ImportDeps, s: Scanned, tag: string | undefined):
     const named = [annotations[REF_ANNOTATIONS[0]!], annotations[REF_ANNOTATIONS[1]!]].find((v) => v !== undefined && v.includes('/'));
     const reference = tag ?? (named ? tryNormalise(named) : undefined);
     const repository = reference ? repositoryName(parseReference(reference)) : 'import';
-    out.push(await d.installer.install(bytes, digest, repository, reference, source));
+    out.push(await d.installer.install(bytes, digest, repository, { project, reference }, source));
   }
   if (out.length === 0) throw imageInvalid('the OCI layout lists no images');
   return out;
 }
 
-async function importDockerSave(d: ImportDeps, s: Scanned, tag: string | undefined): Promise<ImageRecord[]> {
+async function importDockerSave(d: ImportDeps, s: Scanned, project: string, tag: string | undefined): Promise<ImageRecord[]> {
   const entries = parseImageDocument(DockerSaveManifest, s.documents.get('manifest.json')!, 'manifest.json');
   const out: ImageRecord[] = [];
   for (const entry of entries) {
@@ -181,8 +182,8 @@ async function importDockerSave(d: ImportDeps, s: Scanned, tag: string | undefin
     const refs = tag !== undefined ? [tag] : (entry.RepoTags ?? []).map(tryNormalise).filter((r): r is string => r !== undefined);
     const first = refs[0];
     const repository = first ? repositoryName(parseReference(first)) : 'import';
-    const image = await d.installer.install(manifestBytes, manifestDigest, repository, first, source);
-    for (const r of refs.slice(1)) await d.installer.install(manifestBytes, manifestDigest, repository, r, source);
+    const image = await d.installer.install(manifestBytes, manifestDigest, repository, { project, reference: first }, source);
+    for (const r of refs.slice(1)) await d.installer.install(manifestBytes, manifestDigest, repository, { project, reference: r }, source);
     out.push(image);
   }
   return out;

@@ -15,7 +15,7 @@
  */
 import type { Logger } from '../log.js';
 import type { Releases } from '../sandbox/releases.js';
-import type { ImageRecord, Store } from '../store/store.js';
+import type { ImageOwner, ImageRecord, Store } from '../store/store.js';
 import { ImageCatalog, type ImageView } from './catalog.js';
 import type { ContentStore } from './content-store.js';
 import { ImageGc } from './gc.js';
@@ -61,32 +61,36 @@ export class ImageService {
       log: d.log,
     });
     this.installer = new Installer({ images: d.store.images, content: d.content, snapshotter: d.snapshotter, leases: this.leases, gc: this.gc, log: d.log });
-    this.puller = new Puller({ registry: d.registry, installer: this.installer, gc: this.gc, log: d.log });
+    this.puller = new Puller({ registry: d.registry, installer: this.installer, gc: this.gc, log: d.log, tag: (p, r, id) => d.store.images.tag(p, r, id) });
     this.provider = new OciImages({ images: d.store.images, catalog: this.catalog, puller: this.puller, snapshotter: d.snapshotter, leases: this.leases });
   }
 
-  pull(input: string, onProgress?: ProgressListener): Promise<ImageRecord> {
-    return this.puller.pull(input, onProgress);
+  /** Pulls for a project: the image is shared, the reference it is pulled by becomes the project's. */
+  pull(project: string, input: string, onProgress?: ProgressListener): Promise<ImageRecord> {
+    return this.puller.pull(project, input, onProgress);
   }
 
-  install(manifestBytes: Buffer, manifestDigest: string, repository: string, reference: string | undefined, source: BlobSource): Promise<ImageRecord> {
-    return this.installer.install(manifestBytes, manifestDigest, repository, reference, source);
+  install(manifestBytes: Buffer, manifestDigest: string, repository: string, owner: ImageOwner | undefined, source: BlobSource): Promise<ImageRecord> {
+    return this.installer.install(manifestBytes, manifestDigest, repository, owner, source);
   }
 
-  find(input: string): Promise<ImageRecord | undefined> {
-    return this.catalog.find(input);
+  /** The image an id or one of the project's references names. */
+  find(project: string, input: string): Promise<ImageRecord | undefined> {
+    return this.catalog.find(project, input);
   }
 
-  list(): Promise<ImageView[]> {
-    return this.catalog.list();
+  /** Every image, with one project's references and use (or, without one, everyone's). */
+  list(project?: string): Promise<ImageView[]> {
+    return this.catalog.list(project);
   }
 
-  inspect(input: string): Promise<ImageView> {
-    return this.catalog.inspect(input);
+  inspect(project: string, input: string, scoped = true): Promise<ImageView> {
+    return this.catalog.inspect(project, input, scoped);
   }
 
-  remove(input: string): Promise<ImageRecord> {
-    return this.gc.remove(input);
+  /** Removes an image (by id) for every project; refused while a sandbox uses it (naming `project`'s). */
+  remove(imageId: string, label = imageId, project?: string): Promise<ImageRecord> {
+    return this.gc.remove(imageId, label, project);
   }
 
   prune(): Promise<{ removed: string[]; freedBytes: number }> {

@@ -42,10 +42,16 @@ export interface ImageProvider {
   /** True if this provider can serve `ref`. */
   has(ref: string): boolean;
   /**
-   * The id of the local image `ref` names, pulling it first if needed, with a lease that keeps it
-   * from garbage collection until the caller has recorded it (in a sandbox row) and released it.
+   * The id of the local image `ref` names in `project` (an id, or the project's own reference),
+   * pulling it for the project first if needed, with a lease that keeps it from garbage collection
+   * until the caller has recorded it (in a sandbox row) and released it.
    */
-  resolve(ref: string): Promise<{ imageId: string; lease: Lease }>;
+  resolve(ref: string, project: string): Promise<{ imageId: string; lease: Lease }>;
+  /**
+   * Whether a warm pool's sandboxes of `ref` (started for the default project) are the image `ref`
+   * names for `project`: not when the project's own reference names another image. Absent: always.
+   */
+  poolServes?(ref: string, project: string): Promise<boolean>;
   /** What execs in a sandbox of this image start from. */
   defaults(imageId: string): Promise<ImageDefaults>;
   /**

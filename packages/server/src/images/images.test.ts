@@ -23,6 +23,7 @@ import {
 } from '@airlock/testkit/image-fixtures.js';
 import { newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/testkit/harness.js';
 import { WRITABLE_LAYER } from './default-image.js';
+import { DEFAULT_PROJECT } from '../store/store.js';
 import { startRegistryStub, type RegistryStub } from '@airlock/testkit/registry-stub.js';
 
 const SECRET = 'pw-that-must-not-leak-7f3a';
@@ -350,8 +351,8 @@ describe('image store limits', { timeout: 10 * 60_000 }, () => {
     try {
       const a = await pushImage(registry.host, 'sandbox/budget', 'a', [await tarOf([{ name: 'a', body: 'a'.repeat(100_000) }])]);
       const b = await pushImage(registry.host, 'sandbox/budget', 'b', [await tarOf([{ name: 'b', body: 'b'.repeat(100_000) }])]);
-      await small.server.images.pull(`${registry.host}/sandbox/budget:a`);
-      await small.server.images.pull(`${registry.host}/sandbox/budget:b`);
+      await small.server.images.pull(DEFAULT_PROJECT, `${registry.host}/sandbox/budget:a`);
+      await small.server.images.pull(DEFAULT_PROJECT, `${registry.host}/sandbox/budget:b`);
       await small.server.images.enforceBudget();
       const ids = (await small.server.images.list()).map((i) => i.id);
       assert.ok(!ids.includes(a.digest), 'the older unused image went');
@@ -364,7 +365,7 @@ describe('image store limits', { timeout: 10 * 60_000 }, () => {
   test('a pull that fills the store fails cleanly and leaves nothing behind', async () => {
     const tiny = await startTestServer(newDataDir(), { imageVolumeBytes: 160 * 1024 * 1024 });
     try {
-      await assert.rejects(tiny.server.images.pull(py), (e: any) => e.code === 'storage_full');
+      await assert.rejects(tiny.server.images.pull(DEFAULT_PROJECT, py), (e: any) => e.code === 'storage_full');
       assert.equal((await tiny.server.images.list()).length, 0);
       const store = join(tiny.server.config.dataDir, 'images');
       assert.deepEqual(
@@ -376,7 +377,7 @@ describe('image store limits', { timeout: 10 * 60_000 }, () => {
       assert.deepEqual(readdirSync(join(store, 'content', 'ingest')), []);
       // The store still works after the failure.
       const ok = await pushImage(registry.host, 'sandbox/small', '1', [await tarOf([{ name: 'f', body: 'small' }])]);
-      assert.equal((await tiny.server.images.pull(`${registry.host}/sandbox/small:1`)).id, ok.digest);
+      assert.equal((await tiny.server.images.pull(DEFAULT_PROJECT, `${registry.host}/sandbox/small:1`)).id, ok.digest);
     } finally {
       await tiny.close();
     }
@@ -424,7 +425,7 @@ describe('image store limits', { timeout: 10 * 60_000 }, () => {
     const small = await pushImage(registry.host, 'sandbox/orphan', '1', [await tarOf([{ name: 'f', body: 'x' }])]);
     const dataDir = newDataDir();
     const first = await startTestServer(dataDir);
-    await first.server.images.pull(`${registry.host}/sandbox/orphan:1`);
+    await first.server.images.pull(DEFAULT_PROJECT, `${registry.host}/sandbox/orphan:1`);
     await first.server.images.provider.prepare(small.digest, 'sb-orphan0000000000000', { memoryMiB: 64, diskMiB: 64 });
     assert.deepEqual(first.server.images.provider.preparedSandboxes(), ['sb-orphan0000000000000'], 'control: the orphan exists');
     await first.close();

@@ -2,7 +2,7 @@
  * @module install
  * Installing an image from its manifest and a source of blobs (a registry, an import): every blob
  * stored and verified by digest, the layers that are not unpacked yet unpacked (each checked
- * against its DiffID), and the image recorded under its reference.
+ * against its DiffID), and the image recorded for its owner (a project, and that project's reference).
  *
  * The first layer to unpack streams: downloaded, verified and unpacked in one pass, while the layers
  * above it download ahead (two at a time) into the content store and are unpacked from there once
@@ -17,7 +17,7 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError, isStorageFull } from '../errors.js';
 import { filterThrough } from '../host/command.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_PROJECT, type ImageLayerRecord, type ImageRecord, type ImageStore } from '../store/store.js';
+import { DEFAULT_PROJECT, type ImageLayerRecord, type ImageOwner, type ImageRecord, type ImageStore } from '../store/store.js';
 import { ContentStore, DigestMismatchError } from './content-store.js';
 import type { ImageGc } from './gc.js';
 import { LayerError, applyLayer, type AppliedLayer } from './layer-apply.js';
@@ -60,7 +60,7 @@ export class Installer {
     manifestBytes: Buffer,
     manifestDigest: string,
     repository: string,
-    reference: string | undefined,
+    owner: ImageOwner | undefined,
     source: BlobSource,
     emit: ProgressListener = () => {},
   ): Promise<ImageRecord> {
@@ -160,7 +160,7 @@ export class Installer {
       const previous = await images.get(manifestDigest);
       const record: ImageRecord = {
         id: manifestDigest,
-        project: previous?.project ?? DEFAULT_PROJECT,
+        project: previous?.project ?? owner?.project ?? DEFAULT_PROJECT,
         repository,
         configDigest: manifest.config.digest,
         config: runtimeConfigOf(configDoc),
@@ -170,7 +170,7 @@ export class Installer {
         createdAt: previous?.createdAt ?? now,
         lastUsedAt: now,
       };
-      await images.put(record, reference);
+      await images.put(record, owner);
       emit({ ...progress, phase: 'done' });
       return record;
     } catch (e) {

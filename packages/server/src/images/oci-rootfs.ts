@@ -13,7 +13,7 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError, isStorageFull } from '../errors.js';
 import { addMountPoints, RootfsHelperError } from '../host/rootfs-helper.js';
 import type { RootfsSpec } from '../runtimes/runtime.js';
-import type { ImageStore } from '../store/store.js';
+import { DEFAULT_PROJECT, type ImageStore } from '../store/store.js';
 import type { ImageCatalog } from './catalog.js';
 import type { ImageDefaults, ImageProvider, PrepareOptions } from './image.js';
 import type { Lease, Leases } from './leases.js';
@@ -43,14 +43,20 @@ export class OciImages implements ImageProvider {
     return ref !== 'default';
   }
 
-  async resolve(ref: string): Promise<{ imageId: string; lease: Lease }> {
+  async resolve(ref: string, project: string): Promise<{ imageId: string; lease: Lease }> {
     for (let attempt = 0; ; attempt++) {
-      const image = (await this.#d.catalog.find(ref)) ?? (await this.#d.puller.pull(ref));
+      const image = (await this.#d.catalog.find(project, ref)) ?? (await this.#d.puller.pull(project, ref));
       const lease = this.#d.leases.acquire([image.id]);
       // Collected between the lookup and the lease (an eviction raced us): pull again, once.
       if ((await this.#d.images.get(image.id)) !== undefined || attempt > 0) return { imageId: image.id, lease };
       lease.release();
     }
+  }
+
+  async poolServes(ref: string, project: string): Promise<boolean> {
+    if (project === DEFAULT_PROJECT) return true;
+    const mine = await this.#d.catalog.find(project, ref);
+    return mine === undefined || mine.id === (await this.#d.catalog.find(DEFAULT_PROJECT, ref))?.id;
   }
 
   async defaults(imageId: string): Promise<ImageDefaults> {

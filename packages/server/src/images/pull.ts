@@ -1,7 +1,8 @@
 /**
  * @module pull
  * Pulling from a registry: resolve the reference (an index to this host's platform), then install.
- * Concurrent pulls of one reference share one job and its progress.
+ * Concurrent pulls of one reference share one job and its progress, whichever projects ask; each
+ * project then gets its own reference (references are per project, the image is shared).
  */
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../errors.js';
@@ -18,17 +19,28 @@ export interface PullerDeps {
   installer: Installer;
   gc: ImageGc;
   log: Logger;
+  /** Points a project's reference at a stored image (and grants it); false if the image is gone. */
+  tag(project: string, reference: string, imageId: string): Promise<boolean>;
 }
 
 export class Puller {
   readonly #d: PullerDeps;
-  readonly #jobs = new Map<string, { promise: Promise<ImageRecord>; listeners: Set<ProgressListener> }>();
+  readonly #jobs = new Map<string, { promise: Promise<{ image: ImageRecord; reference: string }>; listeners: Set<ProgressListener> }>();
 
   constructor(deps: PullerDeps) {
     this.#d = deps;
   }
 
-  pull(input: string, onProgress?: ProgressListener): Promise<ImageRecord> {
+  async pull(project: string, input: string, onProgress?: ProgressListener): Promise<ImageRecord> {
+    // An eviction between the install and the tag (the store over its budget) leaves nothing to
+    // tag: pull once more.
+    for (let attempt = 0; ; attempt++) {
+      const { image, reference } = await this.#join(input, onProgress);
+      if ((await this.#d.tag(project, reference, image.id)) || attempt > 0) return image;
+    }
+  }
+
+  #join(input: string, onProgress?: ProgressListener): Promise<{ image: ImageRecord; reference: string }> {
     let ref: ImageReference;
     try {
       ref = parseReference(input);
@@ -48,7 +60,7 @@ export class Puller {
     return job.promise;
   }
 
-  async #pull(ref: ImageReference, emit: ProgressListener): Promise<ImageRecord> {
+  async #pull(ref: ImageReference, emit: ProgressListener): Promise<{ image: ImageRecord; reference: string }> {
     emit({ phase: 'resolving', layersTotal: 0, layersDone: 0, bytesTotal: 0, bytesDone: 0 });
     const { registry, installer, gc, log } = this.#d;
     let fetched = await registry.manifest(ref);
@@ -66,11 +78,11 @@ export class Puller {
       fetched.bytes,
       fetched.digest,
       repositoryName(ref),
-      reference,
+      undefined,
       { open: (d, signal) => registry.blob(ref, d, signal) },
       emit,
     );
     gc.enforceBudget().catch((err: unknown) => log.error({ err }, 'enforcing the image store budget failed'));
-    return image;
+    return { image, reference };
   }
 }

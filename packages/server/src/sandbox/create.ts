@@ -82,7 +82,7 @@ export class Creator {
     // Before the image is pulled: a create over its project's quota leaves nothing behind.
     if (pool === null) await this.fitsProject(late.project, { cpu, memoryMiB, diskMiB });
     // Pulls on first use; leased until the row below records it.
-    const { imageId, lease } = await image.resolve(shape.image);
+    const { imageId, lease } = await image.resolve(shape.image, late.project);
     const id = newSandboxId();
     let reservation: Reservation;
     try {

@@ -189,7 +189,8 @@ export class SandboxService {
       network: cmd.network ?? null,
     };
     const key = shapeKey({ ...shape, runtime: shape.runtime.name });
-    if (this.#pools.has(key)) {
+    // A pooled sandbox runs the pool's image: not for a project whose own tag of that name is another.
+    if (this.#pools.has(key) && (await (shape.imageProvider.poolServes?.(shape.image, late.project) ?? true))) {
       // Refused before a pooled sandbox is taken: over quota, the pool keeps it.
       await this.#creator.fitsProject(late.project, { cpu: shape.cpu, memoryMiB: shape.memoryMiB, diskMiB: shape.diskMiB });
       const claimed = await this.#creator.claim(key, late);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { MIGRATIONS } from './sqlite/database.js';
 import { SqliteStore } from './sqlite-store.js';
 import { StoreCorruptError } from './store.js';
 import { sandboxRecord, storeConformance } from './store-conformance.js';
@@ -101,6 +102,38 @@ describe('sqlite store specifics', { timeout: 30_000 }, () => {
     assert.equal((await again.sandboxes.get('sb-peers'))?.network?.settings.peers, 'project');
     assert.equal((await again.sandboxes.get('sb-older'))?.network?.settings.peers, 'none');
     await again.close();
+  });
+
+  test('global image references from before migrate to every project holding their image', async () => {
+    const path = dbPath();
+    // The schema as the release before per-project references left it (user_version 6).
+    const old = new Database(path);
+    for (const m of MIGRATIONS.slice(0, 6)) old.exec(m);
+    const digest = (c: string) => `sha256:${c.repeat(64)}`;
+    const img = old.prepare(
+      `INSERT INTO images (id, project, repository, config_digest, config, layers, size, unpacked_bytes, created_at, last_used_at)
+       VALUES (?, ?, 'docker.io/library/x', ?, '{"env":[],"entrypoint":[],"cmd":[],"workingDir":"/","user":"root","os":"linux","architecture":"amd64"}', '[]', 1, 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
+    );
+    img.run(digest('a'), 'default', digest('f'));
+    img.run(digest('b'), 'default', digest('f'));
+    img.run(digest('c'), 'default', digest('f'));
+    old.exec(`DELETE FROM image_grants;
+      INSERT INTO image_grants VALUES ('alpha', '${digest('a')}'), ('beta', '${digest('a')}'), ('beta', '${digest('b')}');
+      INSERT INTO image_references VALUES ('docker.io/library/shared:1', '${digest('a')}'), ('docker.io/library/beta:1', '${digest('b')}'),
+        ('docker.io/library/orphan:1', '${digest('c')}');
+      PRAGMA user_version = 6;`);
+    old.close();
+    const store = new SqliteStore(path);
+    const ref = async (project: string, r: string) => (await store.images.byReference(project, `docker.io/library/${r}`))?.id;
+    assert.equal(await ref('alpha', 'shared:1'), digest('a'), 'a shared image: its reference lands in every project holding it');
+    assert.equal(await ref('beta', 'shared:1'), digest('a'));
+    assert.equal(await ref('beta', 'beta:1'), digest('b'), "positive control: beta's own reference is beta's");
+    assert.equal(await ref('alpha', 'beta:1'), undefined, 'alpha does not get a reference to an image it does not hold');
+    assert.equal(await ref('default', 'shared:1'), undefined);
+    assert.equal(await ref('default', 'orphan:1'), digest('c'), "an image nobody held: its reference goes to the image's recorded project");
+    assert.equal(await store.grants.has('default', digest('c')), true, 'which is granted it');
+    assert.deepEqual(await store.images.referencesOf(digest('a'), 'alpha'), ['docker.io/library/shared:1']);
+    await store.close();
   });
 
   test('a damaged row is reported as corrupt, not cast', async () => {

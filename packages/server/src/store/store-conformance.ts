@@ -7,6 +7,22 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_PROJECT, type ImageRecord, type SandboxRecord, type Store } from './store.js';
 
+/** A small image record (no layers) of `repository`. */
+export function imageRecord(id: string, repository: string): ImageRecord {
+  return {
+    id,
+    project: DEFAULT_PROJECT,
+    repository,
+    configDigest: `sha256:${'f'.repeat(64)}`,
+    config: { env: [], entrypoint: [], cmd: ['sh'], workingDir: '/', user: 'root', os: 'linux', architecture: 'amd64' },
+    layers: [],
+    size: 1,
+    unpackedBytes: 2,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    lastUsedAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
 export function sandboxRecord(id: string, patch: Partial<SandboxRecord> = {}): SandboxRecord {
   return {
     id,
@@ -167,11 +183,13 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       });
       const a = `sha256:${'a'.repeat(64)}`;
       const b = `sha256:${'b'.repeat(64)}`;
-      await store.images.put(image(a), 'docker.io/library/python:3.12');
-      await store.images.put(image(b), 'docker.io/library/python:3.12');
-      assert.equal((await store.images.byReference('docker.io/library/python:3.12'))?.id, b, 'a tag moves to the newer image');
+      const py = 'docker.io/library/python:3.12';
+      const own = { project: DEFAULT_PROJECT, reference: py };
+      await store.images.put(image(a), own);
+      await store.images.put(image(b), own);
+      assert.equal((await store.images.byReference(DEFAULT_PROJECT, py))?.id, b, 'a tag moves to the newer image');
       assert.deepEqual(await store.images.referencesOf(a), []);
-      await store.images.put(image(a), `docker.io/library/python@${a}`);
+      await store.images.put(image(a), { project: DEFAULT_PROJECT, reference: `docker.io/library/python@${a}` });
       await store.sandboxes.insert(record('sb-img', { imageId: a }));
       await store.sandboxes.insert(record('sb-gone', { imageId: b, state: 'destroyed', slot: 1 }));
       assert.deepEqual([...(await store.images.inUse())], [a], 'destroyed sandboxes do not hold images');
@@ -180,9 +198,41 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       assert.deepEqual((await again.images.get(a))?.config.cmd, ['python3']);
       assert.equal((await again.images.list()).length, 2);
       await again.images.delete(b);
-      assert.equal(await again.images.byReference('docker.io/library/python:3.12'), undefined, 'references go with their image');
+      assert.equal(await again.images.byReference(DEFAULT_PROJECT, py), undefined, 'references go with their image');
       assert.equal(await again.images.get(b), undefined);
+      assert.equal(await again.grants.has(DEFAULT_PROJECT, b), false, 'and so do its grants');
       await again.close();
+    });
+
+    test("image references are per project: one project pointing a tag never moves another's", async () => {
+      const { store } = open();
+      const image = (id: string) => imageRecord(id, 'docker.io/library/myapp');
+      const a = `sha256:${'a'.repeat(64)}`;
+      const b = `sha256:${'b'.repeat(64)}`;
+      const tag = 'docker.io/library/myapp:latest';
+      await store.images.put(image(b), { project: 'beta', reference: tag });
+      assert.equal((await store.images.byReference('beta', tag))?.id, b, "positive control: beta's tag names beta's image");
+      assert.equal(await store.grants.has('beta', b), true, 'an owner is granted its image with its reference');
+      await store.images.put(image(a), { project: 'alpha', reference: tag });
+      assert.equal((await store.images.byReference('beta', tag))?.id, b, "alpha's tag did not move beta's");
+      assert.equal((await store.images.byReference('alpha', tag))?.id, a);
+      assert.equal(await store.images.byReference('gamma', tag), undefined, 'a project without the tag resolves nothing');
+      assert.deepEqual(await store.images.referencesOf(b, 'alpha'), []);
+      assert.deepEqual(await store.images.referencesOf(b, 'beta'), [tag]);
+      // Both projects naming one image: each has its own reference; dropping one leaves the other.
+      assert.equal(await store.images.tag('alpha', tag, b), true);
+      assert.deepEqual(await store.images.referencesOf(b), [tag], "every project's references, each once");
+      assert.equal(await store.grants.ungrant('beta', b), 1, 'alpha still holds it');
+      assert.equal(await store.images.byReference('beta', tag), undefined, "beta's reference went with its grant");
+      assert.equal((await store.images.byReference('alpha', tag))?.id, b, "alpha's stays");
+      assert.equal(await store.images.tag('alpha', tag, `sha256:${'9'.repeat(64)}`), false, 'an image not in the store is not tagged');
+      assert.equal((await store.images.byReference('alpha', tag))?.id, b);
+      await store.sandboxes.insert(record('sb-a', { project: 'alpha', imageId: a }));
+      assert.deepEqual([...(await store.images.inUse('alpha'))], [a]);
+      assert.deepEqual([...(await store.images.inUse('beta'))], [], "inUse names the project's own sandboxes");
+      await store.projects.delete('alpha', new Date().toISOString());
+      assert.equal(await store.images.byReference('alpha', tag), undefined, "a deleted project's references go");
+      await store.close();
     });
 
     test('api keys are found by hash only', async () => {
@@ -227,21 +277,10 @@ export function storeConformance(name: string, open: () => { store: Store; reope
       assert.deepEqual((await store.projects.get('alpha'))?.overrides, { sandboxes: 2, cpu: null });
       await store.projects.setOverrides('alpha', { sandboxes: 3 });
       assert.deepEqual((await store.projects.get('alpha'))?.overrides, { sandboxes: 3 });
-      await store.images.put(
-        {
-          id: 'sha256:' + 'c'.repeat(64),
-          project: DEFAULT_PROJECT,
-          repository: 'docker.io/library/alpine',
-          configDigest: `sha256:${'f'.repeat(64)}`,
-          config: { env: [], entrypoint: [], cmd: ['sh'], workingDir: '/', user: 'root', os: 'linux', architecture: 'amd64' },
-          layers: [],
-          size: 1,
-          unpackedBytes: 2,
-          createdAt: '2026-01-01T00:00:00.000Z',
-          lastUsedAt: '2026-01-01T00:00:00.000Z',
-        },
-        'docker.io/library/alpine:3',
-      );
+      await store.images.put(imageRecord('sha256:' + 'c'.repeat(64), 'docker.io/library/alpine'), {
+        project: DEFAULT_PROJECT,
+        reference: 'docker.io/library/alpine:3',
+      });
       await store.grants.grant('alpha', 'sha256:' + 'c'.repeat(64));
       await store.grants.grant('alpha', 'default'); // not in the store: a no-op
       assert.equal(await store.grants.has('alpha', 'sha256:' + 'c'.repeat(64)), true);

@@ -131,19 +131,42 @@ export interface ImageRecord {
   lastUsedAt: string;
 }
 
+/** Who an image is recorded for: the project that pulled, imported or built it, and its reference. */
+export interface ImageOwner {
+  project: string;
+  /** The project's canonical reference (`docker.io/library/python:3.12`) to point at the image. */
+  reference?: string | undefined;
+}
+
+/**
+ * Images are one shared store; references (tags) are per project: a project's `myapp:latest` and
+ * another's are two names, and pointing one never moves the other.
+ */
 export interface ImageStore {
-  /** Inserts or refreshes an image and points `reference` (if given) at it, atomically. */
-  put(record: ImageRecord, reference: string | undefined): Promise<void>;
+  /**
+   * Inserts or refreshes an image and, with an owner, grants it to the owner's project and points
+   * the owner's reference (if given) at it, atomically.
+   */
+  put(record: ImageRecord, owner?: ImageOwner): Promise<void>;
   get(id: string): Promise<ImageRecord | undefined>;
-  /** The image a canonical reference (`docker.io/library/python:3.12`) points at. */
-  byReference(reference: string): Promise<ImageRecord | undefined>;
-  referencesOf(id: string): Promise<string[]>;
+  /** The image a project's canonical reference (`docker.io/library/python:3.12`) points at. */
+  byReference(project: string, reference: string): Promise<ImageRecord | undefined>;
+  /**
+   * Points the project's reference at a stored image and grants the image to the project, atomically;
+   * false (and nothing written) if the image is not in the store (any more).
+   */
+  tag(project: string, reference: string, imageId: string): Promise<boolean>;
+  /** The references to an image: one project's, or (no project) every project's, each once, sorted. */
+  referencesOf(id: string, project?: string): Promise<string[]>;
   list(): Promise<ImageRecord[]>;
-  /** Removes the image and every reference to it. */
+  /** Removes the image, every project's references to it and every grant of it. */
   delete(id: string): Promise<void>;
   touch(id: string, at: string): Promise<void>;
-  /** Ids of images that sandboxes holding host resources (see SandboxStore.holding) were created from. */
-  inUse(): Promise<Set<string>>;
+  /**
+   * Ids of images that sandboxes holding host resources (see SandboxStore.holding) were created
+   * from: the project's sandboxes only, or (no project) every project's.
+   */
+  inUse(project?: string): Promise<Set<string>>;
 }
 
 export type KeyRole = 'admin' | 'project' | 'read';
@@ -191,7 +214,7 @@ export interface ProjectStore {
 export interface ImageGrants {
   /** A no-op for an image not in the store (the built-in ones). */
   grant(project: string, imageId: string): Promise<void>;
-  /** Drops one project's reference; returns how many projects still reference the image. */
+  /** Drops one project's grant and its references to the image; returns how many projects still hold it. */
   ungrant(project: string, imageId: string): Promise<number>;
   has(project: string, imageId: string): Promise<boolean>;
   imagesOf(project: string): Promise<Set<string>>;

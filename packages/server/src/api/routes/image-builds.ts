@@ -119,8 +119,7 @@ export function imageBuildRoutes(
       await send({ type: 'build', id: prepared.id });
       try {
         const image = await prepared.run((e) => send(e), signal);
-        await deps.scope.grant(actor.project, image.id);
-        await send({ type: 'image', image: imageToWire(await deps.images.inspect(image.id)) });
+        await send({ type: 'image', image: imageToWire(await deps.scope.inspect(actor, image.id)) });
       } catch (e) {
         await send(errorEvent(e, 'the build failed; see the server log'));
       } finally {
@@ -140,11 +139,12 @@ export function imageBuildRoutes(
 
   app.openapi(push, async (c) => {
     const { image, reference } = c.req.valid('json');
-    await deps.scope.inspect(actorOf(c), image); // a missing image is a 422 before the stream starts
+    // A missing image is a 422 before the stream starts; the project's own references are what it pushes.
+    const found = await deps.scope.inspect(actorOf(c), image);
     return ndjsonResponse<PushEvent>(async (send) => {
       try {
         const sent: Promise<void>[] = [];
-        const pushed = await deps.transfer.push(image, reference, (digest, size, action) => sent.push(send({ type: 'blob', digest, size, action })));
+        const pushed = await deps.transfer.push(found, reference, (digest, size, action) => sent.push(send({ type: 'blob', digest, size, action })));
         await Promise.all(sent);
         await send({ type: 'pushed', ...pushed });
       } catch (e) {
@@ -154,8 +154,7 @@ export function imageBuildRoutes(
   });
 
   app.openapi(save, async (c) => {
-    await deps.scope.inspect(actorOf(c), c.req.valid('param').image);
-    const stream = await deps.transfer.save(c.req.valid('param').image);
+    const stream = await deps.transfer.save(await deps.scope.inspect(actorOf(c), c.req.valid('param').image));
     return new Response(Readable.toWeb(stream) as unknown as ReadableStream, { status: 200, headers: { 'content-type': 'application/x-tar' } }) as never;
   });
 }

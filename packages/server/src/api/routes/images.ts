@@ -9,12 +9,10 @@ import { ErrorCode } from '@airlock/protocol/errors';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { AirlockError } from '../../errors.js';
-import type { ImageView } from '../../images/catalog.js';
 import type { ContentStore } from '../../images/content-store.js';
 import type { ImageService } from '../../images/image-service.js';
 import { importImages } from '../../images/image-import.js';
 import { parseReference } from '../../images/reference.js';
-import type { ImageRecord } from '../../store/store.js';
 import type { ImageActor, ImageScope } from '../../tenancy/image-scope.js';
 import type { Projects } from '../../tenancy/projects.js';
 import { listedProject, principalOf } from '../principal.js';
@@ -115,12 +113,10 @@ export function imageRoutes(
             // the client went away; the pull goes on for whoever else waits for it
           }
         };
+        // The reference becomes the project's own (references are per project); the image is shared.
         images
-          .pull(reference, (p) => send({ type: 'progress', ...p }))
-          .then(async (image) => {
-            await deps.scope.grant(actor.project, image.id);
-            send({ type: 'image', image: await toWire(image, images) });
-          })
+          .pull(actor.project, reference, (p) => send({ type: 'progress', ...p }))
+          .then(async (image) => send({ type: 'image', image: imageToWire(await deps.scope.inspect(actor, image.id)) }))
           .catch((e: unknown) => {
             const known = e instanceof AirlockError;
             send({ type: 'error', code: known ? e.code : ErrorCode.Internal, message: known ? e.message : 'the pull failed; see the server log' });
@@ -148,11 +144,11 @@ export function imageRoutes(
     const imported = await importImages(
       { content: deps.content, installer: images.installer, gc: images.gc, leases: images.leases },
       archive,
+      actor.project,
       c.req.valid('query').tag,
       deps.maxImportBytes,
     );
-    for (const i of imported) await deps.scope.grant(actor.project, i.id);
-    return c.json({ images: await Promise.all(imported.map((i) => toWire(i, images))) }, 200);
+    return c.json({ images: await Promise.all(imported.map(async (i) => imageToWire(await deps.scope.inspect(actor, i.id)))) }, 200);
   });
 
   app.openapi(list, async (c) => {
@@ -164,12 +160,8 @@ export function imageRoutes(
 
   app.openapi(remove, async (c) => {
     const removed = await deps.scope.remove(actorOf(c), c.req.valid('param').image);
-    return c.json({ ...(await toWire(removed, images)), inUse: false }, 200);
+    return c.json(imageToWire({ ...removed, inUse: false }), 200);
   });
 
   app.openapi(prune, async (c) => c.json(await images.prune(), 200));
-}
-
-async function toWire(image: ImageRecord, images: ImageService): Promise<Image> {
-  return imageToWire('references' in image ? (image as ImageView) : await images.catalog.view(image));
 }

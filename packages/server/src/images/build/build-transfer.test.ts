@@ -10,6 +10,7 @@ import { newDataDir, startTestServer, type TestServer } from '@airlock/testkit/h
 import { build, context, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
 import { startRegistryStub, type RegistryStub } from '@airlock/testkit/registry-stub.js';
 import { ContentStore } from '../content-store.js';
+import { DEFAULT_PROJECT } from '../../store/store.js';
 import { RegistryClient } from '../registry-client.js';
 import { pushImage } from '../registry-push.js';
 
@@ -103,7 +104,7 @@ describe('push and save', { timeout: 600_000 }, () => {
     const plain = await startRegistryStub(env.registry.host);
     try {
       const registry = new RegistryClient({ auth: {}, insecure: [] });
-      const image = await srv.server.images.inspect(built.id);
+      const image = await srv.server.images.inspect(DEFAULT_PROJECT, built.id);
       await pushImage(registry, content, image, [], `${plain.host}/chunked/app:1`, { chunkBytes: 64 * 1024 });
       const patches = plain.requests.filter((r) => r.startsWith('PATCH '));
       assert.ok(patches.length > 1, `uploaded in ${patches.length} chunk(s)`);

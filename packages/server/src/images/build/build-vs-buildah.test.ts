@@ -14,6 +14,7 @@ import { buildahAvailable, startBuildah, type Buildah } from '@airlock/testkit/b
 import { build, startBaseRegistry, type BaseRegistry } from '@airlock/testkit/build-fixtures.js';
 import { newDataDir, startTestServer, testRoot, type TestServer } from '@airlock/testkit/harness.js';
 import { tarOf } from '@airlock/testkit/image-fixtures.js';
+import { DEFAULT_PROJECT } from '../../store/store.js';
 
 /**
  * Left out of the comparison, each for a reason that is not the Dockerfile's: buildah's mount
@@ -88,7 +89,7 @@ describe('Airlock and buildah build the same files', { timeout: 900_000 }, () =>
     walk('');
     const ours = await build(srv, await tarOf(entries), { tag: 'compare/airlock:1' });
     assert.equal(ours.error, undefined, JSON.stringify(ours.error));
-    const top = (await srv.server.images.inspect(ours.image.id)).layers.at(-1)!.chainId;
+    const top = (await srv.server.images.inspect(DEFAULT_PROJECT, ours.image.id)).layers.at(-1)!.chainId;
     const airlockRoot = join(srv.server.config.dataDir, 'images', 'store', 'fs', 'layers', top.slice(7));
 
     buildah = startBuildah(mkdtempSync(join(testRoot(), 'buildah-')), env.registry.host);

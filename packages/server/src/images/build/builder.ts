@@ -17,7 +17,7 @@
 import { Readable } from 'node:stream';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError } from '../../errors.js';
-import type { ImageRecord } from '../../store/store.js';
+import { DEFAULT_PROJECT, type ImageRecord } from '../../store/store.js';
 import type { Lease } from '../leases.js';
 import { applyLayer } from '../layer-apply.js';
 import { chainIds } from '../manifest.js';
@@ -82,6 +82,11 @@ class BuildRun {
   #step = 0;
   #steps = 0;
 
+  /** The project the build acts for: whose references its FROM reads and its tags are. */
+  get #project(): string {
+    return this.o.project ?? DEFAULT_PROJECT;
+  }
+
   constructor(
     private readonly d: BuilderDeps,
     private readonly o: BuildOptions,
@@ -144,11 +149,11 @@ class BuildRun {
   async #image(ref: string, line: number): Promise<ImageRecord> {
     let record: ImageRecord | undefined;
     try {
-      const local = await this.d.images.find(ref);
+      const local = await this.d.images.find(this.#project, ref);
       // Another project's image is not there for this build: it is pulled as a missing one would be,
       // which succeeds only where its registry gives it to anyone who asks.
       const usable = local && (!this.o.canUse || (await this.o.canUse(local.id))) ? local : undefined;
-      record = usable ?? (await this.d.images.pull(ref));
+      record = usable ?? (await this.d.images.pull(this.#project, ref));
     } catch (e) {
       if (e instanceof AirlockError) throw new AirlockError(e.code, `Dockerfile line ${line}: ${e.message}`);
       throw e;
@@ -362,8 +367,10 @@ class BuildRun {
     };
     const refs = this.o.tags.map((t) => formatReference(parseReference(t)));
     const repository = refs[0] === undefined ? 'build' : repositoryName(parseReference(refs[0]));
-    let record = await images.install(docs.manifest, docs.manifestDigest, repository, refs[0], source);
-    for (const r of refs.slice(1)) record = await images.install(docs.manifest, docs.manifestDigest, repository, r, source);
+    // The tags are the building project's own: another project's tag of the same name stays where it was.
+    const owner = (reference: string | undefined) => ({ project: this.#project, reference });
+    let record = await images.install(docs.manifest, docs.manifestDigest, repository, owner(refs[0]), source);
+    for (const r of refs.slice(1)) record = await images.install(docs.manifest, docs.manifestDigest, repository, owner(r), source);
     return record;
   }
 }

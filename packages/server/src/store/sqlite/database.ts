@@ -5,7 +5,8 @@
  */
 import Database from 'better-sqlite3';
 
-const MIGRATIONS: string[] = [
+/** Exported so a test can build the schema an older release left. */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE sandboxes (
      id TEXT PRIMARY KEY,
      state TEXT NOT NULL,
@@ -77,6 +78,24 @@ const MIGRATIONS: string[] = [
      argv TEXT
    );
    CREATE INDEX audit_project ON audit(project, seq);`,
+  // References per project (issue #12): a tag was one global name, so one project tagging it
+  // repointed it for all. Each reference goes to every project that holds a grant on its image;
+  // one whose image nobody holds goes to the image's recording project, which is granted it.
+  `CREATE TABLE project_references (
+     project TEXT NOT NULL,
+     reference TEXT NOT NULL,
+     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+     PRIMARY KEY (project, reference)
+   );
+   INSERT OR IGNORE INTO image_grants (project, image_id)
+     SELECT images.project, images.id FROM image_references JOIN images ON images.id = image_references.image_id
+     WHERE NOT EXISTS (SELECT 1 FROM image_grants WHERE image_grants.image_id = images.id);
+   INSERT INTO project_references (project, reference, image_id)
+     SELECT image_grants.project, image_references.reference, image_references.image_id
+     FROM image_references JOIN image_grants ON image_grants.image_id = image_references.image_id;
+   DROP TABLE image_references;
+   ALTER TABLE project_references RENAME TO image_references;
+   CREATE INDEX image_references_image ON image_references(image_id);`,
 ];
 
 export class SqliteDatabase {

@@ -1,10 +1,11 @@
 /**
  * @module sqlite/images
- * Image records and the references (tags) that point at them, validated when read.
+ * Image records and the references (tags) that point at them, validated when read. References are
+ * keyed by (project, reference): each project has its own namespace of tags over one image store.
  */
 import { ImageConfigSchema } from '@airlock/protocol';
 import { z } from 'zod';
-import { StoreCorruptError, type ImageRecord, type ImageStore } from '../store.js';
+import { StoreCorruptError, type ImageOwner, type ImageRecord, type ImageStore } from '../store.js';
 import type { SqliteDatabase } from './database.js';
 import { HOLDING } from './sandboxes.js';
 
@@ -30,7 +31,7 @@ export class SqliteImageStore implements ImageStore {
     this.#d = db;
   }
 
-  async put(r: ImageRecord, reference: string | undefined): Promise<void> {
+  async put(r: ImageRecord, owner?: ImageOwner): Promise<void> {
     this.#d.db.transaction(() => {
       this.#d
         .stmt(
@@ -39,11 +40,7 @@ export class SqliteImageStore implements ImageStore {
            ON CONFLICT(id) DO UPDATE SET last_used_at = excluded.last_used_at`,
         )
         .run(toRow(r));
-      if (reference !== undefined) {
-        this.#d
-          .stmt('INSERT INTO image_references (reference, image_id) VALUES (?, ?) ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id')
-          .run(reference, r.id);
-      }
+      if (owner !== undefined) this.#tag(owner.project, owner.reference, r.id);
     })();
   }
 
@@ -52,15 +49,40 @@ export class SqliteImageStore implements ImageStore {
     return row === undefined ? undefined : fromRow(row);
   }
 
-  async byReference(reference: string): Promise<ImageRecord | undefined> {
-    const row = this.#d.stmt('SELECT images.* FROM image_references JOIN images ON images.id = image_references.image_id WHERE reference = ?').get(reference);
+  async byReference(project: string, reference: string): Promise<ImageRecord | undefined> {
+    const row = this.#d
+      .stmt('SELECT images.* FROM image_references JOIN images ON images.id = image_references.image_id WHERE image_references.project = ? AND reference = ?')
+      .get(project, reference);
     return row === undefined ? undefined : fromRow(row);
   }
 
-  async referencesOf(id: string): Promise<string[]> {
-    return (this.#d.stmt('SELECT reference FROM image_references WHERE image_id = ? ORDER BY reference').all(id) as { reference: string }[]).map(
-      (r) => r.reference,
-    );
+  async tag(project: string, reference: string, imageId: string): Promise<boolean> {
+    return this.#d.db.transaction(() => {
+      if (this.#d.stmt('SELECT 1 FROM images WHERE id = ?').get(imageId) === undefined) return false;
+      this.#tag(project, reference, imageId);
+      return true;
+    })();
+  }
+
+  /** Inside a transaction, the image present: the grant, and the project's reference if given. */
+  #tag(project: string, reference: string | undefined, imageId: string): void {
+    this.#d.stmt('INSERT OR IGNORE INTO image_grants (project, image_id) VALUES (?, ?)').run(project, imageId);
+    if (reference === undefined) return;
+    this.#d
+      .stmt(
+        `INSERT INTO image_references (project, reference, image_id) VALUES (?, ?, ?)
+         ON CONFLICT(project, reference) DO UPDATE SET image_id = excluded.image_id`,
+      )
+      .run(project, reference, imageId);
+  }
+
+  async referencesOf(id: string, project?: string): Promise<string[]> {
+    const rows = (
+      project === undefined
+        ? this.#d.stmt('SELECT DISTINCT reference FROM image_references WHERE image_id = ? ORDER BY reference').all(id)
+        : this.#d.stmt('SELECT reference FROM image_references WHERE image_id = ? AND project = ? ORDER BY reference').all(id, project)
+    ) as { reference: string }[];
+    return rows.map((r) => r.reference);
   }
 
   async list(): Promise<ImageRecord[]> {
@@ -70,6 +92,7 @@ export class SqliteImageStore implements ImageStore {
   async delete(id: string): Promise<void> {
     this.#d.db.transaction(() => {
       this.#d.stmt('DELETE FROM image_references WHERE image_id = ?').run(id);
+      this.#d.stmt('DELETE FROM image_grants WHERE image_id = ?').run(id);
       this.#d.stmt('DELETE FROM images WHERE id = ?').run(id);
     })();
   }
@@ -78,8 +101,12 @@ export class SqliteImageStore implements ImageStore {
     this.#d.stmt('UPDATE images SET last_used_at = ? WHERE id = ?').run(at, id);
   }
 
-  async inUse(): Promise<Set<string>> {
-    const rows = this.#d.stmt(`SELECT DISTINCT image_id FROM sandboxes WHERE ${HOLDING}`).all() as { image_id: string }[];
+  async inUse(project?: string): Promise<Set<string>> {
+    const rows = (
+      project === undefined
+        ? this.#d.stmt(`SELECT DISTINCT image_id FROM sandboxes WHERE ${HOLDING}`).all()
+        : this.#d.stmt(`SELECT DISTINCT image_id FROM sandboxes WHERE project = ? AND (${HOLDING})`).all(project)
+    ) as { image_id: string }[];
     return new Set(rows.map((r) => r.image_id));
   }
 }

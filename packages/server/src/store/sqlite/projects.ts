@@ -37,6 +37,7 @@ export class SqliteProjectStore implements ProjectStore {
     this.#d.db.transaction(() => {
       this.#d.stmt('UPDATE api_keys SET revoked_at = ? WHERE project = ? AND revoked_at IS NULL').run(at, name);
       this.#d.stmt('DELETE FROM image_grants WHERE project = ?').run(name);
+      this.#d.stmt('DELETE FROM image_references WHERE project = ?').run(name);
       this.#d.stmt('DELETE FROM projects WHERE name = ?').run(name);
     })();
   }
@@ -57,6 +58,7 @@ export class SqliteImageGrants implements ImageGrants {
   async ungrant(project: string, imageId: string): Promise<number> {
     return this.#d.db.transaction(() => {
       this.#d.stmt('DELETE FROM image_grants WHERE project = ? AND image_id = ?').run(project, imageId);
+      this.#d.stmt('DELETE FROM image_references WHERE project = ? AND image_id = ?').run(project, imageId);
       return (this.#d.stmt('SELECT count(*) AS n FROM image_grants WHERE image_id = ?').get(imageId) as { n: number }).n;
     })();
   }
