@@ -20,6 +20,7 @@ export interface SpawnRequest {
 export type SpawnReply = { id: number; result: CommandResult } | { id: number; error: { message: string; code: string | undefined } };
 
 interface Pending {
+  spawner: ChildProcess;
   resolve(r: CommandResult): void;
   reject(e: Error): void;
 }
@@ -50,14 +51,19 @@ function start(): ChildProcess | undefined {
   c.on('error', () => {
     // a failed send or a spawner that could not start: its exit (or the next send) settles the rest
   });
-  c.once('exit', () => {
+  // The channel closing is the first sign of a dead spawner, and the one that arrives while only the
+  // channel is referenced; `exit` may come later, or (its handle unreferenced) never in a short script.
+  const gone = () => {
     if (child === c) child = undefined;
     for (const [id, p] of pending) {
+      if (p.spawner !== c) continue;
       pending.delete(id);
       p.reject(new Error('the command spawner exited while the command ran'));
     }
     idle();
-  });
+  };
+  c.once('disconnect', gone);
+  c.once('exit', gone);
   // Never what keeps the server (or a short script) alive: referenced only while a command runs.
   c.unref();
   c.channel?.unref();
@@ -74,7 +80,7 @@ export function runInSpawner(argv: string[], options: CommandOptions): Promise<C
   if (!c) return spawnCommand(argv, options);
   return new Promise((resolve, reject) => {
     const id = ++nextId;
-    pending.set(id, { resolve, reject });
+    pending.set(id, { spawner: c, resolve, reject });
     c.channel?.ref();
     c.send({ id, argv, options } satisfies SpawnRequest, (err) => {
       if (err && pending.delete(id)) {
