@@ -16,6 +16,7 @@ import { startServer, type RunningServer } from '@airlock/server';
 import { buildBuiltin } from '@airlock/cli/dist/builtin-images.js';
 import type { Row } from './report.js';
 import { summarize } from './stats.js';
+import { untilFull } from './warm.js';
 
 const IMAGE = 'airlock/code-interpreter:1';
 const PRELOAD = ['numpy', 'pandas', 'matplotlib.pyplot'];
@@ -48,16 +49,6 @@ async function server(dataDir: string, key: string, config?: object): Promise<Ru
   }
 }
 
-async function untilReady(airlock: Airlock, size: number): Promise<void> {
-  const end = Date.now() + 300_000;
-  for (;;) {
-    const p = (await airlock.pools.list()).pools[0];
-    if (p && p.ready >= size) return;
-    if (Date.now() > end) throw new Error(`the code-interpreter pool did not fill${p?.lastError ? `: ${p.lastError}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * Rows for gVisor (the goal's runtime) and runc. A machine without mmdebstrap, or whose Debian
  * mirror is out of reach, gets a line saying why instead of rows: the rest of the bench still runs.
@@ -85,7 +76,7 @@ export async function codePoolBench(key: string, n: number, runtimes: readonly (
       const first: number[] = [];
       const claimed: number[] = [];
       for (let i = -1; i < n; i++) {
-        await untilReady(airlock, 2); // no refill competes with the sample for the two cores
+        await untilFull(airlock, runtime, 300_000); // no refill competes with the sample for the two cores
         const t0 = performance.now();
         const sb = await airlock.sandboxes.create(shape);
         const t1 = performance.now();

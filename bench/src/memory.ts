@@ -1,12 +1,11 @@
 /**
  * @module memory
  * Host memory of a sandbox: the proportional set size (PSS) of every host process that belongs to
- * it — the processes in its memory cgroup (the agent for runc; runsc's sandbox and gofer for gVisor)
+ * it — the processes in its cgroup (the agent for runc; runsc's sandbox and gofer for gVisor)
  * and its shim.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { sandboxCgroupDir } from '@airlock/server/internal/host/cgroups.js';
+import { sandboxCgroupPids } from '@airlock/server/internal/host/cgroups.js';
 import { processesMatching } from '@airlock/testkit/host-probe.js';
 
 function pssKiB(pid: number): number {
@@ -18,20 +17,9 @@ function pssKiB(pid: number): number {
   }
 }
 
-function cgroupPids(id: string): number[] {
-  try {
-    return readFileSync(join(sandboxCgroupDir(id, 'memory'), 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** Every host process of the sandbox: its memory cgroup's and any naming it (the shim, runsc's sandbox and gofer). */
+/** Every host process of the sandbox: its cgroup's and any naming it (the shim, runsc's sandbox and gofer). */
 export function sandboxPids(id: string): number[] {
-  return [...new Set([...cgroupPids(id), ...processesMatching((cmd) => cmd.includes(id)).map((p) => p.pid)])];
+  return [...new Set([...sandboxCgroupPids(id), ...processesMatching((cmd) => cmd.includes(id)).map((p) => p.pid)])];
 }
 
 export function sandboxPssKiB(id: string): { pss: number; processes: number } {

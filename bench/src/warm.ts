@@ -15,8 +15,9 @@ export interface WarmRow {
   airlock: Summary;
 }
 
-async function untilFull(airlock: Airlock, runtime: string): Promise<void> {
-  const end = Date.now() + 120_000;
+/** Waits until the runtime's pool holds as many ready sandboxes as its size. */
+export async function untilFull(airlock: Airlock, runtime: string, timeoutMs = 120_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
   for (;;) {
     const p = (await airlock.pools.list()).pools.find((x) => x.runtime === runtime);
     if (p && p.ready === p.size) return;
