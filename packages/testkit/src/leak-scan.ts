@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CGROUP_PARENT, PROJECT_LEVEL_PREFIX, cgroupVersion } from '@airlock/server/internal/host/cgroups.js';
+import { CGROUP_PARENT, OPS_LEAF, PROJECT_LEVEL_PREFIX, cgroupVersion } from '@airlock/server/internal/host/cgroups.js';
 import { runCommand } from '@airlock/server/internal/host/command.js';
 
 /** Sandbox ids in a test root: its ledger (every id a test created) and every data dir's store (warm pools too). */
@@ -106,8 +106,8 @@ export function unknownCgroups(known: Set<string>, sinceMs: number, root: string
       const dir = join(p, name);
       try {
         if (name.startsWith(PROJECT_LEVEL_PREFIX)) {
-          // A project level: its sandboxes are judged like flat ones; one left empty is a leak of its own.
-          const ids = safeList(dir).filter((e) => statSync(join(dir, e)).isDirectory());
+          // A project level: its sandboxes are judged like flat ones; one left empty (or with its ops leaf only) is a leak of its own.
+          const ids = safeList(dir).filter((e) => e !== OPS_LEAF && statSync(join(dir, e)).isDirectory());
           if (ids.length === 0 && made(dir)) out.push(dir);
           for (const id of ids) if (!known.has(id) && made(join(dir, id)) && !livesElsewhere(join(dir, id), root)) out.push(join(dir, id));
           continue;

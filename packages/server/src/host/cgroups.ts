@@ -21,6 +21,13 @@ export const CGROUP_PARENT = 'airlock';
 // `unified` is a hybrid host's v2 tree beside the v1 hierarchies: runc makes a sandbox's path there too.
 const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset', 'devices', 'freezer', 'blkio', 'systemd', 'net_cls', 'perf_event', 'hugetlb', 'unified'];
 export const PROJECT_LEVEL_PREFIX = 'project-';
+/**
+ * The leaf beside a project's sandboxes where host work done for the project runs: the runtime's
+ * commands (create, kill, delete) and each sandbox's shim. Its CPU is the project's, so one
+ * project's creates compete with its own sandboxes, not with the server or other projects. (A leaf,
+ * not the level itself: cgroup v2 keeps processes out of a cgroup whose children have controllers.)
+ */
+export const OPS_LEAF = 'ops';
 /** Every project level's CPU weight: the kernel's default, written so that all project levels are equal whoever made them. */
 export const PROJECT_CPU_WEIGHT = { v1Shares: 1024, v2Weight: 100 } as const;
 
@@ -114,6 +121,35 @@ export function ensureProjectCgroup(project: string): void {
   write(join(dir, 'cpu.shares'), PROJECT_CPU_WEIGHT.v1Shares);
 }
 
+/** The controllers the ops leaf is in on v1: what weighs and counts CPU. */
+const V1_OPS_CONTROLLERS = ['cpu', 'cpuacct'];
+
+/** The cgroup.procs files of a project's ops leaf (made if missing), for work done on behalf of the project. */
+export function projectOpsProcs(project: string): string[] {
+  ensureProjectCgroup(project);
+  return opsProcs(join(CGROUP_PARENT, projectCgroupName(project)));
+}
+
+/** projectOpsProcs of the project whose level the sandbox is under; none for a flat one (pooled, or from before). */
+export function sandboxOpsProcs(id: string): string[] {
+  const level = join(sandboxRel(id), '..');
+  return level === CGROUP_PARENT ? [] : opsProcs(level);
+}
+
+function opsProcs(levelRel: string): string[] {
+  const dirs = cgroupVersion() === 2 ? [join(ROOT, levelRel, OPS_LEAF)] : V1_OPS_CONTROLLERS.map((c) => join(ROOT, c, levelRel, OPS_LEAF));
+  const files: string[] = [];
+  for (const d of dirs) {
+    try {
+      mkdirSync(d, { recursive: true });
+      files.push(join(d, 'cgroup.procs'));
+    } catch {
+      // a controller not mounted here: the work runs uncharged to it
+    }
+  }
+  return files;
+}
+
 function oomFile(id: string): string {
   return cgroupVersion() === 2 ? join(sandboxCgroupDir(id, ''), 'memory.events') : join(sandboxCgroupDir(id, 'memory'), 'memory.oom_control');
 }
@@ -143,18 +179,21 @@ export function listSandboxCgroups(): string[] {
     const parent = join(h, CGROUP_PARENT);
     for (const e of safeList(parent)) {
       if (!e.startsWith(PROJECT_LEVEL_PREFIX)) ids.add(e);
-      else for (const id of safeList(join(parent, e))) ids.add(id);
+      else for (const id of safeList(join(parent, e))) if (id !== OPS_LEAF) ids.add(id);
     }
   }
   return [...ids];
 }
 
-/** Project levels (in any hierarchy) that hold no sandbox: what the removal of a project's last sandbox leaves if it fails. */
+/**
+ * Project levels (in any hierarchy) that hold no sandbox (an ops leaf at most): what the removal of a
+ * project's last sandbox leaves if it fails.
+ */
 export function emptyProjectCgroups(): string[] {
   return hierarchies().flatMap((h) =>
     projectLevels(join(h, CGROUP_PARENT))
       .map((level) => join(h, CGROUP_PARENT, level))
-      .filter((d) => safeList(d).length === 0),
+      .filter((d) => safeList(d).every((e) => e === OPS_LEAF)),
   );
 }
 
@@ -178,10 +217,14 @@ export function removeSandboxCgroups(id: string): string[] {
   const level = join(rel, '..');
   if (level !== CGROUP_PARENT) {
     for (const h of hierarchies()) {
+      const dir = join(h, level);
+      // Its ops leaf goes with the last sandbox, and only once no command or shim of the project runs in it.
+      if (!safeList(dir).every((e) => e === OPS_LEAF)) continue;
       try {
-        rmdirSync(join(h, level));
+        if (existsSync(join(dir, OPS_LEAF))) rmdirSync(join(dir, OPS_LEAF));
+        rmdirSync(dir);
       } catch {
-        // another sandbox of the project is (or is being made) there, or this hierarchy has none
+        // another sandbox of the project is being made there, its work still runs, or this hierarchy has none
       }
     }
   }

@@ -4,9 +4,10 @@
  * (see packages/agent/PROTOCOL.md). It runs in its own session so that it outlives a crash of the
  * server; a restarted server reconnects to its socket.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { SHIM_BINARY } from '@airlock/agent';
+import { DetachedStartError, type DetachedResult } from './spawn-command.js';
+import { detachInSpawner } from './spawner.js';
 
 export class ShimStartError extends Error {
   override readonly name = 'ShimStartError';
@@ -16,47 +17,32 @@ export class ShimStartError extends Error {
  * Starts the shim, which starts `argv` (a runtime's `create`) with the agent's pipes. Resolves with
  * the shim's pid once `argv` has succeeded; rejects with its stderr otherwise. `attached`: argv is
  * the sandbox itself and never exits (bubblewrap); it has succeeded once the agent speaks.
+ * It is forked by the spawner, like every host command. `cgroupProcs`: the shim (and the runtime it
+ * starts) runs in these cgroups, its project's (host/cgroups.ts projectOpsProcs).
  */
-export function startShim(
+export async function startShim(
   socketPath: string,
   argv: string[],
-  options: { attached?: boolean; timeoutMs?: number; /** attached: how long the agent may take to speak */ readyMs?: number } = {},
+  options: {
+    attached?: boolean;
+    timeoutMs?: number;
+    /** attached: how long the agent may take to speak */ readyMs?: number;
+    cgroupProcs?: string[];
+  } = {},
 ): Promise<number> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const attached = options.attached ? ['--attached', ...(options.readyMs !== undefined ? ['--ready-ms', String(options.readyMs)] : [])] : [];
-  return new Promise((resolve, reject) => {
-    const child = spawn(SHIM_BINARY, ['--socket', socketPath, ...attached, '--', ...argv], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const pid = child.pid;
-    let out = '';
-    let settled = false;
-    const settle = (err: Error | undefined) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.stdout?.destroy();
-      child.unref();
-      if (err) reject(err);
-      else resolve(pid!);
-    };
-    const timer = setTimeout(() => {
-      if (pid !== undefined) killQuietly(pid, 'SIGKILL');
-      settle(new ShimStartError(`${argv.slice(0, 3).join(' ')} did not finish within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('error', (e) => settle(new ShimStartError(`cannot start ${SHIM_BINARY}: ${e.message}`)));
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      out += d;
-      if (out.length > 70_000) out = out.slice(0, 70_000);
-    });
-    child.stdout!.on('end', () => {
-      const [first, ...rest] = out.split('\n');
-      if (first === 'ok') settle(undefined);
-      else settle(new ShimStartError(`${argv.slice(0, 3).join(' ')} failed (${first ?? 'no status'}): ${rest.join('\n').trim().slice(-2000)}`));
-    });
-  });
+  let started: DetachedResult;
+  try {
+    started = await detachInSpawner([SHIM_BINARY, '--socket', socketPath, ...attached, '--', ...argv], { timeoutMs, cgroupProcs: options.cgroupProcs ?? [] });
+  } catch (e) {
+    const what = argv.slice(0, 3).join(' ');
+    if (e instanceof DetachedStartError && e.timedOut) throw new ShimStartError(`${what} did not finish within ${timeoutMs} ms`);
+    throw new ShimStartError(`cannot start ${SHIM_BINARY}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const [first, ...rest] = started.stdout.split('\n');
+  if (first === 'ok') return started.pid;
+  throw new ShimStartError(`${argv.slice(0, 3).join(' ')} failed (${first || 'no status'}): ${rest.join('\n').trim().slice(-2000)}`);
 }
 
 /** True if `pid` is an airlock-shim serving `socketPath` (guards against pid reuse before a kill). */

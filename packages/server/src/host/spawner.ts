@@ -10,18 +10,20 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { spawnCommand, type CommandOptions, type CommandResult } from './spawn-command.js';
+import { DetachedStartError, spawnCommand, spawnDetached, type CommandOptions, type CommandResult, type DetachedResult } from './spawn-command.js';
 
-export interface SpawnRequest {
-  id: number;
-  argv: string[];
-  options: CommandOptions;
-}
-export type SpawnReply = { id: number; result: CommandResult } | { id: number; error: { message: string; code: string | undefined } };
+export type DetachedOptions = { timeoutMs: number; cgroupProcs?: string[] };
+/** `run`: a command to completion; `detached`: a long-lived program until it closes its stdout (the shim). */
+type Work = { kind: 'run'; argv: string[]; options: CommandOptions } | { kind: 'detached'; argv: string[]; options: DetachedOptions };
+export type SpawnRequest = { id: number } & Work;
+export type SpawnReply =
+  | { id: number; result: CommandResult }
+  | { id: number; started: DetachedResult }
+  | { id: number; error: { message: string; code: string | undefined; timedOut?: boolean } };
 
 interface Pending {
   spawner: ChildProcess;
-  resolve(r: CommandResult): void;
+  resolve(r: CommandResult | DetachedResult): void;
   reject(e: Error): void;
 }
 
@@ -46,6 +48,8 @@ function start(): ChildProcess | undefined {
     pending.delete(m.id);
     idle();
     if ('result' in m) p.resolve(m.result);
+    else if ('started' in m) p.resolve(m.started);
+    else if (m.error.timedOut !== undefined) p.reject(new DetachedStartError(m.error.message, m.error.timedOut));
     else p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
   });
   c.on('error', () => {
@@ -76,17 +80,26 @@ function idle(): void {
 }
 
 export function runInSpawner(argv: string[], options: CommandOptions): Promise<CommandResult> {
+  return call({ kind: 'run', argv, options }, () => spawnCommand(argv, options)) as Promise<CommandResult>;
+}
+
+/** spawnDetached, in the spawner: the fork of a shim per create is off the event loop too. */
+export function detachInSpawner(argv: string[], options: DetachedOptions): Promise<DetachedResult> {
+  return call({ kind: 'detached', argv, options }, () => spawnDetached(argv, options)) as Promise<DetachedResult>;
+}
+
+function call(request: Work, here: () => Promise<CommandResult | DetachedResult>): Promise<CommandResult | DetachedResult> {
   const c = start();
-  if (!c) return spawnCommand(argv, options);
+  if (!c) return here();
   return new Promise((resolve, reject) => {
     const id = ++nextId;
     pending.set(id, { spawner: c, resolve, reject });
     c.channel?.ref();
-    c.send({ id, argv, options } satisfies SpawnRequest, (err) => {
+    c.send({ id, ...request } satisfies SpawnRequest, (err) => {
       if (err && pending.delete(id)) {
         idle();
         // Not sent, so not run: fork it here instead.
-        spawnCommand(argv, options).then(resolve, reject);
+        here().then(resolve, reject);
       }
     });
   });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { SHIM_BINARY } from '@airlock/agent';
 import type { RuntimeName } from '@airlock/protocol';
 import { runtimeError } from '../errors.js';
-import { cgroupsPath, ensureProjectCgroup, removeSandboxCgroups } from '../host/cgroups.js';
+import { cgroupsPath, projectOpsProcs, removeSandboxCgroups, sandboxOpsProcs } from '../host/cgroups.js';
 import { checkCommand, runCommand } from '../host/command.js';
 import { recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
 import type { OciMount } from '../images/image.js';
@@ -89,7 +89,8 @@ export class OciCliRuntime implements Runtime {
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
       const enforced = this.#o.enforce(spec);
-      if (spec.project !== undefined) ensureProjectCgroup(spec.project);
+      // The runtime's work for a project's sandbox is the project's CPU (host/cgroups.ts OPS_LEAF).
+      const cgroupProcs = spec.project !== undefined ? projectOpsProcs(spec.project) : [];
       const config = buildSpec({
         id: spec.id,
         rootfs: spec.rootfs,
@@ -112,7 +113,7 @@ export class OciCliRuntime implements Runtime {
       // ~10 ms, runsc ~50 ms here); the shim still holds the container's stdio pipes.
       let argv = [...this.#cli(), 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, spec.id];
       if (spec.network.kind === 'netns' && this.#o.wrapForNetns) argv = this.#o.wrapForNetns(argv, spec.network.path);
-      const shimPid = await startShim(this.#socket(spec.id), argv);
+      const shimPid = await startShim(this.#socket(spec.id), argv, { cgroupProcs });
       recordShim(join(bundle, 'shim.pid'), shimPid);
       return this.#handle(spec.id, enforced);
     } catch (e) {
@@ -142,15 +143,16 @@ export class OciCliRuntime implements Runtime {
   async stop(id: string): Promise<void> {
     // SIGKILL to the container's init ends its pid namespace: the kernel (runc) or the sentry
     // (runsc) kills every other process in it.
-    const r = await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000 });
+    const r = await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000, cgroupProcs: sandboxOpsProcs(id) });
     if (r.code !== 0 && (await this.status(id)) === 'running') {
       throw runtimeError(`${this.name} kill of ${id} failed: ${r.stderr.trim().slice(-500)}`);
     }
   }
 
   async destroy(id: string): Promise<void> {
-    await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000 });
-    const del = await runCommand([...this.#cli(), 'delete', '--force', id], { timeoutMs: 60_000 });
+    const cgroupProcs = sandboxOpsProcs(id);
+    await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000, cgroupProcs });
+    const del = await runCommand([...this.#cli(), 'delete', '--force', id], { timeoutMs: 60_000, cgroupProcs });
     const socket = this.#socket(id);
     const shim = recordedShim(join(this.#bundleDir(id), 'shim.pid'), socket);
     if (shim !== undefined) await stopShim(shim, socket);

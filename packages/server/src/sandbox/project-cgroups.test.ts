@@ -1,15 +1,17 @@
 /**
  * The per-project cgroup level on this machine's cgroup version, with real runc sandboxes: a
  * project's sandboxes run (their processes, judged on the host) under /airlock/project-<hash>/<id>,
+ * the host work done for them (each sandbox's shim, which runs its runtime) in the level's ops leaf,
  * every project level holds the same CPU weight, the level goes with the project's last sandbox, a
  * restarted server finds the sandboxes again, and a flat cgroup (a pooled sandbox, or one of a server
  * from before the layout) is still found and removed by its id.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
+  OPS_LEAF,
   PROJECT_CPU_WEIGHT,
   cgroupVersion,
   emptyProjectCgroups,
@@ -32,6 +34,20 @@ const cpuCgroupOf = (pid: number) => {
   const line = cgroupVersion() === 2 ? lines.find((l) => l.startsWith('0::')) : lines.find((l) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(l));
   return line?.split(':')[2];
 };
+
+/** The host pid of the shim serving a sandbox, found by its argv (its socket is named for the sandbox). */
+const shimOf = (id: string) =>
+  readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .find((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv[0]!.endsWith('airlock-shim') && argv.some((a) => a.endsWith(`/${id}.sock`));
+      } catch {
+        return false;
+      }
+    });
 
 const servers: TestServer[] = [];
 after(async () => {
@@ -63,7 +79,12 @@ test(
       // Judged where the kernel schedules it: the sandbox's process is in the project's level.
       assert.equal(cpuCgroupOf(pids[0]!), `/airlock/${projectCgroupName(project)}/${id}`);
       assert.ok(sandboxCgroupDirs(id).every((d) => d.includes(`/airlock/${projectCgroupName(project)}/${id}`)));
+      // The shim (and the runtime it ran) is the project's host work: charged to the level, beside its sandboxes.
+      const shim = shimOf(id);
+      assert.ok(shim !== undefined, `${id} has a shim on the host`);
+      assert.equal(cpuCgroupOf(shim), `/airlock/${projectCgroupName(project)}/${OPS_LEAF}`);
     }
+    assert.ok(!listSandboxCgroups().includes(OPS_LEAF), 'an ops leaf is not a sandbox');
     assert.notEqual(projectCgroupName(p), projectCgroupName(q), 'two projects, two levels');
     assert.equal(weightOf(cpuLevel(p)), expectedWeight);
     assert.equal(weightOf(cpuLevel(q)), expectedWeight);
