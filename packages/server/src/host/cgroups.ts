@@ -124,14 +124,15 @@ export function ensureProjectCgroup(project: string): void {
 /** The controllers the ops leaf is in on v1: what weighs and counts CPU. */
 const V1_OPS_CONTROLLERS = ['cpu', 'cpuacct'];
 
-/** The cgroup.procs files of a project's ops leaf (made if missing), for work done on behalf of the project. */
-export function projectOpsProcs(project: string): string[] {
+/** The cgroup.procs files of a project's ops leaf (made if missing), for work done on behalf of the project; none without a project (pooled). */
+export function projectOps(project: string | undefined): string[] {
+  if (project === undefined) return [];
   ensureProjectCgroup(project);
   return opsProcs(join(CGROUP_PARENT, projectCgroupName(project)));
 }
 
-/** projectOpsProcs of the project whose level the sandbox is under; none for a flat one (pooled, or from before). */
-export function sandboxOpsProcs(id: string): string[] {
+/** projectOps of the project whose level the sandbox is under; none for a flat one (pooled, or from before). */
+export function sandboxOps(id: string): string[] {
   const level = join(sandboxRel(id), '..');
   return level === CGROUP_PARENT ? [] : opsProcs(level);
 }

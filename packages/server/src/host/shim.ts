@@ -18,7 +18,7 @@ export class ShimStartError extends Error {
  * the shim's pid once `argv` has succeeded; rejects with its stderr otherwise. `attached`: argv is
  * the sandbox itself and never exits (bubblewrap); it has succeeded once the agent speaks.
  * It is forked by the spawner, like every host command. `cgroupProcs`: the shim (and the runtime it
- * starts) runs in these cgroups, its project's (host/cgroups.ts projectOpsProcs).
+ * starts) runs in these cgroups, its project's (host/cgroups.ts projectOps).
  */
 export async function startShim(
   socketPath: string,

@@ -16,7 +16,7 @@ export interface CommandOptions {
   timeoutMs?: number;
   input?: string;
   /**
-   * cgroup.procs files the command joins before it runs (host/cgroups.ts projectOpsProcs): work done
+   * cgroup.procs files the command joins before it runs (host/cgroups.ts projectOps): work done
    * for a project is charged to that project. Best effort: where one cannot be joined (a level
    * removed in between), the command runs where the spawner is.
    */

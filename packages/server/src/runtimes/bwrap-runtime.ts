@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SECCOMP_COMPILER, SHIM_BINARY } from '@airlock/agent';
 import { runtimeError } from '../errors.js';
-import { createSandboxCgroups, killSandboxCgroup, removeSandboxCgroups, sandboxCgroupPids } from '../host/cgroups.js';
+import { createSandboxCgroups, killSandboxCgroup, projectOps, removeSandboxCgroups, sandboxCgroupPids } from '../host/cgroups.js';
 import { checkCommand } from '../host/command.js';
 import { compileSeccomp } from '../host/seccomp-compile.js';
 import { recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
@@ -99,7 +99,7 @@ export class BwrapRuntime implements Runtime {
         ...(spec.network.kind === 'netns' ? { netnsPath: spec.network.path } : {}),
       });
       writeFileSync(join(bundle, 'argv.json'), JSON.stringify(argv), { mode: 0o600 });
-      const shimPid = await startShim(this.#socket(spec.id), argv, { attached: true });
+      const shimPid = await startShim(this.#socket(spec.id), argv, { attached: true, cgroupProcs: projectOps(spec.project) });
       recordShim(join(bundle, 'shim.pid'), shimPid);
       return this.#handle(spec.id, hostLimits(spec));
     } catch (e) {

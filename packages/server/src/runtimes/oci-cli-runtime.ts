@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { SHIM_BINARY } from '@airlock/agent';
 import type { RuntimeName } from '@airlock/protocol';
 import { runtimeError } from '../errors.js';
-import { cgroupsPath, projectOpsProcs, removeSandboxCgroups, sandboxOpsProcs } from '../host/cgroups.js';
+import { cgroupsPath, projectOps, removeSandboxCgroups, sandboxOps } from '../host/cgroups.js';
 import { checkCommand, runCommand } from '../host/command.js';
 import { recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
 import type { OciMount } from '../images/image.js';
@@ -90,7 +90,7 @@ export class OciCliRuntime implements Runtime {
       mkdirSync(join(this.#o.stateDir, 'sockets'), { recursive: true, mode: 0o700 });
       const enforced = this.#o.enforce(spec);
       // The runtime's work for a project's sandbox is the project's CPU (host/cgroups.ts OPS_LEAF).
-      const cgroupProcs = spec.project !== undefined ? projectOpsProcs(spec.project) : [];
+      const cgroupProcs = projectOps(spec.project);
       const config = buildSpec({
         id: spec.id,
         rootfs: spec.rootfs,
@@ -143,14 +143,14 @@ export class OciCliRuntime implements Runtime {
   async stop(id: string): Promise<void> {
     // SIGKILL to the container's init ends its pid namespace: the kernel (runc) or the sentry
     // (runsc) kills every other process in it.
-    const r = await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000, cgroupProcs: sandboxOpsProcs(id) });
+    const r = await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000, cgroupProcs: sandboxOps(id) });
     if (r.code !== 0 && (await this.status(id)) === 'running') {
       throw runtimeError(`${this.name} kill of ${id} failed: ${r.stderr.trim().slice(-500)}`);
     }
   }
 
   async destroy(id: string): Promise<void> {
-    const cgroupProcs = sandboxOpsProcs(id);
+    const cgroupProcs = sandboxOps(id);
     await runCommand([...this.#cli(), 'kill', id, 'KILL'], { timeoutMs: 30_000, cgroupProcs });
     const del = await runCommand([...this.#cli(), 'delete', '--force', id], { timeoutMs: 60_000, cgroupProcs });
     const socket = this.#socket(id);

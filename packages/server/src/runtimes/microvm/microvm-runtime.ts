@@ -21,7 +21,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { SHIM_BINARY } from '@airlock/agent';
 import type { VmConfig } from '../../config.js';
 import { runtimeError } from '../../errors.js';
-import { createSandboxCgroups, killSandboxCgroup, removeSandboxCgroups, sandboxCgroupPids } from '../../host/cgroups.js';
+import { createSandboxCgroups, killSandboxCgroup, projectOps, removeSandboxCgroups, sandboxCgroupPids } from '../../host/cgroups.js';
 import { checkCommand } from '../../host/command.js';
 import { recordShim, recordedShim, startShim, stopShim } from '../../host/shim.js';
 import { hostTscKhz, probeAccel, type AccelVerdict } from '../../host/vm/accel.js';
@@ -199,7 +199,12 @@ export class MicrovmRuntime implements Runtime {
       const bootMs = this.#o.vm.bootTimeoutMs[accel];
       boot.watch();
       // The shim's own deadline is later than ours: on ours, the console can still be read.
-      started = startShim(this.#socket(spec.id), argv, { attached: true, readyMs: bootMs + 30_000, timeoutMs: bootMs + 40_000 });
+      started = startShim(this.#socket(spec.id), argv, {
+        attached: true,
+        readyMs: bootMs + 30_000,
+        timeoutMs: bootMs + 40_000,
+        cgroupProcs: projectOps(spec.project),
+      });
       const first = await Promise.race([started, delay(bootMs).then(() => 'timeout' as const)]);
       if (first === 'timeout') throw new Error(`the guest did not boot within ${bootMs} ms (${accel})`);
       recordShim(join(bundle, 'shim.pid'), first);
