@@ -112,6 +112,7 @@ export const ConfigFile = z
           .partial()
           .strict()
           .optional(),
+        controlPlane: z.enum(['realtime', 'normal']).optional(),
       })
       .strict()
       .optional(),

@@ -116,6 +116,12 @@ export interface TenancyConfig {
   rate: { perSecond: number; burst: number };
   /** Retention: at most `maxEvents` per project, none older than `maxAgeDays`. */
   audit: { maxEvents: number; maxAgeDays: number };
+  /**
+   * How the server's event loop is scheduled against what tenants drive (host/sched.ts):
+   * `realtime` (lowest real-time priority, never inherited by what it starts) keeps one project's
+   * flood from delaying every other project's requests; `normal` leaves it to the host.
+   */
+  controlPlane: 'realtime' | 'normal';
 }
 
 export interface VmConfig {
@@ -219,6 +225,11 @@ export type ConfigOverrides = Partial<Pick<Config, 'host' | 'port' | 'dataDir' |
   dnsUpstream?: string[];
   network?: Partial<Omit<NetworkConfig, 'dnsUpstream'>>;
   buildContextBytes?: number;
-  tenancy?: { quotas?: Partial<TenancyConfig['quotas']>; rate?: Partial<TenancyConfig['rate']>; audit?: Partial<TenancyConfig['audit']> };
+  tenancy?: {
+    quotas?: Partial<TenancyConfig['quotas']>;
+    rate?: Partial<TenancyConfig['rate']>;
+    audit?: Partial<TenancyConfig['audit']>;
+    controlPlane?: TenancyConfig['controlPlane'];
+  };
   observe?: Partial<ObserveConfig>;
 };

@@ -170,6 +170,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       },
       rate: { perSecond: 2000, burst: 5000, ...defined(file.tenancy?.rate), ...defined(overrides.tenancy?.rate) },
       audit: { maxEvents: 100_000, maxAgeDays: 90, ...defined(file.tenancy?.audit), ...defined(overrides.tenancy?.audit) },
+      controlPlane: overrides.tenancy?.controlPlane ?? file.tenancy?.controlPlane ?? 'realtime',
     },
     vm: vmConfig(file.vm ?? {}, overrides.vm ?? {}, env),
   };

@@ -4,6 +4,7 @@
  * reconciliation → HTTP. Returns a handle whose close() stops serving and leaves sandboxes running
  * for the next start to adopt.
  */
+import { lowerEventLoop, raiseEventLoop } from './host/sched.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -225,6 +226,11 @@ export async function startServer(overrides: ConfigOverrides = {}, options: Star
       limits: { ...config.limits, maxArchiveEntries: config.processes.maxArchiveEntries },
       observe: { obs, stats, enabled: config.observe.enabled },
     });
+    if (config.tenancy.controlPlane === 'realtime') {
+      const why = await raiseEventLoop();
+      if (why === undefined) closers.push(() => lowerEventLoop());
+      else print(`airlock: the event loop keeps the normal priority (${why}): under one project's flood, other projects' requests wait longer`);
+    }
     const server = await listen(app.fetch, config.host, config.port);
     const ml = config.observe.metricsListen;
     const metricsServer = ml ? await listen(metricsApp(obs.metrics).fetch, ml.host, ml.port) : undefined;
