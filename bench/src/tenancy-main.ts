@@ -9,7 +9,7 @@
  * configuration runs it at nice 19 as a model of that, beside the rows that do not. Each row also has
  * the server's event-loop delay (p50/p95), where the quiet tenant's time goes under the flood.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -19,17 +19,21 @@ import { publish } from './standalone.js';
 
 const quick = process.argv.includes('--quick');
 const runtime = 'runc' as const;
-const n = { exec: quick ? 40 : 200, create: quick ? 6 : 20 };
+const n = { exec: quick ? 100 : 300, create: quick ? 10 : 30 };
 const flood = { execs: 8, creates: 2 };
 /**
  * The flooding project's execs quota, as generous as the flood (8) and as an operator would cap a
- * tenant (2); and the noisy client's nice value: 0 (it competes for this machine's CPUs as an equal)
- * or 19 (as if it ran on another machine, taking only what is left over).
+ * tenant (2); the noisy client's nice value: 0 (it competes for this machine's CPUs as an equal)
+ * or 19 (as if it ran on another machine, taking only what is left over); and whether the quiet
+ * client (this process) measures at real-time priority, as if it too ran on a machine of its own,
+ * where the server host's load cannot delay it. The last row is a deployment's shape: what is left
+ * is what the platform adds.
  */
 const CONFIGS = [
-  { execQuota: 8, clientNice: 0 },
-  { execQuota: 2, clientNice: 0 },
-  { execQuota: 8, clientNice: 19 },
+  { execQuota: 8, clientNice: 0, quietRealtime: false },
+  { execQuota: 2, clientNice: 0, quietRealtime: false },
+  { execQuota: 8, clientNice: 19, quietRealtime: false },
+  { execQuota: 8, clientNice: 19, quietRealtime: true },
 ];
 const key = 'bench-key-0123456789abcdefghij';
 const script = (name: string) => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
@@ -58,6 +62,12 @@ function child(
   });
   const next = (p: string) => new Promise<string>((resolve) => waiting.push({ prefix: p, resolve }));
   return { proc, line, lines, next };
+}
+
+/** This process's main thread (the quiet client's requests) at the lowest real-time priority, or back. */
+function quietPriority(policy: 'realtime' | 'normal'): void {
+  const args = policy === 'realtime' ? ['--rr', '--reset-on-fork', '--pid', '1'] : ['--other', '--pid', '0'];
+  execFileSync('chrt', [...args, String(process.pid)]);
 }
 
 const exited = (proc: ChildProcess) => new Promise<void>((resolve) => (proc.exitCode !== null ? resolve() : proc.once('exit', () => resolve())));
@@ -135,8 +145,10 @@ try {
     '| flood (project "noisy") | metric (project "quiet") | alone p50 / p95 ms | flooded p50 / p95 ms | p95 ratio (bound 1.25) | server loop delay p50 / p95 ms, alone → flooded |',
     '|---|---|---|---|---|---|',
   );
-  for (const { execQuota, clientNice } of CONFIGS) {
-    const noisyKey = await project(`noisy-${execQuota}-${clientNice}`, { execs: execQuota, sandboxes: 50 });
+  for (const { execQuota, clientNice, quietRealtime } of CONFIGS) {
+    const noisyKey = await project(`noisy-${execQuota}-${clientNice}-${quietRealtime}`, { execs: execQuota, sandboxes: 50 });
+    // Alone and flooded alike: the row compares the two at the same client priority.
+    if (quietRealtime) quietPriority('realtime');
     const alone = await measure(quiet, sb);
 
     // The flood, from its own process: execs in a tight loop from several clients, creates and destroys from others.
@@ -144,12 +156,15 @@ try {
     await noisy.line;
     await new Promise((r) => setTimeout(r, 1000));
     const flooded = await measure(quiet, sb);
+    if (quietRealtime) quietPriority('normal');
     noisy.proc.kill('SIGTERM');
     await exited(noisy.proc);
     const done = JSON.parse(noisy.lines.at(-1) ?? '{}') as { execs?: number; creates?: number; refused?: number };
 
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
-    const client = clientNice === 0 ? '' : `, noisy client at nice ${clientNice} (as if on another machine)`;
+    const client =
+      (clientNice === 0 ? '' : `, noisy client at nice ${clientNice} (as if on another machine)`) +
+      (quietRealtime ? ', quiet client at real-time priority (as if on a machine of its own)' : '');
     const what = `${flood.execs} exec loops (quota execs=${execQuota}) + ${flood.creates} create loops${client}: ${done.execs} execs and ${done.creates} creates done, ${done.refused} refused`;
     const loop = `${alone.loop} → ${flooded.loop}`;
     lines.push(
@@ -163,7 +178,7 @@ try {
     '',
     shares,
     '',
-    `Runtime ${runtime}; each exec of the flood is a short busy loop in its sandbox (cpu 1). Server, noisy client and quiet client in three processes; sandboxes in cgroups per project (/airlock/project-<hash>/<id>, equal CPU weight). Load average at the end: ${load()} (a shared machine).`,
+    `Runtime ${runtime}; each exec of the flood is a short busy loop in its sandbox (cpu 1). Server, noisy client and quiet client in three processes; the server's event loop at its default real-time priority (tenancy.controlPlane); each project's runtime work and shims in its level's ops leaf; sandboxes in cgroups per project (/airlock/project-<hash>/<id>, equal CPU weight). Load average at the end: ${load()} (a shared machine).`,
   );
 } finally {
   server.proc.kill('SIGTERM');
