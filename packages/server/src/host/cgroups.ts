@@ -10,11 +10,11 @@
  * here and its launcher joins them before exec. We read OOM counters and check that nothing of ours
  * is left.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { projectTag } from '../project-tag.js';
 
 const ROOT = '/sys/fs/cgroup';
 export const CGROUP_PARENT = 'airlock';
@@ -35,9 +35,9 @@ export function cgroupVersion(): 1 | 2 {
   return existsSync(join(ROOT, 'cgroup.controllers')) ? 2 : 1;
 }
 
-/** The project's level under the parent: hashed, so any project name gives a short name without path characters. */
+/** The project's level under the parent. */
 export function projectCgroupName(project: string): string {
-  return `${PROJECT_LEVEL_PREFIX}${createHash('sha256').update(project).digest('hex').slice(0, 16)}`;
+  return `${PROJECT_LEVEL_PREFIX}${projectTag(project)}`;
 }
 
 /** The roots of every hierarchy a sandbox has cgroups in. */

@@ -21,7 +21,7 @@
  * the platform DNS resolved, with timeouts) carry the policy generation, so an update creates new
  * ones instead of racing the old.
  */
-import { createHash } from 'node:crypto';
+import { projectTag } from '../project-tag.js';
 import { formatCidr, formatIPv4, type Cidr } from './ipv4.js';
 import { ALL_PORTS, nameMatches, PROTOCOLS, type Policy, type PortRange, type Protocol, type Rule } from './policy.js';
 
@@ -67,12 +67,9 @@ function elements(list: readonly string[]): string {
   return list.length === 0 ? '' : ` elements = { ${list.join(', ')} };`;
 }
 
-/**
- * The name of a project's peer group: its set of member addresses and its chain. A hash, so that
- * any project name makes a valid nft name of fixed length (64 bits: no collision in practice).
- */
+/** The name of a project's peer group: its set of member addresses and its chain. */
 export function peersGroup(project: string): string {
-  return `peers_${createHash('sha256').update(project).digest('hex').slice(0, 16)}`;
+  return `peers_${projectTag(project)}`;
 }
 
 /**
