@@ -31,13 +31,12 @@ export class Puller {
     this.#d = deps;
   }
 
-  async pull(project: string, input: string, onProgress?: ProgressListener): Promise<ImageRecord> {
-    // An eviction between the install and the tag (the store over its budget) leaves nothing to
-    // tag: pull once more.
-    for (let attempt = 0; ; attempt++) {
-      const { image, reference } = await this.#join(input, onProgress);
-      if ((await this.#d.tag(project, reference, image.id)) || attempt > 0) return image;
-    }
+  pull(project: string, input: string, onProgress?: ProgressListener): Promise<ImageRecord> {
+    return installThenTag(
+      () => this.#join(input, onProgress),
+      (reference, imageId) => this.#d.tag(project, reference, imageId),
+      input,
+    );
   }
 
   #join(input: string, onProgress?: ProgressListener): Promise<{ image: ImageRecord; reference: string }> {
@@ -85,4 +84,25 @@ export class Puller {
     gc.enforceBudget().catch((err: unknown) => log.error({ err }, 'enforcing the image store budget failed'));
     return { image, reference };
   }
+}
+
+/**
+ * Installs an image and points the project's reference at it. An eviction between the two (the
+ * store over its budget) leaves nothing to tag, so it installs once more; a second eviction is the
+ * store being too small for the image, and the pull fails with that rather than answer with an image
+ * the project holds no reference to.
+ */
+export async function installThenTag(
+  install: () => Promise<{ image: ImageRecord; reference: string }>,
+  tag: (reference: string, imageId: string) => Promise<boolean>,
+  input: string,
+): Promise<ImageRecord> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const { image, reference } = await install();
+    if (await tag(reference, image.id)) return image;
+  }
+  throw new AirlockError(
+    ErrorCode.StorageFull,
+    `${input} was evicted from the image store twice before it could be tagged: the store is over its budget (images.budgetBytes); prune unused images or raise the budget`,
+  );
 }
