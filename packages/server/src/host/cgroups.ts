@@ -121,6 +121,33 @@ export function ensureProjectCgroup(project: string): void {
   write(join(dir, 'cpu.shares'), PROJECT_CPU_WEIGHT.v1Shares);
 }
 
+/**
+ * Project levels a runtime is creating a sandbox under right now, with how many such creates. runc
+ * and runsc make the sandbox's cgroups themselves, below a level that exists but is still empty
+ * while they run: the release of the project's previous sandbox would remove it from under them
+ * (runc then fails `mkdir …/<id>: no such file or directory`). A held level is never removed; the
+ * last hold to go removes it if it is empty by then.
+ */
+const heldLevels = new Map<string, number>();
+
+/** Holds the project's level until the returned function is called (for a runtime's start). */
+export function holdProjectLevel(project: string | undefined): () => void {
+  if (project === undefined) return () => {};
+  const level = join(CGROUP_PARENT, projectCgroupName(project));
+  heldLevels.set(level, (heldLevels.get(level) ?? 0) + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const n = heldLevels.get(level)! - 1;
+    if (n > 0) heldLevels.set(level, n);
+    else {
+      heldLevels.delete(level);
+      removeLevelIfEmpty(level);
+    }
+  };
+}
+
 /** The controllers the ops leaf is in on v1: what weighs and counts CPU. */
 const V1_OPS_CONTROLLERS = ['cpu', 'cpuacct'];
 
@@ -216,21 +243,25 @@ export function removeSandboxCgroups(id: string): string[] {
     }
   }
   const level = join(rel, '..');
-  if (level !== CGROUP_PARENT) {
-    for (const h of hierarchies()) {
-      const dir = join(h, level);
-      // Its ops leaf goes with the last sandbox, and only once no command or shim of the project runs in it.
-      if (!safeList(dir).every((e) => e === OPS_LEAF)) continue;
-      try {
-        if (existsSync(join(dir, OPS_LEAF))) rmdirSync(join(dir, OPS_LEAF));
-        rmdirSync(dir);
-      } catch {
-        // another sandbox of the project is being made there, its work still runs, or this hierarchy has none
-      }
-    }
-  }
+  if (level !== CGROUP_PARENT) removeLevelIfEmpty(level);
   if (failed.length === 0) placed.delete(id);
   return failed;
+}
+
+/** Removes a project level (and its ops leaf) in every hierarchy where it holds no sandbox, unless a start holds it. */
+function removeLevelIfEmpty(level: string): void {
+  if (heldLevels.has(level)) return;
+  for (const h of hierarchies()) {
+    const dir = join(h, level);
+    // Its ops leaf goes with the last sandbox, and only once no command or shim of the project runs in it.
+    if (!safeList(dir).every((e) => e === OPS_LEAF)) continue;
+    try {
+      if (existsSync(join(dir, OPS_LEAF))) rmdirSync(join(dir, OPS_LEAF));
+      rmdirSync(dir);
+    } catch {
+      // its work still runs, another server's sandbox is being made there, or this hierarchy has none
+    }
+  }
 }
 
 export interface CgroupLimits {

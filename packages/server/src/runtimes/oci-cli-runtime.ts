@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { SHIM_BINARY } from '@airlock/agent';
 import type { RuntimeName } from '@airlock/protocol';
 import { runtimeError } from '../errors.js';
-import { cgroupsPath, projectOps, removeSandboxCgroups, sandboxOps } from '../host/cgroups.js';
+import { cgroupsPath, holdProjectLevel, projectOps, removeSandboxCgroups, sandboxOps } from '../host/cgroups.js';
 import { checkCommand, runCommand } from '../host/command.js';
 import { recordShim, recordedShim, startShim, stopShim } from '../host/shim.js';
 import type { OciMount } from '../images/image.js';
@@ -80,6 +80,10 @@ export class OciCliRuntime implements Runtime {
 
   async start(spec: RuntimeSpec): Promise<SandboxHandle> {
     const bundle = this.#bundleDir(spec.id);
+    // The runtime makes the sandbox's cgroups below the project's level while it runs: no release of
+    // the project's last sandbox may remove that level meanwhile (host/cgroups.ts holdProjectLevel).
+    // Given back before a failed start's cleanup, which may then remove the level itself.
+    const release = holdProjectLevel(spec.project);
     try {
       if ('missing' in this.#o.seccomp) throw new Error(`no seccomp profile: ${this.#o.seccomp.missing}`);
       if (spec.network.kind !== 'none' && !this.description.network.includes(spec.network.kind)) {
@@ -115,8 +119,10 @@ export class OciCliRuntime implements Runtime {
       if (spec.network.kind === 'netns' && this.#o.wrapForNetns) argv = this.#o.wrapForNetns(argv, spec.network.path);
       const shimPid = await startShim(this.#socket(spec.id), argv, { cgroupProcs });
       recordShim(join(bundle, 'shim.pid'), shimPid);
+      release();
       return this.#handle(spec.id, enforced);
     } catch (e) {
+      release();
       await this.destroy(spec.id).catch((cleanupError: unknown) =>
         this.#o.log.error({ sandbox: spec.id, err: cleanupError }, 'cleanup after a failed start failed'),
       );

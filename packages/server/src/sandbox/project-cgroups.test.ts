@@ -3,7 +3,8 @@
  * project's sandboxes run (their processes, judged on the host) under /airlock/project-<hash>/<id>,
  * the host work done for them (each sandbox's shim, which runs its runtime) in the level's ops leaf,
  * every project level holds the same CPU weight, the level goes with the project's last sandbox, a
- * restarted server finds the sandboxes again, and a flat cgroup (a pooled sandbox, or one of a server
+ * restarted server finds the sandboxes again, a start in progress holds its level against the
+ * removal of the project's last sandbox, and a flat cgroup (a pooled sandbox, or one of a server
  * from before the layout) is still found and removed by its id.
  */
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import {
   PROJECT_CPU_WEIGHT,
   cgroupVersion,
   emptyProjectCgroups,
+  holdProjectLevel,
   listSandboxCgroups,
   projectCgroupName,
   removeSandboxCgroups,
@@ -117,6 +119,35 @@ test(
     );
   },
 );
+
+test('a level held by a start in progress outlives the removal of its last sandbox, and goes with the hold', () => {
+  // A runtime makes the new sandbox's cgroups below the level while the previous sandbox's release
+  // runs: runc failed with `mkdir …/cpuset/airlock/project-…/<id>: no such file or directory` when
+  // the release removed the emptied level in between.
+  const tag = Date.now().toString(36);
+  const project = `held-${tag}`;
+  const hierarchy = cgroupVersion() === 2 ? '/sys/fs/cgroup' : '/sys/fs/cgroup/pids';
+  const level = join(hierarchy, 'airlock', projectCgroupName(project));
+  const [old, next] = [`sb-held-old-${tag}`, `sb-held-next-${tag}`];
+  mkdirSync(join(level, old), { recursive: true });
+  try {
+    const release = holdProjectLevel(project);
+    assert.deepEqual(removeSandboxCgroups(old), []);
+    assert.ok(existsSync(level), 'held: the level stays though its last sandbox went');
+    mkdirSync(join(level, next)); // what the runtime does meanwhile: it would fail without the level
+    assert.deepEqual(removeSandboxCgroups(next), []);
+    assert.ok(existsSync(level), 'still held');
+    release();
+    assert.ok(!existsSync(level), 'the last hold to go removes the emptied level');
+    release(); // twice is once
+    // Positive control: the same removal without a hold takes the level at once.
+    mkdirSync(join(level, old), { recursive: true });
+    assert.deepEqual(removeSandboxCgroups(old), []);
+    assert.ok(!existsSync(level));
+  } finally {
+    for (const d of [join(level, old), join(level, next), level]) if (existsSync(d)) rmdirSync(d);
+  }
+});
 
 test('cgroups are found by id flat (pooled, or from before the layout) and nested, and removal takes an emptied level', () => {
   const tag = Date.now().toString(36);
