@@ -35,7 +35,11 @@ export interface Config {
     memoryOvercommit: number;
     /** vCPUs of all sandboxes together may reach host cores × this. */
     cpuOvercommit: number;
-    /** Creates doing host-side work at once; those waiting are served one project at a time in turn. */
+    /**
+     * Creates doing host-side work at once; those waiting are served one project at a time in turn.
+     * As many again are kept for projects with no create running, so that one starts at once beside
+     * another project's flood.
+     */
     createConcurrency: number;
     /** Host memory kept for the server and the host itself, MiB. */
     hostMemoryReserveMiB: number;

@@ -64,7 +64,9 @@ export class Creator {
 
   constructor(deps: CreatorDeps) {
     this.#d = deps;
-    this.#turns = new FairQueue(deps.config.limits.createConcurrency);
+    // As many reserve slots as regular ones: each project with nothing running starts a create at
+    // once, beside a flood, until twice the bound run (sandbox/fair-queue.ts).
+    this.#turns = new FairQueue(deps.config.limits.createConcurrency, deps.config.limits.createConcurrency);
   }
 
   get waiting(): number {

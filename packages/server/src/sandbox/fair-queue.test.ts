@@ -81,6 +81,67 @@ test('never more than the bound at once, and a failed create gives its slot back
   await q.run('p0', () => work(false)); // slots all came back
 });
 
-test('a bound below one is refused', () => {
+test('with a reserve, a project with nothing running starts at once beside a flood that holds every regular slot', async () => {
+  const q = new FairQueue(2, 2);
+  const started: string[] = [];
+  const noisy = ['n1', 'n2', 'n3', 'n4', 'n5'].map((n) => gate(started, n));
+  const noisyRuns = noisy.map((g) => q.run('noisy', g.work));
+  await turn();
+  assert.deepEqual(started, ['n1', 'n2'], 'the flood takes the regular slots, never a reserve one');
+  const [q1, q2] = [gate(started, 'q1'), gate(started, 'q2')];
+  const quietRuns = [q.run('quiet', q1.work), q.run('quiet', q2.work)];
+  await turn();
+  assert.deepEqual(started, ['n1', 'n2', 'q1'], 'the quiet create starts at once; its second waits (one reserve slot per project)');
+  const o1 = gate(started, 'o1');
+  const otherRun = q.run('other', o1.work);
+  await turn();
+  assert.deepEqual(started.slice(3), ['o1'], 'another idle project takes the last reserve slot');
+  assert.equal(q.active, 4);
+  const late = gate(started, 'l1');
+  const lateRun = q.run('late', late.work);
+  await turn();
+  assert.equal(started.length, 4, 'never more than concurrency + reserve at once');
+
+  q1.finish();
+  await turn();
+  assert.deepEqual(started.slice(4), ['l1'], 'a freed reserve slot goes to the idle project waiting, not to the backlogs');
+  o1.finish();
+  await turn();
+  assert.deepEqual(started.slice(5), ['q2'], 'the quiet project’s second create takes a reserve slot once its first is done');
+  assert.deepEqual([q.active, q.waiting], [4, 3], 'the noisy backlog still waits for a regular slot');
+  noisy[0]!.finish();
+  await turn();
+  assert.equal(started.length, 6, 'with the reserve slots taken, the total stays at the regular bound: the flood waits');
+  q2.finish();
+  late.finish();
+  await turn();
+  assert.deepEqual(started.slice(6), ['n3'], 'the flood gets a regular slot back as the others finish');
+  for (const g of [noisy[1]!, noisy[2]!, noisy[3]!]) {
+    g.finish();
+    await turn();
+  }
+  noisy[4]!.finish();
+  await Promise.all([...noisyRuns, ...quietRuns, otherRun, lateRun]);
+  assert.equal(q.active, 0);
+  assert.equal(q.waiting, 0);
+});
+
+test('a reserve slot never feeds a backlog: with the regular slots full, a busy project waits', async () => {
+  const q = new FairQueue(1, 1);
+  let now = 0;
+  let peakNoisy = 0;
+  const work = async () => {
+    now++;
+    peakNoisy = Math.max(peakNoisy, now);
+    await turn();
+    await turn();
+    now--;
+  };
+  await Promise.all(Array.from({ length: 8 }, () => q.run('noisy', work)));
+  assert.equal(peakNoisy, 1, 'one project alone never runs in a reserve slot once it has a create running');
+});
+
+test('a bound below one, or a negative reserve, is refused', () => {
   assert.throws(() => new FairQueue(0), /positive integer/);
+  assert.throws(() => new FairQueue(1, -1), /non-negative/);
 });
