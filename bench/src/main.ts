@@ -28,6 +28,7 @@ import { warmTti } from './warm.js';
 import { processBench } from './processes.js';
 import { codeBench } from './code.js';
 import { codePoolBench } from './code-pool.js';
+import { tenancyLines } from './tenancy.js';
 
 const quick = process.argv.includes('--quick');
 const key = 'bench-key-0123456789abcdefghij';
@@ -227,6 +228,10 @@ try {
   await server.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
+
+// Fair shares between projects: servers and clients of its own in separate processes, after this
+// process's server is gone, so that none of its work (nor its event loop's priority) is in the rows.
+processLines.push(...tenancyLines(quick));
 
 const machine: Record<string, string | number> = {
   ...describeMachine(),
