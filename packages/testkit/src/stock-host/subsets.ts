@@ -1,10 +1,11 @@
 /**
  * @module subsets
  * What runs inside the stock-host guest. `ci` is bounded for `npm test` under TCG (the guest runs
- * 5–20× slower than this host): the runtime conformance suite on runc and bwrap and the resource
+ * 5–20× slower than this host): the runtime conformance suite on runc and bwrap; the resource
  * attacks that judge limits (fork bomb against pids.max, a heap past memory.max reported as `oom`,
- * a CPU hog throttled by cpu.max) on runc, gVisor and bwrap, and the per-project cgroup levels. `full` adds gVisor's conformance suite,
- * the runtime contracts, and the tests that read cgroup files (stats, the leak scan).
+ * a CPU hog throttled by cpu.max) on runc, gVisor and bwrap; the per-project cgroup levels with
+ * their ops leaves; and the event loop's real-time priority. `full` adds gVisor's conformance
+ * suite, the runtime contracts, and the tests that read cgroup files (stats, the leak scan).
  */
 
 export type SubsetName = 'ci' | 'full' | 'limits' | 'cgroups';
@@ -44,6 +45,7 @@ export const SUBSETS: Record<SubsetName, Subset> = {
       {
         files: [
           dist('sandbox/project-cgroups.test.js'),
+          dist('host/sched.test.js'),
           'packages/security/dist/resource-limits.test.js',
           dist('runtimes/runc.test.js'),
           dist('runtimes/bwrap.test.js'),
