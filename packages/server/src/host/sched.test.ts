@@ -5,11 +5,13 @@
  * loop alone, and the last server to stop in a process puts it back.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 import { runCommand } from './command.js';
 import { sandboxCgroupPids } from './cgroups.js';
-import { schedPolicy } from './sched.js';
+import { schedPolicy, threadPolicies } from './sched.js';
 import { spawnCommand } from './spawn-command.js';
 
 const SCHED_OTHER = 0;
@@ -30,6 +32,14 @@ test('a server raises its event loop and nothing it starts inherits it; the last
   const a = await startTestServer();
   servers.push(a);
   assert.equal(schedPolicy(), SCHED_RR, 'the event loop is real-time');
+  // Its helpers too (V8's GC workers, libuv's pool): a loop that waits on a normal-priority worker
+  // behind the sandboxes is no faster than a normal loop.
+  assert.deepEqual(new Set(threadPolicies()), new Set([SCHED_RR]), 'every thread of the server is real-time');
+  const worker = new Worker('setTimeout(() => {}, 1000)', { eval: true });
+  await once(worker, 'online');
+  const policies = threadPolicies();
+  await worker.terminate();
+  assert.ok(policies.includes(SCHED_OTHER), 'a thread started afterwards (a worker) runs normal');
   // Forked by the loop itself: without the reset it would inherit the real-time policy.
   assert.equal(await policyOfCommand(spawnCommand), SCHED_OTHER, 'a fork of the loop starts normal (reset-on-fork)');
   assert.equal(await policyOfCommand(runCommand), SCHED_OTHER, 'a host command (through the spawner) runs normal');
@@ -46,6 +56,7 @@ test('a server raises its event loop and nothing it starts inherits it; the last
   assert.equal(schedPolicy(), SCHED_RR, 'another server in this process still runs: the loop stays raised');
   await servers.pop()!.server.close();
   assert.equal(schedPolicy(), SCHED_OTHER, 'the last server to stop lowers it');
+  assert.deepEqual(new Set(threadPolicies()), new Set([SCHED_OTHER]), 'and its helper threads');
 });
 
 test("controlPlane: 'normal' leaves the event loop at the normal policy", { timeout: 5 * 60_000 }, async () => {
