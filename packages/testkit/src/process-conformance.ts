@@ -191,7 +191,7 @@ export function processConformance({
       assert.equal(late.control[1].offset, late.control[0].offset, 'output goes on from where the screen was drawn');
       late.ws.close();
       a.send('import os; print(os.get_terminal_size())\n');
-      await a.until('its size', () => a.text().includes('columns=90, lines=20'));
+      await a.until('its size, then the prompt', () => /columns=90, lines=20\)\r?\n>>> $/.test(a.text()));
       a.control_({ type: 'resize', cols: 132, rows: 43 });
       a.send('import subprocess; subprocess.run(["stty", "size"])\n');
       await a.until('stty size after the resize', () => /43 132\r?\n/.test(a.text()));
@@ -344,7 +344,7 @@ export function processConformance({
     test(
       "a 1 GiB upload and download with the server's RSS growth under 64 MiB (the server in a process of its own)",
       { skip: bigFile === true ? false : bigFile },
-      async () => {
+      async (tc) => {
         const children: ChildProcess[] = [];
         const srv = await spawnServer(newDataDir('rss'), children);
         try {
@@ -375,6 +375,7 @@ export function processConformance({
             } as RequestInit);
             assert.equal(up.status, 200);
             assert.equal(((await up.json()) as { bytes: number }).bytes, size);
+            tc.diagnostic(`upload: peak RSS growth ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
             const down = await fetch(`${srv.api.url}/v1/sandboxes/${box.id}/files?path=/home/user/big.bin`, { headers: auth });
             const back = createHash('sha256');
             let got = 0;
@@ -388,6 +389,7 @@ export function processConformance({
             clearInterval(sample);
             await srv.api.call('DELETE', `/v1/sandboxes/${box.id}`);
           }
+          tc.diagnostic(`upload and download: peak RSS growth ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
           assert.ok(peak - rss0 < 64 * 1024 * 1024, `the server's RSS grew by ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
         } finally {
           srv.child.kill('SIGTERM');
