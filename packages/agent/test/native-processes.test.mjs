@@ -87,6 +87,8 @@ describe('agent process registry, PTY, file operations and watch', { timeout: 12
 
   it('a process nobody reads blocks once its ring is full, and goes on when subscribed', async () => {
     const ch = chan();
+    // Nothing acknowledged, not even what arrives before the close: an ACK would free ring space.
+    c.withheld.add(ch);
     c.send(T.EXEC, ch, execPayload({ args: ['sh', '-c', 'head -c 20000000 /dev/zero; echo done >&2'], id: 'blocked', ring: 65536 }));
     await c.next(ch);
     c.close(); // gone without acknowledging: nobody reads it now
