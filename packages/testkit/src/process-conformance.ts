@@ -356,6 +356,7 @@ export function processConformance({
           const rss0 = rssOf(srv.child.pid!);
           let peak = rss0;
           const sample = setInterval(() => (peak = Math.max(peak, rssOf(srv.child.pid!))), 25);
+          const grown = () => `${((peak - rss0) / 1048576).toFixed(1)} MiB`;
           try {
             let sent = 0;
             const body = new ReadableStream<Uint8Array>({
@@ -375,7 +376,7 @@ export function processConformance({
             } as RequestInit);
             assert.equal(up.status, 200);
             assert.equal(((await up.json()) as { bytes: number }).bytes, size);
-            tc.diagnostic(`upload: peak RSS growth ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
+            tc.diagnostic(`upload: peak RSS growth ${grown()}`);
             const down = await fetch(`${srv.api.url}/v1/sandboxes/${box.id}/files?path=/home/user/big.bin`, { headers: auth });
             const back = createHash('sha256');
             let got = 0;
@@ -389,8 +390,8 @@ export function processConformance({
             clearInterval(sample);
             await srv.api.call('DELETE', `/v1/sandboxes/${box.id}`);
           }
-          tc.diagnostic(`upload and download: peak RSS growth ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
-          assert.ok(peak - rss0 < 64 * 1024 * 1024, `the server's RSS grew by ${((peak - rss0) / 1048576).toFixed(1)} MiB`);
+          tc.diagnostic(`upload and download: peak RSS growth ${grown()}`);
+          assert.ok(peak - rss0 < 64 * 1024 * 1024, `the server's RSS grew by ${grown()}`);
         } finally {
           srv.child.kill('SIGTERM');
           await new Promise((r) => srv.child.once('exit', r));

@@ -11,16 +11,13 @@ import { Worker } from 'node:worker_threads';
 import { startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 import { runCommand } from './command.js';
 import { sandboxCgroupPids } from './cgroups.js';
-import { schedPolicy, threadPolicies } from './sched.js';
+import { policyOfStat, schedPolicy, threadPolicies } from './sched.js';
 import { spawnCommand } from './spawn-command.js';
 
 const SCHED_OTHER = 0;
 const SCHED_RR = 2;
 /** The policy a freshly started command runs at, from its own /proc entry. */
-const policyOfCommand = async (run: typeof runCommand) => {
-  const stat = (await run(['cat', '/proc/self/stat'])).stdout;
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
-};
+const policyOfCommand = async (run: typeof runCommand) => policyOfStat((await run(['cat', '/proc/self/stat'])).stdout);
 
 const servers: TestServer[] = [];
 after(async () => {

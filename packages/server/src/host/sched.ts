@@ -27,12 +27,16 @@ const RT_PRIORITY = 1;
 /** Servers in this process that raised the loop and have not stopped. */
 let holders = 0;
 
+/** The policy field (41) of a /proc/<pid>/stat line. */
+export function policyOfStat(stat: string): number {
+  // Counted from field 3 (state), the first after the command's closing parenthesis.
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+}
+
 /** The scheduling policy of a thread (the process's main thread by default), from /proc. */
 export function schedPolicy(tid: number = process.pid): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${tid}/stat`, 'utf8');
-    // Field 41 (policy), counted from field 3 (state), the first after the command's closing parenthesis.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+    return policyOfStat(readFileSync(`/proc/${tid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
