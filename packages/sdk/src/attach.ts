@@ -19,6 +19,7 @@ export interface AttachParams {
   skipGap?: boolean;
   /** A terminal's screen as it is now first (redrawn by escape sequences), then live output. */
   snapshot?: boolean;
+  /** Output as it comes; a listener added later with `onData()` still gets everything from `offset`. */
   onData?: (data: Uint8Array, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -26,6 +27,13 @@ export interface ProcessExitInfo {
   exitCode: number | null;
   signal: number | null;
   reason: string;
+}
+
+interface Frame {
+  data: Uint8Array;
+  stream: 'stdout' | 'stderr';
+  /** A terminal's screen (the frame after a `snapshot` message), not output. */
+  snapshot: boolean;
 }
 
 interface SocketLike {
@@ -46,6 +54,13 @@ export class Attachment {
   #ackedAt = 0;
   #exit: ProcessExitInfo | undefined;
   #snapshotNext = false;
+  /**
+   * Output that came before any onData listener (the socket opens, and output flows, before the
+   * caller of `connect` can add one). Held unacknowledged, so it is bounded by the server's window.
+   */
+  readonly #held: Frame[] = [];
+  /** `wait()` was called with no listener: output is let go as it comes. */
+  #unwanted = false;
   #ended: Promise<ProcessExitInfo>;
   /** What the server said when attaching: the process, its terminal size, where output starts. */
   info: Extract<AttachServerMessage, { type: 'attached' }> | undefined;
@@ -59,15 +74,10 @@ export class Attachment {
       ws.onmessage = (ev) => {
         if (typeof ev.data === 'string') return this.#control(JSON.parse(ev.data) as AttachServerMessage);
         const bytes = new Uint8Array(ev.data as ArrayBuffer);
-        const data = bytes.subarray(1);
-        const stream = bytes[0] === 1 ? 'stderr' : 'stdout';
-        for (const cb of this.#onData) cb(data, stream);
-        if (this.#snapshotNext) {
-          this.#snapshotNext = false; // the screen, not output: offsets do not count it
-          return;
-        }
-        this.#offset += data.length;
-        if (this.#offset - this.#ackedAt >= ATTACH_LIMITS.ackEvery / 4) this.#ack();
+        const frame: Frame = { data: bytes.subarray(1), stream: bytes[0] === 1 ? 'stderr' : 'stdout', snapshot: this.#snapshotNext };
+        this.#snapshotNext = false;
+        if (this.#held.length > 0 || (this.#onData.size === 0 && !this.#unwanted)) this.#held.push(frame);
+        else this.#deliver(frame);
       };
       ws.onclose = (ev) => {
         this.closeCode = ev.code;
@@ -112,8 +122,13 @@ export class Attachment {
     return a;
   }
 
+  /**
+   * Adds a listener. Output that came before the first one was held for it, and is delivered to
+   * it (and to any other added in the same tick) first, in order.
+   */
   onData(cb: (data: Uint8Array, stream: 'stdout' | 'stderr') => void): () => void {
     this.#onData.add(cb);
+    if (this.#held.length > 0) queueMicrotask(() => this.#release());
     return () => this.#onData.delete(cb);
   }
 
@@ -133,8 +148,16 @@ export class Attachment {
     this.#send({ type: 'close_stdin' });
   }
 
-  /** Resolves with how the process ended; rejects if the attach closed before. */
+  /**
+   * Resolves with how the process ended; rejects if the attach closed before. Waiting with no
+   * `onData` listener says the output is not wanted: what was held is let go (acknowledged), and so
+   * is what comes after, so the process's exit is not held up behind it.
+   */
   wait(): Promise<ProcessExitInfo> {
+    if (this.#onData.size === 0) {
+      this.#unwanted = true;
+      this.#release();
+    }
     return this.#ended;
   }
 
@@ -146,6 +169,17 @@ export class Attachment {
   /** Leaves the process running. */
   disconnect(): void {
     this.#ws.close(1000, 'client detached');
+  }
+
+  #release(): void {
+    for (const f of this.#held.splice(0)) this.#deliver(f);
+  }
+
+  #deliver(f: Frame): void {
+    for (const cb of this.#onData) cb(f.data, f.stream);
+    if (f.snapshot) return; // the screen, not output: offsets do not count it
+    this.#offset += f.data.length;
+    if (this.#offset - this.#ackedAt >= ATTACH_LIMITS.ackEvery / 4) this.#ack();
   }
 
   #ack(): void {
