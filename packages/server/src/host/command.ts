@@ -4,6 +4,7 @@
  * rest of the server asks for effects through these functions.
  */
 import { spawn } from 'node:child_process';
+import { PassThrough, type Readable } from 'node:stream';
 import { runInSpawner as spawned } from './spawner.js';
 import type { CommandOptions, CommandResult } from './spawn-command.js';
 
@@ -36,30 +37,33 @@ export async function checkCommand(argv: string[], options: CommandOptions = {})
 }
 
 /**
- * Runs a filter program (e.g. `zstd -dc`) over a stream: returns its stdout; a non-zero exit or
- * a failed input turns into an error on the returned stream.
+ * Runs a filter program (e.g. `zstd -dc`) over a stream and returns its output. The output ends
+ * only once the program has exited 0: its stdout reaching EOF says nothing of how it exited, so a failing filter ends the output with an error instead of
+ * with what looks like all of it. A failed input kills the program and fails the output too.
  */
-export function filterThrough(argv: string[], input: NodeJS.ReadableStream): NodeJS.ReadableStream {
+export function filterThrough(argv: string[], input: NodeJS.ReadableStream): Readable {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('filterThrough: empty argv');
   const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 4096) stderr += d;
   });
-  const out = child.stdout!;
-  child.stdin!.on('error', () => {});
+  const out = new PassThrough();
+  child.stdout.pipe(out, { end: false });
+  child.stdin.on('error', () => {});
   input.on('error', (e: Error) => {
     child.kill('SIGKILL');
     out.destroy(e);
   });
-  input.pipe(child.stdin!);
+  input.pipe(child.stdin);
   child.on('error', (e) => out.destroy(e));
   child.on('close', (code, signal) => {
-    if (code !== 0) out.destroy(new Error(`${file} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
+    if (code === 0) out.end();
+    else out.destroy(new Error(`${file} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
   });
   out.on('close', () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return out;
 }

@@ -9,7 +9,9 @@ import { once } from 'node:events';
 import { after, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { startTestServer, type TestServer } from '@airlock/testkit/harness.js';
-import { runCommand } from './command.js';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { filterThrough, runCommand } from './command.js';
 import { sandboxCgroupPids } from './cgroups.js';
 import { policyOfStat, schedPolicy, threadPolicies } from './sched.js';
 import { spawnCommand } from './spawn-command.js';
@@ -17,7 +19,7 @@ import { spawnCommand } from './spawn-command.js';
 const SCHED_OTHER = 0;
 const SCHED_RR = 2;
 /** The policy a freshly started command runs at, from its own /proc entry. */
-const policyOfCommand = async (run: typeof runCommand) => policyOfStat((await run(['cat', '/proc/self/stat'])).stdout);
+const policyOfCommand = async (run: (argv: string[]) => Promise<{ stdout: string }>) => policyOfStat((await run(['cat', '/proc/self/stat'])).stdout);
 
 const servers: TestServer[] = [];
 after(async () => {
@@ -40,6 +42,9 @@ test('a server raises its event loop and nothing it starts inherits it; the last
   // Forked by the loop itself: without the reset it would inherit the real-time policy.
   assert.equal(await policyOfCommand(spawnCommand), SCHED_OTHER, 'a fork of the loop starts normal (reset-on-fork)');
   assert.equal(await policyOfCommand(runCommand), SCHED_OTHER, 'a host command (through the spawner) runs normal');
+  // A layer's codec (codec.ts) is tenant-asked work forked by the loop: it must not run ahead of sandboxes.
+  const filtered = async (argv: string[]) => ({ stdout: await text(filterThrough(argv, Readable.from([]))) });
+  assert.equal(await policyOfCommand(filtered), SCHED_OTHER, 'a stream filter runs normal');
   const sb = await a.api.call('POST', '/v1/sandboxes', { runtime: 'runc' });
   assert.equal(sb.status, 201);
   const pids = sandboxCgroupPids(sb.body.id);

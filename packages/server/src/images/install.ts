@@ -12,10 +12,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { ErrorCode } from '@airlock/protocol/errors';
 import { AirlockError, isStorageFull } from '../errors.js';
-import { filterThrough } from '../host/command.js';
+import { decompressed } from '../host/codec.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PROJECT, type ImageLayerRecord, type ImageOwner, type ImageRecord, type ImageStore } from '../store/store.js';
 import { ContentStore, DigestMismatchError } from './content-store.js';
@@ -219,17 +218,8 @@ export class Installer {
 
 /** The layer's tar, decompressed as its media type says. */
 function decompress(layer: Descriptor, compressed: Readable): Readable {
-  switch (layerCompression(layer.mediaType)) {
-    case 'gzip': {
-      const gunzip = createGunzip();
-      compressed.on('error', (e) => gunzip.destroy(e));
-      return compressed.pipe(gunzip);
-    }
-    case 'zstd':
-      return filterThrough(['zstd', '-dcq'], compressed) as Readable;
-    default:
-      return compressed;
-  }
+  const codec = layerCompression(layer.mediaType);
+  return codec === 'none' || codec === undefined ? compressed : decompressed(compressed, codec);
 }
 
 /** Maps what an install can throw to a user-facing error, by error class and errno code. */
@@ -245,7 +235,6 @@ function mapInstallError(e: unknown): unknown {
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'ETIMEDOUT' || code === 'ABORT_ERR') {
     return new AirlockError(ErrorCode.RegistryUnavailable, `the download broke off (${code}); retry the pull`);
   }
-  if (typeof code === 'string' && code.startsWith('Z_')) return imageInvalid(`a layer is corrupt: ${(e as Error).message}`);
   return e;
 }
 

@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { tarOf } from '@airlock/testkit/image-fixtures.js';
 import { testRoot } from '@airlock/testkit/harness.js';
-import { applyLayer } from './layer-apply.js';
+import { decompressed } from '../host/codec.js';
+import { LayerError, applyLayer } from './layer-apply.js';
 
 const work = mkdtempSync(join(testRoot(), 'layers-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -46,6 +48,18 @@ test('the DiffID is the sha256 of the uncompressed stream', { timeout: 30_000 },
   const { createHash } = await import('node:crypto');
   const r = await apply(mkdtempSync(join(work, 'd-')), tar);
   assert.equal(r.diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+});
+
+test('a layer whose decompression fails is a LayerError (image_invalid), after a control that the same layer whole applies', { timeout: 30_000 }, async () => {
+  const gz = gzipSync(await tarOf([{ name: 'f', body: 'x'.repeat(100_000) }]));
+  const whole = await applyLayer(decompressed(Readable.from([gz]), 'gzip'), mkdtempSync(join(work, 'gz-')));
+  assert.equal(whole.entries, 1, 'control');
+  for (const bad of [gz.subarray(0, gz.length - 8), Buffer.from('not gzip')]) {
+    await assert.rejects(
+      applyLayer(decompressed(Readable.from([bad]), 'gzip'), mkdtempSync(join(work, 'gz-'))),
+      (e: unknown) => e instanceof LayerError && /gzip failed/.test((e as Error).message),
+    );
+  }
 });
 
 test('device nodes and FIFOs are skipped, not created', { timeout: 30_000 }, async () => {

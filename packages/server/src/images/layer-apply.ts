@@ -58,7 +58,19 @@ export async function applyLayer(tar: Readable, root: string): Promise<AppliedLa
   const hash = createHash('sha256');
   const parser = extract();
   tar.on('data', (chunk: Buffer) => hash.update(chunk));
-  tar.on('error', (e) => parser.destroy(e));
+  let failed: Error | undefined;
+  tar.on('error', (e) => {
+    failed = e;
+    parser.destroy(e);
+  });
+  // The input's own failure wins over what it caused downstream (an entry's "Stream was destroyed"):
+  // a download's error keeps its code; a codec's (no code) means the layer is corrupt.
+  const inputFailure = () =>
+    failed === undefined
+      ? undefined
+      : (failed as NodeJS.ErrnoException).code !== undefined
+        ? failed
+        : new LayerError(`the layer cannot be read: ${failed.message}`);
   tar.pipe(parser);
   const state: ApplyState = { root, written: new Set(), dirTimes: [], skipped: [], bytes: 0 };
   let entries = 0;
@@ -68,8 +80,10 @@ export async function applyLayer(tar: Readable, root: string): Promise<AppliedLa
     try {
       next = await iterator.next();
     } catch (e) {
-      // The tar itself is malformed or cut short (tar-stream's errors carry no code): the layer is invalid.
-      if ((e as NodeJS.ErrnoException).code !== undefined && !(e as NodeJS.ErrnoException).code!.startsWith('Z_')) throw e;
+      const input = inputFailure();
+      if (input !== undefined) throw input;
+      // The tar is malformed or cut short (tar-stream's errors carry no code): the layer is invalid.
+      if ((e as NodeJS.ErrnoException).code !== undefined) throw e;
       throw new LayerError(`the layer is not a readable tar: ${(e as Error).message}`);
     }
     if (next.done) break;
@@ -79,6 +93,8 @@ export async function applyLayer(tar: Readable, root: string): Promise<AppliedLa
       await applyEntry(state, entry.header, entry);
     } catch (e) {
       entry.resume();
+      const input = inputFailure();
+      if (input !== undefined) throw input;
       if (e instanceof ScopedPathError) throw new LayerError(`layer entry ${JSON.stringify(entry.header.name)}: ${e.message}`);
       throw e;
     }

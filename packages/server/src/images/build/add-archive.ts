@@ -8,9 +8,8 @@
 import { createReadStream, openSync, readSync, closeSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { filterThrough } from '../../host/command.js';
+import { decompressed } from '../../host/codec.js';
 import { cleanEntryPath } from '../scoped-path.js';
 import { contextError } from './build-context.js';
 import type { TarWriter } from './tar-writer.js';
@@ -38,21 +37,7 @@ export function archiveFormat(path: string): Format | undefined {
 
 function open(path: string, format: Format): Readable {
   const raw = createReadStream(path);
-  switch (format) {
-    case 'gzip': {
-      const z = createGunzip();
-      raw.on('error', (e) => z.destroy(e));
-      return raw.pipe(z);
-    }
-    case 'bzip2':
-      return filterThrough(['bzip2', '-dc'], raw) as Readable;
-    case 'xz':
-      return filterThrough(['xz', '-dc'], raw) as Readable;
-    case 'zstd':
-      return filterThrough(['zstd', '-dcq'], raw) as Readable;
-    default:
-      return raw;
-  }
+  return format === 'tar' ? raw : decompressed(raw, format);
 }
 
 /** Writes the archive's entries under `destRel` into `tar` (not finished); `owner` replaces their owners when given. */
@@ -65,7 +50,8 @@ export async function writeArchive(
 ): Promise<void> {
   const x = extract();
   const source = open(path, format);
-  source.on('error', (e) => x.destroy(e));
+  // A corrupt archive is the context's fault, not the server's: its codec's message says what is wrong.
+  source.on('error', (e) => x.destroy(contextError(`ADD ${posix.basename(path)}: the ${format} archive cannot be read: ${e.message}`)));
   source.pipe(x);
   const under = (name: string) => {
     const rel = cleanEntryPath(name);

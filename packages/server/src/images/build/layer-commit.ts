@@ -1,17 +1,15 @@
 /**
  * @module layer-commit
  * Commits a build step: the difference between its root and its parent layer becomes an OCI layer
- * (layer-tar.ts), hashed uncompressed (its DiffID) and compressed (gzip, or zstd through the zstd
- * program) into the content store under its digest, in one pass. Then the step's root is made to
- * equal its parent with that layer applied: the mtimes written are set on it too, and what the
- * runtime alone put there (mount points, the agent's directory) is removed, so the layer on disk
- * is exactly what a pull of the pushed image would unpack.
+ * (layer-tar.ts), hashed uncompressed (its DiffID) and compressed (gzip or zstd, each by its own
+ * program: host/codec.ts) into the content store under its digest, in one pass. Then the step's
+ * root is made to equal its parent with that layer applied: the mtimes written are set on it too,
+ * and what the runtime alone put there (mount points, the agent's directory) is removed, so the
+ * layer on disk is exactly what a pull of the pushed image would unpack.
  */
 import { lutimes, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
-import { filterThrough } from '../../host/command.js';
+import { compressed } from '../../host/codec.js';
 import type { EntryStat } from '../../host/tree-stat.js';
 import type { ContentStore } from '../content-store.js';
 import { DigestMeter } from '../digest-meter.js';
@@ -82,18 +80,18 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
   const tarWriter = new TarWriter();
   const meter = new DigestMeter();
   const tar = tarWriter.stream.pipe(meter);
-  const compressed = compress(tar, input.compression);
+  const layer = compressed(tar, input.compression);
   const writing = writeLayerTar(changes, input.upper, diff.upper, input.rule, tarWriter).then(
     async (written) => {
       await tarWriter.finish();
       return written;
     },
     (e: unknown) => {
-      compressed.destroy(e as Error);
+      layer.destroy(e as Error);
       throw e;
     },
   );
-  const [stored, written] = await Promise.all([input.content.ingestUnnamed(compressed, Number.MAX_SAFE_INTEGER), writing]);
+  const [stored, written] = await Promise.all([input.content.ingestUnnamed(layer, Number.MAX_SAFE_INTEGER), writing]);
 
   for (const e of written) await lutimes(join(input.upper, e.path), e.mtime, e.mtime);
   for (const p of removed) await rm(join(input.upper, p), { recursive: true, force: true });
@@ -106,13 +104,4 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
     tarBytes: meter.bytes,
     changes: changes.length,
   };
-}
-
-function compress(tar: Readable, how: LayerCompression): Readable {
-  if (how === 'zstd') return filterThrough(['zstd', '-q', '-c', '-3', '--no-progress'], tar) as Readable;
-  const gzip = createGzip();
-  tar.on('error', (e) => gzip.destroy(e));
-  const out = new PassThrough();
-  gzip.on('error', (e) => out.destroy(e));
-  return tar.pipe(gzip).pipe(out);
 }

@@ -1,0 +1,43 @@
+/**
+ * @module codec
+ * Compression and decompression of layers and archives, always in a program of their own (gzip,
+ * bzip2, xz, zstd) and never in the server's process. The server's threads run at real-time
+ * priority (sched.ts), libuv's pool included, so a layer inflated with Node's zlib would run ahead
+ * of every sandbox; and inflating is work a tenant asks for, by pulling or building. A program
+ * forked from the server starts at normal priority (reset-on-fork) and competes like that work
+ * should. It also keeps a hostile layer's decompression out of the server's memory.
+ */
+import type { Readable } from 'node:stream';
+import { filterThrough } from './command.js';
+
+export type Codec = 'gzip' | 'bzip2' | 'xz' | 'zstd';
+
+/**
+ * Strict as containerd's readers are: gzip skips trailing zeros after the last member, as Go's
+ * reader and Node's zlib do, but exits 2 for other trailing bytes, and that fails the layer.
+ */
+const DECOMPRESS: Record<Codec, string[]> = {
+  gzip: ['gzip', '-dcq'],
+  bzip2: ['bzip2', '-dcq'],
+  xz: ['xz', '-dcq'],
+  zstd: ['zstd', '-dcq'],
+};
+
+/**
+ * Level 6 is gzip's default and the one Node's zlib used; `-n` leaves out a name and a time, so a
+ * layer's bytes depend on its content alone. zstd -3 is zstd's default.
+ */
+const COMPRESS: Record<'gzip' | 'zstd', string[]> = {
+  gzip: ['gzip', '-c', '-n', '-6'],
+  zstd: ['zstd', '-q', '-c', '-3', '--no-progress'],
+};
+
+/** The stream decompressed; a corrupt input fails the returned stream with the program's message. */
+export function decompressed(input: Readable, codec: Codec): Readable {
+  return filterThrough(DECOMPRESS[codec], input);
+}
+
+/** The stream compressed. */
+export function compressed(input: Readable, codec: 'gzip' | 'zstd'): Readable {
+  return filterThrough(COMPRESS[codec], input);
+}
