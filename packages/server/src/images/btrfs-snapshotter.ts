@@ -15,7 +15,7 @@
  * Preparing a rootfs is one helper process: snapshot ioctl + qgroup limit (+ idmapped mount).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { clearStaleQgroups, mountBtrfsVolume, unmountBtrfsVolume, volumeUsage, waitForDeletedSubvolumes } from '../host/btrfs-volume.js';
 import { createSubvolume, deleteSubvolume, makeReadonly, prepareSnapshot, releaseSnapshot, snapshotSubvolume } from '../host/rootfs-helper.js';
@@ -65,6 +65,7 @@ export class BtrfsSnapshotter implements Snapshotter {
       await apply(work);
       // Renamed while writable (btrfs refuses to move a read-only subvolume); complete either way.
       renameSync(work, this.#layer(chainId));
+      persistRootInode(this.#layer(chainId));
     } catch (e) {
       // The apply's error is the one the caller gets; a failed removal is reported, not lost (the
       // next start removes what is left under tmp/).
@@ -129,6 +130,7 @@ export class BtrfsSnapshotter implements Snapshotter {
       return;
     }
     renameSync(work, this.#layer(chainId));
+    persistRootInode(this.#layer(chainId));
     await makeReadonly(this.#layer(chainId));
   }
 
@@ -175,4 +177,15 @@ export class BtrfsSnapshotter implements Snapshotter {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`not a sandbox id: ${id}`);
     return join(this.#fs, 'sandboxes', id);
   }
+}
+
+/**
+ * btrfs keeps the ctime that a rename gives a subvolume's root in memory only (a sync does not
+ * write it): `stat` shows it, a snapshot of the subvolume does not get it. A layer renamed into
+ * place a jiffy after its last write then differed from every snapshot of it, so an unchanged
+ * build step's root looked changed. A chmod to its own mode writes the inode, and from then on
+ * what `stat` shows and what a snapshot copies agree.
+ */
+function persistRootInode(path: string): void {
+  chmodSync(path, statSync(path).mode & 0o7777);
 }

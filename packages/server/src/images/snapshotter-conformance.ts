@@ -63,6 +63,34 @@ export function snapshotterConformance(name: string, open: () => Promise<Snapsho
       assert.deepEqual(s.listRootfs().sort(), ['sb-conformance-one', 'sb-conformance-two']);
     });
 
+    test("a build step's work tree starts with its layer's root exactly as stat shows it", async () => {
+      // What an unchanged step's diff relies on (build/tree-diff.ts compares ctimes). The layer is
+      // finished well after its last write (a jiffy is 4 ms here), as a slow build step's is.
+      const root = (p: string) => {
+        const st = statSync(p, { bigint: true });
+        return { mode: st.mode, uid: st.uid, gid: st.gid, mtime: st.mtimeNs, ctime: st.ctimeNs };
+      };
+      const work = await s.prepareWork(undefined);
+      writeFileSync(join(work, 'step.txt'), 'x');
+      await new Promise((r) => setTimeout(r, 20));
+      await s.commitWork(work, chain('c'));
+      await s.createLayer(chain('d'), chain('c'), async (dir) => {
+        writeFileSync(join(dir, 'pulled.txt'), 'y');
+        await new Promise((r) => setTimeout(r, 20));
+      });
+      try {
+        for (const layer of [chain('c'), chain('d')]) {
+          const next = await s.prepareWork(layer);
+          const [got, want] = [root(next), root(s.layerPath(layer))];
+          await s.discardWork(next);
+          assert.deepEqual(got, want, `a work tree on ${layer.slice(7, 8)}`);
+        }
+      } finally {
+        await s.removeLayer(chain('d'));
+        await s.removeLayer(chain('c'));
+      }
+    });
+
     test('released rootfs and removed layers are gone, and releasing twice is safe', async () => {
       const path = (await s.prepareRootfs('sb-conformance-one', chain('b'), { diskBytes: 8 * 1024 * 1024 })).path;
       await s.releaseRootfs('sb-conformance-one');
