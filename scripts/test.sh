@@ -25,7 +25,7 @@ fi
 
 mapfile -t files < <(find packages/*/dist packages/agent/test -name '*.test.js' -o -name '*.test.mjs' | sort)
 # One file at a time: the suites create real sandboxes and this machine has two cores.
-if ! node --test --test-concurrency=1 --test-timeout=900000 --test-reporter=spec "${files[@]}"; then
+if ! node --test --test-concurrency=1 --test-timeout=1500000 --test-reporter=spec "${files[@]}"; then
   status=1
 fi
 

@@ -264,16 +264,24 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
       const other = await api.create({ runtime });
       const marker = `marker-${randomBytes(6).toString('hex')}`;
       await api.exec(sb.id, { cmd: `echo ${marker} > /tmp/mine.txt` });
-      const background = api.exec(sb.id, { cmd: renamedSleep(marker, 2), timeout: 10 });
-      await delay(300);
+      const background = api.exec(sb.id, { cmd: renamedSleep(marker, 60), timeout: 90 });
       try {
-        // Positive control: the first sandbox sees its own file and process.
-        const own = await api.exec(sb.id, { cmd: `cat /tmp/mine.txt; ${countProcesses(marker)}` });
+        // Positive control: the first sandbox sees its own file and process. Waited for, not slept
+        // for: python needs a moment before its execv names the process (seconds under TCG).
+        const own = await eventually(
+          'the marker process to run',
+          async () => {
+            const r = await api.exec(sb.id, { cmd: `cat /tmp/mine.txt; ${countProcesses(marker)}` });
+            return r.stdout === `${marker}\n1\n` ? r : undefined;
+          },
+          60_000,
+        );
         assert.equal(own.stdout, `${marker}\n1\n`);
         const theirs = await api.exec(other.id, { cmd: `cat /tmp/mine.txt 2>/dev/null; ${countProcesses(marker)}` });
         assert.equal(theirs.stdout, '0\n', 'neither the file nor the process of one sandbox is in the other');
       } finally {
         await api.call('DELETE', `/v1/sandboxes/${other.id}`);
+        await api.exec(sb.id, { cmd: killProcesses(marker) });
         await background.catch(() => {});
       }
     });
@@ -421,6 +429,11 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
 /** A sleep whose argv[0] is `name`, so it can be found by name on the host or in /proc. */
 function renamedSleep(name: string, seconds: number): string[] {
   return ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
+}
+
+/** Kills (SIGKILL) the processes whose argv[0] is `name`. */
+function killProcesses(name: string): string {
+  return `python3 -c "import os,signal; [os.kill(int(p), signal.SIGKILL) for p in os.listdir('/proc') if p.isdigit() and open('/proc/'+p+'/cmdline','rb').read().split(b'\\0')[0] == b'${name}']"`;
 }
 
 /** Counts processes whose argv[0] is `name`, without counting the probe itself. */
