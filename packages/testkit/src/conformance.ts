@@ -266,16 +266,15 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
       await api.exec(sb.id, { cmd: `echo ${marker} > /tmp/mine.txt` });
       const background = api.exec(sb.id, { cmd: renamedSleep(marker, 60), timeout: 90 });
       try {
-        // Positive control: the first sandbox sees its own file and process. Waited for, not slept
-        // for: python needs a moment before its execv names the process (seconds under TCG).
-        const own = await eventually(
+        // Positive control: the first sandbox sees its own process, then its file and process.
+        // Waited for, not slept for: python needs a moment before its execv names the process
+        // (seconds under TCG).
+        await eventually(
           'the marker process to run',
-          async () => {
-            const r = await api.exec(sb.id, { cmd: `cat /tmp/mine.txt; ${countProcesses(marker)}` });
-            return r.stdout === `${marker}\n1\n` ? r : undefined;
-          },
+          async () => ((await api.exec(sb.id, { cmd: countProcesses(marker) })).stdout === '1\n' ? true : undefined),
           60_000,
         );
+        const own = await api.exec(sb.id, { cmd: `cat /tmp/mine.txt; ${countProcesses(marker)}` });
         assert.equal(own.stdout, `${marker}\n1\n`);
         const theirs = await api.exec(other.id, { cmd: `cat /tmp/mine.txt 2>/dev/null; ${countProcesses(marker)}` });
         assert.equal(theirs.stdout, '0\n', 'neither the file nor the process of one sandbox is in the other');
@@ -431,12 +430,16 @@ function renamedSleep(name: string, seconds: number): string[] {
   return ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
 }
 
+/** A python expression: the pids (strings) of the processes whose argv[0] is `name`. */
+const pidsNamed = (name: string) =>
+  `[p for p in os.listdir('/proc') if p.isdigit() and open('/proc/'+p+'/cmdline','rb').read().split(b'\\0')[0] == b'${name}']`;
+
 /** Kills (SIGKILL) the processes whose argv[0] is `name`. */
 function killProcesses(name: string): string {
-  return `python3 -c "import os,signal; [os.kill(int(p), signal.SIGKILL) for p in os.listdir('/proc') if p.isdigit() and open('/proc/'+p+'/cmdline','rb').read().split(b'\\0')[0] == b'${name}']"`;
+  return `python3 -c "import os,signal; [os.kill(int(p), signal.SIGKILL) for p in ${pidsNamed(name)}]"`;
 }
 
 /** Counts processes whose argv[0] is `name`, without counting the probe itself. */
 function countProcesses(name: string): string {
-  return `python3 -c "import os,sys; print(sum(1 for p in os.listdir('/proc') if p.isdigit() and open('/proc/'+p+'/cmdline','rb').read().split(b'\\\\0')[0] == b'${name}'))"`;
+  return `python3 -c "import os; print(len(${pidsNamed(name)}))"`;
 }

@@ -38,8 +38,9 @@ export async function checkCommand(argv: string[], options: CommandOptions = {})
 
 /**
  * Runs a filter program (e.g. `zstd -dc`) over a stream and returns its output. The output ends
- * only once the program has exited 0: its stdout reaching EOF says nothing of how it exited, so a failing filter ends the output with an error instead of
- * with what looks like all of it. A failed input kills the program and fails the output too.
+ * only once the program has exited 0: its stdout reaching EOF says nothing of how it exited, so a
+ * failing filter ends the output with an error instead of with what looks like all of it. A failed
+ * input kills the program and fails the output too.
  */
 export function filterThrough(argv: string[], input: NodeJS.ReadableStream): Readable {
   const [file, ...args] = argv;
