@@ -34,7 +34,7 @@ test('kill -9 of the server: background processes run on, are listed again, and 
   const first = await spawnServer(dataDir, children);
   const sandboxes = [];
   for (const runtime of ['runc', 'gvisor', 'bwrap', 'microvm']) sandboxes.push(await first.api.create({ runtime }));
-  const started: { sb: string; ticker: string; flood: string }[] = [];
+  const started: { sb: string; runtime: string; ticker: string; flood: string }[] = [];
   for (const sb of sandboxes) {
     const ticker = await first.api.call('POST', `/v1/sandboxes/${sb.id}/processes`, {
       cmd: 'i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "tick $i"; sleep 0.01; done',
@@ -45,7 +45,7 @@ test('kill -9 of the server: background processes run on, are listed again, and 
       cmd: 'sleep 0.5; head -c 3145728 /dev/zero | tr "\\0" z; echo; echo done',
     });
     assert.equal(ticker.status, 201);
-    started.push({ sb: sb.id, ticker: ticker.body.id, flood: flood.body.id });
+    started.push({ sb: sb.id, runtime: sb.runtime, ticker: ticker.body.id, flood: flood.body.id });
   }
   // A process with a timeout: the next server must still end it on time.
   const bounded = await first.api.call('POST', `/v1/sandboxes/${sandboxes[0].id}/processes`, { cmd: ['sleep', '120'], timeout: 6 });
@@ -65,7 +65,14 @@ test('kill -9 of the server: background processes run on, are listed again, and 
   await plain;
   await delay(1500); // the tickers go on, the floods block on the agent's full buffer
 
-  const second = await spawnServer(dataDir, children);
+  // The new server's warnings go into a failure's message: a wait that gives up says what the server saw.
+  const warnings: string[] = [];
+  const second = await spawnServer(dataDir, children, {
+    onLine: (line) => {
+      if (/"level":(40|50|60)/.test(line) && warnings.length < 50) warnings.push(line.slice(0, 800));
+    },
+  });
+  const why = (what: string, last: unknown) => `${what}; last seen ${JSON.stringify(last)}; server warnings:\n${warnings.join('\n') || '(none)'}`;
   try {
     for (const s of started) {
       const list = (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes?tag=ticker`)).body.processes;
@@ -74,10 +81,12 @@ test('kill -9 of the server: background processes run on, are listed again, and 
         [s.ticker],
         'listed again after the restart',
       );
-      const t = await eventually('the ticker to end', async () => {
+      let last: unknown;
+      const t = await eventually(`the ticker of ${s.sb} (${s.runtime}) to end`, async () => {
         const p = (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes/${s.ticker}`)).body;
+        last = p;
         return p.state === 'exited' ? p : undefined;
-      });
+      }).catch((e: Error) => assert.fail(why(e.message, last)));
       assert.equal(t.exitCode, 0);
       assert.equal(
         await output(second.api, s.sb, s.ticker),
