@@ -278,6 +278,26 @@ describe('agent connection: every byte from the sandbox is untrusted', { timeout
     }
   });
 
+  test('a start answered after the host gave up kills an exec, never a process subscribed to again', async () => {
+    const late = async (how: Parameters<typeof openProcess>[1]) => {
+      const { agent, conn } = await connected();
+      agent.responsive = false; // this test answers for the agent, late
+      const run = openProcess(conn, how, sink, { startTimeoutMs: 50 });
+      const chId = agent.received.at(-1)!.channel;
+      await assert.rejects(run, /did not start the command within 50 ms/);
+      const answer = Buffer.alloc('spec' in how ? 4 : 24);
+      answer.writeUInt32BE(7, 0);
+      agent.send('spec' in how ? AgentFrame.Started : AgentFrame.Subscribed, chId, answer);
+      await delay(50);
+      const signalled = agent.received.some((f) => f.type === HostFrame.Signal && f.channel === chId);
+      conn.close();
+      return signalled;
+    };
+    // Positive control: the check sees a kill where one is sent.
+    assert.equal(await late({ spec: { argv: ['hold'], env: [], cwd: '/', user: '', keepStdin: false, id: 'p1' } }), true);
+    assert.equal(await late({ id: 'p1', from: [0, 0] }), false);
+  });
+
   test('an exec over the frame budget is refused before anything is sent', async () => {
     const { agent, conn } = await connected();
     const before = agent.received.length;

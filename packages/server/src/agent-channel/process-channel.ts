@@ -101,8 +101,10 @@ export function openProcess(
       received[0] = acked[0] = from[0];
       received[1] = acked[1] = from[1];
       if (gaveUp) {
-        // Started after we gave up on it: nobody follows it.
-        send(HostFrame.Signal, encodeSignal(9));
+        // An exec that started after we gave up on it: nobody follows it, and its caller was told it
+        // failed. A process subscribed to again is the tenant's and was running before this server
+        // came: it is not killed for the server's slowness; it waits at its ring for the next RESET.
+        if ('spec' in how) send(HostFrame.Signal, encodeSignal(9));
         return;
       }
       resolveStart({
