@@ -140,9 +140,11 @@ export class SandboxService {
         const record = await store.sandboxes.get(id);
         if (record && record.state !== 'destroyed') await this.#teardown.destroy(record, 'destroyed', 'a warm pool sandbox nobody took');
       },
-      blocked: (shape) => {
+      unavailable: (shape) => {
         const a = deps.runtimes.availability(shape.runtime);
-        if (!a.available) return `runtime ${shape.runtime} is not available: ${a.reason}`;
+        return a.available ? undefined : `runtime ${shape.runtime} is not available: ${a.reason}`;
+      },
+      noRoom: () => {
         if (this.#admission.full) return 'the server is at its sandbox limit';
         if (this.#creator.waiting > 0) return 'a create is waiting for room at the sandbox limit';
         return undefined;

@@ -14,11 +14,19 @@ import { Api, TEST_KEY, eventually, newDataDir, recordSandbox, startTestServer, 
 import { isClean, remainsOf } from '@airlock/testkit/host-probe.js';
 
 const poolOf = async (api: Api, runtime: string) => ((await api.call('GET', '/v1/pools')).body.pools as any[]).find((p) => p.runtime === runtime);
-const full = (api: Api, runtime: string, refills = 0) =>
-  eventually(`a full ${runtime} pool`, async () => {
-    const p = await poolOf(api, runtime);
-    return p.ready === p.size && p.refills >= refills ? p : undefined;
-  });
+/** Waits for the pool to be full; a pool that never fills is reported as last seen (its lastError says why). */
+async function full(api: Api, runtime: string, refills = 0) {
+  let last: unknown;
+  try {
+    return await eventually(`a full ${runtime} pool`, async () => {
+      const p = await poolOf(api, runtime);
+      last = p;
+      return p.ready === p.size && p.refills >= refills ? p : undefined;
+    });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(last)}`, { cause: e });
+  }
+}
 
 /** Container ids the runtime holds for this data dir: what exists on the host, whatever the API says. */
 async function containers(dataDir: string, runtime: 'runc' | 'gvisor'): Promise<string[]> {

@@ -9,6 +9,9 @@
  * - take() is synchronous, so two creates can never be handed the same sandbox.
  * - At most `refillConcurrency` refills run at once, and a create never waits for one.
  * - After close() no refill starts, and every sandbox still waiting (or still starting) is discarded.
+ * - No room is not a failure: a pool at the server's limit refills as soon as a release makes room
+ *   (and rechecks every ROOM_RECHECK_MS, for room made another way), however long the limit held.
+ *   Backing off exponentially from it left a pool empty for up to 30 s after the load went.
  */
 import type { PoolStatus } from '@airlock/protocol';
 import type { PoolConfig } from '../config.js';
@@ -38,8 +41,13 @@ export interface WarmPoolsDeps {
   fill(shape: PoolConfig, key: string): Promise<string>;
   /** Destroys a pooled sandbox that will never be handed out. */
   discard(id: string): Promise<void>;
-  /** Why no sandbox of this shape can be started now (runtime missing, server at capacity), or undefined. */
-  blocked(shape: PoolConfig): string | undefined;
+  /** Why no sandbox of this shape can be started (its runtime is missing), or undefined. Polled with backoff. */
+  unavailable(shape: PoolConfig): string | undefined;
+  /**
+   * Why the server has no room for a pooled sandbox now (at its sandbox limit, or a create is waiting
+   * for room), or undefined. Room comes back with a release, which calls refill().
+   */
+  noRoom(): string | undefined;
   log: Logger;
 }
 
@@ -61,6 +69,7 @@ interface Pool {
 
 const KEEP_DURATIONS = 50;
 const MAX_BACKOFF_MS = 30_000;
+const ROOM_RECHECK_MS = 1_000;
 
 export class WarmPools {
   readonly #d: WarmPoolsDeps;
@@ -72,6 +81,7 @@ export class WarmPools {
   #closed = false;
   readonly #timers = new Set<NodeJS.Timeout>();
   #delayed: NodeJS.Timeout | undefined;
+  #roomRecheck: NodeJS.Timeout | undefined;
 
   constructor(deps: WarmPoolsDeps) {
     this.#d = deps;
@@ -148,11 +158,18 @@ export class WarmPools {
     while (this.#running < this.#d.refillConcurrency) {
       const pool = this.#next(now);
       if (!pool) break;
-      const why = this.#d.blocked(pool.shape);
-      if (why !== undefined) {
-        pool.lastError = why;
+      const unavailable = this.#d.unavailable(pool.shape);
+      if (unavailable !== undefined) {
+        pool.lastError = unavailable;
         this.#backOff(pool);
         continue;
+      }
+      // The server's room is every pool's: none can start until a release, so stop looking.
+      const noRoom = this.#d.noRoom();
+      if (noRoom !== undefined) {
+        pool.lastError = noRoom;
+        this.#recheckRoom();
+        break;
       }
       this.#running++;
       pool.starting++;
@@ -214,6 +231,7 @@ export class WarmPools {
     this.#closed = true;
     for (const t of this.#timers) clearTimeout(t);
     clearTimeout(this.#delayed);
+    clearTimeout(this.#roomRecheck);
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     const ids = [...this.#pools.values()].flatMap((p) => p.ready.splice(0));
     await Promise.all(
@@ -233,6 +251,15 @@ export class WarmPools {
       }
     }
     return best;
+  }
+
+  #recheckRoom(): void {
+    if (this.#roomRecheck !== undefined) return;
+    this.#roomRecheck = setTimeout(() => {
+      this.#roomRecheck = undefined;
+      this.refill();
+    }, ROOM_RECHECK_MS);
+    this.#roomRecheck.unref();
   }
 
   #backOff(pool: Pool): void {
