@@ -26,6 +26,9 @@ export class FakeHost {
   /** Every start fails while this is set. */
   failAllStarts = false;
   starts = 0;
+  /** Adoptions in flight, and the most there were at once (reconcile adopts several at a time). */
+  adopting = 0;
+  maxAdopting = 0;
 
   agent(id: string): FakeAgent {
     const s = this.sandboxes.get(id);
@@ -84,7 +87,14 @@ export class FakeRuntime implements Runtime {
   }
 
   async adopt(id: string, spec: RuntimeSpec): Promise<SandboxHandle | undefined> {
-    return (await this.status(id)) === 'running' ? this.#handle(id, hostLimits(spec)) : undefined;
+    this.#host.maxAdopting = Math.max(this.#host.maxAdopting, ++this.#host.adopting);
+    try {
+      // A real adopt waits on the runtime's state; yielding lets adoptions that run in parallel overlap.
+      await new Promise((resolve) => setImmediate(resolve));
+      return (await this.status(id)) === 'running' ? this.#handle(id, hostLimits(spec)) : undefined;
+    } finally {
+      this.#host.adopting--;
+    }
   }
 
   async status(id: string): Promise<RuntimeStatus> {

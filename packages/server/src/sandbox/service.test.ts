@@ -224,11 +224,9 @@ describe('reconcile on the fake runtime (no root)', { timeout: 60_000 }, () => {
     const first = await k.start({ hostMemoryMiB: 64 * 1024, hostCpus: 16 });
     const ids = (await Promise.all(Array.from({ length: 30 }, () => first.create({})))).map((s) => s.id);
     await first.close();
-    const t0 = performance.now();
     const second = await k.start({ hostMemoryMiB: 64 * 1024, hostCpus: 16 });
-    const ms = performance.now() - t0;
     for (const id of ids) assert.equal((await second.get(id)).state, 'running');
-    assert.ok(ms >= 0);
+    assert.equal(k.host.maxAdopting, 8, 'eight adopted at a time (reconcileConcurrency), not one after another');
     await second.destroyAll();
     await second.close();
   });
