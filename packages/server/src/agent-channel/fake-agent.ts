@@ -81,8 +81,10 @@ export class FakeAgent {
     this.#toHost.write(encodeFrame(type, channel, payload));
   }
 
-  /** The sandbox ends: the host sees EOF. */
+  /** The sandbox ends: its pretend processes die with it, and the host sees EOF. */
   exit(): void {
+    for (const p of this.#procs.values()) clearTimeout(p.timer);
+    this.#procs.clear();
     this.#toHost.end();
   }
 

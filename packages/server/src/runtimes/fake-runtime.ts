@@ -25,6 +25,8 @@ export class FakeHost {
   readonly failStarts = new Set<string>();
   /** Every start fails while this is set. */
   failAllStarts = false;
+  /** Makes the next destroy of these ids fail once (a busy mount, a cgroup not empty yet). */
+  readonly failDestroys = new Set<string>();
   starts = 0;
   /** Adoptions in flight, and the most there were at once (reconcile adopts several at a time). */
   adopting = 0;
@@ -111,6 +113,7 @@ export class FakeRuntime implements Runtime {
 
   async destroy(id: string): Promise<void> {
     await this.stop(id);
+    if (this.#host.failDestroys.delete(id)) throw runtimeError(`fake runtime could not remove ${id}`);
     this.#host.sandboxes.delete(id);
   }
 

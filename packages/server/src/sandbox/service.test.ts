@@ -170,6 +170,24 @@ describe('sandbox lifecycle on the fake runtime (no root)', { timeout: 60_000 },
   });
 });
 
+describe('releases on the fake runtime (no root)', { timeout: 60_000 }, () => {
+  test('a release that fails is tried again in the background: the host is cleaned and the slot comes back', async () => {
+    const k = kit();
+    const svc = await k.start({ maxSandboxes: 1 });
+    const a = await svc.create({});
+    k.host.failDestroys.add(a.id);
+    await svc.destroy(a.id);
+    await until('the first release to fail', () => (k.host.failDestroys.has(a.id) ? undefined : true));
+    assert.ok(k.host.sandboxes.has(a.id), 'positive control: the failed release left the sandbox on the host');
+    await assert.rejects(svc.create({}), (e: Error & { code?: string }) => e.code === 'capacity', 'its slot is still held');
+    await until('the retry to remove it', () => (k.host.sandboxes.has(a.id) ? undefined : true));
+    const b = await until('the slot to come back', async () => svc.create({}).catch(() => undefined));
+    assert.equal((await svc.get(a.id)).releasePending, false);
+    await svc.destroy(b.id);
+    await svc.close();
+  });
+});
+
 describe('warm pools on the fake runtime (no root)', { timeout: 60_000 }, () => {
   test('pooled sandboxes are claimed once, refilled, and replaced when they die', async () => {
     const k = kit();

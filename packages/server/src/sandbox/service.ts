@@ -324,6 +324,7 @@ export class SandboxService {
     await this.#watchdog.close();
     await this.#pools.close();
     await this.#teardown.settled();
+    await this.#teardown.close();
     this.#live.closeAll();
   }
 

@@ -5,7 +5,9 @@
  * runtime kills everything in the sandbox, and destroy answers; releasing host resources (runtime
  * objects, the root filesystem, the slot) finishes in the background, marked `releasePending` in the
  * store so that a restart redoes it. Only when every host resource is gone does the slot return to
- * admission.
+ * admission. A release that fails (a mount still busy, a cgroup not yet empty) is tried again in the
+ * background with backoff, so one transient error does not hold a slot and the host's objects until
+ * the next start.
  */
 import type { StopReason } from '@airlock/protocol';
 import type { ImageProvider } from '../images/image.js';
@@ -38,9 +40,17 @@ const DETAIL: Partial<Record<StopReason, string>> = {
   lost: 'it was not running any more when the server restarted',
 };
 
+/** The first retry of a failed release, doubling up to RETRY_MAX_MS. */
+const RETRY_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
 export class Teardown {
   readonly #d: TeardownDeps;
   readonly #pending = new Map<string, Promise<SandboxRecord>>();
+  /** Failed releases waiting for their next try, and tries running now (close waits for those). */
+  readonly #retryTimers = new Set<NodeJS.Timeout>();
+  readonly #retrying = new Set<Promise<void>>();
+  #closed = false;
 
   constructor(deps: TeardownDeps) {
     this.#d = deps;
@@ -93,6 +103,15 @@ export class Teardown {
   async settled(): Promise<void> {
     await Promise.allSettled([...this.#pending.values()]);
     await this.#d.releases.settled();
+    await Promise.allSettled([...this.#retrying]);
+  }
+
+  /** No more retries of failed releases (the next start does them); waits for a try running now. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#retryTimers) clearTimeout(t);
+    this.#retryTimers.clear();
+    await Promise.allSettled([...this.#retrying]);
   }
 
   async #destroy(record: SandboxRecord, reason: StopReason, detail: string): Promise<SandboxRecord> {
@@ -123,14 +142,26 @@ export class Teardown {
     return done;
   }
 
-  /** Releases host resources, then clears releasePending; on failure the flag stays and a restart retries. */
-  async #release(record: SandboxRecord): Promise<void> {
+  /**
+   * Releases host resources, then clears releasePending. On failure the flag stays (a restart
+   * retries) and the release is tried again after a backoff, until it succeeds or the server stops.
+   */
+  async #release(record: SandboxRecord, attempt = 0): Promise<void> {
     try {
       await this.#releaseHost(record);
       await this.#d.sandboxes.update(record.id, { releasePending: false });
       this.#freeSlot(record);
     } catch (err) {
-      this.#d.log.error({ err, sandbox: record.id }, 'releasing a sandbox failed; the next start retries');
+      const delayMs = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** attempt);
+      this.#d.log.error({ err, sandbox: record.id, attempt, retryInMs: this.#closed ? null : delayMs }, 'releasing a sandbox failed; trying again');
+      if (this.#closed) return;
+      const timer = setTimeout(() => {
+        this.#retryTimers.delete(timer);
+        const again = this.#release(record, attempt + 1).finally(() => this.#retrying.delete(again));
+        this.#retrying.add(again);
+      }, delayMs);
+      timer.unref();
+      this.#retryTimers.add(timer);
     }
   }
 
