@@ -41,6 +41,26 @@ export async function eventually<T>(what: string, probe: () => T | undefined | P
   }
 }
 
+/**
+ * Reads a value until `done` holds for it. A wait that gives up names the value it read last (a
+ * pool's lastError, a process's state), so the failure says what the test saw, not only that it waited.
+ */
+export async function eventuallyReads<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, deadlineMs = 120_000): Promise<T> {
+  let last: T | undefined;
+  try {
+    return await eventually(
+      what,
+      async () => {
+        last = await read();
+        return done(last) ? last : undefined;
+      },
+      deadlineMs,
+    );
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(last)}`, { cause: e });
+  }
+}
+
 export interface TestServer {
   server: RunningServer;
   api: Api;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { TEST_KEY, eventually, newDataDir, recordSandbox, type Api } from './harness.js';
+import { TEST_KEY, eventually, eventuallyReads, newDataDir, recordSandbox, type Api } from './harness.js';
 import { spawnServer } from './spawn-server.js';
 import { isClean, remainsOf } from './host-probe.js';
 
@@ -72,7 +72,6 @@ test('kill -9 of the server: background processes run on, are listed again, and 
       if (/"level":(40|50|60)/.test(line) && warnings.length < 50) warnings.push(line.slice(0, 800));
     },
   });
-  const why = (what: string, last: unknown) => `${what}; last seen ${JSON.stringify(last)}; server warnings:\n${warnings.join('\n') || '(none)'}`;
   try {
     for (const s of started) {
       const list = (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes?tag=ticker`)).body.processes;
@@ -81,12 +80,11 @@ test('kill -9 of the server: background processes run on, are listed again, and 
         [s.ticker],
         'listed again after the restart',
       );
-      let last: unknown;
-      const t = await eventually(`the ticker of ${s.sb} (${s.runtime}) to end`, async () => {
-        const p = (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes/${s.ticker}`)).body;
-        last = p;
-        return p.state === 'exited' ? p : undefined;
-      }).catch((e: Error) => assert.fail(why(e.message, last)));
+      const t = await eventuallyReads(
+        `the ticker of ${s.sb} (${s.runtime}) to end`,
+        async () => (await second.api.call('GET', `/v1/sandboxes/${s.sb}/processes/${s.ticker}`)).body,
+        (p) => p.state === 'exited',
+      ).catch((e: Error) => assert.fail(`${e.message}; server warnings:\n${warnings.join('\n') || '(none)'}`));
       assert.equal(t.exitCode, 0);
       assert.equal(
         await output(second.api, s.sb, s.ticker),

@@ -83,9 +83,13 @@ export class FakeAgent {
 
   /** The sandbox ends: its pretend processes die with it, and the host sees EOF. */
   exit(): void {
+    this.#killAll();
+    this.#toHost.end();
+  }
+
+  #killAll(): void {
     for (const p of this.#procs.values()) clearTimeout(p.timer);
     this.#procs.clear();
-    this.#toHost.end();
   }
 
   #passTo(target: PassThrough): PassThrough {
@@ -99,9 +103,7 @@ export class FakeAgent {
       case HostFrame.Ping:
         return this.send(AgentFrame.Pong, f.channel, f.payload);
       case HostFrame.Reset:
-        for (const p of this.#procs.values()) clearTimeout(p.timer);
-        this.#procs.clear();
-        return;
+        return this.#killAll();
       case HostFrame.Exec:
         return this.#exec(f);
       case HostFrame.Stdin: {

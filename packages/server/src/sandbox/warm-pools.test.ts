@@ -10,23 +10,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { runCommand } from '../host/command.js';
-import { Api, TEST_KEY, eventually, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
+import { Api, TEST_KEY, eventually, eventuallyReads, newDataDir, recordSandbox, startTestServer, type TestServer } from '@airlock/testkit/harness.js';
 import { isClean, remainsOf } from '@airlock/testkit/host-probe.js';
 
 const poolOf = async (api: Api, runtime: string) => ((await api.call('GET', '/v1/pools')).body.pools as any[]).find((p) => p.runtime === runtime);
 /** Waits for the pool to be full; a pool that never fills is reported as last seen (its lastError says why). */
-async function full(api: Api, runtime: string, refills = 0) {
-  let last: unknown;
-  try {
-    return await eventually(`a full ${runtime} pool`, async () => {
-      const p = await poolOf(api, runtime);
-      last = p;
-      return p.ready === p.size && p.refills >= refills ? p : undefined;
-    });
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(last)}`, { cause: e });
-  }
-}
+const full = (api: Api, runtime: string, refills = 0) =>
+  eventuallyReads(
+    `a full ${runtime} pool`,
+    () => poolOf(api, runtime),
+    (p) => p.ready === p.size && p.refills >= refills,
+  );
 
 /** Container ids the runtime holds for this data dir: what exists on the host, whatever the API says. */
 async function containers(dataDir: string, runtime: 'runc' | 'gvisor'): Promise<string[]> {
