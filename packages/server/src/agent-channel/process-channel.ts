@@ -60,12 +60,16 @@ export interface ProcessChannel {
 const OVERRUN = 4 * INITIAL_CREDIT;
 const STDIN_CHUNK = 64 * 1024;
 
-/** EXEC (the first subscription) or SUBSCRIBE (a later one); resolves once STARTED or SUBSCRIBED arrived. */
+/**
+ * EXEC (the first subscription) or SUBSCRIBE (a later one); resolves once STARTED or SUBSCRIBED
+ * arrived. A SUBSCRIBED that comes after the promise gave up is offered to `followLate`: if it takes
+ * the channel (returns true) the process is followed after all, and otherwise it waits at its ring.
+ */
 export function openProcess(
   conn: AgentConnection,
   how: { spec: ExecSpec } | { id: string; from: [number, number] },
   sink: ProcessSink,
-  options: { startTimeoutMs: number },
+  options: { startTimeoutMs: number; followLate?: (ch: ProcessChannel) => boolean },
 ): Promise<ProcessChannel> {
   const request = 'spec' in how ? encodeExec(how.spec) : encodeSubscribe(how.id, how.from);
   if (request.length > MAX_PAYLOAD) {
@@ -100,14 +104,7 @@ export function openProcess(
       started = true;
       received[0] = acked[0] = from[0];
       received[1] = acked[1] = from[1];
-      if (gaveUp) {
-        // An exec that started after we gave up on it: nobody follows it, and its caller was told it
-        // failed. A process subscribed to again is the tenant's and was running before this server
-        // came: it is not killed for the server's slowness; it waits at its ring for the next RESET.
-        if ('spec' in how) send(HostFrame.Signal, encodeSignal(9));
-        return;
-      }
-      resolveStart({
+      const channel: ProcessChannel = {
         pid,
         from,
         gap,
@@ -129,7 +126,14 @@ export function openProcess(
         closeStdin: () => send(HostFrame.StdinClose),
         signal: (signo) => send(HostFrame.Signal, encodeSignal(signo)),
         resize: (cols, rows) => send(HostFrame.Resize, encodeResize(cols, rows)),
-      });
+      };
+      if (!gaveUp) return resolveStart(channel);
+      // Started after we gave up on it. An exec is killed: nobody follows it, and its caller was
+      // told it failed. A process subscribed to again is the tenant's and was running before this
+      // server came: it is never killed for the server's slowness. It is followed from here if the
+      // caller still takes it, and otherwise waits at its ring for the next RESET.
+      if ('spec' in how) send(HostFrame.Signal, encodeSignal(9));
+      else if (options.followLate?.(channel)) gaveUp = false;
     };
     const ch: Channel = conn.open('spec' in how ? 'exec' : 'subscribe', {
       frame: (f) => {

@@ -13,7 +13,7 @@ import type { ProcInfo } from '@airlock/agent';
 import { ErrorCode } from '@airlock/protocol/errors';
 import type { AgentConnection } from '../agent-channel/agent-connection.js';
 import { AgentOpError, AgentProtocolError, AgentTimeoutError } from '../agent-channel/errors.js';
-import { forgetProcess, listProcesses, openProcess } from '../agent-channel/process-channel.js';
+import { forgetProcess, listProcesses, openProcess, type ProcessChannel } from '../agent-channel/process-channel.js';
 import { AirlockError, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ProcessJournal, type JournalLimits } from './journal.js';
@@ -82,7 +82,12 @@ export class SandboxProcesses {
         this.#log.warn({ process: info.id.slice(0, 64) }, 'the agent lists a process id this server never gave; not following it');
         continue;
       }
-      await this.#adopt(info).catch((err: unknown) => this.#log.warn({ err, process: info.id }, 'could not follow a process again'));
+      await this.#adopt(info).catch((err: unknown) =>
+        this.#log.warn(
+          { err, process: info.id },
+          err instanceof AgentTimeoutError ? 'the agent did not answer in time; the process is followed once it does' : 'could not follow a process again',
+        ),
+      );
     }
     this.#evict();
   }
@@ -213,13 +218,24 @@ export class SandboxProcesses {
       entry.ended({ code: info.exit?.code ?? null, signal: info.exit?.signal ?? null, reason: info.exit?.signal ? 'signal' : 'exit' }, info.endedMs);
       return;
     }
-    const ch = await openProcess(this.#conn, { id: info.id, from }, entry.sink(), { startTimeoutMs: this.#limits.startTimeoutMs });
-    const deadlineMs = readDeadline(join(this.#dir, info.id));
-    if (deadlineMs !== undefined && info.state !== 'exited') entry.setDeadline(deadlineMs);
-    if (ch.gap[0] || ch.gap[1]) this.#log.warn({ process: info.id, from, agentFrom: ch.from }, 'a process journal had lost output the agent no longer holds');
-    entry.bind(ch);
-    // Its client was a request of the server that died: nobody will read it, as before the restart.
-    if (info.foreground && info.state !== 'exited') ch.signal(SIGKILL);
+    const follow = (ch: ProcessChannel) => {
+      const deadlineMs = readDeadline(join(this.#dir, info.id));
+      if (deadlineMs !== undefined && info.state !== 'exited') entry.setDeadline(deadlineMs);
+      if (ch.gap[0] || ch.gap[1]) this.#log.warn({ process: info.id, from, agentFrom: ch.from }, 'a process journal had lost output the agent no longer holds');
+      entry.bind(ch);
+      // Its client was a request of the server that died: nobody will read it, as before the restart.
+      if (info.foreground && info.state !== 'exited') ch.signal(SIGKILL);
+    };
+    // The agent answering later than startTimeoutMs (a loaded host, many sandboxes adopted at once)
+    // does not leave the process listed as starting for the rest of this server's run: the late
+    // answer is followed as this one would have been, unless the table forgot the process meanwhile.
+    const followLate = (ch: ProcessChannel): boolean => {
+      if (this.#entries.get(info.id) !== entry) return false;
+      this.#log.info({ process: info.id }, 'the agent answered late; following the process again');
+      follow(ch);
+      return true;
+    };
+    follow(await openProcess(this.#conn, { id: info.id, from }, entry.sink(), { startTimeoutMs: this.#limits.startTimeoutMs, followLate }));
   }
 
   /** Keeps at most keepExited ended processes (the agent keeps as many; the host forgets first). */
