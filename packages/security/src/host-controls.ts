@@ -10,14 +10,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { processesMatching } from '@airlock/testkit/host-probe.js';
+import { processesMatching, renamedSleep } from '@airlock/testkit/host-probe.js';
 import { CHANNEL_PROBES_PY, type HostControls } from './hostile-channel.js';
 import { runOnHost, type ProbeArgs } from './probe-run.js';
 
 export type BaseArgs = Omit<ProbeArgs, 'writeTarget' | 'marker' | 'foreignPids' | 'sharedDirs'>;
 
 export const sha256 = (path: string) => (existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'absent');
-export const renamedSleep = (name: string, seconds: number) => ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
 
 /** Did an E4 write land on the host? Removes what it finds, so a poisoned file never outlives the run. */
 export function takeShared(paths: string[]): string[] {

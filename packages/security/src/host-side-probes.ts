@@ -9,10 +9,8 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ID_RANGE_BASE } from '@airlock/server/internal/runtimes/oci-spec.js';
 import type { Api } from '@airlock/testkit/harness.js';
-import { hostUid, processesMatching } from '@airlock/testkit/host-probe.js';
+import { hostUid, processesMatching, renamedSleep } from '@airlock/testkit/host-probe.js';
 import type { ProbeResult } from './scoreboard.js';
-
-const renamedSleep = (name: string, seconds: number) => ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
 
 /** Why a host uid is not safe for a sandbox's root, or undefined if it is. */
 export function unsafeUid(uid: number, otherSandboxUid: number | undefined): string | undefined {

@@ -19,7 +19,7 @@ import type { RuntimeName } from '@airlock/protocol';
 import { findGuestKernel } from '@airlock/server/internal/host/vm/guest-kernel.js';
 import { ID_RANGE_BASE } from '@airlock/server/internal/runtimes/oci-spec.js';
 import { eventually, startTestServer, type Api, type TestServer } from './harness.js';
-import { cgroupLimits, hostUid, isClean, processesMatching, remainsOf } from './host-probe.js';
+import { cgroupLimits, hostUid, isClean, processesMatching, remainsOf, renamedSleep } from './host-probe.js';
 
 export interface ConformanceOptions {
   runtime: RuntimeName;
@@ -423,11 +423,6 @@ export function runtimeConformance({ runtime, skip = [], rootInside = true }: Co
       assert.equal(again.status, 200, 'destroy is idempotent');
     });
   });
-}
-
-/** A sleep whose argv[0] is `name`, so it can be found by name on the host or in /proc. */
-function renamedSleep(name: string, seconds: number): string[] {
-  return ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
 }
 
 /** A python expression: the pids (strings) of the processes whose argv[0] is `name`. */

@@ -13,6 +13,11 @@ export interface Remains {
   paths: string[];
 }
 
+/** A sleep whose argv[0] is `name` (run in a sandbox or on the host), so it can be found by name in /proc. */
+export function renamedSleep(name: string, seconds: number): string[] {
+  return ['python3', '-c', `import os; os.execv('/bin/sleep', ['${name}', '${seconds}'])`];
+}
+
 /** Everything of sandbox `id` (served from `dataDir`) still present on the host. */
 export function remainsOf(id: string, dataDir: string): Remains {
   const processes = processesMatching((cmd) => cmd.includes(id));
