@@ -158,6 +158,22 @@ export function projectOps(project: string | undefined): string[] {
   return opsProcs(join(CGROUP_PARENT, projectCgroupName(project)));
 }
 
+/**
+ * For a host program run for a project outside any create (a pull's or a build's codec, a build's
+ * tree walk): the ops leaf's procs files to join, and a hold on the level that `release` gives back
+ * once the program is gone, which removes the level if no sandbox is in it. Best effort, as for a
+ * create's commands: where the leaf cannot be made (no writable cgroups), it runs uncharged. No
+ * project (an admin's pull): nothing to join.
+ */
+export function chargeTo(project: string | undefined): { cgroupProcs: string[]; release(): void } {
+  const release = holdProjectLevel(project);
+  try {
+    return { cgroupProcs: projectOps(project), release };
+  } catch {
+    return { cgroupProcs: [], release };
+  }
+}
+
 /** projectOps of the project whose level the sandbox is under; none for a flat one (pooled, or from before). */
 export function sandboxOps(id: string): string[] {
   const level = join(sandboxRel(id), '..');

@@ -2,15 +2,19 @@
  * Layer and archive codecs as the programs run them: what Node's zlib made still decompresses and
  * what the gzip program makes Node's zlib still reads (layers pulled and pushed before and after
  * the move out of the server), a build's layer bytes depend on content alone, corrupt input fails
- * the stream instead of ending it as if complete, and what gzip accepts after its last member.
+ * the stream instead of ending it as if complete, and what gzip accepts after its last member. A
+ * project's codec runs in the project's cgroup (judged from the program's own /proc entry).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { CGROUP_PARENT, OPS_LEAF, cgroupVersion, projectCgroupName } from './cgroups.js';
 import { compressed, decompressed, type Codec } from './codec.js';
 import { filterThrough } from './command.js';
 
@@ -84,3 +88,47 @@ test('a failed input fails the output and ends the program', { timeout: 60_000 }
   setTimeout(() => input.destroy(new Error('the download broke off')), 50);
   await assert.rejects(through(out), /the download broke off/);
 });
+
+test("a project's codec runs in the project's ops leaf, and the level it made goes when the program does", { timeout: 60_000 }, async () => {
+  const project = `codec-${randomBytes(4).toString('hex')}`;
+  const level =
+    cgroupVersion() === 2
+      ? join('/sys/fs/cgroup', CGROUP_PARENT, projectCgroupName(project))
+      : join('/sys/fs/cgroup/cpu', CGROUP_PARENT, projectCgroupName(project));
+  const bytes = gzipSync(payload);
+  /** The cgroup line (the cpu one on v1) of the gzip this process is running, while its input is held open. */
+  const whereGzipRuns = async (charge: string | undefined): Promise<string> => {
+    const input = new Readable({ read() {} });
+    const out = decompressed(input, 'gzip', charge);
+    input.push(bytes.subarray(0, 1000));
+    const done = through(out);
+    let line: string | undefined;
+    for (let i = 0; i < 100 && line === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const pid = readdirSync('/proc').find((p) => /^\d+$/.test(p) && isGzipChild(Number(p)));
+      if (pid !== undefined)
+        line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+          .split('\n')
+          .find((l) => (cgroupVersion() === 2 ? l.startsWith('0::') : /:(.*,)?cpu(,.*)?:/.test(l)));
+    }
+    input.push(bytes.subarray(1000));
+    input.push(null);
+    assert.ok((await done).equals(payload), 'all of it decompressed, charged or not');
+    return line ?? 'gzip not found';
+  };
+  // Positive control: without a project it runs where this process runs, in no project's leaf.
+  assert.doesNotMatch(await whereGzipRuns(undefined), /project-/);
+  assert.match(await whereGzipRuns(project), new RegExp(`/${CGROUP_PARENT}/${projectCgroupName(project)}/${OPS_LEAF}$`));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!existsSync(level), `the level ${level} it made is removed once gzip is gone`);
+});
+
+function isGzipChild(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('gzip\0');
+  } catch {
+    return false;
+  }
+}

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { runInSpawner as spawned } from './spawner.js';
-import type { CommandOptions, CommandResult } from './spawn-command.js';
+import { joiningArgv, type CommandOptions, type CommandResult } from './spawn-command.js';
 
 export type { CommandOptions, CommandResult } from './spawn-command.js';
 
@@ -42,10 +42,21 @@ export async function checkCommand(argv: string[], options: CommandOptions = {})
  * failing filter ends the output with an error instead of with what looks like all of it. A failed
  * input kills the program and fails the output too.
  */
-export function filterThrough(argv: string[], input: NodeJS.ReadableStream): Readable {
-  const [file, ...args] = argv;
-  if (file === undefined) throw new Error('filterThrough: empty argv');
+export function filterThrough(
+  argv: string[],
+  input: NodeJS.ReadableStream,
+  options: {
+    /** cgroup.procs files the program joins before it runs (as runCommand's). */
+    cgroupProcs?: string[];
+    /** Called once the program is gone (exited, or never started), whatever became of the stream. */
+    gone?: () => void;
+  } = {},
+): Readable {
+  if (argv[0] === undefined) throw new Error('filterThrough: empty argv');
+  const [file, ...args] = joiningArgv(argv, options.cgroupProcs) as [string, ...string[]];
   const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.once('error', () => options.gone?.());
+  child.once('close', () => options.gone?.());
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 4096) stderr += d;

@@ -6,6 +6,8 @@
  * time a walk through Node's thread pool takes, and keeps the event loop free meanwhile.
  */
 import { spawn } from 'node:child_process';
+import { chargeTo } from './cgroups.js';
+import { joiningArgv } from './spawn-command.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
 
@@ -26,10 +28,14 @@ export interface EntryStat {
 const TYPES: Record<string, EntryType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', s: 'socket', c: 'char', b: 'block' };
 const MAX_OUTPUT = 1024 * 1024 * 1024;
 
-/** Every entry under `root` by root-relative path ("" is the root itself). */
-export function statTree(root: string): Promise<Map<string, EntryStat>> {
+/** Every entry under `root` by root-relative path ("" is the root itself); the walk is charged to `project` (a build's). */
+export function statTree(root: string, project?: string): Promise<Map<string, EntryStat>> {
   return new Promise((resolve, reject) => {
-    const child = spawn('find', [root, '-xdev', '-printf', '%i %C@ %T@ %s %m %U %G %n %y %P\\0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const charge = chargeTo(project);
+    const [file, ...args] = joiningArgv(['find', root, '-xdev', '-printf', '%i %C@ %T@ %s %m %U %G %n %y %P\\0'], charge.cgroupProcs) as [string, ...string[]];
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.once('error', charge.release);
+    child.once('close', charge.release);
     const chunks: Buffer[] = [];
     let size = 0;
     let stderr = '';

@@ -134,8 +134,8 @@ export class Installer {
           progress.phase = stream ? 'downloading' : 'unpacking';
           await snapshotter.createLayer(chain, chains[i - 1], async (dir) => {
             const applied = stream
-              ? (added.push(layer.digest), await this.#streamLayer(layer, source, cancel.signal, dir, onBytes))
-              : await applyLayer(decompress(layer, createReadStream(content.path(layer.digest))), dir);
+              ? (added.push(layer.digest), await this.#streamLayer(layer, source, cancel.signal, dir, onBytes, owner?.project))
+              : await applyLayer(decompress(layer, createReadStream(content.path(layer.digest)), owner?.project), dir);
             if (applied.diffId !== diffIds[i]) {
               throw imageInvalid(`layer ${layer.digest} unpacks to ${applied.diffId}, but the image config says ${diffIds[i]}`);
             }
@@ -194,7 +194,14 @@ export class Installer {
    * arrive. The layer only counts once both finished: the blob's digest verified (else the caller
    * removes `dir`) and its DiffID checked by the caller.
    */
-  async #streamLayer(layer: Descriptor, source: BlobSource, signal: AbortSignal, dir: string, onBytes: (n: number) => void): Promise<AppliedLayer> {
+  async #streamLayer(
+    layer: Descriptor,
+    source: BlobSource,
+    signal: AbortSignal,
+    dir: string,
+    onBytes: (n: number) => void,
+    project: string | undefined,
+  ): Promise<AppliedLayer> {
     const body = await source.open(layer.digest, signal);
     const toStore = new PassThrough();
     const toUnpack = new PassThrough();
@@ -205,7 +212,7 @@ export class Installer {
     body.pipe(toStore);
     body.pipe(toUnpack);
     const stored = this.#d.content.ingest(layer.digest, layer.size, async () => toStore, onBytes);
-    const applied = applyLayer(decompress(layer, toUnpack), dir);
+    const applied = applyLayer(decompress(layer, toUnpack, project), dir);
     stored.catch((e: unknown) => toUnpack.destroy(e as Error));
     applied.catch((e: unknown) => body.destroy(e as Error));
     // The digest verdict comes first: a corrupt blob also breaks decompression, and the digest is the clearer error.
@@ -216,10 +223,10 @@ export class Installer {
   }
 }
 
-/** The layer's tar, decompressed as its media type says. */
-function decompress(layer: Descriptor, compressed: Readable): Readable {
+/** The layer's tar, decompressed as its media type says (by a program charged to the project that pulls it). */
+function decompress(layer: Descriptor, compressed: Readable, project: string | undefined): Readable {
   const codec = layerCompression(layer.mediaType);
-  return codec === 'none' || codec === undefined ? compressed : decompressed(compressed, codec);
+  return codec === 'none' || codec === undefined ? compressed : decompressed(compressed, codec, project);
 }
 
 /** Maps what an install can throw to a user-facing error, by error class and errno code. */

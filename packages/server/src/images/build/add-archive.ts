@@ -35,21 +35,22 @@ export function archiveFormat(path: string): Format | undefined {
   return undefined;
 }
 
-function open(path: string, format: Format): Readable {
+function open(path: string, format: Format, project: string | undefined): Readable {
   const raw = createReadStream(path);
-  return format === 'tar' ? raw : decompressed(raw, format);
+  return format === 'tar' ? raw : decompressed(raw, format, project);
 }
 
-/** Writes the archive's entries under `destRel` into `tar` (not finished); `owner` replaces their owners when given. */
+/** Writes the archive's entries under `destRel` into `tar` (not finished); `owner` replaces their owners when given; its codec is charged to `project`. */
 export async function writeArchive(
   path: string,
   format: Format,
   destRel: string,
   owner: { uid: number; gid: number } | undefined,
   tar: TarWriter,
+  project?: string,
 ): Promise<void> {
   const x = extract();
-  const source = open(path, format);
+  const source = open(path, format, project);
   // A corrupt archive is the context's fault, not the server's: its codec's message says what is wrong.
   source.on('error', (e) => x.destroy(contextError(`ADD ${posix.basename(path)}: the ${format} archive cannot be read: ${e.message}`)));
   source.pipe(x);

@@ -257,7 +257,7 @@ class BuildRun {
     const work = await this.d.snapshotter.prepareWork(state.img.chain);
     try {
       const tar = new TarWriter();
-      const writing = plan.write(tar).catch((e: unknown) => {
+      const writing = plan.write(tar, this.#project).catch((e: unknown) => {
         tar.stream.destroy(e as Error);
         throw e;
       });
@@ -299,6 +299,7 @@ class BuildRun {
           content,
           runtimeArtifacts: RUNTIME_ARTIFACTS,
           maxFileBytes: this.d.maxLayerBytes,
+          project: this.#project,
         });
         commit = { ms: Math.round(performance.now() - commitStart), tarBytes: committed.tarBytes };
         const chainId = chainIds([...img.layers.map((l) => l.diffId), committed.diffId]).pop()!;

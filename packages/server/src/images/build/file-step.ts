@@ -18,7 +18,8 @@ import type { TarWriter } from './tar-writer.js';
 export interface FilePlan {
   /** What keys the step besides its text: digests of everything it takes. */
   inputs: unknown[];
-  write(tar: TarWriter): Promise<void>;
+  /** Writes the step's files into `tar`; an archive's codec runs charged to `project` (host/codec.ts). */
+  write(tar: TarWriter, project?: string): Promise<void>;
 }
 
 export interface CopySource {
@@ -89,7 +90,7 @@ export function planCopy(ins: CopyInstruction, source: CopySource, imageRoot: st
   ];
   return {
     inputs,
-    write: async (tar) => {
+    write: async (tar, project) => {
       const plain = entries.filter((e) => !archives.has(e));
       for (const h of heredocTargets) {
         await tar.entry(
@@ -100,7 +101,7 @@ export function planCopy(ins: CopyInstruction, source: CopySource, imageRoot: st
       for (const [e, format] of archives) {
         // An archive unpacks into the destination directory: the one it would have been copied into.
         const into = e.dest === destRel ? destRel : posix.dirname(e.dest) === '.' ? '' : posix.dirname(e.dest);
-        await writeArchive(e.source!, format, into, owner, tar);
+        await writeArchive(e.source!, format, into, owner, tar, project);
       }
       await writeCopyTar(plain, tar);
     },

@@ -36,6 +36,8 @@ export interface CommitInput {
    * 1 TB layer.
    */
   maxFileBytes?: number;
+  /** The project building: the tree walks and the compression run in the project's ops leaf (host/cgroups.ts chargeTo). */
+  project?: string;
 }
 
 export class LayerTooLargeError extends Error {
@@ -64,7 +66,7 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
     if (ours) removed.push(path);
     return ours;
   };
-  const diff = await diffTrees(input.lower, input.upper, { runtimeArtifact: isArtifact });
+  const diff = await diffTrees(input.lower, input.upper, { runtimeArtifact: isArtifact, project: input.project });
   // The agent's directory is never the image's, even where the parent had one.
   const changes: Change[] = diff.changes.filter((c) => c.path !== AGENT_DIR && !c.path.startsWith(`${AGENT_DIR}/`));
 
@@ -80,7 +82,7 @@ export async function commitLayer(input: CommitInput): Promise<CommittedLayer> {
   const tarWriter = new TarWriter();
   const meter = new DigestMeter();
   const tar = tarWriter.stream.pipe(meter);
-  const layer = compressed(tar, input.compression);
+  const layer = compressed(tar, input.compression, input.project);
   const writing = writeLayerTar(changes, input.upper, diff.upper, input.rule, tarWriter).then(
     async (written) => {
       await tarWriter.finish();

@@ -31,6 +31,8 @@ export interface DiffOptions {
    * /.airlock): skipped when this returns true for an entry new in the step's root.
    */
   runtimeArtifact?: (path: string, stat: EntryStat) => boolean;
+  /** The project building, whose CPU the walks of both trees are (host/cgroups.ts chargeTo). */
+  project?: string | undefined;
 }
 
 export interface TreeDiff {
@@ -41,7 +43,10 @@ export interface TreeDiff {
 
 /** Root-relative paths without a leading slash; "" is the root itself. */
 export async function diffTrees(lower: string | undefined, upper: string, opts: DiffOptions = {}): Promise<TreeDiff> {
-  const [u, l] = await Promise.all([statTree(upper), lower === undefined ? Promise.resolve(new Map<string, EntryStat>()) : statTree(lower)]);
+  const [u, l] = await Promise.all([
+    statTree(upper, opts.project),
+    lower === undefined ? Promise.resolve(new Map<string, EntryStat>()) : statTree(lower, opts.project),
+  ]);
   const uKids = children(u);
   const lKids = children(l);
   const changes: Change[] = [];
