@@ -119,6 +119,8 @@ test("a project's codec runs in the project's ops leaf, and the level it made go
   // Positive control: without a project it runs where this process runs, in no project's leaf.
   assert.doesNotMatch(await whereGzipRuns(undefined), /project-/);
   assert.match(await whereGzipRuns(project), new RegExp(`/${CGROUP_PARENT}/${projectCgroupName(project)}/${OPS_LEAF}$`));
+  // Its failure names the codec, not the shell that joined the cgroup for it.
+  await assert.rejects(through(decompressed(Readable.from([Buffer.from('not gzip at all')]), 'gzip', project)), /^Error: gzip failed \(exit \d\)/);
   await new Promise((r) => setTimeout(r, 50));
   assert.ok(!existsSync(level), `the level ${level} it made is removed once gzip is gone`);
 });

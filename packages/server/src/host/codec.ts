@@ -7,11 +7,10 @@
  * forked from the server starts at normal priority (reset-on-fork) and competes like that work
  * should. It also keeps a hostile layer's decompression out of the server's memory. Given the
  * project that asked (a pull, an import, a build), the program runs in that project's ops leaf
- * (cgroups.ts), so its CPU is the project's share, not the host's: on a v1 host the server's own
+ * (command.ts spawnFor), so its CPU is the project's share, not the host's: on a v1 host the server's own
  * cgroup is often the root, where each program would weigh as much as every sandbox together.
  */
 import type { Readable } from 'node:stream';
-import { chargeTo } from './cgroups.js';
 import { filterThrough } from './command.js';
 
 export type Codec = 'gzip' | 'bzip2' | 'xz' | 'zstd';
@@ -38,21 +37,10 @@ const COMPRESS: Record<'gzip' | 'zstd', string[]> = {
 
 /** The stream decompressed; a corrupt input fails the returned stream with the program's message. */
 export function decompressed(input: Readable, codec: Codec, project?: string): Readable {
-  return charged(DECOMPRESS[codec], input, project);
+  return filterThrough(DECOMPRESS[codec], input, { project });
 }
 
 /** The stream compressed. */
 export function compressed(input: Readable, codec: 'gzip' | 'zstd', project?: string): Readable {
-  return charged(COMPRESS[codec], input, project);
-}
-
-/** The program over the stream, in the project's ops leaf while it runs (cgroups.ts chargeTo). */
-function charged(argv: string[], input: Readable, project: string | undefined): Readable {
-  const charge = chargeTo(project);
-  try {
-    return filterThrough(argv, input, { cgroupProcs: charge.cgroupProcs, gone: charge.release });
-  } catch (e) {
-    charge.release();
-    throw e;
-  }
+  return filterThrough(COMPRESS[codec], input, { project });
 }

@@ -3,8 +3,9 @@
  * Running host programs (runc, runsc, …). This folder is the only place that spawns processes; the
  * rest of the server asks for effects through these functions.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
+import { chargeTo } from './cgroups.js';
 import { runInSpawner as spawned } from './spawner.js';
 import { joiningArgv, type CommandOptions, type CommandResult } from './spawn-command.js';
 
@@ -37,26 +38,35 @@ export async function checkCommand(argv: string[], options: CommandOptions = {})
 }
 
 /**
+ * Spawns a program run for a project outside any create (a pull's or a build's codec, a build's
+ * tree walk) in the project's ops leaf, holding the project's level until the program is gone
+ * (cgroups.ts chargeTo); with no project, where the server runs. Every stream is a pipe.
+ */
+export function spawnFor(project: string | undefined, argv: string[]): ChildProcessWithoutNullStreams {
+  const charge = chargeTo(project);
+  try {
+    const [file, ...args] = joiningArgv(argv, charge.cgroupProcs) as [string, ...string[]];
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.once('error', charge.release);
+    child.once('close', charge.release);
+    return child;
+  } catch (e) {
+    charge.release();
+    throw e;
+  }
+}
+
+/**
  * Runs a filter program (e.g. `zstd -dc`) over a stream and returns its output. The output ends
  * only once the program has exited 0: its stdout reaching EOF says nothing of how it exited, so a
  * failing filter ends the output with an error instead of with what looks like all of it. A failed
- * input kills the program and fails the output too.
+ * input kills the program and fails the output too. Given a project, the program's CPU is the
+ * project's (spawnFor).
  */
-export function filterThrough(
-  argv: string[],
-  input: NodeJS.ReadableStream,
-  options: {
-    /** cgroup.procs files the program joins before it runs (as runCommand's). */
-    cgroupProcs?: string[];
-    /** Called once the program is gone (exited, or never started), whatever became of the stream. */
-    gone?: () => void;
-  } = {},
-): Readable {
-  if (argv[0] === undefined) throw new Error('filterThrough: empty argv');
-  const [file, ...args] = joiningArgv(argv, options.cgroupProcs) as [string, ...string[]];
-  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.once('error', () => options.gone?.());
-  child.once('close', () => options.gone?.());
+export function filterThrough(argv: string[], input: NodeJS.ReadableStream, options: { project?: string | undefined } = {}): Readable {
+  const file = argv[0];
+  if (file === undefined) throw new Error('filterThrough: empty argv');
+  const child = spawnFor(options.project, argv);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 4096) stderr += d;

@@ -5,9 +5,7 @@
  * mode, owner, link count and type. One C process walks a 50,000-file root in a fraction of the
  * time a walk through Node's thread pool takes, and keeps the event loop free meanwhile.
  */
-import { spawn } from 'node:child_process';
-import { chargeTo } from './cgroups.js';
-import { joiningArgv } from './spawn-command.js';
+import { spawnFor } from './command.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
 
@@ -31,11 +29,8 @@ const MAX_OUTPUT = 1024 * 1024 * 1024;
 /** Every entry under `root` by root-relative path ("" is the root itself); the walk is charged to `project` (a build's). */
 export function statTree(root: string, project?: string): Promise<Map<string, EntryStat>> {
   return new Promise((resolve, reject) => {
-    const charge = chargeTo(project);
-    const [file, ...args] = joiningArgv(['find', root, '-xdev', '-printf', '%i %C@ %T@ %s %m %U %G %n %y %P\\0'], charge.cgroupProcs) as [string, ...string[]];
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.once('error', charge.release);
-    child.once('close', charge.release);
+    const child = spawnFor(project, ['find', root, '-xdev', '-printf', '%i %C@ %T@ %s %m %U %G %n %y %P\\0']);
+    child.stdin.end(); // find reads nothing
     const chunks: Buffer[] = [];
     let size = 0;
     let stderr = '';
